@@ -1,0 +1,86 @@
+"""Configuration: one frozen value, built from arguments or the environment. No globals."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import BadInput
+
+RUN_MODES = ("pilot", "test", "prod")
+
+ENV_DATA_DIR = "STRONGROOM_DATA_DIR"
+ENV_MODE = "STRONGROOM_MODE"
+ENV_DB = "STRONGROOM_DB"
+
+
+@dataclass(frozen=True)
+class DataModel:
+    """Which collections make up a project, and the user data a project restore never touches.
+
+    The default is the original's model: the ``project`` record by ``_id`` and the
+    ``edition`` records whose ``projectId`` is the project's id.
+    """
+
+    project_collection: str = "project"
+    linked: tuple[tuple[str, str], ...] = (("edition", "projectId"),)
+    user_collections: tuple[str, ...] = ("user", "projectUser")
+
+    @property
+    def project_collections(self) -> tuple[str, ...]:
+        return (self.project_collection, *(name for name, _ in self.linked))
+
+
+@dataclass(frozen=True)
+class Config:
+    """Where the data lives and which database holds it.
+
+    ``db_uri`` is ``mongodb://…/<name>`` for a MongoDB server (through pymongo) or
+    ``None`` for the embedded database at ``<data dir>/db/<mode>``.
+    """
+
+    data_dir: Path
+    mode: str = "pilot"
+    db_uri: str | None = None
+    model: DataModel = field(default_factory=DataModel)
+
+    def __post_init__(self) -> None:
+        if self.mode not in RUN_MODES:
+            raise BadInput(f"run mode must be one of {', '.join(RUN_MODES)}, not {self.mode!r}")
+        object.__setattr__(self, "data_dir", Path(self.data_dir).absolute())
+
+    @property
+    def working_dir(self) -> Path:
+        return self.data_dir / "working" / self.mode
+
+    @property
+    def backups_dir(self) -> Path:
+        """The mode's backups: ``site/`` and ``project/<id>/`` below it."""
+        return self.data_dir / "backups" / self.mode
+
+    @property
+    def pool_dir(self) -> Path:
+        """Shared by every mode of the data dir, so identical content is stored once."""
+        return self.data_dir / "backups" / ".pool"
+
+    @property
+    def embedded_db_dir(self) -> Path:
+        return self.data_dir / "db" / self.mode
+
+    @property
+    def embedded(self) -> bool:
+        return self.db_uri is None
+
+    @classmethod
+    def from_env(
+        cls,
+        data_dir: str | os.PathLike | None = None,
+        mode: str | None = None,
+        db_uri: str | None = None,
+    ) -> Config:
+        """Arguments win over the environment; the data dir defaults to ``./data``."""
+        data_dir = data_dir or os.environ.get(ENV_DATA_DIR) or "data"
+        mode = mode or os.environ.get(ENV_MODE) or "pilot"
+        db_uri = db_uri or os.environ.get(ENV_DB) or None
+        return cls(data_dir=Path(data_dir), mode=mode, db_uri=db_uri)

@@ -1,0 +1,50 @@
+"""Typed errors of the core. The CLI maps them to exit codes, the web to HTTP statuses."""
+
+
+class StrongroomError(Exception):
+    """Base of every error the core raises on purpose."""
+
+    exit_code = 1
+    http_status = 500
+
+
+class InvalidName(StrongroomError):
+    """A backup id, project id or path that is not of the accepted form."""
+
+    exit_code = 2
+    http_status = 400
+
+
+class BadInput(StrongroomError):
+    """Input that is well-formed but cannot be acted on (bad option, missing confirmation)."""
+
+    exit_code = 2
+    http_status = 400
+
+
+class NotFound(StrongroomError):
+    """A backup or project that does not exist."""
+
+    exit_code = 3
+    http_status = 404
+
+
+class Busy(StrongroomError):
+    """Another operation holds the lock of this data dir and mode."""
+
+    exit_code = 4
+    http_status = 409
+
+
+class CorruptBackup(StrongroomError):
+    """A backup whose content does not match its manifest."""
+
+    exit_code = 5
+    http_status = 409
+
+
+class NotAllowed(StrongroomError):
+    """The user may not do this here (see ``policy``)."""
+
+    exit_code = 1
+    http_status = 403
