@@ -72,12 +72,12 @@ def rmtree(path: Path) -> None:
         return
     point("rmtree", path)
 
-    def retry_writable(func, failed_path, _exc):
+    def retry_writable(func, failed_path, _exc_info):
         parent = os.path.dirname(failed_path)
         os.chmod(parent, 0o700)
         func(failed_path)
 
-    shutil.rmtree(path, onexc=retry_writable)
+    shutil.rmtree(path, onerror=retry_writable)  # onexc is 3.12+
 
 
 def chmod(path: Path, mode: int) -> None:
@@ -126,6 +126,21 @@ def fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def sync_filesystem(path: Path) -> None:
+    """Flush everything written to the file system holding ``path`` (``syncfs``)."""
+    import ctypes
+
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.syncfs(fd) != 0:
+            os.sync()
+    except (OSError, AttributeError):
+        os.sync()
     finally:
         os.close(fd)
 

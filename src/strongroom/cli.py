@@ -1,0 +1,260 @@
+"""The ``strongroom`` command: parse, call the service, print. Nothing else lives here.
+
+Exit status: 0 success, 2 bad input, 3 not found, 4 busy (another operation holds the
+lock), 5 verification failed, 1 any other failure. Every failure prints one line on
+standard error saying what went wrong and why.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from . import __version__
+from .config import ENV_DATA_DIR, ENV_DB, ENV_MODE, RUN_MODES, Config
+from .errors import BadInput, StrongroomError
+from .progress import TerminalProgress
+from .service import Strongroom
+
+
+class Context:
+    def __init__(self, data_dir, mode, db):
+        self.config = Config.from_env(data_dir, mode, db)
+        self.progress = TerminalProgress()
+        self._service = None
+
+    @property
+    def service(self) -> Strongroom:
+        if self._service is None:
+            self._service = Strongroom(self.config, progress=self.progress)
+        return self._service
+
+
+class Group(click.Group):
+    """Turns the core's typed errors into one line and an exit code."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except StrongroomError as exc:
+            _fail(str(exc), exc.exit_code)
+        except OSError as exc:
+            _fail(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc), 1)
+
+
+def _fail(message: str, code: int) -> None:
+    click.echo(f"strongroom: error: {message}", err=True)
+    sys.exit(code)
+
+
+project_option = click.option(
+    "--project", "project_id", metavar="ID", help="Work on one project (its id, 24 hex digits) instead of the whole site."
+)
+json_option = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+yes_option = click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+
+
+def _print_json(value) -> None:
+    click.echo(json.dumps(value, indent=2, default=str))
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--data-dir", envvar=ENV_DATA_DIR, type=click.Path(file_okay=False),
+              help=f"The data dir: working/<mode>/ and backups/ (env {ENV_DATA_DIR}; default ./data).")
+@click.option("--mode", envvar=ENV_MODE, type=click.Choice(RUN_MODES), default="pilot", show_default=True,
+              help=f"Run mode; each has its own working dir, database and backups (env {ENV_MODE}).")
+@click.option("--db", envvar=ENV_DB, metavar="URI",
+              help=f"mongodb://host/<name> for a MongoDB server (env {ENV_DB}); "
+                   "default: the embedded database at <data dir>/db/<mode>.")
+@click.version_option(__version__, prog_name="strongroom")
+@click.pass_context
+def main(ctx, data_dir, mode, db):
+    """Back up and restore a site's working files and MongoDB database, whole or per project.
+
+    \b
+    Example:
+        strongroom demo init
+        strongroom backup --note "before upgrade"
+        strongroom list
+        strongroom restore 2026-11-26T04-27-43
+    """
+    ctx.obj = Context(data_dir, mode, db)
+
+
+@main.command()
+@project_option
+@click.option("--note", default="", help="A note to remember why the backup was made.")
+@click.option("--reason", type=click.Choice(["manual", "scheduled"]), default="manual", show_default=True,
+              help="Why: 'scheduled' for backups made by cron or a timer.")
+@json_option
+@click.pass_obj
+def backup(obj, project_id, note, reason, as_json):
+    """Make a backup of the site, or of one project; print its id.
+
+    \b
+    Example:
+        strongroom backup --project 6548a1b2c3d4e5f601234567 --note "before re-upload"
+    """
+    made = obj.service.make_backup(project_id, note=note, reason=reason)
+    obj.progress.done()
+    if as_json:
+        _print_json(made)
+    else:
+        click.echo(made["id"])
+
+
+@main.command("list")
+@project_option
+@json_option
+@click.pass_obj
+def list_(obj, project_id, as_json):
+    """List the backups of the site or of a project, newest first."""
+    backups = obj.service.list_backups(project_id)
+    if as_json:
+        _print_json(backups)
+        return
+    if not backups:
+        click.echo("No backups.")
+    for b in backups:
+        records = sum(b["records"].values())
+        note = f"  {b['note']}" if b["note"] else ""
+        click.echo(f"{b['id']:<22} {b['reason']:<11} {b['files']:>7} files {_size(b['bytes']):>9} "
+                   f"{records:>7} records  by {b['created_by']}{note}")
+
+
+@main.command()
+@click.argument("backup_id")
+@project_option
+@json_option
+@click.pass_obj
+def show(obj, backup_id, project_id, as_json):
+    """Show what one backup holds."""
+    shown = obj.service.show_backup(backup_id, project_id)
+    if as_json:
+        _print_json(shown)
+        return
+    m = shown["manifest"]
+    scope = "site" if m["scope"] == "site" else f"project {m['project']}"
+    click.echo(f"Backup {m['id']} of the {scope} ({m['mode']})")
+    click.echo(f"  made     {m['created_at']} by {m['created_by']} ({m['reason']})")
+    if m.get("note"):
+        click.echo(f"  note     {m['note']}")
+    f = m["files"]
+    click.echo(f"  files    {f['count']} files, {f['dirs']} folders, {f['symlinks']} links, "
+               f"{_size(f['bytes'])} ({_size(f['bytes_added'])} new in the pool)")
+    for name, info in m["collections"].items():
+        click.echo(f"  records  {name}: {info['count']} ({_size(info['bytes'])})")
+    for warning in m.get("warnings", []):
+        click.echo(f"  warning  {warning}")
+
+
+def _confirm(yes: bool, question: str) -> None:
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise BadInput("refusing without confirmation: no terminal to ask on; pass --yes")
+    if not click.confirm(question, default=False):
+        raise BadInput("cancelled")
+
+
+@main.command()
+@click.argument("backup_id")
+@project_option
+@yes_option
+@json_option
+@click.pass_obj
+def restore(obj, backup_id, project_id, yes, as_json):
+    """Restore the site or a project from a backup.
+
+    The current state is saved first as a 'pre-restore' backup; if the restore fails,
+    it is put back from it. A project restore touches no other project and no user data;
+    a site restore replaces everything, users included.
+    """
+    what = "the whole site (users included)" if project_id is None else f"project {project_id}"
+    _confirm(yes, f"Replace {what} by backup {backup_id}?")
+    result = obj.service.restore_backup(backup_id, project_id)
+    obj.progress.done()
+    if as_json:
+        _print_json(result)
+    else:
+        click.echo(f"Restored {backup_id} ({result['copied']} files copied, {result['kept']} unchanged); "
+                   f"the previous state is backup {result['pre_restore']}.")
+
+
+@main.command()
+@click.argument("backup_id")
+@project_option
+@yes_option
+@json_option
+@click.pass_obj
+def delete(obj, backup_id, project_id, yes, as_json):
+    """Delete a backup, and the stored content no other backup uses."""
+    _confirm(yes, f"Delete backup {backup_id}?")
+    result = obj.service.delete_backup(backup_id, project_id)
+    if as_json:
+        _print_json(result)
+    else:
+        click.echo(f"Deleted {backup_id} ({_size(result['bytes_freed'])} freed).")
+
+
+@main.command()
+@click.argument("backup_id", required=False)
+@click.option("--all", "all_", is_flag=True, help="Verify every backup of the scope.")
+@project_option
+@json_option
+@click.pass_obj
+def verify(obj, backup_id, all_, project_id, as_json):
+    """Re-hash every file and record dump of a backup against its manifest (exit 5 if any differ)."""
+    if all_ == (backup_id is not None):
+        raise BadInput("give a backup id or --all, not both or neither")
+    reports = obj.service.verify_all(project_id) if all_ else [obj.service.verify_backup(backup_id, project_id)]
+    obj.progress.done()
+    if as_json:
+        _print_json(reports)
+    else:
+        for report in reports:
+            click.echo(f"{report['id']}: {'ok' if report['ok'] else 'FAILED'}")
+            for problem in report["problems"]:
+                click.echo(f"  {problem}")
+    bad = [r["id"] for r in reports if not r["ok"]]
+    if bad:
+        _fail(f"verification failed for {', '.join(bad)}", 5)
+
+
+@main.group()
+def demo():
+    """The demo site: users, projects, editions and files in the embedded database."""
+
+
+@demo.command("init")
+@click.option("--projects", default=3, show_default=True, type=click.IntRange(1, 1000))
+@click.option("--editions", default=2, show_default=True, type=click.IntRange(0, 1000), help="Editions per project.")
+@click.option("--size", type=click.Choice(["small", "large"]), default="small", show_default=True,
+              help="small: KB-sized files, for tests; large: about 2 GB, for benchmarks.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Same seed, same site.")
+@click.pass_obj
+def demo_init(obj, projects, editions, size, seed):
+    """Create a deterministic demo site; refuses to overwrite existing data."""
+    from .demo import create_demo_site
+
+    site = create_demo_site(obj.config, obj.service.database, projects=projects, editions=editions,
+                            size=size, seed=seed, progress=obj.progress)
+    obj.progress.done()
+    click.echo(f"Demo site made in {obj.config.data_dir}: {len(site.project_ids)} projects, "
+               f"{site.file_count} files ({_size(site.total_bytes)}).")
+    for project_id in site.project_ids:
+        click.echo(f"  project {project_id}")
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return str(n)
+
+
+if __name__ == "__main__":
+    main()

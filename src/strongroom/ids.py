@@ -1,0 +1,91 @@
+"""Backup ids, project ids and relative paths: make, parse, validate.
+
+This is the one validator: every name that comes from a user, a URL, a form, a backup
+folder, an archive member or a manifest goes through a function here before it reaches
+a path or a query. Anything not of the exact form is refused with ``InvalidName``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from datetime import datetime, timezone
+from pathlib import PurePosixPath
+
+from .errors import InvalidName
+
+BACKUP_ID_RE = re.compile(r"\A(\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2})(?:\.([1-9][0-9]{0,5}))?\Z")
+PROJECT_ID_RE = re.compile(r"\A[0-9a-f]{24}\Z")
+TIME_FORMAT = "%Y-%m-%dT%H-%M-%S"
+MAX_PATH_BYTES = 4096
+
+
+def _shown(value: object) -> str:
+    """A short, printable form of a bad value for error messages."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def validate_backup_id(value: object) -> str:
+    """Return ``value`` if it is a backup id (``2026-11-26T04-27-43`` or ``…43.2``)."""
+    if not isinstance(value, str) or not (match := BACKUP_ID_RE.match(value)):
+        raise InvalidName(f"not a backup id: {_shown(value)} (expected e.g. 2026-11-26T04-27-43)")
+    try:
+        datetime.strptime(match.group(1), TIME_FORMAT)
+    except ValueError:
+        raise InvalidName(f"not a backup id: {_shown(value)} (no such date or time)") from None
+    return value
+
+
+def is_backup_id(value: object) -> bool:
+    try:
+        validate_backup_id(value)
+    except InvalidName:
+        return False
+    return True
+
+
+def backup_id_sort_key(backup_id: str) -> tuple[str, int]:
+    """Chronological order: the time, then the suffix (``.2`` after ``.1``, both after none)."""
+    match = BACKUP_ID_RE.match(backup_id)
+    return (match.group(1), int(match.group(2) or 0))
+
+
+def backup_id_time(backup_id: str) -> datetime:
+    match = BACKUP_ID_RE.match(validate_backup_id(backup_id))
+    return datetime.strptime(match.group(1), TIME_FORMAT).replace(tzinfo=timezone.utc)
+
+
+def new_backup_id(existing: Iterable[str], now: datetime | None = None) -> str:
+    """The UTC time to the second; a suffix ``.1``, ``.2``, … keeps it unique among ``existing``."""
+    now = now or datetime.now(timezone.utc)
+    base = now.astimezone(timezone.utc).strftime(TIME_FORMAT)
+    taken = set(existing)
+    candidate, n = base, 0
+    while candidate in taken:
+        n += 1
+        candidate = f"{base}.{n}"
+    return candidate
+
+
+def validate_project_id(value: object) -> str:
+    """Return ``value`` if it is an ObjectId in hex (24 lower-case hex digits)."""
+    if not isinstance(value, str) or not PROJECT_ID_RE.match(value):
+        raise InvalidName(f"not a project id: {_shown(value)} (expected 24 hex digits)")
+    return value
+
+
+def validate_relative_path(value: object) -> PurePosixPath:
+    """A path inside a scope, as a manifest or an archive names it: relative, no ``..``.
+
+    Refused: absolute paths, empty or ``.``/``..`` components, NUL, backslashes, and
+    anything over 4096 bytes.
+    """
+    if not isinstance(value, str) or not value or "\0" in value or "\\" in value:
+        raise InvalidName(f"not a relative path: {_shown(value)}")
+    if len(value.encode("utf-8", "surrogateescape")) > MAX_PATH_BYTES or value.startswith("/"):
+        raise InvalidName(f"not a relative path: {_shown(value)}")
+    parts = value.split("/")
+    if any(part in ("", ".", "..") for part in parts):
+        raise InvalidName(f"not a relative path: {_shown(value)}")
+    return PurePosixPath(value)

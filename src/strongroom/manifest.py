@@ -1,0 +1,188 @@
+"""The manifest: what a backup holds, written last, read and checked before any use.
+
+``manifest.json`` records the backup's identity (format, tool version, scope, mode, id,
+created at/by, reason, note), per collection the count, size and SHA-256 of its BSON
+file, a summary of the files and the timings of each phase. The file list itself is
+``files.jsonl`` beside it: one JSON object per line, streamed while the tree is walked,
+so no structure proportional to the tree is built in memory; the manifest records its
+SHA-256. A backup folder without ``manifest.json`` is incomplete and never used.
+
+A file-list entry is ``{"path", "type": "file"|"dir"|"symlink", "mode", "mtime_ns"}``
+plus ``size``, ``hash``, ``ino`` and ``ctime_ns`` for a file and ``target`` for a link.
+Every entry read back is validated: paths through ``ids.validate_relative_path``, hashes
+as 64 hex digits; anything else makes the backup ``CorruptBackup``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+from . import __version__, mutations
+from .errors import CorruptBackup, InvalidName
+from .ids import validate_backup_id, validate_relative_path
+
+FORMAT = "strongroom-backup"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+FILE_LIST = "files.jsonl"
+HEX64 = re.compile(r"\A[0-9a-f]{64}\Z")
+ENTRY_TYPES = ("file", "dir", "symlink")
+REASONS = ("manual", "pre-restore", "scheduled", "import")
+
+
+class FileListWriter:
+    """Streams file-list entries to ``files.jsonl`` and hashes them on the way."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._fh = mutations.create(path)
+        self._hash = hashlib.sha256()
+        self._pending: list[bytes] = []
+        self.count = 0
+
+    def add(self, entry: dict) -> None:
+        # ASCII escapes keep file names that are not valid UTF-8 (surrogate escapes) intact.
+        line = (json.dumps(entry, separators=(",", ":")) + "\n").encode()
+        self._hash.update(line)
+        self._pending.append(line)
+        self.count += 1
+        if len(self._pending) >= 4096:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._pending:
+            mutations.write(self._fh, b"".join(self._pending))
+            self._pending.clear()
+
+    def close(self) -> str:
+        """Flush, sync and close; return the SHA-256 of the whole list."""
+        self._flush()
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+        self._fh.close()
+        return self._hash.hexdigest()
+
+    def abort(self) -> None:
+        self._fh.close()
+
+
+def write_manifest(backup_dir: Path, manifest: dict) -> None:
+    """Write and sync ``manifest.json``: after this the backup's content is durable."""
+    data = json.dumps(manifest, indent=2, ensure_ascii=False, sort_keys=False).encode() + b"\n"
+    mutations.write_file(backup_dir / MANIFEST, data, sync=True)
+    mutations.fsync_dir(backup_dir)
+
+
+def new_manifest(**fields) -> dict:
+    return {"format": FORMAT, "format_version": FORMAT_VERSION, "tool_version": __version__, **fields}
+
+
+def read_manifest(backup_dir: Path) -> dict:
+    """The manifest of a complete backup, checked for form; ``CorruptBackup`` otherwise."""
+    try:
+        manifest = json.loads((backup_dir / MANIFEST).read_text("utf-8"))
+    except FileNotFoundError:
+        raise CorruptBackup(f"backup {backup_dir.name} has no manifest: it is incomplete") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise CorruptBackup(f"backup {backup_dir.name}: manifest is not valid JSON ({exc})") from None
+    _check_manifest(backup_dir.name, manifest)
+    return manifest
+
+
+def _check_manifest(name: str, manifest: object) -> None:
+    problem = None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        problem = "not a Strongroom manifest"
+    elif manifest.get("format_version") != FORMAT_VERSION:
+        problem = f"format version {manifest.get('format_version')!r} is not supported"
+    elif manifest.get("id") != name:
+        problem = f"manifest names backup {manifest.get('id')!r}"
+    elif not isinstance(manifest.get("collections"), dict) or not isinstance(manifest.get("files"), dict):
+        problem = "manifest lacks its collections or files"
+    if problem is None:
+        try:
+            validate_backup_id(manifest["id"])
+            for collection in manifest["collections"]:
+                validate_collection_name(collection)
+        except InvalidName as exc:
+            problem = str(exc)
+    if problem:
+        raise CorruptBackup(f"backup {name}: {problem}")
+
+
+COLLECTION_NAME = re.compile(r"\A[A-Za-z0-9_][A-Za-z0-9_.\-]{0,119}\Z")
+
+
+def validate_collection_name(name: object) -> str:
+    """A collection name safe to use as a file name (no separators, no leading dot)."""
+    if not isinstance(name, str) or not COLLECTION_NAME.match(name) or ".." in name:
+        raise InvalidName(f"not a collection name Strongroom can store: {name!r}")
+    return name
+
+
+def iter_entries(backup_dir: Path, manifest: dict) -> Iterator[dict]:
+    """The file-list entries, each validated; the list's hash is checked at the end."""
+    hasher = hashlib.sha256()
+    count = 0
+    try:
+        with open(backup_dir / FILE_LIST, "rb") as fh:
+            for line in fh:
+                hasher.update(line)
+                count += 1
+                yield _checked_entry(backup_dir.name, line)
+    except FileNotFoundError:
+        raise CorruptBackup(f"backup {backup_dir.name} has no file list") from None
+    files = manifest["files"]
+    if hasher.hexdigest() != files.get("list_sha256") or count != files.get("entries"):
+        raise CorruptBackup(f"backup {backup_dir.name}: file list does not match its manifest")
+
+
+def _checked_entry(name: str, line: bytes) -> dict:
+    try:
+        entry = json.loads(line)
+        validate_relative_path(entry["path"])
+        kind = entry["type"]
+        if kind not in ENTRY_TYPES or not isinstance(entry.get("mtime_ns"), int):
+            raise ValueError(f"bad entry {entry['path']!r}")
+        if kind == "file" and not (HEX64.match(str(entry.get("hash"))) and isinstance(entry.get("size"), int)):
+            raise ValueError(f"bad file entry {entry['path']!r}")
+        if kind == "symlink" and not isinstance(entry.get("target"), str):
+            raise ValueError(f"bad link entry {entry['path']!r}")
+        if kind != "symlink" and not isinstance(entry.get("mode"), int):
+            raise ValueError(f"bad mode for {entry['path']!r}")
+    except (ValueError, KeyError, TypeError, InvalidName) as exc:
+        raise CorruptBackup(f"backup {name}: file list: {exc}") from None
+    return entry
+
+
+def summary(manifest: dict) -> dict:
+    """The stable JSON form of a backup for ``list --json`` and the API."""
+    files = manifest["files"]
+    return {
+        "id": manifest["id"],
+        "scope": manifest["scope"],
+        "project": manifest.get("project"),
+        "mode": manifest.get("mode"),
+        "created_at": manifest.get("created_at"),
+        "created_by": manifest.get("created_by"),
+        "reason": manifest.get("reason"),
+        "note": manifest.get("note", ""),
+        "files": files.get("count", 0),
+        "bytes": files.get("bytes", 0),
+        "bytes_added": files.get("bytes_added", 0),
+        "records": {name: info.get("count", 0) for name, info in manifest["collections"].items()},
+    }
+
+
+def file_list_intact(backup_dir: Path, manifest: dict) -> bool:
+    """True when ``files.jsonl`` still hashes to what the manifest recorded."""
+    try:
+        with open(backup_dir / FILE_LIST, "rb") as fh:
+            return hashlib.file_digest(fh, "sha256").hexdigest() == manifest["files"].get("list_sha256")
+    except FileNotFoundError:
+        return False

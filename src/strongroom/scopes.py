@@ -1,0 +1,72 @@
+"""Scopes: the only place that maps a scope to its folder, its records and its backups.
+
+A scope is the whole site (every file of the working dir, every collection) or one
+project (its folder ``project/<id>``, its project record and its linked records).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from bson import ObjectId
+
+from .config import Config
+from .ids import validate_backup_id, validate_project_id
+
+
+@dataclass(frozen=True)
+class Scope:
+    kind: str  # "site" or "project"
+    project_id: str | None = None
+
+    @classmethod
+    def site(cls) -> Scope:
+        return cls("site")
+
+    @classmethod
+    def project(cls, project_id: str) -> Scope:
+        return cls("project", validate_project_id(project_id))
+
+    @classmethod
+    def of(cls, project_id: str | None) -> Scope:
+        """The site when ``project_id`` is None, else that (validated) project."""
+        return cls.site() if project_id is None else cls.project(project_id)
+
+    @property
+    def is_site(self) -> bool:
+        return self.kind == "site"
+
+    def __str__(self) -> str:
+        return "site" if self.is_site else f"project {self.project_id}"
+
+
+def scope_dir(config: Config, scope: Scope) -> Path:
+    """The live folder of the scope in the working dir."""
+    if scope.is_site:
+        return config.working_dir
+    return config.working_dir / "project" / scope.project_id
+
+
+def backups_root(config: Config, scope: Scope) -> Path:
+    """The folder holding the scope's backups, one sub-folder per backup id."""
+    if scope.is_site:
+        return config.backups_dir / "site"
+    return config.backups_dir / "project" / scope.project_id
+
+
+def backup_dir(config: Config, scope: Scope, backup_id: str) -> Path:
+    return backups_root(config, scope) / validate_backup_id(backup_id)
+
+
+def project_queries(config: Config, project_id: str) -> dict[str, dict]:
+    """The records of a project, per collection: its record by ``_id``, the linked ones.
+
+    Links are matched as ObjectId or as the same id in hex, as apps store either.
+    """
+    oid = ObjectId(validate_project_id(project_id))
+    model = config.model
+    queries = {model.project_collection: {"_id": oid}}
+    for collection, field in model.linked:
+        queries[collection] = {field: {"$in": [oid, project_id]}}
+    return queries

@@ -1,0 +1,306 @@
+"""The use cases: make, list, show, restore, delete and verify backups of a scope.
+
+``Strongroom`` is the one object the CLI and the web talk to. It resolves and validates
+the scope, takes the operation lock, and composes the modules that do the work:
+``dbdump`` for records, ``filesnap`` for files, ``store`` for the backup folders,
+``manifest`` for what a backup holds. It never prints: progress goes to the callback
+``progress(step, done, total)`` given at construction, results are returned as plain
+data, failures raised as the typed errors of ``errors``.
+
+A restore first verifies the backup, then makes a ``pre-restore`` backup of the current
+state; if anything fails after that, the scope is put back from that backup before the
+error is raised.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+from time import perf_counter
+
+from bson import ObjectId
+
+from . import dbdump, filesnap, mutations
+from .config import Config
+from .engines import is_embedded, list_collections, open_database
+from .errors import CorruptBackup, NotFound, StrongroomError
+from .ids import new_backup_id
+from .locking import OperationLock, is_locked
+from .manifest import (
+    FILE_LIST, REASONS, FileListWriter, file_list_intact, iter_entries, new_manifest, summary, write_manifest,
+)
+from .pool import hash_file
+from .scopes import Scope, project_queries, scope_dir
+from .store import BackupStore
+
+
+class RestoreFailed(StrongroomError):
+    """A restore failed part-way and the scope was put back from its pre-restore backup."""
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class Strongroom:
+    def __init__(self, config: Config, database=None, progress=None):
+        self.config = config
+        self._database = database
+        self.store = BackupStore(config)
+        self.progress = progress or (lambda step, done, total: None)
+
+    @property
+    def database(self):
+        if self._database is None:
+            self._database = open_database(self.config)
+        return self._database
+
+    @property
+    def lock_path(self) -> Path:
+        return self.config.backups_dir / ".lock"
+
+    def busy(self) -> dict | None:
+        """Who holds the operation lock now, or None."""
+        return is_locked(self.lock_path)
+
+    # -- scopes ---------------------------------------------------------------------
+
+    def scope(self, project_id: str | None = None, *, in_database: bool = True) -> Scope:
+        """The validated scope. A project must exist in the database, or (with
+        ``in_database=False``, for restoring a deleted project) have backups."""
+        scope = Scope.of(project_id)
+        if scope.is_site:
+            return scope
+        found = self.database[self.config.model.project_collection].find_one(
+            {"_id": ObjectId(scope.project_id)}, {"_id": 1}
+        )
+        if found is None and (in_database or not self.store.ids(scope)):
+            raise NotFound(f"no project {scope.project_id}")
+        return scope
+
+    def _queries(self, scope: Scope) -> dict[str, dict]:
+        if scope.is_site:
+            return {name: {} for name in list_collections(self.database)}
+        return project_queries(self.config, scope.project_id)
+
+    def _lock(self, operation: str, by: str | None) -> OperationLock:
+        return OperationLock(self.lock_path, operation, by)
+
+    # -- reading --------------------------------------------------------------------
+
+    def list_backups(self, project_id: str | None = None) -> list[dict]:
+        """Summaries of the scope's complete backups, newest first."""
+        scope = self.scope(project_id, in_database=False)
+        found = []
+        for backup_id in self.store.ids(scope):
+            try:
+                found.append(summary(self.store.open(scope, backup_id)[1]))
+            except CorruptBackup:
+                continue  # ``verify --all`` reports it
+        return found
+
+    def show_backup(self, backup_id: str, project_id: str | None = None) -> dict:
+        """The summary of one backup plus its manifest's details."""
+        scope = self.scope(project_id, in_database=False)
+        _, manifest = self.store.open(scope, backup_id)
+        return {**summary(manifest), "manifest": manifest}
+
+    # -- making ---------------------------------------------------------------------
+
+    def make_backup(self, project_id: str | None = None, *, note: str = "",
+                    reason: str = "manual", by: str | None = None) -> dict:
+        """Back up the scope; return the new backup's summary."""
+        if reason not in REASONS:
+            raise ValueError(f"reason must be one of {REASONS}")
+        scope = self.scope(project_id)
+        by = by or _default_user()
+        with self._lock("backup", by):
+            self.store.clean_leftovers()
+            return summary(self._make_backup(scope, reason, note, by))
+
+    def _make_backup(self, scope: Scope, reason: str, note: str, by: str) -> dict:
+        backup_id = new_backup_id(self.store.taken_names(scope))
+        staging = self.store.staging_path(scope, backup_id)
+        mutations.makedirs(staging)
+        try:
+            manifest = self._fill(staging, scope, backup_id, reason, note, by)
+            self.store.publish(staging, scope, backup_id)
+        except BaseException:
+            _quietly(mutations.rmtree, staging)
+            _quietly(self.store.pool.collect_garbage)
+            raise
+        return manifest
+
+    def _fill(self, staging: Path, scope: Scope, backup_id: str, reason: str, note: str, by: str) -> dict:
+        timings = {}
+        started = perf_counter()
+        self.progress("records", 0, None)
+        collections = dbdump.dump_collections(self.database, staging / "db", self._queries(scope), self.progress)
+        timings["dump"] = perf_counter() - started
+        previous = self.store.latest(scope)
+        if previous and not file_list_intact(*previous):
+            previous = None
+        writer = FileListWriter(staging / FILE_LIST)
+        mark = perf_counter()
+        try:
+            source = scope_dir(self.config, scope)
+            stats = filesnap.snapshot(
+                source, staging / "files", self.store.pool, writer,
+                previous=iter_entries(*previous) if previous else None, progress=self.progress,
+            )
+        except BaseException:
+            writer.abort()
+            raise
+        list_sha256 = writer.close()
+        timings["files"] = perf_counter() - mark
+        mark = perf_counter()
+        mutations.sync_filesystem(staging)
+        timings["sync"] = perf_counter() - mark
+        root = source.stat() if source.is_dir() else None
+        manifest = new_manifest(
+            id=backup_id, scope=scope.kind, project=scope.project_id, mode=self.config.mode,
+            created_at=_now(), created_by=by, reason=reason, note=note,
+            parent=previous[1]["id"] if previous else None,
+            hash_algorithm="sha256",
+            database={"engine": "embedded" if is_embedded(self.database) else "mongodb",
+                      "name": self.database.name},
+            collections=collections,
+            files={
+                "list": FILE_LIST, "entries": writer.count, "list_sha256": list_sha256,
+                "count": stats.files, "dirs": stats.dirs, "symlinks": stats.symlinks,
+                "bytes": stats.bytes, "bytes_read": stats.bytes_read, "bytes_added": stats.bytes_added,
+                "objects_added": stats.objects_added, "linked_unread": stats.linked_unread,
+                "root": {"mode": root.st_mode & 0o7777, "mtime_ns": root.st_mtime_ns} if root else None,
+            },
+            warnings=stats.warnings,
+            timings={k: round(v, 4) for k, v in timings.items()} | {"total": round(perf_counter() - started, 4)},
+        )
+        write_manifest(staging, manifest)
+        return manifest
+
+    # -- restoring ------------------------------------------------------------------
+
+    def restore_backup(self, backup_id: str, project_id: str | None = None, *, by: str | None = None) -> dict:
+        """Put the scope back to the backup's state, after saving the current one.
+
+        Returns ``{"restored", "pre_restore", "files", "copied", "kept", "records"}``.
+        """
+        scope = self.scope(project_id, in_database=False)
+        by = by or _default_user()
+        with self._lock("restore", by):
+            self.store.clean_leftovers()
+            path, manifest = self.store.open(scope, backup_id)
+            problems = self._verify(path, manifest)
+            if problems:
+                raise CorruptBackup(f"refusing to restore {backup_id}: it fails verification: {problems[0]}")
+            pre = self._make_backup(scope, "pre-restore", f"before restoring {backup_id}", by)
+            try:
+                result = self._restore_from(scope, path, manifest)
+            except BaseException as exc:
+                self._roll_back(scope, backup_id, pre, exc)
+                raise RestoreFailed(
+                    f"restore of {backup_id} failed ({exc}); the {scope} was put back "
+                    f"as it was, from backup {pre['id']}"
+                ) from exc
+        return {"restored": backup_id, "pre_restore": pre["id"], **result}
+
+    def _roll_back(self, scope: Scope, backup_id: str, pre: dict, cause: BaseException) -> None:
+        try:
+            self._restore_from(scope, self.store.path(scope, pre["id"]), pre)
+        except BaseException as exc:
+            raise RestoreFailed(
+                f"restore of {backup_id} failed ({cause}) and so did putting the {scope} back "
+                f"({exc}); the state before the restore is safe in backup {pre['id']}: "
+                f"restore it with `strongroom restore {pre['id']}`"
+            ) from exc
+
+    def _restore_from(self, scope: Scope, path: Path, manifest: dict) -> dict:
+        names = list(manifest["collections"])
+        queries = None if scope.is_site else project_queries(self.config, scope.project_id)
+        self.progress("records", 0, len(names))
+        records = dbdump.restore_collections(self.database, path / "db" / "bson", names, queries, self.progress)
+        live = scope_dir(self.config, scope)
+        backup_id = manifest["id"]
+        staging = live.parent / f".{live.name}.restore-{backup_id}"
+        old = live.parent / f".{live.name}.old-{backup_id}"
+        mutations.makedirs(live.parent)
+        total = manifest["files"]["entries"]
+        stats = filesnap.build_tree(iter_entries(path, manifest), path / "files", live, staging, total, self.progress)
+        root = manifest["files"].get("root")
+        if root:
+            mutations.chmod(staging, root["mode"])
+            mutations.utime(staging, root["mtime_ns"])
+        filesnap.swap_in(staging, live, old)
+        return {"files": stats.files, "copied": stats.copied, "kept": stats.kept,
+                "bytes_copied": stats.bytes_copied, "records": records}
+
+    # -- deleting and verifying -----------------------------------------------------
+
+    def delete_backup(self, backup_id: str, project_id: str | None = None, *, by: str | None = None) -> dict:
+        scope = self.scope(project_id, in_database=False)
+        with self._lock("delete", by or _default_user()):
+            self.store.clean_leftovers()
+            objects, freed = self.store.delete(scope, backup_id)
+        return {"deleted": backup_id, "objects_freed": objects, "bytes_freed": freed}
+
+    def verify_backup(self, backup_id: str, project_id: str | None = None) -> dict:
+        """Re-hash every file and dump of the backup: ``{"id", "ok", "problems"}``."""
+        scope = self.scope(project_id, in_database=False)
+        with self._lock("verify", _default_user()):
+            try:
+                path, manifest = self.store.open(scope, backup_id)
+                problems = self._verify(path, manifest)
+            except CorruptBackup as exc:
+                problems = [str(exc)]
+        return {"id": backup_id, "ok": not problems, "problems": problems}
+
+    def verify_all(self, project_id: str | None = None) -> list[dict]:
+        scope = self.scope(project_id, in_database=False)
+        return [self.verify_backup(backup_id, project_id) for backup_id in self.store.ids(scope)]
+
+    def _verify(self, path: Path, manifest: dict) -> list[str]:
+        problems = dbdump.verify_dump(path / "db", manifest["collections"])
+        total = manifest["files"]["entries"]
+        try:
+            for done, entry in enumerate(iter_entries(path, manifest), 1):
+                problem = _check_entry(path / "files", entry)
+                if problem:
+                    problems.append(problem)
+                if done % 100 == 0:
+                    self.progress("verify", done, total)
+        except CorruptBackup as exc:
+            problems.append(str(exc))
+        return problems
+
+
+def _check_entry(files_dir: Path, entry: dict) -> str | None:
+    target = files_dir / entry["path"]
+    try:
+        if entry["type"] == "file":
+            digest, size = hash_file(target)
+            if digest != entry["hash"] or size != entry["size"]:
+                return f"file {entry['path']} does not match its hash: its content was changed"
+        elif entry["type"] == "symlink":
+            if os.readlink(target) != entry["target"]:
+                return f"link {entry['path']} points elsewhere than recorded"
+        elif not target.is_dir():
+            return f"folder {entry['path']} is missing"
+    except OSError as exc:
+        return f"{entry['type']} {entry['path']} cannot be read: {exc.strerror}"
+    return None
+
+
+def _default_user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no user name in a bare container
+        return "unknown"
+
+
+def _quietly(func, *args) -> None:
+    try:
+        func(*args)
+    except Exception:  # best effort while another error is on its way up
+        pass

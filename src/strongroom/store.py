@@ -1,0 +1,117 @@
+"""The backups of a scope: list, stage and publish, open, delete.
+
+A backup is built in a hidden folder ``.staging-<id>`` beside the published ones and
+renamed to ``<id>`` once its manifest is synced, so a listed backup is always complete.
+Deletion renames the backup to ``.deleting-<id>`` first (one atomic step that unlists
+it), then removes it and the pool objects no other backup links to. Hidden folders left
+by a crash are removed by ``clean_leftovers`` at the start of the next operation.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from . import mutations
+from .config import Config
+from .errors import CorruptBackup, NotFound
+from .ids import backup_id_sort_key, is_backup_id, validate_backup_id
+from .manifest import MANIFEST, iter_entries, read_manifest
+from .pool import Pool
+from .scopes import Scope, backups_root
+
+STAGING_PREFIX = ".staging-"
+DELETING_PREFIX = ".deleting-"
+
+
+class BackupStore:
+    def __init__(self, config: Config):
+        self.config = config
+        self.pool = Pool(config.pool_dir)
+
+    def ids(self, scope: Scope) -> list[str]:
+        """Ids of the complete backups of ``scope``, newest first."""
+        root = backups_root(self.config, scope)
+        if not root.is_dir():
+            return []
+        found = [
+            entry.name
+            for entry in os.scandir(root)
+            if is_backup_id(entry.name) and entry.is_dir() and (Path(entry.path) / MANIFEST).is_file()
+        ]
+        return sorted(found, key=backup_id_sort_key, reverse=True)
+
+    def taken_names(self, scope: Scope) -> set[str]:
+        """Every name in use below the scope's root, complete or not (for a new id)."""
+        root = backups_root(self.config, scope)
+        if not root.is_dir():
+            return set()
+        names = set()
+        for name in os.listdir(root):
+            for prefix in (STAGING_PREFIX, DELETING_PREFIX):
+                name = name.removeprefix(prefix)
+            names.add(name)
+        return names
+
+    def path(self, scope: Scope, backup_id: str) -> Path:
+        return backups_root(self.config, scope) / validate_backup_id(backup_id)
+
+    def open(self, scope: Scope, backup_id: str) -> tuple[Path, dict]:
+        """The folder and manifest of a complete backup; ``NotFound`` if there is none."""
+        path = self.path(scope, backup_id)
+        if not (path / MANIFEST).is_file():
+            raise NotFound(f"no backup {backup_id} of the {scope}")
+        manifest = read_manifest(path)
+        expected = (scope.kind, scope.project_id)
+        if (manifest.get("scope"), manifest.get("project")) != expected:
+            raise CorruptBackup(f"backup {backup_id}: manifest is for another scope")
+        return path, manifest
+
+    def latest(self, scope: Scope) -> tuple[Path, dict] | None:
+        for backup_id in self.ids(scope):
+            try:
+                return self.open(scope, backup_id)
+            except CorruptBackup:
+                continue
+        return None
+
+    def staging_path(self, scope: Scope, backup_id: str) -> Path:
+        return backups_root(self.config, scope) / (STAGING_PREFIX + validate_backup_id(backup_id))
+
+    def publish(self, staging: Path, scope: Scope, backup_id: str) -> Path:
+        final = self.path(scope, backup_id)
+        mutations.rename(staging, final)
+        mutations.fsync_dir(final.parent)
+        return final
+
+    def delete(self, scope: Scope, backup_id: str) -> tuple[int, int]:
+        """Remove a backup and the objects only it used; return (objects, bytes) freed."""
+        path, manifest = self.open(scope, backup_id)
+        doomed = path.parent / (DELETING_PREFIX + backup_id)
+        mutations.rename(path, doomed)
+        mutations.fsync_dir(path.parent)
+        digests = [e["hash"] for e in iter_entries(doomed, manifest) if e["type"] == "file"]
+        mutations.rmtree(doomed)
+        return self.pool.release(digests)
+
+    def scope_roots(self) -> list[Path]:
+        """Every scope root of this mode: the site's and each project's."""
+        roots = [self.config.backups_dir / "site"]
+        projects = self.config.backups_dir / "project"
+        if projects.is_dir():
+            roots.extend(p for p in projects.iterdir() if p.is_dir())
+        return roots
+
+    def clean_leftovers(self) -> list[str]:
+        """Remove staging and deleting folders left by a crash; return what was removed."""
+        removed = []
+        for root in self.scope_roots():
+            if not root.is_dir():
+                continue
+            for entry in os.scandir(root):
+                if entry.name.startswith((STAGING_PREFIX, DELETING_PREFIX)):
+                    mutations.rmtree(Path(entry.path))
+                    removed.append(f"{root.name}/{entry.name}")
+        if removed:
+            self.pool.collect_garbage()
+        return removed

@@ -1,0 +1,52 @@
+from datetime import datetime, timezone
+
+import pytest
+
+from strongroom.errors import InvalidName
+from strongroom.ids import (
+    backup_id_sort_key, new_backup_id, validate_backup_id, validate_project_id, validate_relative_path,
+)
+
+BAD_NAMES = ["", "../x", "..%2f", "%2e%2e%2f", "..%252f", "/etc", "x\n", "a\0b", "x" * 300, "..",
+             "2026-11-26T04-27-43/../x", "2026-11-26T04-27-43\n", "2026-13-26T04-27-43", "2026-11-26T04-27-43.0",
+             "2026-11-26 04:27:43", None, 12, {"$ne": None}]
+
+
+@pytest.mark.parametrize("bad", BAD_NAMES)
+def test_anything_but_a_backup_id_is_refused(bad):
+    with pytest.raises(InvalidName):
+        validate_backup_id(bad)
+
+
+@pytest.mark.parametrize("good", ["2026-11-26T04-27-43", "2026-11-26T04-27-43.1", "2026-11-26T04-27-43.12"])
+def test_backup_ids_of_the_documented_form_are_accepted(good):
+    assert validate_backup_id(good) == good
+
+
+@pytest.mark.parametrize("bad", BAD_NAMES + ["6548A1B2C3D4E5F601234567", "6548a1b2c3d4e5f60123456", "g" * 24])
+def test_anything_but_an_object_id_in_hex_is_refused_as_a_project_id(bad):
+    with pytest.raises(InvalidName):
+        validate_project_id(bad)
+
+
+def test_new_ids_are_utc_seconds_with_a_suffix_that_keeps_them_unique():
+    now = datetime(2026, 11, 26, 4, 27, 43, 900000, tzinfo=timezone.utc)
+    assert new_backup_id([], now) == "2026-11-26T04-27-43"
+    assert new_backup_id(["2026-11-26T04-27-43"], now) == "2026-11-26T04-27-43.1"
+    assert new_backup_id(["2026-11-26T04-27-43", "2026-11-26T04-27-43.1"], now) == "2026-11-26T04-27-43.2"
+
+
+def test_ids_sort_by_time_then_suffix():
+    ids = ["2026-11-26T04-27-43.10", "2026-11-26T04-27-43", "2026-11-26T04-27-43.2", "2026-01-01T00-00-00"]
+    assert sorted(ids, key=backup_id_sort_key) == [
+        "2026-01-01T00-00-00", "2026-11-26T04-27-43", "2026-11-26T04-27-43.2", "2026-11-26T04-27-43.10"]
+
+
+@pytest.mark.parametrize("bad", ["", "/etc/passwd", "../x", "a/../../x", "a//b", "./a", "a/.", "a\\b", "a\0b"])
+def test_paths_from_a_manifest_or_archive_must_stay_inside_the_scope(bad):
+    with pytest.raises(InvalidName):
+        validate_relative_path(bad)
+
+
+def test_ordinary_relative_paths_are_accepted():
+    assert str(validate_relative_path("project/abc/edition/x/scene.json")) == "project/abc/edition/x/scene.json"
