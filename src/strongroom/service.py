@@ -26,7 +26,7 @@ from . import dbdump, filesnap, mutations
 from .config import Config
 from .engines import is_embedded, list_collections, open_database
 from .errors import CorruptBackup, NotFound, StrongroomError
-from .ids import new_backup_id
+from .ids import new_backup_id, validate_backup_id
 from .locking import OperationLock, is_locked
 from .manifest import (
     FILE_LIST, REASONS, FileListWriter, file_list_intact, iter_entries, new_manifest, summary, write_manifest,
@@ -85,6 +85,13 @@ class Strongroom:
             return {name: {} for name in list_collections(self.database)}
         return project_queries(self.config, scope.project_id)
 
+    def _existing(self, backup_id: str, project_id: str | None) -> Scope:
+        """The scope, once it is known that the backup exists (checked before any lock)."""
+        scope = self.scope(project_id, in_database=False)
+        if not self.store.exists(scope, backup_id):
+            raise NotFound(f"no backup {backup_id} of the {scope}")
+        return scope
+
     def _lock(self, operation: str, by: str | None) -> OperationLock:
         return OperationLock(self.lock_path, operation, by)
 
@@ -103,6 +110,7 @@ class Strongroom:
 
     def show_backup(self, backup_id: str, project_id: str | None = None) -> dict:
         """The summary of one backup plus its manifest's details."""
+        validate_backup_id(backup_id)
         scope = self.scope(project_id, in_database=False)
         _, manifest = self.store.open(scope, backup_id)
         return {**summary(manifest), "manifest": manifest}
@@ -187,7 +195,8 @@ class Strongroom:
 
         Returns ``{"restored", "pre_restore", "files", "copied", "kept", "records"}``.
         """
-        scope = self.scope(project_id, in_database=False)
+        validate_backup_id(backup_id)
+        scope = self._existing(backup_id, project_id)
         by = by or _default_user()
         with self._lock("restore", by):
             self.store.clean_leftovers()
@@ -239,7 +248,8 @@ class Strongroom:
     # -- deleting and verifying -----------------------------------------------------
 
     def delete_backup(self, backup_id: str, project_id: str | None = None, *, by: str | None = None) -> dict:
-        scope = self.scope(project_id, in_database=False)
+        validate_backup_id(backup_id)
+        scope = self._existing(backup_id, project_id)
         with self._lock("delete", by or _default_user()):
             self.store.clean_leftovers()
             objects, freed = self.store.delete(scope, backup_id)
@@ -247,7 +257,8 @@ class Strongroom:
 
     def verify_backup(self, backup_id: str, project_id: str | None = None) -> dict:
         """Re-hash every file and dump of the backup: ``{"id", "ok", "problems"}``."""
-        scope = self.scope(project_id, in_database=False)
+        validate_backup_id(backup_id)
+        scope = self._existing(backup_id, project_id)
         with self._lock("verify", _default_user()):
             try:
                 path, manifest = self.store.open(scope, backup_id)

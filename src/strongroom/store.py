@@ -56,10 +56,14 @@ class BackupStore:
     def path(self, scope: Scope, backup_id: str) -> Path:
         return backups_root(self.config, scope) / validate_backup_id(backup_id)
 
+    def exists(self, scope: Scope, backup_id: str) -> bool:
+        """A complete backup (with its manifest) of that id is there."""
+        return (self.path(scope, backup_id) / MANIFEST).is_file()
+
     def open(self, scope: Scope, backup_id: str) -> tuple[Path, dict]:
         """The folder and manifest of a complete backup; ``NotFound`` if there is none."""
         path = self.path(scope, backup_id)
-        if not (path / MANIFEST).is_file():
+        if not self.exists(scope, backup_id):
             raise NotFound(f"no backup {backup_id} of the {scope}")
         manifest = read_manifest(path)
         expected = (scope.kind, scope.project_id)

@@ -1,0 +1,148 @@
+"""The backup folders and the pool: atomic publication, dedup, verification, deletion."""
+
+import json
+import os
+
+import bson
+import pytest
+from bson import json_util
+
+from strongroom.errors import CorruptBackup, NotFound
+from strongroom.scopes import Scope, backups_root
+
+
+def pool_objects(config) -> set[str]:
+    root = config.pool_dir
+    return {p.name for p in root.glob("??/*")} if root.is_dir() else set()
+
+
+def test_backup_files_are_hard_links_to_read_only_objects_named_by_their_sha256(service, config, site):
+    made = service.make_backup()
+    folder = backups_root(config, Scope.site()) / made["id"]
+    stored = [p for p in (folder / "files").rglob("*") if p.is_file()]
+    assert stored
+    for path in stored:
+        st = path.stat()
+        assert st.st_nlink >= 2 and st.st_mode & 0o222 == 0
+        import hashlib
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        assert (config.pool_dir / digest[:2] / digest).stat().st_ino == st.st_ino
+
+
+def test_a_second_backup_of_an_unchanged_tree_adds_no_pool_objects_and_reads_no_file(service, config, site):
+    service.make_backup()
+    objects = pool_objects(config)
+    second = service.show_backup(service.make_backup()["id"])["manifest"]
+    assert pool_objects(config) == objects
+    assert second["files"]["bytes_read"] == 0
+    assert second["files"]["linked_unread"] == second["files"]["count"] > 0
+
+
+def test_identical_content_is_stored_once(service, config, site):
+    (config.working_dir / "copy-a.bin").write_bytes(b"same" * 1000)
+    (config.working_dir / "copy-b.bin").write_bytes(b"same" * 1000)
+    service.make_backup()
+    project_backup = service.make_backup(site.project_ids[0])
+    assert project_backup["bytes_added"] == 0  # all its content is already in the site backup
+    import hashlib
+    digest = hashlib.sha256(b"same" * 1000).hexdigest()
+    assert (config.pool_dir / digest[:2] / digest).stat().st_nlink == 3
+
+
+def test_the_dumps_decode_to_exactly_the_records_in_the_database(service, config, database, site):
+    made = service.make_backup()
+    bson_dir = backups_root(config, Scope.site()) / made["id"] / "db" / "bson"
+    for name in ("user", "project", "projectUser", "edition"):
+        with open(bson_dir / f"{name}.bson", "rb") as fh:
+            dumped = list(bson.decode_file_iter(fh))
+        assert sorted(dumped, key=lambda d: str(d["_id"])) == sorted(database[name].find(), key=lambda d: str(d["_id"]))
+        metadata = json_util.loads((bson_dir / f"{name}.metadata.json").read_text())
+        assert any(index["name"] == "_id_" and dict(index["key"]) == {"_id": 1} for index in metadata["indexes"])
+
+
+def test_a_project_dump_holds_exactly_that_projects_records(service, config, database, site):
+    project_id = site.project_ids[1]
+    made = service.make_backup(project_id)
+    bson_dir = backups_root(config, Scope.project(project_id)) / made["id"] / "db" / "bson"
+    with open(bson_dir / "project.bson", "rb") as fh:
+        assert [d["_id"] for d in bson.decode_file_iter(fh)] == [bson.ObjectId(project_id)]
+    with open(bson_dir / "edition.bson", "rb") as fh:
+        editions = list(bson.decode_file_iter(fh))
+    assert editions and {str(d["projectId"]) for d in editions} == {project_id}
+    assert len(editions) == database.edition.count_documents({"projectId": bson.ObjectId(project_id)})
+    assert not (bson_dir / "user.bson").exists()
+
+
+def test_a_staged_backup_without_manifest_is_never_listed_and_is_cleaned_up(service, config, site):
+    made = service.make_backup()
+    root = backups_root(config, Scope.site())
+    fake = root / "2020-01-01T00-00-00"
+    (fake / "files").mkdir(parents=True)
+    (root / ".staging-2020-01-02T00-00-00" / "files").mkdir(parents=True)
+    assert [b["id"] for b in service.list_backups()] == [made["id"]]
+    with pytest.raises(NotFound):
+        service.restore_backup("2020-01-01T00-00-00")
+    service.make_backup()
+    assert not (root / ".staging-2020-01-02T00-00-00").exists()
+
+
+def test_list_is_newest_first(service, site):
+    ids = [service.make_backup(note=str(n))["id"] for n in range(3)]
+    assert [b["id"] for b in service.list_backups()] == list(reversed(ids))
+    assert [b["note"] for b in service.list_backups()] == ["2", "1", "0"]
+
+
+def test_flipping_one_byte_of_a_pool_object_fails_verification_naming_the_file(service, config, site):
+    made = service.make_backup()
+    assert service.verify_backup(made["id"])["ok"]
+    victim = next(p for p in (backups_root(config, Scope.site()) / made["id"] / "files").rglob("*.glb"))
+    os.chmod(victim, 0o644)
+    data = bytearray(victim.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    victim.write_bytes(bytes(data))
+
+    report = service.verify_backup(made["id"])
+
+    assert not report["ok"]
+    assert any(victim.name in problem for problem in report["problems"])
+    with pytest.raises(CorruptBackup):
+        service.restore_backup(made["id"])
+
+
+def test_a_changed_record_dump_fails_verification(service, config, site):
+    made = service.make_backup()
+    dump = backups_root(config, Scope.site()) / made["id"] / "db" / "bson" / "edition.bson"
+    dump.write_bytes(dump.read_bytes()[:-10])
+    report = service.verify_backup(made["id"])
+    assert not report["ok"] and any("edition" in p for p in report["problems"])
+
+
+def test_deleting_a_backup_frees_the_objects_no_other_backup_uses(service, config, site):
+    first = service.make_backup()
+    unique = config.working_dir / "only-in-second.bin"
+    unique.write_bytes(os.urandom(5000))
+    second = service.make_backup()
+    assert len(pool_objects(config)) > 0
+    before = pool_objects(config)
+
+    result = service.delete_backup(second["id"])
+
+    assert result["objects_freed"] == 1 and result["bytes_freed"] == 5000
+    assert len(pool_objects(config)) == len(before) - 1
+    assert service.verify_backup(first["id"])["ok"]
+    service.delete_backup(first["id"])
+    assert pool_objects(config) == set()
+
+
+def test_the_manifest_records_what_design_md_asks(service, config, site):
+    made = service.make_backup(note="why not")
+    manifest = json.loads((backups_root(config, Scope.site()) / made["id"] / "manifest.json").read_text())
+    for key in ("format_version", "tool_version", "scope", "mode", "id", "created_at", "created_by", "reason",
+                "note", "collections", "files", "hash_algorithm", "timings"):
+        assert key in manifest
+    assert manifest["hash_algorithm"] == "sha256" and manifest["note"] == "why not"
+    for info in manifest["collections"].values():
+        assert set(info) >= {"count", "bytes", "sha256"}
+    lines = (backups_root(config, Scope.site()) / made["id"] / "files.jsonl").read_text().splitlines()
+    entry = next(json.loads(line) for line in lines if json.loads(line)["type"] == "file")
+    assert set(entry) >= {"path", "size", "mode", "mtime_ns", "hash"}
