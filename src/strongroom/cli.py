@@ -8,6 +8,7 @@ standard error saying what went wrong and why.
 from __future__ import annotations
 
 import json
+import signal
 import sys
 
 import click
@@ -42,6 +43,17 @@ class Group(click.Group):
             _fail(str(exc), exc.exit_code)
         except OSError as exc:
             _fail(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc), 1)
+        except Terminated as exc:
+            _fail(str(exc), 143)
+
+
+class Terminated(BaseException):
+    """SIGTERM: unwinds like an error, so a restore in progress is rolled back."""
+
+
+def _on_sigterm(signum, frame):
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the first one suffices: let the rollback finish
+    raise Terminated("terminated by SIGTERM")
 
 
 def _fail(message: str, code: int) -> None:
@@ -81,6 +93,29 @@ def main(ctx, data_dir, mode, db):
         strongroom restore 2026-11-26T04-27-43
     """
     ctx.obj = Context(data_dir, mode, db)
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    if ctx.invoked_subcommand not in ("recover", "demo"):
+        recovered = ctx.obj.service.recover_if_needed()
+        if recovered:
+            click.echo(f"strongroom: recovered an interrupted restore: {recovered['outcome']}", err=True)
+
+
+@main.command()
+@json_option
+@click.pass_obj
+def recover(obj, as_json):
+    """Finish or roll back a restore that was interrupted (crash, power loss, kill).
+
+    Every other command does this first by itself; this one only recovers. The scope
+    ends exactly as the backup or exactly as before the restore, never a mix.
+    """
+    recovered = obj.service.recover()
+    if as_json:
+        _print_json(recovered)
+    elif recovered:
+        click.echo(f"Recovered the restore of {recovered['backup']}: {recovered['outcome']}.")
+    else:
+        click.echo("Nothing to recover.")
 
 
 @main.command()
@@ -165,13 +200,23 @@ def _confirm(yes: bool, question: str) -> None:
 @yes_option
 @json_option
 @click.pass_obj
-def restore(obj, backup_id, project_id, yes, as_json):
+@click.option("--dry-run", is_flag=True, help="Only show what the restore would change; change nothing.")
+def restore(obj, backup_id, project_id, yes, as_json, dry_run):
     """Restore the site or a project from a backup.
 
     The current state is saved first as a 'pre-restore' backup; if the restore fails,
     it is put back from it. A project restore touches no other project and no user data;
     a site restore replaces everything, users included.
+
+    \b
+    Example:
+        strongroom restore 2026-11-26T04-27-43 --dry-run
+        strongroom restore 2026-11-26T04-27-43 --yes
     """
+    if dry_run:
+        report = obj.service.preview_restore(backup_id, project_id)
+        _print_json(report) if as_json else _print_preview(report)
+        return
     what = "the whole site (users included)" if project_id is None else f"project {project_id}"
     _confirm(yes, f"Replace {what} by backup {backup_id}?")
     result = obj.service.restore_backup(backup_id, project_id)
@@ -181,6 +226,21 @@ def restore(obj, backup_id, project_id, yes, as_json):
     else:
         click.echo(f"Restored {backup_id} ({result['copied']} files copied, {result['kept']} unchanged); "
                    f"the previous state is backup {result['pre_restore']}.")
+
+
+def _print_preview(report: dict) -> None:
+    click.echo(f"Restoring {report['backup']} would change:")
+    files = report["files"]
+    for kind in ("added", "changed", "removed"):
+        click.echo(f"  files {kind:<8} {files[kind]['count']:>6}  ({_size(files[kind]['bytes'])})")
+        for path in files[kind]["paths"][:20]:
+            click.echo(f"      {path}")
+        if files[kind]["count"] > 20:
+            click.echo(f"      … and {files[kind]['count'] - 20} more")
+    click.echo(f"  files unchanged {files['unchanged']:>6}")
+    for name, counts in report["records"].items():
+        click.echo(f"  records {name}: {counts['added']} added, {counts['changed']} changed, "
+                   f"{counts['removed']} removed, {counts['unchanged']} unchanged")
 
 
 @main.command()

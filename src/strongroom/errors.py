@@ -48,3 +48,7 @@ class NotAllowed(StrongroomError):
 
     exit_code = 1
     http_status = 403
+
+
+class RestoreFailed(StrongroomError):
+    """A restore failed part-way; the scope was put back from its pre-restore backup."""

@@ -63,6 +63,19 @@ class _Previous:
         return None
 
 
+def walk(root: Path, prefix: str = "") -> Iterator[tuple[str, str, os.stat_result]]:
+    """(relative path, absolute path, lstat) of everything below ``root``, in walk order:
+    depth-first, siblings by name, a folder right before its contents."""
+    with os.scandir(root) as it:
+        entries = sorted(it, key=lambda e: e.name)
+    for entry in entries:
+        rel = prefix + entry.name
+        st = entry.stat(follow_symlinks=False)
+        yield rel, entry.path, st
+        if stat.S_ISDIR(st.st_mode):
+            yield from walk(Path(entry.path), rel + "/")
+
+
 def snapshot(
     source: Path,
     files_dir: Path,
@@ -75,33 +88,26 @@ def snapshot(
     stats = SnapshotStats()
     cursor = _Previous(previous)
     mutations.makedirs(files_dir)
-    if source.is_dir():
-        _snapshot_folder(source, "", files_dir, pool, writer, cursor, stats, progress)
-    return stats
-
-
-def _snapshot_folder(folder, prefix, files_dir, pool, writer, cursor, stats, progress):
-    with os.scandir(folder) as it:
-        entries = sorted(it, key=lambda e: e.name)
-    for entry in entries:
-        rel = prefix + entry.name
-        st = entry.stat(follow_symlinks=False)
+    if not source.is_dir():
+        return stats
+    for rel, path, st in walk(source):
         dest = files_dir / rel
         if stat.S_ISDIR(st.st_mode):
             mutations.makedirs(dest)
             writer.add({"path": rel, "type": "dir", "mode": stat.S_IMODE(st.st_mode), "mtime_ns": st.st_mtime_ns})
             stats.dirs += 1
-            _snapshot_folder(Path(entry.path), rel + "/", files_dir, pool, writer, cursor, stats, progress)
         elif stat.S_ISLNK(st.st_mode):
-            mutations.symlink(os.readlink(entry.path), dest)
-            writer.add({"path": rel, "type": "symlink", "target": os.readlink(entry.path), "mtime_ns": st.st_mtime_ns})
+            target = os.readlink(path)
+            mutations.symlink(target, dest)
+            writer.add({"path": rel, "type": "symlink", "target": target, "mtime_ns": st.st_mtime_ns})
             stats.symlinks += 1
         elif stat.S_ISREG(st.st_mode):
-            writer.add(_snapshot_file(Path(entry.path), rel, st, dest, pool, cursor.find(rel), stats))
+            writer.add(_snapshot_file(Path(path), rel, st, dest, pool, cursor.find(rel), stats))
             if progress and stats.files % 100 == 0:
                 progress("files", stats.files, None)
         else:
             stats.warnings.append(f"skipped {rel}: not a regular file, folder or symbolic link")
+    return stats
 
 
 def _unchanged(previous: dict | None, st: os.stat_result) -> bool:
@@ -175,21 +181,31 @@ def build_tree(entries: Iterator[dict], files_dir: Path, live: Path, staging: Pa
     return stats
 
 
+def same_file(entry: dict, st: os.stat_result | None) -> bool:
+    """rsync's quick check, plus the mode: a live file that needs no copy and no change.
+
+    The mode counts because an unchanged file is hard-linked into the new tree, sharing
+    its inode: changing its mode would change the live tree before the swap.
+    """
+    return (
+        st is not None
+        and stat.S_ISREG(st.st_mode)
+        and st.st_size == entry["size"]
+        and st.st_mtime_ns == entry["mtime_ns"]
+        and stat.S_IMODE(st.st_mode) == entry["mode"]
+    )
+
+
+def _lstat(path: Path) -> os.stat_result | None:
+    try:
+        return path.lstat()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
 def _restore_file(entry: dict, stored: Path, live: Path, dest: Path, stats: RestoreStats) -> None:
     stats.files += 1
-    try:
-        st = live.lstat()
-        # Linking the live file shares its inode, so its mode must already be right:
-        # the live tree stays untouched until the swap.
-        same = (
-            stat.S_ISREG(st.st_mode)
-            and st.st_size == entry["size"]
-            and st.st_mtime_ns == entry["mtime_ns"]
-            and stat.S_IMODE(st.st_mode) == entry["mode"]
-        )
-    except (FileNotFoundError, NotADirectoryError):
-        same = False
-    if same:
+    if same_file(entry, _lstat(live)):
         mutations.link(live, dest)
         stats.kept += 1
         return
@@ -200,12 +216,17 @@ def _restore_file(entry: dict, stored: Path, live: Path, dest: Path, stats: Rest
     mutations.utime(dest, entry["mtime_ns"])
 
 
-def swap_in(staging: Path, live: Path, old: Path) -> None:
-    """Replace ``live`` by ``staging``: two renames, then the old tree goes."""
+def swap_in(staging: Path, live: Path, old: Path, before_cleanup=None) -> None:
+    """Replace ``live`` by ``staging``: two renames, then the old tree goes.
+
+    ``before_cleanup`` is called once the new tree is in place and durable, before the
+    old one is removed (the restore journals that point).
+    """
     mutations.rmtree(old)
     if os.path.lexists(live):
         mutations.rename(live, old)
-    mutations.makedirs(live.parent)
     mutations.rename(staging, live)
     mutations.fsync_dir(live.parent)
+    if before_cleanup:
+        before_cleanup()
     mutations.rmtree(old)

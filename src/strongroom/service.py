@@ -22,11 +22,12 @@ from time import perf_counter
 
 from bson import ObjectId
 
-from . import dbdump, filesnap, mutations
+from . import dbdump, filesnap, mutations, preview, restoring
 from .config import Config
 from .engines import is_embedded, list_collections, open_database
-from .errors import CorruptBackup, NotFound, StrongroomError
+from .errors import Busy, CorruptBackup, NotFound
 from .ids import new_backup_id, validate_backup_id
+from .journal import Journal
 from .locking import OperationLock, is_locked
 from .manifest import (
     FILE_LIST, REASONS, FileListWriter, file_list_intact, iter_entries, new_manifest, summary, write_manifest,
@@ -34,10 +35,6 @@ from .manifest import (
 from .pool import hash_file
 from .scopes import Scope, project_queries, scope_dir
 from .store import BackupStore
-
-
-class RestoreFailed(StrongroomError):
-    """A restore failed part-way and the scope was put back from its pre-restore backup."""
 
 
 def _now() -> str:
@@ -49,6 +46,7 @@ class Strongroom:
         self.config = config
         self._database = database
         self.store = BackupStore(config)
+        self.journal = Journal(config.backups_dir / ".journal.json")
         self.progress = progress or (lambda step, done, total: None)
 
     @property
@@ -125,7 +123,7 @@ class Strongroom:
         scope = self.scope(project_id)
         by = by or _default_user()
         with self._lock("backup", by):
-            self.store.clean_leftovers()
+            self._recover_locked()
             return summary(self._make_backup(scope, reason, note, by))
 
     def _make_backup(self, scope: Scope, reason: str, note: str, by: str) -> dict:
@@ -193,57 +191,66 @@ class Strongroom:
     def restore_backup(self, backup_id: str, project_id: str | None = None, *, by: str | None = None) -> dict:
         """Put the scope back to the backup's state, after saving the current one.
 
-        Returns ``{"restored", "pre_restore", "files", "copied", "kept", "records"}``.
+        Returns ``{"restored", "pre_restore", "files", "copied", "kept", "bytes_copied",
+        "records"}``; raises ``RestoreFailed`` (after rolling back) if it fails part-way.
         """
         validate_backup_id(backup_id)
         scope = self._existing(backup_id, project_id)
         by = by or _default_user()
         with self._lock("restore", by):
-            self.store.clean_leftovers()
+            self._recover_locked()
             path, manifest = self.store.open(scope, backup_id)
             problems = self._verify(path, manifest)
             if problems:
                 raise CorruptBackup(f"refusing to restore {backup_id}: it fails verification: {problems[0]}")
-            pre = self._make_backup(scope, "pre-restore", f"before restoring {backup_id}", by)
-            try:
-                result = self._restore_from(scope, path, manifest)
-            except BaseException as exc:
-                self._roll_back(scope, backup_id, pre, exc)
-                raise RestoreFailed(
-                    f"restore of {backup_id} failed ({exc}); the {scope} was put back "
-                    f"as it was, from backup {pre['id']}"
-                ) from exc
-        return {"restored": backup_id, "pre_restore": pre["id"], **result}
+            return restoring.restore(self, scope, path, manifest, by)
 
-    def _roll_back(self, scope: Scope, backup_id: str, pre: dict, cause: BaseException) -> None:
-        try:
-            self._restore_from(scope, self.store.path(scope, pre["id"]), pre)
-        except BaseException as exc:
-            raise RestoreFailed(
-                f"restore of {backup_id} failed ({cause}) and so did putting the {scope} back "
-                f"({exc}); the state before the restore is safe in backup {pre['id']}: "
-                f"restore it with `strongroom restore {pre['id']}`"
-            ) from exc
+    def preview_restore(self, backup_id: str, project_id: str | None = None) -> dict:
+        """What ``restore_backup`` would change, changing nothing (a dry run).
 
-    def _restore_from(self, scope: Scope, path: Path, manifest: dict) -> dict:
-        names = list(manifest["collections"])
+        ``{"backup", "scope", "project", "files": {"added"|"removed"|"changed": {"count",
+        "bytes", "paths"}, "unchanged"}, "records": {coll: {"added", "removed", "changed",
+        "unchanged"}}}``.
+        """
+        validate_backup_id(backup_id)
+        scope = self._existing(backup_id, project_id)
+        path, manifest = self.store.open(scope, backup_id)
         queries = None if scope.is_site else project_queries(self.config, scope.project_id)
-        self.progress("records", 0, len(names))
-        records = dbdump.restore_collections(self.database, path / "db" / "bson", names, queries, self.progress)
-        live = scope_dir(self.config, scope)
-        backup_id = manifest["id"]
-        staging = live.parent / f".{live.name}.restore-{backup_id}"
-        old = live.parent / f".{live.name}.old-{backup_id}"
-        mutations.makedirs(live.parent)
-        total = manifest["files"]["entries"]
-        stats = filesnap.build_tree(iter_entries(path, manifest), path / "files", live, staging, total, self.progress)
-        root = manifest["files"].get("root")
-        if root:
-            mutations.chmod(staging, root["mode"])
-            mutations.utime(staging, root["mtime_ns"])
-        filesnap.swap_in(staging, live, old)
-        return {"files": stats.files, "copied": stats.copied, "kept": stats.kept,
-                "bytes_copied": stats.bytes_copied, "records": records}
+        return {
+            "backup": backup_id, "scope": scope.kind, "project": scope.project_id,
+            "files": preview.diff_files(scope_dir(self.config, scope), iter_entries(path, manifest)),
+            "records": preview.diff_records(self.database, path / "db" / "bson", list(manifest["collections"]), queries),
+        }
+
+    def maintenance(self) -> dict | None:
+        """What a running (or crashed, not yet recovered) restore is doing, or None.
+
+        While this is not None the scope it names may be in a mixed state: the web face
+        refuses writes with 503 and shows a notice.
+        """
+        return self.journal.read()
+
+    def recover(self, by: str | None = None) -> dict | None:
+        """Finish or roll back an interrupted restore; clean what a crash left behind.
+
+        Returns the journal with an ``outcome`` if there was a restore to recover.
+        """
+        with self._lock("recover", by or _default_user()):
+            return self._recover_locked()
+
+    def recover_if_needed(self) -> dict | None:
+        """``recover`` when a crash left work behind and nobody holds the lock; else None."""
+        if self.journal.read() is None or self.busy():
+            return None
+        try:
+            return self.recover()
+        except Busy:
+            return None
+
+    def _recover_locked(self) -> dict | None:
+        outcome = restoring.recover(self)
+        self.store.clean_leftovers()
+        return outcome
 
     # -- deleting and verifying -----------------------------------------------------
 
@@ -251,7 +258,7 @@ class Strongroom:
         validate_backup_id(backup_id)
         scope = self._existing(backup_id, project_id)
         with self._lock("delete", by or _default_user()):
-            self.store.clean_leftovers()
+            self._recover_locked()
             objects, freed = self.store.delete(scope, backup_id)
         return {"deleted": backup_id, "objects_freed": objects, "bytes_freed": freed}
 

@@ -1,0 +1,139 @@
+"""Open the site's database: MongoDB through pymongo, or the embedded engine (montydb).
+
+Both give the pymongo interface (``db[name].find``, ``insert_many``, ``delete_many``,
+``drop_collection``, ``list_collection_names``); the rest of Strongroom is written once
+against it. Where the engines differ, the functions here hide it:
+
+- The embedded engine is montydb on SQLite with BSON storage, one SQLite file per
+  collection under ``<data dir>/db/<mode>/<mode>/``. It keeps no secondary indexes
+  (``create_index`` is a no-op there), cannot rename collections and has no transactions.
+- Raw BSON: ``raw_documents`` streams a collection's documents as the bytes the engine
+  stores, never decoding them, so a dump keeps every type and key order exactly. On
+  MongoDB that is ``find_raw_batches``; the embedded engine stores each document as
+  ``bson.encode(document)`` in the SQLite table ``documents(k, v)`` of the collection's
+  file, in the same row order as ``find()``, so the rows are read straight from there.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import bson
+
+from .config import Config
+from .errors import BadInput
+
+
+def open_database(config: Config):
+    """The database of ``config``'s run mode; the embedded one is created if absent."""
+    if config.embedded:
+        return _open_embedded(config.embedded_db_dir, config.mode)
+    return _open_mongodb(config.db_uri)
+
+
+def _open_embedded(repository: Path, name: str):
+    from montydb import MontyClient, set_storage
+
+    repository.mkdir(parents=True, exist_ok=True)
+    if not (repository / "monty.storage.cfg").exists():
+        set_storage(
+            str(repository), storage="sqlite", use_bson=True, check_same_thread=False
+        )
+    return MontyClient(str(repository))[name]
+
+
+def _open_mongodb(uri: str):
+    import pymongo
+    from pymongo.errors import ConfigurationError, InvalidURI
+
+    try:
+        client = pymongo.MongoClient(uri, serverSelectionTimeoutMS=5000, tz_aware=True)
+        return client.get_default_database()
+    except (ConfigurationError, InvalidURI) as exc:
+        raise BadInput(f"database URI {uri!r} must name a database, as mongodb://host/<name>: {exc}") from exc
+
+
+def is_embedded(database) -> bool:
+    return type(database).__module__.startswith("montydb")
+
+
+def list_collections(database) -> list[str]:
+    """The collections that hold site data, sorted; system collections are left out."""
+    # A set: montydb names a collection after each file of its folder, so the -wal and
+    # -shm files of an open SQLite connection would list the collection two more times.
+    names = set(database.list_collection_names())
+    return sorted(n for n in names if not n.startswith("system."))
+
+
+RAW_BATCH_DOCUMENTS = 1000
+
+
+def raw_documents(database, name: str, query: dict) -> Iterator[bytes]:
+    """The documents of ``name`` matching ``query``, as batches of concatenated raw BSON.
+
+    The bytes are the stored ones (mongodump's ``.bson`` format once concatenated), in
+    natural order. A collection that does not exist yields nothing.
+    """
+    if not is_embedded(database):
+        yield from database[name].find_raw_batches(query)
+        return
+    rows = _embedded_rows(database, name, query)
+    if rows is None:  # the collection was being written: go the slow, consistent way
+        rows = [bson.encode(document) for document in database[name].find(query)]
+    for start in range(0, len(rows), RAW_BATCH_DOCUMENTS):
+        yield b"".join(rows[start : start + RAW_BATCH_DOCUMENTS])
+
+
+def embedded_collection_file(database, name: str) -> Path:
+    """The SQLite file of an embedded collection (see ``_open_embedded``)."""
+    return Path(database.client.address) / database.name / f"{name}.collection"
+
+
+def _embedded_rows(database, name: str, query: dict) -> list[bytes] | None:
+    """Read the stored BSON of an embedded collection from its SQLite file, or ``None``.
+
+    The file is opened read-only and *immutable*, so SQLite neither locks it nor creates
+    ``-wal``/``-shm`` files beside it (a plain read-only connection leaves those behind,
+    and montydb then lists the collection three times). That is only sound while nobody
+    writes: montydb closes its connection after every operation, which folds the WAL back
+    into the file and removes it; so the read is trusted only if no WAL file exists and
+    the file is unchanged from before to after it, else ``None`` (caller uses ``find``).
+    A non-empty ``query`` is answered by montydb (``_id`` only), then the rows are picked
+    by their key, montydb's own encoding of ``_id``.
+    """
+    path = embedded_collection_file(database, name)
+    if not path.is_file():
+        return [] if name not in database.list_collection_names() else None
+    wanted = _embedded_keys(database, name, query) if query else None
+    before = _file_state(path)
+    if before is None:
+        return None
+    connection = sqlite3.connect(f"{path.as_uri()}?mode=ro&immutable=1", uri=True)
+    try:
+        rows = connection.execute("SELECT k, v FROM documents").fetchall()
+    finally:
+        connection.close()
+    if _file_state(path) != before:
+        return None
+    return [bytes(v) for k, v in rows if wanted is None or bytes(k) in wanted]
+
+
+def _embedded_keys(database, name: str, query: dict) -> set[bytes]:
+    from montydb.types import bson as monty_bson
+
+    found = database[name].find(query, {"_id": 1})
+    return {bytes(monty_bson.id_encode(document["_id"])) for document in found}
+
+
+def _file_state(path: Path) -> tuple | None:
+    """Size, mtime and inode of the file; ``None`` while it has a WAL (a writer is at work)."""
+    if os.path.lexists(f"{path}-wal"):
+        return None
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return (st.st_size, st.st_mtime_ns, st.st_ino)

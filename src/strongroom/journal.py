@@ -1,0 +1,66 @@
+"""The restore journal: what a restore is doing, durable before each step.
+
+``backups/<mode>/.journal.json`` exists from the moment a restore changes anything until
+it has finished or been rolled back. It records the scope, the backup being restored,
+the ``pre-restore`` backup holding the state before, and the current step, and it is
+written to a temporary file, synced and renamed over the old one, so it is always
+whole. Its presence is also the maintenance flag: while it exists the scope may be in
+a mixed state, and the web face refuses writes.
+
+After a crash, recovery reads it and rolls the scope back to the ``pre-restore`` backup,
+unless the journal says the new state was already swapped in (step ``cleanup``), in
+which case it only finishes the clean-up, or that nothing was changed yet (step
+``pre-restore``: the pre-restore backup was being made, which is atomic by itself). Rolling back is itself journaled (step
+``rollback``) and idempotent, so a crash during recovery is recovered the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+
+from . import mutations
+
+STEPS = ("pre-restore", "records", "files", "swap", "cleanup", "rollback")
+
+
+class Journal:
+    def __init__(self, path: Path):
+        self.path = path
+
+    def read(self) -> dict | None:
+        """The journal of an unfinished restore, or None."""
+        try:
+            return json.loads(self.path.read_text("utf-8"))
+        except FileNotFoundError:
+            return None
+        except ValueError:  # cannot happen with the rename protocol; treat as no journal
+            return None
+
+    def start(self, **fields) -> dict:
+        entry = {
+            **fields,
+            "pid": os.getpid(),
+            "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+        self._write(entry)
+        return entry
+
+    def step(self, entry: dict, step: str) -> None:
+        """Record that ``step`` is about to begin; durable before it does."""
+        assert step in STEPS, step
+        entry["step"] = step
+        self._write(entry)
+
+    def finish(self) -> None:
+        if self.path.exists():
+            mutations.unlink(self.path)
+            mutations.fsync_dir(self.path.parent)
+
+    def _write(self, entry: dict) -> None:
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        mutations.write_file(tmp, json.dumps(entry, indent=1).encode(), sync=True)
+        mutations.rename(tmp, self.path)
+        mutations.fsync_dir(self.path.parent)

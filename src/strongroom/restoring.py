@@ -1,0 +1,135 @@
+"""Restoring a scope, rolling it back, and recovering from a crash.
+
+The sequence, each step journaled (``journal``) before it begins:
+
+1. ``pre-restore``: a backup of the current state is made (atomic by itself).
+2. ``records``: the scope's records are replaced by the backup's (``dbdump``).
+3. ``files``: the backup's tree is built beside the live folder, unchanged live files
+   hard-linked instead of copied (``filesnap.build_tree``).
+4. ``swap``: two renames put the new tree in place of the live one.
+5. ``cleanup``: the old tree is removed; then the journal is removed.
+
+If anything fails in steps 2-4, the scope is put back from the pre-restore backup by
+the same procedure (step ``rollback``), and the error is raised as ``RestoreFailed``.
+If the process dies instead, ``recover`` does the same on the next start: it rolls back
+unless the journal reached ``cleanup``, when the restore is complete but for removing
+the old tree. Either way the scope ends exactly in the backup's state or exactly in the
+state before, never a mix.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from . import dbdump, filesnap, mutations
+from .errors import RestoreFailed
+from .manifest import iter_entries
+from .scopes import Scope, project_queries, scope_dir
+
+
+def tree_paths(live: Path, backup_id: str) -> tuple[Path, Path]:
+    """Where the new tree is built and where the old one goes during the swap."""
+    return (live.parent / f".{live.name}.restore-{backup_id}",
+            live.parent / f".{live.name}.old-{backup_id}")
+
+
+def restore(sr, scope: Scope, path: Path, manifest: dict, by: str) -> dict:
+    """Steps 1-5 above; ``sr`` is the ``Strongroom`` service (lock held by the caller)."""
+    backup_id = manifest["id"]
+    entry = sr.journal.start(operation="restore", scope=scope.kind, project=scope.project_id,
+                             backup=backup_id, pre_restore=None, by=by, step="pre-restore")
+    try:
+        pre = sr._make_backup(scope, "pre-restore", f"before restoring {backup_id}", by)
+    except BaseException:
+        sr.journal.finish()
+        raise
+    entry["pre_restore"] = pre["id"]
+    try:
+        result = apply_backup(sr, scope, path, manifest, entry)
+    except BaseException as exc:
+        roll_back(sr, entry, cause=exc)
+        raise RestoreFailed(f"restore of {backup_id} failed ({_reason(exc)}); the {scope} was put back "
+                            f"as it was, from backup {pre['id']}") from exc
+    sr.journal.finish()
+    return {"restored": backup_id, "pre_restore": pre["id"], **result}
+
+
+def apply_backup(sr, scope: Scope, path: Path, manifest: dict, entry: dict | None) -> dict:
+    """Make the scope's records and folder equal to the backup's (steps 2-5)."""
+    step = (lambda name: sr.journal.step(entry, name)) if entry else (lambda name: None)
+    step("records")
+    queries = None if scope.is_site else project_queries(sr.config, scope.project_id)
+    names = list(manifest["collections"])
+    sr.progress("records", 0, len(names))
+    records = dbdump.restore_collections(sr.database, path / "db" / "bson", names, queries, sr.progress)
+    step("files")
+    live = scope_dir(sr.config, scope)
+    staging, old = tree_paths(live, manifest["id"])
+    mutations.makedirs(live.parent)
+    stats = filesnap.build_tree(iter_entries(path, manifest), path / "files", live, staging,
+                                manifest["files"]["entries"], sr.progress)
+    root = manifest["files"].get("root")
+    if root:
+        mutations.chmod(staging, root["mode"])
+        mutations.utime(staging, root["mtime_ns"])
+    step("swap")
+    filesnap.swap_in(staging, live, old, before_cleanup=lambda: step("cleanup"))
+    return {"files": stats.files, "copied": stats.copied, "kept": stats.kept,
+            "bytes_copied": stats.bytes_copied, "records": records}
+
+
+def roll_back(sr, entry: dict, cause: BaseException | None = None) -> None:
+    """Put the journal's scope back from its pre-restore backup, then end the journal."""
+    scope = Scope(entry["scope"], entry.get("project"))
+    pre_id = entry["pre_restore"]
+    sr.journal.step(entry, "rollback")
+    try:
+        pre_path, pre = sr.store.open(scope, pre_id)
+        apply_backup(sr, scope, pre_path, pre, None)
+        remove_leftover_trees(sr, scope)
+    except BaseException as exc:
+        what = f"restore of {entry['backup']} failed ({_reason(cause)}) and so did" if cause else "recovery failed"
+        project = f" --project {scope.project_id}" if scope.project_id else ""
+        raise RestoreFailed(
+            f"{what} putting the {scope} back ({_reason(exc)}); the state before the restore is safe "
+            f"in backup {pre_id}: run `strongroom recover` or `strongroom restore {pre_id}{project}`"
+        ) from exc
+    sr.journal.finish()
+
+
+def recover(sr) -> dict | None:
+    """Finish or roll back a restore interrupted by a crash (lock held by the caller)."""
+    entry = sr.journal.read()
+    if entry is None:
+        return None
+    scope = Scope(entry["scope"], entry.get("project"))
+    step = entry.get("step")
+    if step == "pre-restore" or not entry.get("pre_restore"):
+        outcome = "nothing had changed yet"
+        remove_leftover_trees(sr, scope)
+        sr.journal.finish()
+    elif step == "cleanup":
+        outcome = f"completed the restore of {entry['backup']}"
+        remove_leftover_trees(sr, scope)
+        sr.journal.finish()
+    else:
+        outcome = f"rolled back to {entry['pre_restore']}, the state before the restore"
+        roll_back(sr, entry)
+    return {**entry, "outcome": outcome}
+
+
+def remove_leftover_trees(sr, scope: Scope) -> None:
+    live = scope_dir(sr.config, scope)
+    if not live.parent.is_dir():
+        return
+    prefixes = (f".{live.name}.restore-", f".{live.name}.old-")
+    for name in os.listdir(live.parent):
+        if name.startswith(prefixes):
+            mutations.rmtree(live.parent / name)
+
+
+def _reason(exc: BaseException | None) -> str:
+    if exc is None:
+        return "unknown"
+    return str(exc) or type(exc).__name__

@@ -1,0 +1,153 @@
+"""The fault-injection harness: count an operation's mutation points, then crash at each.
+
+Every change Strongroom makes to files or records passes through ``strongroom.mutations``,
+which calls a hook first. ``count_points`` records the points an operation passes;
+``crash_at`` runs the operation in a forked child that kills itself (SIGKILL) at the k-th
+point, as a power cut would; ``fail_at`` makes the k-th point of a kind raise an error in
+this process. ``check_after_crash`` then asserts the invariants of DESIGN.md.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Callable
+
+from conftest import records_fingerprint, tree_fingerprint
+from strongroom import mutations
+from strongroom.config import Config
+from strongroom.engines import open_database
+from strongroom.scopes import Scope, backups_root, project_queries, scope_dir
+from strongroom.service import Strongroom
+
+
+class InjectedFault(OSError):
+    pass
+
+
+def count_points(operation: Callable[[], object]) -> list[tuple[str, str]]:
+    points = []
+    previous = mutations.set_hook(lambda kind, detail: points.append((kind, detail)))
+    try:
+        operation()
+    finally:
+        mutations.set_hook(previous)
+    return points
+
+
+def crash_at(k: int, operation: Callable[[], object], how=signal.SIGKILL) -> int:
+    """Run ``operation`` in a forked child that gets signal ``how`` at mutation point ``k``.
+
+    Returns the child's wait status. The child opens its own database: ``operation``
+    must build its service from scratch.
+    """
+    pid = os.fork()
+    if pid == 0:  # the child: never returns
+        code = 0
+        try:
+            seen = 0
+
+            def hook(kind, detail):
+                nonlocal seen
+                seen += 1
+                if seen == k:
+                    os.kill(os.getpid(), how)
+
+            mutations.set_hook(hook)
+            operation()
+        except BaseException:
+            code = 1
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return status
+
+
+def fail_at(k: int, kind: str, operation: Callable[[], object], error: BaseException) -> BaseException | None:
+    """Run ``operation`` here, raising ``error`` at the k-th point of ``kind``; return what it raised."""
+    seen = 0
+
+    def hook(point_kind, detail):
+        nonlocal seen
+        if point_kind == kind:
+            seen += 1
+            if seen == k:
+                raise error
+
+    previous = mutations.set_hook(hook)
+    try:
+        operation()
+    except BaseException as exc:  # noqa: BLE001 - the caller asserts on it
+        return exc
+    finally:
+        mutations.set_hook(previous)
+    return None
+
+
+def sample(n: int, how_many: int) -> list[int]:
+    """Points 1..n: all when few, else the first, the last and evenly spaced ones between."""
+    if n <= how_many:
+        return list(range(1, n + 1))
+    step = (n - 1) / (how_many - 1)
+    return sorted({1 + round(i * step) for i in range(how_many)} | {n})
+
+
+def fresh_service(config: Config) -> Strongroom:
+    return Strongroom(config, database=open_database(config))
+
+
+class State:
+    """Fingerprints of a data dir: each scope's files and records, and every backup folder."""
+
+    def __init__(self, config: Config, project_ids: list[str]):
+        database = open_database(config)
+        self.site_files = tree_fingerprint(config.working_dir)
+        self.site_records = records_fingerprint(database)
+        self.projects = {
+            pid: (tree_fingerprint(scope_dir(config, Scope.project(pid))),
+                  records_fingerprint(database, project_queries(config, pid)))
+            for pid in project_ids
+        }
+        self.backups = {}
+        for scope in [Scope.site()] + [Scope.project(pid) for pid in project_ids]:
+            root = backups_root(config, scope)
+            if root.is_dir():
+                for folder in root.iterdir():
+                    self.backups[(str(scope), folder.name)] = tree_fingerprint(folder)
+
+    def scope(self, scope: Scope):
+        if scope.is_site:
+            return self.site_files, self.site_records
+        return self.projects[scope.project_id]
+
+
+def check_after_crash(config: Config, scope: Scope, project_ids: list[str], before: State,
+                      allowed: list[State], deleted: tuple[str, str] | None = None) -> None:
+    """Recover, then assert invariants 1-5 of the harness (see issue 3 / docs/guarantees.md)."""
+    service = fresh_service(config)
+    service.recover()
+    after = State(config, project_ids)
+    # 1. The scope is exactly one of the allowed states, never a mix.
+    assert after.scope(scope) in [state.scope(scope) for state in allowed], f"{scope} is in a mixed state"
+    # 2. Every listed backup verifies; nothing partial is listed; no hidden leftovers.
+    for s in [Scope.site()] + [Scope.project(pid) for pid in project_ids]:
+        for backup_id in service.store.ids(s):
+            report = service.verify_backup(backup_id, s.project_id)
+            assert report["ok"], report
+        root = backups_root(config, s)
+        if root.is_dir():
+            assert not [p.name for p in root.iterdir() if p.name.startswith(".")], "leftover staging folder"
+    assert service.maintenance() is None, "the journal outlived the recovery"
+    # 3. Earlier backups are byte-for-byte unchanged (a deleted one may be gone, whole).
+    for key, fingerprint in before.backups.items():
+        if key == deleted and key not in after.backups:
+            continue
+        assert after.backups.get(key) == fingerprint, f"backup {key} changed"
+    # 4. No lock is left held, and the next operation succeeds.
+    assert service.busy() is None
+    # 5. Other projects are unchanged.
+    for pid in project_ids:
+        if scope.is_site or pid == scope.project_id:
+            continue
+        assert after.projects[pid] == before.projects[pid], f"project {pid} changed"
+    fresh_service(config).make_backup(project_ids[-1], note="after the crash")

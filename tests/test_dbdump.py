@@ -1,0 +1,458 @@
+"""Dump and restore collections: round trips on a real embedded database (and MongoDB if given)."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import uuid
+
+import bson
+import pytest
+from bson import Binary, Code, Decimal128, Int64, ObjectId, Regex, Timestamp, json_util
+from bson.max_key import MaxKey
+from bson.min_key import MinKey
+
+from strongroom import dbdump, engines, mutations
+from strongroom.config import Config
+
+MONGODB_URI = os.environ.get("STRONGROOM_TEST_MONGODB_URI")
+UTC = datetime.timezone.utc
+
+
+def every_type_document(n: int, project_id: ObjectId) -> dict:
+    return {
+        "_id": ObjectId(),
+        "zeta": "key order is kept, not sorted",
+        "projectId": project_id,
+        "n": n,
+        "big": Int64(n),
+        "ratio": 0.5 + n,
+        "price": Decimal128("12.50"),
+        "when": datetime.datetime(2024, 2, 29, 23, 59, 58, 123000, tzinfo=UTC),
+        "blob": Binary(b"\x00\xffbytes", 0),
+        "uuid": Binary(uuid.UUID(int=n).bytes, 4),
+        "custom": Binary(b"xyz", 0x80),
+        "nested": {"b": [1, {"c": None, "a": True}], "a": "\u00e9t\u00e9 \U0001f600"},
+        "pattern": Regex("^a.*b$", "i"),
+        "code": Code("function () { return 1; }"),
+        "stamp": Timestamp(1700000000, 7),
+        "low": MinKey(),
+        "high": MaxKey(),
+        "not_a_number": float("nan"),
+        "text": "line one\r\nline two",
+    }
+
+
+def assert_same_documents(found: list[dict], expected: list[dict]) -> None:
+    """Byte-for-byte: same keys in the same order, same BSON types, same values (NaN too)."""
+    assert [bson.encode(d) for d in found] == [bson.encode(d) for d in expected]
+
+
+def all_documents(database, name: str) -> list[dict]:
+    return [bson.decode(raw) for raw in _raw_documents(database, name)]
+
+
+def _raw_documents(database, name: str) -> list[bytes]:
+    return [bson.encode(document) for document in database[name].find()]
+
+
+@pytest.fixture
+def database(tmp_path):
+    return engines.open_database(Config(data_dir=tmp_path / "data"))
+
+
+@pytest.fixture
+def project_ids():
+    return ObjectId(), ObjectId()
+
+
+@pytest.fixture
+def site(database, project_ids):
+    """Two projects with editions, users, and a documents of every BSON type."""
+    mine, other = project_ids
+    database["project"].insert_many(
+        [{"_id": mine, "name": "mine"}, {"_id": other, "name": "other"}]
+    )
+    editions = [every_type_document(n, mine if n % 2 else other) for n in range(6)]
+    editions.append({"_id": ObjectId(), "projectId": str(mine), "name": "linked by hex string"})
+    database["edition"].insert_many(editions)
+    database["user"].insert_many([{"_id": "alice", "role": "admin"}, {"_id": "bob"}])
+    return database
+
+
+def project_queries(project_id: ObjectId) -> dict[str, dict]:
+    return {
+        "project": {"_id": project_id},
+        "edition": {"projectId": {"$in": [project_id, str(project_id)]}},
+    }
+
+
+def editions_of(database, *project_ids) -> list[bytes]:
+    """The raw edition records linked to any of ``project_ids``, sorted (order may change)."""
+    raw = _raw_documents(database, "edition")
+    return sorted(e for e in raw if bson.decode(e)["projectId"] in project_ids)
+
+
+def site_queries(database) -> dict[str, dict]:
+    return {name: {} for name in engines.list_collections(database)}
+
+
+def test_dumped_bson_files_decode_to_exactly_the_documents_in_the_database(site, tmp_path):
+    summary = dbdump.dump_collections(site, tmp_path / "db", site_queries(site))
+
+    for name in ("project", "edition", "user"):
+        path = tmp_path / "db" / "bson" / f"{name}.bson"
+        dumped = list(dbdump.read_documents(path))
+        assert_same_documents(dumped, all_documents(site, name))
+        assert summary[name]["count"] == len(dumped)
+        assert summary[name]["bytes"] == path.stat().st_size
+    assert summary["edition"]["count"] == 7
+
+
+def test_dumped_bson_keeps_tz_aware_datetimes_and_exact_types(site, tmp_path):
+    dbdump.dump_collections(site, tmp_path / "db", {"edition": {}})
+
+    first = next(dbdump.read_documents(tmp_path / "db" / "bson" / "edition.bson"))
+    assert first["when"] == datetime.datetime(2024, 2, 29, 23, 59, 58, 123000, tzinfo=UTC)
+    assert type(first["big"]) is Int64 and type(first["n"]) is int
+    assert first["price"] == Decimal128("12.50")
+    assert first["uuid"].subtype == 4 and first["custom"].subtype == 0x80
+    assert list(first)[:3] == ["_id", "zeta", "projectId"]
+    assert list(first["nested"]) == ["b", "a"]
+
+
+def test_a_collection_that_does_not_exist_dumps_as_empty(database, tmp_path):
+    summary = dbdump.dump_collections(database, tmp_path / "db", {"nothing": {}})
+
+    assert summary["nothing"]["count"] == 0
+    assert (tmp_path / "db" / "bson" / "nothing.bson").read_bytes() == b""
+    assert summary["nothing"]["sha256"] == (
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+    )
+    assert "nothing" not in database.list_collection_names()
+
+
+def test_metadata_parses_as_extended_json_and_lists_the_id_index(site, tmp_path):
+    dbdump.dump_collections(site, tmp_path / "db", {"edition": {}})
+
+    text = (tmp_path / "db" / "bson" / "edition.metadata.json").read_text()
+    metadata = json_util.loads(text)
+    assert metadata["collectionName"] == "edition"
+    assert metadata["type"] == "collection"
+    assert {"v": 2, "key": {"_id": 1}, "name": "_id_"} in metadata["indexes"]
+    assert '"v":{"$numberInt":"2"}' in text  # canonical, compact, as mongodump writes it
+
+
+def test_json_export_has_one_extended_json_document_per_line_equal_to_the_documents(
+    site, tmp_path
+):
+    dbdump.dump_collections(site, tmp_path / "db", site_queries(site))
+
+    for name in ("project", "edition", "user"):
+        lines = (tmp_path / "db" / "json" / f"{name}.json").read_text("utf-8").splitlines()
+        expected = all_documents(site, name)
+        assert len(lines) == len(expected)
+        for line, document in zip(lines, expected, strict=True):
+            assert line == json_util.dumps(
+                document, json_options=json_util.RELAXED_JSON_OPTIONS, ensure_ascii=False
+            )
+            json.loads(line)  # valid JSON, even with NaN in the document
+            assert json_util.loads(line)["_id"] == document["_id"]
+
+
+@pytest.mark.parametrize("drop", [(), ("code",), ("code", "not_a_number")])
+def test_json_lines_equal_json_util_with_and_without_code_and_nan(drop):
+    document = every_type_document(3, ObjectId())
+    document["scoped"] = Code("f()", {"inner": Code("g()")})
+    for key in drop:
+        del document[key]
+    if "code" in drop:
+        del document["scoped"]
+
+    documents, has_code = dbdump._decode_for_json(bson.encode(document))
+
+    assert has_code is ("code" not in drop)
+    assert dbdump._json_lines(documents, has_code) == json_util.dumps(
+        documents[0], json_options=json_util.RELAXED_JSON_OPTIONS, ensure_ascii=False
+    ) + "\n"
+
+
+def test_a_project_filtered_dump_holds_exactly_that_projects_records(
+    site, project_ids, tmp_path
+):
+    mine, _other = project_ids
+    summary = dbdump.dump_collections(site, tmp_path / "db", project_queries(mine))
+
+    projects = list(dbdump.read_documents(tmp_path / "db" / "bson" / "project.bson"))
+    editions = list(dbdump.read_documents(tmp_path / "db" / "bson" / "edition.bson"))
+    assert [p["_id"] for p in projects] == [mine]
+    expected = [e for e in all_documents(site, "edition") if e["projectId"] in (mine, str(mine))]
+    assert_same_documents(editions, expected)
+    assert summary["edition"]["count"] == 4
+    assert not (tmp_path / "db" / "bson" / "user.bson").exists()
+
+
+def test_site_restore_gives_back_exactly_the_dumped_state(site, tmp_path):
+    names = engines.list_collections(site)
+    dbdump.dump_collections(site, tmp_path / "db", site_queries(site))
+    before = {name: _raw_documents(site, name) for name in names}
+
+    site["edition"].insert_one({"_id": ObjectId(), "added": True})
+    site["edition"].update_one({}, {"$set": {"n": "changed"}})
+    site["user"].delete_one({"_id": "bob"})
+    site["newcomer"].insert_one({"_id": 1})
+
+    counts = dbdump.restore_collections(site, tmp_path / "db" / "bson", names, None)
+
+    assert engines.list_collections(site) == names
+    assert {name: _raw_documents(site, name) for name in names} == before
+    assert counts == {"edition": 7, "project": 2, "user": 2}
+
+
+def test_project_restore_touches_no_other_project_nor_other_collections(
+    site, project_ids, tmp_path
+):
+    mine, other = project_ids
+    dbdump.dump_collections(site, tmp_path / "db", project_queries(mine))
+    mine_before = editions_of(site, mine, str(mine))
+
+    site["edition"].delete_many({"projectId": mine})
+    site["edition"].insert_one({"_id": ObjectId(), "projectId": mine, "new": True})
+    site["edition"].update_many({"projectId": other}, {"$set": {"touched": "after backup"}})
+    site["project"].update_one({"_id": mine}, {"$set": {"name": "renamed"}})
+    site["user"].insert_one({"_id": "carol"})
+    others_after = editions_of(site, other)
+    users_after = _raw_documents(site, "user")
+
+    counts = dbdump.restore_collections(
+        site, tmp_path / "db" / "bson", ["project", "edition"], project_queries(mine)
+    )
+
+    assert counts == {"project": 1, "edition": 4}
+    assert editions_of(site, mine, str(mine)) == mine_before
+    assert editions_of(site, other) == others_after
+    assert _raw_documents(site, "user") == users_after
+    assert site["project"].find_one({"_id": mine})["name"] == "mine"
+    assert site["project"].find_one({"_id": other})["name"] == "other"
+
+
+def test_a_project_restore_without_a_query_for_a_collection_is_refused(site, tmp_path):
+    dbdump.dump_collections(site, tmp_path / "db", {"edition": {}})
+    with pytest.raises(dbdump.BadInput):
+        dbdump.restore_collections(site, tmp_path / "db" / "bson", ["edition"], {})
+    assert site["edition"].count_documents({}) == 7
+
+
+def test_a_restore_with_a_missing_file_changes_nothing(site, tmp_path):
+    dbdump.dump_collections(site, tmp_path / "db", site_queries(site))
+    (tmp_path / "db" / "bson" / "user.bson").unlink()
+    with pytest.raises(dbdump.CorruptBackup, match="user.bson"):
+        dbdump.restore_collections(
+            site, tmp_path / "db" / "bson", ["edition", "project", "user"], None
+        )
+    assert site["edition"].count_documents({}) == 7
+
+
+def test_verify_dump_finds_nothing_wrong_in_a_fresh_dump(site, tmp_path):
+    summary = dbdump.dump_collections(site, tmp_path / "db", site_queries(site))
+    assert dbdump.verify_dump(tmp_path / "db", summary) == []
+
+
+def test_verify_dump_reports_a_flipped_byte_and_names_the_file(site, tmp_path):
+    summary = dbdump.dump_collections(site, tmp_path / "db", site_queries(site))
+    path = tmp_path / "db" / "bson" / "edition.bson"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+
+    problems = dbdump.verify_dump(tmp_path / "db", summary)
+
+    assert problems and all(str(path) in problem for problem in problems)
+
+
+def test_verify_dump_reports_a_missing_file(site, tmp_path):
+    summary = dbdump.dump_collections(site, tmp_path / "db", {"user": {}})
+    (tmp_path / "db" / "bson" / "user.bson").unlink()
+    assert dbdump.verify_dump(tmp_path / "db", summary) == [
+        f"{tmp_path / 'db' / 'bson' / 'user.bson'} is missing"
+    ]
+
+
+@pytest.fixture
+def counted_points():
+    points = []
+    previous = mutations.set_hook(lambda kind, detail: points.append((kind, detail)))
+    yield points
+    mutations.set_hook(previous)
+
+
+def test_every_mutation_of_a_dump_and_a_restore_goes_through_the_mutation_layer(
+    site, tmp_path, counted_points
+):
+    dbdump.dump_collections(site, tmp_path / "db", {"edition": {}})
+    kinds = {kind for kind, _ in counted_points}
+    assert {"mkdir", "create", "write"} <= kinds
+
+    counted_points.clear()
+    dbdump.restore_collections(site, tmp_path / "db" / "bson", ["edition"], None)
+    assert ("drop", "project") in counted_points and ("drop", "edition") in counted_points
+    assert ("insert", "edition x7") in counted_points
+
+
+def test_an_error_raised_at_a_mutation_point_stops_the_restore(site, tmp_path):
+    dbdump.dump_collections(site, tmp_path / "db", site_queries(site))
+
+    class Injected(Exception):
+        pass
+
+    def fail_on_insert(kind, detail):
+        if kind == "insert":
+            raise Injected(detail)
+
+    previous = mutations.set_hook(fail_on_insert)
+    try:
+        with pytest.raises(Injected):
+            dbdump.restore_collections(
+                site, tmp_path / "db" / "bson", ["edition", "project", "user"], None
+            )
+    finally:
+        mutations.set_hook(previous)
+    assert site["edition"].count_documents({}) == 0  # dropped, then stopped before inserting
+    assert site["project"].count_documents({}) == 2  # never reached
+
+
+def test_restore_inserts_in_bounded_batches(database, tmp_path, counted_points):
+    database["many"].insert_many([{"_id": n} for n in range(2500)])
+    dbdump.dump_collections(database, tmp_path / "db", {"many": {}})
+    database["many"].delete_many({})
+    counted_points.clear()
+
+    count = dbdump._insert_documents(database["many"], tmp_path / "db" / "bson" / "many.bson")
+
+    inserts = [detail for kind, detail in counted_points if kind == "insert"]
+    assert inserts == ["many x1000", "many x1000", "many x500"]
+    assert count == database["many"].count_documents({}) == 2500
+
+
+def test_the_embedded_engine_restores_a_collection_in_one_insert(
+    database, tmp_path, counted_points
+):
+    database["many"].insert_many([{"_id": n} for n in range(2500)])
+    dbdump.dump_collections(database, tmp_path / "db", {"many": {}})
+    counted_points.clear()
+
+    dbdump.restore_collections(database, tmp_path / "db" / "bson", ["many"], None)
+
+    assert [d for kind, d in counted_points if kind == "insert"] == ["many x2500"]
+
+
+def test_progress_is_reported_per_collection(site, tmp_path):
+    steps = []
+    dbdump.dump_collections(
+        site, tmp_path / "db", site_queries(site), lambda *step: steps.append(step)
+    )
+    assert steps == [
+        ("dump edition", 0, 3), ("dump project", 1, 3), ("dump user", 2, 3), ("dump", 3, 3)
+    ]
+
+
+@pytest.mark.parametrize("name", ["../escape", "a/b", ".hidden", "", "system.users", "nul\0"])
+def test_collection_names_that_could_leave_the_folder_are_refused(database, tmp_path, name):
+    with pytest.raises(dbdump.InvalidName):
+        dbdump.dump_collections(database, tmp_path / "db", {name: {}})
+    assert not (tmp_path / "db").exists()
+
+
+def test_summarise_records_counts_per_collection(site, project_ids):
+    mine, _ = project_ids
+    assert dbdump.summarise_records(site, project_queries(mine)) == {"project": 1, "edition": 4}
+
+
+def test_reading_the_embedded_engine_leaves_no_files_beside_the_collection(site, tmp_path):
+    dbdump.dump_collections(site, tmp_path / "db", site_queries(site))
+    folder = engines.embedded_collection_file(site, "edition").parent
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "edition.collection", "project.collection", "user.collection"
+    ]
+    assert site.list_collection_names().count("edition") == 1
+
+
+def test_raw_documents_of_the_embedded_engine_are_exactly_the_bson_of_find(site):
+    raw = b"".join(engines.raw_documents(site, "edition", {}))
+    assert raw == b"".join(bson.encode(d) for d in site["edition"].find())
+
+
+def test_a_collection_being_written_is_read_through_find(site):
+    wal = engines.embedded_collection_file(site, "edition").with_name("edition.collection-wal")
+    wal.write_bytes(b"")  # what montydb leaves while a write is in progress
+    try:
+        raw = b"".join(engines.raw_documents(site, "edition", {}))
+    finally:
+        wal.unlink(missing_ok=True)  # montydb removes it once its own read is done
+    assert raw == b"".join(bson.encode(d) for d in site["edition"].find())
+
+
+# -- MongoDB ------------------------------------------------------------------------
+
+mongodb = pytest.mark.skipif(
+    not MONGODB_URI, reason="set STRONGROOM_TEST_MONGODB_URI to run against a MongoDB server"
+)
+
+
+@pytest.fixture
+def mongo_database():
+    database = engines.open_database(Config(data_dir="/nonexistent", db_uri=MONGODB_URI))
+    for name in database.list_collection_names():
+        database.drop_collection(name)
+    yield database
+    for name in database.list_collection_names():
+        database.drop_collection(name)
+
+
+@pytest.mark.mongodb
+@mongodb
+def test_mongodb_site_round_trip_keeps_documents_and_indexes(mongo_database, project_ids, tmp_path):
+    database = mongo_database
+    mine, other = project_ids
+    database["edition"].insert_many(
+        [every_type_document(n, mine if n % 2 else other) for n in range(5)]
+    )
+    database["edition"].create_index([("projectId", 1), ("n", -1)], name="by_project")
+    database["user"].insert_one({"_id": "alice"})
+    before = {name: _raw_documents(database, name) for name in ("edition", "user")}
+    summary = dbdump.dump_collections(database, tmp_path / "db", site_queries(database))
+    metadata = json_util.loads((tmp_path / "db" / "bson" / "edition.metadata.json").read_text())
+    assert [i["name"] for i in metadata["indexes"]] == ["_id_", "by_project"]
+    assert len(metadata["uuid"]) == 32
+
+    database.drop_collection("edition")
+    database["user"].insert_one({"_id": "mallory"})
+    database["stale"].insert_one({"_id": 1})
+    dbdump.restore_collections(database, tmp_path / "db" / "bson", ["edition", "user"], None)
+
+    assert engines.list_collections(database) == ["edition", "user"]
+    assert {name: _raw_documents(database, name) for name in ("edition", "user")} == before
+    assert "by_project" in database["edition"].index_information()
+    assert dbdump.verify_dump(tmp_path / "db", summary) == []
+
+
+@pytest.mark.mongodb
+@mongodb
+def test_mongodb_project_round_trip_touches_no_other_project(mongo_database, project_ids, tmp_path):
+    database = mongo_database
+    mine, other = project_ids
+    database["project"].insert_many([{"_id": mine}, {"_id": other}])
+    database["edition"].insert_many(
+        [every_type_document(n, mine if n % 2 else other) for n in range(6)]
+    )
+    dbdump.dump_collections(database, tmp_path / "db", project_queries(mine))
+    database["edition"].delete_many({})
+
+    counts = dbdump.restore_collections(
+        database, tmp_path / "db" / "bson", ["project", "edition"], project_queries(mine)
+    )
+
+    assert counts == {"project": 1, "edition": 3}
+    assert database["edition"].count_documents({"projectId": other}) == 0
+    assert database["project"].count_documents({}) == 2

@@ -1,0 +1,177 @@
+"""Nothing is ever lost: crash and fail every operation at every mutation point.
+
+Each test prepares a data dir once (the small demo site, a site backup and a project
+backup taken, then files and records changed), counts the mutation points of one
+operation, and for each point (a sample by default, all with ``--slow``) copies the data
+dir, runs the operation killed or failing at that point, recovers, and checks the
+invariants in ``faults.check_after_crash``.
+"""
+
+import errno
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+from bson import ObjectId
+
+from conftest import records_fingerprint, tree_fingerprint
+from faults import InjectedFault, State, check_after_crash, count_points, crash_at, fail_at, fresh_service, sample
+from strongroom.config import Config
+from strongroom.demo import create_demo_site
+from strongroom.engines import open_database
+from strongroom.errors import RestoreFailed
+from strongroom.scopes import Scope, scope_dir
+
+SAMPLED = 8
+
+
+class Prepared:
+    """A data dir with backups and later changes, copied afresh for every run."""
+
+    def __init__(self, root: Path):
+        self.template = Config(data_dir=root / "template")
+        database = open_database(self.template)
+        site = create_demo_site(self.template, database, projects=3, editions=2, seed=7)
+        self.project_ids = list(site.project_ids)
+        self.project = self.project_ids[0]
+        service = fresh_service(self.template)
+        self.site_backup = service.make_backup(note="site")["id"]
+        self.project_backup = service.make_backup(self.project, note="project")["id"]
+        self.at_backup = State(self.template, self.project_ids)
+        live = self.template.working_dir
+        (live / "site.json").write_text('{"changed": true}')
+        (scope_dir(self.template, Scope.project(self.project)) / "about.md").unlink()
+        (scope_dir(self.template, Scope.project(self.project)) / "new.bin").write_bytes(os.urandom(3000))
+        database.edition.insert_one({"projectId": ObjectId(self.project), "title": "later"})
+        database.user.update_one({"user": "admin"}, {"$set": {"nickname": "changed"}})
+        self.changed = State(self.template, self.project_ids)
+        self.root, self.runs = root, 0
+
+    def copy(self) -> Config:
+        self.runs += 1
+        target = self.root / f"run-{self.runs}"
+        subprocess.run(["cp", "-a", str(self.template.data_dir), str(target)], check=True)
+        return Config(data_dir=target)
+
+
+@pytest.fixture
+def prepared(tmp_path):
+    return Prepared(tmp_path)
+
+
+OPERATIONS = {
+    "site backup": (lambda p: Scope.site(), lambda p, c: fresh_service(c).make_backup(), "changed"),
+    "project backup": (lambda p: Scope.project(p.project), lambda p, c: fresh_service(c).make_backup(p.project),
+                       "changed"),
+    "site restore": (lambda p: Scope.site(), lambda p, c: fresh_service(c).restore_backup(p.site_backup),
+                     "restored"),
+    "project restore": (lambda p: Scope.project(p.project),
+                        lambda p, c: fresh_service(c).restore_backup(p.project_backup, p.project), "restored"),
+    "delete": (lambda p: Scope.site(), lambda p, c: fresh_service(c).delete_backup(p.site_backup), "changed"),
+}
+
+
+def crash_every_point(prepared: Prepared, name: str, exhaustive: bool) -> int:
+    scope_of, run, outcome = OPERATIONS[name]
+    scope = scope_of(prepared)
+    probe = prepared.copy()
+    points = count_points(lambda: run(prepared, probe))
+    allowed = [prepared.changed] + ([prepared.at_backup] if outcome == "restored" else [])
+    deleted = ("site", prepared.site_backup) if name == "delete" else None
+    chosen = range(1, len(points) + 1) if exhaustive else sample(len(points), SAMPLED)
+    for k in chosen:
+        config = prepared.copy()
+        before = State(config, prepared.project_ids)
+        status = crash_at(k, lambda: run(prepared, config))
+        assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL, (name, k, points[k - 1])
+        check_after_crash(config, scope, prepared.project_ids, before, allowed, deleted)
+    return len(points)
+
+
+@pytest.mark.parametrize("name", list(OPERATIONS))
+def test_a_crash_at_sampled_mutation_points_loses_nothing(prepared, name):
+    assert crash_every_point(prepared, name, exhaustive=False) > SAMPLED
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(OPERATIONS))
+def test_a_crash_at_every_mutation_point_loses_nothing(prepared, name):
+    points = crash_every_point(prepared, name, exhaustive=True)
+    print(f"{name}: {points} crash points exercised")
+
+
+@pytest.mark.parametrize("kind,error", [
+    ("insert", InjectedFault("injected database error")),
+    ("write", OSError(errno.ENOSPC, "No space left on device")),
+    ("rename", InjectedFault("injected rename failure")),
+])
+@pytest.mark.parametrize("scope_kind", ["site", "project"])
+def test_a_failing_restore_is_rolled_back_automatically(prepared, kind, error, scope_kind):
+    for k in (1, 2, 5):
+        config = prepared.copy()
+        service = fresh_service(config)
+        project = None if scope_kind == "site" else prepared.project
+        backup = prepared.site_backup if project is None else prepared.project_backup
+        before = State(config, prepared.project_ids)
+        # Fail inside the restore proper: after the pre-restore backup is published.
+        points = count_points(lambda: fresh_service(prepared.copy()).restore_backup(backup, project))
+        published = next(i for i, (kind_, detail) in enumerate(points) if kind_ == "rename" and ".staging-" in detail)
+        offset = sum(1 for kind_, _ in points[: published + 1] if kind_ == kind)
+        raised = fail_at(offset + k, kind, lambda: service.restore_backup(backup, project), error)
+        if raised is None:
+            continue  # fewer points of that kind than k: the restore simply succeeded
+        assert isinstance(raised, RestoreFailed), raised
+        assert "put back" in str(raised)
+        after = State(config, prepared.project_ids)
+        scope = Scope.of(project)
+        assert after.scope(scope) == before.scope(scope)
+        assert service.maintenance() is None
+        assert [b["reason"] for b in service.list_backups(project)][0] == "pre-restore"
+
+
+def test_enospc_during_a_backup_leaves_no_partial_backup(prepared):
+    config = prepared.copy()
+    service = fresh_service(config)
+    before_ids = [b["id"] for b in service.list_backups()]
+    raised = fail_at(3, "write", lambda: service.make_backup(), OSError(errno.ENOSPC, "No space left on device"))
+    assert isinstance(raised, OSError) and raised.errno == errno.ENOSPC
+    assert [b["id"] for b in service.list_backups()] == before_ids
+    root = config.backups_dir / "site"
+    assert not [p for p in root.iterdir() if p.name.startswith(".")]
+    assert not list((config.pool_dir / ".tmp").iterdir())
+
+
+def test_sigterm_during_a_restore_rolls_back_and_exits(prepared):
+    from strongroom import cli
+
+    config = prepared.copy()
+    before = State(config, prepared.project_ids)
+    points = count_points(lambda: fresh_service(prepared.copy()).restore_backup(prepared.site_backup))
+
+    def restore_under_cli_handlers():
+        signal.signal(signal.SIGTERM, cli._on_sigterm)
+        fresh_service(config).restore_backup(prepared.site_backup)
+
+    status = crash_at(len(points) * 2 // 3, restore_under_cli_handlers, how=signal.SIGTERM)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 1  # unwound, not killed
+    assert fresh_service(config).maintenance() is None  # rolled back in-process, no recovery needed
+    after = State(config, prepared.project_ids)
+    assert after.scope(Scope.site()) == before.scope(Scope.site())
+
+
+def test_a_crashed_restore_is_recovered_by_the_next_command(prepared, tmp_path):
+    import sys
+
+    config = prepared.copy()
+    points = count_points(lambda: fresh_service(prepared.copy()).restore_backup(prepared.site_backup))
+    before = State(config, prepared.project_ids)
+    crash_at(len(points) // 2, lambda: fresh_service(config).restore_backup(prepared.site_backup))
+    assert fresh_service(config).maintenance() is not None  # the journal says a restore was cut short
+    result = subprocess.run([sys.executable, "-m", "strongroom.cli", "--data-dir", str(config.data_dir), "list"],
+                            capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    assert result.returncode == 0, result.stderr
+    assert "recovered an interrupted restore" in result.stderr
+    assert fresh_service(config).maintenance() is None
+    assert State(config, prepared.project_ids).scope(Scope.site()) == before.scope(Scope.site())
