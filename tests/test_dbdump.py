@@ -13,8 +13,9 @@ from bson import Binary, Code, Decimal128, Int64, ObjectId, Regex, Timestamp, js
 from bson.max_key import MaxKey
 from bson.min_key import MinKey
 
-from strongroom import dbdump, engines, mutations
+from strongroom import dbdump, dbrestore, engines, mutations
 from strongroom.config import Config
+from strongroom.errors import BadInput, CorruptBackup, InvalidName
 
 MONGODB_URI = os.environ.get("STRONGROOM_TEST_MONGODB_URI")
 UTC = datetime.timezone.utc
@@ -203,7 +204,7 @@ def test_site_restore_gives_back_exactly_the_dumped_state(site, tmp_path):
     site["user"].delete_one({"_id": "bob"})
     site["newcomer"].insert_one({"_id": 1})
 
-    counts = dbdump.restore_collections(site, tmp_path / "db" / "bson", names, None)
+    counts = dbrestore.restore_collections(site, tmp_path / "db" / "bson", names, None)
 
     assert engines.list_collections(site) == names
     assert {name: _raw_documents(site, name) for name in names} == before
@@ -225,7 +226,7 @@ def test_project_restore_touches_no_other_project_nor_other_collections(
     others_after = editions_of(site, other)
     users_after = _raw_documents(site, "user")
 
-    counts = dbdump.restore_collections(
+    counts = dbrestore.restore_collections(
         site, tmp_path / "db" / "bson", ["project", "edition"], project_queries(mine)
     )
 
@@ -239,16 +240,16 @@ def test_project_restore_touches_no_other_project_nor_other_collections(
 
 def test_a_project_restore_without_a_query_for_a_collection_is_refused(site, tmp_path):
     dbdump.dump_collections(site, tmp_path / "db", {"edition": {}})
-    with pytest.raises(dbdump.BadInput):
-        dbdump.restore_collections(site, tmp_path / "db" / "bson", ["edition"], {})
+    with pytest.raises(BadInput):
+        dbrestore.restore_collections(site, tmp_path / "db" / "bson", ["edition"], {})
     assert site["edition"].count_documents({}) == 7
 
 
 def test_a_restore_with_a_missing_file_changes_nothing(site, tmp_path):
     dbdump.dump_collections(site, tmp_path / "db", site_queries(site))
     (tmp_path / "db" / "bson" / "user.bson").unlink()
-    with pytest.raises(dbdump.CorruptBackup, match="user.bson"):
-        dbdump.restore_collections(
+    with pytest.raises(CorruptBackup, match="user.bson"):
+        dbrestore.restore_collections(
             site, tmp_path / "db" / "bson", ["edition", "project", "user"], None
         )
     assert site["edition"].count_documents({}) == 7
@@ -295,7 +296,7 @@ def test_every_mutation_of_a_dump_and_a_restore_goes_through_the_mutation_layer(
     assert {"mkdir", "create", "write"} <= kinds
 
     counted_points.clear()
-    dbdump.restore_collections(site, tmp_path / "db" / "bson", ["edition"], None)
+    dbrestore.restore_collections(site, tmp_path / "db" / "bson", ["edition"], None)
     assert ("drop", "project") in counted_points and ("drop", "edition") in counted_points
     assert ("insert", "edition x7") in counted_points
 
@@ -313,7 +314,7 @@ def test_an_error_raised_at_a_mutation_point_stops_the_restore(site, tmp_path):
     previous = mutations.set_hook(fail_on_insert)
     try:
         with pytest.raises(Injected):
-            dbdump.restore_collections(
+            dbrestore.restore_collections(
                 site, tmp_path / "db" / "bson", ["edition", "project", "user"], None
             )
     finally:
@@ -328,7 +329,9 @@ def test_restore_inserts_in_bounded_batches(database, tmp_path, counted_points):
     database["many"].delete_many({})
     counted_points.clear()
 
-    count = dbdump._insert_documents(database["many"], tmp_path / "db" / "bson" / "many.bson")
+    count = dbrestore._insert_documents(
+        database["many"], tmp_path / "db" / "bson" / "many.bson", limits=(1000, 4 << 20)
+    )
 
     inserts = [detail for kind, detail in counted_points if kind == "insert"]
     assert inserts == ["many x1000", "many x1000", "many x500"]
@@ -342,7 +345,7 @@ def test_the_embedded_engine_restores_a_collection_in_one_insert(
     dbdump.dump_collections(database, tmp_path / "db", {"many": {}})
     counted_points.clear()
 
-    dbdump.restore_collections(database, tmp_path / "db" / "bson", ["many"], None)
+    dbrestore.restore_collections(database, tmp_path / "db" / "bson", ["many"], None)
 
     assert [d for kind, d in counted_points if kind == "insert"] == ["many x2500"]
 
@@ -359,7 +362,7 @@ def test_progress_is_reported_per_collection(site, tmp_path):
 
 @pytest.mark.parametrize("name", ["../escape", "a/b", ".hidden", "", "system.users", "nul\0"])
 def test_collection_names_that_could_leave_the_folder_are_refused(database, tmp_path, name):
-    with pytest.raises(dbdump.InvalidName):
+    with pytest.raises(InvalidName):
         dbdump.dump_collections(database, tmp_path / "db", {name: {}})
     assert not (tmp_path / "db").exists()
 
@@ -429,7 +432,7 @@ def test_mongodb_site_round_trip_keeps_documents_and_indexes(mongo_database, pro
     database.drop_collection("edition")
     database["user"].insert_one({"_id": "mallory"})
     database["stale"].insert_one({"_id": 1})
-    dbdump.restore_collections(database, tmp_path / "db" / "bson", ["edition", "user"], None)
+    dbrestore.restore_collections(database, tmp_path / "db" / "bson", ["edition", "user"], None)
 
     assert engines.list_collections(database) == ["edition", "user"]
     assert {name: _raw_documents(database, name) for name in ("edition", "user")} == before
@@ -449,7 +452,7 @@ def test_mongodb_project_round_trip_touches_no_other_project(mongo_database, pro
     dbdump.dump_collections(database, tmp_path / "db", project_queries(mine))
     database["edition"].delete_many({})
 
-    counts = dbdump.restore_collections(
+    counts = dbrestore.restore_collections(
         database, tmp_path / "db" / "bson", ["project", "edition"], project_queries(mine)
     )
 

@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 from bson import ObjectId
 
-from conftest import records_fingerprint, tree_fingerprint
 from faults import InjectedFault, State, check_after_crash, count_points, crash_at, fail_at, fresh_service, sample
 from strongroom.config import Config
 from strongroom.demo import create_demo_site
@@ -116,10 +115,10 @@ def test_a_failing_restore_is_rolled_back_automatically(prepared, kind, error, s
         backup = prepared.site_backup if project is None else prepared.project_backup
         before = State(config, prepared.project_ids)
         # Fail inside the restore proper: after the pre-restore backup is published.
-        points = count_points(lambda: fresh_service(prepared.copy()).restore_backup(backup, project))
+        points = count_points(lambda b=backup, p=project: fresh_service(prepared.copy()).restore_backup(b, p))
         published = next(i for i, (kind_, detail) in enumerate(points) if kind_ == "rename" and ".staging-" in detail)
         offset = sum(1 for kind_, _ in points[: published + 1] if kind_ == kind)
-        raised = fail_at(offset + k, kind, lambda: service.restore_backup(backup, project), error)
+        raised = fail_at(offset + k, kind, lambda b=backup, p=project: service.restore_backup(b, p), error)
         if raised is None:
             continue  # fewer points of that kind than k: the restore simply succeeded
         assert isinstance(raised, RestoreFailed), raised

@@ -1,4 +1,4 @@
-"""Dump and restore collections in mongodump's on-disk format.
+"""Dump collections in mongodump's on-disk format (``dbrestore`` puts them back).
 
 A dump of a database into ``db_dir`` holds, per collection ``<coll>``:
 
@@ -41,7 +41,7 @@ from bson.codec_options import CodecOptions, DatetimeConversion, TypeDecoder, Ty
 from bson.raw_bson import RawBSONDocument
 
 from . import engines, mutations
-from .errors import BadInput, CorruptBackup, InvalidName
+from .errors import InvalidName
 
 Progress = Callable[[str, int, "int | None"], None]
 
@@ -177,77 +177,6 @@ def collection_metadata(database, name: str) -> dict:
     metadata["collectionName"] = name
     metadata["type"] = info.get("type", "collection")
     return metadata
-
-
-def restore_collections(
-    database,
-    bson_dir: Path,
-    names: list[str],
-    queries: dict[str, dict] | None,
-    progress: Progress | None = None,
-) -> dict[str, int]:
-    """Put the dumped documents of ``names`` back; return the count inserted per collection.
-
-    Site restore (``queries is None``): the database ends up holding exactly these
-    collections and documents; other collections are dropped, indexes recreated from the
-    metadata (MongoDB only). Project restore: per collection, the documents matching its
-    query are deleted and the dumped ones inserted; nothing else is touched.
-    """
-    _check_restorable(bson_dir, names, queries)
-    if queries is None:
-        for stale in sorted(set(engines.list_collections(database)) - set(names)):
-            mutations.drop_collection(database, stale)
-    inserted = {}
-    for done, name in enumerate(names):
-        _report(progress, f"restore {name}", done, len(names))
-        collection = database[name]
-        if queries is None:
-            mutations.drop_collection(database, name)
-        else:
-            mutations.delete_many(collection, queries[name])
-        limits = UNBATCHED if engines.is_embedded(database) else None
-        inserted[name] = _insert_documents(collection, bson_dir / f"{name}.bson", limits)
-        if queries is None and not engines.is_embedded(database):
-            _restore_indexes(collection, bson_dir / f"{name}.metadata.json")
-    _report(progress, "restore", len(names), len(names))
-    return inserted
-
-
-def _check_restorable(bson_dir: Path, names: list[str], queries: dict[str, dict] | None) -> None:
-    for name in names:
-        check_collection_name(name)
-        if queries is not None and name not in queries:
-            raise BadInput(f"no query says which records of {name!r} a project restore replaces")
-        for path in (bson_dir / f"{name}.bson", bson_dir / f"{name}.metadata.json"):
-            if not path.is_file():
-                raise CorruptBackup(f"{path} is missing from the backup")
-
-
-def _insert_documents(collection, bson_path: Path, limits: tuple | None = None) -> int:
-    """Insert the file's documents unchanged, in batches of bounded count and size."""
-    max_documents, max_bytes = limits or (INSERT_BATCH_DOCUMENTS, INSERT_BATCH_BYTES)
-    inserted, batch, size = 0, [], 0
-    with open(bson_path, "rb") as fh:
-        for document in bson.decode_file_iter(fh, RAW_OPTIONS):
-            batch.append(document)
-            size += len(document.raw)
-            if len(batch) >= max_documents or size >= max_bytes:
-                inserted += mutations.insert_many(collection, batch)
-                batch, size = [], 0
-    return inserted + mutations.insert_many(collection, batch)
-
-
-def _restore_indexes(collection, metadata_path: Path) -> None:
-    from pymongo import IndexModel
-
-    metadata = json_util.loads(metadata_path.read_text(encoding="utf-8"))
-    models = []
-    for spec in metadata.get("indexes", []):
-        if spec.get("name") == "_id_":
-            continue
-        options = {k: v for k, v in spec.items() if k not in ("v", "key", "ns")}
-        models.append(IndexModel(list(spec["key"].items()), **options))
-    mutations.create_indexes(collection, models)
 
 
 def read_documents(bson_path: Path) -> Iterator[dict]:

@@ -60,12 +60,24 @@ def is_embedded(database) -> bool:
     return type(database).__module__.startswith("montydb")
 
 
+RESTORE_STAGING_PREFIX = "strongroom_restore."
+
+
 def list_collections(database) -> list[str]:
-    """The collections that hold site data, sorted; system collections are left out."""
+    """The collections that hold site data, sorted; system collections and the staging
+    collections of a restore in progress are left out."""
     # A set: montydb names a collection after each file of its folder, so the -wal and
     # -shm files of an open SQLite connection would list the collection two more times.
     names = set(database.list_collection_names())
-    return sorted(n for n in names if not n.startswith("system."))
+    return sorted(n for n in names if not n.startswith(("system.", RESTORE_STAGING_PREFIX)))
+
+
+def supports_transactions(database) -> bool:
+    """MongoDB runs multi-document transactions on replica sets and sharded clusters only."""
+    from pymongo.topology_description import TOPOLOGY_TYPE
+
+    kind = database.client.topology_description.topology_type
+    return kind in (TOPOLOGY_TYPE.ReplicaSetWithPrimary, TOPOLOGY_TYPE.Sharded)
 
 
 RAW_BATCH_DOCUMENTS = 1000

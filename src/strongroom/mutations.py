@@ -148,18 +148,28 @@ def sync_filesystem(path: Path) -> None:
 # -- database -----------------------------------------------------------------------
 
 
-def insert_many(collection, documents: Iterable[dict]) -> int:
+def insert_many(collection, documents: Iterable[dict], session=None) -> int:
     documents = list(documents)
     if not documents:
         return 0
     point("insert", f"{collection.name} x{len(documents)}")
-    collection.insert_many(documents, ordered=True)
+    if session is None:  # montydb takes no session argument
+        collection.insert_many(documents, ordered=True)
+    else:
+        collection.insert_many(documents, ordered=True, session=session)
     return len(documents)
 
 
-def delete_many(collection, query: dict) -> int:
+def delete_many(collection, query: dict, session=None) -> int:
     point("delete", collection.name)
-    return collection.delete_many(query).deleted_count
+    if session is None:
+        return collection.delete_many(query).deleted_count
+    return collection.delete_many(query, session=session).deleted_count
+
+
+def create_collection(database, name: str, options: dict) -> None:
+    point("create-collection", name)
+    database.create_collection(name, **options)
 
 
 def drop_collection(database, name: str) -> None:

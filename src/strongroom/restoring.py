@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from . import dbdump, filesnap, mutations
+from . import dbrestore, filesnap, mutations
 from .errors import RestoreFailed
 from .manifest import iter_entries
 from .scopes import Scope, project_queries, scope_dir
@@ -62,7 +62,7 @@ def apply_backup(sr, scope: Scope, path: Path, manifest: dict, entry: dict | Non
     queries = None if scope.is_site else project_queries(sr.config, scope.project_id)
     names = list(manifest["collections"])
     sr.progress("records", 0, len(names))
-    records = dbdump.restore_collections(sr.database, path / "db" / "bson", names, queries, sr.progress)
+    records = dbrestore.restore_collections(sr.database, path / "db" / "bson", names, queries, sr.progress)
     step("files")
     live = scope_dir(sr.config, scope)
     staging, old = tree_paths(live, manifest["id"])

@@ -1,0 +1,64 @@
+"""The service against a real MongoDB server (set STRONGROOM_TEST_MONGODB_URI, e.g.
+mongodb://127.0.0.1:27017/strongroom_test; its database is emptied by these tests)."""
+
+import pytest
+
+from conftest import MONGODB_URI, records_fingerprint, tree_fingerprint
+from faults import count_points
+from strongroom.config import Config
+from strongroom.demo import create_demo_site
+from strongroom.engines import list_collections, open_database
+from strongroom.service import Strongroom
+
+pytestmark = pytest.mark.mongodb
+
+
+@pytest.fixture
+def mongo_config(tmp_path):
+    config = Config(data_dir=tmp_path / "data", db_uri=MONGODB_URI)
+    database = open_database(config)
+    for name in database.list_collection_names():
+        database.drop_collection(name)
+    yield config
+    for name in database.list_collection_names():
+        database.drop_collection(name)
+
+
+def test_a_site_restore_on_mongodb_swaps_staging_collections_in_by_rename(mongo_config):
+    database = open_database(mongo_config)
+    create_demo_site(mongo_config, database, seed=3)
+    database.edition.create_index("projectId", name="by_project")
+    service = Strongroom(mongo_config, database=database)
+    before = records_fingerprint(database), tree_fingerprint(mongo_config.working_dir)
+    made = service.make_backup()
+    database.edition.delete_many({})
+    database.extra.insert_one({"x": 1})
+
+    points = count_points(lambda: service.restore_backup(made["id"]))
+
+    assert (records_fingerprint(database), tree_fingerprint(mongo_config.working_dir)) == before
+    renames = [detail for kind, detail in points if kind == "rename-collection"]
+    assert "strongroom_restore.edition -> edition" in renames
+    assert not [n for n in database.list_collection_names() if n.startswith("strongroom_restore.")]
+    assert "by_project" in database.edition.index_information()
+    assert "extra" not in list_collections(database)
+
+
+def test_a_project_restore_on_mongodb_touches_no_other_project(mongo_config):
+    database = open_database(mongo_config)
+    site = create_demo_site(mongo_config, database, seed=4)
+    service = Strongroom(mongo_config, database=database)
+    mine, other = site.project_ids[0], site.project_ids[1]
+    made = service.make_backup(mine)
+    before = records_fingerprint(database)
+    database.edition.delete_many({})
+    database.user.insert_one({"user": "newcomer"})
+
+    service.restore_backup(made["id"], mine)
+
+    after = records_fingerprint(database)
+    assert after["project"] == before["project"]
+    mine_editions = [d for d in before["edition"] if str(d["projectId"]) == mine]
+    assert [d for d in after["edition"]] == mine_editions  # the other project's were deleted later, stay so
+    assert database.user.count_documents({"user": "newcomer"}) == 1
+    assert other not in {str(d["projectId"]) for d in after["edition"]}
