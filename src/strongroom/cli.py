@@ -260,6 +260,43 @@ def delete(obj, backup_id, project_id, yes, as_json):
 
 
 @main.command()
+@project_option
+@click.option("--keep-last", default=0, type=click.IntRange(0), help="Keep the newest N backups.")
+@click.option("--keep-hourly", default=0, type=click.IntRange(0), help="Keep the newest backup of each of N hours.")
+@click.option("--keep-daily", default=0, type=click.IntRange(0), help="Keep the newest backup of each of N days.")
+@click.option("--keep-weekly", default=0, type=click.IntRange(0), help="Keep the newest backup of each of N weeks.")
+@click.option("--keep-monthly", default=0, type=click.IntRange(0), help="Keep the newest backup of each of N months.")
+@click.option("--dry-run", is_flag=True, help="Only show what would be deleted.")
+@yes_option
+@json_option
+@click.pass_obj
+def prune(obj, project_id, keep_last, keep_hourly, keep_daily, keep_weekly, keep_monthly, dry_run, yes, as_json):
+    """Delete the backups a retention policy does not keep (for scheduled backups).
+
+    A backup kept by any rule is kept; a policy must keep something. Times are UTC.
+
+    \b
+    Example (cron, nightly):
+        strongroom backup --reason scheduled && strongroom prune --keep-daily 7 --keep-weekly 4 --yes
+    """
+    from .pruning import RetentionPolicy
+
+    policy = RetentionPolicy(keep_last, keep_hourly, keep_daily, keep_weekly, keep_monthly)
+    if not dry_run:
+        _confirm(yes, "Delete every backup this policy does not keep?")
+    result = obj.service.prune_backups(policy, project_id, dry_run=dry_run)
+    obj.progress.done()
+    if as_json:
+        _print_json(result)
+        return
+    verb = "Would delete" if dry_run else "Deleted"
+    click.echo(f"{verb} {len(result['deleted'])} backups, kept {len(result['kept'])}"
+               + ("." if dry_run else f" ({_size(result['bytes_freed'])} freed)."))
+    for backup_id in result["deleted"]:
+        click.echo(f"  {backup_id}")
+
+
+@main.command()
 @click.argument("backup_id", required=False)
 @click.option("--all", "all_", is_flag=True, help="Verify every backup of the scope.")
 @project_option

@@ -22,10 +22,10 @@ from time import perf_counter
 
 from bson import ObjectId
 
-from . import dbdump, filesnap, mutations, preview, restoring
+from . import dbdump, filesnap, mutations, preview, pruning, restoring
 from .config import Config
 from .engines import is_embedded, list_collections, open_database
-from .errors import Busy, CorruptBackup, NotFound
+from .errors import BadInput, Busy, CorruptBackup, NotFound
 from .ids import new_backup_id, validate_backup_id
 from .journal import Journal
 from .locking import OperationLock, is_locked
@@ -33,6 +33,7 @@ from .manifest import (
     FILE_LIST, REASONS, FileListWriter, file_list_intact, iter_entries, new_manifest, summary, write_manifest,
 )
 from .pool import hash_file
+from .pruning import RetentionPolicy
 from .scopes import Scope, project_queries, scope_dir
 from .store import BackupStore
 
@@ -119,7 +120,7 @@ class Strongroom:
                     reason: str = "manual", by: str | None = None) -> dict:
         """Back up the scope; return the new backup's summary."""
         if reason not in REASONS:
-            raise ValueError(f"reason must be one of {REASONS}")
+            raise BadInput(f"reason must be one of {', '.join(REASONS)}, not {reason!r}")
         scope = self.scope(project_id)
         by = by or _default_user()
         with self._lock("backup", by):
@@ -261,6 +262,24 @@ class Strongroom:
             self._recover_locked()
             objects, freed = self.store.delete(scope, backup_id)
         return {"deleted": backup_id, "objects_freed": objects, "bytes_freed": freed}
+
+    def prune_backups(self, policy: RetentionPolicy, project_id: str | None = None, *,
+                      dry_run: bool = False, by: str | None = None) -> dict:
+        """Delete the scope's backups that ``policy`` does not keep, and the content only
+        they used. ``{"kept": [ids], "deleted": [ids], "objects_freed", "bytes_freed"}``."""
+        scope = self.scope(project_id, in_database=False)
+        with self._lock("prune", by or _default_user()):
+            self._recover_locked()
+            ids = self.store.ids(scope)
+            kept = pruning.backups_to_keep(ids, policy)
+            doomed = [backup_id for backup_id in ids if backup_id not in kept]
+            objects = freed = 0
+            for done, backup_id in enumerate([] if dry_run else doomed, 1):
+                self.progress("prune", done, len(doomed))
+                more_objects, more_bytes = self.store.delete(scope, backup_id)
+                objects, freed = objects + more_objects, freed + more_bytes
+        return {"kept": [i for i in ids if i in kept], "deleted": doomed,
+                "objects_freed": objects, "bytes_freed": freed, "dry_run": dry_run}
 
     def verify_backup(self, backup_id: str, project_id: str | None = None) -> dict:
         """Re-hash every file and dump of the backup: ``{"id", "ok", "problems"}``."""
