@@ -95,9 +95,9 @@ def _face() -> Face:
     return current_app.extensions[NAME]
 
 
-def _page(template: str, status: int = 200, **context):
+def _page(template: str, http_status: int = 200, **context):
     back = _panel_target(context["project_id"]) if "project_id" in context else None
-    return render_template(template, layout=_face().layout, csrf_token=csrf.token(), back=back, **context), status
+    return render_template(template, layout=_face().layout, csrf_token=csrf.token(), back=back, **context), http_status
 
 
 def error_page(exc: StrongroomError):
