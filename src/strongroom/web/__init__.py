@@ -35,6 +35,7 @@ def create_app(config: Config, database=None, secret_key: str | None = None) -> 
     app = Flask(__name__, static_folder=None)
     app.secret_key = secret_key or os.environ.get(ENV_SECRET_KEY) or secrets.token_hex(32)
     app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax")
+    app.url_map.merge_slashes = False  # "//etc" in an id place is a 404, not a redirect to "/etc"
     factory = service_factory_for(config, database)
     factory().recover_if_needed()
     app.register_blueprint(make_blueprint(factory, demo_app.current_user, panel_url=demo_app.panel_url,

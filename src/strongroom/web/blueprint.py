@@ -68,7 +68,7 @@ def make_blueprint(services: Config | Callable[..., Strongroom], current_user: C
 
     scoped("", panel_page)
     scoped("/make", make, ("POST",))
-    scoped("/<backup_id>", details)
+    scoped("/<backup_id>/details", details)
     scoped("/<backup_id>/preview", preview)
     scoped("/<backup_id>/restore", restore, ("POST",))
     scoped("/<backup_id>/confirm-delete", confirm_delete)
