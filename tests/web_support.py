@@ -9,7 +9,9 @@ from the ``X-Test-User`` header (a test stand-in for the host's own sign-in).
 from __future__ import annotations
 
 import subprocess
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +19,7 @@ import pytest
 from flask import Flask, request
 
 from conftest import records_fingerprint, tree_fingerprint
+from strongroom import mutations
 from strongroom.config import Config
 from strongroom.demo import create_demo_site, demo_users
 from strongroom.engines import open_database
@@ -106,3 +109,24 @@ def state_of(config: Config, database=None) -> tuple:
     database = database or open_database(config)
     return (tree_fingerprint(config.data_dir / "working"), tree_fingerprint(config.data_dir / "backups"),
             records_fingerprint(database))
+
+
+@contextmanager
+def paused_job(when=lambda kind, detail: True):
+    """Pause a job's thread at its first mutation point where ``when(kind, detail)`` holds.
+
+    Yields ``(reached, release)``: wait on ``reached``, look around, ``release.set()``.
+    """
+    reached, release = threading.Event(), threading.Event()
+
+    def hook(kind, detail):
+        if threading.current_thread().name.startswith("strongroom-") and not release.is_set() and when(kind, detail):
+            reached.set()
+            release.wait(30)
+
+    previous = mutations.set_hook(hook)
+    try:
+        yield reached, release
+    finally:
+        release.set()
+        mutations.set_hook(previous)
