@@ -40,7 +40,7 @@ def page_request(client, op: str, scope_path: str, backup_id: str, token: str, u
     form = {"csrf_token": token}
     call = {
         "list": lambda: client.get(base, headers=headers),
-        "show": lambda: client.get(f"{base}/{backup_id}", headers=headers),
+        "show": lambda: client.get(f"{base}/{backup_id}/details", headers=headers),
         "preview": lambda: client.get(f"{base}/{backup_id}/preview", headers=headers),
         "backup": lambda: client.post(f"{base}/make", data={**form, "note": "matrix"}, headers=headers),
         "restore": lambda: client.post(f"{base}/{backup_id}/restore", data=form, headers=headers),

@@ -44,3 +44,8 @@ def ago(value: str | datetime, now: datetime | None = None) -> str:
             n = round(seconds / length) if unit == "minute" else seconds // length
             return f"{n} {unit}{'s' if n != 1 else ''} ago"
     return "1 minute ago"
+
+
+def plural(n: int, word: str) -> str:
+    """``1 file``, ``1,204 files``."""
+    return f"{count(n)} {word}{'' if n == 1 else 's'}"

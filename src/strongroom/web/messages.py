@@ -9,12 +9,12 @@ LABELS = {"backup": "Backup", "restore": "Restore", "delete": "Delete"}
 
 def made(summary: dict) -> str:
     """``Backup 2026-11-26T10-15-00 made (1,204 files, 3.2 MB new)``."""
-    return (f"Backup {summary['id']} made ({humanize.count(summary['files'])} files, "
+    return (f"Backup {summary['id']} made ({humanize.plural(summary['files'], 'file')}, "
             f"{humanize.size(summary['bytes_added'])} new)")
 
 
 def restored(result: dict) -> str:
-    return (f"Backup {result['restored']} restored ({humanize.count(result['copied'])} files copied, "
+    return (f"Backup {result['restored']} restored ({humanize.plural(result['copied'], 'file')} copied, "
             f"{humanize.count(result['kept'])} unchanged); the state before it is kept as backup "
             f"{result['pre_restore']}")
 
