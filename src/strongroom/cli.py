@@ -16,6 +16,7 @@ import click
 from . import __version__
 from .config import ENV_DATA_DIR, ENV_DB, ENV_MODE, RUN_MODES, Config
 from .errors import BadInput, StrongroomError
+from .humanize import size as _size
 from .progress import TerminalProgress
 from .service import Strongroom
 
@@ -320,6 +321,31 @@ def verify(obj, backup_id, all_, project_id, as_json):
         _fail(f"verification failed for {', '.join(bad)}", 5)
 
 
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on.")
+@click.option("--server", type=click.Choice(["dev", "waitress"]), default="dev", show_default=True,
+              help="dev: Flask's development server; waitress: a production-grade WSGI server.")
+@click.pass_obj
+def serve(obj, host, port, server):
+    """Run the demo web app (projects, admin page, backups panels, /api/v1) on the data dir.
+
+    Sign in through the user picker (not in prod). Set STRONGROOM_SECRET_KEY to keep
+    sessions across restarts.
+
+    \b
+    Example:
+        strongroom demo init && strongroom serve --port 8000
+        strongroom --mode prod serve --server waitress --host 0.0.0.0
+    """
+    from .web import create_app
+    from .web.serving import run_server
+
+    app = create_app(obj.config, database=obj.service.database)
+    run_server(app, host, port, server, announce=lambda url: click.echo(f"Serving the demo app on {url} "
+                                                                        "(Ctrl-C to stop)", err=False))
+
+
 @main.group()
 def demo():
     """The demo site: users, projects, editions and files in the embedded database."""
@@ -343,14 +369,6 @@ def demo_init(obj, projects, editions, size, seed):
                f"{site.file_count} files ({_size(site.total_bytes)}).")
     for project_id in site.project_ids:
         click.echo(f"  project {project_id}")
-
-
-def _size(n: int) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return str(n)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,149 @@
+"""The JSON API, ``/api/v1/…``: the panel's operations with the same permissions.
+
+Reads answer 200; a backup, a confirmed restore and a delete start a job and answer 202
+with the job and its ``Location``; ``POST …/restore`` without ``"confirm": true``
+answers the preview. Every error has one shape, ``{"error": {"status", "code",
+"message"}}``, with the status of the core's typed error (400, 403, 404, 409), or
+405 and 404 from routing, or 503 during a restore. ``openapi.json`` describes it all.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from importlib import resources
+
+from flask import Blueprint, Flask, current_app, jsonify, request, url_for
+from werkzeug.exceptions import HTTPException
+
+from ..errors import BadInput, Busy, StrongroomError
+from . import csrf, messages
+
+
+def _face():
+    return current_app.extensions["strongroom"]
+
+
+def error_response(status: int, code: str, message: str):
+    response = jsonify({"error": {"status": status, "code": code, "message": message}})
+    response.status_code = status
+    return response
+
+
+def _code(exc: Exception) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", type(exc).__name__).lower()
+
+
+def _strongroom_error(exc: StrongroomError):
+    return error_response(exc.http_status, _code(exc), str(exc))
+
+
+def _http_error(exc: HTTPException):
+    return error_response(exc.code or 500, _code(exc), exc.description or exc.name)
+
+
+def _unexpected(exc: Exception):
+    current_app.logger.exception("API request failed")
+    return error_response(500, "internal_error", f"unexpected failure: {type(exc).__name__}")
+
+
+def install_error_pages(app: Flask, api_prefix: str) -> None:
+    """Routing's 404 and 405 under the API's prefix answer JSON; elsewhere, what they did."""
+    for status in (404, 405):
+        previous = app.error_handler_spec.get(None, {}).get(status, {}).get(None)
+
+        def handler(exc, previous=previous):
+            if request.path.startswith(api_prefix):
+                return _http_error(exc)
+            return previous(exc) if previous else exc.get_response()
+
+        app.register_error_handler(status, handler)
+
+
+def make_api_blueprint() -> Blueprint:
+    bp = Blueprint("api", __name__)
+    bp.errorhandler(StrongroomError)(_strongroom_error)
+    bp.errorhandler(HTTPException)(_http_error)
+    bp.errorhandler(Exception)(_unexpected)
+
+    def scoped(path: str, view, methods) -> None:
+        for rule, defaults in ((f"/site/backups{path}", {"project_id": None}),
+                               (f"/projects/<project_id>/backups{path}", {})):
+            bp.add_url_rule(rule, view.__name__, view, methods=methods, defaults=defaults, merge_slashes=False)
+
+    scoped("", list_backups, ["GET"])
+    scoped("", create_backup, ["POST"])
+    scoped("/<backup_id>", show_backup, ["GET"])
+    scoped("/<backup_id>", delete_backup, ["DELETE"])
+    scoped("/<backup_id>/restore", restore_backup, ["POST"])
+    bp.add_url_rule("/jobs/<job_id>", "job", job, merge_slashes=False)
+    bp.add_url_rule("/session", "session", session_info)
+    bp.add_url_rule("/openapi.json", "openapi", openapi)
+    return bp
+
+
+def _body() -> dict:
+    if not request.content_length:
+        return {}
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise BadInput("the request body must be a JSON object")
+    return body
+
+
+def _started(kind: str, project_id, backup_id=None, note=""):
+    try:
+        job = _face().start(kind, project_id, backup_id, note)
+    except Busy as exc:
+        raise Busy(messages.refused(kind, str(exc))) from None
+    response = jsonify({"job": job.to_dict()})
+    response.status_code = 202
+    response.headers["Location"] = url_for(".job", job_id=job.id)
+    return response
+
+
+def list_backups(project_id):
+    face = _face()
+    backups = face.list(project_id)
+    return {"scope": "site" if project_id is None else "project", "project": project_id, "mode": face.mode,
+            "may_change": face.can("backup", project_id), "backups": backups}
+
+
+def create_backup(project_id):
+    return _started("backup", project_id, note=_body().get("note", ""))
+
+
+def show_backup(project_id, backup_id):
+    return {"backup": _face().show(project_id, backup_id)}
+
+
+def restore_backup(project_id, backup_id):
+    confirm = _body().get("confirm", False)
+    if not isinstance(confirm, bool):
+        raise BadInput('"confirm" must be true or false')
+    if not confirm:
+        return {"preview": _face().preview(project_id, backup_id)}
+    return _started("restore", project_id, backup_id)
+
+
+def delete_backup(project_id, backup_id):
+    return _started("delete", project_id, backup_id)
+
+
+def job(job_id):
+    return {"job": _face().job(job_id).to_dict()}
+
+
+def session_info():
+    face = _face()
+    user = face.user()
+    shown = None if user is None else {"name": user.name, "role": user.role, "organises": sorted(user.organises)}
+    return {"user": shown, "mode": face.mode, "csrf_token": csrf.token()}
+
+
+def openapi():
+    return jsonify(load_openapi())
+
+
+def load_openapi() -> dict:
+    return json.loads(resources.files(__package__).joinpath("openapi.json").read_text("utf-8"))

@@ -1,0 +1,190 @@
+"""The backups blueprint: the panel, its pages and the API, for any Flask + MongoDB site.
+
+Mount it once::
+
+    app.register_blueprint(make_blueprint(config, current_user=my_current_user))
+
+``current_user()`` returns a ``strongroom.policy.User`` (name, role, ids of the projects
+the user organises) or ``None``. Host templates show a panel with
+``{{ strongroom_panel() }}`` (site) or ``{{ strongroom_panel(project_id) }}``.
+
+Pages (``/backups/site/…`` and ``/backups/projects/<id>/…``): the panel alone, a backup's
+details, the restore preview with its confirmation form, the delete confirmation, and a
+job's progress. State changes are POST forms with the session's CSRF token; a GET on
+them is 405. The API is mounted at ``/api/v1`` (``api.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from flask import Blueprint, Flask, flash, redirect, render_template, request, url_for
+from markupsafe import Markup
+
+from .. import humanize
+from ..config import Config
+from ..engines import open_database
+from ..errors import Busy, StrongroomError
+from ..policy import User
+from ..service import Strongroom
+from . import api, csrf, messages
+from .face import Face
+
+NAME = "strongroom"
+
+
+def service_factory_for(config: Config, database=None) -> Callable[..., Strongroom]:
+    """``factory(progress=None)``: a service on ``config``, sharing one open database."""
+    shared = {"database": database}
+
+    def factory(progress=None) -> Strongroom:
+        if shared["database"] is None:
+            shared["database"] = open_database(config)
+        return Strongroom(config, database=shared["database"], progress=progress)
+
+    return factory
+
+
+def make_blueprint(services: Config | Callable[..., Strongroom], current_user: Callable[[], User | None], *,
+                   panel_url: Callable[[str | None], str] | None = None, layout: str | None = None) -> Blueprint:
+    """The blueprint; ``services`` is a ``Config`` or a ``factory(progress=None) -> Strongroom``.
+
+    ``panel_url(project_id)`` is where the host shows a scope's panel (default: the
+    blueprint's own page); ``layout`` the template the pages extend (blocks ``title``,
+    ``head`` and ``content``; it shows flashed messages).
+    """
+    factory = service_factory_for(services) if isinstance(services, Config) else services
+    face = Face(factory, current_user, panel_url, layout)
+    bp = Blueprint(NAME, __name__, template_folder="templates", static_folder="static",
+                   static_url_path="/backups/static")
+    bp.record_once(lambda state: _install(state.app, face, state.url_prefix or ""))
+    bp.before_request(csrf.check_request)
+    bp.errorhandler(StrongroomError)(error_page)
+
+    def scoped(path: str, view, methods=("GET",)) -> None:
+        for rule, defaults in ((f"/backups/site{path}", {"project_id": None}),
+                               (f"/backups/projects/<project_id>{path}", {})):
+            bp.add_url_rule(rule, view.__name__, view, methods=methods, defaults=defaults, merge_slashes=False)
+
+    scoped("", panel_page)
+    scoped("/make", make, ("POST",))
+    scoped("/<backup_id>/details", details)
+    scoped("/<backup_id>/preview", preview)
+    scoped("/<backup_id>/restore", restore, ("POST",))
+    scoped("/<backup_id>/confirm-delete", confirm_delete)
+    scoped("/<backup_id>/delete", delete, ("POST",))
+    bp.add_url_rule("/backups/jobs/<job_id>", "job_page", job_page, merge_slashes=False)
+    bp.register_blueprint(api.make_api_blueprint(), url_prefix="/api/v1")
+    return bp
+
+
+def _install(app: Flask, face: Face, prefix: str) -> None:
+    app.extensions[NAME] = face
+    app.jinja_env.globals["strongroom_panel"] = render_panel
+    app.jinja_env.filters.update(sr_size=humanize.size, sr_count=humanize.count,
+                                 sr_when=humanize.when, sr_ago=humanize.ago)
+    if app.config.get("SESSION_COOKIE_SAMESITE") is None:
+        app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    app.config["SESSION_COOKIE_HTTPONLY"] = True
+    api.install_error_pages(app, prefix + "/api/v1/")
+
+
+def _face() -> Face:
+    from flask import current_app
+
+    return current_app.extensions[NAME]
+
+
+def _page(template: str, http_status: int = 200, **context):
+    back = _panel_target(context["project_id"]) if "project_id" in context else None
+    return render_template(template, layout=_face().layout, csrf_token=csrf.token(), back=back, **context), http_status
+
+
+def error_page(exc: StrongroomError):
+    return _page("strongroom/error.html", exc.http_status, error=exc, status=exc.http_status)
+
+
+def _panel_target(project_id: str | None) -> str:
+    """Where the scope's panel is: the host's page for it, or ours."""
+    face = _face()
+    return face.panel_url(project_id) if face.panel_url else url_for(f"{NAME}.panel_page", project_id=project_id)
+
+
+def _back_to_panel(project_id: str | None):
+    return redirect(_panel_target(project_id), 303)
+
+
+def panel_context(project_id: str | None) -> dict | None:
+    """What the panel shows, or None when the user may not see the scope's backups."""
+    face = _face()
+    if not face.can("view", project_id):
+        return None
+    job = face.runner.running()
+    return {
+        "project_id": project_id, "backups": face.list(project_id), "mode": face.mode,
+        "may_change": face.can("backup", project_id), "notice": face.notice(),
+        "job": job if job and job.project == project_id else None, "csrf_token": csrf.token(),
+    }
+
+
+def render_panel(project_id: str | None = None) -> Markup:
+    """``{{ strongroom_panel(project_id) }}`` in a host template: the panel, or nothing."""
+    context = panel_context(project_id)
+    return Markup(render_template("strongroom/panel.html", **context) if context else "")
+
+
+# -- views ------------------------------------------------------------------------------
+
+
+def panel_page(project_id):
+    _face().authorize("view", project_id)
+    return _page("strongroom/panel_page.html", project_id=project_id)
+
+
+def details(project_id, backup_id):
+    backup = _face().show(project_id, backup_id)
+    return _page("strongroom/details.html", project_id=project_id, backup=backup)
+
+
+def preview(project_id, backup_id):
+    face = _face()
+    report = face.preview(project_id, backup_id)
+    backup = face.show(project_id, backup_id)
+    return _page("strongroom/preview.html", project_id=project_id, backup=backup, preview=report)
+
+
+def confirm_delete(project_id, backup_id):
+    face = _face()
+    face.authorize("delete", project_id)
+    return _page("strongroom/confirm_delete.html", project_id=project_id, backup=face.show(project_id, backup_id))
+
+
+def make(project_id):
+    return _start("backup", project_id, note=request.form.get("note", ""))
+
+
+def restore(project_id, backup_id):
+    return _start("restore", project_id, backup_id)
+
+
+def delete(project_id, backup_id):
+    return _start("delete", project_id, backup_id)
+
+
+def _start(kind: str, project_id, backup_id=None, note=""):
+    try:
+        job = _face().start(kind, project_id, backup_id, note)
+    except Busy as exc:
+        flash(messages.refused(kind, str(exc)), "error")
+        return _back_to_panel(project_id)
+    return redirect(url_for(f"{NAME}.job_page", job_id=job.id), 303)
+
+
+def job_page(job_id):
+    job = _face().job(job_id)
+    if job.state == "done":
+        flash(job.message, "success")
+    elif job.state == "failed":
+        flash(messages.failed(job.kind, job.error), "error")
+    return _page("strongroom/job.html", job=job, project_id=job.project)
+

@@ -1,0 +1,40 @@
+"""CSRF: one random token per session, sent back with every state change.
+
+Forms carry it in the field ``csrf_token``, API clients in the header ``X-CSRF-Token``
+(``GET /api/v1/session`` tells it). A page on another site can make the browser send the
+session cookie (SameSite=Lax already stops most of that), but it cannot read the token.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+
+from flask import request, session
+
+from ..errors import NotAllowed
+
+SESSION_KEY = "strongroom_csrf"
+FIELD = "csrf_token"
+HEADER = "X-CSRF-Token"
+UNSAFE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+
+
+class CsrfRefused(NotAllowed):
+    """A state change without this session's CSRF token."""
+
+
+def token() -> str:
+    if SESSION_KEY not in session:
+        session[SESSION_KEY] = secrets.token_urlsafe(32)
+    return session[SESSION_KEY]
+
+
+def check_request() -> None:
+    """Refuse an unsafe request that does not carry this session's token."""
+    if request.method not in UNSAFE_METHODS:
+        return
+    sent = request.headers.get(HEADER) or request.form.get(FIELD) or ""
+    expected = session.get(SESSION_KEY)
+    if not expected or not hmac.compare_digest(str(sent).encode(), expected.encode()):
+        raise CsrfRefused("refused: the form or request lacks a valid CSRF token; reload the page and try again")

@@ -1,0 +1,155 @@
+"""The demo app, on the original's data model: projects, their editions and files, an admin page.
+
+It is the host app the blueprint is mounted in: it says who the user is
+(``current_user``), where a scope's panel is (``panel_url``), and has one write of its
+own (a project's title) that the maintenance flag refuses during a restore. Signing in
+is a user picker, which exists only outside ``prod``: it is for trying things out.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+from bson import ObjectId
+from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, session, url_for
+
+from ..config import Config
+from ..demo import demo_users
+from ..errors import BadInput, NotAllowed, NotFound, StrongroomError
+from ..ids import validate_project_id
+from ..policy import SITE_ROLES, User
+from ..scopes import Scope, scope_dir
+from . import csrf
+from .blueprint import error_page
+
+LAYOUT = "demo/base.html"
+SESSION_USER = "demo_user"
+MAX_TITLE = 200
+
+
+def _state() -> dict:
+    return current_app.extensions["strongroom_demo"]
+
+
+def _database():
+    return _state()["factory"]().database
+
+
+def current_user() -> User | None:
+    """The signed-in demo user, as the blueprint wants it (cached for the request)."""
+    if "demo_user" not in g:
+        g.demo_user = None
+        name = session.get(SESSION_USER)
+        record = _database()["user"].find_one({"user": name}) if isinstance(name, str) else None
+        if record is not None:
+            links = _database()["projectUser"].find({"user": name, "role": "organiser"})
+            g.demo_user = User(name, record.get("role", "user"), frozenset(str(x["projectId"]) for x in links))
+    return g.demo_user
+
+
+def panel_url(project_id: str | None) -> str:
+    return url_for("demo.admin") if project_id is None else url_for("demo.project", project_id=project_id)
+
+
+def make_demo_blueprint(config: Config, factory: Callable) -> Blueprint:
+    bp = Blueprint("demo", __name__, template_folder="templates")
+    bp.record_once(lambda state: state.app.extensions.update(strongroom_demo={"config": config, "factory": factory}))
+    bp.before_request(csrf.check_request)
+    bp.errorhandler(StrongroomError)(error_page)
+    bp.app_context_processor(lambda: {"demo_user": current_user(), "demo_mode": config.mode,
+                                      "csrf_token": csrf.token(), "layout": LAYOUT})
+    bp.add_url_rule("/", "home", home)
+    bp.add_url_rule("/projects/<project_id>", "project", project)
+    bp.add_url_rule("/projects/<project_id>/title", "edit_title", edit_title, methods=["POST"])
+    bp.add_url_rule("/admin", "admin", admin)
+    bp.add_url_rule("/signin", "signin", signin)
+    bp.add_url_rule("/signin", "signin_as", signin_as, methods=["POST"])
+    bp.add_url_rule("/signout", "signout", signout, methods=["POST"])
+    return bp
+
+
+def home():
+    database = _database()
+    projects = sorted(database["project"].find({}), key=lambda p: p.get("title", ""))
+    for p in projects:
+        p["editions"] = database["edition"].count_documents({"projectId": p["_id"]})
+    return render_template("demo/home.html", projects=projects)
+
+
+def _project_record(project_id: str) -> dict:
+    record = _database()["project"].find_one({"_id": ObjectId(validate_project_id(project_id))})
+    if record is None:
+        raise NotFound(f"no project {project_id}")
+    return record
+
+
+def _may_edit(user: User | None, project_id: str) -> bool:
+    return user is not None and (user.role in SITE_ROLES or user.organiser_of(project_id))
+
+
+def project(project_id):
+    record = _project_record(project_id)
+    editions = list(_database()["edition"].find({"projectId": record["_id"]}))
+    folder = scope_dir(_state()["config"], Scope.project(project_id))
+    for edition in editions:
+        edition["files"] = _files(folder / "edition" / str(edition["_id"]))
+    return render_template("demo/project.html", project=record, project_id=project_id, editions=editions,
+                           files=_files(folder, depth=1), may_edit=_may_edit(current_user(), project_id))
+
+
+def _files(folder, depth: int | None = None) -> list[tuple[str, int]]:
+    """``(relative path, size)`` of the files below ``folder`` (only its own with ``depth=1``)."""
+    found = []
+    for root, dirs, names in os.walk(folder):
+        if depth == 1:
+            dirs.clear()
+        for name in names:
+            path = os.path.join(root, name)
+            found.append((os.path.relpath(path, folder), os.lstat(path).st_size))
+    return sorted(found)
+
+
+def edit_title(project_id):
+    record = _project_record(project_id)
+    if not _may_edit(current_user(), project_id):
+        raise NotAllowed("only admins, root and the project's organisers may edit it")
+    title = request.form.get("title", "").strip()
+    if not title or len(title) > MAX_TITLE or any(ord(c) < 32 for c in title):
+        raise BadInput(f"a title is one line of 1 to {MAX_TITLE} characters")
+    _database()["project"].update_one({"_id": record["_id"]}, {"$set": {"title": title}})
+    flash(f"Title changed to “{title}”", "success")
+    return redirect(url_for("demo.project", project_id=project_id), 303)
+
+
+def admin():
+    if current_user() is None:
+        raise NotAllowed("sign in first")
+    return render_template("demo/admin.html", users=demo_users(_database()))
+
+
+def _picker_allowed() -> None:
+    if _state()["config"].mode == "prod":
+        abort(404)  # no user picker in prod: there the host app's real sign-in is used
+
+
+def signin():
+    _picker_allowed()
+    titles = {str(p["_id"]): p.get("title", "") for p in _database()["project"].find({}, {"title": 1})}
+    return render_template("demo/signin.html", users=demo_users(_database()), titles=titles)
+
+
+def signin_as():
+    _picker_allowed()
+    name = request.form.get("user", "")
+    if name not in {u["user"] for u in demo_users(_database())}:
+        raise BadInput("no such demo user")
+    session[SESSION_USER] = name
+    flash(f"Signed in as {name}", "success")
+    return redirect(url_for("demo.home"), 303)
+
+
+def signout():
+    session.pop(SESSION_USER, None)
+    flash("Signed out", "success")
+    return redirect(url_for("demo.home"), 303)

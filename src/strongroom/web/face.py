@@ -1,0 +1,116 @@
+"""What the HTML pages and the API share: who asks, whether they may, and the call.
+
+Every request goes the same way: the scope is built from the URL's project id through
+the one validator (``Scope.of``; a backup id through ``validate_backup_id``), the host's
+``current_user()`` is asked who is there, ``policy.can`` decides, and only then is the
+service called or a job started. Nothing here knows HTML or JSON.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ..errors import BadInput, NotAllowed
+from ..ids import validate_backup_id
+from ..policy import BACKUP, DELETE, RESTORE, VIEW, User, can
+from ..scopes import Scope
+from . import messages
+from .jobs import Job, JobRunner, describe_holder
+
+ACTION_OF = {"backup": BACKUP, "restore": RESTORE, "delete": DELETE}
+MAX_NOTE = 500
+
+
+class Face:
+    def __init__(self, service_factory: Callable, current_user: Callable[[], User | None],
+                 panel_url: Callable[[str | None], str] | None = None, layout: str | None = None):
+        self.service_factory = service_factory
+        self.current_user = current_user
+        self.runner = JobRunner(service_factory)
+        self.panel_url = panel_url
+        self.layout = layout or "strongroom/layout.html"
+
+    def service(self):
+        return self.service_factory()
+
+    @property
+    def mode(self) -> str:
+        return self.service().config.mode
+
+    def user(self) -> User | None:
+        return self.current_user()
+
+    def can(self, action: str, project_id: str | None) -> bool:
+        return can(self.user(), action, Scope.of(project_id), self.mode)
+
+    def authorize(self, action: str, project_id: str | None) -> Scope:
+        """The validated scope, if the current user may do ``action`` on it."""
+        scope = Scope.of(project_id)
+        user, mode = self.user(), self.mode
+        if can(user, action, scope, mode):
+            return scope
+        if user is None:
+            raise NotAllowed("sign in first: backups are shown only to those allowed to see them")
+        if mode == "prod" and can(user, VIEW, scope, mode):
+            raise NotAllowed("not in prod: there the system makes backups (scheduled); "
+                             "nobody makes, restores or deletes them by hand")
+        who = "admins and root" if scope.is_site else "admins, root and the project's organisers"
+        raise NotAllowed(f"only {who} may {action} backups of the {scope}")
+
+    # -- reading ----------------------------------------------------------------------
+
+    def list(self, project_id: str | None) -> list[dict]:
+        self.authorize(VIEW, project_id)
+        return self.service().list_backups(project_id)
+
+    def show(self, project_id: str | None, backup_id: str) -> dict:
+        self.authorize(VIEW, project_id)
+        return self.service().show_backup(validate_backup_id(backup_id), project_id)
+
+    def preview(self, project_id: str | None, backup_id: str) -> dict:
+        self.authorize(RESTORE, project_id)
+        return self.service().preview_restore(validate_backup_id(backup_id), project_id)
+
+    def job(self, job_id: str) -> Job:
+        job = self.runner.get(job_id)
+        self.authorize(VIEW, job.project)
+        return job
+
+    def notice(self) -> str | None:
+        """What the panel says while an operation runs, or None."""
+        service = self.service()
+        journal = service.maintenance()
+        if journal is not None:
+            return messages.maintenance(journal)
+        holder = self.runner.holder(service)
+        return f"Busy: {describe_holder(holder).removeprefix('another ')}" if holder else None
+
+    # -- changing ---------------------------------------------------------------------
+
+    def start(self, kind: str, project_id: str | None, backup_id: str | None = None, note: object = "") -> Job:
+        """Check everything that can be checked at once, then run the operation as a job."""
+        self.authorize(ACTION_OF[kind], project_id)
+        service, by = self.service(), self.user().name
+        if kind == "backup":
+            note = _clean_note(note)
+            service.scope(project_id)  # NotFound now, not in the job
+            work = lambda s: s.make_backup(project_id, note=note, reason="manual", by=by)  # noqa: E731
+            return self.runner.start(kind, project_id, None, by, work, messages.made, service)
+        validate_backup_id(backup_id)
+        service.show_backup(backup_id, project_id)  # NotFound now, not in the job
+        if kind == "restore":
+            work = lambda s: s.restore_backup(backup_id, project_id, by=by)  # noqa: E731
+            return self.runner.start(kind, project_id, backup_id, by, work, messages.restored, service)
+        work = lambda s: s.delete_backup(backup_id, project_id, by=by)  # noqa: E731
+        return self.runner.start(kind, project_id, backup_id, by, work, messages.deleted, service)
+
+
+def _clean_note(note: object) -> str:
+    if note is None:
+        return ""
+    if not isinstance(note, str):
+        raise BadInput("the note must be text")
+    note = note.strip()
+    if len(note) > MAX_NOTE or any(ord(c) < 32 for c in note):
+        raise BadInput(f"the note must be one line of at most {MAX_NOTE} characters")
+    return note

@@ -1,0 +1,141 @@
+"""Background jobs: a long operation runs in its own thread while the page polls it.
+
+``JobRunner.start`` refuses at once (``Busy``) when a job of this runner is running or
+another process holds the operation lock, so a second operation is never queued; it
+then runs ``work(service)`` in a thread, on a service built by ``service_factory`` with
+a progress callback that records the job's current step and percentage. The outcome is
+kept: the result, or the error's status and message. Jobs live in memory (the last
+``keep`` of them), so the web face must run in one process (threads are fine).
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from .. import humanize
+from ..errors import Busy, InvalidName, NotFound, StrongroomError
+
+JOB_ID_RE = re.compile(r"\A[0-9a-f]{32}\Z")
+RUNNING, DONE, FAILED = "running", "done", "failed"
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass
+class Job:
+    id: str
+    kind: str  # backup, restore, delete
+    project: str | None  # None for the site
+    backup: str | None
+    by: str
+    state: str = RUNNING
+    step: str = "starting"
+    done: int = 0
+    total: int | None = None
+    started: str = field(default_factory=_now)
+    finished: str | None = None
+    result: dict | None = None
+    error: dict | None = None
+    message: str = ""
+    thread: threading.Thread | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def percent(self) -> int | None:
+        if self.state != RUNNING:
+            return 100
+        if not self.total:
+            return None
+        return min(100, int(100 * self.done / self.total))
+
+    def to_dict(self) -> dict:
+        return {
+            "id": self.id, "kind": self.kind, "scope": "site" if self.project is None else "project",
+            "project": self.project, "backup": self.backup, "by": self.by, "state": self.state,
+            "step": self.step, "done": self.done, "total": self.total, "percent": self.percent,
+            "started": self.started, "finished": self.finished, "result": self.result,
+            "error": self.error, "message": self.message,
+        }
+
+
+def validate_job_id(value: object) -> str:
+    if not isinstance(value, str) or not JOB_ID_RE.match(value):
+        raise InvalidName("not a job id (expected 32 hex digits)")
+    return value
+
+
+def describe_holder(info: dict) -> str:
+    """``another backup is running (started 10:14 UTC by admin)``."""
+    started = info.get("started")
+    when = f"started {humanize.clock(started)} " if started else ""
+    return f"another {info.get('operation') or 'operation'} is running ({when}by {info.get('by') or 'someone'})"
+
+
+class JobRunner:
+    def __init__(self, service_factory: Callable, keep: int = 100):
+        self.service_factory = service_factory
+        self.keep = keep
+        self._jobs: OrderedDict[str, Job] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, job_id: object) -> Job:
+        job = self._jobs.get(validate_job_id(job_id))
+        if job is None:
+            raise NotFound("no such job (jobs are forgotten when the server restarts)")
+        return job
+
+    def running(self) -> Job | None:
+        return next((job for job in self._jobs.values() if job.state == RUNNING), None)
+
+    def holder(self, service) -> dict | None:
+        """What runs now, here or in another process: ``{operation, by, started}`` or None."""
+        job = self.running()
+        if job is not None:
+            return {"operation": job.kind, "by": job.by, "started": job.started}
+        return service.busy()
+
+    def start(self, kind: str, project: str | None, backup: str | None, by: str,
+              work: Callable, describe: Callable[[dict], str], service) -> Job:
+        """Run ``work(service)`` in a thread; refuse with ``Busy`` if anything runs now."""
+        with self._lock:
+            holder = self.holder(service)
+            if holder is not None:
+                raise Busy(describe_holder(holder))
+            job = Job(secrets.token_hex(16), kind, project, backup, by)
+            self._jobs[job.id] = job
+            while len(self._jobs) > self.keep:
+                self._jobs.popitem(last=False)
+        job.thread = threading.Thread(target=self._run, args=(job, work, describe), daemon=True,
+                                      name=f"strongroom-{kind}-{job.id[:8]}")
+        job.thread.start()
+        return job
+
+    def _run(self, job: Job, work: Callable, describe: Callable[[dict], str]) -> None:
+        def progress(step: str, done: int, total: int | None) -> None:
+            job.step, job.done, job.total = step, done, total
+
+        state = FAILED
+        try:
+            job.result = work(self.service_factory(progress=progress))
+            job.message = describe(job.result)
+            state = DONE
+        except StrongroomError as exc:
+            job.error = {"status": exc.http_status, "type": type(exc).__name__, "message": str(exc)}
+        except Exception as exc:  # noqa: BLE001 - a job must always end with an outcome
+            job.error = {"status": 500, "type": type(exc).__name__, "message": str(exc) or repr(exc)}
+        finally:
+            job.finished = _now()
+            job.state = state  # last: a reader that sees the end sees the whole outcome
+
+    def wait(self, job: Job, timeout: float = 60) -> Job:
+        """For tests and scripts: block until the job has ended."""
+        if job.thread is not None:
+            job.thread.join(timeout)
+        return job

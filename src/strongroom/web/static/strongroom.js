@@ -1,0 +1,40 @@
+// Follows a running job: polls its status in the API and moves the progress bar;
+// when the job has ended, reloads the page, which then shows the outcome and the list.
+// Without JavaScript the job page refreshes itself instead (<noscript> meta refresh).
+(function () {
+  "use strict";
+  var box = document.getElementById("sr-job");
+  if (!box || box.getAttribute("data-state") !== "running") return;
+  var bar = document.getElementById("sr-progress");
+  var step = document.getElementById("sr-step");
+  var percent = document.getElementById("sr-percent");
+  var state = document.getElementById("sr-state");
+
+  function show(job) {
+    step.textContent = job.step;
+    state.textContent = job.state;
+    if (job.percent === null) {
+      bar.removeAttribute("value");
+      percent.textContent = "";
+    } else {
+      bar.value = job.percent;
+      percent.textContent = job.percent + "%";
+    }
+  }
+
+  function poll() {
+    fetch(box.getAttribute("data-job-url"), { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (response) { return response.json(); })
+      .then(function (body) {
+        show(body.job);
+        if (body.job.state === "running") {
+          window.setTimeout(poll, 400);
+        } else {
+          window.setTimeout(function () { window.location.reload(); }, 300);
+        }
+      })
+      .catch(function () { window.setTimeout(poll, 2000); });
+  }
+
+  window.setTimeout(poll, 300);
+})();
