@@ -146,3 +146,44 @@ def test_the_manifest_records_what_design_md_asks(service, config, site):
     lines = (backups_root(config, Scope.site()) / made["id"] / "files.jsonl").read_text().splitlines()
     entry = next(json.loads(line) for line in lines if json.loads(line)["type"] == "file")
     assert set(entry) >= {"path", "size", "mode", "mtime_ns", "hash"}
+
+
+def _rewrite_file_list(folder, lines):
+    import hashlib
+
+    data = "".join(json.dumps(line) + "\n" for line in lines).encode()
+    (folder / "files.jsonl").chmod(0o644)
+    (folder / "files.jsonl").write_bytes(data)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["files"]["list_sha256"] = hashlib.sha256(data).hexdigest()
+    manifest["files"]["entries"] = len(lines)
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+
+
+def test_a_tampered_file_list_cannot_lead_a_restore_through_a_link_out_of_the_scope(service, config, site, tmp_path):
+    made = service.make_backup()
+    folder = backups_root(config, Scope.site()) / made["id"]
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    lines = [json.loads(line) for line in (folder / "files.jsonl").read_text().splitlines()]
+    victim = next(e for e in lines if e["type"] == "file")
+    (folder / "files" / "zz").symlink_to(outside)
+    (folder / "files" / "zz" / "pwned").write_bytes((folder / "files" / victim["path"]).read_bytes())
+    lines += [{"path": "zz", "type": "symlink", "target": str(outside), "mtime_ns": 0},
+              {**victim, "path": "zz/pwned"}]
+    _rewrite_file_list(folder, lines)
+    (outside / "pwned").unlink()
+
+    report = service.verify_backup(made["id"])
+    assert not report["ok"] and any("not inside a folder" in p for p in report["problems"])
+    with pytest.raises(CorruptBackup):
+        service.restore_backup(made["id"])
+    assert list(outside.iterdir()) == []
+
+
+def test_a_file_list_out_of_walk_order_is_corrupt(service, config, site):
+    made = service.make_backup()
+    folder = backups_root(config, Scope.site()) / made["id"]
+    lines = [json.loads(line) for line in (folder / "files.jsonl").read_text().splitlines()]
+    _rewrite_file_list(folder, list(reversed(lines)))
+    assert not service.verify_backup(made["id"])["ok"]

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,15 +35,48 @@ def open_database(config: Config):
     return _open_mongodb(config.db_uri)
 
 
-def _open_embedded(repository: Path, name: str):
-    from montydb import MontyClient, set_storage
+def _open_embedded(repository: Path, name: str) -> EmbeddedDatabase:
+    from montydb import set_storage
 
     repository.mkdir(parents=True, exist_ok=True)
     if not (repository / "monty.storage.cfg").exists():
         set_storage(
             str(repository), storage="sqlite", use_bson=True, check_same_thread=False
         )
-    return MontyClient(str(repository))[name]
+    return EmbeddedDatabase(repository, name)
+
+
+class EmbeddedDatabase:
+    """A montydb database that is safe to share between threads.
+
+    A montydb client keeps one SQLite connection on its storage engine and closes it
+    after every call, so threads sharing a client close each other's connection (errors,
+    then a crash of the process). This gives each thread its own client on the same
+    repository; SQLite's own locking keeps them consistent. Everything else is the
+    montydb database's own interface.
+    """
+
+    def __init__(self, repository: Path, name: str):
+        self.repository = repository
+        self.name = name
+        self._local = threading.local()
+
+    def _database(self):
+        database = getattr(self._local, "database", None)
+        if database is None:
+            from montydb import MontyClient
+
+            database = self._local.database = MontyClient(str(self.repository))[self.name]
+        return database
+
+    def __getitem__(self, name: str):
+        return self._database()[name]
+
+    def __getattr__(self, attribute: str):
+        return getattr(self._database(), attribute)
+
+    def __repr__(self) -> str:
+        return f"EmbeddedDatabase({str(self.repository)!r}, {self.name!r})"
 
 
 def _open_mongodb(uri: str):
@@ -57,7 +91,7 @@ def _open_mongodb(uri: str):
 
 
 def is_embedded(database) -> bool:
-    return type(database).__module__.startswith("montydb")
+    return isinstance(database, EmbeddedDatabase) or type(database).__module__.startswith("montydb")
 
 
 RESTORE_STAGING_PREFIX = "strongroom_restore."
@@ -101,7 +135,7 @@ def raw_documents(database, name: str, query: dict) -> Iterator[bytes]:
 
 def embedded_collection_file(database, name: str) -> Path:
     """The SQLite file of an embedded collection (see ``_open_embedded``)."""
-    return Path(database.client.address) / database.name / f"{name}.collection"
+    return Path(database.repository) / database.name / f"{name}.collection"
 
 
 def _embedded_rows(database, name: str, query: dict) -> list[bytes] | None:

@@ -70,15 +70,19 @@ class OperationLock:
 
 
 def is_locked(lock_path: Path) -> dict | None:
-    """The holder's info when someone holds the lock now, else None (for status pages)."""
-    try:
-        fd = os.open(lock_path, os.O_RDONLY)
-    except FileNotFoundError:
+    """The holder's info when someone holds the lock now, else None (for status pages).
+
+    It only reads what the holder wrote (emptied on release) and checks that its process
+    lives: probing with ``flock`` would itself hold the lock for an instant and could make
+    a real operation starting then fail as busy.
+    """
+    info = holder(lock_path)
+    if not info or not isinstance(info.get("pid"), int):
         return None
     try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return holder(lock_path) or {}
-    finally:
-        os.close(fd)
-    return None
+        os.kill(info["pid"], 0)
+    except ProcessLookupError:
+        return None  # died holding it: the kernel has released its flock
+    except PermissionError:
+        pass
+    return info

@@ -104,6 +104,8 @@ def _check_manifest(name: str, manifest: object) -> None:
         problem = f"manifest names backup {manifest.get('id')!r}"
     elif not isinstance(manifest.get("collections"), dict) or not isinstance(manifest.get("files"), dict):
         problem = "manifest lacks its collections or files"
+    if problem is None and not _valid_root(manifest["files"].get("root")):
+        problem = "manifest gives the folder itself an invalid mode or time"
     if problem is None:
         try:
             validate_backup_id(manifest["id"])
@@ -113,6 +115,13 @@ def _check_manifest(name: str, manifest: object) -> None:
             problem = str(exc)
     if problem:
         raise CorruptBackup(f"backup {name}: {problem}")
+
+
+def _valid_root(root: object) -> bool:
+    if root is None:
+        return True
+    return (isinstance(root, dict) and isinstance(root.get("mode"), int) and 0 <= root["mode"] <= 0o7777
+            and isinstance(root.get("mtime_ns"), int))
 
 
 COLLECTION_NAME = re.compile(r"\A[A-Za-z0-9_][A-Za-z0-9_.\-]{0,119}\Z")
@@ -126,20 +135,49 @@ def validate_collection_name(name: object) -> str:
 
 
 def iter_entries(backup_dir: Path, manifest: dict) -> Iterator[dict]:
-    """The file-list entries, each validated; the list's hash is checked at the end."""
+    """The file-list entries, each validated; the list's hash is checked at the end.
+
+    Besides each entry's form, the list's shape is checked as it streams: paths come in
+    walk order, each exactly once, and each entry's parent is a folder entry already
+    seen. So no entry can lead through a link or a file: a restore that creates the
+    entries in order never follows a link out of the scope.
+    """
     hasher = hashlib.sha256()
     count = 0
+    folders: list[str] = []  # the chain of folders leading to the current entry
+    previous: tuple[str, ...] = ()
     try:
         with open(backup_dir / FILE_LIST, "rb") as fh:
             for line in fh:
                 hasher.update(line)
                 count += 1
-                yield _checked_entry(backup_dir.name, line)
+                entry = _checked_entry(backup_dir.name, line)
+                previous = _check_place(backup_dir.name, entry, folders, previous)
+                yield entry
     except FileNotFoundError:
         raise CorruptBackup(f"backup {backup_dir.name} has no file list") from None
     files = manifest["files"]
     if hasher.hexdigest() != files.get("list_sha256") or count != files.get("entries"):
         raise CorruptBackup(f"backup {backup_dir.name}: file list does not match its manifest")
+
+
+def path_key(path: str) -> tuple[str, ...]:
+    """The walk order of every file list: by path components."""
+    return tuple(path.split("/"))
+
+
+def _check_place(name: str, entry: dict, folders: list[str], previous: tuple) -> tuple:
+    key = path_key(entry["path"])
+    if key <= previous:
+        raise CorruptBackup(f"backup {name}: file list out of order at {entry['path']!r}")
+    parent = "/".join(key[:-1])
+    while folders and folders[-1] != parent:
+        folders.pop()
+    if parent and not folders:
+        raise CorruptBackup(f"backup {name}: {entry['path']!r} is not inside a folder of the backup")
+    if entry["type"] == "dir":
+        folders.append(entry["path"])
+    return key
 
 
 def _checked_entry(name: str, line: bytes) -> dict:
@@ -153,7 +191,7 @@ def _checked_entry(name: str, line: bytes) -> dict:
             raise ValueError(f"bad file entry {entry['path']!r}")
         if kind == "symlink" and not isinstance(entry.get("target"), str):
             raise ValueError(f"bad link entry {entry['path']!r}")
-        if kind != "symlink" and not isinstance(entry.get("mode"), int):
+        if kind != "symlink" and not (isinstance(entry.get("mode"), int) and 0 <= entry["mode"] <= 0o7777):
             raise ValueError(f"bad mode for {entry['path']!r}")
     except (ValueError, KeyError, TypeError, InvalidName) as exc:
         raise CorruptBackup(f"backup {name}: file list: {exc}") from None

@@ -23,7 +23,7 @@ import os
 from pathlib import Path
 
 from . import dbrestore, filesnap, mutations
-from .errors import RestoreFailed
+from .errors import CorruptBackup, RestoreFailed
 from .manifest import iter_entries
 from .scopes import Scope, project_queries, scope_dir
 
@@ -79,9 +79,17 @@ def apply_backup(sr, scope: Scope, path: Path, manifest: dict, entry: dict | Non
             "bytes_copied": stats.bytes_copied, "records": records}
 
 
+def _journal_scope(entry: dict) -> Scope:
+    """The scope a journal names, validated like any other input."""
+    kind = entry.get("scope")
+    if kind not in ("site", "project"):
+        raise CorruptBackup(f"the restore journal names no valid scope: {kind!r}")
+    return Scope.of(entry.get("project") if kind == "project" else None)
+
+
 def roll_back(sr, entry: dict, cause: BaseException | None = None) -> None:
     """Put the journal's scope back from its pre-restore backup, then end the journal."""
-    scope = Scope(entry["scope"], entry.get("project"))
+    scope = _journal_scope(entry)
     pre_id = entry["pre_restore"]
     sr.journal.step(entry, "rollback")
     try:
@@ -103,7 +111,7 @@ def recover(sr) -> dict | None:
     entry = sr.journal.read()
     if entry is None:
         return None
-    scope = Scope(entry["scope"], entry.get("project"))
+    scope = _journal_scope(entry)
     step = entry.get("step")
     if step == "pre-restore" or not entry.get("pre_restore"):
         outcome = "nothing had changed yet"

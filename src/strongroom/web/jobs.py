@@ -83,16 +83,19 @@ class JobRunner:
         self.service_factory = service_factory
         self.keep = keep
         self._jobs: OrderedDict[str, Job] = OrderedDict()
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # start() asks running() while holding it
 
     def get(self, job_id: object) -> Job:
-        job = self._jobs.get(validate_job_id(job_id))
+        job_id = validate_job_id(job_id)
+        with self._lock:
+            job = self._jobs.get(job_id)
         if job is None:
             raise NotFound("no such job (jobs are forgotten when the server restarts)")
         return job
 
     def running(self) -> Job | None:
-        return next((job for job in self._jobs.values() if job.state == RUNNING), None)
+        with self._lock:
+            return next((job for job in self._jobs.values() if job.state == RUNNING), None)
 
     def holder(self, service) -> dict | None:
         """What runs now, here or in another process: ``{operation, by, started}`` or None."""
