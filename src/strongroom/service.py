@@ -151,9 +151,7 @@ class Strongroom:
         self.progress("records", 0, None)
         collections = dbdump.dump_collections(self.database, staging / "db", self._queries(scope), self.progress)
         timings["dump"] = perf_counter() - started
-        previous = self.store.latest(scope)
-        if previous and not file_list_intact(*previous):
-            previous = None
+        previous = self._intact_latest(scope)
         writer = FileListWriter(staging / FILE_LIST)
         mark = perf_counter()
         times = PhaseTimes()
@@ -161,7 +159,7 @@ class Strongroom:
             source = scope_dir(self.config, scope)
             stats = filesnap.snapshot(
                 source, staging / "files", self.store.pool, writer,
-                previous=iter_entries(*previous) if previous else None, progress=self.progress, times=times,
+                previous=self._known_entries(scope, previous), progress=self.progress, times=times,
             )
         except BaseException:
             writer.abort()
@@ -195,6 +193,23 @@ class Strongroom:
         log.info("backup %s of the %s: %d files, %d bytes read, %d added; %s", backup_id, scope,
                  stats.files, stats.bytes_read, stats.bytes_added, _phases(manifest["timings"]))
         return manifest
+
+    def _intact_latest(self, scope: Scope) -> tuple[Path, dict] | None:
+        latest = self.store.latest(scope)
+        return latest if latest and file_list_intact(*latest) else None
+
+    def _known_entries(self, scope: Scope, previous: tuple[Path, dict] | None):
+        """The entries that let a backup link unchanged files unread: the scope's latest
+        backup's, or for a project's first backup the latest site backup's entries below
+        the project's folder (a sub-tree of the site's walk, so in the same order)."""
+        if previous:
+            return iter_entries(*previous)
+        site = None if scope.is_site else self._intact_latest(Scope.site())
+        if site is None:
+            return None
+        prefix = scope_dir(self.config, scope).relative_to(scope_dir(self.config, Scope.site())).as_posix() + "/"
+        return ({**entry, "path": entry["path"][len(prefix):]}
+                for entry in iter_entries(*site) if entry["path"].startswith(prefix))
 
     # -- restoring ------------------------------------------------------------------
 
