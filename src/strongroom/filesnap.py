@@ -22,9 +22,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from time import perf_counter
+
 from . import mutations
+from .errors import CorruptBackup
 from .manifest import FileListWriter
-from .pool import Pool
+from .parallel import Ordered, PhaseTimes
+from .pool import Pool, copy_hashing
 
 Progress = Callable[[str, int, "int | None"], None] | None
 
@@ -63,7 +67,7 @@ class _Previous:
         return None
 
 
-def walk(root: Path, prefix: str = "") -> Iterator[tuple[str, str, os.stat_result]]:
+def walk(root: Path | str, prefix: str = "") -> Iterator[tuple[str, str, os.stat_result]]:
     """(relative path, absolute path, lstat) of everything below ``root``, in walk order:
     depth-first, siblings by name, a folder right before its contents."""
     with os.scandir(root) as it:
@@ -73,7 +77,7 @@ def walk(root: Path, prefix: str = "") -> Iterator[tuple[str, str, os.stat_resul
         st = entry.stat(follow_symlinks=False)
         yield rel, entry.path, st
         if stat.S_ISDIR(st.st_mode):
-            yield from walk(Path(entry.path), rel + "/")
+            yield from walk(entry.path, rel + "/")
 
 
 def snapshot(
@@ -83,31 +87,63 @@ def snapshot(
     writer: FileListWriter,
     previous: Iterator[dict] | None = None,
     progress: Progress = None,
+    times: PhaseTimes | None = None,
 ) -> SnapshotStats:
-    """Copy ``source`` into ``files_dir`` as links into ``pool``; stream entries to ``writer``."""
+    """Copy ``source`` into ``files_dir`` as links into ``pool``; stream entries to ``writer``.
+
+    Unchanged files are linked by this thread as the walk reaches them; the others are
+    stored by worker threads while the walk goes on. Entries reach ``writer`` in walk
+    order all the same. ``times`` receives the seconds spent per phase.
+    """
     stats = SnapshotStats()
+    times = PhaseTimes() if times is None else times
     cursor = _Previous(previous)
     mutations.makedirs(files_dir)
     if not source.is_dir():
         return stats
-    for rel, path, st in walk(source):
-        dest = files_dir / rel
-        if stat.S_ISDIR(st.st_mode):
-            mutations.makedirs(dest)
-            writer.add({"path": rel, "type": "dir", "mode": stat.S_IMODE(st.st_mode), "mtime_ns": st.st_mtime_ns})
-            stats.dirs += 1
-        elif stat.S_ISLNK(st.st_mode):
-            target = os.readlink(path)
-            mutations.symlink(target, dest)
-            writer.add({"path": rel, "type": "symlink", "target": target, "mtime_ns": st.st_mtime_ns})
-            stats.symlinks += 1
-        elif stat.S_ISREG(st.st_mode):
-            writer.add(_snapshot_file(Path(path), rel, st, dest, pool, cursor.find(rel), stats))
-            if progress and stats.files % 100 == 0:
-                progress("files", stats.files, None)
-        else:
-            stats.warnings.append(f"skipped {rel}: not a regular file, folder or symbolic link")
+    base = f"{files_dir}/"
+    scanning = linking = 0.0
+    with Ordered() as jobs:
+        items = walk(source)
+        while True:
+            mark = perf_counter()
+            item = next(items, None)
+            if item is None:
+                break
+            rel, path, st = item
+            previous_entry = cursor.find(rel) if stat.S_ISREG(st.st_mode) else None
+            scanning += perf_counter() - mark
+            mark = perf_counter()
+            if _unchanged(previous_entry, st) and _link_unread(pool, previous_entry["hash"], base + rel):
+                jobs.put((_file_entry(rel, st, previous_entry["hash"], st.st_size), None))
+                linking += perf_counter() - mark
+            else:
+                _snapshot_other(jobs, pool, rel, path, st, base + rel, previous_entry, stats, times)
+            for result in jobs.ready():
+                _record(result, writer, stats, progress)
+        for result in jobs.drain():
+            _record(result, writer, stats, progress)
+    times.add("scan", scanning)
+    times.add("link", linking)
     return stats
+
+
+def _snapshot_other(jobs: Ordered, pool, rel, path, st, dest, previous_entry, stats, times) -> None:
+    """Queue anything but an unchanged file: folders and links at once, files as jobs."""
+    if stat.S_ISDIR(st.st_mode):
+        mutations.mkdir(dest)
+        jobs.put(({"path": rel, "type": "dir", "mode": stat.S_IMODE(st.st_mode), "mtime_ns": st.st_mtime_ns}, None))
+        stats.dirs += 1
+    elif stat.S_ISLNK(st.st_mode):
+        target = os.readlink(path)
+        mutations.symlink(target, dest)
+        jobs.put(({"path": rel, "type": "symlink", "target": target, "mtime_ns": st.st_mtime_ns}, None))
+        stats.symlinks += 1
+    elif stat.S_ISREG(st.st_mode):
+        same_size = previous_entry is not None and previous_entry.get("size") == st.st_size
+        jobs.submit(_store_file, pool, path, rel, st, dest, same_size, times)
+    else:
+        stats.warnings.append(f"skipped {rel}: not a regular file, folder or symbolic link")
 
 
 def _unchanged(previous: dict | None, st: os.stat_result) -> bool:
@@ -121,28 +157,45 @@ def _unchanged(previous: dict | None, st: os.stat_result) -> bool:
     )
 
 
-def _snapshot_file(path, rel, st, dest, pool, previous, stats) -> dict:
-    digest = None
-    if _unchanged(previous, st):
-        try:
-            pool.link(previous["hash"], dest)
-            digest, size = previous["hash"], previous["size"]
-            stats.linked_unread += 1
-        except FileNotFoundError:
-            digest = None
-    if digest is None:
-        same_size = previous is not None and previous.get("size") == st.st_size
-        digest, size, added = pool.store(path, dest, hash_first=same_size)
-        stats.bytes_read += size
-        if added:
-            stats.objects_added += 1
-            stats.bytes_added += size
-    stats.files += 1
-    stats.bytes += size
+def _link_unread(pool: Pool, digest: str, dest: str) -> bool:
+    try:
+        pool.link(digest, dest)
+    except FileNotFoundError:  # the object is gone (collected): store the file again
+        return False
+    return True
+
+
+def _store_file(pool, path, rel, st, dest, same_size, times) -> tuple[dict, tuple[int, bool]]:
+    """A worker's job: read the file into the pool (hashing first if it may be there)."""
+    digest, size, added = pool.store(path, dest, hash_first=same_size, times=times)
+    return _file_entry(rel, st, digest, size), (size, added)
+
+
+def _file_entry(rel: str, st: os.stat_result, digest: str, size: int) -> dict:
     return {
         "path": rel, "type": "file", "size": size, "mode": stat.S_IMODE(st.st_mode),
         "mtime_ns": st.st_mtime_ns, "hash": digest, "ino": st.st_ino, "ctime_ns": st.st_ctime_ns,
     }
+
+
+def _record(result, writer: FileListWriter, stats: SnapshotStats, progress: Progress) -> None:
+    """Write one entry, in walk order, and count it."""
+    entry, stored = result
+    writer.add(entry)
+    if entry["type"] != "file":
+        return
+    stats.files += 1
+    stats.bytes += entry["size"]
+    if stored is None:
+        stats.linked_unread += 1
+    else:
+        size, added = stored
+        stats.bytes_read += size
+        if added:
+            stats.objects_added += 1
+            stats.bytes_added += size
+    if progress and stats.files % 100 == 0:
+        progress("files", stats.files, None)
 
 
 # -- restore ------------------------------------------------------------------------
@@ -154,30 +207,52 @@ class RestoreStats:
     copied: int = 0
     bytes_copied: int = 0
     kept: int = 0
+    times: PhaseTimes = field(default_factory=PhaseTimes)
 
 
 def build_tree(entries: Iterator[dict], files_dir: Path, live: Path, staging: Path,
                total: int, progress: Progress = None) -> RestoreStats:
-    """Build the backup's tree at ``staging``, reusing unchanged files of ``live``."""
+    """Build the backup's tree at ``staging``, reusing unchanged files of ``live``.
+
+    Files are copied from the pool by worker threads, hashed on the way: an object whose
+    content no longer matches its entry raises ``CorruptBackup`` before the swap.
+    """
     stats = RestoreStats()
     mutations.rmtree(staging)
     mutations.makedirs(staging)
     folders = []
-    for done, entry in enumerate(entries, 1):
-        rel = entry["path"]
-        dest = staging / rel
-        if entry["type"] == "dir":
-            mutations.makedirs(dest)
-            folders.append(entry)
-        elif entry["type"] == "symlink":
-            mutations.symlink(entry["target"], dest)
-        else:
-            _restore_file(entry, files_dir / rel, live / rel, dest, stats)
-        if progress and done % 100 == 0:
-            progress("files", done, total)
+    stored_base, live_base, dest_base = f"{files_dir}/", f"{live}/", f"{staging}/"
+    linking = 0.0
+    with Ordered() as jobs:
+        for done, entry in enumerate(entries, 1):
+            rel = entry["path"]
+            dest = dest_base + rel
+            if entry["type"] == "dir":
+                mutations.mkdir(dest)
+                folders.append(entry)
+            elif entry["type"] == "symlink":
+                mutations.symlink(entry["target"], dest)
+            else:
+                stats.files += 1
+                mark = perf_counter()
+                if same_file(entry, _lstat(live_base + rel)):
+                    mutations.link(live_base + rel, dest)
+                    stats.kept += 1
+                    linking += perf_counter() - mark
+                else:
+                    jobs.submit(_copy_checked, entry, stored_base + rel, dest, stats.times)
+                    stats.copied += 1
+                    stats.bytes_copied += entry["size"]
+            for _ in jobs.ready():
+                pass
+            if progress and done % 100 == 0:
+                progress("files", done, total)
+        for _ in jobs.drain():
+            pass
+    stats.times.add("link", linking)
     for entry in reversed(folders):  # deepest last in the list: set their times first
-        mutations.chmod(staging / entry["path"], entry["mode"])
-        mutations.utime(staging / entry["path"], entry["mtime_ns"])
+        mutations.chmod(dest_base + entry["path"], entry["mode"])
+        mutations.utime(dest_base + entry["path"], entry["mtime_ns"])
     return stats
 
 
@@ -196,22 +271,18 @@ def same_file(entry: dict, st: os.stat_result | None) -> bool:
     )
 
 
-def _lstat(path: Path) -> os.stat_result | None:
+def _lstat(path: str) -> os.stat_result | None:
     try:
-        return path.lstat()
+        return os.lstat(path)
     except (FileNotFoundError, NotADirectoryError):
         return None
 
 
-def _restore_file(entry: dict, stored: Path, live: Path, dest: Path, stats: RestoreStats) -> None:
-    stats.files += 1
-    if same_file(entry, _lstat(live)):
-        mutations.link(live, dest)
-        stats.kept += 1
-        return
-    mutations.copy_file(stored, dest)
-    stats.copied += 1
-    stats.bytes_copied += entry["size"]
+def _copy_checked(entry: dict, stored: str, dest: str, times: PhaseTimes) -> None:
+    """A worker's job: copy one file from its pool object, checking the object's hash."""
+    digest, size = copy_hashing(stored, dest, times)
+    if digest != entry["hash"] or size != entry["size"]:
+        raise CorruptBackup(f"file {entry['path']} does not match its hash: its content was changed")
     mutations.chmod(dest, entry["mode"])
     mutations.utime(dest, entry["mtime_ns"])
 

@@ -31,6 +31,11 @@ def set_hook(hook: Hook | None) -> Hook | None:
     return previous
 
 
+def hooked() -> bool:
+    """Is a hook installed? (Then callers keep their mutations in one thread, in order.)"""
+    return _hook is not None
+
+
 def point(kind: str, detail: Any = "") -> None:
     if _hook is not None:
         _hook(kind, str(detail))
@@ -45,18 +50,24 @@ def makedirs(path: Path, mode: int = 0o777) -> None:
         os.makedirs(path, mode=mode, exist_ok=True)
 
 
+def mkdir(path: Path | str, mode: int = 0o777) -> None:
+    """One new folder whose parent exists."""
+    point("mkdir", path)
+    os.mkdir(path, mode)
+
+
 def rename(src: Path, dst: Path) -> None:
     """Atomic on one file system; ``dst`` must not be a non-empty directory."""
     point("rename", f"{src} -> {dst}")
     os.replace(src, dst)
 
 
-def link(src: Path, dst: Path) -> None:
+def link(src: Path | str, dst: Path | str) -> None:
     point("link", dst)
     os.link(src, dst, follow_symlinks=False)
 
 
-def symlink(target: str, dst: Path) -> None:
+def symlink(target: str, dst: Path | str) -> None:
     point("symlink", dst)
     os.symlink(target, dst)
 
@@ -80,13 +91,13 @@ def rmtree(path: Path) -> None:
     shutil.rmtree(path, onerror=retry_writable)  # onexc is 3.12+
 
 
-def chmod(path: Path, mode: int) -> None:
+def chmod(path: Path | str, mode: int) -> None:
     """Never called on a symbolic link: Linux cannot change a link's own mode."""
     point("chmod", path)
     os.chmod(path, mode)
 
 
-def utime(path: Path, mtime_ns: int) -> None:
+def utime(path: Path | str, mtime_ns: int) -> None:
     point("utime", path)
     os.utime(path, ns=(mtime_ns, mtime_ns), follow_symlinks=False)
 
@@ -94,13 +105,16 @@ def utime(path: Path, mtime_ns: int) -> None:
 def write(fh, data: bytes) -> None:
     """One write to an open file: the point where a full disk shows."""
     point("write", getattr(fh, "name", ""))
-    fh.write(data)
+    written = fh.write(data)
+    while written is not None and written < len(data):  # an unbuffered file may take part
+        data = memoryview(data)[written:]
+        written = fh.write(data)
 
 
-def create(path: Path, mode: str = "xb"):
+def create(path: Path | str, mode: str = "xb", buffering: int = -1):
     """Open a new file for writing (fails if it exists, unless ``mode`` says otherwise)."""
     point("create", path)
-    return open(path, mode)
+    return open(path, mode, buffering=buffering)
 
 
 def write_file(path: Path, data: bytes, sync: bool = False) -> None:

@@ -9,7 +9,8 @@ Objects are written to ``.pool/.tmp/`` first, made read-only, and renamed into p
 an object that exists under its name is always complete. Durability comes from one
 ``syncfs`` of the whole file system before a backup's manifest is written, not from a
 ``fsync`` per object, which would cost more than the copy itself on many small files. A writer that finds the object
-already there links to it and discards its own copy.
+already there links to it and discards its own copy. Content is read once, in large
+blocks, and hashed while it is copied.
 """
 
 from __future__ import annotations
@@ -17,20 +18,70 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import threading
 from pathlib import Path
+from time import perf_counter
 
 from . import mutations
+from .parallel import PhaseTimes
 
 ALGORITHM = "sha256"
-CHUNK = 1 << 20
+BUFFER = 4 << 20  # large reads: fewer system calls, and hashlib releases the GIL on them
 OBJECT_MODE = 0o444
 
+_local = threading.local()
 
-def hash_file(path: Path) -> tuple[str, int]:
+
+def _buffer() -> bytearray:
+    """This thread's copy buffer, allocated once."""
+    buffer = getattr(_local, "buffer", None)
+    if buffer is None:
+        buffer = _local.buffer = bytearray(BUFFER)
+    return buffer
+
+
+def hash_file(path: Path | str, times: PhaseTimes | None = None) -> tuple[str, int]:
     """The SHA-256 hex digest and size of a file's content."""
-    with open(path, "rb") as fh:
-        digest = hashlib.file_digest(fh, ALGORITHM)
-        return digest.hexdigest(), fh.tell()
+    started = perf_counter()
+    hasher, size = hashlib.new(ALGORITHM), 0
+    buffer = _buffer()
+    view = memoryview(buffer)
+    with open(path, "rb", buffering=0) as fh:
+        while n := fh.readinto(buffer):
+            hasher.update(view[:n])
+            size += n
+    if times is not None:
+        times.add("hash", perf_counter() - started)
+    return hasher.hexdigest(), size
+
+
+def copy_hashing(src: Path | str, dst: Path | str, times: PhaseTimes | None = None) -> tuple[str, int]:
+    """Copy ``src``'s content to the new file ``dst`` and hash it in the same pass.
+
+    Returns (digest, size); the time spent hashing and copying goes to ``times``.
+    """
+    hasher, size, hashing, copying = hashlib.new(ALGORITHM), 0, 0.0, 0.0
+    buffer = _buffer()
+    view = memoryview(buffer)
+    with open(src, "rb", buffering=0) as fin, mutations.create(dst, buffering=0) as fout:
+        while True:
+            t0 = perf_counter()
+            n = fin.readinto(buffer)
+            t1 = perf_counter()
+            if not n:
+                copying += t1 - t0
+                break
+            chunk = view[:n]
+            hasher.update(chunk)
+            t2 = perf_counter()
+            mutations.write(fout, chunk)
+            copying += (t1 - t0) + (perf_counter() - t2)
+            hashing += t2 - t1
+            size += n
+    if times is not None:
+        times.add("hash", hashing)
+        times.add("copy", copying)
+    return hasher.hexdigest(), size
 
 
 class Pool:
@@ -39,35 +90,46 @@ class Pool:
     def __init__(self, root: Path):
         self.root = root
         self.tmp = root / ".tmp"
+        self._prefix = f"{root}/"
 
     def object_path(self, digest: str) -> Path:
         return self.root / digest[:2] / digest
 
-    def has(self, digest: str) -> bool:
-        return self.object_path(digest).is_file()
+    def object_name(self, digest: str) -> str:
+        """``object_path`` as a string: the fast form for the per-file paths."""
+        return f"{self._prefix}{digest[:2]}/{digest}"
 
-    def link(self, digest: str, dest: Path) -> None:
+    def has(self, digest: str) -> bool:
+        return os.path.isfile(self.object_name(digest))
+
+    def link(self, digest: str, dest: Path | str) -> None:
         """Make ``dest`` a hard link to the object; a copy where the link limit is reached."""
+        obj = self.object_name(digest)
         try:
-            mutations.link(self.object_path(digest), dest)
+            mutations.link(obj, dest)
         except OSError as exc:
             if exc.errno != errno.EMLINK:
                 raise
-            mutations.copy_file(self.object_path(digest), dest)
+            mutations.copy_file(Path(obj), Path(dest))
             mutations.chmod(dest, OBJECT_MODE)
 
-    def store(self, src: Path, dest: Path, hash_first: bool = False) -> tuple[str, int, bool]:
+    def store(self, src: Path | str, dest: Path | str, hash_first: bool = False,
+              times: PhaseTimes | None = None) -> tuple[str, int, bool]:
         """Put ``src``'s content in the pool and link ``dest`` to it.
 
         With ``hash_first`` the file is read and hashed before anything is written, which
         costs nothing when the content is already there (a touched, unchanged file);
         otherwise it is copied and hashed in one pass. Returns (digest, size, added).
+        Safe to call from several threads at once.
         """
         if hash_first:
-            digest, size = hash_file(src)
+            digest, size = hash_file(src, times)
             if self._link_existing(digest, dest):
                 return digest, size, False
-        tmp, digest, size = self._copy_to_tmp(src)
+        mutations.makedirs(self.tmp)
+        tmp = self.tmp / f"{os.getpid()}-{os.urandom(6).hex()}"
+        digest, size = copy_hashing(src, tmp, times)
+        mutations.chmod(tmp, OBJECT_MODE)
         if self._link_existing(digest, dest):
             mutations.unlink(tmp)
             return digest, size, False
@@ -77,7 +139,7 @@ class Pool:
         self.link(digest, dest)
         return digest, size, True
 
-    def _link_existing(self, digest: str, dest: Path) -> bool:
+    def _link_existing(self, digest: str, dest: Path | str) -> bool:
         if not self.has(digest):
             return False
         try:
@@ -85,19 +147,6 @@ class Pool:
         except FileNotFoundError:  # collected by another mode between the check and the link
             return False
         return True
-
-    def _copy_to_tmp(self, src: Path) -> tuple[Path, str, int]:
-        mutations.makedirs(self.tmp)
-        tmp = self.tmp / f"{os.getpid()}-{os.urandom(6).hex()}"
-        hasher = hashlib.new(ALGORITHM)
-        size = 0
-        with open(src, "rb") as fin, mutations.create(tmp) as fout:
-            while chunk := fin.read(CHUNK):
-                hasher.update(chunk)
-                mutations.write(fout, chunk)
-                size += len(chunk)
-        mutations.chmod(tmp, OBJECT_MODE)
-        return tmp, hasher.hexdigest(), size
 
     def check(self, digest: str) -> bool:
         """Re-hash the object: True when its content still matches its name."""

@@ -76,7 +76,7 @@ def apply_backup(sr, scope: Scope, path: Path, manifest: dict, entry: dict | Non
     step("swap")
     filesnap.swap_in(staging, live, old, before_cleanup=lambda: step("cleanup"))
     return {"files": stats.files, "copied": stats.copied, "kept": stats.kept,
-            "bytes_copied": stats.bytes_copied, "records": records}
+            "bytes_copied": stats.bytes_copied, "records": records, "timings": stats.times.rounded()}
 
 
 def _journal_scope(entry: dict) -> Scope:

@@ -15,7 +15,9 @@ error is raised.
 from __future__ import annotations
 
 import getpass
+import logging
 import os
+import stat
 from datetime import datetime, timezone
 from pathlib import Path
 from time import perf_counter
@@ -32,10 +34,14 @@ from .locking import OperationLock, is_locked
 from .manifest import (
     FILE_LIST, REASONS, FileListWriter, file_list_intact, iter_entries, new_manifest, summary, write_manifest,
 )
+from .parallel import PhaseTimes
 from .pool import hash_file
 from .pruning import RetentionPolicy
 from .scopes import Scope, project_queries, scope_dir
 from .store import BackupStore
+
+
+log = logging.getLogger("strongroom")
 
 
 def _now() -> str:
@@ -146,22 +152,22 @@ class Strongroom:
         self.progress("records", 0, None)
         collections = dbdump.dump_collections(self.database, staging / "db", self._queries(scope), self.progress)
         timings["dump"] = perf_counter() - started
-        previous = self.store.latest(scope)
-        if previous and not file_list_intact(*previous):
-            previous = None
+        previous = self._intact_latest(scope)
         writer = FileListWriter(staging / FILE_LIST)
         mark = perf_counter()
+        times = PhaseTimes()
         try:
             source = scope_dir(self.config, scope)
             stats = filesnap.snapshot(
                 source, staging / "files", self.store.pool, writer,
-                previous=iter_entries(*previous) if previous else None, progress=self.progress,
+                previous=self._known_entries(scope, previous), progress=self.progress, times=times,
             )
         except BaseException:
             writer.abort()
             raise
         list_sha256 = writer.close()
         timings["files"] = perf_counter() - mark
+        timings.update({phase: times.seconds.get(phase, 0.0) for phase in ("scan", "hash", "copy", "link")})
         mark = perf_counter()
         mutations.sync_filesystem(staging)
         timings["sync"] = perf_counter() - mark
@@ -185,7 +191,26 @@ class Strongroom:
             timings={k: round(v, 4) for k, v in timings.items()} | {"total": round(perf_counter() - started, 4)},
         )
         write_manifest(staging, manifest)
+        log.info("backup %s of the %s: %d files, %d bytes read, %d added; %s", backup_id, scope,
+                 stats.files, stats.bytes_read, stats.bytes_added, _phases(manifest["timings"]))
         return manifest
+
+    def _intact_latest(self, scope: Scope) -> tuple[Path, dict] | None:
+        latest = self.store.latest(scope)
+        return latest if latest and file_list_intact(*latest) else None
+
+    def _known_entries(self, scope: Scope, previous: tuple[Path, dict] | None):
+        """The entries that let a backup link unchanged files unread: the scope's latest
+        backup's, or for a project's first backup the latest site backup's entries below
+        the project's folder (a sub-tree of the site's walk, so in the same order)."""
+        if previous:
+            return iter_entries(*previous)
+        site = None if scope.is_site else self._intact_latest(Scope.site())
+        if site is None:
+            return None
+        prefix = scope_dir(self.config, scope).relative_to(scope_dir(self.config, Scope.site())).as_posix() + "/"
+        return ({**entry, "path": entry["path"][len(prefix):]}
+                for entry in iter_entries(*site) if entry["path"].startswith(prefix))
 
     # -- restoring ------------------------------------------------------------------
 
@@ -200,11 +225,18 @@ class Strongroom:
         by = by or _default_user()
         with self._lock("restore", by):
             self._recover_locked()
+            started = perf_counter()
             path, manifest = self.store.open(scope, backup_id)
-            problems = self._verify(path, manifest)
+            problems = self._check_before_restore(path, manifest)
             if problems:
                 raise CorruptBackup(f"refusing to restore {backup_id}: it fails verification: {problems[0]}")
-            return restoring.restore(self, scope, path, manifest, by)
+            checked = perf_counter() - started
+            result = restoring.restore(self, scope, path, manifest, by)
+            result["timings"] = {"check": round(checked, 4), **result.get("timings", {}),
+                                 "total": round(perf_counter() - started, 4)}
+            log.info("restore of %s of the %s: %d files, %d copied, %d kept; %s", backup_id, scope,
+                     result["files"], result["copied"], result["kept"], _phases(result["timings"]))
+            return result
 
     def preview_restore(self, backup_id: str, project_id: str | None = None) -> dict:
         """What ``restore_backup`` would change, changing nothing (a dry run).
@@ -297,6 +329,27 @@ class Strongroom:
         scope = self.scope(project_id, in_database=False)
         return [self.verify_backup(backup_id, project_id) for backup_id in self.store.ids(scope)]
 
+    def _check_before_restore(self, path: Path, manifest: dict) -> list[str]:
+        """What a restore can check before it changes anything, without reading every file.
+
+        The dumps are re-hashed (they are small); each file's object must be there, with
+        its size and read-only. An object that is writable or of another size (it was
+        edited) is re-hashed. The content of every object the restore copies is hashed
+        again while it is copied (``filesnap.build_tree``); ``verify`` reads them all.
+        """
+        problems = dbdump.verify_dump(path / "db", manifest["collections"])
+        files_dir = f"{path / 'files'}/"
+        try:
+            for entry in iter_entries(path, manifest):
+                if entry["type"] != "file" or not _object_suspect(files_dir + entry["path"], entry):
+                    continue
+                problem = _check_entry(path / "files", entry)
+                if problem:
+                    problems.append(problem)
+        except CorruptBackup as exc:
+            problems.append(str(exc))
+        return problems
+
     def _verify(self, path: Path, manifest: dict) -> list[str]:
         problems = dbdump.verify_dump(path / "db", manifest["collections"])
         total = manifest["files"]["entries"]
@@ -327,6 +380,19 @@ def _check_entry(files_dir: Path, entry: dict) -> str | None:
     except OSError as exc:
         return f"{entry['type']} {entry['path']} cannot be read: {exc.strerror}"
     return None
+
+
+def _object_suspect(stored: str, entry: dict) -> bool:
+    """Is a backup's file not what an intact pool object looks like? (missing, resized, writable)"""
+    try:
+        st = os.lstat(stored)
+    except OSError:
+        return True
+    return not stat.S_ISREG(st.st_mode) or st.st_size != entry["size"] or bool(st.st_mode & 0o222)
+
+
+def _phases(timings: dict) -> str:
+    return ", ".join(f"{phase} {seconds:.3f} s" for phase, seconds in timings.items())
 
 
 def _default_user() -> str:

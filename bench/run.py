@@ -1,0 +1,272 @@
+"""Strongroom against the tools a user would otherwise pick, on the same data, in one run.
+
+    ./run bench                       the large demo site (~2 GB, 4,565 files), 3 runs each
+    ./run bench --quick               the small demo site, 1 run each (what CI runs)
+    ./run bench --site DIR --runs 5   a folder of yours instead of the demo site
+
+Each scenario runs every tool in turn, run after run (alternately, so that a busy
+neighbour slows all of them alike), and reports the median, min and max seconds, the
+ratio of Strongroom's median to its anchor's and the target of issue 5. The data goes
+below ``--dir`` (default ``/tmp/strongroom-bench``), the results to ``results.json``
+there (or ``--json``). Anchors not installed (``cp``, ``rsync``, ``restic``, ``borg``)
+are reported as missing and their rows skipped. The page cache is dropped between runs
+when that is allowed (root on the host); otherwise every run of every tool is warm-cache.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import workloads as w  # noqa: E402
+
+TARGETS = [  # row, what Strongroom does, anchor scenario/tool, target ratio
+    ("first_backup", "first site backup", ("first", "rsync"), 1.0),
+    ("unchanged_backup_vs_rsync", "second site backup, nothing changed", ("unchanged", "rsync --link-dest"), 1.0),
+    ("unchanged_backup_vs_restic", "second site backup, nothing changed", ("unchanged", "restic"), 0.5),
+    ("changed_1pct_backup", "backup after 1% of files changed", ("changed", "rsync --link-dest"), 1.0),
+    ("touched_backup", "backup after every file was touched", ("touched", "restic"), 0.5),
+    ("restore_empty", "full restore into an empty folder", ("restore_empty", "cp -a"), 1.3),
+    ("restore_unchanged", "restore onto an unchanged folder", ("restore_empty", "cp -a"), 0.2),
+    ("disk_10_backups", "disk used by 10 backups of an unchanged site", ("disk", "site"), 1.02),
+    ("project_backup", "backup of one project (first)", ("first", "strongroom"), 0.1),
+    ("dump_records", "dump of the records (embedded engine)", ("dump", "find()"), 1.5),
+]
+SCENARIO_OF = {"first_backup": "first", "unchanged_backup_vs_rsync": "unchanged",
+               "unchanged_backup_vs_restic": "unchanged", "changed_1pct_backup": "changed",
+               "touched_backup": "touched", "restore_empty": "restore_empty",
+               "restore_unchanged": "restore_unchanged", "disk_10_backups": "disk",
+               "project_backup": "project", "dump_records": "dump"}
+MEMORY_LIMIT = 300 << 20
+
+
+class Bench:
+    def __init__(self, root: Path, runs: int, quick: bool):
+        self.root, self.runs, self.quick = root, runs, quick
+        self.site = root / "site"
+        self.work = self.site / "working" / "pilot"
+        self.anchors = root / "anchors"
+        self.missing = w.missing_tools()
+        self.times: dict[str, dict[str, list[float]]] = {}
+
+    def has(self, tool: str) -> bool:
+        return tool not in self.missing
+
+    def note(self, scenario: str, tool: str, seconds: float) -> None:
+        self.times.setdefault(scenario, {}).setdefault(tool, []).append(seconds)
+        print(f"  {scenario:18} {tool:20} {seconds:8.3f}", file=sys.stderr, flush=True)
+
+    # -- scenarios ------------------------------------------------------------------
+
+    def first(self) -> None:
+        a = self.anchors
+        for _ in range(self.runs):
+            w.remove(self.site / "backups")
+            self.note("first", "strongroom", w.strongroom_timed(self.site, "backup"))
+            if self.has("rsync"):
+                w.remove(a / "rsync-0")
+                self.note("first", "rsync", w.timed("rsync", "-a", f"{self.work}/", a / "rsync-0"))
+            w.remove(a / "cp-full")
+            self.note("first", "cp -a", w.timed("cp", "-a", self.work, a / "cp-full"))
+            if self.has("restic"):
+                w.restic_init(a / "restic")
+                self.note("first", "restic", w.restic_backup(a / "restic", self.work))
+            if self.has("borg"):
+                w.borg_init(a / "borg")
+                self.note("first", "borg", w.borg_create(a / "borg", self.work))
+
+    def incremental(self, scenario: str, change) -> None:
+        """A backup by every tool after ``change(run)`` altered the site (or did nothing)."""
+        a = self.anchors
+        for run in range(self.runs):
+            change(run)
+            self.note(scenario, "strongroom", w.strongroom_timed(self.site, "backup"))
+            if self.has("rsync"):
+                previous, new = a / f"rsync-{self.rsync_n}", a / f"rsync-{self.rsync_n + 1}"
+                w.remove(new)
+                self.note(scenario, "rsync --link-dest",
+                          w.timed("rsync", "-a", f"--link-dest={previous}", f"{self.work}/", new))
+                if scenario != "unchanged":
+                    self.rsync_n += 1
+                else:
+                    w.remove(new)
+            if self.has("restic"):
+                self.note(scenario, "restic", w.restic_backup(a / "restic", self.work))
+            if self.has("borg"):
+                self.note(scenario, "borg", w.borg_create(a / "borg", self.work))
+
+    def disk(self) -> None:
+        """Top the site's backups up to 10 with nothing changed, then weigh them."""
+        while len(json.loads(w.strongroom(self.site, "list", "--json"))) < 10:
+            w.strongroom(self.site, "backup")
+        self.disk_use = {"backups": w.disk_use(self.site / "backups"), "site": w.disk_use(self.work)}
+
+    def restores(self) -> None:
+        a = self.anchors
+        backup_id = w.latest_backup(self.site)
+        for _ in range(self.runs):
+            w.remove(self.work)
+            self.note("restore_empty", "strongroom", w.strongroom_timed(self.site, "restore", backup_id, "--yes"))
+            self.note("restore_unchanged", "strongroom",
+                      w.strongroom_timed(self.site, "restore", backup_id, "--yes"))
+            w.remove(a / "cp-restore")
+            self.note("restore_empty", "cp -a", w.timed("cp", "-a", a / "cp-full", a / "cp-restore"))
+            if self.has("rsync"):
+                w.remove(a / "rsync-restore")
+                self.note("restore_empty", "rsync", w.timed("rsync", "-a", f"{a / 'cp-full'}/", a / "rsync-restore"))
+                self.note("restore_unchanged", "rsync",
+                          w.timed("rsync", "-a", f"{a / 'cp-full'}/", a / "rsync-restore"))
+            if self.has("restic"):
+                w.remove(a / "restic-restore")
+                self.note("restore_empty", "restic", w.timed("restic", "-r", a / "restic", "restore", "latest",
+                                                             "--target", a / "restic-restore"))
+            if self.has("borg"):
+                w.remove(a / "borg-restore")
+                (a / "borg-restore").mkdir()
+                last = w.run("borg", "list", "--last", "1", "--short", a / "borg").strip()
+                self.note("restore_empty", "borg",
+                          w.timed("borg", "extract", f"{a / 'borg'}::{last}", cwd=a / "borg-restore"))
+
+    def projects(self) -> None:
+        folders = sorted(p.name for p in (self.work / "project").iterdir())
+        for run in range(self.runs):
+            w.remove(self.site / "backups" / "pilot" / "project")
+            project = folders[run % len(folders)]
+            self.note("project", "strongroom", w.strongroom_timed(self.site, "backup", "--project", project))
+
+    def dump(self, count: int) -> None:
+        database = w.records_database(self.anchors / "records", count)
+        for _ in range(self.runs):
+            dump, find = w.time_dump_and_find(database, self.anchors / "records-dump")
+            self.note("dump", "strongroom", dump)
+            self.note("dump", "find()", find)
+
+    def memory(self, counts: list[int]) -> dict[int, int]:
+        peaks = {}
+        for count in counts:
+            data = self.anchors / f"memory-{count}"
+            w.remove(data)
+            w.tiny_tree(data / "working" / "pilot", count)
+            peaks[count] = w.peak_memory_of_backup(data)
+            w.remove(data)
+            print(f"  memory {count:>8} files {peaks[count] / 2**20:8.1f} MB", file=sys.stderr, flush=True)
+        return peaks
+
+
+def make_site(bench: Bench, site: Path | None, quick: bool) -> None:
+    w.remove(bench.site)
+    if site:
+        bench.work.parent.mkdir(parents=True)
+        w.run("cp", "-a", site, bench.work)
+    else:
+        size = ["--size", "small"] if quick else ["--size", "large", "--projects", "40", "--editions", "5"]
+        w.strongroom(bench.site, "demo", "init", *size)
+
+
+def summarise(values: list[float]) -> dict:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values), "runs": len(values)}
+
+
+def rows(bench: Bench, peaks: dict[int, int]) -> list[dict]:
+    found = []
+    for name, what, (scenario, tool), target in TARGETS:
+        row = {"row": name, "operation": what, "target": target, "anchor": tool}
+        if name == "disk_10_backups":
+            ours, theirs = bench.disk_use["backups"], bench.disk_use["site"]
+            row.update(strongroom=ours, anchor_value=theirs, unit="bytes")
+        else:
+            mine = bench.times.get(SCENARIO_OF[name], {}).get("strongroom")
+            other = bench.times.get(scenario, {}).get(tool)
+            if not mine or not other:
+                missing = tool.split()[0] in bench.missing
+                found.append({**row, "skipped": f"{tool.split()[0]} is not installed" if missing else "not run"})
+                continue
+            ours, theirs = statistics.median(mine), statistics.median(other)
+            row.update(strongroom=summarise(mine), anchor_value=summarise(other), unit="s")
+        row["ratio"] = ours / theirs if theirs else None
+        row["met"] = row["ratio"] is not None and row["ratio"] <= target
+        found.append(row)
+    counts = sorted(peaks)
+    top, low = peaks[counts[-1]], peaks[counts[0]]
+    sublinear = top / low < counts[-1] / counts[0]
+    found.append({"row": "peak_memory", "operation": f"peak memory, backup of a {counts[-1]:,}-file tree",
+                  "strongroom": top, "unit": "bytes", "by_files": {str(k): v for k, v in peaks.items()},
+                  "anchor": "300 MB", "anchor_value": MEMORY_LIMIT, "ratio": top / MEMORY_LIMIT, "target": 1.0,
+                  "met": top <= MEMORY_LIMIT and sublinear, "sublinear": sublinear})
+    return found
+
+
+def show(value, unit: str) -> str:
+    if isinstance(value, dict):
+        return f"{value['median']:.3f} s ({value['min']:.2f}-{value['max']:.2f})"
+    return f"{value / 2**20:.1f} MB" if unit == "bytes" else str(value)
+
+
+def print_report(result: dict) -> None:
+    print(f"\nStrongroom benchmark: {result['site']}; {result['runs']} run(s) each; "
+          f"{'cold' if result['cold_cache'] else 'warm'} cache; {result['machine']['cpus']} CPUs")
+    if result["missing"]:
+        print(f"missing (skipped): {', '.join(result['missing'])}")
+    print(f"\n| operation | Strongroom | anchor | anchor's | ratio | target | met |\n|---|---|---|---|---|---|---|")
+    for row in result["rows"]:
+        if "skipped" in row:
+            print(f"| {row['operation']} | | {row['anchor']} | skipped: {row['skipped']} | | ≤ {row['target']} | |")
+            continue
+        print(f"| {row['operation']} | {show(row['strongroom'], row['unit'])} | {row['anchor']} | "
+              f"{show(row['anchor_value'], row['unit'])} | {row['ratio']:.2f} | ≤ {row['target']} | "
+              f"{'yes' if row['met'] else 'NO'} |")
+    print("\nEvery tool, median seconds (min-max):")
+    for scenario, tools in result["times"].items():
+        print(f"  {scenario}: " + "; ".join(f"{tool} {show(summarise(v), 's')}" for tool, v in tools.items()))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small demo site, 1 run each: seconds, for CI")
+    parser.add_argument("--runs", type=int, help="runs per tool and scenario (default 3; 1 with --quick)")
+    parser.add_argument("--dir", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "strongroom-bench",
+                        help="where the data goes (removed and made again)")
+    parser.add_argument("--site", type=Path, help="benchmark a copy of this folder instead of the demo site")
+    parser.add_argument("--json", type=Path, help="where to write the results (default DIR/results.json)")
+    parser.add_argument("--keep", action="store_true", help="keep the data afterwards")
+    args = parser.parse_args(argv)
+    runs = args.runs or (1 if args.quick else 3)
+    bench = Bench(args.dir.resolve(), runs, args.quick)
+    bench.anchors.mkdir(parents=True, exist_ok=True)
+    cold = w.can_drop_caches()
+    make_site(bench, args.site, args.quick)
+    bench.rsync_n = 0
+    bench.first()
+    bench.incremental("unchanged", lambda run: None)
+    bench.disk()
+    bench.incremental("changed", lambda run: w.change_some(bench.work, 0.01, run))
+    bench.incremental("touched", lambda run: w.touch_all(bench.work))
+    bench.restores()
+    if not args.site:  # a given folder has no projects in the database
+        bench.projects()
+    bench.dump(2_000 if args.quick else 200_000)
+    peaks = bench.memory([1_000, 2_000, 4_000] if args.quick else [50_000, 100_000, 200_000])
+    result = {
+        "site": str(args.site) if args.site else ("small demo site" if args.quick else "large demo site"),
+        "files": len(w.files_of(bench.work)), "bytes": bench.disk_use["site"], "runs": runs, "cold_cache": cold,
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
+                    "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)},
+        "missing": bench.missing, "rows": rows(bench, peaks), "times": bench.times,
+    }
+    out = args.json or bench.root / "results.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print_report(result)
+    print(f"\nresults: {out}")
+    if not args.keep:
+        w.remove(bench.site, bench.anchors)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
