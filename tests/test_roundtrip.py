@@ -145,3 +145,28 @@ def test_restore_onto_an_unchanged_folder_copies_nothing(service, site):
     made = service.make_backup()
     result = service.restore_backup(made["id"])
     assert result["copied"] == 0 and result["kept"] == result["files"] > 0
+
+
+def test_a_restore_never_reuses_a_file_reached_through_a_symlinked_folder(service, config, site, tmp_path):
+    live = config.working_dir
+    made = service.make_backup()
+    outside = tmp_path / "outside-images"
+    import shutil
+    shutil.copytree(live / "images", outside, copy_function=shutil.copy2)
+    shutil.rmtree(live / "images")
+    (live / "images").symlink_to(outside)
+
+    result = service.restore_backup(made["id"])
+
+    restored = live / "images" / "banner.png"
+    assert not (live / "images").is_symlink()
+    assert restored.stat().st_ino != (outside / "banner.png").stat().st_ino
+    assert restored.stat().st_nlink == 1 and result["copied"] >= 1
+
+
+def test_the_backup_after_a_restore_reads_only_what_the_restore_copied(service, config, site):
+    made = service.make_backup()
+    (config.working_dir / "site.json").write_text('{"changed": 1}')
+    service.restore_backup(made["id"])
+    after = service.show_backup(service.make_backup()["id"])["manifest"]["files"]
+    assert after["count"] - after["linked_unread"] == 1  # only site.json, which the restore copied back

@@ -3,15 +3,17 @@
 Snapshot walks the folder depth-first with siblings sorted by name, so entries come in
 the order of their path components. The previous backup's file list is in that same
 order, which lets the walk merge-join against it in constant memory: a file whose size,
-mtime, ctime and inode match its previous entry is linked to the object it had, without
+mtime and inode match its previous entry is linked to the object it had, without
 being read. Any other file is hashed and stored (copied once, in one pass with the hash,
 unless its content is already in the pool). Symbolic links are kept as links and never
 followed; sockets, FIFOs and devices are skipped with a warning.
 
 Restore builds the folder beside the live one (same file system) and swaps it in with
-two renames. A live file whose size and mtime equal the backup's entry is hard-linked
-into the new folder instead of copied (rsync's quick check); every other file is copied
-from its pool object. Modes and modification times are given back from the manifest.
+two renames. A live file whose size, mtime and mode equal the backup's entry is
+hard-linked into the new folder instead of copied (rsync's quick check); every other
+file is copied from its pool object. Live files are found by walking the live folder
+alongside the entries, so a live file is only reused when it is reached through real
+folders, never through a symbolic link that would lead outside the scope. Modes and modification times are given back from the manifest.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from time import perf_counter
 
 from . import mutations
 from .errors import CorruptBackup
-from .manifest import FileListWriter
+from .manifest import FileListWriter, path_key
 from .parallel import Ordered, PhaseTimes
 from .pool import Pool, copy_hashing
 
@@ -46,23 +48,23 @@ class SnapshotStats:
     warnings: list[str] = field(default_factory=list)
 
 
-def path_key(path: str) -> tuple[str, ...]:
-    """The order of the walk and of every file list."""
-    return tuple(path.split("/"))
+class Cursor:
+    """Finds items of a stream in walk order by path, advancing only forward.
 
+    The stream is a file list's entries (path under ``"path"``) or ``walk``'s tuples
+    (path first); asked for paths in walk order, it merge-joins in constant memory.
+    """
 
-class _Previous:
-    """A cursor over the previous backup's entries, advanced in walk order."""
+    def __init__(self, items: Iterator | None, path_of: Callable = lambda item: item["path"]):
+        self._items = items or iter(())
+        self._path_of = path_of
+        self._current = next(self._items, None)
 
-    def __init__(self, entries: Iterator[dict] | None):
-        self._entries = entries or iter(())
-        self._current = next(self._entries, None)
-
-    def find(self, path: str) -> dict | None:
+    def find(self, path: str):
         key = path_key(path)
-        while self._current is not None and path_key(self._current["path"]) < key:
-            self._current = next(self._entries, None)
-        if self._current is not None and self._current["path"] == path:
+        while self._current is not None and path_key(self._path_of(self._current)) < key:
+            self._current = next(self._items, None)
+        if self._current is not None and self._path_of(self._current) == path:
             return self._current
         return None
 
@@ -97,7 +99,7 @@ def snapshot(
     """
     stats = SnapshotStats()
     times = PhaseTimes() if times is None else times
-    cursor = _Previous(previous)
+    cursor = Cursor(previous)
     mutations.makedirs(files_dir)
     if not source.is_dir():
         return stats
@@ -147,12 +149,14 @@ def _snapshot_other(jobs: Ordered, pool, rel, path, st, dest, previous_entry, st
 
 
 def _unchanged(previous: dict | None, st: os.stat_result) -> bool:
+    """DESIGN's rule: same size, mtime and inode. Not ctime: a restore hard-links every
+    unchanged live file into the new tree and then unlinks the old name, which changes
+    each one's ctime, so a ctime check would make the next backup re-read everything."""
     return (
         previous is not None
         and previous["type"] == "file"
         and previous["size"] == st.st_size
         and previous["mtime_ns"] == st.st_mtime_ns
-        and previous.get("ctime_ns") == st.st_ctime_ns
         and previous.get("ino") == st.st_ino
     )
 
@@ -221,7 +225,9 @@ def build_tree(entries: Iterator[dict], files_dir: Path, live: Path, staging: Pa
     mutations.rmtree(staging)
     mutations.makedirs(staging)
     folders = []
-    stored_base, live_base, dest_base = f"{files_dir}/", f"{live}/", f"{staging}/"
+    stored_base, dest_base = f"{files_dir}/", f"{staging}/"
+    live_files = Cursor(walk(live) if live.is_dir() and not live.is_symlink() else None,
+                        path_of=lambda item: item[0])
     linking = 0.0
     with Ordered() as jobs:
         for done, entry in enumerate(entries, 1):
@@ -235,8 +241,9 @@ def build_tree(entries: Iterator[dict], files_dir: Path, live: Path, staging: Pa
             else:
                 stats.files += 1
                 mark = perf_counter()
-                if same_file(entry, _lstat(live_base + rel)):
-                    mutations.link(live_base + rel, dest)
+                found = live_files.find(rel)
+                if found is not None and same_file(entry, found[2]):
+                    mutations.link(found[1], dest)
                     stats.kept += 1
                     linking += perf_counter() - mark
                 else:
@@ -269,13 +276,6 @@ def same_file(entry: dict, st: os.stat_result | None) -> bool:
         and st.st_mtime_ns == entry["mtime_ns"]
         and stat.S_IMODE(st.st_mode) == entry["mode"]
     )
-
-
-def _lstat(path: str) -> os.stat_result | None:
-    try:
-        return os.lstat(path)
-    except (FileNotFoundError, NotADirectoryError):
-        return None
 
 
 def _copy_checked(entry: dict, stored: str, dest: str, times: PhaseTimes) -> None:

@@ -22,7 +22,8 @@ from pathlib import Path
 import bson
 
 from .engines import list_collections, raw_documents
-from .filesnap import path_key, same_file, walk
+from .filesnap import same_file, walk
+from .manifest import path_key
 
 MAX_LISTED = 1000  # paths listed per kind; the counts are always complete
 
