@@ -164,9 +164,15 @@ def test_a_restore_never_reuses_a_file_reached_through_a_symlinked_folder(servic
     assert restored.stat().st_nlink == 1 and result["copied"] >= 1
 
 
-def test_the_backup_after_a_restore_reads_only_what_the_restore_copied(service, config, site):
+def test_the_backup_after_a_restore_reads_nothing_the_restore_wrote(service, config, site):
+    import shutil
+
     made = service.make_backup()
-    (config.working_dir / "site.json").write_text('{"changed": 1}')
-    service.restore_backup(made["id"])
+    shutil.rmtree(config.working_dir)  # a restore into an empty folder copies every file
+    result = service.restore_backup(made["id"])
+    assert result["copied"] == result["files"] > 0
     after = service.show_backup(service.make_backup()["id"])["manifest"]["files"]
-    assert after["count"] - after["linked_unread"] == 1  # only site.json, which the restore copied back
+    assert after["bytes_read"] == 0 and after["linked_unread"] == after["count"]
+    (config.working_dir / "site.json").write_text('{"changed": 1}')
+    later = service.show_backup(service.make_backup()["id"])["manifest"]["files"]
+    assert later["count"] - later["linked_unread"] == 1  # the index is used once: then the backup's own list

@@ -215,11 +215,12 @@ class RestoreStats:
 
 
 def build_tree(entries: Iterator[dict], files_dir: Path, live: Path, staging: Path,
-               total: int, progress: Progress = None) -> RestoreStats:
+               total: int, progress: Progress = None, index: Callable | None = None) -> RestoreStats:
     """Build the backup's tree at ``staging``, reusing unchanged files of ``live``.
 
     Files are copied from the pool by worker threads, hashed on the way: an object whose
     content no longer matches its entry raises ``CorruptBackup`` before the swap.
+    ``index``, if given, receives every entry in walk order with its new inode (``ino``).
     """
     stats = RestoreStats()
     mutations.rmtree(staging)
@@ -236,26 +237,29 @@ def build_tree(entries: Iterator[dict], files_dir: Path, live: Path, staging: Pa
             if entry["type"] == "dir":
                 mutations.mkdir(dest)
                 folders.append(entry)
+                jobs.put(entry)
             elif entry["type"] == "symlink":
                 mutations.symlink(entry["target"], dest)
+                jobs.put(entry)
             else:
                 stats.files += 1
                 mark = perf_counter()
                 found = live_files.find(rel)
                 if found is not None and same_file(entry, found[2]):
                     mutations.link(found[1], dest)
+                    jobs.put({**entry, "ino": found[2].st_ino})
                     stats.kept += 1
                     linking += perf_counter() - mark
                 else:
                     jobs.submit(_copy_checked, entry, stored_base + rel, dest, stats.times)
                     stats.copied += 1
                     stats.bytes_copied += entry["size"]
-            for _ in jobs.ready():
-                pass
+            for built in jobs.ready():
+                index and index(built)
             if progress and done % 100 == 0:
                 progress("files", done, total)
-        for _ in jobs.drain():
-            pass
+        for built in jobs.drain():
+            index and index(built)
     stats.times.add("link", linking)
     for entry in reversed(folders):  # deepest last in the list: set their times first
         mutations.chmod(dest_base + entry["path"], entry["mode"])
@@ -278,13 +282,15 @@ def same_file(entry: dict, st: os.stat_result | None) -> bool:
     )
 
 
-def _copy_checked(entry: dict, stored: str, dest: str, times: PhaseTimes) -> None:
-    """A worker's job: copy one file from its pool object, checking the object's hash."""
+def _copy_checked(entry: dict, stored: str, dest: str, times: PhaseTimes) -> dict:
+    """A worker's job: copy one file from its pool object, checking the object's hash;
+    return its entry with the copy's inode."""
     digest, size = copy_hashing(stored, dest, times)
     if digest != entry["hash"] or size != entry["size"]:
         raise CorruptBackup(f"file {entry['path']} does not match its hash: its content was changed")
     mutations.chmod(dest, entry["mode"])
     mutations.utime(dest, entry["mtime_ns"])
+    return {**entry, "ino": os.lstat(dest).st_ino}
 
 
 def swap_in(staging: Path, live: Path, old: Path, before_cleanup=None) -> None:

@@ -135,7 +135,14 @@ def validate_collection_name(name: object) -> str:
 
 
 def iter_entries(backup_dir: Path, manifest: dict) -> Iterator[dict]:
-    """The file-list entries, each validated; the list's hash is checked at the end.
+    """The backup's file-list entries, each validated (see ``iter_file_list``)."""
+    files = manifest["files"]
+    return iter_file_list(backup_dir / FILE_LIST, f"backup {backup_dir.name}",
+                          files.get("list_sha256"), files.get("entries"))
+
+
+def iter_file_list(path: Path, name: str, sha256: str | None, entries: int | None) -> Iterator[dict]:
+    """The entries of a file list, each validated; its hash and count are checked at the end.
 
     Besides each entry's form, the list's shape is checked as it streams: paths come in
     walk order, each exactly once, and each entry's parent is a folder entry already
@@ -147,18 +154,17 @@ def iter_entries(backup_dir: Path, manifest: dict) -> Iterator[dict]:
     folders: list[str] = []  # the chain of folders leading to the current entry
     previous: tuple[str, ...] = ()
     try:
-        with open(backup_dir / FILE_LIST, "rb") as fh:
+        with open(path, "rb") as fh:
             for line in fh:
                 hasher.update(line)
                 count += 1
-                entry = _checked_entry(backup_dir.name, line)
-                previous = _check_place(backup_dir.name, entry, folders, previous)
+                entry = _checked_entry(name, line)
+                previous = _check_place(name, entry, folders, previous)
                 yield entry
     except FileNotFoundError:
-        raise CorruptBackup(f"backup {backup_dir.name} has no file list") from None
-    files = manifest["files"]
-    if hasher.hexdigest() != files.get("list_sha256") or count != files.get("entries"):
-        raise CorruptBackup(f"backup {backup_dir.name}: file list does not match its manifest")
+        raise CorruptBackup(f"{name} has no file list") from None
+    if hasher.hexdigest() != sha256 or count != entries:
+        raise CorruptBackup(f"{name}: file list does not match its manifest")
 
 
 def path_key(path: str) -> tuple[str, ...]:
@@ -169,18 +175,19 @@ def path_key(path: str) -> tuple[str, ...]:
 def _check_place(name: str, entry: dict, folders: list[str], previous: tuple) -> tuple:
     key = path_key(entry["path"])
     if key <= previous:
-        raise CorruptBackup(f"backup {name}: file list out of order at {entry['path']!r}")
+        raise CorruptBackup(f"{name}: file list out of order at {entry['path']!r}")
     parent = "/".join(key[:-1])
     while folders and folders[-1] != parent:
         folders.pop()
     if parent and not folders:
-        raise CorruptBackup(f"backup {name}: {entry['path']!r} is not inside a folder of the backup")
+        raise CorruptBackup(f"{name}: {entry['path']!r} is not inside a folder of the backup")
     if entry["type"] == "dir":
         folders.append(entry["path"])
     return key
 
 
 def _checked_entry(name: str, line: bytes) -> dict:
+    """One entry, checked for form; ``name`` says whose list it is in errors."""
     try:
         entry = json.loads(line)
         validate_relative_path(entry["path"])
@@ -194,7 +201,7 @@ def _checked_entry(name: str, line: bytes) -> dict:
         if kind != "symlink" and not (isinstance(entry.get("mode"), int) and 0 <= entry["mode"] <= 0o7777):
             raise ValueError(f"bad mode for {entry['path']!r}")
     except (ValueError, KeyError, TypeError, InvalidName) as exc:
-        raise CorruptBackup(f"backup {name}: file list: {exc}") from None
+        raise CorruptBackup(f"{name}: file list: {exc}") from None
     return entry
 
 

@@ -22,10 +22,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from . import dbrestore, filesnap, mutations
+from . import dbrestore, filesnap, liveindex, mutations
 from .errors import CorruptBackup, RestoreFailed
 from .manifest import iter_entries
-from .scopes import Scope, project_queries, scope_dir
+from .scopes import Scope, backups_root, project_queries, scope_dir
 
 
 def tree_paths(live: Path, backup_id: str) -> tuple[Path, Path]:
@@ -67,14 +67,21 @@ def apply_backup(sr, scope: Scope, path: Path, manifest: dict, entry: dict | Non
     live = scope_dir(sr.config, scope)
     staging, old = tree_paths(live, manifest["id"])
     mutations.makedirs(live.parent)
-    stats = filesnap.build_tree(iter_entries(path, manifest), path / "files", live, staging,
-                                manifest["files"]["entries"], sr.progress)
+    index = liveindex.LiveIndexWriter(backups_root(sr.config, scope))
+    try:
+        stats = filesnap.build_tree(iter_entries(path, manifest), path / "files", live, staging,
+                                    manifest["files"]["entries"], sr.progress, index=index.add)
+    except BaseException:
+        index.abort()
+        raise
     root = manifest["files"].get("root")
     if root:
         mutations.chmod(staging, root["mode"])
         mutations.utime(staging, root["mtime_ns"])
     step("swap")
     filesnap.swap_in(staging, live, old, before_cleanup=lambda: step("cleanup"))
+    newest = sr.store.ids(scope)
+    index.publish(newest[0] if newest else None)
     return {"files": stats.files, "copied": stats.copied, "kept": stats.kept,
             "bytes_copied": stats.bytes_copied, "records": records, "timings": stats.times.rounded()}
 

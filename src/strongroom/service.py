@@ -18,23 +18,22 @@ import getpass
 import logging
 import os
 import stat
-from datetime import datetime, timezone
 from pathlib import Path
 from time import perf_counter
 
 from bson import ObjectId
 
-from . import dbdump, filesnap, mutations, preview, pruning, restoring
+from . import backing_up, dbdump, preview, pruning, restoring
+from .backing_up import phases
 from .config import Config
-from .engines import is_embedded, list_collections, open_database
+from .engines import list_collections, open_database
 from .errors import BadInput, Busy, CorruptBackup, NotFound
-from .ids import new_backup_id, validate_backup_id
+from .ids import validate_backup_id
 from .journal import Journal
 from .locking import OperationLock, is_locked
 from .manifest import (
-    FILE_LIST, REASONS, FileListWriter, file_list_intact, iter_entries, new_manifest, summary, write_manifest,
+    REASONS, iter_entries, summary,
 )
-from .parallel import PhaseTimes
 from .pool import hash_file
 from .pruning import RetentionPolicy
 from .scopes import Scope, project_queries, scope_dir
@@ -42,10 +41,6 @@ from .store import BackupStore
 
 
 log = logging.getLogger("strongroom")
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 class Strongroom:
@@ -134,83 +129,7 @@ class Strongroom:
             return summary(self._make_backup(scope, reason, note, by))
 
     def _make_backup(self, scope: Scope, reason: str, note: str, by: str) -> dict:
-        backup_id = new_backup_id(self.store.taken_names(scope))
-        staging = self.store.staging_path(scope, backup_id)
-        mutations.makedirs(staging)
-        try:
-            manifest = self._fill(staging, scope, backup_id, reason, note, by)
-            self.store.publish(staging, scope, backup_id)
-        except BaseException:
-            _quietly(mutations.rmtree, staging)
-            _quietly(self.store.pool.collect_garbage)
-            raise
-        return manifest
-
-    def _fill(self, staging: Path, scope: Scope, backup_id: str, reason: str, note: str, by: str) -> dict:
-        timings = {}
-        started = perf_counter()
-        self.progress("records", 0, None)
-        collections = dbdump.dump_collections(self.database, staging / "db", self._queries(scope), self.progress)
-        timings["dump"] = perf_counter() - started
-        previous = self._intact_latest(scope)
-        writer = FileListWriter(staging / FILE_LIST)
-        mark = perf_counter()
-        times = PhaseTimes()
-        try:
-            source = scope_dir(self.config, scope)
-            stats = filesnap.snapshot(
-                source, staging / "files", self.store.pool, writer,
-                previous=self._known_entries(scope, previous), progress=self.progress, times=times,
-            )
-        except BaseException:
-            writer.abort()
-            raise
-        list_sha256 = writer.close()
-        timings["files"] = perf_counter() - mark
-        timings.update({phase: times.seconds.get(phase, 0.0) for phase in ("scan", "hash", "copy", "link")})
-        mark = perf_counter()
-        mutations.sync_filesystem(staging)
-        timings["sync"] = perf_counter() - mark
-        root = source.stat() if source.is_dir() else None
-        manifest = new_manifest(
-            id=backup_id, scope=scope.kind, project=scope.project_id, mode=self.config.mode,
-            created_at=_now(), created_by=by, reason=reason, note=note,
-            parent=previous[1]["id"] if previous else None,
-            hash_algorithm="sha256",
-            database={"engine": "embedded" if is_embedded(self.database) else "mongodb",
-                      "name": self.database.name},
-            collections=collections,
-            files={
-                "list": FILE_LIST, "entries": writer.count, "list_sha256": list_sha256,
-                "count": stats.files, "dirs": stats.dirs, "symlinks": stats.symlinks,
-                "bytes": stats.bytes, "bytes_read": stats.bytes_read, "bytes_added": stats.bytes_added,
-                "objects_added": stats.objects_added, "linked_unread": stats.linked_unread,
-                "root": {"mode": root.st_mode & 0o7777, "mtime_ns": root.st_mtime_ns} if root else None,
-            },
-            warnings=stats.warnings,
-            timings={k: round(v, 4) for k, v in timings.items()} | {"total": round(perf_counter() - started, 4)},
-        )
-        write_manifest(staging, manifest)
-        log.info("backup %s of the %s: %d files, %d bytes read, %d added; %s", backup_id, scope,
-                 stats.files, stats.bytes_read, stats.bytes_added, _phases(manifest["timings"]))
-        return manifest
-
-    def _intact_latest(self, scope: Scope) -> tuple[Path, dict] | None:
-        latest = self.store.latest(scope)
-        return latest if latest and file_list_intact(*latest) else None
-
-    def _known_entries(self, scope: Scope, previous: tuple[Path, dict] | None):
-        """The entries that let a backup link unchanged files unread: the scope's latest
-        backup's, or for a project's first backup the latest site backup's entries below
-        the project's folder (a sub-tree of the site's walk, so in the same order)."""
-        if previous:
-            return iter_entries(*previous)
-        site = None if scope.is_site else self._intact_latest(Scope.site())
-        if site is None:
-            return None
-        prefix = scope_dir(self.config, scope).relative_to(scope_dir(self.config, Scope.site())).as_posix() + "/"
-        return ({**entry, "path": entry["path"][len(prefix):]}
-                for entry in iter_entries(*site) if entry["path"].startswith(prefix))
+        return backing_up.make_backup(self, scope, reason, note, by)
 
     # -- restoring ------------------------------------------------------------------
 
@@ -235,7 +154,7 @@ class Strongroom:
             result["timings"] = {"check": round(checked, 4), **result.get("timings", {}),
                                  "total": round(perf_counter() - started, 4)}
             log.info("restore of %s of the %s: %d files, %d copied, %d kept; %s", backup_id, scope,
-                     result["files"], result["copied"], result["kept"], _phases(result["timings"]))
+                     result["files"], result["copied"], result["kept"], phases(result["timings"]))
             return result
 
     def preview_restore(self, backup_id: str, project_id: str | None = None) -> dict:
@@ -391,19 +310,9 @@ def _object_suspect(stored: str, entry: dict) -> bool:
     return not stat.S_ISREG(st.st_mode) or st.st_size != entry["size"] or bool(st.st_mode & 0o222)
 
 
-def _phases(timings: dict) -> str:
-    return ", ".join(f"{phase} {seconds:.3f} s" for phase, seconds in timings.items())
-
-
 def _default_user() -> str:
     try:
         return getpass.getuser()
     except Exception:  # no user name in a bare container
         return "unknown"
 
-
-def _quietly(func, *args) -> None:
-    try:
-        func(*args)
-    except Exception:  # best effort while another error is on its way up
-        pass

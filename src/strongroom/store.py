@@ -113,8 +113,11 @@ class BackupStore:
             if not root.is_dir():
                 continue
             for entry in os.scandir(root):
-                if entry.name.startswith((STAGING_PREFIX, DELETING_PREFIX)):
-                    mutations.rmtree(Path(entry.path))
+                if entry.name.startswith((STAGING_PREFIX, DELETING_PREFIX)) or entry.name.endswith(".tmp"):
+                    if entry.is_dir(follow_symlinks=False):
+                        mutations.rmtree(Path(entry.path))
+                    else:
+                        mutations.unlink(Path(entry.path))
                     removed.append(f"{root.name}/{entry.name}")
         if removed:
             self.pool.collect_garbage()
