@@ -187,3 +187,18 @@ def test_a_file_list_out_of_walk_order_is_corrupt(service, config, site):
     lines = [json.loads(line) for line in (folder / "files.jsonl").read_text().splitlines()]
     _rewrite_file_list(folder, list(reversed(lines)))
     assert not service.verify_backup(made["id"])["ok"]
+
+
+def test_a_file_swapped_for_a_link_during_a_backup_is_never_followed(config, tmp_path):
+    from strongroom.pool import Pool
+
+    secret = tmp_path / "secret"
+    secret.write_bytes(b"not yours")
+    working = tmp_path / "w"
+    working.mkdir()
+    (working / "upload").symlink_to(secret)  # what the walk saw as a file is now a link
+    pool = Pool(tmp_path / "pool")
+    with pytest.raises(OSError):
+        pool.store(working / "upload", tmp_path / "dest")
+    assert not (tmp_path / "dest").exists()
+    assert not list((tmp_path / "pool" / ".tmp").iterdir())

@@ -40,13 +40,19 @@ def _buffer() -> bytearray:
     return buffer
 
 
+def _open_no_follow(path, flags: int) -> int:
+    """Open a file to read, refusing a symbolic link: a file of the working folder swapped
+    for a link after the walk saw it must not pull the link's target into a backup."""
+    return os.open(path, flags | os.O_NOFOLLOW)
+
+
 def hash_file(path: Path | str, times: PhaseTimes | None = None) -> tuple[str, int]:
     """The SHA-256 hex digest and size of a file's content."""
     started = perf_counter()
     hasher, size = hashlib.new(ALGORITHM), 0
     buffer = _buffer()
     view = memoryview(buffer)
-    with open(path, "rb", buffering=0) as fh:
+    with open(path, "rb", buffering=0, opener=_open_no_follow) as fh:
         while n := fh.readinto(buffer):
             hasher.update(view[:n])
             size += n
@@ -63,7 +69,7 @@ def copy_hashing(src: Path | str, dst: Path | str, times: PhaseTimes | None = No
     hasher, size, hashing, copying = hashlib.new(ALGORITHM), 0, 0.0, 0.0
     buffer = _buffer()
     view = memoryview(buffer)
-    with open(src, "rb", buffering=0) as fin, mutations.create(dst, buffering=0) as fout:
+    with open(src, "rb", buffering=0, opener=_open_no_follow) as fin, mutations.create(dst, buffering=0) as fout:
         while True:
             t0 = perf_counter()
             n = fin.readinto(buffer)
@@ -128,16 +134,29 @@ class Pool:
                 return digest, size, False
         mutations.makedirs(self.tmp)
         tmp = self.tmp / f"{os.getpid()}-{os.urandom(6).hex()}"
-        digest, size = copy_hashing(src, tmp, times)
-        mutations.chmod(tmp, OBJECT_MODE)
-        if self._link_existing(digest, dest):
-            mutations.unlink(tmp)
-            return digest, size, False
+        try:
+            digest, size = copy_hashing(src, tmp, times)
+            mutations.chmod(tmp, OBJECT_MODE)
+            if self._link_existing(digest, dest):
+                return digest, size, False
+            # ``dest`` links the new inode before it is published under its name, so a
+            # collector (another run mode shares the pool) never sees it with one link.
+            mutations.link(tmp, dest)
+            added = self._publish(tmp, digest)
+            return digest, size, added
+        finally:
+            if os.path.lexists(tmp):
+                mutations.unlink(tmp)
+
+    def _publish(self, tmp: Path, digest: str) -> bool:
+        """Name the new object by its hash; False if another writer named one first."""
         obj = self.object_path(digest)
         mutations.makedirs(obj.parent)
-        mutations.rename(tmp, obj)
-        self.link(digest, dest)
-        return digest, size, True
+        try:
+            mutations.link(tmp, obj)
+        except FileExistsError:
+            return False  # same content, stored by a concurrent backup: ours stays a private copy
+        return True
 
     def _link_existing(self, digest: str, dest: Path | str) -> bool:
         if not self.has(digest):
@@ -194,4 +213,4 @@ def _writer_alive(tmp_name: str) -> bool:
         return False
     except PermissionError:
         return True
-    return int(pid) != os.getpid()
+    return True
