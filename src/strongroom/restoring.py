@@ -5,7 +5,7 @@ The sequence, each step journaled (``journal``) before it begins:
 1. ``pre-restore``: a backup of the current state is made (atomic by itself).
 2. ``records``: the scope's records are replaced by the backup's (``dbdump``).
 3. ``files``: the backup's tree is built beside the live folder, unchanged live files
-   hard-linked instead of copied (``filesnap.build_tree``).
+   hard-linked instead of copied (``filesnap.build_tree``), and flushed to disk.
 4. ``swap``: two renames put the new tree in place of the live one.
 5. ``cleanup``: the old tree is removed; then the journal is removed.
 
@@ -78,6 +78,9 @@ def apply_backup(sr, scope: Scope, path: Path, manifest: dict, entry: dict | Non
     if root:
         mutations.chmod(staging, root["mode"])
         mutations.utime(staging, root["mtime_ns"])
+    # The new tree must be on disk before it replaces the old one: once the journal says
+    # "cleanup", recovery keeps it, and the old tree goes.
+    mutations.sync_filesystem(staging)
     step("swap")
     filesnap.swap_in(staging, live, old, before_cleanup=lambda: step("cleanup"))
     newest = sr.store.ids(scope)
