@@ -12,7 +12,8 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent.parent / "bench" / "run.py"
 ROWS = {"first_backup", "unchanged_backup_vs_rsync", "unchanged_backup_vs_restic", "changed_1pct_backup",
-        "touched_backup", "restore_empty", "restore_unchanged", "disk_10_backups", "project_backup",
+        "touched_backup", "restore_empty", "restore_empty_durable", "restore_unchanged", "disk_10_backups",
+        "project_backup",
         "dump_records", "peak_memory"}
 
 
