@@ -27,9 +27,10 @@ class DataModel:
     linked: tuple[tuple[str, str], ...] = (("edition", "projectId"),)
     user_collections: tuple[str, ...] = ("user", "projectUser")
 
-    @property
-    def project_collections(self) -> tuple[str, ...]:
-        return (self.project_collection, *(name for name, _ in self.linked))
+    def __post_init__(self) -> None:
+        touched = {self.project_collection, *(name for name, _ in self.linked)}
+        if touched & set(self.user_collections):
+            raise BadInput(f"a project restore may not replace user data: {sorted(touched & set(self.user_collections))}")
 
 
 @dataclass(frozen=True)

@@ -45,8 +45,3 @@ def can(user: User | None, action: str, scope: Scope, mode: str) -> bool:
     if user.role in SITE_ROLES:
         return True
     return not scope.is_site and user.organiser_of(scope.project_id)
-
-
-def may_see_panel(user: User | None, scope: Scope, mode: str) -> bool:
-    """The backups panel is shown to those who may at least view the scope's backups."""
-    return can(user, VIEW, scope, mode)
