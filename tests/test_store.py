@@ -202,3 +202,26 @@ def test_a_file_swapped_for_a_link_during_a_backup_is_never_followed(config, tmp
         pool.store(working / "upload", tmp_path / "dest")
     assert not (tmp_path / "dest").exists()
     assert not list((tmp_path / "pool" / ".tmp").iterdir())
+
+
+def test_identical_files_stored_at_once_by_many_threads_share_one_object(tmp_path):
+    import hashlib
+    import threading
+
+    from strongroom.pool import Pool
+
+    pool = Pool(tmp_path / "pool")
+    (tmp_path / "src").mkdir()
+    (tmp_path / "out").mkdir()
+    for n in range(16):
+        (tmp_path / "src" / f"f{n}").write_bytes(b"same" * 50_000)
+    threads = [threading.Thread(target=pool.store, args=(tmp_path / "src" / f"f{n}", tmp_path / "out" / f"f{n}"))
+               for n in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    digest = hashlib.sha256(b"same" * 50_000).hexdigest()
+    assert (tmp_path / "pool" / digest[:2] / digest).stat().st_nlink == 17
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(f"f{n}" for n in range(16))
+    assert not list((tmp_path / "pool" / ".tmp").iterdir())

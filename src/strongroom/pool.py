@@ -143,6 +143,8 @@ class Pool:
             # collector (another run mode shares the pool) never sees it with one link.
             mutations.link(tmp, dest)
             added = self._publish(tmp, digest)
+            if not added:
+                self._share(digest, dest)
             return digest, size, added
         finally:
             if os.path.lexists(tmp):
@@ -155,8 +157,17 @@ class Pool:
         try:
             mutations.link(tmp, obj)
         except FileExistsError:
-            return False  # same content, stored by a concurrent backup: ours stays a private copy
+            return False  # the same content was named first by another thread or process
         return True
+
+    def _share(self, digest: str, dest: Path | str) -> None:
+        """Replace ``dest``, a private copy, by a link to the object of the same content."""
+        beside = f"{dest}.pool-link"
+        try:
+            mutations.link(self.object_path(digest), beside)
+        except FileNotFoundError:  # collected meanwhile: the private copy stays
+            return
+        mutations.rename(beside, dest)
 
     def _link_existing(self, digest: str, dest: Path | str) -> bool:
         if not self.has(digest):
