@@ -69,7 +69,7 @@ def sign_in(page, base: str, user: str) -> None:
     sync_api.expect(page.locator("#signed-in")).to_contain_text(f"Signed in as {user}")
 
 
-def test_an_organiser_backs_up_and_restores_a_project_and_a_plain_user_sees_no_panel(server, page, tmp_path):
+def test_an_organiser_backs_up_restores_inspects_and_deletes_and_a_plain_user_sees_no_panel(server, page, tmp_path):
     base, config, project_a = server
     shots = tmp_path / "screenshots"
     shots.mkdir()
@@ -107,6 +107,23 @@ def test_an_organiser_backs_up_and_restores_a_project_and_a_plain_user_sees_no_p
     page.screenshot(path=str(shots / "restore-outcome.png"), full_page=True)
     assert scene.read_bytes() == original
     expect(page.locator("#sr-panel tbody tr").first).to_contain_text("pre-restore")
+
+    page.goto(base + f"projects/{project_a}")
+    page.locator(f"#sr-panel tr[data-backup-id='{backup_id}'] a", has_text="Details").click()
+    expect(page.locator("h2")).to_contain_text(f"Backup {backup_id}")
+    expect(page.locator("body")).to_contain_text("edition")  # its records, per collection
+    expect(page.locator("body")).to_contain_text("files in")
+
+    page.goto(base + f"projects/{project_a}")
+    pre_restore = page.locator("#sr-panel tbody tr").first.get_attribute("data-backup-id")
+    page.locator(f"#sr-panel tr[data-backup-id='{pre_restore}'] a.sr-delete").click()
+    expect(page.locator("h2")).to_contain_text(f"Delete backup {pre_restore}")
+    page.click("#sr-confirm-delete")
+    expect(page.locator(".sr-flash")).to_contain_text(f"Backup {pre_restore} deleted", timeout=30_000)
+    page.goto(base + f"projects/{project_a}")
+    expect(page.locator(f"#sr-panel tr[data-backup-id='{pre_restore}']")).to_have_count(0)
+    expect(page.locator(f"#sr-panel tr[data-backup-id='{backup_id}']")).to_have_count(1)
+    assert not (config.backups_dir / "project" / project_a / pre_restore).exists()
 
     page.click("header button[type=submit]")  # sign out
     sign_in(page, base, "user1")
