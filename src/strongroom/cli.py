@@ -195,12 +195,15 @@ def _confirm(yes: bool, question: str) -> None:
         raise BadInput("cancelled")
 
 
-@main.command()
-@click.argument("backup_id")
-@project_option
-@yes_option
-@json_option
-@click.pass_obj
+def destructive_command(func):
+    """A command that changes a backup's scope or the backup itself: id, scope, --yes, --json."""
+    for decorate in reversed((main.command(), click.argument("backup_id"), project_option, yes_option,
+                              json_option, click.pass_obj)):
+        func = decorate(func)
+    return func
+
+
+@destructive_command
 @click.option("--dry-run", is_flag=True, help="Only show what the restore would change; change nothing.")
 def restore(obj, backup_id, project_id, yes, as_json, dry_run):
     """Restore the site or a project from a backup.
@@ -244,12 +247,7 @@ def _print_preview(report: dict) -> None:
                    f"{counts['removed']} removed, {counts['unchanged']} unchanged")
 
 
-@main.command()
-@click.argument("backup_id")
-@project_option
-@yes_option
-@json_option
-@click.pass_obj
+@destructive_command
 def delete(obj, backup_id, project_id, yes, as_json):
     """Delete a backup, and the stored content no other backup uses."""
     _confirm(yes, f"Delete backup {backup_id}?")
