@@ -1,7 +1,7 @@
 """Making a backup: stage, dump the records, snapshot the files, write the manifest, publish.
 
 The backup is built in a hidden staging folder (``store``); the records are dumped first
-(``dbdump``), then the files are snapshot into the pool (``filesnap``), merge-joined with
+(``dbdump``), then the files are snapshot into the pool (``snapshot``), merge-joined with
 the best list of what is already known about the live files, so unchanged files are
 linked unread. Everything written is flushed with one ``syncfs``; then the manifest is
 written and synced, and only then is the folder renamed into place. Any failure removes
@@ -11,14 +11,21 @@ the staging folder and the pool objects only it used.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from time import perf_counter
 
-from . import dbdump, filesnap, liveindex, mutations
+from . import dbdump, liveindex, mutations, snapshot
 from .engines import is_embedded
 from .ids import new_backup_id
-from .manifest import FILE_LIST, FileListWriter, file_list_intact, iter_entries, new_manifest, write_manifest
+from .manifest import (
+    FILE_LIST,
+    FileListWriter,
+    file_list_intact,
+    iter_entries,
+    new_manifest,
+    write_manifest,
+)
 from .parallel import PhaseTimes
 from .scopes import Scope, backups_root, scope_dir
 
@@ -51,7 +58,7 @@ def _fill(sr, staging: Path, scope: Scope, backup_id: str, reason: str, note: st
     times = PhaseTimes()
     try:
         source = scope_dir(sr.config, scope)
-        stats = filesnap.snapshot(
+        stats = snapshot.snapshot(
             source, staging / "files", sr.store.pool, writer,
             previous=_known_entries(sr, scope, previous), progress=sr.progress, times=times,
         )
@@ -112,7 +119,7 @@ def _known_entries(sr, scope: Scope, previous: tuple[Path, dict] | None):
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def phases(timings: dict) -> str:

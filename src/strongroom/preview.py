@@ -3,7 +3,7 @@
 Files: the live folder is walked in the same order as the backup's file list and the two
 are merge-joined. A path only in the backup will be *added*, one only in the live folder
 *removed*, one in both *changed* unless it is the same: for a file, the quick check the
-restore itself uses (``filesnap.same_file``: size, mtime and mode), for a link its
+restore itself uses (``rebuild.same_file``: size, mtime and mode), for a link its
 target, for a folder its presence. So the preview reports exactly the files the restore
 will copy or remove.
 
@@ -22,8 +22,9 @@ from pathlib import Path
 import bson
 
 from .engines import list_collections, raw_documents
-from .filesnap import same_file, walk
 from .manifest import path_key
+from .rebuild import same_file
+from .walking import walk
 
 MAX_LISTED = 1000  # paths listed per kind; the counts are always complete
 

@@ -5,7 +5,7 @@ The sequence, each step journaled (``journal``) before it begins:
 1. ``pre-restore``: a backup of the current state is made (atomic by itself).
 2. ``records``: the scope's records are replaced by the backup's (``dbdump``).
 3. ``files``: the backup's tree is built beside the live folder, unchanged live files
-   hard-linked instead of copied (``filesnap.build_tree``), and flushed to disk.
+   hard-linked instead of copied (``rebuild.build_tree``), and flushed to disk.
 4. ``swap``: two renames put the new tree in place of the live one.
 5. ``cleanup``: the old tree is removed; then the journal is removed.
 
@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from . import dbrestore, filesnap, liveindex, mutations
+from . import dbrestore, liveindex, mutations, rebuild
 from .errors import CorruptBackup, RestoreFailed
 from .manifest import iter_entries
 from .scopes import Scope, backups_root, project_queries, scope_dir
@@ -69,7 +69,7 @@ def apply_backup(sr, scope: Scope, path: Path, manifest: dict, entry: dict | Non
     mutations.makedirs(live.parent)
     index = liveindex.LiveIndexWriter(backups_root(sr.config, scope))
     try:
-        stats = filesnap.build_tree(iter_entries(path, manifest), path / "files", live, staging,
+        stats = rebuild.build_tree(iter_entries(path, manifest), path / "files", live, staging,
                                     manifest["files"]["entries"], sr.progress, index=index.add)
     except BaseException:
         index.abort()
@@ -82,7 +82,7 @@ def apply_backup(sr, scope: Scope, path: Path, manifest: dict, entry: dict | Non
     # "cleanup", recovery keeps it, and the old tree goes.
     mutations.sync_filesystem(staging)
     step("swap")
-    filesnap.swap_in(staging, live, old, before_cleanup=lambda: step("cleanup"))
+    rebuild.swap_in(staging, live, old, before_cleanup=lambda: step("cleanup"))
     newest = sr.store.ids(scope)
     index.publish(newest[0] if newest else None)
     return {"files": stats.files, "copied": stats.copied, "kept": stats.kept,

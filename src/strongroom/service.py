@@ -2,7 +2,7 @@
 
 ``Strongroom`` is the one object the CLI and the web talk to. It resolves and validates
 the scope, takes the operation lock, and composes the modules that do the work:
-``dbdump`` for records, ``filesnap`` for files, ``store`` for the backup folders,
+``dbdump`` for records, ``snapshot`` and ``rebuild`` for files, ``store`` for the backup folders,
 ``manifest`` for what a backup holds. It never prints: progress goes to the callback
 ``progress(step, done, total)`` given at construction, results are returned as plain
 data, failures raised as the typed errors of ``errors``.
@@ -254,7 +254,7 @@ class Strongroom:
         The dumps are re-hashed (they are small); each file's object must be there, with
         its size and read-only. An object that is writable or of another size (it was
         edited) is re-hashed. The content of every object the restore copies is hashed
-        again while it is copied (``filesnap.build_tree``); ``verify`` reads them all.
+        again while it is copied (``rebuild.build_tree``); ``verify`` reads them all.
         """
         problems = dbdump.verify_dump(path / "db", manifest["collections"])
         files_dir = f"{path / 'files'}/"
