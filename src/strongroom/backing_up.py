@@ -4,7 +4,8 @@ The backup is built in a hidden staging folder (``store``); the records are dump
 (``dbdump``), then the files are snapshot into the pool (``snapshot``), merge-joined with
 the best list of what is already known about the live files, so unchanged files are
 linked unread. Everything written is flushed with one ``syncfs``; then the manifest is
-written and synced, and only then is the folder renamed into place. Any failure removes
+signed with the site key (``signing``; made here at the first backup), written and
+synced, and only then is the folder renamed into place. Any failure removes
 the staging folder and the pool objects only it used.
 """
 
@@ -15,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from time import perf_counter
 
-from . import dbdump, liveindex, mutations, snapshot
+from . import dbdump, liveindex, mutations, signing, snapshot
 from .engines import is_embedded
 from .ids import new_backup_id
 from .manifest import (
@@ -34,11 +35,12 @@ log = logging.getLogger("strongroom")
 
 def make_backup(sr, scope: Scope, reason: str, note: str, by: str) -> dict:
     """Stage, fill and publish a backup of ``scope`` (the caller holds the lock)."""
+    key = sr.store.site_key.get(create=True)
     backup_id = new_backup_id(sr.store.taken_names(scope))
     staging = sr.store.staging_path(scope, backup_id)
     mutations.makedirs(staging)
     try:
-        manifest = _fill(sr, staging, scope, backup_id, reason, note, by)
+        manifest = _fill(sr, staging, scope, backup_id, reason, note, by, key)
         sr.store.publish(staging, scope, backup_id)
     except BaseException:
         _quietly(mutations.rmtree, staging)
@@ -46,7 +48,7 @@ def make_backup(sr, scope: Scope, reason: str, note: str, by: str) -> dict:
         raise
     return manifest
 
-def _fill(sr, staging: Path, scope: Scope, backup_id: str, reason: str, note: str, by: str) -> dict:
+def _fill(sr, staging: Path, scope: Scope, backup_id: str, reason: str, note: str, by: str, key: bytes) -> dict:
     timings = {}
     started = perf_counter()
     sr.progress("records", 0, None)
@@ -90,6 +92,7 @@ def _fill(sr, staging: Path, scope: Scope, backup_id: str, reason: str, note: st
         warnings=stats.warnings,
         timings={k: round(v, 4) for k, v in timings.items()} | {"total": round(perf_counter() - started, 4)},
     )
+    manifest = signing.sign(manifest, key)
     write_manifest(staging, manifest)
     log.info("backup %s of the %s: %d files, %d bytes read, %d added; %s", backup_id, scope,
              stats.files, stats.bytes_read, stats.bytes_added, phases(manifest["timings"]))

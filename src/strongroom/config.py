@@ -13,6 +13,8 @@ RUN_MODES = ("pilot", "test", "prod")
 ENV_DATA_DIR = "STRONGROOM_DATA_DIR"
 ENV_MODE = "STRONGROOM_MODE"
 ENV_DB = "STRONGROOM_DB"
+ENV_SITE_KEY_FILE = "STRONGROOM_SITE_KEY_FILE"
+ENV_BACKUP_GROUP = "STRONGROOM_BACKUP_GROUP"
 
 
 @dataclass(frozen=True)
@@ -38,18 +40,24 @@ class Config:
     """Where the data lives and which database holds it.
 
     ``db_uri`` is ``mongodb://…/<name>`` for a MongoDB server (through pymongo) or
-    ``None`` for the embedded database at ``<data dir>/db/<mode>``.
+    ``None`` for the embedded database at ``<data dir>/db/<mode>``. ``site_key_file``
+    holds the key that signs manifests (default ``<data dir>/backups/.site-key``, made at
+    first use); ``backup_group``, when set, may read the backups (``privacy``).
     """
 
     data_dir: Path
     mode: str = "pilot"
     db_uri: str | None = None
     model: DataModel = field(default_factory=DataModel)
+    site_key_file: Path | None = None
+    backup_group: str | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in RUN_MODES:
             raise BadInput(f"run mode must be one of {', '.join(RUN_MODES)}, not {self.mode!r}")
         object.__setattr__(self, "data_dir", Path(self.data_dir).absolute())
+        if self.site_key_file is not None:
+            object.__setattr__(self, "site_key_file", Path(self.site_key_file).absolute())
 
     @property
     def working_dir(self) -> Path:
@@ -59,6 +67,16 @@ class Config:
     def backups_dir(self) -> Path:
         """The mode's backups: ``site/`` and ``project/<id>/`` below it."""
         return self.data_dir / "backups" / self.mode
+
+    @property
+    def backups_base(self) -> Path:
+        """``backups/``: every mode's backups, the pool and the site key."""
+        return self.data_dir / "backups"
+
+    @property
+    def site_key_path(self) -> Path:
+        """The key that signs manifests: configured, or made at first use in ``backups/``."""
+        return self.site_key_file or self.backups_base / ".site-key"
 
     @property
     def pool_dir(self) -> Path:
@@ -84,4 +102,6 @@ class Config:
         data_dir = data_dir or os.environ.get(ENV_DATA_DIR) or "data"
         mode = mode or os.environ.get(ENV_MODE) or "pilot"
         db_uri = db_uri or os.environ.get(ENV_DB) or None
-        return cls(data_dir=Path(data_dir), mode=mode, db_uri=db_uri)
+        return cls(data_dir=Path(data_dir), mode=mode, db_uri=db_uri,
+                   site_key_file=os.environ.get(ENV_SITE_KEY_FILE) or None,
+                   backup_group=os.environ.get(ENV_BACKUP_GROUP) or None)

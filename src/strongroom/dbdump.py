@@ -92,8 +92,9 @@ def dump_collections(
             collection_metadata(database, name),
             json_options=json_util.CANONICAL_JSON_OPTIONS,
             separators=(",", ":"),
-        )
-        mutations.write_file(bson_dir / f"{name}.metadata.json", metadata.encode(), sync=True)
+        ).encode()
+        mutations.write_file(bson_dir / f"{name}.metadata.json", metadata, sync=True)
+        summary[name]["metadata_sha256"] = hashlib.sha256(metadata).hexdigest()
     mutations.fsync_dir(bson_dir)
     mutations.fsync_dir(json_dir)
     _report(progress, "dump", len(queries), len(queries))
@@ -101,7 +102,7 @@ def dump_collections(
 
 
 def _dump_documents(database, name: str, query: dict, bson_path: Path, json_path: Path) -> dict:
-    digest, count, size = hashlib.sha256(), 0, 0
+    digest, json_digest, count, size = hashlib.sha256(), hashlib.sha256(), 0, 0
     with mutations.create(bson_path) as bson_file, mutations.create(json_path) as json_file:
         for batch in engines.raw_documents(database, name, query):
             mutations.write(bson_file, batch)
@@ -109,10 +110,12 @@ def _dump_documents(database, name: str, query: dict, bson_path: Path, json_path
             size += len(batch)
             documents, has_code = _decode_for_json(batch)
             count += len(documents)
-            mutations.write(json_file, _json_lines(documents, has_code).encode())
+            lines = _json_lines(documents, has_code).encode()
+            json_digest.update(lines)
+            mutations.write(json_file, lines)
         _sync(bson_file)
         _sync(json_file)
-    return {"count": count, "bytes": size, "sha256": digest.hexdigest()}
+    return {"count": count, "bytes": size, "sha256": digest.hexdigest(), "json_sha256": json_digest.hexdigest()}
 
 
 class _CodeSpotter(TypeDecoder):
@@ -186,12 +189,18 @@ def read_documents(bson_path: Path) -> Iterator[dict]:
 
 
 def verify_dump(db_dir: Path, collections: dict[str, dict]) -> list[str]:
-    """Re-hash every ``.bson`` file against its recorded count, size and SHA-256.
+    """Re-hash every ``.bson`` file against its recorded count, size and SHA-256, and its
+    JSON and metadata files against theirs (recorded since manifests are signed).
 
     Returns the problems found, each a sentence naming the file; empty means all is well.
     """
     problems = []
     for name, expected in collections.items():
+        for path, key in ((db_dir / JSON_DIR / f"{name}.json", "json_sha256"),
+                          (db_dir / BSON_DIR / f"{name}.metadata.json", "metadata_sha256")):
+            problem = _check_sha256(path, expected.get(key))
+            if problem:
+                problems.append(problem)
         path = db_dir / BSON_DIR / f"{name}.bson"
         if not path.is_file():
             problems.append(f"{path} is missing")
@@ -207,6 +216,19 @@ def verify_dump(db_dir: Path, collections: dict[str, dict]) -> list[str]:
                     f"{path}: {what} is {found}, the backup recorded {expected.get(what)}"
                 )
     return problems
+
+
+def _check_sha256(path: Path, expected: str | None) -> str | None:
+    """A side file's problem, if any; a backup that recorded no hash for it (format 1)
+    is checked for its presence alone."""
+    try:
+        with open(path, "rb") as fh:
+            found = hashlib.file_digest(fh, "sha256").hexdigest()
+    except FileNotFoundError:
+        return f"{path} is missing"
+    if expected is not None and found != expected:
+        return f"{path}: its content was changed (sha256 is {found}, the backup recorded {expected})"
+    return None
 
 
 def _measure(path: Path) -> tuple[int, int, str]:

@@ -27,7 +27,8 @@ from .errors import CorruptBackup, InvalidName
 from .ids import validate_backup_id, validate_relative_path
 
 FORMAT = "strongroom-backup"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: signed (``signing``), with the hashes of each collection's JSON and metadata
+UNSIGNED_VERSION = 1  # made before signing existed: listed and verified, restored once signed
 MANIFEST = "manifest.json"
 FILE_LIST = "files.jsonl"
 HEX64 = re.compile(r"\A[0-9a-f]{64}\Z")
@@ -73,9 +74,23 @@ class FileListWriter:
 
 def write_manifest(backup_dir: Path, manifest: dict) -> None:
     """Write and sync ``manifest.json``: after this the backup's content is durable."""
-    data = json.dumps(manifest, indent=2, ensure_ascii=False, sort_keys=False).encode() + b"\n"
-    mutations.write_file(backup_dir / MANIFEST, data, sync=True)
+    mutations.write_file(backup_dir / MANIFEST, _manifest_bytes(manifest), sync=True)
     mutations.fsync_dir(backup_dir)
+
+
+def replace_manifest(backup_dir: Path, manifest: dict) -> None:
+    """Replace a published backup's manifest in one step: written and synced beside it
+    under a hidden name, then renamed over it (used only to sign a format 1 backup)."""
+    beside = backup_dir / f".{MANIFEST}.new"
+    if os.path.lexists(beside):
+        mutations.unlink(beside)
+    mutations.write_file(beside, _manifest_bytes(manifest), sync=True)
+    mutations.rename(beside, backup_dir / MANIFEST)
+    mutations.fsync_dir(backup_dir)
+
+
+def _manifest_bytes(manifest: dict) -> bytes:
+    return json.dumps(manifest, indent=2, ensure_ascii=False, sort_keys=False).encode() + b"\n"
 
 
 def new_manifest(**fields) -> dict:
@@ -98,7 +113,7 @@ def _check_manifest(name: str, manifest: object) -> None:
     problem = None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         problem = "not a Strongroom manifest"
-    elif manifest.get("format_version") != FORMAT_VERSION:
+    elif manifest.get("format_version") not in (UNSIGNED_VERSION, FORMAT_VERSION):
         problem = f"format version {manifest.get('format_version')!r} is not supported"
     elif manifest.get("id") != name:
         problem = f"manifest names backup {manifest.get('id')!r}"
@@ -113,8 +128,32 @@ def _check_manifest(name: str, manifest: object) -> None:
                 validate_collection_name(collection)
         except InvalidName as exc:
             problem = str(exc)
+    if problem is None and manifest["format_version"] == FORMAT_VERSION:
+        problem = _missing_checksum(manifest)
     if problem:
         raise CorruptBackup(f"backup {name}: {problem}")
+
+
+def _missing_checksum(manifest: dict) -> str | None:
+    """A signed manifest must hold a checksum of everything a restore or verify reads."""
+    if not HEX64.match(str(manifest["files"].get("list_sha256"))):
+        return "manifest lacks the checksum of its file list"
+    for name, info in manifest["collections"].items():
+        for key in ("sha256", "json_sha256", "metadata_sha256"):
+            if not isinstance(info, dict) or not HEX64.match(str(info.get(key))):
+                return f"manifest lacks the {key} of collection {name}"
+    return None
+
+
+def is_signed_format(manifest: dict) -> bool:
+    """Made since manifests are signed? (Format 1 backups carry no signature.)"""
+    return manifest.get("format_version") == FORMAT_VERSION
+
+
+def restorable_root_mode(mode: int) -> int:
+    """The mode a restore gives the scope's folder: never setuid or setgid, and its owner
+    may always list, enter and change it, whatever a manifest says."""
+    return (mode & 0o1777) | 0o700
 
 
 def _valid_root(root: object) -> bool:

@@ -97,6 +97,12 @@ def chmod(path: Path | str, mode: int) -> None:
     os.chmod(path, mode)
 
 
+def chown_group(path: Path | str, gid: int) -> None:
+    """Give ``path`` to group ``gid``, keeping its owner."""
+    point("chown", path)
+    os.chown(path, -1, gid, follow_symlinks=False)
+
+
 def utime(path: Path | str, mtime_ns: int) -> None:
     point("utime", path)
     os.utime(path, ns=(mtime_ns, mtime_ns), follow_symlinks=False)

@@ -27,7 +27,7 @@ from .parallel import PhaseTimes
 
 ALGORITHM = "sha256"
 BUFFER = 4 << 20  # large reads: fewer system calls, and hashlib releases the GIL on them
-OBJECT_MODE = 0o444
+OBJECT_MODE = 0o400  # the owner alone reads objects (``privacy``: 0440 with a backup group)
 
 _local = threading.local()
 
@@ -93,8 +93,10 @@ def copy_hashing(src: Path | str, dst: Path | str, times: PhaseTimes | None = No
 class Pool:
     """The objects below ``root``; it knows nothing of backups."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, object_mode: int = OBJECT_MODE, group: int | None = None):
         self.root = root
+        self.object_mode = object_mode
+        self.group = group
         self.tmp = root / ".tmp"
         self._prefix = f"{root}/"
 
@@ -117,7 +119,7 @@ class Pool:
             if exc.errno != errno.EMLINK:
                 raise
             mutations.copy_file(Path(obj), Path(dest))
-            mutations.chmod(dest, OBJECT_MODE)
+            self.seal(dest)
 
     def store(self, src: Path | str, dest: Path | str, hash_first: bool = False,
               times: PhaseTimes | None = None) -> tuple[str, int, bool]:
@@ -136,7 +138,7 @@ class Pool:
         tmp = self.tmp / f"{os.getpid()}-{os.urandom(6).hex()}"
         try:
             digest, size = copy_hashing(src, tmp, times)
-            mutations.chmod(tmp, OBJECT_MODE)
+            self.seal(tmp)
             if self._link_existing(digest, dest):
                 return digest, size, False
             # ``dest`` links the new inode before it is published under its name, so a
@@ -149,6 +151,12 @@ class Pool:
         finally:
             if os.path.lexists(tmp):
                 mutations.unlink(tmp)
+
+    def seal(self, path: Path | str) -> None:
+        """Make a new object read-only, readable by the owner (and the backup group) alone."""
+        if self.group is not None:
+            mutations.chown_group(path, self.group)
+        mutations.chmod(path, self.object_mode)
 
     def _publish(self, tmp: Path, digest: str) -> bool:
         """Name the new object by its hash; False if another writer named one first."""

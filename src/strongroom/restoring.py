@@ -24,7 +24,7 @@ from pathlib import Path
 
 from . import dbrestore, liveindex, mutations, rebuild
 from .errors import CorruptBackup, RestoreFailed
-from .manifest import iter_entries
+from .manifest import iter_entries, restorable_root_mode
 from .scopes import Scope, backups_root, project_queries, scope_dir
 
 
@@ -76,7 +76,7 @@ def apply_backup(sr, scope: Scope, path: Path, manifest: dict, entry: dict | Non
         raise
     root = manifest["files"].get("root")
     if root:
-        mutations.chmod(staging, root["mode"])
+        mutations.chmod(staging, restorable_root_mode(root["mode"]))
         mutations.utime(staging, root["mtime_ns"])
     # The new tree must be on disk before it replaces the old one: once the journal says
     # "cleanup", recovery keeps it, and the old tree goes.

@@ -7,7 +7,7 @@ the scope, takes the operation lock, and composes the modules that do the work:
 ``progress(step, done, total)`` given at construction, results are returned as plain
 data, failures raised as the typed errors of ``errors``.
 
-A restore first verifies the backup, then makes a ``pre-restore`` backup of the current
+A restore first checks the backup (``verifying``), then makes a ``pre-restore`` backup of the current
 state; if anything fails after that, the scope is put back from that backup before the
 error is raised.
 """
@@ -16,14 +16,12 @@ from __future__ import annotations
 
 import getpass
 import logging
-import os
-import stat
 from pathlib import Path
 from time import perf_counter
 
 from bson import ObjectId
 
-from . import backing_up, dbdump, preview, pruning, restoring
+from . import backing_up, preview, privacy, pruning, restoring, verifying
 from .backing_up import phases
 from .config import Config
 from .engines import list_collections, open_database
@@ -31,14 +29,10 @@ from .errors import BadInput, Busy, CorruptBackup, NotFound
 from .ids import validate_backup_id
 from .journal import Journal
 from .locking import OperationLock, is_locked
-from .manifest import (
-    REASONS, iter_entries, summary,
-)
-from .pool import hash_file
+from .manifest import REASONS, iter_entries, summary
 from .pruning import RetentionPolicy
 from .scopes import Scope, project_queries, scope_dir
 from .store import BackupStore
-
 
 log = logging.getLogger("strongroom")
 
@@ -93,6 +87,7 @@ class Strongroom:
         return scope
 
     def _lock(self, operation: str, by: str | None) -> OperationLock:
+        privacy.ensure_folders(self.config)  # first use: made private before anything goes in
         return OperationLock(self.lock_path, operation, by)
 
     # -- reading --------------------------------------------------------------------
@@ -146,7 +141,7 @@ class Strongroom:
             self._recover_locked()
             started = perf_counter()
             path, manifest = self.store.open(scope, backup_id)
-            problems = self._check_before_restore(path, manifest)
+            problems = verifying.check_before_restore(path, manifest)
             if problems:
                 raise CorruptBackup(f"refusing to restore {backup_id}: it fails verification: {problems[0]}")
             checked = perf_counter() - started
@@ -232,82 +227,23 @@ class Strongroom:
         return {"kept": [i for i in ids if i in kept], "deleted": doomed,
                 "objects_freed": objects, "bytes_freed": freed, "dry_run": dry_run}
 
-    def verify_backup(self, backup_id: str, project_id: str | None = None) -> dict:
-        """Re-hash every file and dump of the backup: ``{"id", "ok", "problems"}``."""
+    def verify_backup(self, backup_id: str, project_id: str | None = None, *, repair: bool = False,
+                      sign_unsigned: bool = False) -> dict:
+        """Re-hash every file and dump of the backup, and check its signature and folder.
+
+        ``{"id", "ok", "problems", "signed", "fixed", "repaired", "notes"}``; see
+        ``verifying.verify_backup`` for ``repair`` and ``sign_unsigned``.
+        """
         validate_backup_id(backup_id)
         scope = self._existing(backup_id, project_id)
         with self._lock("verify", _default_user()):
-            try:
-                path, manifest = self.store.open(scope, backup_id)
-                problems = self._verify(path, manifest)
-            except CorruptBackup as exc:
-                problems = [str(exc)]
-        return {"id": backup_id, "ok": not problems, "problems": problems}
+            return verifying.verify_backup(self, scope, backup_id, repair=repair, sign_unsigned=sign_unsigned)
 
-    def verify_all(self, project_id: str | None = None) -> list[dict]:
+    def verify_all(self, project_id: str | None = None, *, repair: bool = False,
+                   sign_unsigned: bool = False) -> list[dict]:
         scope = self.scope(project_id, in_database=False)
-        return [self.verify_backup(backup_id, project_id) for backup_id in self.store.ids(scope)]
-
-    def _check_before_restore(self, path: Path, manifest: dict) -> list[str]:
-        """What a restore can check before it changes anything, without reading every file.
-
-        The dumps are re-hashed (they are small); each file's object must be there, with
-        its size and read-only. An object that is writable or of another size (it was
-        edited) is re-hashed. The content of every object the restore copies is hashed
-        again while it is copied (``rebuild.build_tree``); ``verify`` reads them all.
-        """
-        problems = dbdump.verify_dump(path / "db", manifest["collections"])
-        files_dir = f"{path / 'files'}/"
-        try:
-            for entry in iter_entries(path, manifest):
-                if entry["type"] != "file" or not _object_suspect(files_dir + entry["path"], entry):
-                    continue
-                problem = _check_entry(path / "files", entry)
-                if problem:
-                    problems.append(problem)
-        except CorruptBackup as exc:
-            problems.append(str(exc))
-        return problems
-
-    def _verify(self, path: Path, manifest: dict) -> list[str]:
-        problems = dbdump.verify_dump(path / "db", manifest["collections"])
-        total = manifest["files"]["entries"]
-        try:
-            for done, entry in enumerate(iter_entries(path, manifest), 1):
-                problem = _check_entry(path / "files", entry)
-                if problem:
-                    problems.append(problem)
-                if done % 100 == 0:
-                    self.progress("verify", done, total)
-        except CorruptBackup as exc:
-            problems.append(str(exc))
-        return problems
-
-
-def _check_entry(files_dir: Path, entry: dict) -> str | None:
-    target = files_dir / entry["path"]
-    try:
-        if entry["type"] == "file":
-            digest, size = hash_file(target)
-            if digest != entry["hash"] or size != entry["size"]:
-                return f"file {entry['path']} does not match its hash: its content was changed"
-        elif entry["type"] == "symlink":
-            if os.readlink(target) != entry["target"]:
-                return f"link {entry['path']} points elsewhere than recorded"
-        elif not target.is_dir():
-            return f"folder {entry['path']} is missing"
-    except OSError as exc:
-        return f"{entry['type']} {entry['path']} cannot be read: {exc.strerror}"
-    return None
-
-
-def _object_suspect(stored: str, entry: dict) -> bool:
-    """Is a backup's file not what an intact pool object looks like? (missing, resized, writable)"""
-    try:
-        st = os.lstat(stored)
-    except OSError:
-        return True
-    return not stat.S_ISREG(st.st_mode) or st.st_size != entry["size"] or bool(st.st_mode & 0o222)
+        return [self.verify_backup(backup_id, project_id, repair=repair, sign_unsigned=sign_unsigned)
+                for backup_id in self.store.ids(scope)]
 
 
 def _default_user() -> str:

@@ -5,6 +5,12 @@ renamed to ``<id>`` once its manifest is synced, so a listed backup is always co
 Deletion renames the backup to ``.deleting-<id>`` first (one atomic step that unlists
 it), then removes it and the pool objects no other backup links to. Hidden folders left
 by a crash are removed by ``clean_leftovers`` at the start of the next operation.
+
+Opening a backup authenticates its manifest under the site key (``signing``) and checks
+that it says it is a backup of the scope and run mode whose folder it lies in, so a
+backup copied into another project's folder, or edited, is ``CorruptBackup``. Manifests
+of format 1 (made before signing) carry no signature: they open, and ``verifying``
+refuses to restore them until they are signed.
 """
 
 from __future__ import annotations
@@ -16,9 +22,11 @@ from . import mutations
 from .config import Config
 from .errors import CorruptBackup, NotFound
 from .ids import backup_id_sort_key, is_backup_id, validate_backup_id
-from .manifest import MANIFEST, iter_entries, read_manifest
+from .manifest import MANIFEST, is_signed_format, iter_entries, read_manifest
 from .pool import Pool
+from .privacy import group_id, object_mode
 from .scopes import Scope, backups_root
+from .signing import SiteKey, authenticate
 
 STAGING_PREFIX = ".staging-"
 DELETING_PREFIX = ".deleting-"
@@ -27,7 +35,8 @@ DELETING_PREFIX = ".deleting-"
 class BackupStore:
     def __init__(self, config: Config):
         self.config = config
-        self.pool = Pool(config.pool_dir)
+        self.pool = Pool(config.pool_dir, object_mode(config), group_id(config))
+        self.site_key = SiteKey(config)
 
     def ids(self, scope: Scope) -> list[str]:
         """Ids of the complete backups of ``scope``, newest first."""
@@ -60,15 +69,26 @@ class BackupStore:
         """A complete backup (with its manifest) of that id is there."""
         return (self.path(scope, backup_id) / MANIFEST).is_file()
 
-    def open(self, scope: Scope, backup_id: str) -> tuple[Path, dict]:
-        """The folder and manifest of a complete backup; ``NotFound`` if there is none."""
+    def open(self, scope: Scope, backup_id: str, authenticated: bool = True) -> tuple[Path, dict]:
+        """The folder and manifest of a complete backup; ``NotFound`` if there is none.
+
+        The manifest's signature is checked unless ``authenticated`` is False (for
+        deleting a backup, which must work on a damaged one too); its scope, project
+        and run mode must be those of the folder it lies in.
+        """
         path = self.path(scope, backup_id)
         if not self.exists(scope, backup_id):
             raise NotFound(f"no backup {backup_id} of the {scope}")
         manifest = read_manifest(path)
+        if authenticated and is_signed_format(manifest):
+            authenticate(backup_id, manifest, self.site_key.get())
         expected = (scope.kind, scope.project_id)
         if (manifest.get("scope"), manifest.get("project")) != expected:
-            raise CorruptBackup(f"backup {backup_id}: manifest is for another scope")
+            raise CorruptBackup(f"backup {backup_id}: manifest is for another scope "
+                                f"({manifest.get('scope')} {manifest.get('project') or ''}), not the {scope}")
+        if manifest.get("mode") != self.config.mode:
+            raise CorruptBackup(f"backup {backup_id}: manifest is for run mode {manifest.get('mode')!r}, "
+                                f"not {self.config.mode!r}")
         return path, manifest
 
     def latest(self, scope: Scope) -> tuple[Path, dict] | None:
@@ -90,7 +110,7 @@ class BackupStore:
 
     def delete(self, scope: Scope, backup_id: str) -> tuple[int, int]:
         """Remove a backup and the objects only it used; return (objects, bytes) freed."""
-        path, manifest = self.open(scope, backup_id)
+        path, manifest = self.open(scope, backup_id, authenticated=False)
         doomed = path.parent / (DELETING_PREFIX + backup_id)
         mutations.rename(path, doomed)
         mutations.fsync_dir(path.parent)
