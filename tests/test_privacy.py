@@ -96,6 +96,7 @@ def test_verify_makes_loosened_backups_private_again_and_says_so(service, config
     config.pool_dir.chmod(0o777)
     stored = next(p for p in _stored(config, made["id"], "").rglob("*") if p.is_file())
     stored.chmod(0o444)  # as objects were before backups were private
+    config.site_key_path.chmod(0o644)
 
     result = cli("verify", made["id"])
 
@@ -103,6 +104,6 @@ def test_verify_makes_loosened_backups_private_again_and_says_so(service, config
     assert "fixed:" in result.output and str(config.pool_dir) in result.output
     assert "stored files were readable by others" in result.output
     assert _mode(config.backups_base) == _mode(config.pool_dir) == 0o700
-    assert _mode(stored) == 0o400
+    assert _mode(stored) == 0o400 and _mode(config.site_key_path) == 0o600
     again = service.verify_backup(made["id"])
     assert again["ok"] and again["fixed"] == []

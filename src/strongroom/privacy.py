@@ -5,7 +5,8 @@ A backup holds copies of files its owner may have kept secret (a file of mode 00
 stored all the same), so nobody but the operator may read them: the backups root, each
 run mode's folder and the pool are folders of mode 0700, and objects have mode 0400.
 Every path to an object passes through the backups root, so the folders alone keep
-others out; the objects' own modes keep them out of a copy made without ``-p``.
+others out; the objects' own modes keep them out of a copy made without ``-p``. The
+site key (``signing``) is mode 0600 in any case.
 
 A site that wants a group of auditors or a copying job to read backups configures it
 (``STRONGROOM_BACKUP_GROUP``): folders are then 0750 and objects 0440, owned by that
@@ -77,6 +78,22 @@ def repair_folders(config: Config) -> list[str]:
             _seal(folder, wanted, gid)
             fixed.append(f"{folder} was mode {stat.S_IMODE(st.st_mode):04o}, now {wanted:04o}")
     return fixed
+
+
+def repair_key(config: Config) -> list[str]:
+    """The site key is the operator's alone (mode 0600), whatever the backup group; a
+    configured key elsewhere is the site's business and left as it is."""
+    key = config.site_key_path
+    if config.site_key_file is not None:
+        return []
+    try:
+        st = os.lstat(key)
+    except FileNotFoundError:
+        return []
+    if not stat.S_ISREG(st.st_mode) or stat.S_IMODE(st.st_mode) == 0o600:
+        return []
+    mutations.chmod(key, 0o600)
+    return [f"{key} was mode {stat.S_IMODE(st.st_mode):04o}, now 0600"]
 
 
 def repair_object(path: Path | str, wanted: int, gid: int | None) -> str | None:

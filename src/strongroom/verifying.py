@@ -67,7 +67,8 @@ def verify_backup(sr, scope: Scope, backup_id: str, *, repair: bool = False,
     the modes made private, ``repaired`` the files stored again.
     """
     report = {"id": backup_id, "ok": False, "problems": [], "signed": False,
-              "fixed": privacy.repair_folders(sr.config), "repaired": [], "notes": []}
+              "fixed": privacy.repair_folders(sr.config) + privacy.repair_key(sr.config),
+              "repaired": [], "notes": []}
     try:
         path, manifest = sr.store.open(scope, backup_id)
     except CorruptBackup as exc:
