@@ -12,6 +12,8 @@ import json
 import os
 import shutil
 import stat
+import subprocess
+import sys
 
 import pytest
 
@@ -241,3 +243,13 @@ def test_a_tampered_backup_can_still_be_deleted(service, config, site):
     write_manifest(folder, manifest)
     service.delete_backup(made["id"])
     assert not folder.exists()
+
+
+def test_processes_making_the_site_key_at_once_end_with_one_key(config, tmp_path):
+    script = ("import sys; from strongroom.config import Config; from strongroom.signing import SiteKey\n"
+              "sys.stdout.write(SiteKey(Config(sys.argv[1])).get(create=True).hex())")
+    makers = [subprocess.Popen([sys.executable, "-c", script, str(config.data_dir)], stdout=subprocess.PIPE, text=True)
+              for _ in range(6)]
+    keys = {maker.communicate(timeout=60)[0] for maker in makers}
+    assert keys == {config.site_key_path.read_bytes().hex()}
+    assert sorted(p.name for p in config.backups_base.iterdir()) == [".site-key"]

@@ -2,7 +2,10 @@
 
 ``manifest.json`` records the backup's identity (format, tool version, scope, mode, id,
 created at/by, reason, note), per collection the count, size and SHA-256 of its BSON
-file, a summary of the files and the timings of each phase. The file list itself is
+file and the SHA-256 of its JSON and metadata files, a summary of the files (with the
+mode of the folder itself) and the timings of each phase. Since format 2 it is signed
+(``signing``): its checksums cover everything a restore or ``verify`` reads. Format 1
+manifests (made before signing) are still read; ``verifying`` decides what they may do. The file list itself is
 ``files.jsonl`` beside it: one JSON object per line, streamed while the tree is walked,
 so no structure proportional to the tree is built in memory; the manifest records its
 SHA-256. A backup folder without ``manifest.json`` is incomplete and never used.

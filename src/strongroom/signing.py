@@ -21,8 +21,6 @@ import hashlib
 import hmac
 import json
 import os
-import stat
-from pathlib import Path
 
 from . import mutations
 from .config import Config
@@ -117,7 +115,3 @@ class SiteKey:
         assert key is not None
         return key
 
-
-def key_is_private(path: Path) -> bool:
-    """Does nobody but the owner have any access to the key file?"""
-    return stat.S_IMODE(os.stat(path).st_mode) & 0o077 == 0
