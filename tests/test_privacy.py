@@ -93,6 +93,7 @@ def test_a_configured_group_may_read_and_nobody_else(tmp_path, open_umask):
 def test_verify_makes_loosened_backups_private_again_and_says_so(service, config, site, cli):
     made = service.make_backup()
     config.backups_base.chmod(0o755)
+    (config.backups_base / "prod").mkdir(mode=0o755)  # another run mode's, made by an older version
     config.pool_dir.chmod(0o777)
     stored = next(p for p in _stored(config, made["id"], "").rglob("*") if p.is_file())
     stored.chmod(0o444)  # as objects were before backups were private
@@ -103,7 +104,7 @@ def test_verify_makes_loosened_backups_private_again_and_says_so(service, config
     assert result.exit_code == 0, result.output
     assert "fixed:" in result.output and str(config.pool_dir) in result.output
     assert "stored files were readable by others" in result.output
-    assert _mode(config.backups_base) == _mode(config.pool_dir) == 0o700
+    assert _mode(config.backups_base) == _mode(config.pool_dir) == _mode(config.backups_base / "prod") == 0o700
     assert _mode(stored) == 0o400 and _mode(config.site_key_path) == 0o600
     again = service.verify_backup(made["id"])
     assert again["ok"] and again["fixed"] == []

@@ -21,7 +21,7 @@ import stat
 from pathlib import Path
 
 from . import mutations
-from .config import Config
+from .config import RUN_MODES, Config
 from .errors import BadInput
 
 PRIVATE_FOLDER = 0o700
@@ -54,6 +54,11 @@ def private_folders(config: Config) -> list[Path]:
     return [config.backups_base, config.backups_dir, config.pool_dir]
 
 
+def every_private_folder(config: Config) -> list[Path]:
+    """``private_folders`` with every run mode's folder, not only this one's."""
+    return [config.backups_base, *(config.backups_base / mode for mode in RUN_MODES), config.pool_dir]
+
+
 def ensure_folders(config: Config) -> None:
     """Create the private folders that are missing, with their modes (first use)."""
     wanted, gid = folder_mode(config), group_id(config)
@@ -64,10 +69,11 @@ def ensure_folders(config: Config) -> None:
 
 
 def repair_folders(config: Config) -> list[str]:
-    """Give each existing private folder its mode and group; say what was changed."""
+    """Give each existing private folder (every run mode's) its mode and group; say what
+    was changed."""
     wanted, gid = folder_mode(config), group_id(config)
     fixed = []
-    for folder in private_folders(config):
+    for folder in every_private_folder(config):
         try:
             st = os.lstat(folder)
         except FileNotFoundError:

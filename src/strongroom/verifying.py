@@ -76,13 +76,8 @@ def verify_backup(sr, scope: Scope, backup_id: str, *, repair: bool = False,
         return report
     found = _Findings()
     _verify(sr, path, manifest, found)
-    if repair and found.damaged:
-        live = scope_dir(sr.config, scope)
-        for entry, problem in found.damaged:
-            done = repairing.repair_file(sr.store.pool, path / "files", live, entry)
-            if done:
-                found.problems.remove(problem)
-                report["repaired"].append(done)
+    if repair and found.list_intact:
+        report["repaired"] = _repair(sr, scope, path, found)
     if found.private_again:
         report["fixed"].append(f"{found.private_again} stored files were readable by others; "
                                f"now mode {privacy.object_mode(sr.config):04o}")
@@ -104,14 +99,26 @@ class _Findings:
     def __init__(self) -> None:
         self.problems: list[str] = []
         self.damaged: list[tuple[dict, str]] = []  # file entries whose stored content is wrong
+        self.list_intact = True  # the file list matched its manifest: its hashes may be used
         self.private_again = 0
+
+
+def _repair(sr, scope: Scope, path: Path, found: _Findings) -> list[str]:
+    """Store again what can be; what is repaired is no longer a problem."""
+    repaired = []
+    live = scope_dir(sr.config, scope)
+    for entry, problem in found.damaged:
+        done = repairing.repair_file(sr.store.pool, path / "files", live, entry)
+        if done:
+            found.problems.remove(problem)
+            repaired.append(done)
+    return repaired
 
 
 def _verify(sr, path: Path, manifest: dict, found: _Findings) -> None:
     found.problems.extend(dbdump.verify_dump(path / "db", manifest["collections"]))
     wanted, gid = privacy.object_mode(sr.config), privacy.group_id(sr.config)
     total = manifest["files"]["entries"]
-    listed_ok = True
     try:
         for done, entry in enumerate(iter_entries(path, manifest), 1):
             problem = check_entry(path / "files", entry)
@@ -125,8 +132,8 @@ def _verify(sr, path: Path, manifest: dict, found: _Findings) -> None:
                 sr.progress("verify", done, total)
     except CorruptBackup as exc:
         found.problems.append(str(exc))
-        listed_ok = False
-    found.problems.extend(unlisted_files(path, manifest, complete=listed_ok and not found.problems))
+        found.list_intact = False
+    found.problems.extend(unlisted_files(path, manifest, complete=found.list_intact and not found.problems))
 
 
 def check_entry(files_dir: Path, entry: dict) -> str | None:
