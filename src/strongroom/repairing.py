@@ -30,7 +30,7 @@ def repair_file(pool: Pool, files_dir: Path, live_dir: Path, entry: dict) -> str
     target = files_dir / entry["path"]
     obj = pool.object_path(digest)
     if not _holds(obj, digest):
-        if not _restore_object(pool, obj, live_dir / entry["path"], target, digest):
+        if not _restore_object(pool, obj, live_dir / entry["path"], target, entry):
             return None
         source = "the live file"
     else:
@@ -47,9 +47,15 @@ def repair_file(pool: Pool, files_dir: Path, live_dir: Path, entry: dict) -> str
     return f"file {entry['path']}: stored again from {source}"
 
 
-def _restore_object(pool: Pool, obj: Path, live: Path, target: Path, digest: str) -> bool:
+def _restore_object(pool: Pool, obj: Path, live: Path, target: Path, entry: dict) -> bool:
     """Give the object (or, when there is none, the backup's file) the live file's
     content, if that content is right. False when it is not."""
+    digest = entry["hash"]
+    try:
+        if os.lstat(live).st_size != entry["size"]:
+            return False  # changed since: not worth reading
+    except OSError:
+        return False
     mutations.makedirs(pool.tmp)
     tmp = pool.tmp / f"{os.getpid()}-{os.urandom(6).hex()}"
     try:
