@@ -85,3 +85,42 @@ def test_every_change_a_repair_makes_goes_through_mutations(service, config, sit
     digest = hashlib.sha256(stored.read_bytes()).hexdigest()
     obj = str(config.pool_dir / digest[:2] / digest)
     assert ("create", obj) in seen and ("write", obj) in seen and ("chmod", obj) in seen
+
+
+class _Injected(OSError):
+    pass
+
+
+def test_a_repair_cut_short_at_any_change_leaves_a_backup_another_repair_completes(service, config, site):
+    made = service.make_backup()
+    stored, _ = _victim(config, made["id"])
+    _damage(stored)
+    points = []
+    previous = mutations.set_hook(lambda kind, detail: points.append(kind))
+    try:
+        service.verify_backup(made["id"], repair=True)
+    finally:
+        mutations.set_hook(previous)
+    assert len(points) >= 4
+    for k in range(1, len(points) + 1):
+        _damage(stored)
+        seen = []
+
+        def fail_at_k(kind, detail, k=k, seen=seen):
+            seen.append(kind)
+            if len(seen) == k:
+                raise _Injected(f"injected at {kind} {detail}")
+
+        previous = mutations.set_hook(fail_at_k)
+        try:
+            service.verify_backup(made["id"], repair=True)
+        except _Injected:
+            pass
+        finally:
+            mutations.set_hook(previous)
+        assert service.verify_backup(made["id"], repair=True)["ok"], k
+        assert service.verify_backup(made["id"])["ok"], k
+        # a temporary copy stays only when removing it was what failed (collected later)
+        assert seen[k - 1] == "unlink" or not list(config.pool_dir.glob(".tmp/*")), k
+        for leftover in config.pool_dir.glob(".tmp/*"):
+            leftover.unlink()
