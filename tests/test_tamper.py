@@ -253,3 +253,26 @@ def test_processes_making_the_site_key_at_once_end_with_one_key(config, tmp_path
     keys = {maker.communicate(timeout=60)[0] for maker in makers}
     assert keys == {config.site_key_path.read_bytes().hex()}
     assert sorted(p.name for p in config.backups_base.iterdir()) == [".site-key"]
+
+
+def test_a_live_index_edited_without_the_key_is_ignored_by_the_next_backup(service, config, site):
+    made = service.make_backup()
+    shutil.rmtree(config.working_dir)
+    service.restore_backup(made["id"])
+    root = backups_root(config, Scope.site())
+    entries = [json.loads(line) for line in (root / ".live-index.jsonl").read_text().splitlines()]
+    files = [e for e in entries if e["type"] == "file"]
+    files[0]["hash"], files[1]["hash"] = files[1]["hash"], files[0]["hash"]  # swap two files' content
+    data = "".join(json.dumps(e, separators=(",", ":")) + "\n" for e in entries).encode()
+    (root / ".live-index.jsonl").write_bytes(data)
+    header = json.loads((root / ".live-index.json").read_text())
+    header["sha256"] = hashlib.sha256(data).hexdigest()
+    (root / ".live-index.json").write_text(json.dumps(header))
+
+    after = service.make_backup()
+    manifest = service.show_backup(after["id"])["manifest"]["files"]
+    assert manifest["linked_unread"] < manifest["count"]  # the index was not trusted
+    assert service.verify_backup(after["id"])["ok"]
+    for entry in files[:2]:
+        stored = backups_root(config, Scope.site()) / after["id"] / "files" / entry["path"]
+        assert stored.read_bytes() == (config.working_dir / entry["path"]).read_bytes()

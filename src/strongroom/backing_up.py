@@ -108,7 +108,7 @@ def _known_entries(sr, scope: Scope, previous: tuple[Path, dict] | None):
     backup's, or for a project's first backup the latest site backup's entries below
     the project's folder (a sub-tree of the site's walk, so in the same order)."""
     newest = sr.store.ids(scope)
-    restored = liveindex.read(backups_root(sr.config, scope), newest[0] if newest else None)
+    restored = liveindex.read(backups_root(sr.config, scope), newest[0] if newest else None, sr.store.site_key.get())
     if restored is not None:
         return restored
     if previous:

@@ -9,6 +9,9 @@ the list of what it built: the restored backup's entries with the live inodes
 the id of the scope's newest backup at that time. The next backup uses the list instead
 of its newest backup's when that id is still the newest: nothing was backed up since.
 Both files are renamed into place, header last; a missing or damaged index is ignored.
+The header is signed with the site key (``signing``), so an index edited by anyone
+without the key is ignored too: it could otherwise make the next backup record another
+content for a file it does not read.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from pathlib import Path
 from . import mutations
 from .errors import CorruptBackup
 from .manifest import FileListWriter, iter_file_list
+from .signing import is_signed_by, sign
 
 INDEX = ".live-index.jsonl"
 HEADER = ".live-index.json"
@@ -29,8 +33,9 @@ TMP_SUFFIX = ".tmp"
 class LiveIndexWriter:
     """Collects the built tree's entries, in walk order; ``publish`` puts them in place."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, key: bytes | None):
         self.root = root
+        self.key = key
         mutations.makedirs(root)
         for name in (INDEX, HEADER):
             _remove(root / (name + TMP_SUFFIX))
@@ -42,6 +47,8 @@ class LiveIndexWriter:
     def publish(self, based_on: str | None) -> None:
         sha256 = self._writer.close()
         header = {"based_on": based_on, "sha256": sha256, "entries": self._writer.count}
+        if self.key is not None:
+            header = sign(header, self.key)
         mutations.write_file(self.root / (HEADER + TMP_SUFFIX), json.dumps(header).encode())
         _remove(self.root / HEADER)  # the old header first: never a new list under an old header
         mutations.rename(self.root / (INDEX + TMP_SUFFIX), self.root / INDEX)
@@ -52,13 +59,14 @@ class LiveIndexWriter:
         _remove(self.root / (INDEX + TMP_SUFFIX))
 
 
-def read(root: Path, newest_backup: str | None) -> Iterator[dict] | None:
-    """The index's entries if it describes the live tree since ``newest_backup``, else None."""
+def read(root: Path, newest_backup: str | None, key: bytes | None) -> Iterator[dict] | None:
+    """The index's entries if it describes the live tree since ``newest_backup`` and its
+    header is signed with ``key``, else None."""
     try:
         header = json.loads((root / HEADER).read_text("utf-8"))
     except (FileNotFoundError, ValueError):
         return None
-    if not isinstance(header, dict) or header.get("based_on") != newest_backup:
+    if not isinstance(header, dict) or header.get("based_on") != newest_backup or not is_signed_by(header, key):
         return None
     entries = iter_file_list(root / INDEX, "the live index", header.get("sha256"), header.get("entries"))
     try:

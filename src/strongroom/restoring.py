@@ -67,7 +67,7 @@ def apply_backup(sr, scope: Scope, path: Path, manifest: dict, entry: dict | Non
     live = scope_dir(sr.config, scope)
     staging, old = tree_paths(live, manifest["id"])
     mutations.makedirs(live.parent)
-    index = liveindex.LiveIndexWriter(backups_root(sr.config, scope))
+    index = liveindex.LiveIndexWriter(backups_root(sr.config, scope), sr.store.site_key.get())
     try:
         stats = rebuild.build_tree(iter_entries(path, manifest), path / "files", live, staging,
                                     manifest["files"]["entries"], sr.progress, index=index.add)

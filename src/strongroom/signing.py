@@ -48,6 +48,16 @@ def sign(manifest: dict, key: bytes) -> dict:
     return {**manifest, "signature": {"algorithm": ALGORITHM, "key_id": key_id(key), "value": value}}
 
 
+def is_signed_by(document: dict, key: bytes | None) -> bool:
+    """Does ``document`` carry a signature of ``key`` over it? (For small files beside the
+    backups, such as the live index's header, that are ignored when they fail.)"""
+    signature = document.get("signature")
+    if key is None or not isinstance(signature, dict) or signature.get("key_id") != key_id(key):
+        return False
+    expected = hmac.new(key, canonical(document), hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, str(signature.get("value")))
+
+
 def authenticate(name: str, manifest: dict, key: bytes | None) -> None:
     """Raise ``CorruptBackup`` unless the manifest's signature is the site key's over it."""
     signature = manifest.get("signature")
