@@ -1,27 +1,20 @@
-"""The service against a real MongoDB server (set STRONGROOM_TEST_MONGODB_URI, e.g.
-mongodb://127.0.0.1:27017/strongroom_test; its database is emptied by these tests)."""
+"""The service against a real MongoDB wire-protocol server: FerretDB, started by the
+``mongodb_server`` fixture (or the server STRONGROOM_TEST_MONGODB_URI names; each test gets
+a fresh database there, dropped after it)."""
 
 import pytest
 
-from conftest import MONGODB_URI, records_fingerprint, tree_fingerprint
+from conftest import records_fingerprint, tree_fingerprint
 from faults import count_points
 from strongroom.config import Config
 from strongroom.demo import create_demo_site
 from strongroom.engines import list_collections, open_database
 from strongroom.service import Strongroom
 
-pytestmark = pytest.mark.mongodb
-
 
 @pytest.fixture
-def mongo_config(tmp_path):
-    config = Config(data_dir=tmp_path / "data", db_uri=MONGODB_URI)
-    database = open_database(config)
-    for name in database.list_collection_names():
-        database.drop_collection(name)
-    yield config
-    for name in database.list_collection_names():
-        database.drop_collection(name)
+def mongo_config(server_config) -> Config:
+    return server_config
 
 
 def test_a_site_restore_on_mongodb_swaps_staging_collections_in_by_rename(mongo_config):
@@ -38,8 +31,8 @@ def test_a_site_restore_on_mongodb_swaps_staging_collections_in_by_rename(mongo_
 
     assert (records_fingerprint(database), tree_fingerprint(mongo_config.working_dir)) == before
     renames = [detail for kind, detail in points if kind == "rename-collection"]
-    assert "strongroom_restore.edition -> edition" in renames
-    assert not [n for n in database.list_collection_names() if n.startswith("strongroom_restore.")]
+    assert "strongroom_restore_edition -> edition" in renames
+    assert not [n for n in database.list_collection_names() if n.startswith(("strongroom_restore", "strongroom_replaced"))]
     assert "by_project" in database.edition.index_information()
     assert "extra" not in list_collections(database)
 
