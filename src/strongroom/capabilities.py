@@ -8,7 +8,9 @@ and kin) as the answer, remembered per server for the life of the process:
 
 - ``rename_into_place``: staging collection over the live one by one
   ``renameCollection`` with ``dropTarget`` (readers see the old collection or the new
-  one). Refused: the live collection is renamed aside to ``strongroom_replaced_<name>``,
+  one). Whether the server takes it is first asked by a probe that cannot change
+  anything (renaming a collection that does not exist), so every restore on a server
+  passes the same mutation points; a refusal of the real rename counts too. Refused: the live collection is renamed aside to ``strongroom_replaced_<name>``,
   staging is renamed in, the old one dropped: between the two renames (two commands,
   milliseconds) a reader finds no collection of that name; never a half-filled one.
   ``put_back_aside`` undoes a rename-aside a crash left behind.
@@ -20,6 +22,8 @@ Every change still goes through ``strongroom.mutations``.
 """
 
 from __future__ import annotations
+
+import uuid
 
 from . import engines, mutations
 
@@ -54,10 +58,11 @@ def rename_into_place(database, staging: str, name: str) -> None:
     from pymongo.errors import OperationFailure
 
     known = _server(database)
-    if known.get("rename_drop_target", True):
+    if "rename_drop_target" not in known:
+        known["rename_drop_target"] = _probe_rename_drop_target(database)
+    if known["rename_drop_target"]:
         try:
             mutations.rename_collection(database[staging], name, drop_target=True)
-            known["rename_drop_target"] = True
             return
         except OperationFailure as exc:
             if not refused(exc):
@@ -72,6 +77,19 @@ def rename_into_place(database, staging: str, name: str) -> None:
     mutations.rename_collection(database[staging], name, drop_target=False)
     if name in present:
         mutations.drop_collection(database, aside)
+
+
+def _probe_rename_drop_target(database) -> bool:
+    """Ask for a rename with ``dropTarget`` of a collection that does not exist: a server
+    that implements it answers NamespaceNotFound, and nothing changes either way."""
+    from pymongo.errors import OperationFailure
+
+    absent = f"{database.name}.strongroom_probe_{uuid.uuid4().hex}"
+    try:
+        database.client.admin.command("renameCollection", absent, to=absent + "_to", dropTarget=True)
+    except OperationFailure as exc:
+        return not refused(exc)
+    return True
 
 
 def put_back_aside(database) -> None:
