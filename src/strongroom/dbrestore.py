@@ -24,12 +24,18 @@ which keeps none. A document the server refuses (a key with ``.`` or a leading `
 a type it cannot store) fails the restore with ``ServerRefused`` naming it, and the
 restore is rolled back.
 
+On a server, what was inserted is read back and compared, document by document (SHA-256),
+with the backup: a server that stores a value other than the one it was given (FerretDB
+1.x turns -0.0 into 0.0) is named in ``warnings`` with how many documents differ.
+
 Documents go back as ``RawBSONDocument``, byte for byte. Every change goes through
 ``strongroom.mutations``. Every needed file is checked before anything changes.
 """
 
 from __future__ import annotations
 
+import hashlib
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -115,7 +121,9 @@ def _load_and_swap(database, bson_dir: Path, name: str, metadata: dict, warnings
     staging = STAGING_PREFIX + name
     mutations.drop_collection(database, staging)
     _create_with_options(database, staging, name, metadata.get("options") or {}, warnings)
-    count = _insert_documents(database[staging], bson_dir / f"{name}.bson")
+    digests: Counter = Counter()
+    count = _insert_documents(database[staging], bson_dir / f"{name}.bson", digests=digests)
+    warnings += _altered(database[staging], {}, digests)
     _create_indexes(database[staging], name, metadata, warnings)
     capabilities.rename_into_place(database, staging, name)
     return count
@@ -188,7 +196,12 @@ def _restore_project(database, bson_dir, names, queries, progress) -> Restored:
         for done, name in enumerate(names):
             _report(progress, f"restore {name}", done, len(names))
             mutations.delete_many(database[name], queries[name], session=session)
-            inserted[name] = _insert_documents(database[name], bson_dir / f"{name}.bson", session=session)
+            if engines.is_embedded(database):
+                inserted[name] = _insert_documents(database[name], bson_dir / f"{name}.bson")
+                continue
+            digests: Counter = Counter()
+            inserted[name] = _insert_documents(database[name], bson_dir / f"{name}.bson", session, digests=digests)
+            inserted.warnings += _altered(database[name], queries[name], digests, session)
         return inserted
 
     if engines.is_embedded(database) or not capabilities.transactions(database):
@@ -207,9 +220,11 @@ def _check_restorable(bson_dir: Path, names: list[str], queries: dict[str, dict]
                 raise CorruptBackup(f"{path} is missing from the backup")
 
 
-def _insert_documents(collection, bson_path: Path, session=None, limits: tuple | None = None) -> int:
+def _insert_documents(collection, bson_path: Path, session=None, limits: tuple | None = None,
+                      digests: Counter | None = None) -> int:
     """Insert the file's documents unchanged, in batches of bounded count and size
-    (one batch on the embedded engine: see ``dbdump.UNBATCHED``)."""
+    (one batch on the embedded engine: see ``dbdump.UNBATCHED``); count each document's
+    SHA-256 into ``digests`` if given."""
     if limits is None:
         embedded = engines.is_embedded(collection.database)
         limits = UNBATCHED if embedded else (INSERT_BATCH_DOCUMENTS, INSERT_BATCH_BYTES)
@@ -219,10 +234,26 @@ def _insert_documents(collection, bson_path: Path, session=None, limits: tuple |
         for document in bson.decode_file_iter(fh, RAW_OPTIONS):
             batch.append(document)
             size += len(document.raw)
+            if digests is not None:
+                digests[hashlib.sha256(document.raw).digest()] += 1
             if len(batch) >= max_documents or size >= max_bytes:
                 inserted += _insert_batch(collection, batch, session)
                 batch, size = [], 0
     return inserted + _insert_batch(collection, batch, session)
+
+
+def _altered(collection, query: dict, digests: Counter, session=None) -> list[str]:
+    """A server may take a value and store another (FerretDB 1.x stores -0.0 as 0.0): read
+    back what the query selects and name, as a warning, the documents that differ."""
+    found: Counter = Counter()
+    for batch in collection.find_raw_batches(query, session=session):
+        for document in bson.decode_all(batch, RAW_OPTIONS):
+            found[hashlib.sha256(document.raw).digest()] += 1
+    if found == digests:
+        return []
+    missing = sum((digests - found).values())
+    return [(f"{_live_name(collection)}: {missing} document(s) stored by the server not exactly as backed up "
+             "(it changed a value it accepted, such as -0.0 into 0.0)")]
 
 
 def _insert_batch(collection, batch: list, session) -> int:
