@@ -55,3 +55,33 @@ def test_a_project_restore_on_mongodb_touches_no_other_project(mongo_config):
     assert [d for d in after["edition"]] == mine_editions  # the other project's were deleted later, stay so
     assert database.user.count_documents({"user": "newcomer"}) == 1
     assert other not in {str(d["projectId"]) for d in after["edition"]}
+
+
+def test_a_restore_the_server_cannot_take_fails_and_rolls_back_naming_the_document(mongo_config, tmp_path):
+    """A backup made on the embedded engine holds a Decimal128, which FerretDB 1.x cannot
+    store: restoring it onto the server fails, says which document, and puts the site back."""
+    from bson import Decimal128
+
+    from strongroom.errors import RestoreFailed
+
+    embedded = Config(data_dir=mongo_config.data_dir)
+    local = open_database(embedded)
+    create_demo_site(embedded, local, seed=5)
+    local.edition.insert_one({"_id": "priced", "price": Decimal128("12.50")})
+    made = Strongroom(embedded, database=local).make_backup()
+    database = open_database(mongo_config)
+    try:
+        database.probe.insert_one({"price": Decimal128("1")})
+    except Exception:  # noqa: BLE001 - the refusal this test is about
+        database.drop_collection("probe")
+    else:
+        pytest.skip("this server stores Decimal128")
+    database.edition.insert_many([{"_id": n, "title": f"live {n}"} for n in range(3)])
+    before = records_fingerprint(database), tree_fingerprint(mongo_config.working_dir)
+
+    with pytest.raises(RestoreFailed, match=r"document 'priced' of edition.*put back") as raised:
+        Strongroom(mongo_config, database=database).restore_backup(made["id"])
+
+    assert "Decimal128" in str(raised.value)
+    assert (records_fingerprint(database), tree_fingerprint(mongo_config.working_dir)) == before
+    assert not [n for n in database.list_collection_names() if n.startswith(("strongroom_restore", "strongroom_replaced"))]

@@ -47,6 +47,7 @@ from .dbdump import (
     INSERT_BATCH_BYTES,
     INSERT_BATCH_DOCUMENTS,
     RAW_OPTIONS,
+    READ_OPTIONS,
     UNBATCHED,
     check_collection_name,
 )
@@ -268,11 +269,44 @@ def _insert_batch(collection, batch: list, session) -> int:
         which = batch[index]["_id"] if index < len(batch) else "?"
         raise ServerRefused(f"the server refused document {which!r} of {_live_name(collection)}: "
                             f"{error.get('errmsg', exc)}") from exc
-    except AutoReconnect as exc:
-        first, last = batch[0]["_id"], batch[-1]["_id"]
-        raise ServerRefused(f"the server dropped the connection while storing documents {first!r} to {last!r} "
-                            f"of {_live_name(collection)} ({exc}); a server does this on a BSON type it "
-                            "cannot store (FerretDB 1.x on Decimal128)") from exc
+    except AutoReconnect:
+        return _insert_one_by_one(collection, batch, session)
+
+
+def _insert_one_by_one(collection, batch: list, session) -> int:
+    """The connection dropped during a batch: a network blip, or a server that cannot
+    parse a value (FerretDB 1.x drops the connection on Decimal128, NaN, MinKey, Code).
+    Insert what is not there yet one document at a time, so the culprit is named."""
+    from pymongo.errors import AutoReconnect
+
+    for document in batch:
+        if collection.find_one({"_id": document["_id"]}, {"_id": 1}, session=session) is not None:
+            continue
+        try:
+            mutations.insert_many(collection, [document], session=session)
+        except AutoReconnect as exc:
+            raise ServerRefused(f"the server dropped the connection on document {document['_id']!r} of "
+                                f"{_live_name(collection)} ({exc}): it holds a value the server cannot store "
+                                f"({_types_of(document)})") from exc
+    return len(batch)
+
+
+def _types_of(document) -> str:
+    """The BSON types a document holds, by name, for a message."""
+    found: set[str] = set()
+
+    def walk(value) -> None:
+        if isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+        else:
+            found.add(type(value).__name__)
+
+    walk(bson.decode(document.raw, READ_OPTIONS))
+    return "types: " + ", ".join(sorted(found))
 
 
 def _live_name(collection) -> str:
