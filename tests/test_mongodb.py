@@ -85,3 +85,20 @@ def test_a_restore_the_server_cannot_take_fails_and_rolls_back_naming_the_docume
     assert "Decimal128" in str(raised.value)
     assert (records_fingerprint(database), tree_fingerprint(mongo_config.working_dir)) == before
     assert not [n for n in database.list_collection_names() if n.startswith(("strongroom_restore", "strongroom_replaced"))]
+
+
+def test_a_collection_a_crash_left_renamed_aside_is_put_back_and_a_finished_ones_leftover_dropped(mongo_config):
+    from strongroom.dbrestore import drop_staging_collections
+
+    database = open_database(mongo_config)
+    database.edition.insert_one({"_id": 1})
+    database.edition.rename("strongroom_replaced_edition")  # crash between the two renames
+    database.strongroom_restore_edition.insert_one({"_id": 2})
+    database.user.insert_one({"_id": "live"})
+    database.strongroom_replaced_user.insert_one({"_id": "old"})  # crash after the rename in
+
+    drop_staging_collections(database)
+
+    assert sorted(database.list_collection_names()) == ["edition", "user"]
+    assert list(database.edition.find()) == [{"_id": 1}]
+    assert list(database.user.find()) == [{"_id": "live"}]
