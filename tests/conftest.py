@@ -1,4 +1,11 @@
-"""Shared fixtures: a real data dir under tmp_path, the real embedded database, the demo site."""
+"""Shared fixtures: a real data dir under tmp_path, the real embedded database, the demo site,
+and the same on a real MongoDB wire-protocol server (FerretDB, see ``servers``).
+
+``engine_config`` (params ``embedded``, ``ferretdb``) gives a ``Config`` for either engine,
+with ``engine_database``, ``engine_service`` and ``engine_site`` to match; a test module
+converts to both engines by taking ``config`` from it. The ``ferretdb`` params skip, with
+the reason, only where no FerretDB binary could be built (no Go).
+"""
 
 from __future__ import annotations
 
@@ -12,13 +19,14 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from servers import OWN_SERVER_URI, Server, ferretdb_binary, start_ferretdb
 from strongroom.cli import main
 from strongroom.config import Config
 from strongroom.engines import list_collections, open_database
 from strongroom.service import Strongroom
 
-MONGODB_URI = os.environ.get("STRONGROOM_TEST_MONGODB_URI")
-NO_MONGODB = "set STRONGROOM_TEST_MONGODB_URI to run against a MongoDB server (none can be installed here)"
+ENGINES = ("embedded", "ferretdb")
+_servers: list[Server] = []
 
 
 def pytest_addoption(parser):
@@ -27,10 +35,90 @@ def pytest_addoption(parser):
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        if "mongodb" in item.keywords and not MONGODB_URI:
-            item.add_marker(pytest.mark.skip(reason=NO_MONGODB))
         if "slow" in item.keywords and not config.getoption("--slow"):
             item.add_marker(pytest.mark.skip(reason="exhaustive run; pass --slow"))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failed test that ran on the server gets the tail of the server's log in its report."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed and _servers and ("ferretdb" in item.nodeid or "mongodb_server" in item.fixturenames):
+        report.sections.append(("FerretDB log (tail)", _servers[0].log_tail()))
+
+
+@pytest.fixture(scope="session")
+def mongodb_server(tmp_path_factory):
+    """FerretDB on a free loopback port with its own folders, for the whole session (or the
+    user's own server named by STRONGROOM_TEST_MONGODB_URI)."""
+    if OWN_SERVER_URI:
+        server = Server(OWN_SERVER_URI)
+    else:
+        binary, reason = ferretdb_binary()
+        if binary is None:
+            pytest.skip(reason)
+        server = start_ferretdb(binary, tmp_path_factory.mktemp("ferretdb"))
+    _servers.append(server)
+    yield server
+    server.stop()
+    _servers.remove(server)
+
+
+class ServerDatabases:
+    """Fresh databases on the server for one test, all dropped after it."""
+
+    def __init__(self, server: Server):
+        self.server, self.names = server, []
+
+    def new(self, stem: str = "t") -> str:
+        name = self.server.new_database_name(stem)
+        self.names.append(name)
+        return name
+
+    def new_uri(self, stem: str = "t") -> str:
+        return self.server.uri(self.new(stem))
+
+    def drop_all(self) -> None:
+        for name in self.names:
+            self.server.drop(name)
+
+
+@pytest.fixture
+def server_databases(mongodb_server):
+    databases = ServerDatabases(mongodb_server)
+    yield databases
+    databases.drop_all()
+
+
+@pytest.fixture
+def server_config(tmp_path, server_databases) -> Config:
+    """A data dir whose records live in a fresh database on the server."""
+    return Config(data_dir=tmp_path / "data", mode="pilot", db_uri=server_databases.new_uri())
+
+
+@pytest.fixture(params=ENGINES)
+def engine_config(request, tmp_path) -> Config:
+    if request.param == "embedded":
+        return Config(data_dir=tmp_path / "data", mode="pilot")
+    return request.getfixturevalue("server_config")
+
+
+@pytest.fixture
+def engine_database(engine_config):
+    return open_database(engine_config)
+
+
+@pytest.fixture
+def engine_service(engine_config, engine_database) -> Strongroom:
+    return Strongroom(engine_config, database=engine_database)
+
+
+@pytest.fixture
+def engine_site(engine_config, engine_database):
+    from strongroom.demo import create_demo_site
+
+    return create_demo_site(engine_config, engine_database, projects=3, editions=2, size="small", seed=1)
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""One operation at a time, and a dry run that tells exactly what the restore does."""
+"""One operation at a time, and a dry run that tells exactly what the restore does, on
+both engines (``config`` is ``engine_config``)."""
 
 import multiprocessing
 import os
@@ -17,9 +18,14 @@ from strongroom.scopes import Scope, project_queries, scope_dir
 from strongroom.service import Strongroom
 
 
-def _contender(data_dir: str, operation: str, backup_id: str, barrier, results) -> None:
+@pytest.fixture
+def config(engine_config):
+    return engine_config
+
+
+def _contender(data_dir: str, db_uri: str | None, operation: str, backup_id: str, barrier, results) -> None:
     """Run in a forked process: wait for the other, then try the operation, slowly."""
-    config = Config(data_dir=data_dir)
+    config = Config(data_dir=data_dir, db_uri=db_uri)
     service = Strongroom(config, database=open_database(config))
     mutations.set_hook(lambda kind, detail: time.sleep(0.002))  # stretch the operation
     barrier.wait()
@@ -38,7 +44,7 @@ def test_two_processes_starting_together_one_runs_the_other_is_refused(service, 
     backup_id = service.make_backup()["id"]
     context = multiprocessing.get_context("fork")
     barrier, results = context.Barrier(2), context.Queue()
-    processes = [context.Process(target=_contender, args=(str(config.data_dir), op, backup_id, barrier, results))
+    processes = [context.Process(target=_contender, args=(str(config.data_dir), config.db_uri, op, backup_id, barrier, results))
                  for op in pair]
     for process in processes:
         process.start()

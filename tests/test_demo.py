@@ -200,3 +200,37 @@ def test_the_plan_is_pure_and_the_same_for_the_same_arguments():
 def test_bad_numbers_or_sizes_are_refused(arguments):
     with pytest.raises(BadInput):
         plan_demo_site(**arguments)
+
+
+def test_the_demo_job_runs_through_the_cli_on_either_engine(engine_config, tmp_path):
+    """``./run demo``'s steps (``strongroom [--db mongodb://…] demo init``, a site backup, a
+    project backup, both listed), then verify and a restore, each a process of its own."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "STRONGROOM_DATA_DIR": str(engine_config.data_dir)}
+    env.pop("STRONGROOM_DB", None)
+    database = ["--db", engine_config.db_uri] if engine_config.db_uri else []
+    if engine_config.db_uri:
+        env["STRONGROOM_DB"] = engine_config.db_uri
+
+    def run(*argv: str) -> str:
+        done = subprocess.run(argv, capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL,
+                              timeout=300, check=False)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
+    strongroom = [sys.executable, "-m", "strongroom.cli", "--data-dir", str(engine_config.data_dir), *database]
+    run(*strongroom, "demo", "init")
+    shown = run(sys.executable, "-m", "strongroom.demo_job", "--no-serve")
+    assert "(the demo site is already there)" in shown
+    assert shown.count("demo: site backup") >= 1 and "Backups of project" in shown
+
+    listed = json.loads(run(*strongroom, "list", "--json"))
+    site_backup = listed[0]["id"] if isinstance(listed, list) else listed["backups"][0]["id"]
+    before = records(open_database(engine_config))
+    run(*strongroom, "verify", site_backup)
+    open_database(engine_config)["edition"].delete_many({})
+    run(*strongroom, "restore", site_backup, "--yes")
+    assert records(open_database(engine_config)) == before

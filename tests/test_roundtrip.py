@@ -1,12 +1,19 @@
-"""Backup → change → restore → equal, for the site and for a project."""
+"""Backup → change → restore → equal, for the site and for a project, on both engines
+(the embedded one and a real server: ``config`` is ``engine_config``)."""
 
 import os
 from pathlib import Path
 
+import pytest
 from bson import ObjectId
 
 from conftest import records_fingerprint, tree_fingerprint
 from strongroom.scopes import Scope, project_queries, scope_dir
+
+
+@pytest.fixture
+def config(engine_config):
+    return engine_config
 
 
 def change_files(folder: Path) -> None:

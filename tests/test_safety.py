@@ -4,7 +4,8 @@ Each test prepares a data dir once (the small demo site, a site backup and a pro
 backup taken, then files and records changed), counts the mutation points of one
 operation, and for each point (a sample by default, all with ``--slow``) copies the data
 dir, runs the operation killed or failing at that point, recovers, and checks the
-invariants in ``faults.check_after_crash``.
+invariants in ``faults.check_after_crash``. Every test runs on both engines: on the
+server, a copy of the data dir comes with a copy of its database.
 """
 
 import errno
@@ -16,7 +17,17 @@ from pathlib import Path
 import pytest
 from bson import ObjectId
 
-from faults import InjectedFault, State, check_after_crash, count_points, crash_at, fail_at, fresh_service, sample
+from faults import (
+    InjectedFault,
+    State,
+    check_after_crash,
+    count_points,
+    crash_at,
+    fail_at,
+    fresh_service,
+    sample,
+)
+from servers import copy_database
 from strongroom.config import Config
 from strongroom.demo import create_demo_site
 from strongroom.engines import open_database
@@ -27,10 +38,12 @@ SAMPLED = 8
 
 
 class Prepared:
-    """A data dir with backups and later changes, copied afresh for every run."""
+    """A data dir with backups and later changes, copied afresh for every run (with its
+    database, on a server: ``databases`` makes the fresh ones)."""
 
-    def __init__(self, root: Path):
-        self.template = Config(data_dir=root / "template")
+    def __init__(self, root: Path, engine: Config, databases=None):
+        self.databases = databases
+        self.template = Config(data_dir=root / "template", db_uri=engine.db_uri)
         database = open_database(self.template)
         site = create_demo_site(self.template, database, projects=3, editions=2, seed=7)
         self.project_ids = list(site.project_ids)
@@ -52,12 +65,18 @@ class Prepared:
         self.runs += 1
         target = self.root / f"run-{self.runs}"
         subprocess.run(["cp", "-a", str(self.template.data_dir), str(target)], check=True)
-        return Config(data_dir=target)
+        if self.template.embedded:
+            return Config(data_dir=target)
+        source = open_database(self.template).name
+        copy = self.databases.new("run")
+        copy_database(self.databases.server, source, copy)
+        return Config(data_dir=target, db_uri=self.databases.server.uri(copy))
 
 
 @pytest.fixture
-def prepared(tmp_path):
-    return Prepared(tmp_path)
+def prepared(tmp_path, engine_config, request):
+    databases = None if engine_config.embedded else request.getfixturevalue("server_databases")
+    return Prepared(tmp_path, engine_config, databases)
 
 
 OPERATIONS = {
@@ -168,7 +187,8 @@ def test_a_crashed_restore_is_recovered_by_the_next_command(prepared, tmp_path):
     before = State(config, prepared.project_ids)
     crash_at(len(points) // 2, lambda: fresh_service(config).restore_backup(prepared.site_backup))
     assert fresh_service(config).maintenance() is not None  # the journal says a restore was cut short
-    result = subprocess.run([sys.executable, "-m", "strongroom.cli", "--data-dir", str(config.data_dir), "list"],
+    database = ["--db", config.db_uri] if config.db_uri else []
+    result = subprocess.run([sys.executable, "-m", "strongroom.cli", "--data-dir", str(config.data_dir), *database, "list"],
                             capture_output=True, text=True, stdin=subprocess.DEVNULL)
     assert result.returncode == 0, result.stderr
     assert "recovered an interrupted restore" in result.stderr

@@ -1,7 +1,8 @@
 """The API against its OpenAPI document: every route described, every answer valid.
 
 Each response below is checked against the schema the document gives for its path,
-method and status, errors included (400, 403, 404, 405, 409).
+method and status, errors included (400, 403, 404, 405, 409). Every flow runs on both
+engines (the embedded one and a real server).
 """
 
 import json
@@ -11,7 +12,15 @@ from importlib import resources
 import jsonschema
 import pytest
 
-from web_support import csrf_token, host_app, paused_job, prepared, wait_for_jobs, web_data  # noqa: F401
+from web_support import (  # noqa: F401 - fixtures
+    csrf_token,
+    engine_prepared,
+    engine_web_data,
+    host_app,
+    paused_job,
+    prepared,
+    wait_for_jobs,
+)
 
 DOC = json.loads(resources.files("strongroom.web").joinpath("openapi.json").read_text())
 
@@ -30,7 +39,9 @@ def conforms(response, path: str, method: str) -> dict:
 
 
 @pytest.fixture
-def api(web_data):
+def api(engine_web_data):
+    """The API of a host app on either engine (the embedded one, and a real server)."""
+    web_data = engine_web_data
     app = host_app(web_data.config("pilot"))
     client = app.test_client()
     token = csrf_token(client)

@@ -2,6 +2,8 @@
 
 ``prepared`` (session-wide) makes the small demo site in ``pilot`` and in ``prod`` with a
 site backup and a backup of projects A and B in each; ``web_data`` copies it for one test.
+``engine_prepared`` and ``engine_web_data`` do the same on both engines (params
+``embedded``, ``ferretdb``): on the server each mode has its own database, copied too.
 ``host_app`` mounts the blueprint on a bare Flask app, as any host would, taking the user
 from the ``X-Test-User`` header (a test stand-in for the host's own sign-in).
 """
@@ -18,7 +20,8 @@ from pathlib import Path
 import pytest
 from flask import Flask, request
 
-from conftest import records_fingerprint, tree_fingerprint
+from conftest import ENGINES, records_fingerprint, tree_fingerprint
+from servers import copy_database
 from strongroom import mutations
 from strongroom.config import Config
 from strongroom.demo import create_demo_site, demo_users
@@ -36,14 +39,30 @@ class Prepared:
     project_a: str
     project_b: str
     backups: dict  # mode -> {"site"|"A"|"B": backup id}
+    databases: dict | None = None  # mode -> database name on the server (None: embedded)
 
 
 @pytest.fixture(scope="session")
 def prepared(tmp_path_factory) -> Prepared:
-    root = tmp_path_factory.mktemp("web-template") / "data"
+    return _prepare(tmp_path_factory.mktemp("web-template") / "data", None)
+
+
+@pytest.fixture(scope="session", params=ENGINES)
+def engine_prepared(request, tmp_path_factory):
+    if request.param == "embedded":
+        yield request.getfixturevalue("prepared")
+        return
+    server = request.getfixturevalue("mongodb_server")
+    names = {mode: server.new_database_name(f"web_{mode}") for mode in MODES}
+    yield _prepare(tmp_path_factory.mktemp("web-template-server") / "data", server, names)
+    for name in names.values():
+        server.drop(name)
+
+
+def _prepare(root: Path, server, names: dict | None = None) -> Prepared:
     backups = {}
     for mode in MODES:
-        config = Config(data_dir=root, mode=mode)
+        config = Config(data_dir=root, mode=mode, db_uri=server.uri(names[mode]) if server else None)
         database = open_database(config)
         site = create_demo_site(config, database, projects=3, editions=2, seed=1)
         a, b = site.project_ids[:2]
@@ -53,7 +72,7 @@ def prepared(tmp_path_factory) -> Prepared:
         time.sleep(1.05)  # so that A's backup id is one that B's scope does not have
         made["A"] = service.make_backup(a, note="project A", by="org1")["id"]
         backups[mode] = made
-    return Prepared(root, a, b, backups)
+    return Prepared(root, a, b, backups, names)
 
 
 @dataclass
@@ -62,9 +81,10 @@ class WebData:
     project_a: str
     project_b: str
     backups: dict
+    db_uris: dict | None = None  # mode -> its database on the server (None: embedded)
 
     def config(self, mode: str = "pilot") -> Config:
-        return Config(data_dir=self.data_dir, mode=mode)
+        return Config(data_dir=self.data_dir, mode=mode, db_uri=self.db_uris[mode] if self.db_uris else None)
 
 
 @pytest.fixture
@@ -72,6 +92,22 @@ def web_data(prepared, tmp_path) -> WebData:
     target = tmp_path / "data"
     subprocess.run(["cp", "-a", str(prepared.root), str(target)], check=True)
     return WebData(target, prepared.project_a, prepared.project_b, prepared.backups)
+
+
+@pytest.fixture
+def engine_web_data(engine_prepared, tmp_path, request) -> WebData:
+    """``web_data`` on either engine: on the server, each mode's database copied afresh."""
+    target = tmp_path / "data"
+    subprocess.run(["cp", "-a", str(engine_prepared.root), str(target)], check=True)
+    uris = None
+    if engine_prepared.databases:
+        databases = request.getfixturevalue("server_databases")
+        uris = {}
+        for mode, source in engine_prepared.databases.items():
+            copy = databases.new(f"web_{mode}")
+            copy_database(databases.server, source, copy)
+            uris[mode] = databases.server.uri(copy)
+    return WebData(target, engine_prepared.project_a, engine_prepared.project_b, engine_prepared.backups, uris)
 
 
 def users_of(database) -> dict[str, User]:

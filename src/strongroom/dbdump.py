@@ -58,7 +58,9 @@ UNBATCHED = (float("inf"), float("inf"))
 # Decoding for people (JSON, read_documents): aware UTC datetimes, and dates outside
 # Python's range kept as DatetimeMS instead of failing.
 READ_OPTIONS = CodecOptions(tz_aware=True, datetime_conversion=DatetimeConversion.DATETIME_AUTO)
-RAW_OPTIONS = CodecOptions(document_class=RawBSONDocument)
+# Raw documents, and should an engine look inside one (montydb does), dates outside
+# Python's range come out as DatetimeMS instead of failing.
+RAW_OPTIONS = CodecOptions(document_class=RawBSONDocument, datetime_conversion=DatetimeConversion.DATETIME_AUTO)
 
 
 

@@ -94,16 +94,21 @@ def is_embedded(database) -> bool:
     return isinstance(database, EmbeddedDatabase) or type(database).__module__.startswith("montydb")
 
 
-RESTORE_STAGING_PREFIX = "strongroom_restore."
+# No dot in either prefix: FerretDB refuses to rename from or to a name holding one.
+RESTORE_STAGING_PREFIX = "strongroom_restore_"
+LEGACY_STAGING_PREFIX = "strongroom_restore."  # earlier versions' staging; still ignored and dropped
+# Where a server without rename-with-dropTarget keeps the live collection for the
+# milliseconds of a swap (see ``capabilities.rename_into_place``).
+RESTORE_ASIDE_PREFIX = "strongroom_replaced_"
 
 
 def list_collections(database) -> list[str]:
     """The collections that hold site data, sorted; system collections and the staging
-    collections of a restore in progress are left out."""
+    and set-aside collections of a restore in progress are left out."""
     # A set: montydb names a collection after each file of its folder, so the -wal and
     # -shm files of an open SQLite connection would list the collection two more times.
     names = set(database.list_collection_names())
-    return sorted(n for n in names if not n.startswith(("system.", RESTORE_STAGING_PREFIX)))
+    return sorted(n for n in names if not n.startswith(("system.", RESTORE_STAGING_PREFIX, LEGACY_STAGING_PREFIX, RESTORE_ASIDE_PREFIX)))
 
 
 def supports_transactions(database) -> bool:

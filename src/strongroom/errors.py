@@ -52,3 +52,7 @@ class NotAllowed(StrongroomError):
 
 class RestoreFailed(StrongroomError):
     """A restore failed part-way; the scope was put back from its pre-restore backup."""
+
+
+class ServerRefused(StrongroomError):
+    """The database server refused to store something a backup holds (a document, a type)."""

@@ -86,7 +86,8 @@ def apply_backup(sr, scope: Scope, path: Path, manifest: dict, entry: dict | Non
     newest = sr.store.ids(scope)
     index.publish(newest[0] if newest else None)
     return {"files": stats.files, "copied": stats.copied, "kept": stats.kept,
-            "bytes_copied": stats.bytes_copied, "records": records, "timings": stats.times.rounded()}
+            "bytes_copied": stats.bytes_copied, "records": records,
+            "warnings": list(getattr(records, "warnings", [])), "timings": stats.times.rounded()}
 
 
 def _journal_scope(entry: dict) -> Scope:
