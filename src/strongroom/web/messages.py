@@ -32,8 +32,14 @@ def failed(kind: str, error: dict) -> str:
     return f"{LABELS.get(kind, kind.title())} failed: {error['message']}"
 
 
-def maintenance(journal: dict) -> str:
+def restore_running(journal: dict) -> str:
+    """``a restore of the whole site is running (started 10:14 UTC by admin)``."""
     scope = "the whole site" if journal.get("scope") == "site" else f"project {journal.get('project')}"
     started = f"started {humanize.clock(journal['started'])} " if journal.get("started") else ""
-    return (f"Maintenance: a restore of {scope} is running ({started}by {journal.get('by') or 'someone'}); "
-            "changes are refused until it is done. Try again in a moment.")
+    return f"a restore of {scope} is running ({started}by {journal.get('by') or 'someone'})"
+
+
+def maintenance(journal: dict) -> str:
+    during = ("the site is unavailable" if journal.get("scope") == "site"
+              else "changes are refused")
+    return f"Maintenance: {restore_running(journal)}; {during} until it is done. Try again in a moment."
