@@ -151,3 +151,16 @@ def test_a_request_overtaken_by_a_restore_answers_the_notice_not_its_403_or_404(
     finally:
         journal.finish()
     assert answer.status_code == 503 and "Maintenance:" in answer.get_data(as_text=True)
+
+
+def test_a_site_restore_whose_process_died_says_it_was_cut_short_and_how_to_recover(web_data):
+    app = host_app(web_data.config("pilot"))
+    journal = Strongroom(web_data.config("pilot")).journal
+    journal.start(operation="restore", scope="site", project=None, backup="x", pre_restore="y", by="admin",
+                  step="records")  # as a killed `strongroom restore` leaves it: the journal, no lock holder
+    try:
+        answer = app.test_client().get("/api/v1/site/backups", headers={"X-Test-User": "admin"})
+    finally:
+        journal.finish()
+    message = answer.get_json()["error"]["message"]
+    assert answer.status_code == 503 and "was cut short" in message and "strongroom recover" in message

@@ -170,9 +170,10 @@ def gate_for(repository: Path) -> Gate:
 
 
 def install(client, gate: Gate) -> None:
-    """Make a ``MontyClient``'s SQLite storage go through the gate."""
+    """Make a ``MontyClient``'s SQLite storage go through the gate (other storages are left as they are)."""
     storage = client._storage
-    storage._conn = GatedEngine(storage._config, gate)
+    if isinstance(storage._conn, SQLiteKVEngine):
+        storage._conn = GatedEngine(storage._config, gate)
 
 
 def drop_collection_file(collection_file: Path, gate: Gate) -> None:

@@ -94,7 +94,7 @@ def refuse_reads_of_a_project_being_restored():
     if journal is None or journal.get("scope") != "project" or request.method not in maintenance.SAFE_METHODS:
         return None
     if request.endpoint in LISTS_PROJECTS or (request.view_args or {}).get("project_id") == journal.get("project"):
-        return maintenance.answer(journal, LAYOUT)
+        return maintenance.answer(journal, LAYOUT, running=_state()["factory"]().busy() is not None)
     return None
 
 

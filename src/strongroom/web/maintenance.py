@@ -38,9 +38,9 @@ def wants_json() -> bool:
     return request.accept_mimetypes.best == "application/json" or request.is_json
 
 
-def answer(journal: dict, layout: str | None, as_json: bool = False):
+def answer(journal: dict, layout: str | None, as_json: bool = False, running: bool = True):
     """The 503 maintenance answer, as JSON or as a page that refreshes itself."""
-    text = messages.maintenance(journal)
+    text = messages.maintenance(journal, running)
     if as_json or wants_json():
         response = error_response(503, "maintenance", text)
     else:
@@ -76,10 +76,14 @@ class Guard:
         write = request.method not in SAFE_METHODS
         if write and self.is_api():
             return error_response(409, "busy", messages.refused(_kind_of(request.endpoint),
-                                                                messages.restore_running(journal)))
+                                                                messages.restore_running(journal, self._running())))
         if journal.get("scope") == "site" or (write and self.refuse_writes):
-            return answer(journal, self.layout, self.is_api())
+            return answer(journal, self.layout, self.is_api(), self._running())
         return None
+
+    def _running(self) -> bool:
+        """Does the restore's process still hold the lock (or did it die, leaving the journal)?"""
+        return self.service_factory().busy() is not None
 
     def after(self, response):
         if response.status_code not in SPURIOUS_DURING_RESTORE or not self._routed():
@@ -87,7 +91,7 @@ class Guard:
         if g.get("strongroom_restore_at_start") is not None:
             return response  # it was answered knowing the restore: not spurious
         journal = self.service_factory().maintenance()
-        return answer(journal, self.layout, self.is_api()) if journal else response
+        return answer(journal, self.layout, self.is_api(), self._running()) if journal else response
 
 
 def _kind_of(endpoint: str | None) -> str:
@@ -110,7 +114,8 @@ def refuse_writes_during_restore(app: Flask, service_factory: Callable, layout: 
     app.after_request(guard.after)
 
     def notice() -> str | None:
-        journal = service_factory().maintenance()
-        return messages.maintenance(journal) if journal else None
+        service = service_factory()
+        journal = service.maintenance()
+        return messages.maintenance(journal, service.busy() is not None) if journal else None
 
     app.context_processor(lambda: {"strongroom_maintenance": notice})
