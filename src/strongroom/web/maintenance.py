@@ -66,7 +66,9 @@ class Guard:
         self.is_api = is_api  # answered in JSON, writes refused with 409
 
     def _routed(self) -> bool:
-        return self.covers() and request.routing_exception is None and request.endpoint not in self.open_endpoints
+        """A request for a view that may need the database (OPTIONS is answered by routing)."""
+        return (self.covers() and request.routing_exception is None and request.method != "OPTIONS"
+                and request.endpoint not in self.open_endpoints)
 
     def before(self):
         journal = self.service_factory().maintenance()
