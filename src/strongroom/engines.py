@@ -24,6 +24,7 @@ from pathlib import Path
 
 import bson
 
+from . import embedded_sharing
 from .config import Config
 from .errors import BadInput
 
@@ -52,7 +53,9 @@ class EmbeddedDatabase:
     A montydb client keeps one SQLite connection on its storage engine and closes it
     after every call, so threads sharing a client close each other's connection (errors,
     then a crash of the process). This gives each thread its own client on the same
-    repository; SQLite's own locking keeps them consistent. Everything else is the
+    repository; SQLite's own locking keeps them consistent. Their connections go through
+    one gate (``embedded_sharing``), so readers never create a collection's file and a
+    collection is dropped only while no connection has it open. Everything else is the
     montydb database's own interface.
     """
 
@@ -60,14 +63,20 @@ class EmbeddedDatabase:
         self.repository = repository
         self.name = name
         self._local = threading.local()
+        self.gate = embedded_sharing.gate_for(repository)
 
     def _database(self):
         database = getattr(self._local, "database", None)
         if database is None:
             from montydb import MontyClient
 
-            database = self._local.database = MontyClient(str(self.repository))[self.name]
+            client = MontyClient(str(self.repository))
+            embedded_sharing.install(client, self.gate)
+            database = self._local.database = client[self.name]
         return database
+
+    def drop_collection(self, name: str) -> None:
+        embedded_sharing.drop_collection_file(embedded_collection_file(self, name), self.gate)
 
     def __getitem__(self, name: str):
         return self._database()[name]
@@ -162,11 +171,14 @@ def _embedded_rows(database, name: str, query: dict) -> list[bytes] | None:
     before = _file_state(path)
     if before is None:
         return None
-    connection = sqlite3.connect(f"{path.as_uri()}?mode=ro&immutable=1", uri=True)
     try:
-        rows = connection.execute("SELECT k, v FROM documents").fetchall()
-    finally:
-        connection.close()
+        connection = sqlite3.connect(f"{path.as_uri()}?mode=ro&immutable=1", uri=True)
+        try:
+            rows = connection.execute("SELECT k, v FROM documents").fetchall()
+        finally:
+            connection.close()
+    except sqlite3.OperationalError:  # dropped or being made meanwhile: ask montydb
+        return None
     if _file_state(path) != before:
         return None
     return [bytes(v) for k, v in rows if wanted is None or bytes(k) in wanted]

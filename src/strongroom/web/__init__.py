@@ -3,7 +3,8 @@
 - ``make_blueprint(config_or_factory, current_user=...)``: the backups panel, its pages
   and the JSON API (``blueprint.py``, ``api.py``).
 - ``refuse_writes_during_restore(app, service_factory)``: 503 for the host's writes
-  while a restore runs (``maintenance.py``).
+  while a restore runs, and for every request that needs the database while a site
+  restore runs (``maintenance.py``).
 - ``create_app(config)``: the demo app on the demo site (``demo_app.py``), which
   ``strongroom serve`` runs.
 """

@@ -4,7 +4,8 @@ Reads answer 200; a backup, a confirmed restore and a delete start a job and ans
 with the job and its ``Location``; ``POST …/restore`` without ``"confirm": true``
 answers the preview. Every error has one shape, ``{"error": {"status", "code",
 "message"}}``, with the status of the core's typed error (400, 403, 404, 409), or
-405 and 404 from routing, or 503 during a restore. ``openapi.json`` describes it all.
+405 (with ``Allow``) and 404 from routing. While a restore runs, writes get 409 and,
+during a site restore, reads get 503 (``maintenance.py``). ``openapi.json`` describes it all.
 """
 
 from __future__ import annotations
@@ -39,7 +40,11 @@ def _strongroom_error(exc: StrongroomError):
 
 
 def _http_error(exc: HTTPException):
-    return error_response(exc.code or 500, _code(exc), exc.description or exc.name)
+    response = error_response(exc.code or 500, _code(exc), exc.description or exc.name)
+    for name, value in exc.get_headers():  # a 405's Allow
+        if name.lower() != "content-type":
+            response.headers[name] = value
+    return response
 
 
 def _unexpected(exc: Exception):

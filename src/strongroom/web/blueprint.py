@@ -59,6 +59,7 @@ def make_blueprint(services: Config | Callable[..., Strongroom], current_user: C
                    static_url_path="/backups/static")
     bp.record_once(lambda state: _install(state.app, face, state.url_prefix or ""))
     bp.before_request(csrf.check_request)
+    _guard_during_restores(bp, factory, face.layout)
     bp.errorhandler(StrongroomError)(error_page)
 
     def scoped(path: str, view, methods=("GET",)) -> None:
@@ -76,6 +77,16 @@ def make_blueprint(services: Config | Callable[..., Strongroom], current_user: C
     bp.add_url_rule("/backups/jobs/<job_id>", "job_page", job_page, merge_slashes=False)
     bp.register_blueprint(api.make_api_blueprint(), url_prefix="/api/v1")
     return bp
+
+
+def _guard_during_restores(bp: Blueprint, factory: Callable, layout: str) -> None:
+    """The blueprint's own maintenance answers (``maintenance.py``), after the CSRF check."""
+    from . import maintenance  # it names this blueprint
+
+    guard = maintenance.Guard(factory, layout, maintenance.ALWAYS_OPEN, refuse_writes=False,
+                              is_api=lambda: request.blueprint == f"{NAME}.api")
+    bp.before_request(guard.before)
+    bp.after_request(guard.after)
 
 
 def _install(app: Flask, face: Face, prefix: str) -> None:

@@ -12,7 +12,18 @@ import os
 from collections.abc import Callable
 
 from bson import ObjectId
-from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 
 from ..config import Config
 from ..demo import demo_users
@@ -20,7 +31,7 @@ from ..errors import BadInput, NotAllowed, NotFound, StrongroomError
 from ..ids import validate_project_id
 from ..policy import SITE_ROLES, User
 from ..scopes import Scope, scope_dir
-from . import csrf
+from . import csrf, maintenance
 from .blueprint import error_page
 
 LAYOUT = "demo/base.html"
@@ -56,9 +67,10 @@ def make_demo_blueprint(config: Config, factory: Callable) -> Blueprint:
     bp = Blueprint("demo", __name__, template_folder="templates")
     bp.record_once(lambda state: state.app.extensions.update(strongroom_demo={"config": config, "factory": factory}))
     bp.before_request(csrf.check_request)
+    bp.before_request(refuse_reads_of_a_project_being_restored)
     bp.errorhandler(StrongroomError)(error_page)
-    bp.app_context_processor(lambda: {"demo_user": current_user(), "demo_mode": config.mode,
-                                      "csrf_token": csrf.token(), "layout": LAYOUT})
+    bp.app_context_processor(lambda: {"demo_user": None if g.get("strongroom_maintenance_page") else current_user(),
+                                      "demo_mode": config.mode, "csrf_token": csrf.token(), "layout": LAYOUT})
     bp.add_url_rule("/", "home", home)
     bp.add_url_rule("/projects/<project_id>", "project", project)
     bp.add_url_rule("/projects/<project_id>/title", "edit_title", edit_title, methods=["POST"])
@@ -67,6 +79,23 @@ def make_demo_blueprint(config: Config, factory: Callable) -> Blueprint:
     bp.add_url_rule("/signin", "signin_as", signin_as, methods=["POST"])
     bp.add_url_rule("/signout", "signout", signout, methods=["POST"])
     return bp
+
+
+LISTS_PROJECTS = ("demo.home", "demo.signin")
+
+
+def refuse_reads_of_a_project_being_restored():
+    """503 for the pages that show a project while its restore replaces its records.
+
+    (During a site restore the maintenance hook refuses every page; during a project
+    restore the users and the other projects are not touched, and those pages go on.)
+    """
+    journal = _state()["factory"]().maintenance()
+    if journal is None or journal.get("scope") != "project" or request.method not in maintenance.SAFE_METHODS:
+        return None
+    if request.endpoint in LISTS_PROJECTS or (request.view_args or {}).get("project_id") == journal.get("project"):
+        return maintenance.answer(journal, LAYOUT, running=_state()["factory"]().busy() is not None)
+    return None
 
 
 def home():

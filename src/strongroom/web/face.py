@@ -81,7 +81,7 @@ class Face:
         service = self.service()
         journal = service.maintenance()
         if journal is not None:
-            return messages.maintenance(journal)
+            return messages.maintenance(journal, service.busy() is not None)
         holder = self.runner.holder(service)
         return f"Busy: {describe_holder(holder).removeprefix('another ')}" if holder else None
 

@@ -1,48 +1,123 @@
-"""The maintenance flag for the host app: while a restore runs, writes get 503.
+"""Maintenance while a restore runs: what the host app and the blueprint answer then.
 
 A restore's journal exists from its first change until it has finished or rolled back
-(``Strongroom.maintenance()``); meanwhile the scope may be half old, half new. The hook
-below refuses the host app's own state-changing requests then, with a notice (HTML or
-JSON, ``Retry-After: 5``); reads go on. The backup blueprint's own operations are not
-refused here: they meet the operation lock and are refused with 409 and their reason.
+(``Strongroom.maintenance()``); meanwhile its scope may be half old, half new. So, while
+it exists:
+
+- Writes to the host app get 503 with a notice (HTML, or JSON when the client asks for
+  it), ``Retry-After: 5``. The API's own writes get 409 (``busy``), its documented
+  conflict, before any permission check (which would read the users); the panel's forms
+  are refused with their reason, as when any other operation holds the lock.
+- During a *site* restore every collection, the users' too, is being replaced: every
+  request that needs the database gets 503, reads included, so nobody is told "sign in
+  first" or "not found" because the users or the projects are being reloaded. Static
+  files and the OpenAPI document stay available.
+- A request that began before the restore and ends during it with 403, 404 or 500 is
+  answered 503 too: what it read may have been half-loaded.
+- Requests that routing refuses (404, or 405 with ``Allow``) are answered by routing.
+
+The notice's page refreshes itself, so a browser comes back once the restore is over.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
-from flask import Flask, render_template, request
+from flask import Flask, current_app, g, render_template, request
 
 from . import messages
 from .api import error_response
-from .blueprint import NAME
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+SPURIOUS_DURING_RESTORE = (403, 404, 500)
+RETRY_AFTER = 5
+ALWAYS_OPEN = ("static", "strongroom.static", "strongroom.api.openapi")
 
 
-def refuse_writes_during_restore(app: Flask, service_factory: Callable, layout: str | None = None) -> None:
-    """Install the hook, and ``strongroom_maintenance`` (the notice or None) for templates."""
+def wants_json() -> bool:
+    return request.accept_mimetypes.best == "application/json" or request.is_json
+
+
+def answer(journal: dict, layout: str | None, as_json: bool = False, running: bool = True):
+    """The 503 maintenance answer, as JSON or as a page that refreshes itself."""
+    text = messages.maintenance(journal, running)
+    if as_json or wants_json():
+        response = error_response(503, "maintenance", text)
+    else:
+        g.strongroom_maintenance_page = True  # the host's layout must not read its users to draw it
+        html = render_template("strongroom/maintenance.html", layout=layout or "strongroom/layout.html",
+                               notice=text, refresh=RETRY_AFTER if request.method in SAFE_METHODS else None)
+        response = current_app.make_response((html, 503))
+    response.headers["Retry-After"] = str(RETRY_AFTER)
+    return response
+
+
+class Guard:
+    """The two hooks around a request: refuse it now, or replace a spurious answer."""
+
+    def __init__(self, service_factory: Callable, layout: str | None, open_endpoints: Iterable[str],
+                 covers: Callable[[], bool] = lambda: True, is_api: Callable[[], bool] = lambda: False,
+                 refuse_writes: bool = True):
+        self.service_factory = service_factory
+        self.refuse_writes = refuse_writes  # else a write goes on and meets the lock (the panel's forms)
+        self.layout = layout
+        self.open_endpoints = tuple(open_endpoints)
+        self.covers = covers  # the requests these hooks are for
+        self.is_api = is_api  # answered in JSON, writes refused with 409
+
+    def _routed(self) -> bool:
+        """A request for a view that may need the database (OPTIONS is answered by routing)."""
+        return (self.covers() and request.routing_exception is None and request.method != "OPTIONS"
+                and request.endpoint not in self.open_endpoints)
+
+    def before(self):
+        journal = self.service_factory().maintenance()
+        g.strongroom_restore_at_start = journal
+        if journal is None or not self._routed():
+            return None
+        write = request.method not in SAFE_METHODS
+        if write and self.is_api():
+            return error_response(409, "busy", messages.refused(_kind_of(request.endpoint),
+                                                                messages.restore_running(journal, self._running())))
+        if journal.get("scope") == "site" or (write and self.refuse_writes):
+            return answer(journal, self.layout, self.is_api(), self._running())
+        return None
+
+    def _running(self) -> bool:
+        """Does the restore's process still hold the lock (or did it die, leaving the journal)?"""
+        return self.service_factory().busy() is not None
+
+    def after(self, response):
+        if response.status_code not in SPURIOUS_DURING_RESTORE or not self._routed():
+            return response
+        if g.get("strongroom_restore_at_start") is not None:
+            return response  # it was answered knowing the restore: not spurious
+        journal = self.service_factory().maintenance()
+        return answer(journal, self.layout, self.is_api(), self._running()) if journal else response
+
+
+def _kind_of(endpoint: str | None) -> str:
+    name = (endpoint or "").rsplit(".", 1)[-1]
+    return {"create_backup": "backup", "restore_backup": "restore", "delete_backup": "delete"}.get(name, "change")
+
+
+def refuse_writes_during_restore(app: Flask, service_factory: Callable, layout: str | None = None,
+                                 open_endpoints: Iterable[str] = ALWAYS_OPEN) -> None:
+    """Install the host app's hooks (the blueprint has its own), and
+    ``strongroom_maintenance`` (the notice or None) for templates.
+
+    ``open_endpoints`` are never refused: they must not need the database.
+    """
+    from .blueprint import NAME
+
+    guard = Guard(service_factory, layout, open_endpoints,
+                  covers=lambda: (request.blueprint or "").split(".")[0] != NAME)
+    app.before_request(guard.before)
+    app.after_request(guard.after)
 
     def notice() -> str | None:
-        journal = service_factory().maintenance()
-        return messages.maintenance(journal) if journal else None
+        service = service_factory()
+        journal = service.maintenance()
+        return messages.maintenance(journal, service.busy() is not None) if journal else None
 
-    @app.before_request
-    def refuse_writes():
-        if request.method in SAFE_METHODS or (request.blueprint or "").split(".")[0] == NAME:
-            return None
-        text = notice()
-        if text is None:
-            return None
-        if request.accept_mimetypes.best == "application/json" or request.is_json:
-            response = error_response(503, "maintenance", text)
-        else:
-            html = render_template("strongroom/maintenance.html", layout=layout or "strongroom/layout.html",
-                                   notice=text)
-            response = app.make_response((html, 503))
-        response.headers["Retry-After"] = "5"
-        return response
-
-    @app.context_processor
-    def maintenance_notice():
-        return {"strongroom_maintenance": notice}
+    app.context_processor(lambda: {"strongroom_maintenance": notice})

@@ -1,5 +1,6 @@
 // Follows a running job: polls its status in the API and moves the progress bar;
 // when the job has ended, reloads the page, which then shows the outcome and the list.
+// While a site restore runs the API answers 503 (maintenance): the poll goes on.
 // Without JavaScript the job page refreshes itself instead (<noscript> meta refresh).
 (function () {
   "use strict";
@@ -24,8 +25,16 @@
 
   function poll() {
     fetch(box.getAttribute("data-job-url"), { credentials: "same-origin", headers: { Accept: "application/json" } })
-      .then(function (response) { return response.json(); })
+      .then(function (response) {
+        // 503: a site restore is replacing the users too; ask again until it is over.
+        if (response.status === 503) { return null; }
+        return response.json();
+      })
       .then(function (body) {
+        if (body === null) {
+          window.setTimeout(poll, 1000);
+          return;
+        }
         show(body.job);
         if (body.job.state === "running") {
           window.setTimeout(poll, 400);
