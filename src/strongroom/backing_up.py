@@ -11,7 +11,7 @@ the staging folder and the pool objects only it used.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC
 from pathlib import Path
 from time import perf_counter
 
@@ -34,7 +34,7 @@ log = logging.getLogger("strongroom")
 
 def make_backup(sr, scope: Scope, reason: str, note: str, by: str) -> dict:
     """Stage, fill and publish a backup of ``scope`` (the caller holds the lock)."""
-    backup_id = new_backup_id(sr.store.taken_names(scope))
+    backup_id = new_backup_id(sr.store.taken_names(scope), sr.clock())
     staging = sr.store.staging_path(scope, backup_id)
     mutations.makedirs(staging)
     try:
@@ -74,7 +74,8 @@ def _fill(sr, staging: Path, scope: Scope, backup_id: str, reason: str, note: st
     root = source.stat() if source.is_dir() else None
     manifest = new_manifest(
         id=backup_id, scope=scope.kind, project=scope.project_id, mode=sr.config.mode,
-        created_at=_now(), created_by=by, reason=reason, note=note,
+        sequence=sr.store.next_sequence(scope),
+        created_at=sr.clock().astimezone(UTC).isoformat(timespec="seconds"), created_by=by, reason=reason, note=note,
         parent=previous[1]["id"] if previous else None,
         hash_algorithm="sha256",
         database={"engine": "embedded" if is_embedded(sr.database) else "mongodb",
@@ -116,10 +117,6 @@ def _known_entries(sr, scope: Scope, previous: tuple[Path, dict] | None):
     prefix = scope_dir(sr.config, scope).relative_to(scope_dir(sr.config, Scope.site())).as_posix() + "/"
     return ({**entry, "path": entry["path"][len(prefix):]}
             for entry in iter_entries(*site) if entry["path"].startswith(prefix))
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def phases(timings: dict) -> str:

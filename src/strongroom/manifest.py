@@ -104,6 +104,8 @@ def _check_manifest(name: str, manifest: object) -> None:
         problem = f"manifest names backup {manifest.get('id')!r}"
     elif not isinstance(manifest.get("collections"), dict) or not isinstance(manifest.get("files"), dict):
         problem = "manifest lacks its collections or files"
+    if problem is None and not _valid_sequence(manifest.get("sequence", 0)):
+        problem = "manifest gives an invalid sequence number"
     if problem is None and not _valid_root(manifest["files"].get("root")):
         problem = "manifest gives the folder itself an invalid mode or time"
     if problem is None:
@@ -115,6 +117,10 @@ def _check_manifest(name: str, manifest: object) -> None:
             problem = str(exc)
     if problem:
         raise CorruptBackup(f"backup {name}: {problem}")
+
+
+def _valid_sequence(sequence: object) -> bool:
+    return isinstance(sequence, int) and not isinstance(sequence, bool) and sequence >= 0
 
 
 def _valid_root(root: object) -> bool:

@@ -18,6 +18,7 @@ import getpass
 import logging
 import os
 import stat
+from datetime import UTC, datetime
 from pathlib import Path
 from time import perf_counter
 
@@ -44,8 +45,10 @@ log = logging.getLogger("strongroom")
 
 
 class Strongroom:
-    def __init__(self, config: Config, database=None, progress=None):
+    def __init__(self, config: Config, database=None, progress=None, clock=None):
         self.config = config
+        # The time new backups are named and stamped with; tests inject a clock that jumps.
+        self.clock = clock or (lambda: datetime.now(UTC))
         self._database = database
         self.store = BackupStore(config)
         self.journal = Journal(config.backups_dir / ".journal.json")
@@ -222,7 +225,7 @@ class Strongroom:
         with self._lock("prune", by or _default_user()):
             self._recover_locked()
             ids = self.store.ids(scope)
-            kept = pruning.backups_to_keep(ids, policy)
+            kept = pruning.backups_to_keep(ids, policy, self.store.sequences(scope))
             doomed = [backup_id for backup_id in ids if backup_id not in kept]
             objects = freed = 0
             for done, backup_id in enumerate([] if dry_run else doomed, 1):
