@@ -24,7 +24,7 @@ from time import perf_counter
 
 from bson import ObjectId
 
-from . import backing_up, dbdump, preview, pruning, restoring
+from . import backing_up, dbdump, importing, preview, pruning, restoring
 from .backing_up import phases
 from .config import Config
 from .engines import list_collections, open_database
@@ -133,6 +133,44 @@ class Strongroom:
 
     def _make_backup(self, scope: Scope, reason: str, note: str, by: str) -> dict:
         return backing_up.make_backup(self, scope, reason, note, by)
+
+    # -- importing ------------------------------------------------------------------
+
+    def import_backup(self, source: str | os.PathLike, project_id: str | None = None, *,
+                      files: str | os.PathLike | None = None, note: str = "", by: str | None = None) -> dict:
+        """Take in a backup made by others (``importing``) as a new backup of the site or
+        of a project, with reason ``import``; return its summary."""
+        scope = Scope.of(project_id)
+        by = by or _default_user()
+        with self._lock("import", by):
+            self._recover_locked()
+            made = importing.import_folder(self, scope, Path(source), files and Path(files), note, by)
+            return summary(made)
+
+    def import_original_tree(self, data_dir: str | os.PathLike, *, by: str | None = None) -> dict:
+        """Take in every backup of this run mode in an original data dir, oldest first,
+        leaving out those imported before. ``{"imported": [summaries], "skipped": [names]}``."""
+        by = by or _default_user()
+        imported, skipped = [], []
+        with self._lock("import", by):
+            self._recover_locked()
+            for scope, folder in importing.original_tree(Path(data_dir), self.config.mode):
+                if folder.name in self._imported_names(scope):
+                    skipped.append(f"{scope}: {folder.name}")
+                    continue
+                imported.append(summary(importing.import_folder(self, scope, folder, None, "", by)))
+        return {"imported": imported, "skipped": skipped}
+
+    def _imported_names(self, scope: Scope) -> set[str]:
+        names = set()
+        for backup_id in self.store.ids(scope):
+            try:
+                origin = self.store.open(scope, backup_id)[1].get("imported_from") or {}
+            except CorruptBackup:
+                continue
+            if origin.get("format") == "original":
+                names.add(origin.get("name"))
+        return names
 
     # -- restoring ------------------------------------------------------------------
 
