@@ -49,10 +49,10 @@ def write_mongodump(folder: Path, database, queries: dict) -> Path:
     """A folder in mongodump's format, ``<dump>/<db>/<coll>.bson`` and ``.metadata.json``,
     written with pymongo's bson. The real mongodump cannot be had on this machine (no
     MongoDB server or tools can be installed here), so its format is written by hand."""
-    for name in queries:
+    for name, query in queries.items():
         db_dir = folder / "site"
         db_dir.mkdir(parents=True, exist_ok=True)
-        records = list(database[name].find(queries[name]))
+        records = list(database[name].find(query))
         (db_dir / f"{name}.bson").write_bytes(b"".join(bson.encode(r) for r in records))
         metadata = {"indexes": [{"v": 2, "key": {"_id": 1}, "name": "_id_"},
                                 {"v": 2, "key": {"title": 1}, "name": "title_1"}],
@@ -92,8 +92,11 @@ def test_an_original_site_backup_imports_and_restores_to_the_state_it_was_made_f
     source = write_original_backup(tmp_path / "orig/backups/pilot" / ORIGINAL_TIME, database,
                                    {name: {} for name in records}, config.working_dir, per_record)
     change_everything(config, database, site)
+    source_before = tree_fingerprint(source)
 
     made = service.import_backup(source)
+
+    assert tree_fingerprint(source) == source_before  # the source is only read
 
     assert made["reason"] == "import" and made["scope"] == "site"
     assert made["records"] == {name: len(docs) for name, docs in records.items()}
