@@ -129,6 +129,10 @@ def test_an_original_project_backup_imports_as_that_projects_backup_and_restores
 
     with pytest.raises(BadInput, match=f"--project {project}"):
         service.import_backup(source)  # a project's backup is never taken in as the site's
+    site_backup = write_original_backup(tmp_path / "orig/backups/pilot" / ORIGINAL_TIME, database,
+                                        {"user": {}}, config.working_dir, per_record=False)
+    with pytest.raises(BadInput, match="whole site"):
+        service.import_backup(site_backup, project)  # nor the site's as a project's
     made = service.import_backup(source, project)
 
     assert made["scope"] == "project" and made["project"] == project and made["reason"] == "import"
@@ -175,7 +179,8 @@ def test_a_mongodump_folder_with_its_files_imports_and_restores(
 
     with pytest.raises(BadInput, match="--files"):
         service.import_backup(dump, project)
-    made = service.import_backup(dump, project, files=tmp_path / "files")
+    # the dump folder, or (for a project, here) its database folder holding the collections
+    made = service.import_backup(dump / "site" if project else dump, project, files=tmp_path / "files")
 
     assert made["records"] == {name: len(docs) for name, docs in records.items()}
     manifest = service.show_backup(made["id"], project)["manifest"]

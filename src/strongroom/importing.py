@@ -31,7 +31,8 @@ import stat
 from pathlib import Path
 
 from . import backing_up, dbdump, foreign
-from .errors import BadInput
+from .config import RUN_MODES
+from .errors import BadInput, CorruptBackup
 from .ids import PROJECT_ID_RE
 from .manifest import MANIFEST
 from .scopes import Scope, project_queries
@@ -108,6 +109,8 @@ def _check_original_scope(source: Path, scope: Scope) -> None:
     wrong data on restore: its place in the original's tree says which it is."""
     owner = source.parent
     if owner.parent.name != "project" or not PROJECT_ID_RE.match(owner.name):
+        if not scope.is_site and (owner.name == "site" or owner.name in RUN_MODES):
+            raise BadInput(f"{source} is a backup of the whole site: import it without --project")
         return
     if scope.is_site:
         raise BadInput(f"{source} is a backup of project {owner.name}: import it with --project {owner.name}")
@@ -128,6 +131,19 @@ def _mongodump_base(source: Path) -> tuple[str, ...]:
         raise BadInput(f"{source} holds dumps of several databases ({', '.join(databases)}): "
                        "give the folder of one as the source")
     return (databases[0],)
+
+
+def imported_names(store, scope: Scope) -> set[str]:
+    """The folder names of the original backups already imported into ``scope``."""
+    names = set()
+    for backup_id in store.ids(scope):
+        try:
+            origin = store.open(scope, backup_id)[1].get("imported_from") or {}
+        except CorruptBackup:
+            continue
+        if isinstance(origin, dict) and origin.get("format") == "original":
+            names.add(origin.get("name"))
+    return names
 
 
 def original_tree(data_dir: Path, mode: str) -> list[tuple[Scope, Path]]:

@@ -155,22 +155,11 @@ class Strongroom:
         with self._lock("import", by):
             self._recover_locked()
             for scope, folder in importing.original_tree(Path(data_dir), self.config.mode):
-                if folder.name in self._imported_names(scope):
+                if folder.name in importing.imported_names(self.store, scope):
                     skipped.append(f"{scope}: {folder.name}")
                     continue
                 imported.append(summary(importing.import_folder(self, scope, folder, None, "", by)))
         return {"imported": imported, "skipped": skipped}
-
-    def _imported_names(self, scope: Scope) -> set[str]:
-        names = set()
-        for backup_id in self.store.ids(scope):
-            try:
-                origin = self.store.open(scope, backup_id)[1].get("imported_from") or {}
-            except CorruptBackup:
-                continue
-            if origin.get("format") == "original":
-                names.add(origin.get("name"))
-        return names
 
     # -- restoring ------------------------------------------------------------------
 
