@@ -245,7 +245,13 @@ def _no_bson(source: Path) -> None:
     shutil.rmtree(source / "db/bson")
 
 
+def _json_only(source: Path) -> None:
+    (source / "db/json/lost").mkdir()
+    (source / "db/json/lost/1.json").write_text('{"_id": 1}')
+
+
 BAD_SOURCES = {
+    "a table in JSON only": (_json_only, "has JSON but no BSON"),
     "a truncated record": (_truncated, "not valid BSON"),
     "an invalid element": (_garbage_inside, "not valid BSON"),
     "a record without _id": (_no_id, "has no _id"),

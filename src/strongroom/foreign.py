@@ -154,7 +154,23 @@ def read_original_dump(source: Path, base: tuple[str, ...]) -> ForeignDump:
         if table in collections:
             raise BadInput(f"{bson_dir}: table {table} is there both as a file and as a folder")
         collections[table] = ForeignCollection(table, files)
+    _check_json_tables(source, base, collections)
     return ForeignDump(source, base, collections, warnings)
+
+
+def _check_json_tables(source: Path, base: tuple[str, ...], collections: dict) -> None:
+    """The JSON beside the BSON is not read (the BSON is the data), but a table found
+    only there would be lost without a word: refuse it instead."""
+    json_base = (*base[:-1], "json")
+    try:
+        entries = list_folder(source, json_base)
+    except BadInput:
+        return  # no json/ folder: nothing could be lost
+    for name, _kind in entries:
+        table = name.removesuffix(".json")
+        if not table.startswith("system.") and table not in collections:
+            raise BadInput(f"{source.joinpath(*json_base, name)}: table {table} has JSON but no BSON; "
+                           "the records are imported from their BSON")
 
 
 def _record_file(bson_dir: Path, table: str, name: str, kind: str) -> bool:
@@ -169,10 +185,13 @@ def read_mongodump(source: Path, base: tuple[str, ...]) -> ForeignDump:
     collections: dict[str, ForeignCollection] = {}
     db_dir = source.joinpath(*base)
     for name, kind in list_folder(source, base):
+        if name == "oplog.bson":
+            warnings.append(f"left out {db_dir / name}: an oplog is not replayed")
+            continue
         if name.endswith(".gz"):
             raise BadInput(f"{db_dir / name}: compressed dumps (--gzip) are not read; gunzip them first")
         if kind != "file" or not name.endswith((BSON_SUFFIX, METADATA_SUFFIX)):
-            if name in ("prelude.json", "oplog.bson"):
+            if name == "prelude.json":
                 continue
             raise BadInput(f"{db_dir / name}: not a collection's .bson or .metadata.json file")
         stem = name[: -len(BSON_SUFFIX)] if name.endswith(BSON_SUFFIX) else name[: -len(METADATA_SUFFIX)]
