@@ -315,3 +315,28 @@ def test_a_bad_source_on_the_command_line_is_one_line_and_exit_2(cli_process, tm
     result = cli_process("import", str(tmp_path / "empty"))
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1 and "neither an original backup" in result.stderr
+
+
+def test_imported_records_keep_every_byte_of_the_source(service, config, database, site, tmp_path):
+    """Documents are stored as the source has them, never decoded and re-encoded: key
+    order and types that Python would change (Int64, Decimal128, binary subtypes, dates
+    outside Python's range, -0.0) come through exactly."""
+    from bson import SON, Binary, Decimal128, Int64, ObjectId
+    from bson.datetime_ms import DatetimeMS
+
+    documents = [
+        SON([("z", 1), ("_id", ObjectId()), ("a", Int64(7))]),
+        {"_id": 2, "money": Decimal128("1.10"), "blob": Binary(b"\x00\x01", 5), "minus_zero": -0.0},
+        {"_id": 3, "long_ago": DatetimeMS(-(10 ** 14)), "far_ahead": DatetimeMS(10 ** 15), "nested": [[{"x": [1]}]]},
+    ]
+    source = tmp_path / ORIGINAL_TIME
+    (source / "db/bson").mkdir(parents=True)
+    (source / "files").mkdir()
+    raw = b"".join(bson.encode(d) for d in documents)
+    (source / "db/bson/odd.bson").write_bytes(raw)
+
+    made = service.import_backup(source)
+
+    stored = config.backups_dir / "site" / made["id"] / "db/bson/odd.bson"
+    assert stored.read_bytes() == raw
+    assert service.verify_backup(made["id"])["ok"]
