@@ -6,6 +6,11 @@ the best list of what is already known about the live files, so unchanged files 
 linked unread. Everything written is flushed with one ``syncfs``; then the manifest is
 written and synced, and only then is the folder renamed into place. Any failure removes
 the staging folder and the pool objects only it used.
+
+The content comes from a ``Source``: the live scope by default, or a folder made by
+other tools (``importing``), which goes through exactly the same steps. The id comes
+from ``ids.new_backup_id`` with the service's clock, and the manifest records the
+backup's ``sequence``, its place among the scope's backups in the order they were made.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The use cases: make, list, show, restore, delete and verify backups of a scope.
+"""The use cases: make, list, show, restore, delete, verify, prune and import backups of a scope.
 
 ``Strongroom`` is the one object the CLI and the web talk to. It resolves and validates
 the scope, takes the operation lock, and composes the modules that do the work:
