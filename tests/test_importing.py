@@ -340,3 +340,24 @@ def test_imported_records_keep_every_byte_of_the_source(service, config, databas
     stored = config.backups_dir / "site" / made["id"] / "db/bson/odd.bson"
     assert stored.read_bytes() == raw
     assert service.verify_backup(made["id"])["ok"]
+
+
+def test_a_full_disk_at_any_write_of_an_import_leaves_nothing_behind(service, config, database, site, tmp_path):
+    """ENOSPC injected at sampled write points of an import (records and files alike)."""
+    import errno
+
+    from faults import count_points, fail_at, sample
+
+    service.make_backup()
+    before, pool_before = [b["id"] for b in service.list_backups()], pool_objects(config)
+    source = write_original_backup(tmp_path / ORIGINAL_TIME, database,
+                                   {name: {} for name in records_fingerprint(database)}, config.working_dir, True)
+    (source / "files" / "only-in-the-source.bin").write_bytes(os.urandom(3000))
+    writes = sum(kind == "write" for kind, _ in count_points(lambda: service.import_backup(source)))
+    service.delete_backup(service.list_backups()[0]["id"])
+    assert pool_objects(config) == pool_before
+
+    for k in sample(writes, 6):
+        raised = fail_at(k, "write", lambda: service.import_backup(source), OSError(errno.ENOSPC, "disk full"))
+        assert isinstance(raised, OSError) and raised.errno == errno.ENOSPC, k
+        assert_nothing_landed(service, config, Scope.site(), before, pool_before)
