@@ -162,6 +162,18 @@ def test_an_original_tree_is_taken_in_at_once_and_not_twice(service, config, dat
     assert [b["reason"] for b in service.list_backups(project)] == ["import"]
 
 
+def test_an_original_tree_inside_strongrooms_own_data_dir_skips_strongrooms_backups(
+        service, config, database, site):
+    """Migrating in place: the original's backups lie beside Strongroom's own."""
+    ours = service.make_backup()["id"]
+    write_original_backup(config.backups_dir / ORIGINAL_TIME, database, {"user": {}}, config.working_dir, False)
+
+    result = service.import_original_tree(config.data_dir)
+
+    assert [m["note"] for m in result["imported"]] == [f"imported from the original backup {ORIGINAL_TIME}"]
+    assert [b["id"] for b in service.list_backups()][1:] == [ours]
+
+
 @pytest.mark.parametrize("project_scope", [False, True], ids=["site", "project"])
 def test_a_mongodump_folder_with_its_files_imports_and_restores(
         service, config, database, site, tmp_path, project_scope):

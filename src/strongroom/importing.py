@@ -148,13 +148,17 @@ def imported_names(store, scope: Scope) -> set[str]:
 
 def original_tree(data_dir: Path, mode: str) -> list[tuple[Scope, Path]]:
     """Every backup folder of an original data dir's run mode, oldest first per scope:
-    ``backups/<mode>/<time>/`` (or ``site/<time>/``) and ``project/<id>/<time>/``."""
+    ``backups/<mode>/<time>/`` (or ``site/<time>/``) and ``project/<id>/<time>/``.
+
+    Strongroom's own backups (with a manifest) are passed over, so the data dir may be
+    the one Strongroom now uses, the original's backups beside its own."""
     root = _folder(Path(data_dir), "the original data dir") / "backups" / mode
     found: list[tuple[Scope, Path]] = []
     for folder, scope in [(root, Scope.site()), (root / "site", Scope.site()), *_project_roots(root)]:
         for name in sorted(_subfolders(folder)):
-            if name not in ("site", "project") and not name.startswith("."):
-                found.append((scope, folder / name))
+            path = folder / name
+            if name not in ("site", "project") and not name.startswith(".") and not (path / MANIFEST).exists():
+                found.append((scope, path))
     return found
 
 
