@@ -373,3 +373,19 @@ def test_a_full_disk_at_any_write_of_an_import_leaves_nothing_behind(service, co
         raised = fail_at(k, "write", lambda: service.import_backup(source), OSError(errno.ENOSPC, "disk full"))
         assert isinstance(raised, OSError) and raised.errno == errno.ENOSPC, k
         assert_nothing_landed(service, config, Scope.site(), before, pool_before)
+
+
+def test_records_are_selected_by_the_data_models_queries_as_mongodb_would():
+    from bson import ObjectId
+
+    from strongroom.foreign import matches
+
+    oid = ObjectId()
+    query = {"projectId": {"$in": [oid, str(oid)]}}
+    assert matches({"_id": 1, "projectId": oid}, query)
+    assert matches({"_id": 1, "projectId": str(oid)}, query)
+    assert matches({"_id": 1, "projectId": [ObjectId(), oid]}, query)
+    assert not matches({"_id": 1, "projectId": ObjectId()}, query)
+    assert not matches({"_id": 1}, query)
+    assert matches({"_id": 1, "meta": {"project": oid}}, {"meta.project": oid})
+    assert not matches({"_id": 1, "meta": {"project": str(oid)}}, {"meta.project": oid})

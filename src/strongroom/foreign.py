@@ -249,8 +249,8 @@ def _checked_documents(source: Path, parts: tuple[str, ...], query: dict | None)
 
 def matches(document: dict, query: dict) -> bool:
     """Does ``document`` match ``query``? The forms ``scopes.project_queries`` builds:
-    ``{field: value}`` and ``{field: {"$in": [values]}}`` (an array field matches if any
-    element does, as in MongoDB)."""
+    ``{field: value}`` and ``{field: {"$in": [values]}}``, the field possibly a dotted path
+    (an array field matches if any element does, as in MongoDB)."""
     for name, wanted in query.items():
         if isinstance(wanted, dict):
             if set(wanted) != {"$in"}:
@@ -258,11 +258,21 @@ def matches(document: dict, query: dict) -> bool:
             choices = wanted["$in"]
         else:
             choices = [wanted]
-        value = document.get(name)
+        found, value = _lookup(document, name)
         values = value if isinstance(value, list) else [value]
-        if name not in document or not any(_same(v, c) for v in values for c in choices):
+        if not found or not any(_same(v, c) for v in values for c in choices):
             return False
     return True
+
+
+def _lookup(document: dict, dotted: str) -> tuple[bool, object]:
+    """The value at a field path (``a.b`` for a field of an embedded document)."""
+    value: object = document
+    for part in dotted.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return False, None
+        value = value[part]
+    return True, value
 
 
 def _same(value, wanted) -> bool:
