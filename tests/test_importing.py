@@ -389,3 +389,22 @@ def test_records_are_selected_by_the_data_models_queries_as_mongodb_would():
     assert not matches({"_id": 1}, query)
     assert matches({"_id": 1, "meta": {"project": oid}}, {"meta.project": oid})
     assert not matches({"_id": 1, "meta": {"project": str(oid)}}, {"meta.project": oid})
+
+
+def test_a_project_gone_from_the_database_comes_back_from_its_imported_backup(
+        service, config, database, site, tmp_path):
+    project = site.project_ids[0]
+    queries = project_queries(config, project)
+    records = records_fingerprint(database, queries)
+    live = scope_dir(config, Scope.project(project))
+    files = tree_fingerprint(live)
+    source = write_original_backup(tmp_path / ORIGINAL_TIME, database, queries, live, per_record=True)
+    for name, query in queries.items():
+        database[name].delete_many(query)
+    shutil.rmtree(live)
+
+    made = service.import_backup(source, project)
+    service.restore_backup(made["id"], project)
+
+    assert records_fingerprint(database, queries) == records
+    assert tree_fingerprint(live) == files
