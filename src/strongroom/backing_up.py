@@ -7,23 +7,32 @@ linked unread. Everything written is flushed with one ``syncfs``; then the manif
 signed with the site key (``signing``; made here at the first backup), written and
 synced, and only then is the folder renamed into place. Any failure removes
 the staging folder and the pool objects only it used.
+
+The content comes from a ``Source``: the live scope by default, or a folder made by
+other tools (``importing``), which goes through exactly the same steps. The id comes
+from ``ids.new_backup_id`` with the service's clock, and the manifest records the
+backup's ``sequence``, its place among the scope's backups in the order they were made.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC
 from pathlib import Path
 from time import perf_counter
 
 from . import dbdump, liveindex, mutations, signing, snapshot
 from .engines import is_embedded
+from .errors import BadInput, CorruptBackup
 from .ids import new_backup_id
 from .manifest import (
     FILE_LIST,
     FileListWriter,
     file_list_intact,
     iter_entries,
+    iter_file_list,
     new_manifest,
     write_manifest,
 )
@@ -33,14 +42,46 @@ from .scopes import Scope, backups_root, scope_dir
 log = logging.getLogger("strongroom")
 
 
-def make_backup(sr, scope: Scope, reason: str, note: str, by: str) -> dict:
-    """Stage, fill and publish a backup of ``scope`` (the caller holds the lock)."""
+@dataclass
+class Source:
+    """Where a backup's content comes from: the live scope, or a folder being imported.
+
+    ``dump(db_dir, progress)`` writes the records into ``db_dir`` (``dbdump``'s format) and
+    returns what ``dbdump.dump_collections`` returns; ``files`` is the folder to snapshot.
+    ``live`` lets unchanged files be linked unread from what is known of the live folder.
+    ``details`` go into the manifest as they are; ``warnings`` join the snapshot's.
+    ``check_file_list`` reads the file list back through the validator before the
+    manifest is written, so a folder whose names no restore could use is refused.
+    """
+
+    dump: Callable[[Path, Callable], dict[str, dict]]
+    files: Path
+    live: bool = True
+    details: dict = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    check_file_list: bool = False
+
+
+def live_source(sr, scope: Scope) -> Source:
+    """The scope as it is now: its records in the database, its folder in the working dir."""
+    return Source(
+        dump=lambda db_dir, progress: dbdump.dump_collections(sr.database, db_dir, sr._queries(scope), progress),
+        files=scope_dir(sr.config, scope),
+    )
+
+
+def make_backup(sr, scope: Scope, reason: str, note: str, by: str, source: Source | None = None) -> dict:
+    """Stage, fill and publish a backup of ``scope`` (the caller holds the lock).
+
+    ``source`` defaults to the live scope; importing gives a folder made elsewhere.
+    """
     key = sr.store.site_key.get(create=True)
-    backup_id = new_backup_id(sr.store.taken_names(scope))
+    source = source or live_source(sr, scope)
+    backup_id = new_backup_id(sr.store.taken_names(scope), sr.clock())
     staging = sr.store.staging_path(scope, backup_id)
     mutations.makedirs(staging)
     try:
-        manifest = _fill(sr, staging, scope, backup_id, reason, note, by, key)
+        manifest = _fill(sr, staging, scope, backup_id, reason, note, by, source, key)
         sr.store.publish(staging, scope, backup_id)
     except BaseException:
         _quietly(mutations.rmtree, staging)
@@ -48,35 +89,39 @@ def make_backup(sr, scope: Scope, reason: str, note: str, by: str) -> dict:
         raise
     return manifest
 
-def _fill(sr, staging: Path, scope: Scope, backup_id: str, reason: str, note: str, by: str, key: bytes) -> dict:
+def _fill(sr, staging: Path, scope: Scope, backup_id: str, reason: str, note: str, by: str, source: Source,
+          key: bytes) -> dict:
     timings = {}
     started = perf_counter()
     sr.progress("records", 0, None)
-    collections = dbdump.dump_collections(sr.database, staging / "db", sr._queries(scope), sr.progress)
+    collections = source.dump(staging / "db", sr.progress)
     timings["dump"] = perf_counter() - started
-    previous = _intact_latest(sr, scope)
+    previous = _intact_latest(sr, scope) if source.live else None
     writer = FileListWriter(staging / FILE_LIST)
     mark = perf_counter()
     times = PhaseTimes()
     try:
-        source = scope_dir(sr.config, scope)
         stats = snapshot.snapshot(
-            source, staging / "files", sr.store.pool, writer,
-            previous=_known_entries(sr, scope, previous), progress=sr.progress, times=times,
+            source.files, staging / "files", sr.store.pool, writer,
+            previous=_known_entries(sr, scope, previous) if source.live else None,
+            progress=sr.progress, times=times,
         )
     except BaseException:
         writer.abort()
         raise
     list_sha256 = writer.close()
+    if source.check_file_list:
+        _check_file_list(staging, list_sha256, writer.count)
     timings["files"] = perf_counter() - mark
     timings.update({phase: times.seconds.get(phase, 0.0) for phase in ("scan", "hash", "copy", "link")})
     mark = perf_counter()
     mutations.sync_filesystem(staging)
     timings["sync"] = perf_counter() - mark
-    root = source.stat() if source.is_dir() else None
+    root = source.files.stat() if source.files.is_dir() else None
     manifest = new_manifest(
         id=backup_id, scope=scope.kind, project=scope.project_id, mode=sr.config.mode,
-        created_at=_now(), created_by=by, reason=reason, note=note,
+        sequence=sr.store.next_sequence(scope),
+        created_at=sr.clock().astimezone(UTC).isoformat(timespec="seconds"), created_by=by, reason=reason, note=note,
         parent=previous[1]["id"] if previous else None,
         hash_algorithm="sha256",
         database={"engine": "embedded" if is_embedded(sr.database) else "mongodb",
@@ -89,7 +134,8 @@ def _fill(sr, staging: Path, scope: Scope, backup_id: str, reason: str, note: st
             "objects_added": stats.objects_added, "linked_unread": stats.linked_unread,
             "root": {"mode": root.st_mode & 0o7777, "mtime_ns": root.st_mtime_ns} if root else None,
         },
-        warnings=stats.warnings,
+        warnings=source.warnings + stats.warnings,
+        **source.details,
         timings={k: round(v, 4) for k, v in timings.items()} | {"total": round(perf_counter() - started, 4)},
     )
     manifest = signing.sign(manifest, key)
@@ -97,6 +143,16 @@ def _fill(sr, staging: Path, scope: Scope, backup_id: str, reason: str, note: st
     log.info("backup %s of the %s: %d files, %d bytes read, %d added; %s", backup_id, scope,
              stats.files, stats.bytes_read, stats.bytes_added, phases(manifest["timings"]))
     return manifest
+
+
+def _check_file_list(staging: Path, list_sha256: str, entries: int) -> None:
+    """Every entry readable by a restore (``manifest.iter_file_list``), else ``BadInput``."""
+    try:
+        for _ in iter_file_list(staging / FILE_LIST, "the files", list_sha256, entries):
+            pass
+    except CorruptBackup as exc:
+        raise BadInput(str(exc)) from None
+
 
 def _intact_latest(sr, scope: Scope) -> tuple[Path, dict] | None:
     latest = sr.store.latest(scope)
@@ -119,10 +175,6 @@ def _known_entries(sr, scope: Scope, previous: tuple[Path, dict] | None):
     prefix = scope_dir(sr.config, scope).relative_to(scope_dir(sr.config, Scope.site())).as_posix() + "/"
     return ({**entry, "path": entry["path"][len(prefix):]}
             for entry in iter_entries(*site) if entry["path"].startswith(prefix))
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def phases(timings: dict) -> str:

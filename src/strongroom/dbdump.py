@@ -31,7 +31,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from uuid import UUID
 
@@ -79,19 +79,36 @@ def dump_collections(
     A collection that does not exist dumps as empty. Returns, per collection,
     ``{"count": documents, "bytes": size of the .bson file, "sha256": its hex digest}``.
     """
-    bson_dir, json_dir = db_dir / BSON_DIR, db_dir / JSON_DIR
     for name in queries:
         check_collection_name(name)
+    collections = (
+        (name, engines.raw_documents(database, name, query), lambda name=name: collection_metadata(database, name))
+        for name, query in queries.items()
+    )
+    return write_collections(db_dir, collections, len(queries), progress)
+
+
+def write_collections(
+    db_dir: Path,
+    collections: Iterable[tuple[str, Iterable[bytes], Callable[[], dict]]],
+    total: int,
+    progress: Progress | None = None,
+) -> dict[str, dict]:
+    """Write a dump from ``(name, batches of raw BSON, metadata())`` per collection.
+
+    ``dump_collections`` feeds it from a database; importing feeds it documents read from
+    a foreign dump, so both land in exactly the same format. Same return value.
+    """
+    bson_dir, json_dir = db_dir / BSON_DIR, db_dir / JSON_DIR
     mutations.makedirs(bson_dir)
     mutations.makedirs(json_dir)
     summary = {}
-    for done, (name, query) in enumerate(queries.items()):
-        _report(progress, f"dump {name}", done, len(queries))
-        summary[name] = _dump_documents(
-            database, name, query, bson_dir / f"{name}.bson", json_dir / f"{name}.json"
-        )
+    for done, (name, batches, metadata_of) in enumerate(collections):
+        check_collection_name(name)
+        _report(progress, f"dump {name}", done, total)
+        summary[name] = _dump_documents(batches, bson_dir / f"{name}.bson", json_dir / f"{name}.json")
         metadata = json_util.dumps(
-            collection_metadata(database, name),
+            metadata_of(),
             json_options=json_util.CANONICAL_JSON_OPTIONS,
             separators=(",", ":"),
         ).encode()
@@ -99,14 +116,14 @@ def dump_collections(
         summary[name]["metadata_sha256"] = hashlib.sha256(metadata).hexdigest()
     mutations.fsync_dir(bson_dir)
     mutations.fsync_dir(json_dir)
-    _report(progress, "dump", len(queries), len(queries))
+    _report(progress, "dump", total, total)
     return summary
 
 
-def _dump_documents(database, name: str, query: dict, bson_path: Path, json_path: Path) -> dict:
+def _dump_documents(batches: Iterable[bytes], bson_path: Path, json_path: Path) -> dict:
     digest, json_digest, count, size = hashlib.sha256(), hashlib.sha256(), 0, 0
     with mutations.create(bson_path) as bson_file, mutations.create(json_path) as json_file:
-        for batch in engines.raw_documents(database, name, query):
+        for batch in batches:
             mutations.write(bson_file, batch)
             digest.update(batch)
             size += len(batch)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import PurePosixPath
 
 from .errors import InvalidName
@@ -18,6 +18,7 @@ BACKUP_ID_RE = re.compile(r"\A(\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2})(?:\.([1-9][0
 PROJECT_ID_RE = re.compile(r"\A[0-9a-f]{24}\Z")
 TIME_FORMAT = "%Y-%m-%dT%H-%M-%S"
 MAX_PATH_BYTES = 4096
+MAX_SUFFIX = 999_999  # the largest suffix BACKUP_ID_RE accepts
 
 
 def _shown(value: object) -> str:
@@ -53,19 +54,28 @@ def backup_id_sort_key(backup_id: str) -> tuple[str, int]:
 
 def backup_id_time(backup_id: str) -> datetime:
     match = BACKUP_ID_RE.match(validate_backup_id(backup_id))
-    return datetime.strptime(match.group(1), TIME_FORMAT).replace(tzinfo=timezone.utc)
+    return datetime.strptime(match.group(1), TIME_FORMAT).replace(tzinfo=UTC)
 
 
 def new_backup_id(existing: Iterable[str], now: datetime | None = None) -> str:
-    """The UTC time to the second; a suffix ``.1``, ``.2``, … keeps it unique among ``existing``."""
-    now = now or datetime.now(timezone.utc)
-    base = now.astimezone(timezone.utc).strftime(TIME_FORMAT)
-    taken = set(existing)
-    candidate, n = base, 0
-    while candidate in taken:
-        n += 1
-        candidate = f"{base}.{n}"
-    return candidate
+    """The id of a new backup: after every id in ``existing``, whatever the clock says.
+
+    Normally the UTC time to the second, with a suffix ``.1``, ``.2``, … when that second
+    is taken. The clock is not trusted: if ``now`` is not after the newest existing id
+    (the clock was ahead before, or jumped back), the new id continues from the newest
+    one (its time, the next suffix), so ids stay unique and a new backup sorts newest.
+    Names in ``existing`` that are not backup ids are ignored.
+    """
+    now = now or datetime.now(UTC)
+    base = now.astimezone(UTC).strftime(TIME_FORMAT)
+    newest = max((name for name in existing if is_backup_id(name)), key=backup_id_sort_key, default=None)
+    if newest is None or (base, 0) > backup_id_sort_key(newest):
+        return base
+    time, suffix = backup_id_sort_key(newest)
+    if suffix < MAX_SUFFIX:
+        return f"{time}.{suffix + 1}"
+    later = datetime.strptime(time, TIME_FORMAT) + timedelta(seconds=1)  # suffixes used up
+    return later.strftime(TIME_FORMAT)
 
 
 def validate_project_id(value: object) -> str:

@@ -122,6 +122,8 @@ def _check_manifest(name: str, manifest: object) -> None:
         problem = f"manifest names backup {manifest.get('id')!r}"
     elif not isinstance(manifest.get("collections"), dict) or not isinstance(manifest.get("files"), dict):
         problem = "manifest lacks its collections or files"
+    if problem is None and not _valid_sequence(manifest.get("sequence", 0)):
+        problem = "manifest gives an invalid sequence number"
     if problem is None and not _valid_root(manifest["files"].get("root")):
         problem = "manifest gives the folder itself an invalid mode or time"
     if problem is None:
@@ -157,6 +159,10 @@ def restorable_root_mode(mode: int) -> int:
     """The mode a restore gives the scope's folder: never setuid or setgid, and its owner
     may always list, enter and change it, whatever a manifest says."""
     return (mode & 0o1777) | 0o700
+
+
+def _valid_sequence(sequence: object) -> bool:
+    return isinstance(sequence, int) and not isinstance(sequence, bool) and sequence >= 0
 
 
 def _valid_root(root: object) -> bool:

@@ -4,11 +4,17 @@ A policy keeps the newest ``last`` backups, plus the newest backup of each of th
 ``hourly`` hours, ``daily`` days, ``weekly`` ISO weeks and ``monthly`` months that have
 one (times in UTC, from the backup ids). A backup kept by any rule is kept. A policy
 that keeps nothing at all is refused: pruning must never delete every backup.
+
+"Newest" is the order the backups were made in, not what their ids say: a clock that
+was ahead or jumped back gives ids out of that order. The order is the sequence number
+each manifest records (``store.sequences``), then the id for backups without one. The
+most recently made backup is always kept, and so is the one with the highest id,
+whatever the policy says.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -42,10 +48,22 @@ BUCKETS: dict[str, Callable[[datetime], tuple]] = {
 }
 
 
-def backups_to_keep(backup_ids: Iterable[str], policy: RetentionPolicy) -> set[str]:
-    """The ids ``policy`` keeps; every other id may be deleted."""
-    newest_first = sorted(backup_ids, key=backup_id_sort_key, reverse=True)
+def backups_to_keep(
+    backup_ids: Iterable[str], policy: RetentionPolicy, sequences: Mapping[str, int] | None = None
+) -> set[str]:
+    """The ids ``policy`` keeps; every other id may be deleted.
+
+    ``sequences`` gives the order the backups were made in (see the module's description);
+    without it, ids are taken to be in that order.
+    """
+    backup_ids = list(backup_ids)
+    if not backup_ids:
+        return set()
+    sequences = sequences or {}
+    newest_first = sorted(backup_ids, key=lambda i: (sequences.get(i, 0), backup_id_sort_key(i)), reverse=True)
     kept = set(newest_first[: policy.last])
+    kept.add(newest_first[0])  # the most recently made backup, whatever its id says
+    kept.add(max(backup_ids, key=backup_id_sort_key))  # and the one listed newest
     for rule, bucket_of in BUCKETS.items():
         wanted = getattr(policy, rule)
         seen: set[tuple] = set()

@@ -1,4 +1,4 @@
-"""The use cases: make, list, show, restore, delete and verify backups of a scope.
+"""The use cases: make, list, show, restore, delete, verify, prune and import backups of a scope.
 
 ``Strongroom`` is the one object the CLI and the web talk to. It resolves and validates
 the scope, takes the operation lock, and composes the modules that do the work:
@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import getpass
 import logging
+import os
+from datetime import UTC, datetime
 from pathlib import Path
 from time import perf_counter
 
 from bson import ObjectId
 
-from . import backing_up, preview, privacy, pruning, restoring, verifying
+from . import backing_up, importing, preview, privacy, pruning, restoring, verifying
 from .backing_up import phases
 from .config import Config
 from .engines import list_collections, open_database
@@ -38,8 +40,10 @@ log = logging.getLogger("strongroom")
 
 
 class Strongroom:
-    def __init__(self, config: Config, database=None, progress=None):
+    def __init__(self, config: Config, database=None, progress=None, clock=None):
         self.config = config
+        # The time new backups are named and stamped with; tests inject a clock that jumps.
+        self.clock = clock or (lambda: datetime.now(UTC))
         self._database = database
         self.store = BackupStore(config)
         self.journal = Journal(config.backups_dir / ".journal.json")
@@ -125,6 +129,33 @@ class Strongroom:
 
     def _make_backup(self, scope: Scope, reason: str, note: str, by: str) -> dict:
         return backing_up.make_backup(self, scope, reason, note, by)
+
+    # -- importing ------------------------------------------------------------------
+
+    def import_backup(self, source: str | os.PathLike, project_id: str | None = None, *,
+                      files: str | os.PathLike | None = None, note: str = "", by: str | None = None) -> dict:
+        """Take in a backup made by others (``importing``) as a new backup of the site or
+        of a project, with reason ``import``; return its summary."""
+        scope = Scope.of(project_id)
+        by = by or _default_user()
+        with self._lock("import", by):
+            self._recover_locked()
+            made = importing.import_folder(self, scope, Path(source), files and Path(files), note, by)
+            return summary(made)
+
+    def import_original_tree(self, data_dir: str | os.PathLike, *, by: str | None = None) -> dict:
+        """Take in every backup of this run mode in an original data dir, oldest first,
+        leaving out those imported before. ``{"imported": [summaries], "skipped": [names]}``."""
+        by = by or _default_user()
+        imported, skipped = [], []
+        with self._lock("import", by):
+            self._recover_locked()
+            for scope, folder in importing.original_tree(Path(data_dir), self.config.mode):
+                if folder.name in importing.imported_names(self.store, scope):
+                    skipped.append(f"{scope}: {folder.name}")
+                    continue
+                imported.append(summary(importing.import_folder(self, scope, folder, None, "", by)))
+        return {"imported": imported, "skipped": skipped}
 
     # -- restoring ------------------------------------------------------------------
 
@@ -217,7 +248,7 @@ class Strongroom:
         with self._lock("prune", by or _default_user()):
             self._recover_locked()
             ids = self.store.ids(scope)
-            kept = pruning.backups_to_keep(ids, policy)
+            kept = pruning.backups_to_keep(ids, policy, self.store.sequences(scope))
             doomed = [backup_id for backup_id in ids if backup_id not in kept]
             objects = freed = 0
             for done, backup_id in enumerate([] if dry_run else doomed, 1):

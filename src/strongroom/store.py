@@ -50,6 +50,17 @@ class BackupStore:
         ]
         return sorted(found, key=backup_id_sort_key, reverse=True)
 
+    def sequences(self, scope: Scope) -> dict[str, int]:
+        """Each complete backup's sequence number: the order the scope's backups were made
+        in, counted per scope and never read from a clock (``backing_up`` writes it in the
+        manifest). 0 for a backup whose manifest has none (made before it was recorded)."""
+        root = backups_root(self.config, scope)
+        return {backup_id: _sequence(root / backup_id) for backup_id in self.ids(scope)}
+
+    def next_sequence(self, scope: Scope) -> int:
+        """The sequence number of the scope's next backup: after every existing one."""
+        return 1 + max(self.sequences(scope).values(), default=0)
+
     def taken_names(self, scope: Scope) -> set[str]:
         """Every name in use below the scope's root, complete or not (for a new id)."""
         root = backups_root(self.config, scope)
@@ -142,3 +153,11 @@ class BackupStore:
         if removed:
             self.pool.collect_garbage()
         return removed
+
+
+def _sequence(path: Path) -> int:
+    try:
+        sequence = read_manifest(path).get("sequence", 0)
+    except CorruptBackup:
+        return 0
+    return sequence if isinstance(sequence, int) and sequence > 0 else 0
