@@ -52,3 +52,11 @@ class NotAllowed(StrongroomError):
 
 class RestoreFailed(StrongroomError):
     """A restore failed part-way; the scope was put back from its pre-restore backup."""
+
+
+class LinkedFolder(StrongroomError):
+    """A scope folder, a backup folder or one of their parents is a symbolic link:
+    Strongroom refuses to write, delete or change a mode through it."""
+
+    exit_code = 1
+    http_status = 409

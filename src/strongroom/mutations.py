@@ -50,26 +50,27 @@ def makedirs(path: Path, mode: int = 0o777) -> None:
         os.makedirs(path, mode=mode, exist_ok=True)
 
 
-def mkdir(path: Path | str, mode: int = 0o777) -> None:
-    """One new folder whose parent exists."""
+def mkdir(path: Path | str, mode: int = 0o777, dir_fd: int | None = None) -> None:
+    """One new folder whose parent exists (``path`` relative to ``dir_fd`` if given)."""
     point("mkdir", path)
-    os.mkdir(path, mode)
+    os.mkdir(path, mode, dir_fd=dir_fd)
 
 
-def rename(src: Path, dst: Path) -> None:
+def rename(src: Path | str, dst: Path | str, src_dir_fd: int | None = None, dst_dir_fd: int | None = None) -> None:
     """Atomic on one file system; ``dst`` must not be a non-empty directory."""
     point("rename", f"{src} -> {dst}")
-    os.replace(src, dst)
+    os.replace(src, dst, src_dir_fd=src_dir_fd, dst_dir_fd=dst_dir_fd)
 
 
-def link(src: Path | str, dst: Path | str) -> None:
+def link(src: Path | str, dst: Path | str, src_dir_fd: int | None = None, dst_dir_fd: int | None = None) -> None:
+    """A hard link; never through a symbolic link at ``src``."""
     point("link", dst)
-    os.link(src, dst, follow_symlinks=False)
+    os.link(src, dst, src_dir_fd=src_dir_fd, dst_dir_fd=dst_dir_fd, follow_symlinks=False)
 
 
-def symlink(target: str, dst: Path | str) -> None:
+def symlink(target: str, dst: Path | str, dir_fd: int | None = None) -> None:
     point("symlink", dst)
-    os.symlink(target, dst)
+    os.symlink(target, dst, dir_fd=dir_fd)
 
 
 def unlink(path: Path) -> None:
@@ -77,18 +78,30 @@ def unlink(path: Path) -> None:
     os.unlink(path)
 
 
-def rmtree(path: Path) -> None:
-    """Remove a tree, making read-only folders writable first so that it always goes."""
-    if not os.path.lexists(path):
+def rmtree(path: Path | str, dir_fd: int | None = None) -> None:
+    """Remove a tree, making read-only folders writable first so that it always goes.
+
+    With ``dir_fd``, ``path`` is a name in that folder and the tree is removed through
+    folder descriptors: a link inside it is removed, never followed, at any depth.
+    """
+    try:
+        os.lstat(path, dir_fd=dir_fd)
+    except FileNotFoundError:
         return
     point("rmtree", path)
 
-    def retry_writable(func, failed_path, _exc_info):
+    def retry_writable(func, failed_path, exc_info):
         parent = os.path.dirname(failed_path)
-        os.chmod(parent, 0o700)
-        func(failed_path)
+        if dir_fd is None:
+            os.chmod(parent, 0o700)
+            func(failed_path)
+        elif func in (os.unlink, os.rmdir):
+            os.chmod(parent, 0o700, dir_fd=dir_fd)
+            func(failed_path, dir_fd=dir_fd)
+        else:
+            raise exc_info[1]
 
-    shutil.rmtree(path, onerror=retry_writable)  # onexc is 3.12+
+    shutil.rmtree(path, onerror=retry_writable, dir_fd=dir_fd)  # onexc is 3.12+
 
 
 def chmod(path: Path | str, mode: int) -> None:
@@ -97,9 +110,21 @@ def chmod(path: Path | str, mode: int) -> None:
     os.chmod(path, mode)
 
 
-def utime(path: Path | str, mtime_ns: int) -> None:
+def chmod_fd(fd: int, mode: int, detail: str = "") -> None:
+    """Change the mode of the file or folder open as ``fd`` (no path, so no link to follow)."""
+    point("chmod", detail)
+    os.chmod(fd, mode)
+
+
+def utime(path: Path | str, mtime_ns: int, dir_fd: int | None = None) -> None:
+    """Set the times of ``path`` itself: of a symbolic link, the link's own times."""
     point("utime", path)
-    os.utime(path, ns=(mtime_ns, mtime_ns), follow_symlinks=False)
+    os.utime(path, ns=(mtime_ns, mtime_ns), dir_fd=dir_fd, follow_symlinks=False)
+
+
+def utime_fd(fd: int, mtime_ns: int, detail: str = "") -> None:
+    point("utime", detail)
+    os.utime(fd, ns=(mtime_ns, mtime_ns))
 
 
 def write(fh, data: bytes) -> None:

@@ -22,10 +22,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from . import dbrestore, liveindex, mutations, rebuild
+from . import dbrestore, liveindex, mutations, rebuild, rescue
 from .errors import CorruptBackup, RestoreFailed
 from .manifest import iter_entries
-from .scopes import Scope, backups_root, project_queries, scope_dir
+from .nofollow import check_no_links
+from .scopes import Scope, backups_root, project_queries, rescue_dir, scope_dir
 
 
 def tree_paths(live: Path, backup_id: str) -> tuple[Path, Path]:
@@ -37,6 +38,7 @@ def tree_paths(live: Path, backup_id: str) -> tuple[Path, Path]:
 def restore(sr, scope: Scope, path: Path, manifest: dict, by: str) -> dict:
     """Steps 1-5 above; ``sr`` is the ``Strongroom`` service (lock held by the caller)."""
     backup_id = manifest["id"]
+    check_no_links(sr.config.data_dir, scope_dir(sr.config, scope))  # before anything changes
     entry = sr.journal.start(operation="restore", scope=scope.kind, project=scope.project_id,
                              backup=backup_id, pre_restore=None, by=by, step="pre-restore")
     try:
@@ -70,23 +72,34 @@ def apply_backup(sr, scope: Scope, path: Path, manifest: dict, entry: dict | Non
     index = liveindex.LiveIndexWriter(backups_root(sr.config, scope))
     try:
         stats = rebuild.build_tree(iter_entries(path, manifest), path / "files", live, staging,
-                                    manifest["files"]["entries"], sr.progress, index=index.add)
+                                    manifest["files"]["entries"], sr.progress, index=index.add,
+                                    root=sr.config.data_dir, top=manifest["files"].get("root"))
     except BaseException:
         index.abort()
         raise
-    root = manifest["files"].get("root")
-    if root:
-        mutations.chmod(staging, root["mode"])
-        mutations.utime(staging, root["mtime_ns"])
     # The new tree must be on disk before it replaces the old one: once the journal says
     # "cleanup", recovery keeps it, and the old tree goes.
     mutations.sync_filesystem(staging)
     step("swap")
-    rebuild.swap_in(staging, live, old, before_cleanup=lambda: step("cleanup"))
+    rescuer = _rescuer(sr, scope, entry)
+    rebuild.swap_in(staging, live, old, before_cleanup=lambda: step("cleanup"), root=sr.config.data_dir,
+                    inspect_old=rescuer and rescuer.inspect)
     newest = sr.store.ids(scope)
     index.publish(newest[0] if newest else None)
-    return {"files": stats.files, "copied": stats.copied, "kept": stats.kept,
-            "bytes_copied": stats.bytes_copied, "records": records, "timings": stats.times.rounded()}
+    return {"files": stats.files, "copied": stats.copied, "kept": stats.kept, "hardlinked": stats.hardlinked,
+            "bytes_copied": stats.bytes_copied, "records": records, "timings": stats.times.rounded(),
+            "rescued": rescuer.outcome() if rescuer else rescue.NOTHING}
+
+
+def _rescuer(sr, scope: Scope, entry: dict | None) -> rescue.Rescuer | None:
+    """What keeps files written by others during the restore: it compares the old tree
+    with the pre-restore backup the journal names (none when rolling back)."""
+    pre_id = entry and entry.get("pre_restore")
+    if not pre_id:
+        return None
+    pre_path, pre = sr.store.open(scope, pre_id)
+    return rescue.Rescuer(lambda: iter_entries(pre_path, pre), sr.config.data_dir,
+                          rescue_dir(sr.config, scope, pre_id))
 
 
 def _journal_scope(entry: dict) -> Scope:
