@@ -230,6 +230,10 @@ def restore(obj, backup_id, project_id, yes, as_json, dry_run):
     else:
         click.echo(f"Restored {backup_id} ({result['copied']} files copied, {result['kept']} unchanged); "
                    f"the previous state is backup {result['pre_restore']}.")
+        found = result.get("rescued") or {}
+        if found.get("count"):
+            click.echo(f"{found['count']} files written by others during the restore were kept in "
+                       f"{found['place']}.")
 
 
 def _print_preview(report: dict) -> None:

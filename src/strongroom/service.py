@@ -27,7 +27,7 @@ from . import backing_up, dbdump, preview, pruning, restoring
 from .backing_up import phases
 from .config import Config
 from .engines import list_collections, open_database
-from .errors import BadInput, Busy, CorruptBackup, NotFound
+from .errors import BadInput, Busy, CorruptBackup, LinkedFolder, NotFound
 from .ids import validate_backup_id
 from .journal import Journal
 from .locking import OperationLock, is_locked
@@ -104,7 +104,7 @@ class Strongroom:
         for backup_id in self.store.ids(scope):
             try:
                 found.append(summary(self.store.open(scope, backup_id)[1]))
-            except CorruptBackup:
+            except (CorruptBackup, LinkedFolder):
                 continue  # ``verify --all`` reports it
         return found
 

@@ -14,9 +14,10 @@ from pathlib import Path
 
 from . import mutations
 from .config import Config
-from .errors import CorruptBackup, NotFound
+from .errors import CorruptBackup, LinkedFolder, NotFound
 from .ids import backup_id_sort_key, is_backup_id, validate_backup_id
 from .manifest import MANIFEST, iter_entries, read_manifest
+from .nofollow import check_no_links, open_below
 from .pool import Pool
 from .scopes import Scope, backups_root
 
@@ -37,7 +38,8 @@ class BackupStore:
         found = [
             entry.name
             for entry in os.scandir(root)
-            if is_backup_id(entry.name) and entry.is_dir() and (Path(entry.path) / MANIFEST).is_file()
+            if is_backup_id(entry.name) and entry.is_dir(follow_symlinks=False)
+            and (Path(entry.path) / MANIFEST).is_file()
         ]
         return sorted(found, key=backup_id_sort_key, reverse=True)
 
@@ -61,10 +63,12 @@ class BackupStore:
         return (self.path(scope, backup_id) / MANIFEST).is_file()
 
     def open(self, scope: Scope, backup_id: str) -> tuple[Path, dict]:
-        """The folder and manifest of a complete backup; ``NotFound`` if there is none."""
+        """The folder and manifest of a complete backup; ``NotFound`` if there is none,
+        ``LinkedFolder`` if it, or a folder above it in ``backups/``, is a symbolic link."""
         path = self.path(scope, backup_id)
         if not self.exists(scope, backup_id):
             raise NotFound(f"no backup {backup_id} of the {scope}")
+        self._refuse_links(path)
         manifest = read_manifest(path)
         expected = (scope.kind, scope.project_id)
         if (manifest.get("scope"), manifest.get("project")) != expected:
@@ -75,7 +79,7 @@ class BackupStore:
         for backup_id in self.ids(scope):
             try:
                 return self.open(scope, backup_id)
-            except CorruptBackup:
+            except (CorruptBackup, LinkedFolder):
                 continue
         return None
 
@@ -91,12 +95,26 @@ class BackupStore:
     def delete(self, scope: Scope, backup_id: str) -> tuple[int, int]:
         """Remove a backup and the objects only it used; return (objects, bytes) freed."""
         path, manifest = self.open(scope, backup_id)
-        doomed = path.parent / (DELETING_PREFIX + backup_id)
-        mutations.rename(path, doomed)
-        mutations.fsync_dir(path.parent)
-        digests = [e["hash"] for e in iter_entries(doomed, manifest) if e["type"] == "file"]
-        mutations.rmtree(doomed)
+        check_no_links(self.config.data_dir, self.pool.root)
+        doomed = DELETING_PREFIX + backup_id
+        # Through the scope root's descriptor: a folder swapped for a link after the
+        # check above cannot redirect the rename or the removal out of ``backups/``.
+        root_fd = open_below(self.config.data_dir, path.parent)
+        try:
+            mutations.rename(backup_id, doomed, src_dir_fd=root_fd, dst_dir_fd=root_fd)
+            os.fsync(root_fd)
+            digests = [e["hash"] for e in iter_entries(path.parent / doomed, manifest) if e["type"] == "file"]
+            mutations.rmtree(doomed, dir_fd=root_fd)
+        finally:
+            os.close(root_fd)
         return self.pool.release(digests)
+
+    def _refuse_links(self, path: Path) -> None:
+        """``LinkedFolder`` if the backup ``path``, a folder between the data dir and it,
+        or its ``files``/``db`` folder is a link: no backup is used or removed through one."""
+        check_no_links(self.config.data_dir, path)
+        for part in ("files", "db"):
+            check_no_links(path, path / part)
 
     def scope_roots(self) -> list[Path]:
         """Every scope root of this mode: the site's and each project's."""
@@ -110,8 +128,8 @@ class BackupStore:
         """Remove staging and deleting folders left by a crash; return what was removed."""
         removed = []
         for root in self.scope_roots():
-            if not root.is_dir():
-                continue
+            if not root.is_dir() or _linked(self.config.data_dir, root):
+                continue  # nothing is removed through a link (``open`` and ``delete`` refuse it)
             for entry in os.scandir(root):
                 if entry.name.startswith((STAGING_PREFIX, DELETING_PREFIX)) or entry.name.endswith(".tmp"):
                     if entry.is_dir(follow_symlinks=False):
@@ -122,3 +140,11 @@ class BackupStore:
         if removed:
             self.pool.collect_garbage()
         return removed
+
+
+def _linked(data_dir: Path, folder: Path) -> bool:
+    try:
+        check_no_links(data_dir, folder)
+    except LinkedFolder:
+        return True
+    return False
