@@ -233,7 +233,9 @@ class Pool:
 
     def _share(self, digest: str, dest: Path | str) -> None:
         """Replace ``dest``, a private copy, by a link to the object of the same content."""
-        beside = f"{dest}.pool-link"
+        # A short name of our own beside ``dest``: the user's name plus a suffix could
+        # pass NAME_MAX (255 bytes).
+        beside = os.path.join(os.path.dirname(dest), f".strongroom-{os.getpid()}-{os.urandom(6).hex()}")
         try:
             mutations.link(self.object_path(digest), beside)
         except FileNotFoundError:  # collected meanwhile: the private copy stays
