@@ -16,6 +16,7 @@ import click
 from . import __version__
 from .config import ENV_DATA_DIR, ENV_DB, ENV_MODE, RUN_MODES, Config
 from .errors import BadInput, StrongroomError
+from .humanize import path as _path
 from .humanize import size as _size
 from .progress import TerminalProgress
 from .service import Strongroom
@@ -242,7 +243,7 @@ def _print_preview(report: dict) -> None:
     for kind in ("added", "changed", "removed"):
         click.echo(f"  files {kind:<8} {files[kind]['count']:>6}  ({_size(files[kind]['bytes'])})")
         for path in files[kind]["paths"][:20]:
-            click.echo(f"      {path}")
+            click.echo(f"      {_path(path)}")
         if files[kind]["count"] > 20:
             click.echo(f"      … and {files[kind]['count'] - 20} more")
     click.echo(f"  files unchanged {files['unchanged']:>6}")

@@ -136,6 +136,12 @@ def write(fh, data: bytes) -> None:
         written = fh.write(data)
 
 
+def truncate(fh, size: int) -> None:
+    """Set an open file's length (a hole where it grows): a write point too."""
+    point("write", getattr(fh, "name", ""))
+    os.ftruncate(fh.fileno(), size)
+
+
 def create(path: Path | str, mode: str = "xb", buffering: int = -1):
     """Open a new file for writing (fails if it exists, unless ``mode`` says otherwise)."""
     point("create", path)
