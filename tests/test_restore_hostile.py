@@ -309,6 +309,26 @@ def test_a_hard_link_to_different_content_is_restored_as_its_own_copy(tmp_path):
     assert stats.hardlinked == 0
 
 
+def test_a_sparse_file_is_restored_with_its_holes(tmp_path):
+    size = 64 << 20
+    stored = tmp_path / "backup-files"
+    stored.mkdir()
+    with open(stored / "disk.img", "wb") as fh:
+        fh.truncate(size)
+        fh.seek(1 << 20)
+        fh.write(b"data" * 1024)
+    content = (stored / "disk.img").read_bytes()
+    assert (stored / "disk.img").stat().st_blocks * 512 < 1 << 20  # the file system keeps holes
+    entry = {"path": "disk.img", "type": "file", "size": size, "mode": 0o644, "mtime_ns": 1_000_000_000,
+             "hash": hashlib.sha256(content).hexdigest(), "sparse": True}
+
+    live, stats = rebuild_into(tmp_path, [entry], stored)
+
+    assert stats.copied == 1
+    assert (live / "disk.img").read_bytes() == content
+    assert (live / "disk.img").stat().st_blocks * 512 < 1 << 20
+
+
 # -- other programs writing during the restore ---------------------------------------
 
 

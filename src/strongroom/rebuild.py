@@ -3,7 +3,8 @@
 The tree is built beside the live folder (same file system) and swapped in with two
 renames. A live file whose size, mtime and mode equal the backup's entry is hard-linked
 into the new folder instead of copied (rsync's quick check); every other file is copied
-from the backup, hashed on the way. A file the backup records as a hard link of an
+from the backup, hashed on the way (a file recorded ``"sparse": true`` is copied leaving
+its holes, ``pool.copy_hashing``). A file the backup records as a hard link of an
 earlier one (``"hardlink": <earlier path>``) is linked to that earlier file of the new
 tree, once the two are known to hold the same content.
 
@@ -176,7 +177,8 @@ def _copy_checked(entry: dict, source_dir: int, dest_dir: int, name: str, times:
     """A worker's job: copy one file from the backup, checking its hash, then give it its
     mode and time; return its entry with the copy's inode. Closes both descriptors."""
     try:
-        digest, size = copy_hashing(proc_path(source_dir, name), proc_path(dest_dir, name), times)
+        digest, size = copy_hashing(proc_path(source_dir, name), proc_path(dest_dir, name), times,
+                                    sparse=entry.get("sparse") is True)
         if digest != entry["hash"] or size != entry["size"]:
             raise CorruptBackup(f"file {entry['path']} does not match its hash: its content was changed")
         fd = os.open(name, FILE_FLAGS, dir_fd=dest_dir)
