@@ -389,3 +389,45 @@ def test_a_restore_nobody_disturbs_rescues_nothing(service, config, site):
 
     assert result["rescued"]["count"] == 0
     assert not (config.backups_dir / "rescued").exists()
+
+
+def test_a_failed_restore_rolls_back_and_still_keeps_what_others_wrote(service, config, site):
+    live = config.working_dir
+    made = service.make_backup()
+    (live / "images" / "banner.png").write_bytes(b"changed after the backup")  # so the restore copies
+    before = tree_fingerprint(live)
+    write = write_while_the_tree_is_built(live, other_program)
+    building, failed = threading.Event(), threading.Event()
+
+    def write_then_fail(kind, detail):  # the first copy into the new tree fails
+        write(kind, detail)
+        if kind == "mkdir" and ".restore-" in detail:
+            building.set()
+        if kind == "chmod" and building.is_set() and not failed.is_set():
+            failed.set()
+            raise OSError(5, "Input/output error (injected)")
+
+    previous = mutations.set_hook(write_then_fail)
+    try:
+        with pytest.raises(RestoreFailed, match="3 files written by others meanwhile were kept in") as raised:
+            service.restore_backup(made["id"])
+    finally:
+        mutations.set_hook(previous)
+
+    place = Path(str(raised.value).rpartition("kept in ")[2])
+    assert (place / "written-during-restore.txt").read_text() == "an upload that arrived mid-restore"
+    assert (place / "site.json").read_text() == '{"edited": "while the restore ran"}'
+    assert tree_fingerprint(live) == before  # exactly the state before, what others wrote aside
+
+
+def test_the_cli_says_where_files_written_during_a_restore_were_kept(service, config, site, cli):
+    made = service.make_backup()
+    previous = mutations.set_hook(write_while_the_tree_is_built(config.working_dir, other_program))
+    try:
+        result = cli("restore", made["id"], "--yes")
+    finally:
+        mutations.set_hook(previous)
+
+    assert result.exit_code == 0, result.output
+    assert "3 files written by others during the restore were kept in " in result.output
+    assert str(config.backups_dir / "rescued" / "site") in result.output

@@ -48,17 +48,19 @@ def restore(sr, scope: Scope, path: Path, manifest: dict, by: str) -> dict:
         raise
     entry["pre_restore"] = pre["id"]
     try:
-        result = apply_backup(sr, scope, path, manifest, entry)
+        result = apply_backup(sr, scope, path, manifest, entry, rescuer=_rescuer(sr, scope, entry))
     except BaseException as exc:
-        roll_back(sr, entry, cause=exc)
+        rescued = roll_back(sr, entry, cause=exc)
         raise RestoreFailed(f"restore of {backup_id} failed ({_reason(exc)}); the {scope} was put back "
-                            f"as it was, from backup {pre['id']}") from exc
+                            f"as it was, from backup {pre['id']}{_rescued_words(rescued)}") from exc
     sr.journal.finish()
     return {"restored": backup_id, "pre_restore": pre["id"], **result}
 
 
-def apply_backup(sr, scope: Scope, path: Path, manifest: dict, entry: dict | None) -> dict:
-    """Make the scope's records and folder equal to the backup's (steps 2-5)."""
+def apply_backup(sr, scope: Scope, path: Path, manifest: dict, entry: dict | None,
+                 rescuer: rescue.Rescuer | None = None) -> dict:
+    """Make the scope's records and folder equal to the backup's (steps 2-5); ``rescuer``
+    keeps what others wrote into the live folder meanwhile (``rescue``)."""
     step = (lambda name: sr.journal.step(entry, name)) if entry else (lambda name: None)
     step("records")
     queries = None if scope.is_site else project_queries(sr.config, scope.project_id)
@@ -81,7 +83,6 @@ def apply_backup(sr, scope: Scope, path: Path, manifest: dict, entry: dict | Non
     # "cleanup", recovery keeps it, and the old tree goes.
     mutations.sync_filesystem(staging)
     step("swap")
-    rescuer = _rescuer(sr, scope, entry)
     rebuild.swap_in(staging, live, old, before_cleanup=lambda: step("cleanup"), root=sr.config.data_dir,
                     inspect_old=rescuer and rescuer.inspect)
     newest = sr.store.ids(scope)
@@ -91,10 +92,10 @@ def apply_backup(sr, scope: Scope, path: Path, manifest: dict, entry: dict | Non
             "rescued": rescuer.outcome() if rescuer else rescue.NOTHING}
 
 
-def _rescuer(sr, scope: Scope, entry: dict | None) -> rescue.Rescuer | None:
+def _rescuer(sr, scope: Scope, entry: dict) -> rescue.Rescuer | None:
     """What keeps files written by others during the restore: it compares the old tree
-    with the pre-restore backup the journal names (none when rolling back)."""
-    pre_id = entry and entry.get("pre_restore")
+    with the pre-restore backup the journal names."""
+    pre_id = entry.get("pre_restore")
     if not pre_id:
         return None
     pre_path, pre = sr.store.open(scope, pre_id)
@@ -110,14 +111,21 @@ def _journal_scope(entry: dict) -> Scope:
     return Scope.of(entry.get("project") if kind == "project" else None)
 
 
-def roll_back(sr, entry: dict, cause: BaseException | None = None) -> None:
-    """Put the journal's scope back from its pre-restore backup, then end the journal."""
+def roll_back(sr, entry: dict, cause: BaseException | None = None) -> dict:
+    """Put the journal's scope back from its pre-restore backup, then end the journal.
+
+    Returns what was rescued: before the swap the live folder is still the one the
+    pre-restore backup read, so what others wrote into it since is kept aside as a
+    finished restore would keep it (after the swap the live folder is the backup's).
+    """
     scope = _journal_scope(entry)
     pre_id = entry["pre_restore"]
+    before_swap = entry.get("step") not in ("swap", "cleanup", "rollback")
     sr.journal.step(entry, "rollback")
     try:
         pre_path, pre = sr.store.open(scope, pre_id)
-        apply_backup(sr, scope, pre_path, pre, None)
+        result = apply_backup(sr, scope, pre_path, pre, None,
+                              rescuer=_rescuer(sr, scope, entry) if before_swap else None)
         remove_leftover_trees(sr, scope)
     except BaseException as exc:
         what = f"restore of {entry['backup']} failed ({_reason(cause)}) and so did" if cause else "recovery failed"
@@ -127,6 +135,13 @@ def roll_back(sr, entry: dict, cause: BaseException | None = None) -> None:
             f"in backup {pre_id}: run `strongroom recover` or `strongroom restore {pre_id}{project}`"
         ) from exc
     sr.journal.finish()
+    return result["rescued"]
+
+
+def _rescued_words(rescued: dict) -> str:
+    if not rescued.get("count"):
+        return ""
+    return f"; {rescued['count']} files written by others meanwhile were kept in {rescued['place']}"
 
 
 def recover(sr) -> dict | None:
@@ -146,7 +161,7 @@ def recover(sr) -> dict | None:
         sr.journal.finish()
     else:
         outcome = f"rolled back to {entry['pre_restore']}, the state before the restore"
-        roll_back(sr, entry)
+        outcome += _rescued_words(roll_back(sr, entry))
     return {**entry, "outcome": outcome}
 
 
