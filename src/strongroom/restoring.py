@@ -6,7 +6,8 @@ The sequence, each step journaled (``journal``) before it begins:
 2. ``records``: the scope's records are replaced by the backup's (``dbdump``).
 3. ``files``: the backup's tree is built beside the live folder, unchanged live files
    hard-linked instead of copied (``rebuild.build_tree``), and flushed to disk.
-4. ``swap``: two renames put the new tree in place of the live one.
+4. ``swap``: two renames put the new tree in place of the live one; what others wrote
+   into the live folder since the pre-restore backup read it is moved aside (``rescue``).
 5. ``cleanup``: the old tree is removed; then the journal is removed.
 
 If anything fails in steps 2-4, the scope is put back from the pre-restore backup by
