@@ -297,6 +297,17 @@ def test_hard_linked_files_come_back_as_hard_links(tmp_path):
     assert stats.hardlinked == 1 and stats.copied == 2
 
 
+def test_a_folder_the_backup_did_not_have_is_made_as_mkdir_would_make_it(tmp_path):
+    umask = os.umask(0o027)
+    os.umask(umask)
+    stored = tmp_path / "backup-files"
+    stored.mkdir()
+
+    live, _ = rebuild_into(tmp_path, [], stored)
+
+    assert mode_of(live) == 0o777 & ~umask
+
+
 def test_a_hard_link_to_different_content_is_restored_as_its_own_copy(tmp_path):
     files = {"a/first.bin": b"one content", "b/second.bin": b"another content"}
     stored = stored_tree(tmp_path, files)

@@ -268,6 +268,20 @@ def _give_folders_back(built_root: int, folders: list[dict], top: dict | None) -
     if top:
         mutations.chmod_fd(built_root, folder_mode(top["mode"]), ".")
         mutations.utime_fd(built_root, top["mtime_ns"], ".")
+    else:  # the backup had no folder: a new one, as ``mkdir`` would have made it
+        mutations.chmod_fd(built_root, 0o777 & ~_umask(), ".")
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it (``os.umask`` would, for every thread)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return 0o022
 
 
 def _lstat_or_none(name: str, dir_fd: int | None) -> os.stat_result | None:

@@ -26,7 +26,7 @@ from pathlib import Path
 from . import dbrestore, liveindex, mutations, rebuild, rescue
 from .errors import CorruptBackup, RestoreFailed
 from .manifest import iter_entries
-from .nofollow import check_no_links
+from .nofollow import check_no_links, open_below
 from .scopes import Scope, backups_root, project_queries, rescue_dir, scope_dir
 
 
@@ -171,9 +171,13 @@ def remove_leftover_trees(sr, scope: Scope) -> None:
     if not live.parent.is_dir():
         return
     prefixes = (f".{live.name}.restore-", f".{live.name}.old-")
-    for name in os.listdir(live.parent):
-        if name.startswith(prefixes):
-            mutations.rmtree(live.parent / name)
+    parent_fd = open_below(sr.config.data_dir, live.parent)  # never removes through a link
+    try:
+        for name in os.listdir(parent_fd):
+            if name.startswith(prefixes):
+                mutations.rmtree(name, dir_fd=parent_fd)
+    finally:
+        os.close(parent_fd)
 
 
 def _reason(exc: BaseException | None) -> str:
