@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import tree_fingerprint
-from strongroom import mutations, rebuild
+from strongroom import mutations, rebuild, rescue
 from strongroom.errors import LinkedFolder, RestoreFailed
 from strongroom.scopes import Scope, backups_root, scope_dir
 
@@ -389,6 +389,43 @@ def test_files_written_by_others_during_a_restore_are_kept_where_the_restore_say
     assert tree_fingerprint(live) == expected  # the restore itself is exact
     # What the pre-restore backup already holds is not "rescued" again.
     assert not (place / "images").exists()
+
+
+def test_a_file_written_deeper_than_pythons_recursion_limit_is_rescued_and_the_old_tree_removed(tmp_path):
+    deep = "/".join(["d"] * 1200)
+    stored = tmp_path / "backup-files"
+    stored.mkdir()
+    live = tmp_path / "working" / "live"
+    live.mkdir(parents=True)
+    fd = os.open(live, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        make_file_at(fd, deep + "/late.txt", b"written during the restore")
+    finally:
+        os.close(fd)
+    rescuer = rescue.Rescuer(lambda: iter(()), tmp_path, tmp_path / "rescued")
+    staging, old = live.parent / ".live.restore-x", live.parent / ".live.old-x"
+    rebuild.build_tree(iter([]), stored, live, staging, 0, root=tmp_path)
+
+    rebuild.swap_in(staging, live, old, root=tmp_path, inspect_old=rescuer.inspect)
+
+    assert rescuer.outcome()["count"] == 1
+    assert not old.exists() and list(live.iterdir()) == []
+    fd = os.open(tmp_path / "rescued", os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        assert read_file_at(fd, deep + "/late.txt")[0] == b"written during the restore"
+    finally:
+        os.close(fd)
+        remove_deep_trees(tmp_path)
+
+
+def remove_deep_trees(folder: Path) -> None:
+    """Leave nothing too deep for pytest's own recursive clean-up of old temporary folders."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for name in os.listdir(fd):
+            mutations.rmtree(name, dir_fd=fd)
+    finally:
+        os.close(fd)
 
 
 def test_a_restore_nobody_disturbs_rescues_nothing(service, config, site):

@@ -82,26 +82,77 @@ def rmtree(path: Path | str, dir_fd: int | None = None) -> None:
     """Remove a tree, making read-only folders writable first so that it always goes.
 
     With ``dir_fd``, ``path`` is a name in that folder and the tree is removed through
-    folder descriptors: a link inside it is removed, never followed, at any depth.
+    folder descriptors, without recursion: a link inside it is removed, never followed,
+    at any depth.
     """
     try:
         os.lstat(path, dir_fd=dir_fd)
     except FileNotFoundError:
         return
     point("rmtree", path)
+    if dir_fd is not None:
+        _remove_tree_at(dir_fd, os.fspath(path))
+        return
 
-    def retry_writable(func, failed_path, exc_info):
+    def retry_writable(func, failed_path, _exc_info):
         parent = os.path.dirname(failed_path)
-        if dir_fd is None:
-            os.chmod(parent, 0o700)
-            func(failed_path)
-        elif func in (os.unlink, os.rmdir):
-            os.chmod(parent, 0o700, dir_fd=dir_fd)
-            func(failed_path, dir_fd=dir_fd)
-        else:
-            raise exc_info[1]
+        os.chmod(parent, 0o700)
+        func(failed_path)
 
-    shutil.rmtree(path, onerror=retry_writable, dir_fd=dir_fd)  # onexc is 3.12+
+    shutil.rmtree(path, onerror=retry_writable)  # onexc is 3.12+
+
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def _remove_tree_at(parent_fd: int, name: str) -> None:
+    """``rmtree`` below a folder descriptor, one open folder per level, no recursion."""
+    try:
+        top = os.open(name, _DIR_FLAGS, dir_fd=parent_fd)
+    except NotADirectoryError:  # a file or a link: removed itself, never followed
+        os.unlink(name, dir_fd=parent_fd)
+        return
+    stack = [(parent_fd, name, top, _empty_but_folders(top))]
+    try:
+        while stack:
+            parent, folder, fd, subfolders = stack[-1]
+            if subfolders:
+                child = subfolders.pop()
+                try:
+                    child_fd = os.open(child, _DIR_FLAGS, dir_fd=fd)
+                except NotADirectoryError:  # replaced meanwhile by a file or a link
+                    _writable_retry(fd, os.unlink, child)
+                    continue
+                stack.append((fd, child, child_fd, _empty_but_folders(child_fd)))
+                continue
+            os.close(fd)
+            stack.pop()
+            _writable_retry(parent, os.rmdir, folder)
+    finally:
+        for _, _, fd, _ in stack:
+            os.close(fd)
+
+
+def _empty_but_folders(fd: int) -> list[str]:
+    """Remove everything in the folder ``fd`` but its sub-folders; return their names."""
+    folders = []
+    with os.scandir(fd) as entries:
+        listed = list(entries)
+    for entry in listed:
+        if entry.is_dir(follow_symlinks=False):
+            folders.append(entry.name)
+        else:
+            _writable_retry(fd, os.unlink, entry.name)
+    return folders
+
+
+def _writable_retry(folder_fd: int, remove, name: str) -> None:
+    """``remove(name)`` in ``folder_fd``, making the folder writable once if refused."""
+    try:
+        remove(name, dir_fd=folder_fd)
+    except PermissionError:
+        os.chmod(folder_fd, 0o700)
+        remove(name, dir_fd=folder_fd)
 
 
 def chmod(path: Path | str, mode: int) -> None:

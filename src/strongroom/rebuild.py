@@ -110,6 +110,17 @@ def build_tree(entries: Iterator[dict], files_dir: Path, live: Path, staging: Pa
 def _build(entries: Iterator[dict], trees: _Trees, total: int, progress: Progress,
            index: Callable | None) -> RestoreStats:
     stats = RestoreStats()
+    lent: set[int] = set()  # descriptors handed to copy jobs, each closed by its job
+    try:
+        _walk_entries(entries, trees, total, progress, index, stats, lent)
+    finally:
+        for fd in list(lent):  # jobs cancelled by a failure never ran to close theirs
+            os.close(fd)
+    return stats
+
+
+def _walk_entries(entries, trees: _Trees, total: int, progress: Progress, index: Callable | None,
+                  stats: RestoreStats, lent: set[int]) -> None:
     linking = 0.0
     with Ordered() as jobs:
         for done, entry in enumerate(entries, 1):
@@ -144,8 +155,9 @@ def _build(entries: Iterator[dict], trees: _Trees, total: int, progress: Progres
                     stats.kept += 1
                     linking += perf_counter() - mark
                 else:
-                    source = trees.stored.at(parent)
-                    jobs.submit(_copy_checked, entry, os.dup(source), os.dup(into), name, stats.times)
+                    source, dest = os.dup(trees.stored.at(parent)), os.dup(into)
+                    lent.update((source, dest))
+                    jobs.submit(_copy_checked, entry, source, dest, name, stats.times, lent)
                     stats.copied += 1
                     stats.bytes_copied += entry["size"]
             for built in jobs.ready():
@@ -155,7 +167,6 @@ def _build(entries: Iterator[dict], trees: _Trees, total: int, progress: Progres
         for built in jobs.drain():
             index and index(built)
     stats.times.add("link", linking)
-    return stats
 
 
 def same_file(entry: dict, st: os.stat_result | None) -> bool:
@@ -173,9 +184,11 @@ def same_file(entry: dict, st: os.stat_result | None) -> bool:
     )
 
 
-def _copy_checked(entry: dict, source_dir: int, dest_dir: int, name: str, times: PhaseTimes) -> dict:
+def _copy_checked(entry: dict, source_dir: int, dest_dir: int, name: str, times: PhaseTimes,
+                  lent: set[int]) -> dict:
     """A worker's job: copy one file from the backup, checking its hash, then give it its
-    mode and time; return its entry with the copy's inode. Closes both descriptors."""
+    mode and time; return its entry with the copy's inode. Closes both descriptors
+    (and takes them out of ``lent``)."""
     try:
         digest, size = copy_hashing(proc_path(source_dir, name), proc_path(dest_dir, name), times,
                                     sparse=entry.get("sparse") is True)
@@ -189,6 +202,7 @@ def _copy_checked(entry: dict, source_dir: int, dest_dir: int, name: str, times:
         finally:
             os.close(fd)
     finally:
+        lent.difference_update((source_dir, dest_dir))
         os.close(source_dir)
         os.close(dest_dir)
 

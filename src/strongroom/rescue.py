@@ -53,7 +53,7 @@ class Rescuer:
             return  # there was no live folder before the restore
         new_fd = _open_or_none(parent_fd, new_name)
         try:
-            self._compare(old_fd, new_fd, "", Cursor(self._pre_entries()))
+            self._compare(old_fd, new_fd, Cursor(self._pre_entries()))
         finally:
             os.close(old_fd)
             new_fd is not None and os.close(new_fd)
@@ -64,33 +64,28 @@ class Rescuer:
             return dict(NOTHING)
         return {"count": self.count, "bytes": self.bytes, "place": str(self.place), "paths": self.paths}
 
-    def _compare(self, old_fd: int, new_fd: int | None, prefix: str, pre: Cursor) -> None:
-        with os.scandir(old_fd) as it:
-            old = sorted(it, key=lambda e: e.name)
-        new = {}
-        if new_fd is not None:
-            with os.scandir(new_fd) as it:
-                new = {e.name: e.inode() for e in it}
-        for item in old:
-            rel = prefix + item.name
-            if item.is_dir(follow_symlinks=False):
-                self._descend(old_fd, new_fd if item.name in new else None, item.name, rel, pre)
-            elif new.get(item.name) != item.inode():  # else: kept, hard-linked into the new tree
-                st = item.stat(follow_symlinks=False)
-                if not _described(pre.find(rel), st):
-                    self._move(old_fd, item.name, rel, st)
-
-    def _descend(self, old_fd: int, new_fd: int | None, name: str, rel: str, pre: Cursor) -> None:
+    def _compare(self, old_root: int, new_root: int | None, pre: Cursor) -> None:
+        """Walk the old tree in walk order, without recursion (no depth limit), with
+        the new tree's folder at the same path alongside."""
+        stack = [_Level(old_root, new_root, "", owned=False)]
         try:
-            old_sub = open_folder(old_fd, name)
-        except OSError:
-            return  # replaced meanwhile by something that is not a folder
-        new_sub = _open_or_none(new_fd, name) if new_fd is not None else None
-        try:
-            self._compare(old_sub, new_sub, rel + "/", pre)
+            while stack:
+                level = stack[-1]
+                item = next(level.items, None)
+                if item is None:
+                    stack.pop().close()
+                    continue
+                rel = level.prefix + item.name
+                if item.is_dir(follow_symlinks=False):
+                    deeper = _Level.below(level, item.name, rel + "/")
+                    deeper and stack.append(deeper)
+                elif level.new.get(item.name) != item.inode():  # else: kept in the new tree
+                    st = item.stat(follow_symlinks=False)
+                    if not _described(pre.find(rel), st):
+                        self._move(level.old_fd, item.name, rel, st)
         finally:
-            os.close(old_sub)
-            new_sub is not None and os.close(new_sub)
+            for level in stack:
+                level.close()
 
     def _move(self, old_fd: int, name: str, rel: str, st: os.stat_result) -> None:
         into = self._folder(rel.rpartition("/")[0])
@@ -117,6 +112,39 @@ class Rescuer:
             self._chain.close()
             os.close(self._place_fd)
             self._chain = self._place_fd = None
+
+
+class _Level:
+    """One folder of the old tree being compared: its entries by name, and the inodes
+    of the same folder of the new tree (none if the new tree has no such folder)."""
+
+    def __init__(self, old_fd: int, new_fd: int | None, prefix: str, owned: bool = True):
+        self.old_fd, self.new_fd, self.prefix, self._owned = old_fd, new_fd, prefix, owned
+        with os.scandir(old_fd) as it:
+            self.items = iter(sorted(it, key=lambda e: e.name))
+        self.new = {}
+        if new_fd is not None:
+            with os.scandir(new_fd) as it:
+                self.new = {e.name: e.inode() for e in it}
+
+    @classmethod
+    def below(cls, level: _Level, name: str, prefix: str) -> _Level | None:
+        try:
+            old_fd = open_folder(level.old_fd, name)
+        except OSError:
+            return None  # replaced meanwhile by something that is not a folder
+        new_fd = _open_or_none(level.new_fd, name) if name in level.new else None
+        try:
+            return cls(old_fd, new_fd, prefix)
+        except BaseException:
+            os.close(old_fd)
+            new_fd is not None and os.close(new_fd)
+            raise
+
+    def close(self) -> None:
+        if self._owned:
+            os.close(self.old_fd)
+            self.new_fd is not None and os.close(self.new_fd)
 
 
 def _described(entry: dict | None, st: os.stat_result) -> bool:
