@@ -479,3 +479,14 @@ def test_the_cli_says_where_files_written_during_a_restore_were_kept(service, co
     assert result.exit_code == 0, result.output
     assert "3 files written by others during the restore were kept in " in result.output
     assert str(config.backups_dir / "rescued" / "site") in result.output
+
+
+def test_the_web_outcome_says_where_files_written_during_a_restore_were_kept():
+    from strongroom.web import messages
+
+    result = {"restored": "2026-11-26T04-27-43", "pre_restore": "2026-11-26T05-00-00", "copied": 1, "kept": 9,
+              "rescued": {"count": 2, "bytes": 10, "place": "/srv/backups/pilot/rescued/site/x", "paths": []}}
+
+    assert messages.restored(result).endswith(
+        "; 2 files written by others during the restore kept in /srv/backups/pilot/rescued/site/x")
+    assert "written by others" not in messages.restored({**result, "rescued": {"count": 0}})
