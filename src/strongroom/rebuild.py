@@ -109,64 +109,77 @@ def build_tree(entries: Iterator[dict], files_dir: Path, live: Path, staging: Pa
 
 def _build(entries: Iterator[dict], trees: _Trees, total: int, progress: Progress,
            index: Callable | None) -> RestoreStats:
-    stats = RestoreStats()
-    lent: set[int] = set()  # descriptors handed to copy jobs, each closed by its job
+    builder = _Builder(trees, index or (lambda built: None))
     try:
-        _walk_entries(entries, trees, total, progress, index, stats, lent)
+        with Ordered() as builder.jobs:
+            for done, entry in enumerate(entries, 1):
+                builder.place(entry)
+                builder.hand_on(builder.jobs.ready())
+                if progress and done % 100 == 0:
+                    progress("files", done, total)
+            builder.hand_on(builder.jobs.drain())
     finally:
-        for fd in list(lent):  # jobs cancelled by a failure never ran to close theirs
+        for fd in list(builder.lent):  # jobs cancelled by a failure never ran to close theirs
             os.close(fd)
-    return stats
+    builder.stats.times.add("link", builder.linking)
+    return builder.stats
 
 
-def _walk_entries(entries, trees: _Trees, total: int, progress: Progress, index: Callable | None,
-                  stats: RestoreStats, lent: set[int]) -> None:
-    linking = 0.0
-    with Ordered() as jobs:
-        for done, entry in enumerate(entries, 1):
-            rel = entry["path"]
-            parent, _, name = rel.rpartition("/")
-            into = trees.built.at(parent)
-            kind = entry["type"]
-            if kind == "dir":
-                mutations.mkdir(name, PRIVATE_DIR, dir_fd=into)
-                stats.folders.append(entry)
-                jobs.put(entry)
-            elif kind == "symlink":
-                mutations.symlink(entry["target"], name, dir_fd=into)
-                mutations.utime(name, entry["mtime_ns"], dir_fd=into)
-                jobs.put(entry)
-            else:
-                stats.files += 1
-                if entry.get("hardlink"):
-                    for built in jobs.drain():  # the earlier file must be complete first
-                        index and index(built)
-                    linked = _link_earlier(entry, trees, into, name)
-                    if linked is not None:
-                        stats.hardlinked += 1
-                        jobs.put(linked)
-                        continue
-                mark = perf_counter()
-                live_dir = trees.live.at(parent)
-                st = _lstat_or_none(name, live_dir)
-                if same_file(entry, st):
-                    mutations.link(name, name, src_dir_fd=live_dir, dst_dir_fd=into)
-                    jobs.put({**entry, "ino": st.st_ino})
-                    stats.kept += 1
-                    linking += perf_counter() - mark
-                else:
-                    source, dest = os.dup(trees.stored.at(parent)), os.dup(into)
-                    lent.update((source, dest))
-                    jobs.submit(_copy_checked, entry, source, dest, name, stats.times, lent)
-                    stats.copied += 1
-                    stats.bytes_copied += entry["size"]
-            for built in jobs.ready():
-                index and index(built)
-            if progress and done % 100 == 0:
-                progress("files", done, total)
-        for built in jobs.drain():
-            index and index(built)
-    stats.times.add("link", linking)
+class _Builder:
+    """Places each entry of the file list in the new tree, in walk order."""
+
+    def __init__(self, trees: _Trees, index: Callable):
+        self.trees, self.index = trees, index
+        self.stats = RestoreStats()
+        self.jobs: Ordered | None = None
+        self.lent: set[int] = set()  # descriptors handed to copy jobs, each closed by its job
+        self.linking = 0.0
+
+    def hand_on(self, built: Iterator[dict]) -> None:
+        for entry in built:
+            self.index(entry)
+
+    def place(self, entry: dict) -> None:
+        parent, _, name = entry["path"].rpartition("/")
+        into = self.trees.built.at(parent)
+        if entry["type"] == "dir":
+            mutations.mkdir(name, PRIVATE_DIR, dir_fd=into)
+            self.stats.folders.append(entry)
+            self.jobs.put(entry)
+        elif entry["type"] == "symlink":
+            mutations.symlink(entry["target"], name, dir_fd=into)
+            mutations.utime(name, entry["mtime_ns"], dir_fd=into)
+            self.jobs.put(entry)
+        else:
+            self.stats.files += 1
+            if not (entry.get("hardlink") and self._hard_link(entry, into, name)):
+                self._file(entry, parent, into, name)
+
+    def _hard_link(self, entry: dict, into: int, name: str) -> bool:
+        self.hand_on(self.jobs.drain())  # the earlier file must be complete first
+        linked = _link_earlier(entry, self.trees, into, name)
+        if linked is None:
+            return False
+        self.stats.hardlinked += 1
+        self.jobs.put(linked)
+        return True
+
+    def _file(self, entry: dict, parent: str, into: int, name: str) -> None:
+        """Keep the live file if it is unchanged (a hard link), else copy it from the backup."""
+        mark = perf_counter()
+        live_dir = self.trees.live.at(parent)
+        st = _lstat_or_none(name, live_dir)
+        if same_file(entry, st):
+            mutations.link(name, name, src_dir_fd=live_dir, dst_dir_fd=into)
+            self.jobs.put({**entry, "ino": st.st_ino})
+            self.stats.kept += 1
+            self.linking += perf_counter() - mark
+            return
+        source, dest = os.dup(self.trees.stored.at(parent)), os.dup(into)
+        self.lent.update((source, dest))
+        self.jobs.submit(_copy_checked, entry, source, dest, name, self.stats.times, self.lent)
+        self.stats.copied += 1
+        self.stats.bytes_copied += entry["size"]
 
 
 def same_file(entry: dict, st: os.stat_result | None) -> bool:
