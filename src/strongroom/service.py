@@ -136,8 +136,11 @@ class Strongroom:
     def restore_backup(self, backup_id: str, project_id: str | None = None, *, by: str | None = None) -> dict:
         """Put the scope back to the backup's state, after saving the current one.
 
-        Returns ``{"restored", "pre_restore", "files", "copied", "kept", "bytes_copied",
-        "records"}``; raises ``RestoreFailed`` (after rolling back) if it fails part-way.
+        Returns ``{"restored", "pre_restore", "files", "copied", "kept", "hardlinked",
+        "bytes_copied", "records", "rescued": {"count", "bytes", "place", "paths"}}``
+        (``rescued``: what others wrote into the live folder meanwhile, moved to
+        ``place``); raises ``RestoreFailed`` (after rolling back) if it fails part-way,
+        ``LinkedFolder`` before any change if the scope's folder or a parent is a link.
         """
         validate_backup_id(backup_id)
         scope = self._existing(backup_id, project_id)
