@@ -141,6 +141,21 @@ def test_a_single_backup_folder_replaced_by_a_link_is_not_listed_and_not_deleted
     assert tree_fingerprint(elsewhere) == before
 
 
+def test_when_the_modes_backups_folder_is_a_link_delete_and_restore_change_nothing_there(service, config, site,
+                                                                                          tmp_path):
+    made = service.make_backup()
+    elsewhere = tmp_path / "elsewhere-mode"
+    shutil.move(config.backups_dir, elsewhere)
+    config.backups_dir.symlink_to(elsewhere)
+    before = {p: (p.lstat().st_mtime_ns, p.lstat().st_size) for p in elsewhere.rglob("*")}
+
+    for operation in (service.delete_backup, service.restore_backup):
+        with pytest.raises(LinkedFolder, match=str(config.backups_dir)):
+            operation(made["id"])
+
+    assert {p: (p.lstat().st_mtime_ns, p.lstat().st_size) for p in elsewhere.rglob("*")} == before
+
+
 # -- modes and times -----------------------------------------------------------------
 
 

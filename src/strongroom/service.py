@@ -90,6 +90,7 @@ class Strongroom:
         scope = self.scope(project_id, in_database=False)
         if not self.store.exists(scope, backup_id):
             raise NotFound(f"no backup {backup_id} of the {scope}")
+        self.store.refuse_links(scope, backup_id)  # before the lock is written, in backups/
         return scope
 
     def _lock(self, operation: str, by: str | None) -> OperationLock:

@@ -109,6 +109,10 @@ class BackupStore:
             os.close(root_fd)
         return self.pool.release(digests)
 
+    def refuse_links(self, scope: Scope, backup_id: str) -> None:
+        """``LinkedFolder`` if the backup's folder or one above it in ``backups/`` is a link."""
+        self._refuse_links(self.path(scope, backup_id))
+
     def _refuse_links(self, path: Path) -> None:
         """``LinkedFolder`` if the backup ``path``, a folder between the data dir and it,
         or its ``files``/``db`` folder is a link: no backup is used or removed through one."""
