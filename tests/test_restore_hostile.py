@@ -483,6 +483,35 @@ def test_a_failed_restore_rolls_back_and_still_keeps_what_others_wrote(service, 
     assert tree_fingerprint(live) == before  # exactly the state before, what others wrote aside
 
 
+def test_a_restore_that_fails_while_keeping_what_others_wrote_still_keeps_all_of_it(service, config, site):
+    live = config.working_dir
+    made = service.make_backup()
+    before = tree_fingerprint(live)
+    write = write_while_the_tree_is_built(live, other_program)
+    moves = []
+
+    def write_then_fail_on_the_second_move(kind, detail):
+        write(kind, detail)
+        if kind == "rename" and detail in ("site.json -> site.json", "photo.bin -> photo.bin",
+                                           "written-during-restore.txt -> written-during-restore.txt"):
+            moves.append(detail)
+            if len(moves) == 2:
+                raise OSError(5, "Input/output error (injected)")
+
+    previous = mutations.set_hook(write_then_fail_on_the_second_move)
+    try:
+        with pytest.raises(RestoreFailed, match="files written by others meanwhile were kept in"):
+            service.restore_backup(made["id"])
+    finally:
+        mutations.set_hook(previous)
+
+    place = next((config.backups_dir / "rescued" / "site").iterdir())
+    assert (place / "written-during-restore.txt").read_text() == "an upload that arrived mid-restore"
+    assert (place / "site.json").read_text() == '{"edited": "while the restore ran"}'
+    assert (place / "uploads" / "new" / "photo.bin").read_bytes() == b"\x89PNG" * 100
+    assert tree_fingerprint(live) == before
+
+
 def test_the_cli_says_where_files_written_during_a_restore_were_kept(service, config, site, cli):
     made = service.make_backup()
     previous = mutations.set_hook(write_while_the_tree_is_built(config.working_dir, other_program))

@@ -127,6 +127,7 @@ def roll_back(sr, entry: dict, cause: BaseException | None = None) -> dict:
         pre_path, pre = sr.store.open(scope, pre_id)
         result = apply_backup(sr, scope, pre_path, pre, None,
                               rescuer=_rescuer(sr, scope, entry) if before_swap else None)
+        rescued = _add(result["rescued"], _rescue_from_old_trees(sr, scope, entry))
         remove_leftover_trees(sr, scope)
     except BaseException as exc:
         what = f"restore of {entry['backup']} failed ({_reason(cause)}) and so did" if cause else "recovery failed"
@@ -136,7 +137,35 @@ def roll_back(sr, entry: dict, cause: BaseException | None = None) -> dict:
             f"in backup {pre_id}: run `strongroom recover` or `strongroom restore {pre_id}{project}`"
         ) from exc
     sr.journal.finish()
-    return result["rescued"]
+    return rescued
+
+
+def _rescue_from_old_trees(sr, scope: Scope, entry: dict) -> dict:
+    """A restore (or rollback) cut short after its swap, before it had moved aside what
+    others wrote, left that in its old tree: keep it before the leftover trees go."""
+    live = scope_dir(sr.config, scope)
+    olds = [tree_paths(live, backup_id)[1] for backup_id in (entry["backup"], entry["pre_restore"])]
+    olds = [old for old in olds if os.path.lexists(old)]
+    if not olds:
+        return rescue.NOTHING
+    rescuer = _rescuer(sr, scope, entry)
+    parent_fd = open_below(sr.config.data_dir, live.parent)
+    try:
+        for old in olds:
+            rescuer.inspect(parent_fd, old.name, live.name)
+    finally:
+        os.close(parent_fd)
+    return rescuer.outcome()
+
+
+def _add(one: dict, other: dict) -> dict:
+    """Two rescues into the same place, counted as one."""
+    if not other["count"]:
+        return one
+    if not one["count"]:
+        return other
+    return {"count": one["count"] + other["count"], "bytes": one["bytes"] + other["bytes"],
+            "place": one["place"], "paths": (one["paths"] + other["paths"])[:rescue.SHOWN]}
 
 
 def _rescued_words(rescued: dict) -> str:
