@@ -141,18 +141,17 @@ def roll_back(sr, entry: dict, cause: BaseException | None = None) -> dict:
 
 
 def _rescue_from_old_trees(sr, scope: Scope, entry: dict) -> dict:
-    """A restore (or rollback) cut short after its swap, before it had moved aside what
-    others wrote, left that in its old tree: keep it before the leftover trees go."""
+    """A restore cut short after its swap, before it had moved aside what others wrote,
+    left that in its old tree: keep it before the leftover trees go. (That tree is the
+    live folder the pre-restore backup read, so the same comparison holds.)"""
     live = scope_dir(sr.config, scope)
-    olds = [tree_paths(live, backup_id)[1] for backup_id in (entry["backup"], entry["pre_restore"])]
-    olds = [old for old in olds if os.path.lexists(old)]
-    if not olds:
+    old = tree_paths(live, entry["backup"])[1]
+    if not os.path.lexists(old):
         return rescue.NOTHING
     rescuer = _rescuer(sr, scope, entry)
     parent_fd = open_below(sr.config.data_dir, live.parent)
     try:
-        for old in olds:
-            rescuer.inspect(parent_fd, old.name, live.name)
+        rescuer.inspect(parent_fd, old.name, live.name)
     finally:
         os.close(parent_fd)
     return rescuer.outcome()
