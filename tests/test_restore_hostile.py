@@ -406,7 +406,15 @@ def test_files_written_by_others_during_a_restore_are_kept_where_the_restore_say
     assert not (place / "images").exists()
 
 
-def test_a_file_written_deeper_than_pythons_recursion_limit_is_rescued_and_the_old_tree_removed(tmp_path):
+@pytest.fixture
+def deep_tmp(tmp_path):
+    """``tmp_path``, emptied afterwards of trees too deep for pytest's own recursive clean-up."""
+    yield tmp_path
+    remove_deep_trees(tmp_path)
+
+
+def test_a_file_written_deeper_than_pythons_recursion_limit_is_rescued_and_the_old_tree_removed(deep_tmp):
+    tmp_path = deep_tmp
     deep = "/".join(["d"] * 1200)
     stored = tmp_path / "backup-files"
     stored.mkdir()
@@ -430,7 +438,6 @@ def test_a_file_written_deeper_than_pythons_recursion_limit_is_rescued_and_the_o
         assert read_file_at(fd, deep + "/late.txt")[0] == b"written during the restore"
     finally:
         os.close(fd)
-        remove_deep_trees(tmp_path)
 
 
 def remove_deep_trees(folder: Path) -> None:
