@@ -42,7 +42,8 @@ def test_ids_sort_by_time_then_suffix():
         "2026-01-01T00-00-00", "2026-11-26T04-27-43", "2026-11-26T04-27-43.2", "2026-11-26T04-27-43.10"]
 
 
-@pytest.mark.parametrize("bad", ["", "/etc/passwd", "../x", "a/../../x", "a//b", "./a", "a/.", "a\\b", "a\0b"])
+@pytest.mark.parametrize("bad", ["", "/etc/passwd", "../x", "a/../../x", "a//b", "./a", "a/.", "a/", "..", "a\0b",
+                                 "a/\ud800", None, 3])
 def test_paths_from_a_manifest_or_archive_must_stay_inside_the_scope(bad):
     with pytest.raises(InvalidName):
         validate_relative_path(bad)
@@ -50,3 +51,11 @@ def test_paths_from_a_manifest_or_archive_must_stay_inside_the_scope(bad):
 
 def test_ordinary_relative_paths_are_accepted():
     assert str(validate_relative_path("project/abc/edition/x/scene.json")) == "project/abc/edition/x/scene.json"
+
+
+@pytest.mark.parametrize("name", [
+    "back\\slash.txt", "new\nline", "tab\there", "-rf", "--help", "...", "..a", ".hidden", " ", "a\x7f",
+    "not-utf8-\udcff\udcfe", "x" * 255, "/".join(["d" * 200] * 6), "/".join("d" * 400), "\u00e9t\u00e9 \u2603",
+])
+def test_any_name_a_file_system_allows_is_a_valid_relative_path(name):
+    assert str(validate_relative_path(name)) == name

@@ -16,6 +16,7 @@ import click
 from . import __version__
 from .config import ENV_DATA_DIR, ENV_DB, ENV_MODE, RUN_MODES, Config
 from .errors import BadInput, StrongroomError
+from .humanize import path as _path
 from .humanize import size as _size
 from .progress import TerminalProgress
 from .service import Strongroom
@@ -230,6 +231,10 @@ def restore(obj, backup_id, project_id, yes, as_json, dry_run):
     else:
         click.echo(f"Restored {backup_id} ({result['copied']} files copied, {result['kept']} unchanged); "
                    f"the previous state is backup {result['pre_restore']}.")
+        found = result.get("rescued") or {}
+        if found.get("count"):
+            click.echo(f"{found['count']} files written by others during the restore were kept in "
+                       f"{found['place']}.")
 
 
 def _print_preview(report: dict) -> None:
@@ -238,7 +243,7 @@ def _print_preview(report: dict) -> None:
     for kind in ("added", "changed", "removed"):
         click.echo(f"  files {kind:<8} {files[kind]['count']:>6}  ({_size(files[kind]['bytes'])})")
         for path in files[kind]["paths"][:20]:
-            click.echo(f"      {path}")
+            click.echo(f"      {_path(path)}")
         if files[kind]["count"] > 20:
             click.echo(f"      … and {files[kind]['count'] - 20} more")
     click.echo(f"  files unchanged {files['unchanged']:>6}")

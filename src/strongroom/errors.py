@@ -56,3 +56,11 @@ class RestoreFailed(StrongroomError):
 
 class ServerRefused(StrongroomError):
     """The database server refused to store something a backup holds (a document, a type)."""
+
+
+class LinkedFolder(StrongroomError):
+    """A scope folder, a backup folder or one of their parents is a symbolic link:
+    Strongroom refuses to write, delete or change a mode through it."""
+
+    exit_code = 1
+    http_status = 409

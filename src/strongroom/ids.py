@@ -7,6 +7,7 @@ a path or a query. Anything not of the exact form is refused with ``InvalidName`
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
@@ -17,7 +18,6 @@ from .errors import InvalidName
 BACKUP_ID_RE = re.compile(r"\A(\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2})(?:\.([1-9][0-9]{0,5}))?\Z")
 PROJECT_ID_RE = re.compile(r"\A[0-9a-f]{24}\Z")
 TIME_FORMAT = "%Y-%m-%dT%H-%M-%S"
-MAX_PATH_BYTES = 4096
 MAX_SUFFIX = 999_999  # the largest suffix BACKUP_ID_RE accepts
 
 
@@ -88,14 +88,18 @@ def validate_project_id(value: object) -> str:
 def validate_relative_path(value: object) -> PurePosixPath:
     """A path inside a scope, as a manifest or an archive names it: relative, no ``..``.
 
-    Refused: absolute paths, empty or ``.``/``..`` components, NUL, backslashes, and
-    anything over 4096 bytes.
+    Only what could escape the scope or name no file is refused: absolute paths, empty,
+    ``.`` or ``..`` components, NUL. Any other byte a file system allows in a name is
+    kept (backslashes, newlines, names that are not UTF-8, as surrogate escapes), and
+    there is no length limit: a path is only ever used one component at a time or
+    below a folder of the scope.
     """
-    if not isinstance(value, str) or not value or "\0" in value or "\\" in value:
+    if not isinstance(value, str) or not value or "\0" in value or value.startswith("/"):
         raise InvalidName(f"not a relative path: {_shown(value)}")
-    if len(value.encode("utf-8", "surrogateescape")) > MAX_PATH_BYTES or value.startswith("/"):
+    if any(part in ("", ".", "..") for part in value.split("/")):
         raise InvalidName(f"not a relative path: {_shown(value)}")
-    parts = value.split("/")
-    if any(part in ("", ".", "..") for part in parts):
-        raise InvalidName(f"not a relative path: {_shown(value)}")
+    try:
+        os.fsencode(value)  # bytes that are not UTF-8 come as surrogate escapes; no other surrogate
+    except UnicodeEncodeError:
+        raise InvalidName(f"not a relative path: {_shown(value)} (not a file name)") from None
     return PurePosixPath(value)

@@ -50,26 +50,27 @@ def makedirs(path: Path, mode: int = 0o777) -> None:
         os.makedirs(path, mode=mode, exist_ok=True)
 
 
-def mkdir(path: Path | str, mode: int = 0o777) -> None:
-    """One new folder whose parent exists."""
+def mkdir(path: Path | str, mode: int = 0o777, dir_fd: int | None = None) -> None:
+    """One new folder whose parent exists (``path`` relative to ``dir_fd`` if given)."""
     point("mkdir", path)
-    os.mkdir(path, mode)
+    os.mkdir(path, mode, dir_fd=dir_fd)
 
 
-def rename(src: Path, dst: Path) -> None:
+def rename(src: Path | str, dst: Path | str, src_dir_fd: int | None = None, dst_dir_fd: int | None = None) -> None:
     """Atomic on one file system; ``dst`` must not be a non-empty directory."""
     point("rename", f"{src} -> {dst}")
-    os.replace(src, dst)
+    os.replace(src, dst, src_dir_fd=src_dir_fd, dst_dir_fd=dst_dir_fd)
 
 
-def link(src: Path | str, dst: Path | str) -> None:
+def link(src: Path | str, dst: Path | str, src_dir_fd: int | None = None, dst_dir_fd: int | None = None) -> None:
+    """A hard link; never through a symbolic link at ``src``."""
     point("link", dst)
-    os.link(src, dst, follow_symlinks=False)
+    os.link(src, dst, src_dir_fd=src_dir_fd, dst_dir_fd=dst_dir_fd, follow_symlinks=False)
 
 
-def symlink(target: str, dst: Path | str) -> None:
+def symlink(target: str, dst: Path | str, dir_fd: int | None = None) -> None:
     point("symlink", dst)
-    os.symlink(target, dst)
+    os.symlink(target, dst, dir_fd=dir_fd)
 
 
 def unlink(path: Path) -> None:
@@ -77,11 +78,21 @@ def unlink(path: Path) -> None:
     os.unlink(path)
 
 
-def rmtree(path: Path) -> None:
-    """Remove a tree, making read-only folders writable first so that it always goes."""
-    if not os.path.lexists(path):
+def rmtree(path: Path | str, dir_fd: int | None = None) -> None:
+    """Remove a tree, making read-only folders writable first so that it always goes.
+
+    With ``dir_fd``, ``path`` is a name in that folder and the tree is removed through
+    folder descriptors, without recursion: a link inside it is removed, never followed,
+    at any depth.
+    """
+    try:
+        os.lstat(path, dir_fd=dir_fd)
+    except FileNotFoundError:
         return
     point("rmtree", path)
+    if dir_fd is not None:
+        _remove_tree_at(dir_fd, os.fspath(path))
+        return
 
     def retry_writable(func, failed_path, _exc_info):
         parent = os.path.dirname(failed_path)
@@ -89,6 +100,59 @@ def rmtree(path: Path) -> None:
         func(failed_path)
 
     shutil.rmtree(path, onerror=retry_writable)  # onexc is 3.12+
+
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def _remove_tree_at(parent_fd: int, name: str) -> None:
+    """``rmtree`` below a folder descriptor, one open folder per level, no recursion."""
+    try:
+        top = os.open(name, _DIR_FLAGS, dir_fd=parent_fd)
+    except NotADirectoryError:  # a file or a link: removed itself, never followed
+        os.unlink(name, dir_fd=parent_fd)
+        return
+    stack = [(parent_fd, name, top, _empty_but_folders(top))]
+    try:
+        while stack:
+            parent, folder, fd, subfolders = stack[-1]
+            if subfolders:
+                child = subfolders.pop()
+                try:
+                    child_fd = os.open(child, _DIR_FLAGS, dir_fd=fd)
+                except NotADirectoryError:  # replaced meanwhile by a file or a link
+                    _writable_retry(fd, os.unlink, child)
+                    continue
+                stack.append((fd, child, child_fd, _empty_but_folders(child_fd)))
+                continue
+            os.close(fd)
+            stack.pop()
+            _writable_retry(parent, os.rmdir, folder)
+    finally:
+        for _, _, fd, _ in stack:
+            os.close(fd)
+
+
+def _empty_but_folders(fd: int) -> list[str]:
+    """Remove everything in the folder ``fd`` but its sub-folders; return their names."""
+    folders = []
+    with os.scandir(fd) as entries:
+        listed = list(entries)
+    for entry in listed:
+        if entry.is_dir(follow_symlinks=False):
+            folders.append(entry.name)
+        else:
+            _writable_retry(fd, os.unlink, entry.name)
+    return folders
+
+
+def _writable_retry(folder_fd: int, remove, name: str) -> None:
+    """``remove(name)`` in ``folder_fd``, making the folder writable once if refused."""
+    try:
+        remove(name, dir_fd=folder_fd)
+    except PermissionError:
+        os.chmod(folder_fd, 0o700)
+        remove(name, dir_fd=folder_fd)
 
 
 def chmod(path: Path | str, mode: int) -> None:
@@ -103,9 +167,21 @@ def chown_group(path: Path | str, gid: int) -> None:
     os.chown(path, -1, gid, follow_symlinks=False)
 
 
-def utime(path: Path | str, mtime_ns: int) -> None:
+def chmod_fd(fd: int, mode: int, detail: str = "") -> None:
+    """Change the mode of the file or folder open as ``fd`` (no path, so no link to follow)."""
+    point("chmod", detail)
+    os.chmod(fd, mode)
+
+
+def utime(path: Path | str, mtime_ns: int, dir_fd: int | None = None) -> None:
+    """Set the times of ``path`` itself: of a symbolic link, the link's own times."""
     point("utime", path)
-    os.utime(path, ns=(mtime_ns, mtime_ns), follow_symlinks=False)
+    os.utime(path, ns=(mtime_ns, mtime_ns), dir_fd=dir_fd, follow_symlinks=False)
+
+
+def utime_fd(fd: int, mtime_ns: int, detail: str = "") -> None:
+    point("utime", detail)
+    os.utime(fd, ns=(mtime_ns, mtime_ns))
 
 
 def write(fh, data: bytes) -> None:
@@ -115,6 +191,12 @@ def write(fh, data: bytes) -> None:
     while written is not None and written < len(data):  # an unbuffered file may take part
         data = memoryview(data)[written:]
         written = fh.write(data)
+
+
+def truncate(fh, size: int) -> None:
+    """Set an open file's length (a hole where it grows): a write point too."""
+    point("write", getattr(fh, "name", ""))
+    os.ftruncate(fh.fileno(), size)
 
 
 def create(path: Path | str, mode: str = "xb", buffering: int = -1):

@@ -61,33 +61,104 @@ def hash_file(path: Path | str, times: PhaseTimes | None = None) -> tuple[str, i
     return hasher.hexdigest(), size
 
 
-def copy_hashing(src: Path | str, dst: Path | str, times: PhaseTimes | None = None) -> tuple[str, int]:
+def copy_hashing(src: Path | str, dst: Path | str, times: PhaseTimes | None = None,
+                 sparse: bool = False) -> tuple[str, int]:
     """Copy ``src``'s content to the new file ``dst`` and hash it in the same pass.
 
-    Returns (digest, size); the time spent hashing and copying goes to ``times``.
+    With ``sparse`` only ``src``'s data ranges (``SEEK_DATA``/``SEEK_HOLE``) are read and
+    written; its holes stay holes in ``dst`` and are hashed as the zeros they read as, so
+    the digest is that of the full logical content either way. A file system that cannot
+    tell holes gets a plain copy. Returns (digest, size); the time spent hashing and
+    copying goes to ``times``.
     """
-    hasher, size, hashing, copying = hashlib.new(ALGORITHM), 0, 0.0, 0.0
-    buffer = _buffer()
-    view = memoryview(buffer)
     with open(src, "rb", buffering=0, opener=_open_no_follow) as fin, mutations.create(dst, buffering=0) as fout:
-        while True:
-            t0 = perf_counter()
-            n = fin.readinto(buffer)
-            t1 = perf_counter()
-            if not n:
-                copying += t1 - t0
-                break
-            chunk = view[:n]
-            hasher.update(chunk)
-            t2 = perf_counter()
-            mutations.write(fout, chunk)
-            copying += (t1 - t0) + (perf_counter() - t2)
-            hashing += t2 - t1
-            size += n
+        if sparse:
+            hasher, size, hashing, copying = _copy_sparse(fin, fout)
+        else:
+            hasher, size, hashing, copying = _copy_dense(fin, fout)
     if times is not None:
         times.add("hash", hashing)
         times.add("copy", copying)
     return hasher.hexdigest(), size
+
+
+def _copy_dense(fin, fout, hasher=None, limit: int | None = None) -> tuple:
+    """Copy from ``fin``'s position to its end (or ``limit`` bytes), hashing on the way."""
+    hasher = hasher or hashlib.new(ALGORITHM)
+    size, hashing, copying = 0, 0.0, 0.0
+    buffer = _buffer()
+    view = memoryview(buffer)
+    while limit is None or size < limit:
+        t0 = perf_counter()
+        n = fin.readinto(buffer if limit is None or limit - size >= BUFFER else view[:limit - size])
+        t1 = perf_counter()
+        if not n:
+            copying += t1 - t0
+            break
+        chunk = view[:n]
+        hasher.update(chunk)
+        t2 = perf_counter()
+        mutations.write(fout, chunk)
+        copying += (t1 - t0) + (perf_counter() - t2)
+        hashing += t2 - t1
+        size += n
+    return hasher, size, hashing, copying
+
+
+def _copy_sparse(fin, fout) -> tuple:
+    """Copy only the data ranges of ``fin``, seeking over holes in ``fout`` and hashing zeros."""
+    fd = fin.fileno()
+    hasher = hashlib.new(ALGORITHM)
+    position, hashing, copying = 0, 0.0, 0.0
+    for start, end in _data_ranges(fd):
+        if start is None:  # no hole support: the rest is copied as it reads
+            fin.seek(position)
+            _, n, h, c = _copy_dense(fin, fout, hasher)
+            return hasher, position + n, hashing + h, copying + c
+        t0 = perf_counter()
+        _hash_zeros(hasher, start - position)
+        hashing += perf_counter() - t0
+        fin.seek(start)
+        fout.seek(start)
+        _, n, h, c = _copy_dense(fin, fout, hasher, end - start)
+        position, hashing, copying = start + n, hashing + h, copying + c
+    size = max(position, os.fstat(fd).st_size)
+    t0 = perf_counter()
+    _hash_zeros(hasher, size - position)
+    hashing += perf_counter() - t0
+    mutations.truncate(fout, size)  # the trailing hole, if any: a length, no blocks
+    return hasher, size, hashing, copying
+
+
+def _data_ranges(fd: int):
+    """(start, end) of each data range of ``fd``; one ``(None, None)`` if holes are unknown."""
+    offset = 0
+    while True:
+        try:
+            start = os.lseek(fd, offset, os.SEEK_DATA)
+        except OSError as exc:
+            if exc.errno == errno.ENXIO:  # no data after ``offset``: only a hole to the end
+                return
+            if exc.errno in (errno.EINVAL, errno.EOPNOTSUPP):
+                yield None, None
+                return
+            raise
+        end = os.lseek(fd, start, os.SEEK_HOLE)
+        if end <= start:
+            return
+        yield start, end
+        offset = end
+
+
+_ZEROS = memoryview(bytes(1 << 20))
+
+
+def _hash_zeros(hasher, count: int) -> None:
+    """Feed ``count`` zero bytes to ``hasher``: what a hole reads as."""
+    while count > 0:
+        step = min(count, len(_ZEROS))
+        hasher.update(_ZEROS[:step])
+        count -= step
 
 
 class Pool:
@@ -170,7 +241,9 @@ class Pool:
 
     def _share(self, digest: str, dest: Path | str) -> None:
         """Replace ``dest``, a private copy, by a link to the object of the same content."""
-        beside = f"{dest}.pool-link"
+        # A short name of our own beside ``dest``: the user's name plus a suffix could
+        # pass NAME_MAX (255 bytes).
+        beside = os.path.join(os.path.dirname(dest), f".strongroom-{os.getpid()}-{os.urandom(6).hex()}")
         try:
             mutations.link(self.object_path(digest), beside)
         except FileNotFoundError:  # collected meanwhile: the private copy stays

@@ -55,6 +55,14 @@ def backups_root(config: Config, scope: Scope) -> Path:
     return config.backups_dir / "project" / scope.project_id
 
 
+def rescue_dir(config: Config, scope: Scope, restore_id: str) -> Path:
+    """Where a restore keeps files others wrote into the live folder while it ran
+    (``restore_id`` is its pre-restore backup's id)."""
+    if scope.is_site:
+        return config.backups_dir / "rescued" / "site" / validate_backup_id(restore_id)
+    return config.backups_dir / "rescued" / "project" / scope.project_id / validate_backup_id(restore_id)
+
+
 def backup_dir(config: Config, scope: Scope, backup_id: str) -> Path:
     return backups_root(config, scope) / validate_backup_id(backup_id)
 

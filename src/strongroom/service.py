@@ -27,7 +27,7 @@ from . import backing_up, importing, preview, privacy, pruning, restoring, verif
 from .backing_up import phases
 from .config import Config
 from .engines import list_collections, open_database
-from .errors import BadInput, Busy, CorruptBackup, NotFound
+from .errors import BadInput, Busy, CorruptBackup, LinkedFolder, NotFound
 from .ids import validate_backup_id
 from .journal import Journal
 from .locking import OperationLock, is_locked
@@ -88,6 +88,7 @@ class Strongroom:
         scope = self.scope(project_id, in_database=False)
         if not self.store.exists(scope, backup_id):
             raise NotFound(f"no backup {backup_id} of the {scope}")
+        self.store.refuse_links(scope, backup_id)  # before the lock is written, in backups/
         return scope
 
     def _lock(self, operation: str, by: str | None) -> OperationLock:
@@ -103,7 +104,7 @@ class Strongroom:
         for backup_id in self.store.ids(scope):
             try:
                 found.append(summary(self.store.open(scope, backup_id)[1]))
-            except CorruptBackup:
+            except (CorruptBackup, LinkedFolder):
                 continue  # ``verify --all`` reports it
         return found
 
@@ -162,8 +163,11 @@ class Strongroom:
     def restore_backup(self, backup_id: str, project_id: str | None = None, *, by: str | None = None) -> dict:
         """Put the scope back to the backup's state, after saving the current one.
 
-        Returns ``{"restored", "pre_restore", "files", "copied", "kept", "bytes_copied",
-        "records"}``; raises ``RestoreFailed`` (after rolling back) if it fails part-way.
+        Returns ``{"restored", "pre_restore", "files", "copied", "kept", "hardlinked",
+        "bytes_copied", "records", "rescued": {"count", "bytes", "place", "paths"}}``
+        (``rescued``: what others wrote into the live folder meanwhile, moved to
+        ``place``); raises ``RestoreFailed`` (after rolling back) if it fails part-way,
+        ``LinkedFolder`` before any change if the scope's folder or a parent is a link.
         """
         validate_backup_id(backup_id)
         scope = self._existing(backup_id, project_id)

@@ -20,9 +20,10 @@ from pathlib import Path
 
 from . import mutations
 from .config import Config
-from .errors import CorruptBackup, NotFound
+from .errors import CorruptBackup, LinkedFolder, NotFound
 from .ids import backup_id_sort_key, is_backup_id, validate_backup_id
 from .manifest import MANIFEST, is_signed_format, iter_entries, read_manifest
+from .nofollow import check_no_links, open_below
 from .pool import Pool
 from .privacy import group_id, object_mode
 from .scopes import Scope, backups_root
@@ -46,7 +47,8 @@ class BackupStore:
         found = [
             entry.name
             for entry in os.scandir(root)
-            if is_backup_id(entry.name) and entry.is_dir() and (Path(entry.path) / MANIFEST).is_file()
+            if is_backup_id(entry.name) and entry.is_dir(follow_symlinks=False)
+            and (Path(entry.path) / MANIFEST).is_file()
         ]
         return sorted(found, key=backup_id_sort_key, reverse=True)
 
@@ -90,6 +92,7 @@ class BackupStore:
         path = self.path(scope, backup_id)
         if not self.exists(scope, backup_id):
             raise NotFound(f"no backup {backup_id} of the {scope}")
+        self._refuse_links(path)
         manifest = read_manifest(path)
         if authenticated and is_signed_format(manifest):
             authenticate(backup_id, manifest, self.site_key.get())
@@ -106,7 +109,7 @@ class BackupStore:
         for backup_id in self.ids(scope):
             try:
                 return self.open(scope, backup_id)
-            except CorruptBackup:
+            except (CorruptBackup, LinkedFolder):
                 continue
         return None
 
@@ -122,12 +125,30 @@ class BackupStore:
     def delete(self, scope: Scope, backup_id: str) -> tuple[int, int]:
         """Remove a backup and the objects only it used; return (objects, bytes) freed."""
         path, manifest = self.open(scope, backup_id, authenticated=False)
-        doomed = path.parent / (DELETING_PREFIX + backup_id)
-        mutations.rename(path, doomed)
-        mutations.fsync_dir(path.parent)
-        digests = [e["hash"] for e in iter_entries(doomed, manifest) if e["type"] == "file"]
-        mutations.rmtree(doomed)
+        check_no_links(self.config.data_dir, self.pool.root)
+        doomed = DELETING_PREFIX + backup_id
+        # Through the scope root's descriptor: a folder swapped for a link after the
+        # check above cannot redirect the rename or the removal out of ``backups/``.
+        root_fd = open_below(self.config.data_dir, path.parent)
+        try:
+            mutations.rename(backup_id, doomed, src_dir_fd=root_fd, dst_dir_fd=root_fd)
+            os.fsync(root_fd)
+            digests = [e["hash"] for e in iter_entries(path.parent / doomed, manifest) if e["type"] == "file"]
+            mutations.rmtree(doomed, dir_fd=root_fd)
+        finally:
+            os.close(root_fd)
         return self.pool.release(digests)
+
+    def refuse_links(self, scope: Scope, backup_id: str) -> None:
+        """``LinkedFolder`` if the backup's folder or one above it in ``backups/`` is a link."""
+        self._refuse_links(self.path(scope, backup_id))
+
+    def _refuse_links(self, path: Path) -> None:
+        """``LinkedFolder`` if the backup ``path``, a folder between the data dir and it,
+        or its ``files``/``db`` folder is a link: no backup is used or removed through one."""
+        check_no_links(self.config.data_dir, path)
+        for part in ("files", "db"):
+            check_no_links(path, path / part)
 
     def scope_roots(self) -> list[Path]:
         """Every scope root of this mode: the site's and each project's."""
@@ -141,8 +162,8 @@ class BackupStore:
         """Remove staging and deleting folders left by a crash; return what was removed."""
         removed = []
         for root in self.scope_roots():
-            if not root.is_dir():
-                continue
+            if not root.is_dir() or _linked(self.config.data_dir, root):
+                continue  # nothing is removed through a link (``open`` and ``delete`` refuse it)
             for entry in os.scandir(root):
                 if entry.name.startswith((STAGING_PREFIX, DELETING_PREFIX)) or entry.name.endswith(".tmp"):
                     if entry.is_dir(follow_symlinks=False):
@@ -161,3 +182,11 @@ def _sequence(path: Path) -> int:
     except CorruptBackup:
         return 0
     return sequence if isinstance(sequence, int) and sequence > 0 else 0
+
+
+def _linked(data_dir: Path, folder: Path) -> bool:
+    try:
+        check_no_links(data_dir, folder)
+    except LinkedFolder:
+        return True
+    return False

@@ -16,7 +16,16 @@ def made(summary: dict) -> str:
 def restored(result: dict) -> str:
     return (f"Backup {result['restored']} restored ({humanize.plural(result['copied'], 'file')} copied, "
             f"{humanize.count(result['kept'])} unchanged); the state before it is kept as backup "
-            f"{result['pre_restore']}")
+            f"{result['pre_restore']}{rescued(result)}")
+
+
+def rescued(result: dict) -> str:
+    """What another program wrote during the restore and where it was kept, if anything."""
+    found = result.get("rescued") or {}
+    if not found.get("count"):
+        return ""
+    return (f"; {humanize.plural(found['count'], 'file')} written by others during the restore "
+            f"kept in {found['place']}")
 
 
 def deleted(result: dict) -> str:
