@@ -32,13 +32,16 @@ from .scopes import Scope, backups_root, scope_dir
 log = logging.getLogger("strongroom")
 
 
-def make_backup(sr, scope: Scope, reason: str, note: str, by: str) -> dict:
-    """Stage, fill and publish a backup of ``scope`` (the caller holds the lock)."""
+def make_backup(sr, scope: Scope, reason: str, note: str, by: str, changed_files: str = "warn") -> dict:
+    """Stage, fill and publish a backup of ``scope`` (the caller holds the lock).
+
+    ``changed_files``: what to do with a file that keeps changing while it is read,
+    ``"warn"`` (store it as last read, with a warning) or ``"fail"``."""
     backup_id = new_backup_id(sr.store.taken_names(scope))
     staging = sr.store.staging_path(scope, backup_id)
     mutations.makedirs(staging)
     try:
-        manifest = _fill(sr, staging, scope, backup_id, reason, note, by)
+        manifest = _fill(sr, staging, scope, backup_id, reason, note, by, changed_files)
         sr.store.publish(staging, scope, backup_id)
     except BaseException:
         _quietly(mutations.rmtree, staging)
@@ -46,7 +49,8 @@ def make_backup(sr, scope: Scope, reason: str, note: str, by: str) -> dict:
         raise
     return manifest
 
-def _fill(sr, staging: Path, scope: Scope, backup_id: str, reason: str, note: str, by: str) -> dict:
+def _fill(sr, staging: Path, scope: Scope, backup_id: str, reason: str, note: str, by: str,
+          changed_files: str) -> dict:
     timings = {}
     started = perf_counter()
     sr.progress("records", 0, None)
@@ -61,6 +65,7 @@ def _fill(sr, staging: Path, scope: Scope, backup_id: str, reason: str, note: st
         stats = snapshot.snapshot(
             source, staging / "files", sr.store.pool, writer,
             previous=_known_entries(sr, scope, previous), progress=sr.progress, times=times,
+            trusted=sr.config.data_dir, changed_files=changed_files,
         )
     except BaseException:
         writer.abort()
@@ -71,7 +76,7 @@ def _fill(sr, staging: Path, scope: Scope, backup_id: str, reason: str, note: st
     mark = perf_counter()
     mutations.sync_filesystem(staging)
     timings["sync"] = perf_counter() - mark
-    root = source.stat() if source.is_dir() else None
+    root = stats.root  # as the walk opened it, never through a link
     manifest = new_manifest(
         id=backup_id, scope=scope.kind, project=scope.project_id, mode=sr.config.mode,
         created_at=_now(), created_by=by, reason=reason, note=note,
@@ -82,7 +87,7 @@ def _fill(sr, staging: Path, scope: Scope, backup_id: str, reason: str, note: st
         collections=collections,
         files={
             "list": FILE_LIST, "entries": writer.count, "list_sha256": list_sha256,
-            "count": stats.files, "dirs": stats.dirs, "symlinks": stats.symlinks,
+            "count": stats.files, "dirs": stats.dirs, "symlinks": stats.symlinks, "hardlinks": stats.hardlinks,
             "bytes": stats.bytes, "bytes_read": stats.bytes_read, "bytes_added": stats.bytes_added,
             "objects_added": stats.objects_added, "linked_unread": stats.linked_unread,
             "root": {"mode": root.st_mode & 0o7777, "mtime_ns": root.st_mtime_ns} if root else None,
@@ -91,6 +96,8 @@ def _fill(sr, staging: Path, scope: Scope, backup_id: str, reason: str, note: st
         timings={k: round(v, 4) for k, v in timings.items()} | {"total": round(perf_counter() - started, 4)},
     )
     write_manifest(staging, manifest)
+    for warning in stats.warnings:
+        log.warning("backup %s of the %s: %s", backup_id, scope, warning)
     log.info("backup %s of the %s: %d files, %d bytes read, %d added; %s", backup_id, scope,
              stats.files, stats.bytes_read, stats.bytes_added, phases(manifest["timings"]))
     return manifest

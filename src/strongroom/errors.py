@@ -52,3 +52,17 @@ class NotAllowed(StrongroomError):
 
 class RestoreFailed(StrongroomError):
     """A restore failed part-way; the scope was put back from its pre-restore backup."""
+
+
+class UnsafeFolder(StrongroomError):
+    """A scope folder that is a symbolic link, or lies below one: it is never followed."""
+
+    exit_code = 1
+    http_status = 409
+
+
+class FileChanged(StrongroomError):
+    """A file kept changing while a backup read it, and the policy says to fail."""
+
+    exit_code = 1
+    http_status = 409
