@@ -4,6 +4,7 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import subprocess
 
 import pytest
@@ -139,6 +140,21 @@ def test_the_walk_has_no_depth_limit_and_keeps_few_folders_open(tmp_path):
         assert len(os.listdir("/proc/self/fd")) == open_before  # every descriptor closed
     finally:
         subprocess.run(["rm", "-rf", str(tmp_path / "d")], check=True)  # shutil.rmtree recurses
+
+
+def test_folders_reopened_on_the_way_back_up_are_walked_to_the_end(tmp_path, monkeypatch):
+    monkeypatch.setattr(walking, "OPEN_FOLDERS", 2)
+    (tmp_path / "x" / "a" / "b" / "c" / "d").mkdir(parents=True)
+    for name in ("x/a/b/c/d/f", "x/a/b/g", "x/a/h", "x/y", "z"):
+        (tmp_path / name).write_text(name)
+    (tmp_path / "x" / "w").mkdir()
+    (tmp_path / "x" / "w" / "v").write_text("v")
+    open_before = len(os.listdir("/proc/self/fd"))
+    walked = [(rel, stat.S_ISDIR(st.st_mode)) for rel, _, st in walking.walk(tmp_path)]
+    assert walked == [("x", True), ("x/a", True), ("x/a/b", True), ("x/a/b/c", True), ("x/a/b/c/d", True),
+                      ("x/a/b/c/d/f", False), ("x/a/b/g", False), ("x/a/h", False), ("x/w", True),
+                      ("x/w/v", False), ("x/y", False), ("z", False)]
+    assert len(os.listdir("/proc/self/fd")) == open_before
 
 
 # -- files that change or vanish while they are read -------------------------------

@@ -87,24 +87,25 @@ def walk_at(root_fd: int, warn: Warn = None) -> Iterator[Found]:
                 os.close(folder.fd)
 
 
-def _look(folder: _Folder, entry: os.DirEntry, warn: Warn):
+def _look(folder: _Folder, name: str, warn: Warn):
     """A ``Found`` for anything but a folder; ``(fd, Found)`` for a folder, opened;
-    None for an entry that is gone."""
-    rel = folder.prefix + entry.name
+    None for an entry that is gone. Looked at through the folder's descriptor of now
+    (it may have been reopened since the listing)."""
+    rel = folder.prefix + name
     try:
-        st = entry.stat(follow_symlinks=False)
+        st = os.stat(name, dir_fd=folder.fd, follow_symlinks=False)
         if not stat.S_ISDIR(st.st_mode):
-            return Found(rel, entry.name, folder.fd, st)
-        fd = os.open(entry.name, FOLDER_FLAGS, dir_fd=folder.fd)
+            return Found(rel, name, folder.fd, st)
+        fd = os.open(name, FOLDER_FLAGS, dir_fd=folder.fd)
     except FileNotFoundError:
         _gone(warn, rel)
         return None
     except OSError as exc:
         if exc.errno not in _REPLACED:
             raise
-        return _replaced(folder, entry.name, rel, warn)
+        return _replaced(folder, name, rel, warn)
     try:
-        return fd, Found(rel, entry.name, folder.fd, os.fstat(fd))
+        return fd, Found(rel, name, folder.fd, os.fstat(fd))
     except BaseException:
         os.close(fd)
         raise
@@ -129,9 +130,9 @@ def _gone(warn: Warn, rel: str) -> None:
         warn(f"skipped {rel}: it disappeared while the folder was read")
 
 
-def _listing(fd: int) -> Iterator[os.DirEntry]:
-    with os.scandir(fd) as it:
-        return iter(sorted(it, key=lambda e: e.name))
+def _listing(fd: int) -> Iterator[str]:
+    """The folder's names, sorted (names that are not UTF-8 as surrogate escapes)."""
+    return iter(sorted(os.listdir(fd)))
 
 
 def _limit_open(stack: list[_Folder]) -> None:
