@@ -339,3 +339,13 @@ def test_a_sparse_file_is_stored_sparse_and_hashed_as_its_full_content(service, 
     assert stored.stat().st_size == size and stored.stat().st_blocks * 512 < 1 << 20
     assert made["bytes_added"] == size  # logical bytes, not blocks
     assert service.verify_backup(made["id"])["ok"]
+
+
+def test_the_web_outcome_of_a_backup_names_its_warnings():
+    from strongroom.web import messages
+
+    summary = {"id": "2026-11-26T10-15-00", "files": 3, "bytes_added": 0,
+               "warnings": ["skipped upload.tmp: it disappeared before it was read"]}
+    assert messages.made(summary) == ("Backup 2026-11-26T10-15-00 made (3 files, 0 B new); "
+                                      "1 warning: skipped upload.tmp: it disappeared before it was read")
+    assert messages.made({**summary, "warnings": []}).endswith(" new)")
