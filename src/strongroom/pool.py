@@ -197,7 +197,7 @@ class Pool:
         except OSError as exc:
             if exc.errno != errno.EMLINK:
                 raise
-            mutations.copy_file(Path(obj), Path(dest))
+            copy_hashing(obj, dest, sparse=True)  # keeps a sparse object's holes
             mutations.chmod(dest, OBJECT_MODE)
 
     def store(self, src: Source, dest: Path | str, hash_first: bool = False,
