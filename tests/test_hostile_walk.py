@@ -6,6 +6,7 @@ import os
 import shutil
 import stat
 import subprocess
+import time
 
 import pytest
 
@@ -214,6 +215,28 @@ def test_the_fail_policy_refuses_the_backup_of_a_file_that_keeps_changing(servic
     with pytest.raises(FileChanged, match="busy.db"):
         service.make_backup(changed_files="fail")
     assert service.list_backups() == []
+
+
+def test_a_failed_backup_leaves_no_file_open(service, config, monkeypatch):
+    live = scope_dir(config, Scope.site())
+    live.mkdir(parents=True)
+    (live / "a-busy.db").write_bytes(b"v")
+    for n in range(300):
+        (live / f"file-{n:03d}").write_bytes(b"%d" % n)
+    changing_while_read(service, monkeypatch, live, "a-busy.db", times=100)
+    pool, busy_store = service.store.pool, service.store.pool.store
+
+    def slow_store(src, dest, *args, **kwargs):  # the others wait in the queue, opened
+        if not str(dest).endswith("a-busy.db"):
+            time.sleep(0.05)
+        return busy_store(src, dest, *args, **kwargs)
+
+    monkeypatch.setattr(pool, "store", slow_store)
+    open_before = sorted(os.listdir("/proc/self/fd"))
+
+    with pytest.raises(FileChanged):
+        service.make_backup(changed_files="fail")
+    assert sorted(os.listdir("/proc/self/fd")) == open_before
 
 
 def test_the_cli_shows_warnings_and_takes_the_change_policy(service, config, monkeypatch, cli):

@@ -29,6 +29,7 @@ import os
 import stat
 import time
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from time import perf_counter
@@ -108,11 +109,18 @@ class _Snapshot:
         self.base = f"{files_dir}/"
         self.inodes: dict[tuple[int, int], str] = {}  # files with more links: inode -> first path
         self.firsts: dict[str, dict | None] = {}  # those first paths -> their entries, once written
+        self.open_files: set[int] = set()  # opened for a job not yet run
 
     def run(self, root_fd: int, cursor: Cursor) -> None:
+        try:
+            self._run(root_fd, cursor)
+        finally:  # jobs cancelled by a failure never closed what was opened for them
+            for fd in self.open_files:
+                os.close(fd)
+
+    def _run(self, root_fd: int, cursor: Cursor) -> None:
         scanning = linking = 0.0
-        with Ordered() as jobs:
-            items = walk_at(root_fd, warn=self.stats.warnings.append)
+        with Ordered() as jobs, closing(walk_at(root_fd, warn=self.stats.warnings.append)) as items:
             while True:
                 mark = perf_counter()
                 item = next(items, None)
@@ -208,6 +216,7 @@ class _Snapshot:
             os.close(fd)
             raise
         same_size = previous_entry is not None and previous_entry.get("size") == st.st_size
+        self.open_files.add(fd)
         jobs.submit(self._store, fd, item.rel, st, same_size)
 
     def _store(self, fd: int, rel: str, st: os.stat_result, same_size: bool) -> tuple:
@@ -225,6 +234,7 @@ class _Snapshot:
                 mutations.unlink(dest)  # torn: read it again
                 self.pool.release([digest])
         finally:
+            self.open_files.discard(fd)
             os.close(fd)
         warning = None
         if not _same_version(before, st, size):

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from .errors import UnsafeFolder
+from .humanize import path as shown
 from .manifest import path_key
 
 FOLDER_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -120,14 +121,14 @@ def _replaced(folder: _Folder, name: str, rel: str, warn: Warn) -> Found | None:
         return None
     if stat.S_ISDIR(st.st_mode):  # swapped back and forth meanwhile: not worth chasing
         if warn:
-            warn(f"skipped {rel}: the folder was replaced while it was read")
+            warn(f"skipped {shown(rel)}: the folder was replaced while it was read")
         return None
     return Found(rel, name, folder.fd, st)
 
 
 def _gone(warn: Warn, rel: str) -> None:
     if warn:
-        warn(f"skipped {rel}: it disappeared while the folder was read")
+        warn(f"skipped {shown(rel)}: it disappeared while the folder was read")
 
 
 def _listing(fd: int) -> Iterator[str]:
@@ -156,7 +157,7 @@ def _leave(stack: list[_Folder], warn: Warn) -> None:
             if (st.st_dev, st.st_ino) != parent.identity:  # moved meanwhile: stop there
                 parent.entries = iter(())
                 if warn:
-                    warn(f"skipped the rest of {parent.prefix[:-1]}: it was moved while it was read")
+                    warn(f"skipped the rest of {shown(parent.prefix[:-1])}: it was moved while it was read")
     finally:
         if done.owned:
             os.close(done.fd)
