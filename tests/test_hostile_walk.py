@@ -62,6 +62,16 @@ def test_a_project_folder_below_a_linked_folder_is_refused(service, config, site
         service.make_backup(project_id)
 
 
+def test_a_restore_preview_onto_a_linked_project_folder_is_refused_by_name(service, config, site, outside):
+    project_id = site.project_ids[0]
+    made = service.make_backup(project_id)
+    folder = scope_dir(config, Scope.project(project_id))
+    shutil.rmtree(folder)
+    folder.symlink_to(outside)
+    with pytest.raises(UnsafeFolder, match=str(folder)):
+        service.preview_restore(made["id"], project_id)
+
+
 def test_the_cli_refuses_a_linked_project_folder_in_one_line(config, site, outside, cli):
     project_id = site.project_ids[1]
     folder = scope_dir(config, Scope.project(project_id))

@@ -166,9 +166,15 @@ def _leave(stack: list[_Folder], warn: Warn) -> None:
 def walk(root: Path | str) -> Iterator[tuple[str, str, os.stat_result]]:
     """(relative path, absolute path, lstat) of everything below ``root``, in walk order:
     depth-first, siblings by name, a folder right before its contents. ``root`` itself
-    is opened with ``O_NOFOLLOW``: a link there raises ``OSError`` (ELOOP)."""
+    is opened with ``O_NOFOLLOW``: a link there raises ``UnsafeFolder``."""
     base = f"{root}/"
-    fd = os.open(root, FOLDER_FLAGS)
+    try:
+        fd = os.open(root, FOLDER_FLAGS)
+    except OSError as exc:
+        if exc.errno not in _REPLACED:
+            raise
+        raise UnsafeFolder(f"refusing to walk {root}: it is a symbolic link or not a folder, "
+                           "and links are never followed") from None
     try:
         for found in walk_at(fd):
             yield found.rel, base + found.rel, found.stat
