@@ -6,6 +6,8 @@ import shutil
 from conftest import tree_fingerprint
 from strongroom.pool import Pool
 from strongroom.scopes import Scope, scope_dir
+from test_web_security import signed_in
+from web_support import prepared, web_data  # noqa: F401
 
 ODD_NAMES = [
     "back\\slash.txt", "new\nline", "tab\there", "-rf", "--help", "...", "..a", " ", "\x7fdel",
@@ -95,3 +97,18 @@ def test_the_dry_run_shows_every_odd_name_on_one_printable_line(service, config,
     assert result.exit_code == 0, result.output
     assert "      new\\nline\n" in result.output
     assert "      caf\\xe9\n" in result.output
+
+
+def test_the_web_preview_shows_odd_names_readably(web_data):  # noqa: F811
+    from strongroom.web import create_app
+
+    app = create_app(web_data.config("pilot"), secret_key="test")
+    client = app.test_client()
+    signed_in(client, "org1")
+    folder = scope_dir(web_data.config(), Scope.project(web_data.project_a))
+    (folder / os.fsdecode(b"caf\xe9.txt")).write_text("x")
+    (folder / "new\nline.txt").write_text("x")
+    response = client.get(f"/backups/projects/{web_data.project_a}/{web_data.backups['pilot']['A']}/preview")
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert "caf\\xe9.txt" in page and "new\\nline.txt" in page

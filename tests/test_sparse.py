@@ -51,3 +51,28 @@ def test_a_dense_copy_still_writes_every_block(tmp_path):
     content = make_sparse(src, 16 * MB, {0: b"x"})
     assert copy_hashing(src, dst) == (hashlib.sha256(content).hexdigest(), 16 * MB)
     assert allocated(dst) >= 16 * MB
+
+
+def test_an_object_at_its_link_limit_is_copied_with_its_holes(tmp_path, monkeypatch):
+    import errno
+
+    from strongroom import mutations
+    from strongroom.pool import Pool
+
+    pool = Pool(tmp_path / "pool")
+    src = tmp_path / "src"
+    content = make_sparse(src, 32 * MB, {5 * MB: b"z" * 1000})
+    (tmp_path / "out").mkdir()
+    digest, _, _ = pool.store(src, tmp_path / "out" / "first", sparse=True)
+    real_link = mutations.link
+
+    def link(source, dest):
+        if str(source) == pool.object_name(digest):
+            raise OSError(errno.EMLINK, "Too many links")
+        real_link(source, dest)
+
+    monkeypatch.setattr(mutations, "link", link)
+    pool.link(digest, tmp_path / "out" / "second")
+    second = tmp_path / "out" / "second"
+    assert second.read_bytes() == content and allocated(second) < MB
+    assert second.stat().st_ino != pool.object_path(digest).stat().st_ino

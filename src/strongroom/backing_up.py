@@ -70,10 +70,13 @@ def live_source(sr, scope: Scope) -> Source:
     )
 
 
-def make_backup(sr, scope: Scope, reason: str, note: str, by: str, source: Source | None = None) -> dict:
+def make_backup(sr, scope: Scope, reason: str, note: str, by: str, source: Source | None = None,
+                changed_files: str = "warn") -> dict:
     """Stage, fill and publish a backup of ``scope`` (the caller holds the lock).
 
     ``source`` defaults to the live scope; importing gives a folder made elsewhere.
+    ``changed_files``: what to do with a file that keeps changing while it is read,
+    ``"warn"`` (store it as last read, with a warning) or ``"fail"``.
     """
     key = sr.store.site_key.get(create=True)
     source = source or live_source(sr, scope)
@@ -81,7 +84,7 @@ def make_backup(sr, scope: Scope, reason: str, note: str, by: str, source: Sourc
     staging = sr.store.staging_path(scope, backup_id)
     mutations.makedirs(staging)
     try:
-        manifest = _fill(sr, staging, scope, backup_id, reason, note, by, source, key)
+        manifest = _fill(sr, staging, scope, backup_id, reason, note, by, source, key, changed_files)
         sr.store.publish(staging, scope, backup_id)
     except BaseException:
         _quietly(mutations.rmtree, staging)
@@ -90,7 +93,7 @@ def make_backup(sr, scope: Scope, reason: str, note: str, by: str, source: Sourc
     return manifest
 
 def _fill(sr, staging: Path, scope: Scope, backup_id: str, reason: str, note: str, by: str, source: Source,
-          key: bytes) -> dict:
+          key: bytes, changed_files: str) -> dict:
     timings = {}
     started = perf_counter()
     sr.progress("records", 0, None)
@@ -105,6 +108,7 @@ def _fill(sr, staging: Path, scope: Scope, backup_id: str, reason: str, note: st
             source.files, staging / "files", sr.store.pool, writer,
             previous=_known_entries(sr, scope, previous) if source.live else None,
             progress=sr.progress, times=times,
+            trusted=sr.config.data_dir if source.live else None, changed_files=changed_files,
         )
     except BaseException:
         writer.abort()
@@ -117,7 +121,7 @@ def _fill(sr, staging: Path, scope: Scope, backup_id: str, reason: str, note: st
     mark = perf_counter()
     mutations.sync_filesystem(staging)
     timings["sync"] = perf_counter() - mark
-    root = source.files.stat() if source.files.is_dir() else None
+    root = stats.root  # as the walk opened it, never through a link
     manifest = new_manifest(
         id=backup_id, scope=scope.kind, project=scope.project_id, mode=sr.config.mode,
         sequence=sr.store.next_sequence(scope),
@@ -129,7 +133,7 @@ def _fill(sr, staging: Path, scope: Scope, backup_id: str, reason: str, note: st
         collections=collections,
         files={
             "list": FILE_LIST, "entries": writer.count, "list_sha256": list_sha256,
-            "count": stats.files, "dirs": stats.dirs, "symlinks": stats.symlinks,
+            "count": stats.files, "dirs": stats.dirs, "symlinks": stats.symlinks, "hardlinks": stats.hardlinks,
             "bytes": stats.bytes, "bytes_read": stats.bytes_read, "bytes_added": stats.bytes_added,
             "objects_added": stats.objects_added, "linked_unread": stats.linked_unread,
             "root": {"mode": root.st_mode & 0o7777, "mtime_ns": root.st_mtime_ns} if root else None,
@@ -140,6 +144,8 @@ def _fill(sr, staging: Path, scope: Scope, backup_id: str, reason: str, note: st
     )
     manifest = signing.sign(manifest, key)
     write_manifest(staging, manifest)
+    for warning in stats.warnings:
+        log.warning("backup %s of the %s: %s", backup_id, scope, warning)
     log.info("backup %s of the %s: %d files, %d bytes read, %d added; %s", backup_id, scope,
              stats.files, stats.bytes_read, stats.bytes_added, phases(manifest["timings"]))
     return manifest

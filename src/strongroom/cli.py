@@ -125,21 +125,27 @@ def recover(obj, as_json):
 @click.option("--note", default="", help="A note to remember why the backup was made.")
 @click.option("--reason", type=click.Choice(["manual", "scheduled"]), default="manual", show_default=True,
               help="Why: 'scheduled' for backups made by cron or a timer.")
+@click.option("--on-change", "on_change", type=click.Choice(["warn", "fail"]), default="warn", show_default=True,
+              help="A file that keeps changing while it is read: store it as last read with a warning, "
+                   "or fail the backup.")
 @json_option
 @click.pass_obj
-def backup(obj, project_id, note, reason, as_json):
-    """Make a backup of the site, or of one project; print its id.
+def backup(obj, project_id, note, reason, on_change, as_json):
+    """Make a backup of the site, or of one project; print its id, then any warnings
+    (files skipped or stored while they changed) on standard error.
 
     \b
     Example:
         strongroom backup --project 6548a1b2c3d4e5f601234567 --note "before re-upload"
     """
-    made = obj.service.make_backup(project_id, note=note, reason=reason)
+    made = obj.service.make_backup(project_id, note=note, reason=reason, changed_files=on_change)
     obj.progress.done()
     if as_json:
         _print_json(made)
     else:
         click.echo(made["id"])
+        for warning in made["warnings"]:
+            click.echo(f"warning: {warning}", err=True)
 
 
 @main.command("list")

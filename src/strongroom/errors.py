@@ -64,3 +64,17 @@ class LinkedFolder(StrongroomError):
 
     exit_code = 1
     http_status = 409
+
+
+class UnsafeFolder(LinkedFolder):
+    """A scope folder that is a symbolic link, or lies below one: it is never followed."""
+
+    exit_code = 1
+    http_status = 409
+
+
+class FileChanged(StrongroomError):
+    """A file kept changing while a backup read it, and the policy says to fail."""
+
+    exit_code = 1
+    http_status = 409

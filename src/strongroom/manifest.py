@@ -12,6 +12,9 @@ SHA-256. A backup folder without ``manifest.json`` is incomplete and never used.
 
 A file-list entry is ``{"path", "type": "file"|"dir"|"symlink", "mode", "mtime_ns"}``
 plus ``size``, ``hash``, ``ino`` and ``ctime_ns`` for a file and ``target`` for a link.
+A file may also carry ``sparse: true`` (it has holes, and so does its object), ``nlink``
+(its inode has more names) and ``hardlink``: the path of an earlier file entry with
+``nlink`` whose inode it shares, which a restore gives back as a hard link.
 Every entry read back is validated: paths through ``ids.validate_relative_path``, hashes
 as 64 hex digits; anything else makes the backup ``CorruptBackup``.
 """
@@ -200,6 +203,7 @@ def iter_file_list(path: Path, name: str, sha256: str | None, entries: int | Non
     hasher = hashlib.sha256()
     count = 0
     folders: list[str] = []  # the chain of folders leading to the current entry
+    linkable: set[str] = set()  # files with more names, which later entries may link to
     previous: tuple[str, ...] = ()
     try:
         with open(path, "rb") as fh:
@@ -207,7 +211,7 @@ def iter_file_list(path: Path, name: str, sha256: str | None, entries: int | Non
                 hasher.update(line)
                 count += 1
                 entry = _checked_entry(name, line)
-                previous = _check_place(name, entry, folders, previous)
+                previous = _check_place(name, entry, folders, previous, linkable)
                 yield entry
     except FileNotFoundError:
         raise CorruptBackup(f"{name} has no file list") from None
@@ -220,7 +224,10 @@ def path_key(path: str) -> tuple[str, ...]:
     return tuple(path.split("/"))
 
 
-def _check_place(name: str, entry: dict, folders: list[str], previous: tuple) -> tuple:
+def _check_place(name: str, entry: dict, folders: list[str], previous: tuple, linkable: set[str]) -> tuple:
+    """Where the entry stands in the list: after the previous one, inside a folder of the
+    list, and, for a hard link, naming an earlier file entry (never a link or a folder,
+    through which a restore could reach out of the scope)."""
     key = path_key(entry["path"])
     if key <= previous:
         raise CorruptBackup(f"{name}: file list out of order at {entry['path']!r}")
@@ -231,6 +238,11 @@ def _check_place(name: str, entry: dict, folders: list[str], previous: tuple) ->
         raise CorruptBackup(f"{name}: {entry['path']!r} is not inside a folder of the backup")
     if entry["type"] == "dir":
         folders.append(entry["path"])
+    elif "hardlink" in entry and entry["hardlink"] not in linkable:
+        raise CorruptBackup(f"{name}: {entry['path']!r} is a hard link to {entry['hardlink']!r}, "
+                            "which is no earlier file of the backup")
+    if "nlink" in entry:
+        linkable.add(entry["path"])
     return key
 
 
@@ -248,9 +260,26 @@ def _checked_entry(name: str, line: bytes) -> dict:
             raise ValueError(f"bad link entry {entry['path']!r}")
         if kind != "symlink" and not (isinstance(entry.get("mode"), int) and 0 <= entry["mode"] <= 0o7777):
             raise ValueError(f"bad mode for {entry['path']!r}")
+        _check_file_extras(entry, kind)
     except (ValueError, KeyError, TypeError, InvalidName) as exc:
         raise CorruptBackup(f"{name}: file list: {exc}") from None
     return entry
+
+
+def _check_file_extras(entry: dict, kind: str) -> None:
+    """``sparse``, ``nlink`` and ``hardlink``: only on files, each of its form."""
+    extras = [key for key in ("sparse", "nlink", "hardlink") if key in entry]
+    if not extras:
+        return
+    if kind != "file":
+        raise ValueError(f"{entry['path']!r}: only files have {extras[0]!r}")
+    if "sparse" in entry and entry["sparse"] is not True:
+        raise ValueError(f"bad sparse flag for {entry['path']!r}")
+    if "nlink" in entry and not (isinstance(entry["nlink"], int) and not isinstance(entry["nlink"], bool)
+                                 and entry["nlink"] >= 2):
+        raise ValueError(f"bad link count for {entry['path']!r}")
+    if "hardlink" in entry:
+        validate_relative_path(entry["hardlink"])
 
 
 def summary(manifest: dict) -> dict:
@@ -269,6 +298,7 @@ def summary(manifest: dict) -> dict:
         "bytes": files.get("bytes", 0),
         "bytes_added": files.get("bytes_added", 0),
         "records": {name: info.get("count", 0) for name, info in manifest["collections"].items()},
+        "warnings": list(manifest.get("warnings", [])),
     }
 
 

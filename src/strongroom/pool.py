@@ -46,22 +46,28 @@ def _open_no_follow(path, flags: int) -> int:
     return os.open(path, flags | os.O_NOFOLLOW)
 
 
-def hash_file(path: Path | str, times: PhaseTimes | None = None) -> tuple[str, int]:
-    """The SHA-256 hex digest and size of a file's content."""
+Source = Path | str | int  # a path (opened with O_NOFOLLOW) or a descriptor open to read
+
+
+def _reading(src: Source):
+    """``src`` as an unbuffered file read from its start; a descriptor is not closed with it."""
+    if isinstance(src, int):
+        os.lseek(src, 0, os.SEEK_SET)
+        return open(src, "rb", buffering=0, closefd=False)
+    return open(src, "rb", buffering=0, opener=_open_no_follow)
+
+
+def hash_file(src: Source, times: PhaseTimes | None = None, sparse: bool = False) -> tuple[str, int]:
+    """The SHA-256 hex digest and size of a file's content (``sparse``: holes not read)."""
     started = perf_counter()
-    hasher, size = hashlib.new(ALGORITHM), 0
-    buffer = _buffer()
-    view = memoryview(buffer)
-    with open(path, "rb", buffering=0, opener=_open_no_follow) as fh:
-        while n := fh.readinto(buffer):
-            hasher.update(view[:n])
-            size += n
+    with _reading(src) as fin:
+        hasher, size, _, _ = _copy_sparse(fin, None) if sparse else _copy_dense(fin, None)
     if times is not None:
         times.add("hash", perf_counter() - started)
     return hasher.hexdigest(), size
 
 
-def copy_hashing(src: Path | str, dst: Path | str, times: PhaseTimes | None = None,
+def copy_hashing(src: Source, dst: Path | str, times: PhaseTimes | None = None,
                  sparse: bool = False) -> tuple[str, int]:
     """Copy ``src``'s content to the new file ``dst`` and hash it in the same pass.
 
@@ -71,7 +77,7 @@ def copy_hashing(src: Path | str, dst: Path | str, times: PhaseTimes | None = No
     tell holes gets a plain copy. Returns (digest, size); the time spent hashing and
     copying goes to ``times``.
     """
-    with open(src, "rb", buffering=0, opener=_open_no_follow) as fin, mutations.create(dst, buffering=0) as fout:
+    with _reading(src) as fin, mutations.create(dst, buffering=0) as fout:
         if sparse:
             hasher, size, hashing, copying = _copy_sparse(fin, fout)
         else:
@@ -83,7 +89,8 @@ def copy_hashing(src: Path | str, dst: Path | str, times: PhaseTimes | None = No
 
 
 def _copy_dense(fin, fout, hasher=None, limit: int | None = None) -> tuple:
-    """Copy from ``fin``'s position to its end (or ``limit`` bytes), hashing on the way."""
+    """Copy from ``fin``'s position to its end (or ``limit`` bytes), hashing on the way;
+    with ``fout`` None only hash."""
     hasher = hasher or hashlib.new(ALGORITHM)
     size, hashing, copying = 0, 0.0, 0.0
     buffer = _buffer()
@@ -98,7 +105,8 @@ def _copy_dense(fin, fout, hasher=None, limit: int | None = None) -> tuple:
         chunk = view[:n]
         hasher.update(chunk)
         t2 = perf_counter()
-        mutations.write(fout, chunk)
+        if fout is not None:
+            mutations.write(fout, chunk)
         copying += (t1 - t0) + (perf_counter() - t2)
         hashing += t2 - t1
         size += n
@@ -119,14 +127,16 @@ def _copy_sparse(fin, fout) -> tuple:
         _hash_zeros(hasher, start - position)
         hashing += perf_counter() - t0
         fin.seek(start)
-        fout.seek(start)
+        if fout is not None:
+            fout.seek(start)
         _, n, h, c = _copy_dense(fin, fout, hasher, end - start)
         position, hashing, copying = start + n, hashing + h, copying + c
     size = max(position, os.fstat(fd).st_size)
     t0 = perf_counter()
     _hash_zeros(hasher, size - position)
     hashing += perf_counter() - t0
-    mutations.truncate(fout, size)  # the trailing hole, if any: a length, no blocks
+    if fout is not None:
+        mutations.truncate(fout, size)  # the trailing hole, if any: a length, no blocks
     return hasher, size, hashing, copying
 
 
@@ -189,26 +199,28 @@ class Pool:
         except OSError as exc:
             if exc.errno != errno.EMLINK:
                 raise
-            mutations.copy_file(Path(obj), Path(dest))
+            copy_hashing(obj, dest, sparse=True)  # keeps a sparse object's holes
             self.seal(dest)
 
-    def store(self, src: Path | str, dest: Path | str, hash_first: bool = False,
-              times: PhaseTimes | None = None) -> tuple[str, int, bool]:
+    def store(self, src: Source, dest: Path | str, hash_first: bool = False,
+              times: PhaseTimes | None = None, sparse: bool = False) -> tuple[str, int, bool]:
         """Put ``src``'s content in the pool and link ``dest`` to it.
 
-        With ``hash_first`` the file is read and hashed before anything is written, which
-        costs nothing when the content is already there (a touched, unchanged file);
-        otherwise it is copied and hashed in one pass. Returns (digest, size, added).
-        Safe to call from several threads at once.
+        ``src`` is a path (opened with ``O_NOFOLLOW``) or a descriptor open to read, read
+        from its start. With ``hash_first`` the file is read and hashed before anything
+        is written, which costs nothing when the content is already there (a touched,
+        unchanged file); otherwise it is copied and hashed in one pass. With ``sparse``
+        holes are neither read nor written: the object keeps them. Returns (digest, size,
+        added). Safe to call from several threads at once.
         """
         if hash_first:
-            digest, size = hash_file(src, times)
+            digest, size = hash_file(src, times, sparse)
             if self._link_existing(digest, dest):
                 return digest, size, False
         mutations.makedirs(self.tmp)
         tmp = self.tmp / f"{os.getpid()}-{os.urandom(6).hex()}"
         try:
-            digest, size = copy_hashing(src, tmp, times)
+            digest, size = copy_hashing(src, tmp, times, sparse)
             self.seal(tmp)
             if self._link_existing(digest, dest):
                 return digest, size, False

@@ -34,6 +34,7 @@ from .locking import OperationLock, is_locked
 from .manifest import REASONS, iter_entries, summary
 from .pruning import RetentionPolicy
 from .scopes import Scope, project_queries, scope_dir
+from .snapshot import CHANGED_FILES
 from .store import BackupStore
 
 log = logging.getLogger("strongroom")
@@ -118,18 +119,25 @@ class Strongroom:
     # -- making ---------------------------------------------------------------------
 
     def make_backup(self, project_id: str | None = None, *, note: str = "",
-                    reason: str = "manual", by: str | None = None) -> dict:
-        """Back up the scope; return the new backup's summary."""
+                    reason: str = "manual", by: str | None = None, changed_files: str = "warn") -> dict:
+        """Back up the scope; return the new backup's summary (its ``warnings`` name the
+        files skipped or stored while they changed).
+
+        ``changed_files``: a file that keeps changing while it is read is stored as last
+        read with a warning (``"warn"``) or fails the backup (``"fail"``).
+        """
         if reason not in REASONS:
             raise BadInput(f"reason must be one of {', '.join(REASONS)}, not {reason!r}")
+        if changed_files not in CHANGED_FILES:
+            raise BadInput(f"changed_files must be one of {', '.join(CHANGED_FILES)}, not {changed_files!r}")
         scope = self.scope(project_id)
         by = by or _default_user()
         with self._lock("backup", by):
             self._recover_locked()
-            return summary(self._make_backup(scope, reason, note, by))
+            return summary(self._make_backup(scope, reason, note, by, changed_files))
 
-    def _make_backup(self, scope: Scope, reason: str, note: str, by: str) -> dict:
-        return backing_up.make_backup(self, scope, reason, note, by)
+    def _make_backup(self, scope: Scope, reason: str, note: str, by: str, changed_files: str = "warn") -> dict:
+        return backing_up.make_backup(self, scope, reason, note, by, changed_files)
 
     # -- importing ------------------------------------------------------------------
 

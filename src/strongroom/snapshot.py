@@ -1,30 +1,53 @@
-"""Snapshot a folder into the pool.
+"""Snapshot a folder into the pool, as a live site has it.
 
-Snapshot walks the folder depth-first with siblings sorted by name (``walking.walk``), so
-entries come in the order of their path components. The previous backup's file list is
-in that same order, which lets the walk merge-join against it in constant memory: a file
-whose size, mtime and inode match its previous entry is linked to the object it had,
-without being read. Any other file is hashed and stored (copied once, in one pass with
-the hash, unless its content is already in the pool). Symbolic links are kept as links
-and never followed; sockets, FIFOs and devices are skipped with a warning.
+Snapshot walks the folder depth-first with siblings sorted by name (``walking.walk_at``,
+through directory descriptors, never following a link), so entries come in the order of
+their path components. The previous backup's file list is in that same order, which
+lets the walk merge-join against it in constant memory: a file whose size, mtime and
+inode match its previous entry is linked to the object it had, without being opened.
+
+Any other file is opened with ``O_NOFOLLOW`` relative to its folder's descriptor, then
+hashed and stored by a worker thread (copied once, in one pass with the hash, unless its
+content is already in the pool). A file whose size, mtime or ctime differs between the
+``fstat`` before and after the read was written meanwhile: it is read again, up to
+``READS`` times, then stored as last read with a warning naming it, or the backup fails
+(``changed_files="fail"``): never stored torn without a word. Anything that disappears
+between the walk and the read is skipped with a warning; a file or folder replaced by a
+symbolic link is stored as the link it now is.
+
+Symbolic links are kept as links (with their mtime) and never followed; sockets, FIFOs
+and devices are skipped with a warning. Files that share an inode are recorded once:
+the first entry carries ``nlink``, each later one ``hardlink`` (the first one's path)
+and is linked to the same object unread. A sparse file (fewer blocks than its size)
+is read and stored by its data ranges, so the object keeps its holes (``sparse``).
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
+import time
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from time import perf_counter
 
 from . import mutations
+from .errors import BadInput, FileChanged
+from .humanize import path as shown
 from .manifest import FileListWriter
 from .parallel import Ordered, PhaseTimes
 from .pool import Pool
-from .walking import Cursor, walk
+from .walking import Cursor, Found, open_scope, walk_at
 
 Progress = Callable[[str, int, "int | None"], None] | None
+
+CHANGED_FILES = ("warn", "fail")
+PAUSES = (0.0, 0.01, 0.05, 0.2)  # before each read of a file: one read, then three more
+READS = len(PAUSES)
+FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC  # a FIFO must not block
 
 
 @dataclass
@@ -32,13 +55,14 @@ class SnapshotStats:
     files: int = 0
     dirs: int = 0
     symlinks: int = 0
+    hardlinks: int = 0
     bytes: int = 0
     bytes_read: int = 0
     bytes_added: int = 0
     objects_added: int = 0
     linked_unread: int = 0
     warnings: list[str] = field(default_factory=list)
-
+    root: os.stat_result | None = None  # the folder itself, as opened
 
 
 def snapshot(
@@ -49,62 +73,228 @@ def snapshot(
     previous: Iterator[dict] | None = None,
     progress: Progress = None,
     times: PhaseTimes | None = None,
+    trusted: Path | None = None,
+    changed_files: str = "warn",
 ) -> SnapshotStats:
     """Copy ``source`` into ``files_dir`` as links into ``pool``; stream entries to ``writer``.
 
+    ``source`` is opened below ``trusted`` (default: its parent) without following a
+    link: a scope folder that is a link, or lies below one, raises ``UnsafeFolder``.
     Unchanged files are linked by this thread as the walk reaches them; the others are
     stored by worker threads while the walk goes on. Entries reach ``writer`` in walk
     order all the same. ``times`` receives the seconds spent per phase.
     """
+    if changed_files not in CHANGED_FILES:
+        raise BadInput(f"changed_files must be one of {', '.join(CHANGED_FILES)}, not {changed_files!r}")
     stats = SnapshotStats()
     times = PhaseTimes() if times is None else times
-    cursor = Cursor(previous)
     mutations.makedirs(files_dir)
-    if not source.is_dir():
+    root_fd = open_scope(source, trusted or source.parent)
+    if root_fd is None:
         return stats
-    base = f"{files_dir}/"
-    scanning = linking = 0.0
-    with Ordered() as jobs:
-        items = walk(source)
-        while True:
-            mark = perf_counter()
-            item = next(items, None)
-            if item is None:
-                break
-            rel, path, st = item
-            previous_entry = cursor.find(rel) if stat.S_ISREG(st.st_mode) else None
-            scanning += perf_counter() - mark
-            mark = perf_counter()
-            if _unchanged(previous_entry, st) and _link_unread(pool, previous_entry["hash"], base + rel):
-                jobs.put((_file_entry(rel, st, previous_entry["hash"], st.st_size), None))
-                linking += perf_counter() - mark
-            else:
-                _snapshot_other(jobs, pool, rel, path, st, base + rel, previous_entry, stats, times)
-            for result in jobs.ready():
-                _record(result, writer, stats, progress)
-        for result in jobs.drain():
-            _record(result, writer, stats, progress)
-    times.add("scan", scanning)
-    times.add("link", linking)
+    try:
+        stats.root = os.fstat(root_fd)
+        _Snapshot(pool, files_dir, writer, stats, times, progress, changed_files).run(root_fd, Cursor(previous))
+    finally:
+        os.close(root_fd)
     return stats
 
 
-def _snapshot_other(jobs: Ordered, pool, rel, path, st, dest, previous_entry, stats, times) -> None:
-    """Queue anything but an unchanged file: folders and links at once, files as jobs."""
-    if stat.S_ISDIR(st.st_mode):
-        mutations.mkdir(dest)
-        jobs.put(({"path": rel, "type": "dir", "mode": stat.S_IMODE(st.st_mode), "mtime_ns": st.st_mtime_ns}, None))
-        stats.dirs += 1
-    elif stat.S_ISLNK(st.st_mode):
-        target = os.readlink(path)
-        mutations.symlink(target, dest)
-        jobs.put(({"path": rel, "type": "symlink", "target": target, "mtime_ns": st.st_mtime_ns}, None))
-        stats.symlinks += 1
-    elif stat.S_ISREG(st.st_mode):
+class _Snapshot:
+    """One snapshot's state: where it writes, what it counted, the hard links it met."""
+
+    def __init__(self, pool, files_dir, writer, stats, times, progress, changed_files):
+        self.pool, self.writer, self.stats, self.times = pool, writer, stats, times
+        self.progress, self.fail_on_change = progress, changed_files == "fail"
+        self.base = f"{files_dir}/"
+        self.inodes: dict[tuple[int, int], str] = {}  # files with more links: inode -> first path
+        self.firsts: dict[str, dict | None] = {}  # those first paths -> their entries, once written
+        self.open_files: set[int] = set()  # opened for a job not yet run
+
+    def run(self, root_fd: int, cursor: Cursor) -> None:
+        try:
+            self._run(root_fd, cursor)
+        finally:  # jobs cancelled by a failure never closed what was opened for them
+            for fd in self.open_files:
+                os.close(fd)
+
+    def _run(self, root_fd: int, cursor: Cursor) -> None:
+        scanning = linking = 0.0
+        with Ordered() as jobs, closing(walk_at(root_fd, warn=self.stats.warnings.append)) as items:
+            while True:
+                mark = perf_counter()
+                item = next(items, None)
+                if item is None:
+                    break
+                st = item.stat
+                regular = stat.S_ISREG(st.st_mode)
+                previous_entry = cursor.find(item.rel) if regular else None
+                scanning += perf_counter() - mark
+                mark = perf_counter()
+                if regular and st.st_nlink > 1 and self._later_link(jobs, item):
+                    pass
+                elif _unchanged(previous_entry, st) and _link_unread(self.pool, previous_entry["hash"],
+                                                                      self.base + item.rel):
+                    jobs.put((_file_entry(item.rel, st, previous_entry["hash"], st.st_size), None, None))
+                    linking += perf_counter() - mark
+                else:
+                    self._other(jobs, item, previous_entry)
+                for result in jobs.ready():
+                    self._record(result)
+            for result in jobs.drain():
+                self._record(result)
+        self.times.add("scan", scanning)
+        self.times.add("link", linking)
+
+    def _later_link(self, jobs: Ordered, item: Found) -> bool:
+        """A file whose inode an earlier entry had: queue it as a hard link of that one.
+        Otherwise remember it as the first name of its inode and say False."""
+        key = (item.stat.st_dev, item.stat.st_ino)
+        first = self.inodes.get(key)
+        if first is None:
+            self.inodes[key] = item.rel
+            self.firsts[item.rel] = None
+            return False
+        jobs.put(({"path": item.rel, "type": "file", "hardlink": first, "st": item.stat}, "hardlink", None))
+        return True
+
+    def _forget(self, item: Found) -> None:
+        """The first name of an inode was not stored after all: later names are not its links."""
+        if self.firsts.pop(item.rel, False) is None:
+            self.inodes.pop((item.stat.st_dev, item.stat.st_ino), None)
+
+    def _other(self, jobs: Ordered, item: Found, previous_entry: dict | None) -> None:
+        """Queue anything but an unchanged file: folders and links at once, files as jobs."""
+        rel, st, dest = item.rel, item.stat, self.base + item.rel
+        if stat.S_ISDIR(st.st_mode):
+            mutations.mkdir(dest)
+            jobs.put(({"path": rel, "type": "dir", "mode": stat.S_IMODE(st.st_mode), "mtime_ns": st.st_mtime_ns},
+                      None, None))
+        elif stat.S_ISLNK(st.st_mode):
+            self._link(jobs, item)
+        elif stat.S_ISREG(st.st_mode):
+            self._file(jobs, item, previous_entry)
+        else:
+            self.stats.warnings.append(f"skipped {shown(rel)}: not a regular file, folder or symbolic link")
+
+    def _link(self, jobs: Ordered, item: Found) -> None:
+        try:
+            target = os.readlink(item.name, dir_fd=item.dir_fd)
+            st = item.stat
+            if not stat.S_ISLNK(st.st_mode):  # a file that became a link: its own time
+                st = os.stat(item.name, dir_fd=item.dir_fd, follow_symlinks=False)
+        except OSError as exc:  # gone (ENOENT) or no longer a link (EINVAL)
+            self.stats.warnings.append(f"skipped {shown(item.rel)}: it changed while the folder was read ({exc.strerror})")
+            return
+        mutations.symlink(target, self.base + item.rel)
+        jobs.put(({"path": item.rel, "type": "symlink", "target": target, "mtime_ns": st.st_mtime_ns}, None, None))
+
+    def _file(self, jobs: Ordered, item: Found, previous_entry: dict | None) -> None:
+        """Open the file here, through its folder (the folder's descriptor is only open
+        now); a worker reads it and closes it."""
+        try:
+            fd = os.open(item.name, FILE_FLAGS, dir_fd=item.dir_fd)
+        except FileNotFoundError:
+            self._forget(item)
+            self.stats.warnings.append(f"skipped {shown(item.rel)}: it disappeared before it was read")
+            return
+        except OSError as exc:
+            if exc.errno != errno.ELOOP:
+                raise
+            self._forget(item)
+            self._link(jobs, item)  # replaced by a link since the walk saw it: store the link
+            return
+        try:
+            st = os.fstat(fd)
+            if (st.st_dev, st.st_ino) != (item.stat.st_dev, item.stat.st_ino):
+                self._forget(item)  # replaced since the walk saw it: not the inode it had
+            if not stat.S_ISREG(st.st_mode):
+                self.stats.warnings.append(f"skipped {shown(item.rel)}: it was replaced while the folder was read")
+                os.close(fd)
+                return
+        except BaseException:
+            os.close(fd)
+            raise
         same_size = previous_entry is not None and previous_entry.get("size") == st.st_size
-        jobs.submit(_store_file, pool, path, rel, st, dest, same_size, times)
-    else:
-        stats.warnings.append(f"skipped {rel}: not a regular file, folder or symbolic link")
+        self.open_files.add(fd)
+        jobs.submit(self._store, fd, item.rel, st, same_size)
+
+    def _store(self, fd: int, rel: str, st: os.stat_result, same_size: bool) -> tuple:
+        """A worker's job: read the file into the pool until a read saw it unchanged."""
+        dest = self.base + rel
+        sparse = _sparse(st)
+        try:
+            for attempt, pause in enumerate(PAUSES):
+                time.sleep(pause)
+                digest, size, added = self.pool.store(fd, dest, hash_first=same_size, times=self.times,
+                                                      sparse=sparse)
+                before, st = st, os.fstat(fd)
+                if _same_version(before, st, size) or attempt == READS - 1:
+                    break
+                mutations.unlink(dest)  # torn: read it again
+                self.pool.release([digest])
+        finally:
+            self.open_files.discard(fd)
+            os.close(fd)
+        warning = None
+        if not _same_version(before, st, size):
+            if self.fail_on_change:
+                raise FileChanged(f"{shown(rel)} kept changing while it was read ({READS} reads): "
+                                  "the backup is refused (changed files: fail)")
+            warning = (f"{shown(rel)} kept changing while it was read ({READS} reads): "
+                       "stored as last read, which may mix old and new content")
+        return _file_entry(rel, st, digest, size), (size, added), warning
+
+    def _record(self, result) -> None:
+        """Write one entry, in walk order, and count it."""
+        entry, stored, warning = result
+        if stored == "hardlink":
+            entry, stored = self._hardlink_entry(entry), None
+        if warning:
+            self.stats.warnings.append(warning)
+        if entry["path"] in self.firsts and entry["type"] == "file":
+            entry["nlink"] = max(entry.get("nlink", 2), 2)  # what lets a later entry name it
+            self.firsts[entry["path"]] = entry
+        self.writer.add(entry)
+        stats = self.stats
+        if entry["type"] == "dir":
+            stats.dirs += 1
+        elif entry["type"] == "symlink":
+            stats.symlinks += 1
+        if entry["type"] != "file":
+            return
+        stats.files += 1
+        stats.bytes += entry["size"]
+        if stored is None:
+            stats.linked_unread += 1
+        else:
+            size, added = stored
+            stats.bytes_read += size
+            if added:
+                stats.objects_added += 1
+                stats.bytes_added += size
+        if self.progress and stats.files % 100 == 0:
+            self.progress("files", stats.files, None)
+
+    def _hardlink_entry(self, queued: dict) -> dict:
+        """The entry of a later name of an inode: the first one's content, linked unread."""
+        first = self.firsts[queued["hardlink"]]
+        st = queued["st"]
+        self.pool.link(first["hash"], self.base + queued["path"])
+        self.stats.hardlinks += 1
+        return {**_file_entry(queued["path"], st, first["hash"], first["size"]), "hardlink": first["path"]}
+
+
+def _same_version(before: os.stat_result, after: os.stat_result, size: int) -> bool:
+    """Did nothing write the file between the two stats (and was all of it read)?"""
+    return (before.st_size == after.st_size == size and before.st_mtime_ns == after.st_mtime_ns
+            and before.st_ctime_ns == after.st_ctime_ns)
+
+
+def _sparse(st: os.stat_result) -> bool:
+    """Fewer blocks than its size: it has holes (or is stored compressed), so it is
+    read by its data ranges."""
+    return st.st_blocks * 512 < st.st_size
 
 
 def _unchanged(previous: dict | None, st: os.stat_result) -> bool:
@@ -128,36 +318,13 @@ def _link_unread(pool: Pool, digest: str, dest: str) -> bool:
     return True
 
 
-def _store_file(pool, path, rel, st, dest, same_size, times) -> tuple[dict, tuple[int, bool]]:
-    """A worker's job: read the file into the pool (hashing first if it may be there)."""
-    digest, size, added = pool.store(path, dest, hash_first=same_size, times=times)
-    return _file_entry(rel, st, digest, size), (size, added)
-
-
 def _file_entry(rel: str, st: os.stat_result, digest: str, size: int) -> dict:
-    return {
+    entry = {
         "path": rel, "type": "file", "size": size, "mode": stat.S_IMODE(st.st_mode),
         "mtime_ns": st.st_mtime_ns, "hash": digest, "ino": st.st_ino, "ctime_ns": st.st_ctime_ns,
     }
-
-
-def _record(result, writer: FileListWriter, stats: SnapshotStats, progress: Progress) -> None:
-    """Write one entry, in walk order, and count it."""
-    entry, stored = result
-    writer.add(entry)
-    if entry["type"] != "file":
-        return
-    stats.files += 1
-    stats.bytes += entry["size"]
-    if stored is None:
-        stats.linked_unread += 1
-    else:
-        size, added = stored
-        stats.bytes_read += size
-        if added:
-            stats.objects_added += 1
-            stats.bytes_added += size
-    if progress and stats.files % 100 == 0:
-        progress("files", stats.files, None)
-
-
+    if st.st_nlink > 1:
+        entry["nlink"] = st.st_nlink
+    if _sparse(st):
+        entry["sparse"] = True
+    return entry

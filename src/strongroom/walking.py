@@ -3,16 +3,213 @@
 The walk is depth-first with siblings sorted by name, so entries come in the order of
 their path components (``manifest.path_key``). File lists are written in that order, so
 a walk and a list (or two lists) can be joined in constant memory with ``Cursor``.
+
+Links are never followed. The walk goes from folder to folder through open directory
+file descriptors: each folder is opened with ``O_NOFOLLOW`` relative to its parent's
+descriptor and listed through its own, and every entry is looked at with ``lstat``
+relative to it. So a folder swapped for a symbolic link between its parent's listing
+and the descent is not entered: what is there now is reported instead (the link, or
+nothing if it is gone). The scope folder itself is opened the same way, component by
+component below a trusted folder (``open_scope``), so a scope folder that is a link, or
+lies below one, is refused (``UnsafeFolder``). The walk is a loop, not a recursion: any
+depth is walked; at most ``OPEN_FOLDERS`` ancestors stay open, deeper ones are opened
+again through ``..`` (and checked to be the same folder) on the way back up.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import NamedTuple
 
+from .errors import UnsafeFolder
+from .humanize import path as shown
 from .manifest import path_key
+
+FOLDER_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+OPEN_FOLDERS = 200  # open ancestors at most; far below the usual limit of 1024 descriptors
+_REPLACED = (errno.ELOOP, errno.ENOTDIR)  # what O_NOFOLLOW | O_DIRECTORY says of a link or a file
+
+Warn = Callable[[str], None] | None
+
+
+class Found(NamedTuple):
+    """One entry of the walk. ``dir_fd`` is its parent folder's descriptor, open until
+    the next entry is asked for: open or read the entry through it (``name``)."""
+
+    rel: str
+    name: str
+    dir_fd: int
+    stat: os.stat_result
+
+
+class _Folder:
+    """A folder being walked: its descriptor (None while closed to save descriptors),
+    the path prefix of its entries, its entries still to come, and its identity."""
+
+    __slots__ = ("entries", "fd", "identity", "owned", "prefix")
+
+    def __init__(self, fd: int, prefix: str, entries: Iterator, st: os.stat_result, owned: bool = True):
+        self.fd, self.prefix, self.entries, self.owned = fd, prefix, entries, owned
+        self.identity = (st.st_dev, st.st_ino)
+
+
+def walk_at(root_fd: int, warn: Warn = None) -> Iterator[Found]:
+    """Everything below the open folder ``root_fd``, in walk order, never through a link.
+
+    An entry that disappears before it is looked at is skipped (``warn`` is told); a
+    folder replaced by a link or a file in that instant is reported as what it is now.
+    ``root_fd`` stays open and is the caller's; every other descriptor is closed here.
+    """
+    stack = [_Folder(root_fd, "", _listing(root_fd), os.fstat(root_fd), owned=False)]
+    try:
+        while stack:
+            folder = stack[-1]
+            entry = next(folder.entries, None)
+            if entry is None:
+                _leave(stack, warn)
+                continue
+            found = _look(folder, entry, warn)
+            if found is None:
+                continue
+            if isinstance(found, Found):
+                yield found
+                continue
+            child_fd, child = found
+            yield child
+            stack.append(_Folder(child_fd, child.rel + "/", _listing(child_fd), child.stat))
+            _limit_open(stack)
+    finally:
+        for folder in stack:
+            if folder.owned and folder.fd is not None:
+                os.close(folder.fd)
+
+
+def _look(folder: _Folder, name: str, warn: Warn):
+    """A ``Found`` for anything but a folder; ``(fd, Found)`` for a folder, opened;
+    None for an entry that is gone. Looked at through the folder's descriptor of now
+    (it may have been reopened since the listing)."""
+    rel = folder.prefix + name
+    try:
+        st = os.stat(name, dir_fd=folder.fd, follow_symlinks=False)
+        if not stat.S_ISDIR(st.st_mode):
+            return Found(rel, name, folder.fd, st)
+        fd = os.open(name, FOLDER_FLAGS, dir_fd=folder.fd)
+    except FileNotFoundError:
+        _gone(warn, rel)
+        return None
+    except OSError as exc:
+        if exc.errno not in _REPLACED:
+            raise
+        return _replaced(folder, name, rel, warn)
+    try:
+        return fd, Found(rel, name, folder.fd, os.fstat(fd))
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _replaced(folder: _Folder, name: str, rel: str, warn: Warn) -> Found | None:
+    """A folder that was swapped for something else after it was listed: what is there now."""
+    try:
+        st = os.stat(name, dir_fd=folder.fd, follow_symlinks=False)
+    except FileNotFoundError:
+        _gone(warn, rel)
+        return None
+    if stat.S_ISDIR(st.st_mode):  # swapped back and forth meanwhile: not worth chasing
+        if warn:
+            warn(f"skipped {shown(rel)}: the folder was replaced while it was read")
+        return None
+    return Found(rel, name, folder.fd, st)
+
+
+def _gone(warn: Warn, rel: str) -> None:
+    if warn:
+        warn(f"skipped {shown(rel)}: it disappeared while the folder was read")
+
+
+def _listing(fd: int) -> Iterator[str]:
+    """The folder's names, sorted (names that are not UTF-8 as surrogate escapes)."""
+    return iter(sorted(os.listdir(fd)))
+
+
+def _limit_open(stack: list[_Folder]) -> None:
+    """Close the descriptor of the ancestor that makes one too many open."""
+    if len(stack) > OPEN_FOLDERS + 1:
+        far = stack[-OPEN_FOLDERS - 1]
+        if far.owned and far.fd is not None:
+            os.close(far.fd)
+            far.fd = None
+
+
+def _leave(stack: list[_Folder], warn: Warn) -> None:
+    """Done with the innermost folder: close it, reopening its parent first if needed."""
+    done = stack.pop()
+    try:
+        if stack and stack[-1].fd is None:
+            parent = stack[-1]
+            fd = os.open("..", FOLDER_FLAGS, dir_fd=done.fd)
+            st = os.fstat(fd)
+            parent.fd = fd
+            if (st.st_dev, st.st_ino) != parent.identity:  # moved meanwhile: stop there
+                parent.entries = iter(())
+                if warn:
+                    warn(f"skipped the rest of {shown(parent.prefix[:-1])}: it was moved while it was read")
+    finally:
+        if done.owned:
+            os.close(done.fd)
+
+
+def walk(root: Path | str) -> Iterator[tuple[str, str, os.stat_result]]:
+    """(relative path, absolute path, lstat) of everything below ``root``, in walk order:
+    depth-first, siblings by name, a folder right before its contents. ``root`` itself
+    is opened with ``O_NOFOLLOW``: a link there raises ``UnsafeFolder``."""
+    base = f"{root}/"
+    try:
+        fd = os.open(root, FOLDER_FLAGS)
+    except OSError as exc:
+        if exc.errno not in _REPLACED:
+            raise
+        raise UnsafeFolder(f"refusing to walk {root}: it is a symbolic link or not a folder, "
+                           "and links are never followed") from None
+    try:
+        for found in walk_at(fd):
+            yield found.rel, base + found.rel, found.stat
+    finally:
+        os.close(fd)
+
+
+def open_scope(folder: Path, trusted: Path) -> int | None:
+    """Open ``folder`` (at or below ``trusted``) without following any link below
+    ``trusted``; None if it does not exist. A link or a file on the way is refused with
+    ``UnsafeFolder``, naming it: a scope folder linked to ``/etc`` must not be walked."""
+    parts = folder.relative_to(trusted).parts
+    try:
+        fd = os.open(trusted, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    current = trusted
+    for part in parts:
+        current = current / part
+        try:
+            child = os.open(part, FOLDER_FLAGS, dir_fd=fd)
+        except FileNotFoundError:
+            child = None
+        except OSError as exc:
+            if exc.errno not in _REPLACED:
+                os.close(fd)
+                raise
+            os.close(fd)
+            kind = "a symbolic link" if os.path.islink(current) else "not a folder"
+            raise UnsafeFolder(f"refusing to walk {current}: it is {kind}, and links are never followed") from None
+        os.close(fd)
+        if child is None:
+            return None
+        fd = child
+    return fd
 
 
 class Cursor:
@@ -34,17 +231,3 @@ class Cursor:
         if self._current is not None and self._path_of(self._current) == path:
             return self._current
         return None
-
-
-def walk(root: Path | str, prefix: str = "") -> Iterator[tuple[str, str, os.stat_result]]:
-    """(relative path, absolute path, lstat) of everything below ``root``, in walk order:
-    depth-first, siblings by name, a folder right before its contents."""
-    with os.scandir(root) as it:
-        entries = sorted(it, key=lambda e: e.name)
-    for entry in entries:
-        rel = prefix + entry.name
-        st = entry.stat(follow_symlinks=False)
-        yield rel, entry.path, st
-        if stat.S_ISDIR(st.st_mode):
-            yield from walk(entry.path, rel + "/")
-

@@ -8,9 +8,15 @@ LABELS = {"backup": "Backup", "restore": "Restore", "delete": "Delete"}
 
 
 def made(summary: dict) -> str:
-    """``Backup 2026-11-26T10-15-00 made (1,204 files, 3.2 MB new)``."""
-    return (f"Backup {summary['id']} made ({humanize.plural(summary['files'], 'file')}, "
+    """``Backup 2026-11-26T10-15-00 made (1,204 files, 3.2 MB new)``, then its warnings
+    (``; 1 warning: skipped upload.tmp: it disappeared before it was read``)."""
+    text = (f"Backup {summary['id']} made ({humanize.plural(summary['files'], 'file')}, "
             f"{humanize.size(summary['bytes_added'])} new)")
+    warnings = summary.get("warnings") or []
+    if warnings:
+        more = f" (and {len(warnings) - 3} more)" if len(warnings) > 3 else ""
+        text += f"; {humanize.plural(len(warnings), 'warning')}: {'; '.join(warnings[:3])}{more}"
+    return text
 
 
 def restored(result: dict) -> str:
