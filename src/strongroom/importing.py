@@ -63,7 +63,7 @@ def import_folder(sr, scope: Scope, source: Path, files: Path | None, note: str,
         check_file_list=True,
     )
     note = note or f"imported from the {origin['format']} backup {origin['name']}"
-    return backing_up.make_backup(sr, scope, "import", note, by, content)
+    return backing_up.make_backup(sr, scope, "import", note, by, source=content)
 
 
 def write_records(sr, scope: Scope, dump: foreign.ForeignDump, db_dir: Path, progress) -> dict[str, dict]:

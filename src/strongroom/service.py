@@ -137,7 +137,7 @@ class Strongroom:
             return summary(self._make_backup(scope, reason, note, by, changed_files))
 
     def _make_backup(self, scope: Scope, reason: str, note: str, by: str, changed_files: str = "warn") -> dict:
-        return backing_up.make_backup(self, scope, reason, note, by, changed_files)
+        return backing_up.make_backup(self, scope, reason, note, by, changed_files=changed_files)
 
     # -- importing ------------------------------------------------------------------
 
