@@ -122,7 +122,7 @@ def test_a_failing_restore_is_rolled_back_automatically(prepared, kind, error, s
         if raised is None:
             continue  # fewer points of that kind than k: the restore simply succeeded
         assert isinstance(raised, RestoreFailed), raised
-        assert "put back" in str(raised)
+        assert "as it was" in str(raised)
         after = State(config, prepared.project_ids)
         scope = Scope.of(project)
         assert after.scope(scope) == before.scope(scope)

@@ -8,6 +8,8 @@ standard error saying what went wrong and why.
 from __future__ import annotations
 
 import json
+import logging
+import os
 import signal
 import sys
 
@@ -19,6 +21,9 @@ from .errors import BadInput, StrongroomError
 from .humanize import size as _size
 from .progress import TerminalProgress
 from .service import Strongroom
+
+ENV_LOG_FILE = "STRONGROOM_LOG_FILE"
+log = logging.getLogger("strongroom")
 
 
 class Context:
@@ -35,17 +40,37 @@ class Context:
 
 
 class Group(click.Group):
-    """Turns the core's typed errors into one line and an exit code."""
+    """Turns every failure into one line on standard error and an exit code.
+
+    The core's typed errors carry their own; an interrupt is 130, SIGTERM 143, and any
+    other error (a full disk, a database failure, a bug) is 1, with its full traceback
+    in the ``strongroom`` log at DEBUG, never on the terminal.
+    """
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Abort, click.exceptions.Exit):
+            raise  # click's own: usage errors and exits, already one line
         except StrongroomError as exc:
-            _fail(str(exc), exc.exit_code)
-        except OSError as exc:
-            _fail(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc), 1)
+            _fail(exc, str(exc), exc.exit_code)
         except Terminated as exc:
-            _fail(str(exc), 143)
+            _fail(exc, str(exc), 143)
+        except KeyboardInterrupt as exc:
+            _fail(exc, "interrupted", 130)
+        except Exception as exc:  # noqa: BLE001 - the last line of defence: no traceback for users
+            _fail(exc, describe_error(exc), 1)
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line that says what failed: the OS's words and the file, or the database's."""
+    if isinstance(exc, OSError) and exc.strerror:
+        text = f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
+    elif type(exc).__module__.split(".")[0] in ("sqlite3", "pymongo", "montydb", "bson"):
+        text = f"database error: {exc}"
+    else:
+        text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return " ".join(text.split())
 
 
 class Terminated(BaseException):
@@ -57,9 +82,31 @@ def _on_sigterm(signum, frame):
     raise Terminated("terminated by SIGTERM")
 
 
-def _fail(message: str, code: int) -> None:
-    click.echo(f"strongroom: error: {message}", err=True)
+def _fail(exc: BaseException | None, message: str, code: int) -> None:
+    if exc is not None:
+        log.debug("command failed: %s", message, exc_info=exc)
+    click.echo(f"strongroom: error: {' '.join(message.split())}", err=True)
     sys.exit(code)
+
+
+def _set_up_logging() -> None:
+    """The ``strongroom`` log goes to the file ``$STRONGROOM_LOG_FILE`` (DEBUG and up,
+    tracebacks included) when set; never to the terminal, which gets one line per failure."""
+    logger = logging.getLogger("strongroom")
+    logging.raiseExceptions = False  # a log file on a full disk must not print tracebacks
+    if logger.handlers:
+        return
+    path = os.environ.get(ENV_LOG_FILE)
+    if path:
+        try:
+            handler = logging.FileHandler(path, delay=True)
+        except OSError:
+            handler = logging.NullHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        logger.setLevel(logging.DEBUG)
+    else:
+        handler = logging.NullHandler()
+    logger.addHandler(handler)
 
 
 project_option = click.option(
@@ -93,12 +140,30 @@ def main(ctx, data_dir, mode, db):
         strongroom list
         strongroom restore 2026-11-26T04-27-43
     """
+    _set_up_logging()
     ctx.obj = Context(data_dir, mode, db)
     signal.signal(signal.SIGTERM, _on_sigterm)
     if ctx.invoked_subcommand not in ("recover", "demo"):
-        recovered = ctx.obj.service.recover_if_needed()
-        if recovered:
-            click.echo(f"strongroom: recovered an interrupted restore: {recovered['outcome']}", err=True)
+        _recover_first(ctx.obj.service, reading=ctx.invoked_subcommand in READ_ONLY)
+
+
+READ_ONLY = ("list", "show", "verify")
+
+
+def _recover_first(service: Strongroom, reading: bool) -> None:
+    """Recover a crashed restore before the command. A command that only reads goes on
+    if that fails (a full disk, say), with one line saying so; any other stops."""
+    try:
+        recovered = service.recover_if_needed()
+    except Exception as exc:
+        if not reading:
+            raise
+        message = str(exc) if isinstance(exc, StrongroomError) else describe_error(exc)
+        log.debug("recovery before a read failed", exc_info=exc)
+        click.echo(f"strongroom: warning: an interrupted restore is not recovered yet: {message}", err=True)
+        return
+    if recovered:
+        click.echo(f"strongroom: recovered an interrupted restore: {recovered['outcome']}", err=True)
 
 
 @main.command()
@@ -316,7 +381,7 @@ def verify(obj, backup_id, all_, project_id, as_json):
                 click.echo(f"  {problem}")
     bad = [r["id"] for r in reports if not r["ok"]]
     if bad:
-        _fail(f"verification failed for {', '.join(bad)}", 5)
+        _fail(None, f"verification failed for {', '.join(bad)}", 5)
 
 
 @main.command()

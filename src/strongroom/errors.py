@@ -52,3 +52,10 @@ class NotAllowed(StrongroomError):
 
 class RestoreFailed(StrongroomError):
     """A restore failed part-way; the scope was put back from its pre-restore backup."""
+
+
+class NoSpace(StrongroomError):
+    """The file system has clearly not got the space an operation needs; nothing was changed."""
+
+    exit_code = 6
+    http_status = 507

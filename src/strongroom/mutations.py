@@ -135,6 +135,16 @@ def copy_file(src: Path, dst: Path) -> None:
             write(fout, chunk)
 
 
+def allocate(path: Path, size: int) -> None:
+    """Make ``path`` a private file holding ``size`` bytes of disk space (``fallocate``)."""
+    point("allocate", path)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        os.posix_fallocate(fd, 0, size)
+    finally:
+        os.close(fd)
+
+
 def fsync_dir(path: Path) -> None:
     """Make a rename or a new entry in ``path`` durable."""
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)

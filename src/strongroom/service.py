@@ -71,8 +71,8 @@ class Strongroom:
         """The validated scope. A project must exist in the database, or (with
         ``in_database=False``, for restoring a deleted project) have backups."""
         scope = Scope.of(project_id)
-        if scope.is_site:
-            return scope
+        if scope.is_site or (not in_database and self.store.ids(scope)):
+            return scope  # having backups is enough, and reading them needs no database
         found = self.database[self.config.model.project_collection].find_one(
             {"_id": ObjectId(scope.project_id)}, {"_id": 1}
         )
@@ -150,7 +150,8 @@ class Strongroom:
             if problems:
                 raise CorruptBackup(f"refusing to restore {backup_id}: it fails verification: {problems[0]}")
             checked = perf_counter() - started
-            result = restoring.restore(self, scope, path, manifest, by)
+            make_pre_restore = lambda: self._make_backup(scope, "pre-restore", f"before restoring {backup_id}", by)
+            result = restoring.restore(self, scope, path, manifest, by, make_pre_restore)
             result["timings"] = {"check": round(checked, 4), **result.get("timings", {}),
                                  "total": round(perf_counter() - started, 4)}
             log.info("restore of %s of the %s: %d files, %d copied, %d kept; %s", backup_id, scope,
