@@ -172,3 +172,16 @@ def test_a_backup_on_a_full_disk_is_complete_or_absent_and_says_which(template, 
         outcomes[level] = result.returncode
         subprocess.run(["rm", "-rf", str(small_fs / "data")], check=True)
     assert outcomes["fits"] == 0 and outcomes[levels(request)[-1]] != 0, outcomes
+
+
+def test_reading_commands_work_on_a_full_disk(template, small_fs):
+    subprocess.run(["cp", "-a", str(template.config.data_dir), str(small_fs / "data")], check=True)
+    config = Config(data_dir=small_fs / "data")
+    site, project = template.backups["site"], template.backups["project"]
+    fill(small_fs, 0)
+    for args in (["list"], ["list", "--project", template.project], ["show", site],
+                 ["show", project, "--project", template.project], ["verify", site],
+                 ["verify", "--all", "--project", template.project], ["recover"]):
+        result = strongroom(config, *args)
+        assert result.returncode == 0, (args, result.stderr)
+        assert result.stderr == "", (args, result.stderr)

@@ -11,48 +11,24 @@ import errno
 import os
 import signal
 import subprocess
-from pathlib import Path
 
 import pytest
-from bson import ObjectId
 
-from faults import InjectedFault, State, check_after_crash, count_points, crash_at, fail_at, fresh_service, sample
-from strongroom.config import Config
-from strongroom.demo import create_demo_site
-from strongroom.engines import open_database
-from strongroom.errors import RestoreFailed
-from strongroom.scopes import Scope, scope_dir
+from faults import (
+    InjectedFault,
+    Prepared,
+    State,
+    check_after_crash,
+    count_points,
+    crash_at,
+    fail_at,
+    fresh_service,
+    sample,
+)
+from strongroom.errors import NoSpace, RestoreFailed
+from strongroom.scopes import Scope
 
 SAMPLED = 8
-
-
-class Prepared:
-    """A data dir with backups and later changes, copied afresh for every run."""
-
-    def __init__(self, root: Path):
-        self.template = Config(data_dir=root / "template")
-        database = open_database(self.template)
-        site = create_demo_site(self.template, database, projects=3, editions=2, seed=7)
-        self.project_ids = list(site.project_ids)
-        self.project = self.project_ids[0]
-        service = fresh_service(self.template)
-        self.site_backup = service.make_backup(note="site")["id"]
-        self.project_backup = service.make_backup(self.project, note="project")["id"]
-        self.at_backup = State(self.template, self.project_ids)
-        live = self.template.working_dir
-        (live / "site.json").write_text('{"changed": true}')
-        (scope_dir(self.template, Scope.project(self.project)) / "about.md").unlink()
-        (scope_dir(self.template, Scope.project(self.project)) / "new.bin").write_bytes(os.urandom(3000))
-        database.edition.insert_one({"projectId": ObjectId(self.project), "title": "later"})
-        database.user.update_one({"user": "admin"}, {"$set": {"nickname": "changed"}})
-        self.changed = State(self.template, self.project_ids)
-        self.root, self.runs = root, 0
-
-    def copy(self) -> Config:
-        self.runs += 1
-        target = self.root / f"run-{self.runs}"
-        subprocess.run(["cp", "-a", str(self.template.data_dir), str(target)], check=True)
-        return Config(data_dir=target)
 
 
 @pytest.fixture
@@ -135,7 +111,8 @@ def test_enospc_during_a_backup_leaves_no_partial_backup(prepared):
     service = fresh_service(config)
     before_ids = [b["id"] for b in service.list_backups()]
     raised = fail_at(3, "write", lambda: service.make_backup(), OSError(errno.ENOSPC, "No space left on device"))
-    assert isinstance(raised, OSError) and raised.errno == errno.ENOSPC
+    assert isinstance(raised, NoSpace) and "no backup was made" in str(raised)
+    assert isinstance(raised.__cause__, OSError) and raised.__cause__.errno == errno.ENOSPC
     assert [b["id"] for b in service.list_backups()] == before_ids
     root = config.backups_dir / "site"
     assert not [p for p in root.iterdir() if p.name.startswith(".")]

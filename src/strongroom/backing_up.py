@@ -15,8 +15,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from time import perf_counter
 
-from . import dbdump, liveindex, mutations, snapshot
+from . import dbdump, liveindex, mutations, snapshot, space
 from .engines import is_embedded
+from .errors import NoSpace
 from .ids import new_backup_id
 from .manifest import (
     FILE_LIST,
@@ -40,9 +41,12 @@ def make_backup(sr, scope: Scope, reason: str, note: str, by: str) -> dict:
     try:
         manifest = _fill(sr, staging, scope, backup_id, reason, note, by)
         sr.store.publish(staging, scope, backup_id)
-    except BaseException:
+    except BaseException as exc:
         _quietly(mutations.rmtree, staging)
         _quietly(sr.store.pool.collect_garbage)
+        if space.is_out_of_space(exc):
+            raise NoSpace(f"backup of the {scope} failed: the disk is full ({exc}); no backup was made, "
+                          "nothing else changed") from exc
         raise
     return manifest
 

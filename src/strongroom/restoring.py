@@ -58,7 +58,7 @@ def restore(sr, scope: Scope, path: Path, manifest: dict, by: str,
     ``make_pre_restore()`` makes the pre-restore backup and returns its manifest.
     """
     reserve = space.Reserve(sr.config.backups_dir)
-    reserve.grow(space.RESERVE_BASE, f"restore of {manifest['id']}")
+    _reserve(reserve, space.RESERVE_BASE, manifest["id"])
     try:
         return _restore_reserved(sr, scope, path, manifest, by, make_pre_restore, reserve)
     finally:
@@ -71,15 +71,17 @@ def _restore_reserved(sr, scope: Scope, path: Path, manifest: dict, by: str, mak
     entry = sr.journal.start(operation="restore", scope=scope.kind, project=scope.project_id,
                              backup=backup_id, pre_restore=None, by=by, step="pre-restore")
     try:
-        pre = make_pre_restore()
-        reserve.grow(space.RESERVE_BASE + records_room(sr, pre), f"restore of {backup_id}")
-    except BaseException as exc:
+        try:
+            pre = make_pre_restore()
+        except Exception as exc:
+            error = _not_saved(backup_id, exc)
+            if error is exc:
+                raise
+            raise error from exc
+        _reserve(reserve, space.RESERVE_BASE + records_room(sr, pre), backup_id)
+    except BaseException:
         _quietly(sr.journal.finish)
-        if isinstance(exc, StrongroomError) or not isinstance(exc, Exception):
-            raise
-        error = NoSpace if space.is_out_of_space(exc) else RestoreFailed
-        raise error(f"restore of {backup_id} refused: the current state could not be saved first "
-                    f"({_reason(exc)}); nothing was changed") from exc
+        raise
     entry["pre_restore"] = pre["id"]
     try:
         result = build_and_switch(sr, scope, path, manifest, entry)
@@ -95,6 +97,27 @@ def _restore_reserved(sr, scope: Scope, path: Path, manifest: dict, by: str, mak
         raise error(f"restore of {backup_id} failed ({_reason(exc)}){what}") from exc
     _quietly(sr.journal.finish)
     return {"restored": backup_id, "pre_restore": pre["id"], **result}
+
+
+def _reserve(reserve: space.Reserve, size: int, backup_id: str) -> None:
+    """Grow the reserve, or refuse the restore saying that nothing changed."""
+    try:
+        reserve.grow(size, f"restore of {backup_id}")
+    except NoSpace:
+        raise
+    except Exception as exc:
+        raise RestoreFailed(f"restore of {backup_id} refused: no space could be reserved for a rollback "
+                            f"({_reason(exc)}); nothing was changed") from exc
+
+
+def _not_saved(backup_id: str, exc: Exception) -> Exception:
+    """The error for a pre-restore backup that could not be made: nothing changed."""
+    if isinstance(exc, StrongroomError) and not isinstance(exc, NoSpace):
+        return exc
+    error = NoSpace if space.is_out_of_space(exc) else RestoreFailed
+    reason = _reason(exc.__cause__ if isinstance(exc, NoSpace) and exc.__cause__ else exc)
+    return error(f"restore of {backup_id} refused: the current state could not be saved first ({reason}); "
+                 "nothing was changed")
 
 
 def records_room(sr, pre: dict) -> int:

@@ -105,7 +105,7 @@ class Reserve:
         try:
             if os.path.lexists(self.path):
                 mutations.unlink(self.path)
-        except OSError as exc:
+        except Exception as exc:  # noqa: BLE001 - said in the log; the next operation removes it
             log.warning("could not remove the space reserve %s: %s", self.path, exc)
 
 
