@@ -185,3 +185,20 @@ def test_reading_commands_work_on_a_full_disk(template, small_fs):
         result = strongroom(config, *args)
         assert result.returncode == 0, (args, result.stderr)
         assert result.stderr == "", (args, result.stderr)
+
+
+@pytest.mark.parametrize("operation", ["backup", "restore"])
+def test_an_operation_that_clearly_does_not_fit_is_refused_first_with_the_figures(template, small_fs, operation):
+    args = ["backup"] if operation == "backup" else ["restore", template.backups["site"], "--yes"]
+    subprocess.run(["cp", "-a", str(template.config.data_dir), str(small_fs / "data")], check=True)
+    config = Config(data_dir=small_fs / "data")
+    backups_before = State(config, template.project_ids).backups
+    filler = fill(small_fs, 2 * MB)  # the changed files alone are 3 MB
+    points_before = sorted(p.name for p in config.backups_dir.rglob("*"))
+    result = strongroom(config, *args)
+    assert result.returncode == 6, result.stderr
+    assert "needs about" in result.stderr and "MB are free on " + str(small_fs) in result.stderr, result.stderr
+    assert "nothing was changed" in result.stderr
+    assert sorted(p.name for p in config.backups_dir.rglob("*")) == points_before  # not even a pre-restore
+    filler.unlink()
+    assert State(config, template.project_ids).backups == backups_before

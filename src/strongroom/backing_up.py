@@ -122,6 +122,9 @@ def _known_entries(sr, scope: Scope, previous: tuple[Path, dict] | None):
             for entry in iter_entries(*site) if entry["path"].startswith(prefix))
 
 
+known_entries = _known_entries  # public for the pre-flight check (``preflight``): one rule
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 

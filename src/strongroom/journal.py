@@ -66,8 +66,8 @@ class Journal:
         tmp = self.path.with_name(self.path.name + ".tmp")
         try:
             mutations.write_file(tmp, json.dumps(entry, indent=1).encode(), sync=True)
+            mutations.rename(tmp, self.path)
         except BaseException:
             tmp.unlink(missing_ok=True)  # a full disk leaves no half-written journal behind
             raise
-        mutations.rename(tmp, self.path)
         mutations.fsync_dir(self.path.parent)

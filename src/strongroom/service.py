@@ -23,7 +23,7 @@ from time import perf_counter
 
 from bson import ObjectId
 
-from . import backing_up, dbdump, preview, pruning, restoring
+from . import backing_up, dbdump, preflight, preview, pruning, restoring
 from .backing_up import phases
 from .config import Config
 from .engines import list_collections, open_database
@@ -126,6 +126,7 @@ class Strongroom:
         by = by or _default_user()
         with self._lock("backup", by):
             self._recover_locked()
+            preflight.check_backup(self, scope)
             return summary(self._make_backup(scope, reason, note, by))
 
     def _make_backup(self, scope: Scope, reason: str, note: str, by: str) -> dict:
@@ -149,6 +150,7 @@ class Strongroom:
             problems = self._check_before_restore(path, manifest)
             if problems:
                 raise CorruptBackup(f"refusing to restore {backup_id}: it fails verification: {problems[0]}")
+            preflight.check_restore(self, scope, path, manifest)
             checked = perf_counter() - started
             make_pre_restore = lambda: self._make_backup(scope, "pre-restore", f"before restoring {backup_id}", by)
             result = restoring.restore(self, scope, path, manifest, by, make_pre_restore)
