@@ -114,6 +114,10 @@ def run_full(template: Template, mount: Path, free: int, *args: str):
     return config, before, result, listed, journal_left
 
 
+def pool_objects(config: Config) -> list[str]:
+    return sorted(p.name for p in config.pool_dir.rglob("*") if not p.is_dir())
+
+
 def assert_one_line(result: subprocess.CompletedProcess) -> None:
     if result.returncode != 0:
         assert "Traceback" not in result.stderr, result.stderr
@@ -166,6 +170,7 @@ def test_a_backup_on_a_full_disk_is_complete_or_absent_and_says_which(template, 
             assert ids[0] == made and service.verify_backup(made, project)["ok"]
         else:
             assert len(ids) == 1, (level, ids)
+            assert pool_objects(config) == pool_objects(template.config), level  # no stray object
         assert State(config, template.project_ids).scope(scope) == before.scope(scope)
         assert not journal_left
         assert listed.returncode == 0, (level, listed.stderr)
