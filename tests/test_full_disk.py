@@ -23,6 +23,7 @@ import pytest
 from bson import ObjectId
 
 from faults import State, fresh_service
+from strongroom import preflight
 from strongroom.config import Config
 from strongroom.demo import create_demo_site
 from strongroom.engines import open_database
@@ -30,9 +31,12 @@ from strongroom.scopes import Scope, scope_dir
 
 KB, MB = 1 << 10, 1 << 20
 FS_SIZE = 40 * MB
-LEVELS = {"fits": 24 * MB, **{f"{n}MB": n * MB for n in (16, 14, 13, 12, 11, 10, 9, 8, 5, 1)},
+# Free space left: fixed amounts, and amounts just above the pre-flight estimate, where
+# the estimate lets the operation start and the disk may still run out on the way.
+LEVELS = {"fits": 24 * MB, "estimate+2MB": "+2048", "estimate+1MB": "+1024", "estimate+512KB": "+512",
+          "estimate+128KB": "+128", "estimate": "+0", **{f"{n}MB": n * MB for n in (12, 8, 5, 1)},
           "200KB": 200 * KB, "40KB": 40 * KB, "4KB": 4 * KB}
-SAMPLED = ("fits", "14MB", "12MB", "10MB", "5MB", "4KB")
+SAMPLED = ("fits", "estimate+1MB", "estimate+128KB", "5MB", "4KB")
 
 
 class Template:
@@ -106,6 +110,8 @@ def run_full(template: Template, mount: Path, free: int, *args: str):
     subprocess.run(["cp", "-a", str(template.config.data_dir), str(mount / "data")], check=True)
     config = Config(data_dir=mount / "data")
     before = State(config, template.project_ids)
+    if isinstance(free, str):  # KB above what the pre-flight check estimates
+        free = estimate(config, args) + int(free) * KB
     filler = fill(mount, free)
     result = strongroom(config, *args)
     listed = strongroom(config, "list", "--json")
@@ -116,6 +122,18 @@ def run_full(template: Template, mount: Path, free: int, *args: str):
 
 def pool_objects(config: Config) -> list[str]:
     return sorted(p.name for p in config.pool_dir.rglob("*") if not p.is_dir())
+
+
+def estimate(config: Config, args: tuple[str, ...]) -> int:
+    """What the pre-flight check estimates the command needs."""
+    service = fresh_service(config)
+    project = args[args.index("--project") + 1] if "--project" in args else None
+    scope = Scope.of(project)
+    latest = service.store.latest(scope)
+    if args[0] == "backup":
+        return preflight.backup_needs(service, scope, latest)
+    path, manifest = service.store.open(scope, args[1])
+    return preflight.restore_needs(service, scope, path, manifest, latest)
 
 
 def assert_one_line(result: subprocess.CompletedProcess) -> None:

@@ -54,10 +54,16 @@ def check_restore(sr, scope: Scope, path: Path, manifest: dict) -> None:
     bound = _scope_bytes(manifest) + records + space.RESERVE_BASE
     if latest and free > 2 * (bound + _scope_bytes(latest[1]) + _dumps(sr, scope, latest[1])):
         return
-    needed = (backup_needs(sr, scope, latest) + restore_copies(sr, scope, path, manifest) + records
-              + space.RESERVE_BASE)
+    needed = restore_needs(sr, scope, path, manifest, latest)
     if needed > free:
         raise space.refuse(f"restoring {manifest['id']}", needed, sr.config.backups_dir, free)
+
+
+def restore_needs(sr, scope: Scope, path: Path, manifest: dict, latest: tuple[Path, dict] | None) -> int:
+    """Bytes a restore would write: its pre-restore backup, the files it copies, the
+    records, and the reserve it holds for a rollback."""
+    return (backup_needs(sr, scope, latest) + restore_copies(sr, scope, path, manifest)
+            + _records_here(sr, manifest) + space.RESERVE_BASE)
 
 
 def backup_needs(sr, scope: Scope, latest: tuple[Path, dict] | None) -> int:
