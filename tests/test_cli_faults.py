@@ -15,7 +15,7 @@ import pytest
 EXIT_CODES = {0, 1, 2, 3, 4, 5, 6, 130, 143}
 
 RUNNER = """
-import errno, os, sqlite3, sys
+import errno, os, signal, sqlite3, sys
 from strongroom import mutations, store
 errors = {
     "database": lambda: sqlite3.OperationalError("disk I/O error"),
@@ -34,7 +34,9 @@ else:
     def hook(kind, detail):
         global seen
         seen += 1
-        if seen == at:
+        if seen == at and fault.startswith("SIG"):
+            os.kill(os.getpid(), getattr(signal, fault))
+        elif seen == at:
             raise errors[fault]()
     mutations.set_hook(hook)
 from strongroom.cli import main
@@ -104,3 +106,26 @@ def test_a_database_error_says_so_in_one_line(config, prepared, tmp_path):
                             tmp_path / "log")
     assert result.returncode == 1
     assert result.stderr == "strongroom: error: database error: disk I/O error\n"
+
+
+@pytest.mark.parametrize("stop", ["SIGTERM", "SIGHUP", "SIGINT"])
+def test_a_signal_during_a_restore_rolls_it_back_and_says_so_in_one_line(config, prepared, tmp_path, stop):
+    from conftest import records_fingerprint, tree_fingerprint
+    from faults import count_points, fresh_service
+    from strongroom.config import Config
+    from strongroom.engines import open_database
+
+    probe = Config(data_dir=tmp_path / "probe")
+    subprocess.run(["cp", "-a", str(config.data_dir), str(probe.data_dir)], check=True)
+    points = count_points(lambda: fresh_service(probe).restore_backup(prepared["site"]))
+    published = next(i for i, (kind, detail) in enumerate(points) if kind == "rename" and ".staging-" in detail)
+    at = next(i for i, (kind, _) in enumerate(points, 1) if i > published and kind == "insert")
+    before = tree_fingerprint(config.working_dir), records_fingerprint(open_database(config))
+    result = run_with_fault(config, ["restore", prepared["site"], "--yes"], stop, at, tmp_path / "log")
+    assert result.returncode == 1, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "put back as it was" in lines[0], result.stderr
+    if stop != "SIGINT":
+        assert f"terminated by {stop}" in lines[0]
+    assert (tree_fingerprint(config.working_dir), records_fingerprint(open_database(config))) == before
+    assert fresh_service(config).maintenance() is None

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from bson import ObjectId
 
-from faults import State, fresh_service
+from faults import State, count_points, crash_at, fresh_service
 from strongroom import preflight
 from strongroom.config import Config
 from strongroom.demo import create_demo_site
@@ -225,3 +225,31 @@ def test_an_operation_that_clearly_does_not_fit_is_refused_first_with_the_figure
     assert sorted(p.name for p in config.backups_dir.rglob("*")) == points_before  # not even a pre-restore
     filler.unlink()
     assert State(config, template.project_ids).backups == backups_before
+
+
+@pytest.mark.parametrize("scope_kind", ["site", "project"])
+def test_a_restore_killed_while_replacing_records_is_rolled_back_on_a_disk_then_full(
+        template, small_fs, tmp_path, scope_kind):
+    """The reserve a killed restore leaves behind is the room its recovery needs."""
+    project = None if scope_kind == "site" else template.project
+    scope = Scope.of(project)
+    backup = template.backups[scope_kind]
+    probe = Config(data_dir=tmp_path / "probe")
+    subprocess.run(["cp", "-a", str(template.config.data_dir), str(probe.data_dir)], check=True)
+    points = count_points(lambda: fresh_service(probe).restore_backup(backup, project))
+    published = next(i for i, (kind, detail) in enumerate(points) if kind == "rename" and ".staging-" in detail)
+    k = next(i for i, (kind, _) in enumerate(points, 1) if i > published and kind in ("drop", "delete")) + 1
+    subprocess.run(["cp", "-a", str(template.config.data_dir), str(small_fs / "data")], check=True)
+    config = Config(data_dir=small_fs / "data")
+    before = State(config, template.project_ids)
+    status = crash_at(k, lambda: fresh_service(config).restore_backup(backup, project))
+    assert os.WIFSIGNALED(status)
+    assert fresh_service(config).maintenance()["step"] == "records"
+    filler = fill(small_fs, 0)
+    recovered = strongroom(config, "recover")
+    assert recovered.returncode == 0, recovered.stderr
+    assert "rolled back" in recovered.stdout
+    assert strongroom(config, "list").returncode == 0
+    filler.unlink()
+    assert State(config, template.project_ids).scope(scope) == before.scope(scope)
+    assert fresh_service(config).maintenance() is None

@@ -42,7 +42,7 @@ class Context:
 class Group(click.Group):
     """Turns every failure into one line on standard error and an exit code.
 
-    The core's typed errors carry their own; an interrupt is 130, SIGTERM 143, and any
+    The core's typed errors carry their own; an interrupt is 130, SIGTERM 143, SIGHUP 129, and any
     other error (a full disk, a database failure, a bug) is 1, with its full traceback
     in the ``strongroom`` log at DEBUG, never on the terminal.
     """
@@ -55,7 +55,7 @@ class Group(click.Group):
         except StrongroomError as exc:
             _fail(exc, str(exc), exc.exit_code)
         except Terminated as exc:
-            _fail(exc, str(exc), 143)
+            _fail(exc, str(exc), exc.exit_code)
         except KeyboardInterrupt as exc:
             _fail(exc, "interrupted", 130)
         except Exception as exc:  # noqa: BLE001 - the last line of defence: no traceback for users
@@ -74,12 +74,21 @@ def describe_error(exc: BaseException) -> str:
 
 
 class Terminated(BaseException):
-    """SIGTERM: unwinds like an error, so a restore in progress is rolled back."""
+    """SIGTERM or SIGHUP: unwinds like an error, so a restore in progress is rolled back."""
+
+    def __init__(self, signum: int):
+        super().__init__(f"terminated by {signal.Signals(signum).name}")
+        self.exit_code = 128 + signum
 
 
 def _on_sigterm(signum, frame):
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the first one suffices: let the rollback finish
-    raise Terminated("terminated by SIGTERM")
+    """SIGTERM or SIGHUP (the terminal went away): unwind, so a restore is rolled back."""
+    for ignored in STOP_SIGNALS:
+        signal.signal(ignored, signal.SIG_IGN)  # the first one suffices: let the rollback finish
+    raise Terminated(signum)
+
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
 
 def _fail(exc: BaseException | None, message: str, code: int) -> None:
@@ -142,7 +151,8 @@ def main(ctx, data_dir, mode, db):
     """
     _set_up_logging()
     ctx.obj = Context(data_dir, mode, db)
-    signal.signal(signal.SIGTERM, _on_sigterm)
+    for stop in STOP_SIGNALS:
+        signal.signal(stop, _on_sigterm)
     if ctx.invoked_subcommand not in ("recover", "demo"):
         _recover_first(ctx.obj.service, reading=ctx.invoked_subcommand in READ_ONLY)
 

@@ -286,4 +286,6 @@ def _quietly(func, *args) -> None:
 def _reason(exc: BaseException | None) -> str:
     if exc is None:
         return "unknown"
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted"
     return str(exc) or type(exc).__name__
