@@ -22,6 +22,7 @@ SAMPLED = 4
 ERRORS = {
     "ENOSPC": OSError(errno.ENOSPC, "No space left on device"),
     "EIO": OSError(errno.EIO, "Input/output error"),
+    "EDQUOT": OSError(errno.EDQUOT, "Disk quota exceeded"),
     "database": sqlite3.OperationalError("database or disk is full"),
 }
 CHANGES = {"insert", "delete", "drop", "create-collection", "rename-collection"}
