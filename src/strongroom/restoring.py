@@ -68,8 +68,13 @@ def restore(sr, scope: Scope, path: Path, manifest: dict, by: str,
 def _restore_reserved(sr, scope: Scope, path: Path, manifest: dict, by: str, make_pre_restore,
                       reserve: space.Reserve) -> dict:
     backup_id = manifest["id"]
-    entry = sr.journal.start(operation="restore", scope=scope.kind, project=scope.project_id,
-                             backup=backup_id, pre_restore=None, by=by, step="pre-restore")
+    try:
+        entry = sr.journal.start(operation="restore", scope=scope.kind, project=scope.project_id,
+                                 backup=backup_id, pre_restore=None, by=by, step="pre-restore")
+    except Exception as exc:
+        error = NoSpace if space.is_out_of_space(exc) else RestoreFailed
+        raise error(f"restore of {backup_id} refused: its journal could not be written ({_reason(exc)}); "
+                    "nothing was changed") from exc
     try:
         try:
             pre = make_pre_restore()
