@@ -120,14 +120,14 @@ def test_enospc_during_a_backup_leaves_no_partial_backup(prepared):
 
 
 def test_sigterm_during_a_restore_rolls_back_and_exits(prepared):
-    from strongroom import cli
+    from strongroom import clierrors
 
     config = prepared.copy()
     before = State(config, prepared.project_ids)
     points = count_points(lambda: fresh_service(prepared.copy()).restore_backup(prepared.site_backup))
 
     def restore_under_cli_handlers():
-        signal.signal(signal.SIGTERM, cli._on_sigterm)
+        signal.signal(signal.SIGTERM, clierrors.on_stop_signal)
         fresh_service(config).restore_backup(prepared.site_backup)
 
     status = crash_at(len(points) * 2 // 3, restore_under_cli_handlers, how=signal.SIGTERM)

@@ -1,29 +1,32 @@
 """The ``strongroom`` command: parse, call the service, print. Nothing else lives here.
 
 Exit status: 0 success, 2 bad input, 3 not found, 4 busy (another operation holds the
-lock), 5 verification failed, 1 any other failure. Every failure prints one line on
-standard error saying what went wrong and why.
+lock), 5 verification failed, 6 not enough disk space, 130 interrupted, 143 / 129
+terminated (SIGTERM / SIGHUP), 1 any other failure. Every failure prints one line on
+standard error saying what went wrong and why, never a traceback (that goes to the
+``strongroom`` log: ``clierrors``).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import signal
 import sys
 
 import click
 
 from . import __version__
+from .clierrors import STOP_SIGNALS, Group, describe_error, on_stop_signal, set_up_logging
+from .clierrors import fail as _fail
 from .config import ENV_DATA_DIR, ENV_DB, ENV_MODE, RUN_MODES, Config
 from .errors import BadInput, StrongroomError
 from .humanize import size as _size
 from .progress import TerminalProgress
 from .service import Strongroom
 
-ENV_LOG_FILE = "STRONGROOM_LOG_FILE"
 log = logging.getLogger("strongroom")
+_on_sigterm = on_stop_signal  # its former name here
 
 
 class Context:
@@ -37,85 +40,6 @@ class Context:
         if self._service is None:
             self._service = Strongroom(self.config, progress=self.progress)
         return self._service
-
-
-class Group(click.Group):
-    """Turns every failure into one line on standard error and an exit code.
-
-    The core's typed errors carry their own; an interrupt is 130, SIGTERM 143, SIGHUP 129, and any
-    other error (a full disk, a database failure, a bug) is 1, with its full traceback
-    in the ``strongroom`` log at DEBUG, never on the terminal.
-    """
-
-    def invoke(self, ctx):
-        try:
-            return super().invoke(ctx)
-        except (click.exceptions.ClickException, click.exceptions.Abort, click.exceptions.Exit):
-            raise  # click's own: usage errors and exits, already one line
-        except StrongroomError as exc:
-            _fail(exc, str(exc), exc.exit_code)
-        except Terminated as exc:
-            _fail(exc, str(exc), exc.exit_code)
-        except KeyboardInterrupt as exc:
-            _fail(exc, "interrupted", 130)
-        except Exception as exc:  # noqa: BLE001 - the last line of defence: no traceback for users
-            _fail(exc, describe_error(exc), 1)
-
-
-def describe_error(exc: BaseException) -> str:
-    """One line that says what failed: the OS's words and the file, or the database's."""
-    if isinstance(exc, OSError) and exc.strerror:
-        text = f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
-    elif type(exc).__module__.split(".")[0] in ("sqlite3", "pymongo", "montydb", "bson"):
-        text = f"database error: {exc}"
-    else:
-        text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    return " ".join(text.split())
-
-
-class Terminated(BaseException):
-    """SIGTERM or SIGHUP: unwinds like an error, so a restore in progress is rolled back."""
-
-    def __init__(self, signum: int):
-        super().__init__(f"terminated by {signal.Signals(signum).name}")
-        self.exit_code = 128 + signum
-
-
-def _on_sigterm(signum, frame):
-    """SIGTERM or SIGHUP (the terminal went away): unwind, so a restore is rolled back."""
-    for ignored in STOP_SIGNALS:
-        signal.signal(ignored, signal.SIG_IGN)  # the first one suffices: let the rollback finish
-    raise Terminated(signum)
-
-
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
-
-
-def _fail(exc: BaseException | None, message: str, code: int) -> None:
-    if exc is not None:
-        log.debug("command failed: %s", message, exc_info=exc)
-    click.echo(f"strongroom: error: {' '.join(message.split())}", err=True)
-    sys.exit(code)
-
-
-def _set_up_logging() -> None:
-    """The ``strongroom`` log goes to the file ``$STRONGROOM_LOG_FILE`` (DEBUG and up,
-    tracebacks included) when set; never to the terminal, which gets one line per failure."""
-    logger = logging.getLogger("strongroom")
-    logging.raiseExceptions = False  # a log file on a full disk must not print tracebacks
-    if logger.handlers:
-        return
-    path = os.environ.get(ENV_LOG_FILE)
-    if path:
-        try:
-            handler = logging.FileHandler(path, delay=True)
-        except OSError:
-            handler = logging.NullHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-        logger.setLevel(logging.DEBUG)
-    else:
-        handler = logging.NullHandler()
-    logger.addHandler(handler)
 
 
 project_option = click.option(
@@ -149,10 +73,10 @@ def main(ctx, data_dir, mode, db):
         strongroom list
         strongroom restore 2026-11-26T04-27-43
     """
-    _set_up_logging()
+    set_up_logging()
     ctx.obj = Context(data_dir, mode, db)
     for stop in STOP_SIGNALS:
-        signal.signal(stop, _on_sigterm)
+        signal.signal(stop, on_stop_signal)
     if ctx.invoked_subcommand not in ("recover", "demo"):
         _recover_first(ctx.obj.service, reading=ctx.invoked_subcommand in READ_ONLY)
 
