@@ -129,3 +129,16 @@ def test_a_signal_during_a_restore_rolls_it_back_and_says_so_in_one_line(config,
         assert f"terminated by {stop}" in lines[0]
     assert (tree_fingerprint(config.working_dir), records_fingerprint(open_database(config))) == before
     assert fresh_service(config).maintenance() is None
+
+
+def test_reading_commands_go_on_when_recovery_fails_saying_so_in_one_line(config, prepared, cli_process):
+    journal = config.backups_dir / ".journal.json"
+    journal.write_text('{"operation": "restore", "scope": "nowhere", "step": "records", "pre_restore": "x"}')
+    for args in (["list"], ["show", prepared["site"]], ["verify", prepared["site"]]):
+        result = cli_process(*args)
+        assert result.returncode == 0, (args, result.stderr)
+        assert result.stderr.startswith("strongroom: warning: an interrupted restore is not recovered yet")
+        assert len(result.stderr.strip().splitlines()) == 1
+    changing = cli_process("backup")
+    assert changing.returncode == 5 and len(changing.stderr.strip().splitlines()) == 1, changing.stderr
+    assert journal.exists()  # nothing guessed: the operator decides
