@@ -24,3 +24,15 @@ def test_a_restore_is_estimated_at_the_files_it_will_copy(service, config, site)
     size = victim.stat().st_size
     victim.write_bytes(b"changed")
     assert preflight.restore_copies(service, scope, path, manifest) == size
+
+
+def test_on_a_roomy_disk_the_check_walks_nothing(service, config, site, monkeypatch):
+    service.make_backup()
+
+    def no_walk(*args):
+        raise AssertionError("the pre-flight check walked the live folder")
+
+    monkeypatch.setattr(preflight, "backup_needs", no_walk)
+    monkeypatch.setattr(preflight, "restore_copies", no_walk)
+    made = service.make_backup()
+    service.restore_backup(made["id"])
