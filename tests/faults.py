@@ -11,11 +11,16 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 from collections.abc import Callable
+from pathlib import Path
+
+from bson import ObjectId
 
 from conftest import records_fingerprint, tree_fingerprint
 from strongroom import mutations
 from strongroom.config import Config
+from strongroom.demo import create_demo_site
 from strongroom.engines import open_database
 from strongroom.scopes import Scope, backups_root, project_queries, scope_dir
 from strongroom.service import Strongroom
@@ -82,6 +87,41 @@ def fail_at(k: int, kind: str, operation: Callable[[], object], error: BaseExcep
     finally:
         mutations.set_hook(previous)
     return None
+
+
+def fail_at_point(k: int, operation: Callable[[], object], error: BaseException,
+                  later: Callable[[str, str], BaseException | None] | None = None) -> BaseException | None:
+    """Run ``operation`` here, raising ``error`` at its k-th mutation point, whatever its
+    kind; after that, ``later(kind, detail)`` may name an error for any further point.
+    Return what the operation raised."""
+    seen = 0
+
+    def hook(kind, detail):
+        nonlocal seen
+        seen += 1
+        if seen == k:
+            raise error
+        more = later(kind, detail) if later and seen > k else None
+        if more is not None:
+            raise more
+
+    previous = mutations.set_hook(hook)
+    try:
+        operation()
+    except BaseException as exc:  # noqa: BLE001 - the caller asserts on it
+        return exc
+    finally:
+        mutations.set_hook(previous)
+    return None
+
+
+def leftovers(config: Config, scope: Scope) -> list[str]:
+    """What a finished or undone restore must not leave: trees beside the live folder,
+    the journal, the space reserve."""
+    live = scope_dir(config, scope)
+    found = [name for name in os.listdir(live.parent) if name.startswith(f".{live.name}.")]
+    return found + [name for name in (".journal.json", ".journal.json.tmp", ".reserve")
+                    if os.path.lexists(config.backups_dir / name)]
 
 
 def sample(n: int, how_many: int) -> list[int]:
@@ -153,3 +193,41 @@ def check_after_crash(config: Config, scope: Scope, project_ids: list[str], befo
             continue
         assert after.projects[pid] == before.projects[pid], f"project {pid} changed"
     fresh_service(config).make_backup(project_ids[-1], note="after the crash")
+
+
+class Prepared:
+    """A data dir with backups and later changes, copied afresh for every run (with its
+    database, on a server: ``databases`` makes the fresh ones)."""
+
+    def __init__(self, root: Path, engine: Config | None = None, databases=None):
+        self.databases = databases
+        self.template = Config(data_dir=root / "template", db_uri=engine.db_uri if engine else None)
+        database = open_database(self.template)
+        site = create_demo_site(self.template, database, projects=3, editions=2, seed=7)
+        self.project_ids = list(site.project_ids)
+        self.project = self.project_ids[0]
+        service = fresh_service(self.template)
+        self.site_backup = service.make_backup(note="site")["id"]
+        self.project_backup = service.make_backup(self.project, note="project")["id"]
+        self.at_backup = State(self.template, self.project_ids)
+        live = self.template.working_dir
+        (live / "site.json").write_text('{"changed": true}')
+        (scope_dir(self.template, Scope.project(self.project)) / "about.md").unlink()
+        (scope_dir(self.template, Scope.project(self.project)) / "new.bin").write_bytes(os.urandom(3000))
+        database.edition.insert_one({"projectId": ObjectId(self.project), "title": "later"})
+        database.user.update_one({"user": "admin"}, {"$set": {"nickname": "changed"}})
+        self.changed = State(self.template, self.project_ids)
+        self.root, self.runs = root, 0
+
+    def copy(self) -> Config:
+        self.runs += 1
+        target = self.root / f"run-{self.runs}"
+        subprocess.run(["cp", "-a", str(self.template.data_dir), str(target)], check=True)
+        if self.template.embedded:
+            return Config(data_dir=target)
+        from servers import copy_database
+
+        source = open_database(self.template).name
+        copy = self.databases.new("run")
+        copy_database(self.databases.server, source, copy)
+        return Config(data_dir=target, db_uri=self.databases.server.uri(copy))

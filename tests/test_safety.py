@@ -12,13 +12,12 @@ import errno
 import os
 import signal
 import subprocess
-from pathlib import Path
 
 import pytest
-from bson import ObjectId
 
 from faults import (
     InjectedFault,
+    Prepared,
     State,
     check_after_crash,
     count_points,
@@ -27,50 +26,10 @@ from faults import (
     fresh_service,
     sample,
 )
-from servers import copy_database
-from strongroom.config import Config
-from strongroom.demo import create_demo_site
-from strongroom.engines import open_database
-from strongroom.errors import RestoreFailed
-from strongroom.scopes import Scope, scope_dir
+from strongroom.errors import NoSpace, RestoreFailed
+from strongroom.scopes import Scope
 
 SAMPLED = 8
-
-
-class Prepared:
-    """A data dir with backups and later changes, copied afresh for every run (with its
-    database, on a server: ``databases`` makes the fresh ones)."""
-
-    def __init__(self, root: Path, engine: Config, databases=None):
-        self.databases = databases
-        self.template = Config(data_dir=root / "template", db_uri=engine.db_uri)
-        database = open_database(self.template)
-        site = create_demo_site(self.template, database, projects=3, editions=2, seed=7)
-        self.project_ids = list(site.project_ids)
-        self.project = self.project_ids[0]
-        service = fresh_service(self.template)
-        self.site_backup = service.make_backup(note="site")["id"]
-        self.project_backup = service.make_backup(self.project, note="project")["id"]
-        self.at_backup = State(self.template, self.project_ids)
-        live = self.template.working_dir
-        (live / "site.json").write_text('{"changed": true}')
-        (scope_dir(self.template, Scope.project(self.project)) / "about.md").unlink()
-        (scope_dir(self.template, Scope.project(self.project)) / "new.bin").write_bytes(os.urandom(3000))
-        database.edition.insert_one({"projectId": ObjectId(self.project), "title": "later"})
-        database.user.update_one({"user": "admin"}, {"$set": {"nickname": "changed"}})
-        self.changed = State(self.template, self.project_ids)
-        self.root, self.runs = root, 0
-
-    def copy(self) -> Config:
-        self.runs += 1
-        target = self.root / f"run-{self.runs}"
-        subprocess.run(["cp", "-a", str(self.template.data_dir), str(target)], check=True)
-        if self.template.embedded:
-            return Config(data_dir=target)
-        source = open_database(self.template).name
-        copy = self.databases.new("run")
-        copy_database(self.databases.server, source, copy)
-        return Config(data_dir=target, db_uri=self.databases.server.uri(copy))
 
 
 @pytest.fixture
@@ -141,7 +100,7 @@ def test_a_failing_restore_is_rolled_back_automatically(prepared, kind, error, s
         if raised is None:
             continue  # fewer points of that kind than k: the restore simply succeeded
         assert isinstance(raised, RestoreFailed), raised
-        assert "put back" in str(raised)
+        assert "as it was" in str(raised)
         after = State(config, prepared.project_ids)
         scope = Scope.of(project)
         assert after.scope(scope) == before.scope(scope)
@@ -154,7 +113,8 @@ def test_enospc_during_a_backup_leaves_no_partial_backup(prepared):
     service = fresh_service(config)
     before_ids = [b["id"] for b in service.list_backups()]
     raised = fail_at(3, "write", lambda: service.make_backup(), OSError(errno.ENOSPC, "No space left on device"))
-    assert isinstance(raised, OSError) and raised.errno == errno.ENOSPC
+    assert isinstance(raised, NoSpace) and "no backup was made" in str(raised)
+    assert isinstance(raised.__cause__, OSError) and raised.__cause__.errno == errno.ENOSPC
     assert [b["id"] for b in service.list_backups()] == before_ids
     root = config.backups_dir / "site"
     assert not [p for p in root.iterdir() if p.name.startswith(".")]
@@ -162,14 +122,14 @@ def test_enospc_during_a_backup_leaves_no_partial_backup(prepared):
 
 
 def test_sigterm_during_a_restore_rolls_back_and_exits(prepared):
-    from strongroom import cli
+    from strongroom import clierrors
 
     config = prepared.copy()
     before = State(config, prepared.project_ids)
     points = count_points(lambda: fresh_service(prepared.copy()).restore_backup(prepared.site_backup))
 
     def restore_under_cli_handlers():
-        signal.signal(signal.SIGTERM, cli._on_sigterm)
+        signal.signal(signal.SIGTERM, clierrors.on_stop_signal)
         fresh_service(config).restore_backup(prepared.site_backup)
 
     status = crash_at(len(points) * 2 // 3, restore_under_cli_handlers, how=signal.SIGTERM)

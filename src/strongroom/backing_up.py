@@ -23,9 +23,9 @@ from datetime import UTC
 from pathlib import Path
 from time import perf_counter
 
-from . import dbdump, liveindex, mutations, signing, snapshot
+from . import dbdump, liveindex, mutations, signing, snapshot, space
 from .engines import is_embedded
-from .errors import BadInput, CorruptBackup
+from .errors import BadInput, CorruptBackup, NoSpace
 from .ids import new_backup_id
 from .manifest import (
     FILE_LIST,
@@ -86,9 +86,12 @@ def make_backup(sr, scope: Scope, reason: str, note: str, by: str, source: Sourc
     try:
         manifest = _fill(sr, staging, scope, backup_id, reason, note, by, source, key, changed_files)
         sr.store.publish(staging, scope, backup_id)
-    except BaseException:
+    except BaseException as exc:
         _quietly(mutations.rmtree, staging)
         _quietly(sr.store.pool.collect_garbage)
+        if space.is_out_of_space(exc):
+            raise NoSpace(f"backup of the {scope} failed: the disk is full ({exc}); no backup was made, "
+                          "nothing else changed") from exc
         raise
     return manifest
 
@@ -181,6 +184,9 @@ def _known_entries(sr, scope: Scope, previous: tuple[Path, dict] | None):
     prefix = scope_dir(sr.config, scope).relative_to(scope_dir(sr.config, Scope.site())).as_posix() + "/"
     return ({**entry, "path": entry["path"][len(prefix):]}
             for entry in iter_entries(*site) if entry["path"].startswith(prefix))
+
+
+known_entries = _known_entries  # public for the pre-flight check (``preflight``): one rule
 
 
 def phases(timings: dict) -> str:

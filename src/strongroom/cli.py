@@ -1,25 +1,33 @@
 """The ``strongroom`` command: parse, call the service, print. Nothing else lives here.
 
 Exit status: 0 success, 2 bad input, 3 not found, 4 busy (another operation holds the
-lock), 5 verification failed, 1 any other failure. Every failure prints one line on
-standard error saying what went wrong and why.
+lock), 5 verification failed, 6 not enough disk space, 130 interrupted, 143 / 129
+terminated (SIGTERM / SIGHUP), 1 any other failure. Every failure prints one line on
+standard error saying what went wrong and why, never a traceback (that goes to the
+``strongroom`` log: ``clierrors``).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import signal
 import sys
 
 import click
 
 from . import __version__
+from .clierrors import STOP_SIGNALS, Group, describe_error, on_stop_signal, set_up_logging
+from .clierrors import fail as _fail
 from .config import ENV_DATA_DIR, ENV_DB, ENV_MODE, RUN_MODES, Config
 from .errors import BadInput, StrongroomError
 from .humanize import path as _path
 from .humanize import size as _size
 from .progress import TerminalProgress
 from .service import Strongroom
+
+log = logging.getLogger("strongroom")
+_on_sigterm = on_stop_signal  # its former name here
 
 
 class Context:
@@ -33,34 +41,6 @@ class Context:
         if self._service is None:
             self._service = Strongroom(self.config, progress=self.progress)
         return self._service
-
-
-class Group(click.Group):
-    """Turns the core's typed errors into one line and an exit code."""
-
-    def invoke(self, ctx):
-        try:
-            return super().invoke(ctx)
-        except StrongroomError as exc:
-            _fail(str(exc), exc.exit_code)
-        except OSError as exc:
-            _fail(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc), 1)
-        except Terminated as exc:
-            _fail(str(exc), 143)
-
-
-class Terminated(BaseException):
-    """SIGTERM: unwinds like an error, so a restore in progress is rolled back."""
-
-
-def _on_sigterm(signum, frame):
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the first one suffices: let the rollback finish
-    raise Terminated("terminated by SIGTERM")
-
-
-def _fail(message: str, code: int) -> None:
-    click.echo(f"strongroom: error: {message}", err=True)
-    sys.exit(code)
 
 
 project_option = click.option(
@@ -94,12 +74,31 @@ def main(ctx, data_dir, mode, db):
         strongroom list
         strongroom restore 2026-11-26T04-27-43
     """
+    set_up_logging()
     ctx.obj = Context(data_dir, mode, db)
-    signal.signal(signal.SIGTERM, _on_sigterm)
+    for stop in STOP_SIGNALS:
+        signal.signal(stop, on_stop_signal)
     if ctx.invoked_subcommand not in ("recover", "demo"):
-        recovered = ctx.obj.service.recover_if_needed()
-        if recovered:
-            click.echo(f"strongroom: recovered an interrupted restore: {recovered['outcome']}", err=True)
+        _recover_first(ctx.obj.service, reading=ctx.invoked_subcommand in READ_ONLY)
+
+
+READ_ONLY = ("list", "show", "verify")
+
+
+def _recover_first(service: Strongroom, reading: bool) -> None:
+    """Recover a crashed restore before the command. A command that only reads goes on
+    if that fails (a full disk, say), with one line saying so; any other stops."""
+    try:
+        recovered = service.recover_if_needed()
+    except Exception as exc:
+        if not reading:
+            raise
+        message = str(exc) if isinstance(exc, StrongroomError) else describe_error(exc)
+        log.debug("recovery before a read failed", exc_info=exc)
+        click.echo(f"strongroom: warning: an interrupted restore is not recovered yet: {message}", err=True)
+        return
+    if recovered:
+        click.echo(f"strongroom: recovered an interrupted restore: {recovered['outcome']}", err=True)
 
 
 @main.command()
@@ -340,7 +339,7 @@ def verify(obj, backup_id, all_, repair, sign_unsigned, project_id, as_json):
             _print_verification(report)
     bad = [r["id"] for r in reports if not r["ok"]]
     if bad:
-        _fail(f"verification failed for {', '.join(bad)}" + (": they stay damaged" if repair else ""), 5)
+        _fail(None, f"verification failed for {', '.join(bad)}" + (": they stay damaged" if repair else ""), 5)
 
 
 def _print_verification(report: dict) -> None:

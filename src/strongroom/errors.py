@@ -78,3 +78,10 @@ class FileChanged(StrongroomError):
 
     exit_code = 1
     http_status = 409
+
+
+class NoSpace(StrongroomError):
+    """The file system has clearly not got the space an operation needs; nothing was changed."""
+
+    exit_code = 6
+    http_status = 507

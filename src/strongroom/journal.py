@@ -7,18 +7,21 @@ written to a temporary file, synced and renamed over the old one, so it is alway
 whole. Its presence is also the maintenance flag: while it exists the scope may be in
 a mixed state, and the web face refuses writes.
 
-After a crash, recovery reads it and rolls the scope back to the ``pre-restore`` backup,
-unless the journal says the new state was already swapped in (step ``cleanup``), in
-which case it only finishes the clean-up, or that nothing was changed yet (step
-``pre-restore``: the pre-restore backup was being made, which is atomic by itself). Rolling back is itself journaled (step
-``rollback``) and idempotent, so a crash during recovery is recovered the same way.
+Steps, in order: ``pre-restore`` (the backup of the current state is being made),
+``files`` (the new tree is being built beside the live one), ``records``, ``swap``,
+``cleanup`` (complete), and ``rollback``. After a crash, recovery reads it: up to
+``files`` nothing live has changed, so it only removes the new tree; at ``records``,
+``swap`` or ``rollback`` it puts the old tree back and loads the records of the
+``pre-restore`` backup; at ``cleanup`` it only finishes removing the old tree. Undoing
+is idempotent, so a crash during recovery is recovered the same way, and a journal
+write that fails during a rollback (a full disk) does not stop it.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from . import mutations
@@ -43,7 +46,7 @@ class Journal:
         entry = {
             **fields,
             "pid": os.getpid(),
-            "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "started": datetime.now(UTC).isoformat(timespec="seconds"),
         }
         self._write(entry)
         return entry
@@ -61,6 +64,10 @@ class Journal:
 
     def _write(self, entry: dict) -> None:
         tmp = self.path.with_name(self.path.name + ".tmp")
-        mutations.write_file(tmp, json.dumps(entry, indent=1).encode(), sync=True)
-        mutations.rename(tmp, self.path)
+        try:
+            mutations.write_file(tmp, json.dumps(entry, indent=1).encode(), sync=True)
+            mutations.rename(tmp, self.path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)  # a full disk leaves no half-written journal behind
+            raise
         mutations.fsync_dir(self.path.parent)

@@ -57,7 +57,10 @@ class OperationLock:
             os.close(fd)
             raise Busy(f"refused: {describe(holder(self.path))} is running; try again when it is done") from None
         os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps(self.info).encode(), 0)
+        try:
+            os.pwrite(fd, json.dumps(self.info).encode(), 0)
+        except OSError:  # a full disk: the lock holds all the same, only unnamed
+            pass
         self._fd = fd
         return self
 

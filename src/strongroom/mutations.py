@@ -11,6 +11,7 @@ Reads are not mutation points and go straight to ``os``.
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 from collections.abc import Callable, Iterable
@@ -221,6 +222,29 @@ def copy_file(src: Path, dst: Path) -> None:
             return
         while chunk := fin.read(COPY_CHUNK):
             write(fout, chunk)
+
+
+def allocate(path: Path, size: int) -> None:
+    """Make ``path`` a private file holding ``size`` bytes of disk space (``fallocate``)."""
+    point("allocate", path)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        try:
+            os.posix_fallocate(fd, 0, size)
+        except OSError as exc:
+            if exc.errno not in (errno.EINVAL, errno.EOPNOTSUPP):
+                raise
+            _write_zeros(fd, size)  # a file system without fallocate (ZFS, some network ones)
+    finally:
+        os.close(fd)
+
+
+def _write_zeros(fd: int, size: int) -> None:
+    block = bytes(COPY_CHUNK)
+    done = os.fstat(fd).st_size
+    while done < size:
+        done += os.pwrite(fd, block[: min(COPY_CHUNK, size - done)], done)
+    os.fsync(fd)
 
 
 def fsync_dir(path: Path) -> None:

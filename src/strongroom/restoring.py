@@ -1,33 +1,50 @@
 """Restoring a scope, rolling it back, and recovering from a crash.
 
-The sequence, each step journaled (``journal``) before it begins:
+Build and check first, then switch. The sequence, each step journaled (``journal``)
+before it begins:
 
-1. ``pre-restore``: a backup of the current state is made (atomic by itself).
-2. ``records``: the scope's records are replaced by the backup's (``dbdump``).
-3. ``files``: the backup's tree is built beside the live folder, unchanged live files
-   hard-linked instead of copied (``rebuild.build_tree``), and flushed to disk.
-4. ``swap``: two renames put the new tree in place of the live one; what others wrote
-   into the live folder since the pre-restore backup read it is moved aside (``rescue``).
-5. ``cleanup``: the old tree is removed; then the journal is removed.
+0. A reserve of disk space is made for the rollback (``space.Reserve``); without it the
+   restore is refused before anything changes.
+1. ``pre-restore``: a backup of the current state is made (atomic by itself), and the
+   reserve grown to what rolling the records back could need.
+2. ``files``: the backup's tree is built beside the live folder, unchanged live files
+   hard-linked, every other file copied from its pool object and hashed on the way
+   (``rebuild.build_tree``), then flushed to disk. Nothing live has changed yet: a
+   damaged object, a full disk or any other failure here only removes the new tree.
+3. ``records``: the scope's records are replaced by the backup's (``dbrestore``).
+4. ``swap``: two renames put the new tree in place of the live one, which is kept
+   whole beside it (``.<name>.old-<id>``) until the next step; what others wrote into
+   the live folder since the pre-restore backup read it is moved aside (``rescue``).
+5. ``cleanup``: the restore is complete; the old tree is removed, then the journal.
 
-If anything fails in steps 2-4, the scope is put back from the pre-restore backup by
-the same procedure (step ``rollback``), and the error is raised as ``RestoreFailed``.
-If the process dies instead, ``recover`` does the same on the next start: it rolls back
-unless the journal reached ``cleanup``, when the restore is complete but for removing
-the old tree. Either way the scope ends exactly in the backup's state or exactly in the
+If anything fails in steps 3-4 (a full disk, an I/O error, a database error, a signal),
+the restore is undone at once (step ``rollback``): the new tree is removed, which frees
+space, the reserve is released, the old tree is renamed back if it was moved, and the
+records are put back from the pre-restore backup. Nothing in that needs space the
+restore did not hold: renames and removals free space, and the records' room was
+reserved. A journal write that fails does not stop it (the journal already says enough
+to do the same again). If the process dies instead, ``recover`` does the same on the
+next start. Either way the scope ends exactly in the backup's state or exactly in the
 state before, never a mix.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 
-from . import dbrestore, liveindex, mutations, rebuild, rescue
-from .errors import CorruptBackup, RestoreFailed
+from . import dbrestore, liveindex, mutations, rebuild, rescue, space
+from .errors import CorruptBackup, NoSpace, RestoreFailed, StrongroomError
 from .manifest import iter_entries, restorable_root_mode
 from .nofollow import check_no_links, open_below
 from .scopes import Scope, backups_root, project_queries, rescue_dir, scope_dir
+
+log = logging.getLogger("strongroom")
+
+# Steps after which the live records may differ from the pre-restore backup.
+CHANGED_STEPS = ("records", "swap", "rollback")
 
 
 def tree_paths(live: Path, backup_id: str) -> tuple[Path, Path]:
@@ -36,58 +53,122 @@ def tree_paths(live: Path, backup_id: str) -> tuple[Path, Path]:
             live.parent / f".{live.name}.old-{backup_id}")
 
 
-def restore(sr, scope: Scope, path: Path, manifest: dict, by: str) -> dict:
-    """Steps 1-5 above; ``sr`` is the ``Strongroom`` service (lock held by the caller)."""
-    backup_id = manifest["id"]
+def restore(sr, scope: Scope, path: Path, manifest: dict, by: str,
+            make_pre_restore: Callable[[], dict]) -> dict:
+    """Steps 0-5 above; ``sr`` is the ``Strongroom`` service (lock held by the caller).
+
+    ``make_pre_restore()`` makes the pre-restore backup and returns its manifest.
+    """
     check_no_links(sr.config.data_dir, scope_dir(sr.config, scope))  # before anything changes
-    entry = sr.journal.start(operation="restore", scope=scope.kind, project=scope.project_id,
-                             backup=backup_id, pre_restore=None, by=by, step="pre-restore")
+    reserve = space.Reserve(sr.config.backups_dir)
+    _reserve(reserve, space.RESERVE_BASE, manifest["id"])
     try:
-        pre = sr._make_backup(scope, "pre-restore", f"before restoring {backup_id}", by)
+        return _restore_reserved(sr, scope, path, manifest, by, make_pre_restore, reserve)
+    finally:
+        reserve.release()
+
+
+def _restore_reserved(sr, scope: Scope, path: Path, manifest: dict, by: str, make_pre_restore,
+                      reserve: space.Reserve) -> dict:
+    backup_id = manifest["id"]
+    try:
+        entry = sr.journal.start(operation="restore", scope=scope.kind, project=scope.project_id,
+                                 backup=backup_id, pre_restore=None, by=by, step="pre-restore")
+    except Exception as exc:
+        error = NoSpace if space.is_out_of_space(exc) else RestoreFailed
+        raise error(f"restore of {backup_id} refused: its journal could not be written ({_reason(exc)}); "
+                    "nothing was changed") from exc
+    try:
+        try:
+            pre = make_pre_restore()
+        except Exception as exc:
+            error = _not_saved(backup_id, exc)
+            if error is exc:
+                raise
+            raise error from exc
+        _reserve(reserve, space.RESERVE_BASE + records_room(sr, pre), backup_id)
     except BaseException:
-        sr.journal.finish()
+        _quietly(sr.journal.finish)
         raise
     entry["pre_restore"] = pre["id"]
     try:
-        result = apply_backup(sr, scope, path, manifest, entry, rescuer=_rescuer(sr, scope, entry))
+        result = build_and_switch(sr, scope, path, manifest, entry, rescuer=_rescuer(sr, scope, entry))
     except BaseException as exc:
-        rescued = roll_back(sr, entry, cause=exc)
-        raise RestoreFailed(f"restore of {backup_id} failed ({_reason(exc)}); the {scope} was put back "
-                            f"as it was, from backup {pre['id']}{_rescued_words(rescued)}") from exc
-    sr.journal.finish()
+        if entry["step"] == "cleanup":  # complete: only the old tree's removal was cut short
+            _quietly(sr.journal.finish)
+            raise
+        changed = entry["step"] in CHANGED_STEPS
+        undo(sr, entry, cause=exc, reserve=reserve)
+        what = (f"; the {scope} was put back as it was, from backup {pre['id']}" if changed else
+                f" before anything live changed; the {scope} is as it was (also saved as backup {pre['id']})")
+        error = CorruptBackup if isinstance(exc, CorruptBackup) else RestoreFailed
+        raise error(f"restore of {backup_id} failed ({_reason(exc)}){what}") from exc
+    _quietly(sr.journal.finish)
     return {"restored": backup_id, "pre_restore": pre["id"], **result}
 
 
-def apply_backup(sr, scope: Scope, path: Path, manifest: dict, entry: dict | None,
-                 rescuer: rescue.Rescuer | None = None) -> dict:
-    """Make the scope's records and folder equal to the backup's (steps 2-5); ``rescuer``
-    keeps what others wrote into the live folder meanwhile (``rescue``)."""
-    step = (lambda name: sr.journal.step(entry, name)) if entry else (lambda name: None)
-    step("records")
-    queries = None if scope.is_site else project_queries(sr.config, scope.project_id)
-    names = list(manifest["collections"])
-    sr.progress("records", 0, len(names))
-    records = dbrestore.restore_collections(sr.database, path / "db" / "bson", names, queries, sr.progress)
+def _reserve(reserve: space.Reserve, size: int, backup_id: str) -> None:
+    """Grow the reserve, or refuse the restore saying that nothing changed."""
+    try:
+        reserve.grow(size, f"restore of {backup_id}")
+    except NoSpace:
+        raise
+    except Exception as exc:
+        raise RestoreFailed(f"restore of {backup_id} refused: no space could be reserved for a rollback "
+                            f"({_reason(exc)}); nothing was changed") from exc
+
+
+def _not_saved(backup_id: str, exc: Exception) -> Exception:
+    """The error for a pre-restore backup that could not be made: nothing changed."""
+    if isinstance(exc, StrongroomError) and not isinstance(exc, NoSpace):
+        return exc
+    error = NoSpace if space.is_out_of_space(exc) else RestoreFailed
+    reason = _reason(exc.__cause__ if isinstance(exc, NoSpace) and exc.__cause__ else exc)
+    return error(f"restore of {backup_id} refused: the current state could not be saved first ({reason}); "
+                 "nothing was changed")
+
+
+def records_room(sr, pre: dict) -> int:
+    """Space that putting ``pre``'s records back could take on this file system: twice
+    their size (log and database file) when the embedded database lives here, else 0."""
+    if not sr.config.embedded or not space.same_file_system(sr.config.embedded_db_dir, sr.config.backups_dir):
+        return 0
+    return 2 * sum(info.get("bytes", 0) for info in pre.get("collections", {}).values())
+
+
+def build_and_switch(sr, scope: Scope, path: Path, manifest: dict, entry: dict,
+                     rescuer: rescue.Rescuer | None = None) -> dict:
+    """Steps 2-5: build and check the new tree, replace the records, swap the tree in;
+    ``rescuer`` keeps what others wrote into the live folder meanwhile (``rescue``)."""
+    step = lambda name: sr.journal.step(entry, name)
     step("files")
     live = scope_dir(sr.config, scope)
     staging, old = tree_paths(live, manifest["id"])
+    mutations.rmtree(old)  # a leftover: during "swap" an old tree must be this restore's
     mutations.makedirs(live.parent)
     index = liveindex.LiveIndexWriter(backups_root(sr.config, scope), sr.store.site_key.get())
     try:
         stats = rebuild.build_tree(iter_entries(path, manifest), path / "files", live, staging,
-                                    manifest["files"]["entries"], sr.progress, index=index.add,
-                                    root=sr.config.data_dir, top=_top(manifest))
-    except BaseException:
-        index.abort()
-        raise
-    # The new tree must be on disk before it replaces the old one: once the journal says
-    # "cleanup", recovery keeps it, and the old tree goes.
-    mutations.sync_filesystem(staging)
-    step("swap")
-    rebuild.swap_in(staging, live, old, before_cleanup=lambda: step("cleanup"), root=sr.config.data_dir,
-                    inspect_old=rescuer and rescuer.inspect)
-    newest = sr.store.ids(scope)
-    index.publish(newest[0] if newest else None)
+                                   manifest["files"]["entries"], sr.progress, index=index.add,
+                                   root=sr.config.data_dir, top=_top(manifest))
+        # The new tree must be on disk before anything live changes: once the journal
+        # says "cleanup", recovery keeps it, and the old tree goes.
+        mutations.sync_filesystem(staging)
+        step("records")
+        queries = None if scope.is_site else project_queries(sr.config, scope.project_id)
+        names = list(manifest["collections"])
+        sr.progress("records", 0, len(names))
+        records = dbrestore.restore_collections(sr.database, path / "db" / "bson", names, queries, sr.progress)
+        step("swap")
+        rebuild.swap_in(staging, live, old, before_cleanup=lambda: step("cleanup"), root=sr.config.data_dir,
+                        inspect_old=rescuer and rescuer.inspect)
+    except BaseException as exc:
+        if entry["step"] != "cleanup":
+            _quietly(index.abort)
+            raise
+        log.warning("restore of %s: could not remove the old tree %s (%s); the next operation will",
+                    manifest["id"], old, _reason(exc))
+    _publish_index(sr, scope, index)
     return {"files": stats.files, "copied": stats.copied, "kept": stats.kept, "hardlinked": stats.hardlinked,
             "bytes_copied": stats.bytes_copied, "records": records, "timings": stats.times.rounded(),
             "warnings": list(getattr(records, "warnings", [])),
@@ -102,13 +183,25 @@ def _top(manifest: dict) -> dict | None:
 
 def _rescuer(sr, scope: Scope, entry: dict) -> rescue.Rescuer | None:
     """What keeps files written by others during the restore: it compares the old tree
-    with the pre-restore backup the journal names."""
+    with the pre-restore backup the journal names. (Undoing a restore before its swap
+    needs none: the live folder, with whatever others wrote, was never moved; after the
+    swap the old tree is renamed back whole.)"""
     pre_id = entry.get("pre_restore")
     if not pre_id:
         return None
     pre_path, pre = sr.store.open(scope, pre_id)
     return rescue.Rescuer(lambda: iter_entries(pre_path, pre), sr.config.data_dir,
                           rescue_dir(sr.config, scope, pre_id))
+
+
+def _publish_index(sr, scope: Scope, index: liveindex.LiveIndexWriter) -> None:
+    """The live index only saves the next backup work: failing to write it is no failure."""
+    newest = sr.store.ids(scope)
+    try:
+        index.publish(newest[0] if newest else None)
+    except Exception as exc:  # noqa: BLE001 - e.g. a full disk after the restore is complete
+        log.warning("could not write the live index (%s); the next backup reads every file", _reason(exc))
+        _quietly(index.abort)
 
 
 def _journal_scope(entry: dict) -> Scope:
@@ -119,86 +212,108 @@ def _journal_scope(entry: dict) -> Scope:
     return Scope.of(entry.get("project") if kind == "project" else None)
 
 
-def roll_back(sr, entry: dict, cause: BaseException | None = None) -> dict:
-    """Put the journal's scope back from its pre-restore backup, then end the journal.
+def undo(sr, entry: dict, cause: BaseException | None = None, reserve: space.Reserve | None = None) -> None:
+    """Put the journal's scope back as it was before the restore, then end the journal.
 
-    Returns what was rescued: before the swap the live folder is still the one the
-    pre-restore backup read, so what others wrote into it since is kept aside as a
-    finished restore would keep it (after the swap the live folder is the backup's).
+    Space first: the new tree goes and the reserve is released before anything is
+    written. Then, if the records may have changed, the old tree is renamed back (if it
+    had been moved) and the records are loaded from the pre-restore backup.
     """
     scope = _journal_scope(entry)
-    pre_id = entry["pre_restore"]
-    before_swap = entry.get("step") not in ("swap", "cleanup", "rollback")
-    sr.journal.step(entry, "rollback")
+    pre_id = entry.get("pre_restore")
     try:
-        pre_path, pre = sr.store.open(scope, pre_id)
-        result = apply_backup(sr, scope, pre_path, pre, None,
-                              rescuer=_rescuer(sr, scope, entry) if before_swap else None)
-        rescued = _add(result["rescued"], _rescue_from_old_trees(sr, scope, entry))
+        live = scope_dir(sr.config, scope)
+        staging, old = tree_paths(live, entry["backup"])
+        _remove_beside(sr, live, staging.name)
+        if reserve is not None:
+            reserve.release()
+        space.remove_stale(sr.config.backups_dir)
+        if pre_id and entry.get("step") in CHANGED_STEPS:
+            _journal_quietly(sr, entry, "rollback")
+            _put_old_tree_back(sr, live, old.name)
+            pre_path, pre = sr.store.open(scope, pre_id)
+            queries = None if scope.is_site else project_queries(sr.config, scope.project_id)
+            dbrestore.restore_collections(sr.database, pre_path / "db" / "bson", list(pre["collections"]), queries)
         remove_leftover_trees(sr, scope)
     except BaseException as exc:
-        what = f"restore of {entry['backup']} failed ({_reason(cause)}) and so did" if cause else "recovery failed"
+        what = f"restore of {entry.get('backup')} failed ({_reason(cause)}) and so did" if cause else "recovery failed"
         project = f" --project {scope.project_id}" if scope.project_id else ""
         raise RestoreFailed(
             f"{what} putting the {scope} back ({_reason(exc)}); the state before the restore is safe "
-            f"in backup {pre_id}: run `strongroom recover` or `strongroom restore {pre_id}{project}`"
+            f"in backup {pre_id}: free some space if the disk is full, then run `strongroom recover` "
+            f"(or `strongroom restore {pre_id}{project}`)"
         ) from exc
-    sr.journal.finish()
-    return rescued
-
-
-def _rescue_from_old_trees(sr, scope: Scope, entry: dict) -> dict:
-    """A restore cut short after its swap, before it had moved aside what others wrote,
-    left that in its old tree: keep it before the leftover trees go. (That tree is the
-    live folder the pre-restore backup read, so the same comparison holds.)"""
-    live = scope_dir(sr.config, scope)
-    old = tree_paths(live, entry["backup"])[1]
-    if not os.path.lexists(old):
-        return rescue.NOTHING
-    rescuer = _rescuer(sr, scope, entry)
-    parent_fd = open_below(sr.config.data_dir, live.parent)
-    try:
-        rescuer.inspect(parent_fd, old.name, live.name)
-    finally:
-        os.close(parent_fd)
-    return rescuer.outcome()
-
-
-def _add(one: dict, other: dict) -> dict:
-    """Two rescues into the same place, counted as one."""
-    if not other["count"]:
-        return one
-    if not one["count"]:
-        return other
-    return {"count": one["count"] + other["count"], "bytes": one["bytes"] + other["bytes"],
-            "place": one["place"], "paths": (one["paths"] + other["paths"])[:rescue.SHOWN]}
-
-
-def _rescued_words(rescued: dict) -> str:
-    if not rescued.get("count"):
-        return ""
-    return f"; {rescued['count']} files written by others meanwhile were kept in {rescued['place']}"
+    _quietly(sr.journal.finish)
 
 
 def recover(sr) -> dict | None:
-    """Finish or roll back a restore interrupted by a crash (lock held by the caller)."""
+    """Finish or roll back a restore interrupted by a crash (lock held by the caller).
+
+    With no journal, only sweeps what a finished restore could not remove; that writes
+    nothing, so it works on a full disk.
+    """
     entry = sr.journal.read()
     if entry is None:
+        sweep_leftovers(sr)
         return None
     scope = _journal_scope(entry)
     step = entry.get("step")
-    if step == "pre-restore" or not entry.get("pre_restore"):
-        outcome = "nothing had changed yet"
-        remove_leftover_trees(sr, scope)
-        sr.journal.finish()
-    elif step == "cleanup":
+    if step == "cleanup":
         outcome = f"completed the restore of {entry['backup']}"
         remove_leftover_trees(sr, scope)
+        space.remove_stale(sr.config.backups_dir)
         sr.journal.finish()
-    else:
+    elif step in CHANGED_STEPS and entry.get("pre_restore"):
         outcome = f"rolled back to {entry['pre_restore']}, the state before the restore"
-        outcome += _rescued_words(roll_back(sr, entry))
+        undo(sr, entry)
+    else:
+        outcome = "nothing had changed yet"
+        undo(sr, entry)
     return {**entry, "outcome": outcome}
+
+
+def _remove_beside(sr, live: Path, name: str) -> None:
+    """Remove the tree ``name`` beside the live folder, through the parent's descriptor."""
+    if not live.parent.is_dir():
+        return
+    parent_fd = open_below(sr.config.data_dir, live.parent)  # never removes through a link
+    try:
+        mutations.rmtree(name, dir_fd=parent_fd)
+    finally:
+        os.close(parent_fd)
+
+
+def _put_old_tree_back(sr, live: Path, old_name: str) -> None:
+    """The swap had moved the live folder aside as ``old_name``: put it back in place."""
+    if not live.parent.is_dir():
+        return
+    parent_fd = open_below(sr.config.data_dir, live.parent)
+    try:
+        if _exists_at(parent_fd, old_name):
+            mutations.rmtree(live.name, dir_fd=parent_fd)
+            mutations.rename(old_name, live.name, src_dir_fd=parent_fd, dst_dir_fd=parent_fd)
+            os.fsync(parent_fd)
+    finally:
+        os.close(parent_fd)
+
+
+def _exists_at(dir_fd: int, name: str) -> bool:
+    try:
+        os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def sweep_leftovers(sr) -> None:
+    """Remove new or old trees and a space reserve left behind by an ended restore."""
+    space.remove_stale(sr.config.backups_dir)
+    remove_leftover_trees(sr, Scope.site())
+    projects = scope_dir(sr.config, Scope.site()) / "project"
+    if projects.is_dir():
+        for name in os.listdir(projects):
+            if name.startswith(".") and (".restore-" in name or ".old-" in name):
+                mutations.rmtree(projects / name)
 
 
 def remove_leftover_trees(sr, scope: Scope) -> None:
@@ -215,7 +330,25 @@ def remove_leftover_trees(sr, scope: Scope) -> None:
         os.close(parent_fd)
 
 
+def _journal_quietly(sr, entry: dict, step: str) -> None:
+    """A journal step that may fail (a full disk): the journal on disk still leads a
+    recovery to the same end, since undoing is idempotent."""
+    try:
+        sr.journal.step(entry, step)
+    except Exception as exc:  # noqa: BLE001
+        log.warning("could not write the restore journal (%s); going on", _reason(exc))
+
+
+def _quietly(func, *args) -> None:
+    try:
+        func(*args)
+    except Exception as exc:  # noqa: BLE001 - best effort; said in the log
+        log.warning("%s failed: %s", getattr(func, "__name__", func), _reason(exc))
+
+
 def _reason(exc: BaseException | None) -> str:
     if exc is None:
         return "unknown"
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted"
     return str(exc) or type(exc).__name__

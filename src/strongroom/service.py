@@ -23,7 +23,7 @@ from time import perf_counter
 
 from bson import ObjectId
 
-from . import backing_up, importing, preview, privacy, pruning, restoring, verifying
+from . import backing_up, importing, preflight, preview, privacy, pruning, restoring, verifying
 from .backing_up import phases
 from .config import Config
 from .engines import list_collections, open_database
@@ -70,8 +70,8 @@ class Strongroom:
         """The validated scope. A project must exist in the database, or (with
         ``in_database=False``, for restoring a deleted project) have backups."""
         scope = Scope.of(project_id)
-        if scope.is_site:
-            return scope
+        if scope.is_site or (not in_database and self.store.ids(scope)):
+            return scope  # having backups is enough, and reading them needs no database
         found = self.database[self.config.model.project_collection].find_one(
             {"_id": ObjectId(scope.project_id)}, {"_id": 1}
         )
@@ -134,6 +134,7 @@ class Strongroom:
         by = by or _default_user()
         with self._lock("backup", by):
             self._recover_locked()
+            preflight.check_backup(self, scope)
             return summary(self._make_backup(scope, reason, note, by, changed_files))
 
     def _make_backup(self, scope: Scope, reason: str, note: str, by: str, changed_files: str = "warn") -> dict:
@@ -187,8 +188,10 @@ class Strongroom:
             problems = verifying.check_before_restore(path, manifest)
             if problems:
                 raise CorruptBackup(f"refusing to restore {backup_id}: it fails verification: {problems[0]}")
+            preflight.check_restore(self, scope, path, manifest)
             checked = perf_counter() - started
-            result = restoring.restore(self, scope, path, manifest, by)
+            make_pre_restore = lambda: self._make_backup(scope, "pre-restore", f"before restoring {backup_id}", by)
+            result = restoring.restore(self, scope, path, manifest, by, make_pre_restore)
             result["timings"] = {"check": round(checked, 4), **result.get("timings", {}),
                                  "total": round(perf_counter() - started, 4)}
             log.info("restore of %s of the %s: %d files, %d copied, %d kept; %s", backup_id, scope,

@@ -1,0 +1,144 @@
+"""Errors are one line: no traceback reaches a user from any command on any fault.
+
+Each command runs in a real CLI process with a fault injected at one of its mutation
+points (``strongroom.mutations``), or into a read where it has none: a database error,
+an I/O error, a full disk, a plain bug. Whatever happens, standard error holds one line
+``strongroom: error: …`` and the exit code is one of the README's; the traceback goes to
+the ``strongroom`` log (``STRONGROOM_LOG_FILE``) at DEBUG.
+"""
+
+import subprocess
+import sys
+
+import pytest
+
+EXIT_CODES = {0, 1, 2, 3, 4, 5, 6, 130, 143}
+
+RUNNER = """
+import errno, os, signal, sqlite3, sys
+from strongroom import mutations, store
+errors = {
+    "database": lambda: sqlite3.OperationalError("disk I/O error"),
+    "eio": lambda: OSError(errno.EIO, "Input/output error", "/somewhere/file"),
+    "enospc": lambda: OSError(errno.ENOSPC, "No space left on device"),
+    "bug": lambda: KeyError("a bug\\nover two lines"),
+}
+fault, at = os.environ["FAULT"], int(os.environ["FAULT_AT"])
+if at == 0:  # a read, for commands that change nothing
+    def broken(*args, **kwargs):
+        raise errors[fault]()
+    store.BackupStore.ids = broken
+    store.BackupStore.open = broken
+else:
+    seen = 0
+    def hook(kind, detail):
+        global seen
+        seen += 1
+        if seen == at and fault.startswith("SIG"):
+            os.kill(os.getpid(), getattr(signal, fault))
+        elif seen == at:
+            raise errors[fault]()
+    mutations.set_hook(hook)
+from strongroom.cli import main
+sys.argv[0] = "strongroom"
+main()
+"""
+
+
+@pytest.fixture
+def prepared(config, site, cli):
+    backup = cli("backup").output.strip()
+    project = site.project_ids[0]
+    project_backup = cli("backup", "--project", project).output.strip()
+    (config.working_dir / "site.json").write_text("changed")
+    return {"site": backup, "project_id": project, "project": project_backup}
+
+
+def commands(p: dict) -> dict[str, list[str]]:
+    return {
+        "backup": ["backup"],
+        "backup --project": ["backup", "--project", p["project_id"]],
+        "restore": ["restore", p["site"], "--yes"],
+        "restore --project": ["restore", p["project"], "--project", p["project_id"], "--yes"],
+        "delete": ["delete", p["project"], "--project", p["project_id"], "--yes"],
+        "prune": ["prune", "--keep-last", "1", "--yes"],
+        "list": ["list"], "show": ["show", p["site"]], "verify": ["verify", p["site"]], "recover": ["recover"],
+    }
+
+
+def run_with_fault(config, args, fault: str, at: int, log_file) -> subprocess.CompletedProcess:
+    env = {"FAULT": fault, "FAULT_AT": str(at), "STRONGROOM_LOG_FILE": str(log_file)}
+    import os
+
+    return subprocess.run([sys.executable, "-c", RUNNER, "--data-dir", str(config.data_dir), *args],
+                          capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+                          env={**os.environ, **env}, check=False)
+
+
+FAULTS = ("database", "eio", "enospc", "bug")
+POINTS = (0, 1, 4)  # 0: a read; else the n-th change
+
+
+def test_every_command_fails_in_one_line_whatever_the_fault(config, prepared, tmp_path, request):
+    """Each command meets each kind of point; with ``--slow``, every fault at every one."""
+    exhaustive = request.config.getoption("--slow")
+    failures, logged = 0, 0
+    for i, (name, args) in enumerate(commands(prepared).items()):
+        for j, at in enumerate(POINTS):
+            for fault in FAULTS if exhaustive else [FAULTS[(i + j) % len(FAULTS)]]:
+                log_file = tmp_path / f"{name}-{at}-{fault}.log"
+                result = run_with_fault(config, args, fault, at, log_file)
+                assert "Traceback" not in result.stderr, (name, at, result.stderr)
+                assert result.returncode in EXIT_CODES, (name, at, result.returncode)
+                if result.returncode == 0:
+                    continue
+                failures += 1
+                lines = result.stderr.strip().splitlines()
+                assert len(lines) == 1 and lines[0].startswith("strongroom: error: "), (name, at, result.stderr)
+                if result.returncode == 1 and fault == "bug":
+                    assert "Traceback" in log_file.read_text(), (name, at)
+                    logged += 1
+    assert failures >= len(commands(prepared)) and logged > 0, (failures, logged)
+
+
+def test_a_database_error_says_so_in_one_line(config, prepared, tmp_path):
+    result = run_with_fault(config, ["backup", "--project", prepared["project_id"]], "database", 1,
+                            tmp_path / "log")
+    assert result.returncode == 1
+    assert result.stderr == "strongroom: error: database error: disk I/O error\n"
+
+
+@pytest.mark.parametrize("stop", ["SIGTERM", "SIGHUP", "SIGINT"])
+def test_a_signal_during_a_restore_rolls_it_back_and_says_so_in_one_line(config, prepared, tmp_path, stop):
+    from conftest import records_fingerprint, tree_fingerprint
+    from faults import count_points, fresh_service
+    from strongroom.config import Config
+    from strongroom.engines import open_database
+
+    probe = Config(data_dir=tmp_path / "probe")
+    subprocess.run(["cp", "-a", str(config.data_dir), str(probe.data_dir)], check=True)
+    points = count_points(lambda: fresh_service(probe).restore_backup(prepared["site"]))
+    published = next(i for i, (kind, detail) in enumerate(points) if kind == "rename" and ".staging-" in detail)
+    at = next(i for i, (kind, _) in enumerate(points, 1) if i > published and kind == "insert")
+    before = tree_fingerprint(config.working_dir), records_fingerprint(open_database(config))
+    result = run_with_fault(config, ["restore", prepared["site"], "--yes"], stop, at, tmp_path / "log")
+    assert result.returncode == 1, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "put back as it was" in lines[0], result.stderr
+    if stop != "SIGINT":
+        assert f"terminated by {stop}" in lines[0]
+    assert (tree_fingerprint(config.working_dir), records_fingerprint(open_database(config))) == before
+    assert fresh_service(config).maintenance() is None
+
+
+def test_reading_commands_go_on_when_recovery_fails_saying_so_in_one_line(config, prepared, cli_process):
+    journal = config.backups_dir / ".journal.json"
+    journal.write_text('{"operation": "restore", "scope": "nowhere", "step": "records", "pre_restore": "x"}')
+    for args in (["list"], ["show", prepared["site"]], ["verify", prepared["site"]]):
+        result = cli_process(*args)
+        assert result.returncode == 0, (args, result.stderr)
+        assert result.stderr.startswith("strongroom: warning: an interrupted restore is not recovered yet")
+        assert len(result.stderr.strip().splitlines()) == 1
+    changing = cli_process("backup")
+    assert changing.returncode == 5 and len(changing.stderr.strip().splitlines()) == 1, changing.stderr
+    assert journal.exists()  # nothing guessed: the operator decides
