@@ -461,11 +461,10 @@ def test_a_restore_nobody_disturbs_rescues_nothing(service, config, site):
     assert not (config.backups_dir / "rescued").exists()
 
 
-def test_a_failed_restore_rolls_back_and_still_keeps_what_others_wrote(service, config, site):
+def test_a_restore_that_fails_before_its_swap_leaves_what_others_wrote_in_place(service, config, site):
     live = config.working_dir
     made = service.make_backup()
     (live / "images" / "banner.png").write_bytes(b"changed after the backup")  # so the restore copies
-    before = tree_fingerprint(live)
     write = write_while_the_tree_is_built(live, other_program)
     building, failed = threading.Event(), threading.Event()
 
@@ -479,18 +478,20 @@ def test_a_failed_restore_rolls_back_and_still_keeps_what_others_wrote(service, 
 
     previous = mutations.set_hook(write_then_fail)
     try:
-        with pytest.raises(RestoreFailed, match="3 files written by others meanwhile were kept in") as raised:
+        with pytest.raises(RestoreFailed, match="before anything live changed"):
             service.restore_backup(made["id"])
     finally:
         mutations.set_hook(previous)
 
-    place = Path(str(raised.value).rpartition("kept in ")[2])
-    assert (place / "written-during-restore.txt").read_text() == "an upload that arrived mid-restore"
-    assert (place / "site.json").read_text() == '{"edited": "while the restore ran"}'
-    assert tree_fingerprint(live) == before  # exactly the state before, what others wrote aside
+    # The live folder was never moved: what the other program wrote is there, in place.
+    assert (live / "written-during-restore.txt").read_text() == "an upload that arrived mid-restore"
+    assert (live / "site.json").read_text() == '{"edited": "while the restore ran"}'
+    assert (live / "uploads" / "new" / "photo.bin").read_bytes() == b"\x89PNG" * 100
+    assert (live / "images" / "banner.png").read_bytes() == b"changed after the backup"
+    assert not (config.backups_dir / "rescued").exists()
 
 
-def test_a_restore_that_fails_while_keeping_what_others_wrote_still_keeps_all_of_it(service, config, site):
+def test_a_restore_that_fails_while_keeping_what_others_wrote_loses_none_of_it(service, config, site):
     live = config.working_dir
     made = service.make_backup()
     before = tree_fingerprint(live)
@@ -507,16 +508,23 @@ def test_a_restore_that_fails_while_keeping_what_others_wrote_still_keeps_all_of
 
     previous = mutations.set_hook(write_then_fail_on_the_second_move)
     try:
-        with pytest.raises(RestoreFailed, match="files written by others meanwhile were kept in"):
+        with pytest.raises(RestoreFailed, match="1 files written by others meanwhile were kept in") as raised:
             service.restore_backup(made["id"])
     finally:
         mutations.set_hook(previous)
 
-    place = next((config.backups_dir / "rescued" / "site").iterdir())
-    assert (place / "written-during-restore.txt").read_text() == "an upload that arrived mid-restore"
-    assert (place / "site.json").read_text() == '{"edited": "while the restore ran"}'
-    assert (place / "uploads" / "new" / "photo.bin").read_bytes() == b"\x89PNG" * 100
-    assert tree_fingerprint(live) == before
+    # Undone after the swap: the old folder came back whole but for what the rescue had
+    # already moved aside, which the message names. Every write is in one place or the other.
+    place = Path(str(raised.value).rpartition("kept in ")[2])
+    written = {"written-during-restore.txt": b"an upload that arrived mid-restore",
+               "site.json": b'{"edited": "while the restore ran"}',
+               "uploads/new/photo.bin": b"\x89PNG" * 100}
+    for path, content in written.items():
+        found = [folder / path for folder in (live, place) if (folder / path).is_file()]
+        assert [p.read_bytes() for p in found] == [content], path
+    after = tree_fingerprint(live)
+    untouched = {p: v for p, v in before.items() if p not in written and not p.startswith("uploads/new")}
+    assert {p: v for p, v in after.items() if p in untouched} == untouched
 
 
 def test_the_cli_says_where_files_written_during_a_restore_were_kept(service, config, site, cli):

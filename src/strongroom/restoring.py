@@ -91,8 +91,9 @@ def _restore_reserved(sr, scope: Scope, path: Path, manifest: dict, by: str, mak
         _quietly(sr.journal.finish)
         raise
     entry["pre_restore"] = pre["id"]
+    rescuer = _rescuer(sr, scope, entry)
     try:
-        result = build_and_switch(sr, scope, path, manifest, entry, rescuer=_rescuer(sr, scope, entry))
+        result = build_and_switch(sr, scope, path, manifest, entry, rescuer=rescuer)
     except BaseException as exc:
         if entry["step"] == "cleanup":  # complete: only the old tree's removal was cut short
             _quietly(sr.journal.finish)
@@ -102,9 +103,17 @@ def _restore_reserved(sr, scope: Scope, path: Path, manifest: dict, by: str, mak
         what = (f"; the {scope} was put back as it was, from backup {pre['id']}" if changed else
                 f" before anything live changed; the {scope} is as it was (also saved as backup {pre['id']})")
         error = CorruptBackup if isinstance(exc, CorruptBackup) else RestoreFailed
+        what += _rescued_words(rescuer.outcome() if rescuer else rescue.NOTHING)
         raise error(f"restore of {backup_id} failed ({_reason(exc)}){what}") from exc
     _quietly(sr.journal.finish)
     return {"restored": backup_id, "pre_restore": pre["id"], **result}
+
+
+def _rescued_words(rescued: dict) -> str:
+    """For a failure message: files the rescue had already moved aside stay there."""
+    if not rescued.get("count"):
+        return ""
+    return f"; {rescued['count']} files written by others meanwhile were kept in {rescued['place']}"
 
 
 def _reserve(reserve: space.Reserve, size: int, backup_id: str) -> None:
