@@ -8,7 +8,7 @@ import pytest
 from bson import ObjectId
 
 from conftest import records_fingerprint, tree_fingerprint
-from strongroom.scopes import Scope, project_queries, scope_dir
+from strongroom.scopes import Scope, backups_root, project_queries, scope_dir
 
 
 @pytest.fixture
@@ -194,7 +194,7 @@ def test_a_backup_verifies_names_a_damaged_dump_and_is_deleted_without_touching_
     records = records_fingerprint(database)
     assert service.verify_backup(made["id"], project_id)["ok"]
 
-    dump = next((config.backups_dir.rglob(f"{made['id']}/db/bson/edition.bson")))
+    dump = backups_root(config, Scope.of(project_id)) / made["id"] / "db" / "bson" / "edition.bson"
     dump.chmod(0o644)
     damaged = bytearray(dump.read_bytes())
     damaged[-2] ^= 0xFF
