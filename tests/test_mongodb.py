@@ -102,3 +102,29 @@ def test_a_collection_a_crash_left_renamed_aside_is_put_back_and_a_finished_ones
     assert sorted(database.list_collection_names()) == ["edition", "user"]
     assert list(database.edition.find()) == [{"_id": 1}]
     assert list(database.user.find()) == [{"_id": "live"}]
+
+
+def test_what_the_server_stored_altered_is_named_by_the_cli_restore(mongo_config):
+    """A backup made on the embedded engine holds -0.0; FerretDB stores it as 0.0: the
+    restore succeeds and the CLI says so on stderr."""
+    import subprocess
+    import sys
+
+    embedded = Config(data_dir=mongo_config.data_dir)
+    local = open_database(embedded)
+    create_demo_site(embedded, local, seed=6)
+    local.edition.insert_one({"_id": "negative zero", "value": -0.0})
+    made = Strongroom(embedded, database=local).make_backup()
+    database = open_database(mongo_config)
+    database.probe.insert_one({"_id": 1, "value": -0.0})
+    if str(database.probe.find_one()["value"]) == "-0.0":
+        pytest.skip("this server keeps -0.0")
+
+    done = subprocess.run([sys.executable, "-m", "strongroom.cli", "--data-dir", str(mongo_config.data_dir),
+                           "--db", mongo_config.db_uri, "restore", made["id"], "--yes"],
+                          capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=300, check=False)
+
+    assert done.returncode == 0, done.stderr
+    assert ("warning: edition: 1 document(s) stored by the server not exactly as backed up "
+            "(it changed a value it accepted, such as -0.0 into 0.0)") in done.stderr
+    assert database.edition.find_one({"_id": "negative zero"})["value"] == 0.0

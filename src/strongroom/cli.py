@@ -230,6 +230,8 @@ def restore(obj, backup_id, project_id, yes, as_json, dry_run):
     else:
         click.echo(f"Restored {backup_id} ({result['copied']} files copied, {result['kept']} unchanged); "
                    f"the previous state is backup {result['pre_restore']}.")
+    for warning in result.get("warnings", []):  # what the database did not take, never silent
+        click.echo(f"warning: {warning}", err=True)
 
 
 def _print_preview(report: dict) -> None:
