@@ -58,11 +58,22 @@ def mongodb_server(tmp_path_factory):
         binary, reason = ferretdb_binary()
         if binary is None:
             pytest.skip(reason)
-        server = start_ferretdb(binary, tmp_path_factory.mktemp("ferretdb"))
+        server = _start_with_retries(binary, tmp_path_factory)
     _servers.append(server)
     yield server
     server.stop()
     _servers.remove(server)
+
+
+def _start_with_retries(binary, tmp_path_factory, attempts: int = 3) -> Server:
+    """The free port found may be taken before FerretDB binds it: try again on another."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return start_ferretdb(binary, tmp_path_factory.mktemp("ferretdb"))
+        except RuntimeError:
+            if attempt == attempts:
+                raise
+    raise AssertionError("unreachable")
 
 
 class ServerDatabases:

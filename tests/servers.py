@@ -141,27 +141,20 @@ def start_ferretdb(binary: Path, folder: Path, timeout: float = 60) -> Server:
 def copy_database(server: Server, source: str, target: str) -> None:
     """Copy every collection of ``source`` into ``target`` (documents byte for byte, and
     indexes), as ``cp -a`` copies a data dir holding the embedded database."""
-    from bson.raw_bson import RawBSONDocument
+    import bson
+
+    from strongroom.dbdump import RAW_OPTIONS
 
     client = server.client
     for info in client[source].list_collections():
         name = info["name"]
         client[target].create_collection(name, **(info.get("options") or {}))
-        batch = []
-        for document in client[source][name].find_raw_batches({}):
-            batch = _split_raw(document)
-            if batch:
-                client[target][name].insert_many([RawBSONDocument(d) for d in batch], ordered=True)
+        for batch in client[source][name].find_raw_batches({}):
+            documents = bson.decode_all(batch, RAW_OPTIONS)
+            if documents:
+                client[target][name].insert_many(documents, ordered=True)
         for index in client[source][name].list_indexes():
             if index["name"] != "_id_":
                 options = {k: v for k, v in index.items() if k not in ("v", "key", "ns")}
                 client[target][name].create_index(list(index["key"].items()), **options)
 
-
-def _split_raw(batch: bytes) -> list[bytes]:
-    found, offset = [], 0
-    while offset < len(batch):
-        size = int.from_bytes(batch[offset:offset + 4], "little")
-        found.append(batch[offset:offset + size])
-        offset += size
-    return found

@@ -18,6 +18,7 @@ from bson.datetime_ms import DatetimeMS
 from bson.max_key import MaxKey
 from bson.min_key import MinKey
 from bson.raw_bson import RawBSONDocument
+from pymongo.errors import AutoReconnect
 
 from strongroom import dbdump, dbrestore, engines
 from strongroom.engines import open_database
@@ -105,6 +106,8 @@ def refusal(database, document: dict, exact: bool = False) -> str | None:
         probe.insert_one(RawBSONDocument(bson.encode(document), dbdump.RAW_OPTIONS))
         if exact and stored(database, "fidelity_probe") != [bson.encode(document)]:
             return "stored altered"
+    except AutoReconnect as exc:  # the server's answer was to close the connection
+        return f"it closed the connection on the insert ({exc})"
     except Exception as exc:  # noqa: BLE001 - whatever the server answers is the reason
         return f"{type(exc).__name__}: {str(exc).split(', full error')[0]}"
     finally:

@@ -102,3 +102,65 @@ def test_a_collection_a_crash_left_renamed_aside_is_put_back_and_a_finished_ones
     assert sorted(database.list_collection_names()) == ["edition", "user"]
     assert list(database.edition.find()) == [{"_id": 1}]
     assert list(database.user.find()) == [{"_id": "live"}]
+
+
+def test_what_the_server_stored_altered_is_named_by_the_cli_restore(mongo_config):
+    """A backup made on the embedded engine holds -0.0; FerretDB stores it as 0.0: the
+    restore succeeds and the CLI says so on stderr."""
+    import subprocess
+    import sys
+
+    embedded = Config(data_dir=mongo_config.data_dir)
+    local = open_database(embedded)
+    create_demo_site(embedded, local, seed=6)
+    local.edition.insert_one({"_id": "negative zero", "value": -0.0})
+    made = Strongroom(embedded, database=local).make_backup()
+    database = open_database(mongo_config)
+    database.probe.insert_one({"_id": 1, "value": -0.0})
+    if str(database.probe.find_one()["value"]) == "-0.0":
+        pytest.skip("this server keeps -0.0")
+
+    done = subprocess.run([sys.executable, "-m", "strongroom.cli", "--data-dir", str(mongo_config.data_dir),
+                           "--db", mongo_config.db_uri, "restore", made["id"], "--yes"],
+                          capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=300, check=False)
+
+    assert done.returncode == 0, done.stderr
+    assert ("warning: edition: 1 document(s) stored by the server not exactly as backed up "
+            "(it changed a value it accepted, such as -0.0 into 0.0)") in done.stderr
+    assert database.edition.find_one({"_id": "negative zero"})["value"] == 0.0
+
+
+def test_during_a_site_restore_a_reader_sees_the_old_or_the_new_collection_never_a_partial_one(mongo_config):
+    """What docs/guarantees.md promises a reader on a server: at every step of a site
+    restore, ``edition`` is the old collection or the restored one; on a server without
+    rename-with-dropTarget it is missing for exactly one step, between the two renames."""
+    from strongroom import mutations
+
+    database = open_database(mongo_config)
+    create_demo_site(mongo_config, database, seed=8)
+    service = Strongroom(mongo_config, database=database)
+    made = service.make_backup()
+    restored = sorted(str(d["_id"]) for d in database.edition.find())
+    database.edition.insert_many([{"title": f"later {n}"} for n in range(5)])
+    old = sorted(str(d["_id"]) for d in database.edition.find())
+    reader = open_database(mongo_config)  # a client of its own, as another application's
+    seen = []
+
+    def look(kind, detail):
+        present = "edition" in reader.list_collection_names()
+        ids = sorted(str(d["_id"]) for d in reader.edition.find()) if present else None
+        seen.append((detail, "old" if ids == old else "restored" if ids == restored else "missing" if ids is None
+                     else f"partial ({len(ids)})"))
+
+    previous = mutations.set_hook(look)
+    try:
+        service.restore_backup(made["id"])
+    finally:
+        mutations.set_hook(previous)
+
+    states = [state for _, state in seen]
+    assert set(states) <= {"old", "restored", "missing"}, states
+    assert states[0] == "old" and states[-1] == "restored"
+    missing = [detail for detail, state in seen if state == "missing"]
+    set_aside = "edition -> strongroom_replaced_edition" in [detail for detail, _ in seen]
+    assert missing == (["strongroom_restore_edition -> edition"] if set_aside else [])

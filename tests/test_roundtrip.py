@@ -8,7 +8,7 @@ import pytest
 from bson import ObjectId
 
 from conftest import records_fingerprint, tree_fingerprint
-from strongroom.scopes import Scope, project_queries, scope_dir
+from strongroom.scopes import Scope, backups_root, project_queries, scope_dir
 
 
 @pytest.fixture
@@ -183,3 +183,27 @@ def test_the_backup_after_a_restore_reads_nothing_the_restore_wrote(service, con
     (config.working_dir / "site.json").write_text('{"changed": 1}')
     later = service.show_backup(service.make_backup()["id"])["manifest"]["files"]
     assert later["count"] - later["linked_unread"] == 1  # the index is used once: then the backup's own list
+
+
+@pytest.mark.parametrize("scope_kind", ["site", "project"])
+def test_a_backup_verifies_names_a_damaged_dump_and_is_deleted_without_touching_the_records(
+        service, config, database, site, scope_kind):
+    project_id = None if scope_kind == "site" else site.project_ids[0]
+    made = service.make_backup(project_id)
+    kept = service.make_backup(project_id)
+    records = records_fingerprint(database)
+    assert service.verify_backup(made["id"], project_id)["ok"]
+
+    dump = backups_root(config, Scope.of(project_id)) / made["id"] / "db" / "bson" / "edition.bson"
+    dump.chmod(0o644)
+    damaged = bytearray(dump.read_bytes())
+    damaged[-2] ^= 0xFF
+    dump.write_bytes(bytes(damaged))
+    report = service.verify_backup(made["id"], project_id)
+    assert not report["ok"] and any("edition.bson" in problem for problem in report["problems"])
+
+    service.delete_backup(made["id"], project_id)
+
+    assert [b["id"] for b in service.list_backups(project_id)] == [kept["id"]]
+    assert service.verify_backup(kept["id"], project_id)["ok"]
+    assert records_fingerprint(database) == records

@@ -240,6 +240,8 @@ def restore(obj, backup_id, project_id, yes, as_json, dry_run):
         if found.get("count"):
             click.echo(f"{found['count']} files written by others during the restore were kept in "
                        f"{found['place']}.")
+    for warning in result.get("warnings", []):  # what the database did not take, never silent
+        click.echo(f"warning: {warning}", err=True)
 
 
 def _print_preview(report: dict) -> None:
