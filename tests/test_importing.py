@@ -359,6 +359,7 @@ def test_a_full_disk_at_any_write_of_an_import_leaves_nothing_behind(service, co
     import errno
 
     from faults import count_points, fail_at, sample
+    from strongroom.errors import NoSpace
 
     service.make_backup()
     before, pool_before = [b["id"] for b in service.list_backups()], pool_objects(config)
@@ -371,7 +372,7 @@ def test_a_full_disk_at_any_write_of_an_import_leaves_nothing_behind(service, co
 
     for k in sample(writes, 6):
         raised = fail_at(k, "write", lambda: service.import_backup(source), OSError(errno.ENOSPC, "disk full"))
-        assert isinstance(raised, OSError) and raised.errno == errno.ENOSPC, k
+        assert isinstance(raised, NoSpace) and raised.__cause__.errno == errno.ENOSPC, k
         assert_nothing_landed(service, config, Scope.site(), before, pool_before)
 
 
