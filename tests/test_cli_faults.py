@@ -7,12 +7,13 @@ an I/O error, a full disk, a plain bug. Whatever happens, standard error holds o
 the ``strongroom`` log (``STRONGROOM_LOG_FILE``) at DEBUG.
 """
 
+import signal
 import subprocess
 import sys
 
 import pytest
 
-EXIT_CODES = {0, 1, 2, 3, 4, 5, 6, 130, 143}
+EXIT_CODES = {0, 1, 2, 3, 4, 5, 6, 129, 130, 143}
 
 RUNNER = """
 import errno, os, signal, sqlite3, sys
@@ -122,7 +123,7 @@ def test_a_signal_during_a_restore_rolls_it_back_and_says_so_in_one_line(config,
     at = next(i for i, (kind, _) in enumerate(points, 1) if i > published and kind == "insert")
     before = tree_fingerprint(config.working_dir), records_fingerprint(open_database(config))
     result = run_with_fault(config, ["restore", prepared["site"], "--yes"], stop, at, tmp_path / "log")
-    assert result.returncode == 1, result.stderr
+    assert result.returncode == 128 + getattr(signal, stop), result.stderr  # stopped, as the README says
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "put back as it was" in lines[0], result.stderr
     if stop != "SIGINT":
@@ -142,3 +143,19 @@ def test_reading_commands_go_on_when_recovery_fails_saying_so_in_one_line(config
     changing = cli_process("backup")
     assert changing.returncode == 5 and len(changing.stderr.strip().splitlines()) == 1, changing.stderr
     assert journal.exists()  # nothing guessed: the operator decides
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly_as_sigpipe_does(config, prepared):
+    """``strongroom list | head -1``: no error line, and SIGPIPE's status (141), as other tools."""
+    import os
+
+    for args in (["list"], ["show", prepared["site"]], ["restore", prepared["site"], "--dry-run"]):
+        reader, writer = os.pipe()
+        os.close(reader)  # the reader is gone before the first line is written
+        try:
+            result = subprocess.run([sys.executable, "-m", "strongroom.cli", "--data-dir", str(config.data_dir), *args],
+                                    stdout=writer, stderr=subprocess.PIPE, text=True, timeout=120,
+                                    stdin=subprocess.DEVNULL, check=False)
+        finally:
+            os.close(writer)
+        assert (result.returncode, result.stderr) == (141, ""), (args, result.stderr)

@@ -2,8 +2,11 @@
 
 Every exception a command lets through ends here (``Group.invoke``): the core's typed
 errors carry their exit code (``errors``); an interrupt is 130, SIGTERM 143 and SIGHUP
-129 (both unwind like an error, so that a restore in progress is rolled back); anything
-else, a full disk, a database failure or a bug, is 1. The message is one line; the full
+129 (both unwind like an error, so that a restore in progress is rolled back), also when
+the core reports the rollback it made because of them; a reader of the output that went
+away (``strongroom list | head -1``) ends the command quietly with 141, as SIGPIPE ends
+other tools; anything else, a full disk, a database failure or a bug, is 1. The message
+is one line; the full
 traceback goes to the ``strongroom`` log at DEBUG, which the command writes to the file
 ``$STRONGROOM_LOG_FILE`` when set and never to the terminal.
 """
@@ -37,11 +40,13 @@ class Group(click.Group):
         except (click.exceptions.ClickException, click.exceptions.Abort, click.exceptions.Exit):
             raise  # click's own: usage errors and exits, already one line
         except StrongroomError as exc:
-            fail(exc, str(exc), exc.exit_code)
+            fail(exc, str(exc), stopped_by(exc) or exc.exit_code)
         except Terminated as exc:
             fail(exc, str(exc), exc.exit_code)
         except KeyboardInterrupt as exc:
             fail(exc, "interrupted", 130)
+        except BrokenPipeError:
+            reader_gone()
         except Exception as exc:  # noqa: BLE001 - the last line of defence: no traceback for users
             fail(exc, describe_error(exc), 1)
 
@@ -55,6 +60,30 @@ def describe_error(exc: BaseException) -> str:
     else:
         text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     return " ".join(text.split())
+
+
+def stopped_by(exc: BaseException) -> int | None:
+    """The exit code of the signal behind ``exc`` (a restore rolled back because it was
+    stopped still exits as stopped: 143, 129 or 130), or None."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, Terminated):
+            return exc.exit_code
+        if isinstance(exc, KeyboardInterrupt):
+            return 130
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def reader_gone() -> None:
+    """Standard output's reader went away: stop quietly with SIGPIPE's status, as other
+    tools do, and keep Python from failing again on the final flush."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    sys.exit(128 + signal.SIGPIPE)
 
 
 class Terminated(BaseException):
