@@ -149,3 +149,13 @@ def test_the_environment_chooses_the_data_dir_and_mode(tmp_path, site, config):
 def test_demo_init_refuses_to_overwrite(cli, site):
     result = cli("demo", "init")
     assert result.exit_code == 2
+
+
+def test_a_backup_of_a_data_dir_with_nothing_in_it_exits_3_and_makes_no_backup(cli_process, config):
+    """A mistyped --data-dir or --mode in a cron line must not make empty backups with exit 0."""
+    result = cli_process("backup", "--reason", "scheduled")
+    assert result.returncode == 3, (result.stdout, result.stderr)
+    assert result.stderr.startswith("strongroom: error: nothing to back up: the working dir ")
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not list((config.backups_dir).rglob("manifest.json"))
+    assert cli_process("list").stdout.strip() == "No backups."

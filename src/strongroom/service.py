@@ -131,11 +131,21 @@ class Strongroom:
         if changed_files not in CHANGED_FILES:
             raise BadInput(f"changed_files must be one of {', '.join(CHANGED_FILES)}, not {changed_files!r}")
         scope = self.scope(project_id)
+        self._refuse_nothing_there(scope)
         by = by or _default_user()
         with self._lock("backup", by):
             self._recover_locked()
             preflight.check_backup(self, scope)
             return summary(self._make_backup(scope, reason, note, by, changed_files))
+
+    def _refuse_nothing_there(self, scope: Scope) -> None:
+        """``NotFound`` for a site with neither a working dir nor a record: a mistyped data
+        dir or run mode would otherwise make an empty backup and report success (a cron job
+        would never say it backs up nothing)."""
+        working = scope_dir(self.config, scope)
+        if scope.is_site and not os.path.lexists(working) and not list_collections(self.database):
+            raise NotFound(f"nothing to back up: the working dir {working} does not exist and the "
+                           f"{self.config.mode} database holds no records (a wrong data dir or run mode?)")
 
     def _make_backup(self, scope: Scope, reason: str, note: str, by: str, changed_files: str = "warn") -> dict:
         return backing_up.make_backup(self, scope, reason, note, by, changed_files=changed_files)
