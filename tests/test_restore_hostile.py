@@ -156,6 +156,23 @@ def test_when_the_modes_backups_folder_is_a_link_delete_and_restore_change_nothi
     assert {p: (p.lstat().st_mtime_ns, p.lstat().st_size) for p in elsewhere.rglob("*")} == before
 
 
+@pytest.mark.parametrize("linked", ["scope", "mode"])
+def test_a_backup_refuses_to_write_through_a_backups_folder_replaced_by_a_link(service, config, site, tmp_path,
+                                                                               linked):
+    """Neither a new backup nor a restore's pre-restore backup lands outside ``backups/``."""
+    project_id = site.project_ids[0]
+    service.make_backup(project_id)
+    folder = backups_root(config, Scope.project(project_id)) if linked == "scope" else config.backups_dir
+    elsewhere = tmp_path / "elsewhere"
+    shutil.move(folder, elsewhere)
+    folder.symlink_to(elsewhere)
+    before = tree_fingerprint(elsewhere)
+
+    with pytest.raises(LinkedFolder, match=str(folder)):
+        service.make_backup(project_id)
+    assert tree_fingerprint(elsewhere) == before
+
+
 # -- modes and times -----------------------------------------------------------------
 
 

@@ -36,6 +36,7 @@ from .manifest import (
     new_manifest,
     write_manifest,
 )
+from .nofollow import check_no_links
 from .parallel import PhaseTimes
 from .scopes import Scope, backups_root, scope_dir
 
@@ -78,6 +79,10 @@ def make_backup(sr, scope: Scope, reason: str, note: str, by: str, source: Sourc
     ``changed_files``: what to do with a file that keeps changing while it is read,
     ``"warn"`` (store it as last read, with a warning) or ``"fail"``.
     """
+    # Nothing is written through a link: a scope's backups folder (or one above it, or the
+    # pool) replaced by a link would take the new backup, and its objects, out of ``backups/``.
+    check_no_links(sr.config.data_dir, backups_root(sr.config, scope))
+    check_no_links(sr.config.data_dir, sr.store.pool.root)
     key = sr.store.site_key.get(create=True)
     source = source or live_source(sr, scope)
     backup_id = new_backup_id(sr.store.taken_names(scope), sr.clock())

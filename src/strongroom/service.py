@@ -32,8 +32,9 @@ from .ids import validate_backup_id
 from .journal import Journal
 from .locking import OperationLock, is_locked
 from .manifest import REASONS, iter_entries, summary
+from .nofollow import check_no_links
 from .pruning import RetentionPolicy
-from .scopes import Scope, project_queries, scope_dir
+from .scopes import Scope, backups_root, project_queries, scope_dir
 from .snapshot import CHANGED_FILES
 from .store import BackupStore
 
@@ -132,6 +133,7 @@ class Strongroom:
             raise BadInput(f"changed_files must be one of {', '.join(CHANGED_FILES)}, not {changed_files!r}")
         scope = self.scope(project_id)
         self._refuse_nothing_there(scope)
+        check_no_links(self.config.data_dir, backups_root(self.config, scope))  # before the lock is written
         by = by or _default_user()
         with self._lock("backup", by):
             self._recover_locked()
