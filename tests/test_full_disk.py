@@ -210,6 +210,23 @@ def test_reading_commands_work_on_a_full_disk(template, small_fs):
         assert result.stderr == "", (args, result.stderr)
 
 
+def test_commands_that_must_read_the_database_on_a_full_disk_say_the_disk_is_full(template, small_fs):
+    """SQLite cannot even read without room for its shared memory: "disk I/O error", exit 1,
+    was all a user saw; the disk being full is the reason, and exit 6 says it."""
+    subprocess.run(["cp", "-a", str(template.config.data_dir), str(small_fs / "data")], check=True)
+    config = Config(data_dir=small_fs / "data")
+    before = State(config, template.project_ids)
+    filler = fill(small_fs, 0)
+    for args in (["backup", "--project", template.project], ["restore", template.backups["site"], "--dry-run"]):
+        result = strongroom(config, *args)
+        lines = result.stderr.splitlines()
+        assert result.returncode in (0, 6), (args, result.stderr)
+        if result.returncode == 6:
+            assert len(lines) == 1 and "the disk is full" in lines[0], (args, result.stderr)
+    filler.unlink()  # the fingerprints read the database too
+    assert vars(State(config, template.project_ids)) == vars(before)
+
+
 @pytest.mark.parametrize("operation", ["backup", "restore"])
 def test_an_operation_that_clearly_does_not_fit_is_refused_first_with_the_figures(template, small_fs, operation):
     args = ["backup"] if operation == "backup" else ["restore", template.backups["site"], "--yes"]

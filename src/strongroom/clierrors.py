@@ -5,8 +5,9 @@ errors carry their exit code (``errors``); an interrupt is 130, SIGTERM 143 and 
 129 (both unwind like an error, so that a restore in progress is rolled back), also when
 the core reports the rollback it made because of them; a reader of the output that went
 away (``strongroom list | head -1``) ends the command quietly with 141, as SIGPIPE ends
-other tools; anything else, a full disk, a database failure or a bug, is 1. The message
-is one line; the full
+other tools; a full disk that reaches here untyped (an ENOSPC, or the embedded
+database's "disk I/O error" on a disk with almost nothing free) is 6, saying so;
+anything else, a database failure or a bug, is 1. The message is one line; the full
 traceback goes to the ``strongroom`` log at DEBUG, which the command writes to the file
 ``$STRONGROOM_LOG_FILE`` when set and never to the terminal.
 """
@@ -20,7 +21,9 @@ import sys
 
 import click
 
+from . import space
 from .errors import StrongroomError
+from .humanize import size as human_size
 
 ENV_LOG_FILE = "STRONGROOM_LOG_FILE"
 log = logging.getLogger("strongroom")
@@ -30,7 +33,7 @@ class Group(click.Group):
     """Turns every failure into one line on standard error and an exit code.
 
     The core's typed errors carry their own; an interrupt is 130, SIGTERM 143, SIGHUP
-    129, and any other error (a full disk, a database failure, a bug) is 1, with its
+    129, a full disk 6, and any other error (a database failure, a bug) is 1, with its
     full traceback in the ``strongroom`` log at DEBUG, never on the terminal.
     """
 
@@ -48,7 +51,36 @@ class Group(click.Group):
         except BrokenPipeError:
             reader_gone()
         except Exception as exc:  # noqa: BLE001 - the last line of defence: no traceback for users
+            full = full_disk(ctx, exc)
+            if full:
+                fail(exc, f"{describe_error(exc)} ({full})", 6)
             fail(exc, describe_error(exc), 1)
+
+
+NEARLY_FULL = 1 << 20  # below this, SQLite's "disk I/O error" is its shared memory or WAL not fitting
+
+
+def full_disk(ctx: click.Context, exc: BaseException) -> str | None:
+    """Words saying the disk is full when that is what ``exc`` is (exit 6), else None.
+
+    A full disk raises ENOSPC, but the embedded database (SQLite) says "disk I/O error"
+    when it cannot make the shared memory it needs even to read: with the disk holding
+    it (nearly) full, that is the reason, and the user is told so.
+    """
+    config = getattr(ctx.obj, "config", None)
+    if config is None:
+        return None
+    sqlite_io = type(exc).__module__ == "sqlite3" and "disk I/O error" in str(exc)
+    if not space.is_out_of_space(exc) and not (sqlite_io and config.embedded):
+        return None
+    folder = config.embedded_db_dir if sqlite_io else config.data_dir
+    try:
+        free = space.free_bytes(folder)
+        if sqlite_io and free >= NEARLY_FULL:
+            return None
+        return f"the disk is full: {human_size(free)} free on {space.mount_point(folder)}"
+    except OSError:
+        return None
 
 
 def describe_error(exc: BaseException) -> str:
