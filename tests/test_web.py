@@ -182,3 +182,26 @@ def test_a_job_page_without_javascript_refreshes_itself_while_running(demo):
         assert '<noscript><meta http-equiv="refresh"' in page and 'data-state="running"' in page
         release.set()
     wait_for_jobs(app)
+
+
+def test_pages_that_list_files_show_any_name_a_file_system_allows(demo):
+    """A name that is not UTF-8, or holds a newline or markup, is shown, escaped: never a 500."""
+    import os
+
+    _app, client, data = demo
+    signed_in(client, "admin")
+    folder = scope_dir(data.config(), Scope.project(data.project_a))
+    for name in (b"caf\xe9-latin1.txt", b"new\nline<img src=x onerror=alert(1)>.txt"):
+        (folder / os.fsdecode(name)).write_bytes(b"odd")
+    backup = data.backups["pilot"]["A"]
+    for url in (f"/projects/{data.project_a}", f"/backups/projects/{data.project_a}/{backup}/preview"):
+        response = client.get(url)
+        assert response.status_code == 200, (url, response.status_code)
+        page = text(response)
+        assert "<img src=x" not in page, url
+    assert "caf\\xe9-latin1.txt" in text(client.get(f"/projects/{data.project_a}"))
+    from strongroom.service import Strongroom
+
+    made = Strongroom(data.config()).make_backup(data.project_a)["id"]
+    details = client.get(f"/backups/projects/{data.project_a}/{made}/details")
+    assert details.status_code == 200 and "<img src=x" not in text(details)

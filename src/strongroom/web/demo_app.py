@@ -135,8 +135,14 @@ def _files(folder, depth: int | None = None) -> list[tuple[str, int]]:
             dirs.clear()
         for name in names:
             path = os.path.join(root, name)
-            found.append((os.path.relpath(path, folder), os.lstat(path).st_size))
+            found.append((_shown(os.path.relpath(path, folder)), os.lstat(path).st_size))
     return sorted(found)
+
+
+def _shown(name: str) -> str:
+    """A file name as a page can show it: bytes that are not UTF-8 (kept by Python as lone
+    surrogates, which no page can be encoded with) are written as ``\\xff``."""
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
 
 
 def edit_title(project_id):
