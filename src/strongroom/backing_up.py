@@ -197,5 +197,5 @@ def phases(timings: dict) -> str:
 def _quietly(func, *args) -> None:
     try:
         func(*args)
-    except Exception:  # best effort while another error is on its way up
+    except Exception:  # noqa: BLE001, S110 - best effort while another error is on its way up
         pass

@@ -295,6 +295,6 @@ class Strongroom:
 def _default_user() -> str:
     try:
         return getpass.getuser()
-    except Exception:  # no user name in a bare container
+    except (KeyError, OSError):  # no user name in a bare container
         return "unknown"
 
