@@ -15,7 +15,8 @@ before it begins:
 4. ``swap``: two renames put the new tree in place of the live one, which is kept
    whole beside it (``.<name>.old-<id>``) until the next step; what others wrote into
    the live folder since the pre-restore backup read it is moved aside (``rescue``).
-5. ``cleanup``: the restore is complete; the old tree is removed, then the journal.
+5. ``cleanup``: the restore is complete; the old tree is removed, then the journal. The
+   live index (``liveindex``) is written so the next backup need not read every file.
 
 If anything fails in steps 3-4 (a full disk, an I/O error, a database error, a signal),
 the restore is undone at once (step ``rollback``): the new tree is removed, which frees

@@ -1,9 +1,9 @@
 """The use cases: make, list, show, restore, delete, verify, prune and import backups of a scope.
 
 ``Strongroom`` is the one object the CLI and the web talk to. It resolves and validates
-the scope, takes the operation lock, and composes the modules that do the work:
-``dbdump`` for records, ``snapshot`` and ``rebuild`` for files, ``store`` for the backup folders,
-``manifest`` for what a backup holds. It never prints: progress goes to the callback
+the scope, takes the operation lock, checks for room (``preflight``), and hands the work
+to the operations: ``backing_up``, ``restoring``, ``verifying`` (with ``repairing``),
+``preview``, ``pruning`` and ``importing``, over ``store`` for the backup folders. It never prints: progress goes to the callback
 ``progress(step, done, total)`` given at construction, results are returned as plain
 data, failures raised as the typed errors of ``errors``.
 
