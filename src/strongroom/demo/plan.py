@@ -11,6 +11,7 @@ from pathlib import PurePosixPath
 from ..errors import BadInput
 from .content import (
     SIZES,
+    SizeProfile,
     about,
     edition_files,
     edition_record,
@@ -76,35 +77,11 @@ def plan_demo_site(
     files: list[tuple[str, bytes, int, str | None]] = list(site_files(seed, projects))
     project_ids, edition_ids, organised = [], {}, {}
     for p in range(projects):
-        project = project_record(seed, p, rng)
-        pid = str(project["_id"])
+        organiser = organisers[p % len(organisers)]
+        pid, editions_of = _plan_project(seed, p, editions, profile, rng, organiser, records, files)
         project_ids.append(pid)
-        records["project"].append(project)
-        organiser, collaborator = organisers[p % len(organisers)], f"user{p % 2 + 1}"
+        edition_ids[pid] = editions_of
         organised[pid] = (organiser,)
-        for n, (name, role) in enumerate(
-            ((organiser, "organiser"), (collaborator, "collaborator"))
-        ):
-            records["projectUser"].append(
-                {
-                    "_id": object_id(seed, "projectUser", p * 2 + n),
-                    "projectId": project["_id"],
-                    "user": name,
-                    "role": role,
-                }
-            )
-        folder = f"project/{pid}"
-        files.append((f"{folder}/about.md", about(project), 0, None))
-        files.append((f"{folder}/icon.png", png(random.Random(f"{seed}:icon:{p}")), 0, None))
-        edition_ids[pid] = []
-        for e in range(editions):
-            n_annotations = profile.annotations + e % 2
-            edition = edition_record(seed, project, p, e, n_annotations, rng)
-            edition_ids[pid].append(str(edition["_id"]))
-            records["edition"].append(edition)
-            files.extend(
-                edition_files(f"{folder}/edition/{edition['_id']}", edition, profile, rng)
-            )
     planned = tuple(
         PlannedFile(PurePosixPath(path), len(content) + extra, mtime_ns(i), content, noise)
         for i, (path, content, extra, noise) in enumerate(files)
@@ -118,3 +95,26 @@ def plan_demo_site(
         total_bytes=sum(f.size for f in planned),
     )
     return DemoPlan(site, {name: tuple(docs) for name, docs in records.items()}, planned, seed)
+
+
+def _plan_project(seed: int, p: int, editions: int, profile: SizeProfile, rng: random.Random,
+                  organiser: str, records: dict[str, list[dict]], files: list) -> tuple[str, list[str]]:
+    """Add project ``p``'s records and files (its editions' too) to ``records`` and
+    ``files``, drawing from ``rng`` in a fixed order; return its id and its editions' ids."""
+    project = project_record(seed, p, rng)
+    pid = str(project["_id"])
+    records["project"].append(project)
+    for n, (name, role) in enumerate(((organiser, "organiser"), (f"user{p % 2 + 1}", "collaborator"))):
+        records["projectUser"].append(
+            {"_id": object_id(seed, "projectUser", p * 2 + n), "projectId": project["_id"], "user": name, "role": role}
+        )
+    folder = f"project/{pid}"
+    files.append((f"{folder}/about.md", about(project), 0, None))
+    files.append((f"{folder}/icon.png", png(random.Random(f"{seed}:icon:{p}")), 0, None))
+    edition_ids = []
+    for e in range(editions):
+        edition = edition_record(seed, project, p, e, profile.annotations + e % 2, rng)
+        edition_ids.append(str(edition["_id"]))
+        records["edition"].append(edition)
+        files.extend(edition_files(f"{folder}/edition/{edition['_id']}", edition, profile, rng))
+    return pid, edition_ids
