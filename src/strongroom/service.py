@@ -23,7 +23,17 @@ from time import perf_counter
 
 from bson import ObjectId
 
-from . import backing_up, importing, preflight, preview, privacy, pruning, restoring, verifying
+from . import (
+    backing_up,
+    importing,
+    preflight,
+    preview,
+    privacy,
+    pruning,
+    recovering,
+    restoring,
+    verifying,
+)
 from .backing_up import phases
 from .config import Config
 from .engines import list_collections, open_database
@@ -241,7 +251,7 @@ class Strongroom:
             return None
 
     def _recover_locked(self) -> dict | None:
-        outcome = restoring.recover(self)
+        outcome = recovering.recover(self)
         self.store.clean_leftovers()
         return outcome
 
