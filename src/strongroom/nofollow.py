@@ -31,6 +31,15 @@ def open_folder(parent_fd: int, name: str) -> int:
     return os.open(name, DIR_FLAGS, dir_fd=parent_fd)
 
 
+def open_folder_or_none(parent_fd: int, name: str) -> int | None:
+    """``open_folder``, or None when ``name`` is missing, a link or anything but a folder
+    (a live tree being read: what cannot be opened safely is simply not used)."""
+    try:
+        return open_folder(parent_fd, name)
+    except OSError:
+        return None
+
+
 def _parts(root: Path, target: Path) -> list[str]:
     return list(target.relative_to(root).parts)
 
@@ -140,10 +149,7 @@ class FolderChain:
             return _open_or_make(parent, name, Path(*self._names, name), True)
         if self._strict:
             return open_folder(parent, name)
-        try:
-            return open_folder(parent, name)
-        except OSError:
-            return None
+        return open_folder_or_none(parent, name)
 
     def _close_from(self, level: int) -> None:
         while len(self._fds) > level:
