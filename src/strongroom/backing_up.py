@@ -24,7 +24,7 @@ from pathlib import Path
 from time import perf_counter
 
 from . import dbdump, liveindex, mutations, signing, snapshot, space
-from .engines import is_embedded
+from .engines import is_embedded, list_collections
 from .errors import BadInput, CorruptBackup, NoSpace
 from .ids import new_backup_id
 from .manifest import (
@@ -37,7 +37,7 @@ from .manifest import (
     write_manifest,
 )
 from .parallel import PhaseTimes
-from .scopes import Scope, backups_root, scope_dir
+from .scopes import Scope, backups_root, record_queries, scope_dir
 
 log = logging.getLogger("strongroom")
 
@@ -62,10 +62,16 @@ class Source:
     check_file_list: bool = False
 
 
+def _dump_queries(sr, scope: Scope) -> dict[str, dict]:
+    """What a backup of ``scope`` dumps: every collection whole for the site, else the project's records."""
+    queries = record_queries(sr.config, scope)
+    return {name: {} for name in list_collections(sr.database)} if queries is None else queries
+
+
 def live_source(sr, scope: Scope) -> Source:
     """The scope as it is now: its records in the database, its folder in the working dir."""
     return Source(
-        dump=lambda db_dir, progress: dbdump.dump_collections(sr.database, db_dir, sr._queries(scope), progress),
+        dump=lambda db_dir, progress: dbdump.dump_collections(sr.database, db_dir, _dump_queries(sr, scope), progress),
         files=scope_dir(sr.config, scope),
     )
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from . import dbrestore, mutations, space
 from .errors import CorruptBackup, RestoreFailed
 from .nofollow import open_below
-from .scopes import Scope, project_queries, scope_dir
+from .scopes import Scope, record_queries, scope_dir
 
 log = logging.getLogger("strongroom")
 
@@ -61,7 +61,7 @@ def undo(sr, entry: dict, cause: BaseException | None = None, reserve: space.Res
             _journal_quietly(sr, entry, "rollback")
             _put_old_tree_back(sr, live, old.name)
             pre_path, pre = sr.store.open(scope, pre_id)
-            queries = None if scope.is_site else project_queries(sr.config, scope.project_id)
+            queries = record_queries(sr.config, scope)
             dbrestore.restore_collections(sr.database, pre_path / "db" / "bson", list(pre["collections"]), queries)
         remove_leftover_trees(sr, scope)
     except BaseException as exc:

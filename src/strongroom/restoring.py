@@ -42,7 +42,7 @@ from .nofollow import check_no_links
 from .recovering import CHANGED_STEPS, tree_paths, undo
 from .recovering import quietly as _quietly
 from .recovering import reason_of as _reason
-from .scopes import Scope, backups_root, project_queries, rescue_dir, scope_dir
+from .scopes import Scope, backups_root, record_queries, rescue_dir, scope_dir
 
 log = logging.getLogger("strongroom")
 
@@ -157,7 +157,7 @@ def build_and_switch(sr, scope: Scope, path: Path, manifest: dict, entry: dict,
         # says "cleanup", recovery keeps it, and the old tree goes.
         mutations.sync_filesystem(staging)
         step("records")
-        queries = None if scope.is_site else project_queries(sr.config, scope.project_id)
+        queries = record_queries(sr.config, scope)
         names = list(manifest["collections"])
         sr.progress("records", 0, len(names))
         records = dbrestore.restore_collections(sr.database, path / "db" / "bson", names, queries, sr.progress)

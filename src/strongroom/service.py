@@ -36,14 +36,14 @@ from . import (
 )
 from .backing_up import phases
 from .config import Config
-from .engines import list_collections, open_database
+from .engines import open_database
 from .errors import BadInput, Busy, CorruptBackup, LinkedFolder, NotFound
 from .ids import validate_backup_id
 from .journal import Journal
 from .locking import OperationLock, is_locked
 from .manifest import REASONS, iter_entries, summary
 from .pruning import RetentionPolicy
-from .scopes import Scope, project_queries, scope_dir
+from .scopes import Scope, record_queries, scope_dir
 from .snapshot import CHANGED_FILES
 from .store import BackupStore
 
@@ -88,11 +88,6 @@ class Strongroom:
         if found is None and (in_database or not self.store.ids(scope)):
             raise NotFound(f"no project {scope.project_id}")
         return scope
-
-    def _queries(self, scope: Scope) -> dict[str, dict]:
-        if scope.is_site:
-            return {name: {} for name in list_collections(self.database)}
-        return project_queries(self.config, scope.project_id)
 
     def _existing(self, backup_id: str, project_id: str | None) -> Scope:
         """The scope, once it is known that the backup exists (checked before any lock)."""
@@ -218,7 +213,7 @@ class Strongroom:
         validate_backup_id(backup_id)
         scope = self._existing(backup_id, project_id)
         path, manifest = self.store.open(scope, backup_id)
-        queries = None if scope.is_site else project_queries(self.config, scope.project_id)
+        queries = record_queries(self.config, scope)
         return {
             "backup": backup_id, "scope": scope.kind, "project": scope.project_id,
             "files": preview.diff_files(scope_dir(self.config, scope), iter_entries(path, manifest)),
