@@ -173,7 +173,7 @@ def cli_process(config):
     def run(*args, timeout=120, env=None):
         return subprocess.run(
             [sys.executable, "-m", "strongroom.cli", "--data-dir", str(config.data_dir), "--mode", config.mode, *args],
-            capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
+            capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL, check=False,
             env={**os.environ, **(env or {})},
         )
 

@@ -60,7 +60,7 @@ def crash_at(k: int, operation: Callable[[], object], how=signal.SIGKILL) -> int
 
             mutations.set_hook(hook)
             operation()
-        except BaseException:
+        except BaseException:  # noqa: BLE001 - any failure of the child is its exit code 1
             code = 1
         finally:
             os._exit(code)
@@ -79,14 +79,7 @@ def fail_at(k: int, kind: str, operation: Callable[[], object], error: BaseExcep
             if seen == k:
                 raise error
 
-    previous = mutations.set_hook(hook)
-    try:
-        operation()
-    except BaseException as exc:  # noqa: BLE001 - the caller asserts on it
-        return exc
-    finally:
-        mutations.set_hook(previous)
-    return None
+    return _raised_with(hook, operation)
 
 
 def fail_at_point(k: int, operation: Callable[[], object], error: BaseException,
@@ -105,6 +98,11 @@ def fail_at_point(k: int, operation: Callable[[], object], error: BaseException,
         if more is not None:
             raise more
 
+    return _raised_with(hook, operation)
+
+
+def _raised_with(hook: Callable[[str, str], None], operation: Callable[[], object]) -> BaseException | None:
+    """Run ``operation`` with ``hook`` told of every mutation point; return what it raised."""
     previous = mutations.set_hook(hook)
     try:
         operation()

@@ -90,7 +90,7 @@ def test_an_organiser_backs_up_restores_inspects_and_deletes_and_a_plain_user_se
         DOCS_SCREENSHOT.parent.mkdir(exist_ok=True)
         shutil.copyfile(shots / "panel.png", DOCS_SCREENSHOT)
 
-    scene = sorted(scope_dir(config, Scope.project(project_a)).rglob("scene.json"))[0]
+    scene = min(scope_dir(config, Scope.project(project_a)).rglob("scene.json"))
     original = scene.read_bytes()
     scene.write_text('{"changed": true}')
 

@@ -113,9 +113,9 @@ def test_a_held_lock_makes_a_second_process_exit_4_saying_what_holds_it(config, 
 def test_a_lock_left_by_a_killed_process_does_not_block(config, site, cli_process):
     holder = subprocess.Popen(
         [sys.executable, "-c",
-         "import sys, time; from pathlib import Path; from strongroom.locking import OperationLock\n"
-         f"with OperationLock(Path({str(config.backups_dir / '.lock')!r}), 'backup', 'cron'):\n"
-         "    print('held', flush=True); time.sleep(60)"],
+         ("import sys, time; from pathlib import Path; from strongroom.locking import OperationLock\n"
+          f"with OperationLock(Path({str(config.backups_dir / '.lock')!r}), 'backup', 'cron'):\n"
+          "    print('held', flush=True); time.sleep(60)")],
         stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "held"
     assert cli_process("backup").returncode == 4
@@ -138,11 +138,11 @@ def test_every_command_has_help_with_an_explanation():
 def test_the_environment_chooses_the_data_dir_and_mode(tmp_path, site, config):
     env = {**os.environ, "STRONGROOM_DATA_DIR": str(config.data_dir), "STRONGROOM_MODE": "pilot"}
     made = subprocess.run([sys.executable, "-m", "strongroom.cli", "backup"], env=env, capture_output=True,
-                          text=True, stdin=subprocess.DEVNULL)
+                          text=True, stdin=subprocess.DEVNULL, check=False)
     assert made.returncode == 0, made.stderr
     assert (config.backups_dir / "site" / made.stdout.strip() / "manifest.json").is_file()
     other = subprocess.run([sys.executable, "-m", "strongroom.cli", "--mode", "test", "list", "--json"], env=env,
-                           capture_output=True, text=True)
+                           capture_output=True, text=True, check=False)
     assert json.loads(other.stdout) == []
 
 

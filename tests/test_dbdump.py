@@ -16,7 +16,7 @@ from strongroom import dbdump, dbrestore, engines, mutations
 from strongroom.config import Config
 from strongroom.errors import BadInput, CorruptBackup, InvalidName, ServerRefused
 
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 
 
 def every_type_document(n: int, project_id: ObjectId) -> dict:

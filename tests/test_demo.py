@@ -127,7 +127,7 @@ def test_large_noise_has_no_repeated_chunk_and_does_not_compress():
     import random
     import zlib
 
-    from strongroom.demo import CHUNK, _noise
+    from strongroom.demo.writing import CHUNK, _noise
 
     block = random.Random("t").randbytes(CHUNK)
     data = b"".join(bytes(piece) for piece in _noise("key", 3 * CHUNK + 5, block))

@@ -9,12 +9,12 @@ import subprocess
 import time
 
 import pytest
-from tampering import resign
 
 from conftest import tree_fingerprint
 from strongroom import walking
-from strongroom.errors import FileChanged, UnsafeFolder
+from strongroom.errors import FileChanged, LinkedFolder
 from strongroom.scopes import Scope, backups_root, scope_dir
+from tampering import resign
 
 
 def entries_of(config, scope, backup_id) -> dict[str, dict]:
@@ -46,7 +46,7 @@ def test_a_project_folder_that_is_a_link_is_refused_by_name_and_nothing_of_its_t
     shutil.rmtree(folder)
     folder.symlink_to(outside)
 
-    with pytest.raises(UnsafeFolder, match=str(folder)):
+    with pytest.raises(LinkedFolder, match=str(folder)):
         service.make_backup(project_id)
     assert not pool_holds(config, b"root:secret-hash:19000::::::")
     assert service.list_backups(project_id) == []
@@ -59,7 +59,7 @@ def test_a_project_folder_below_a_linked_folder_is_refused(service, config, site
     projects.rename(moved)
     projects.symlink_to(moved)
 
-    with pytest.raises(UnsafeFolder, match=str(projects)):
+    with pytest.raises(LinkedFolder, match=str(projects)):
         service.make_backup(project_id)
 
 
@@ -69,7 +69,7 @@ def test_a_restore_preview_onto_a_linked_project_folder_is_refused_by_name(servi
     folder = scope_dir(config, Scope.project(project_id))
     shutil.rmtree(folder)
     folder.symlink_to(outside)
-    with pytest.raises(UnsafeFolder, match=str(folder)):
+    with pytest.raises(LinkedFolder, match=str(folder)):
         service.preview_restore(made["id"], project_id)
 
 

@@ -1,10 +1,14 @@
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
 from strongroom.errors import InvalidName
 from strongroom.ids import (
-    backup_id_sort_key, new_backup_id, validate_backup_id, validate_project_id, validate_relative_path,
+    backup_id_sort_key,
+    new_backup_id,
+    validate_backup_id,
+    validate_project_id,
+    validate_relative_path,
 )
 
 BAD_NAMES = ["", "../x", "..%2f", "%2e%2e%2f", "..%252f", "/etc", "x\n", "a\0b", "x" * 300, "..",
@@ -30,7 +34,7 @@ def test_anything_but_an_object_id_in_hex_is_refused_as_a_project_id(bad):
 
 
 def test_new_ids_are_utc_seconds_with_a_suffix_that_keeps_them_unique():
-    now = datetime(2026, 11, 26, 4, 27, 43, 900000, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 26, 4, 27, 43, 900000, tzinfo=UTC)
     assert new_backup_id([], now) == "2026-11-26T04-27-43"
     assert new_backup_id(["2026-11-26T04-27-43"], now) == "2026-11-26T04-27-43.1"
     assert new_backup_id(["2026-11-26T04-27-43", "2026-11-26T04-27-43.1"], now) == "2026-11-26T04-27-43.2"

@@ -99,7 +99,7 @@ def test_the_dry_run_shows_every_odd_name_on_one_printable_line(service, config,
     assert "      caf\\xe9\n" in result.output
 
 
-def test_the_web_preview_shows_odd_names_readably(web_data):  # noqa: F811
+def test_the_web_preview_shows_odd_names_readably(web_data):
     from strongroom.web import create_app
 
     app = create_app(web_data.config("pilot"), secret_key="test")

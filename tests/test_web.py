@@ -21,7 +21,7 @@ def text(response) -> str:
 
 
 def test_the_home_page_lists_the_projects_and_the_picker_the_users(demo):
-    app, client, data = demo
+    _app, client, data = demo
     assert data.project_a in text(client.get("/"))
     picker = text(client.get("/signin"))
     assert all(f'data-user="{name}"' in picker for name in ("root", "admin", "org1", "user1"))
@@ -31,7 +31,7 @@ def test_the_home_page_lists_the_projects_and_the_picker_the_users(demo):
     ("user1", False, False, False), ("org1", True, False, False), ("admin", True, True, True), ("root", True, True, True),
 ])
 def test_the_panel_is_shown_only_to_those_allowed(demo, user, sees_a, sees_b, sees_site):
-    app, client, data = demo
+    _app, client, data = demo
     signed_in(client, user)
     assert ('id="sr-panel"' in text(client.get(f"/projects/{data.project_a}"))) is sees_a
     assert ('id="sr-panel"' in text(client.get(f"/projects/{data.project_b}"))) is sees_b
@@ -39,13 +39,13 @@ def test_the_panel_is_shown_only_to_those_allowed(demo, user, sees_a, sees_b, se
 
 
 def test_an_anonymous_visitor_sees_no_panel_and_no_admin_page(demo):
-    app, client, data = demo
+    _app, client, data = demo
     assert 'id="sr-panel"' not in text(client.get(f"/projects/{data.project_a}"))
     assert client.get("/admin").status_code == 403
 
 
 def test_the_panel_lists_newest_first_with_time_who_why_note_files_size_and_records(demo):
-    app, client, data = demo
+    _app, client, data = demo
     signed_in(client, "admin")
     page = text(client.get("/admin"))
     page = page[page.index('id="sr-panel"'):]
@@ -106,7 +106,7 @@ def test_delete_asks_first_then_removes_the_backup(demo):
 
 
 def test_details_show_the_records_and_files_of_a_backup(demo):
-    app, client, data = demo
+    _app, client, data = demo
     signed_in(client, "admin")
     page = text(client.get(f"/backups/site/{data.backups['pilot']['site']}/details"))
     assert "edition" in page and "projectUser" in page and "files in" in page
@@ -173,7 +173,7 @@ def test_in_prod_the_demo_has_no_user_picker(web_data):
 
 
 def test_a_job_page_without_javascript_refreshes_itself_while_running(demo):
-    app, client, data = demo
+    app, client, _data = demo
     token = signed_in(client, "admin")
     with paused_job() as (reached, release):
         job_page = make_backup(client, "site", token, "")

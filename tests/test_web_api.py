@@ -64,7 +64,7 @@ def test_every_api_route_is_in_the_document_and_every_documented_one_exists(api)
 
 
 def test_a_round_of_operations_conforms_to_the_document(api):
-    app, call, data = api
+    _app, call, data = api
     site, a = "/site/backups", f"/projects/{data.project_a}/backups"
     backup_a = data.backups["pilot"]["A"]
     assert conforms(call("GET", "/session"), "/session", "get")["user"]["name"] == "admin"
@@ -95,7 +95,7 @@ def follow(call, job_id: str) -> dict:
 
 
 def test_errors_conform_to_the_document_with_their_status(api):
-    app, call, data = api
+    _app, call, data = api
     site_backup = data.backups["pilot"]["site"]
     cases = [
         (call("GET", "/site/backups/not-an-id"), "/site/backups/{backup_id}", "get", 400, "invalid_name"),
@@ -127,7 +127,7 @@ def test_a_second_operation_is_refused_with_409_and_says_what_runs(api):
 
 
 def test_a_job_reports_its_step_and_percentage_while_it_runs(api):
-    app, call, data = api
+    app, call, _data = api
     with paused_job(lambda kind, detail: kind == "link") as (reached, release):
         job = call("POST", "/site/backups", json={}).get_json()["job"]
         assert reached.wait(10)
@@ -144,7 +144,7 @@ def test_a_job_reports_its_step_and_percentage_while_it_runs(api):
 
 
 def test_jobs_are_seen_only_by_those_who_may_see_their_scope(api):
-    app, call, data = api
+    app, call, _data = api
     job = call("POST", "/site/backups", json={}).get_json()["job"]
     wait_for_jobs(app)
     assert call("GET", f"/jobs/{job['id']}", user="org1").status_code == 403

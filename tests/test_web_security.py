@@ -76,7 +76,7 @@ def test_hostile_ids_in_every_route_get_400_or_404_and_touch_nothing(demo, segme
 
 @pytest.mark.parametrize("body", [{"note": {"$ne": None}}, {"note": "a" * 600}, {"note": "two\nlines"}, ["x"]])
 def test_hostile_api_bodies_are_refused_with_400(demo, body):
-    app, client, token, data = demo
+    _app, client, token, data = demo
     before = state_of(data.config("pilot"))
     response = client.post("/api/v1/site/backups", json=body, headers={"X-CSRF-Token": token})
     assert response.status_code == 400
@@ -88,7 +88,7 @@ def test_hostile_api_bodies_are_refused_with_400(demo, body):
 
 @pytest.mark.parametrize("user", ["..", "../admin", '{"$ne": null}', "admin\n", "a" * 300])
 def test_hostile_sign_in_names_are_refused(demo, user):
-    app, client, token, data = demo
+    _app, client, token, _data = demo
     response = client.post("/signin", data={"csrf_token": token, "user": user})
     assert response.status_code == 400
 
@@ -115,7 +115,7 @@ def test_get_on_every_state_changing_route_is_405_and_changes_nothing(demo):
 
 
 def test_every_change_without_the_csrf_token_is_refused(demo):
-    app, client, token, data = demo
+    app, client, _token, data = demo
     before = state_of(data.config("pilot"))
     for rule in app.url_map.iter_rules():
         for method in rule.methods & {"POST", "DELETE"}:
@@ -127,7 +127,7 @@ def test_every_change_without_the_csrf_token_is_refused(demo):
 
 
 def test_api_errors_for_a_missing_token_have_the_stable_shape(demo):
-    app, client, token, data = demo
+    _app, client, _token, _data = demo
     response = client.post("/api/v1/site/backups", json={})
     assert response.status_code == 403
     assert response.get_json() == {"error": {"status": 403, "code": "csrf_refused", "message": response.get_json()["error"]["message"]}}
@@ -142,7 +142,7 @@ def test_session_cookie_is_http_only_and_same_site(web_data):
 
 
 def test_backups_are_never_served_as_files(demo):
-    app, client, token, data = demo
+    app, client, _token, data = demo
     static = [rule for rule in app.url_map.iter_rules() if "filename" in rule.arguments]
     assert [rule.endpoint for rule in static] == ["strongroom.static"]
     folder = app.blueprints["strongroom"].static_folder

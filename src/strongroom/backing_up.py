@@ -24,7 +24,7 @@ from pathlib import Path
 from time import perf_counter
 
 from . import dbdump, liveindex, mutations, signing, snapshot, space
-from .engines import is_embedded
+from .engines import is_embedded, list_collections
 from .errors import BadInput, CorruptBackup, NoSpace
 from .ids import new_backup_id
 from .manifest import (
@@ -38,7 +38,7 @@ from .manifest import (
 )
 from .nofollow import check_no_links
 from .parallel import PhaseTimes
-from .scopes import Scope, backups_root, scope_dir
+from .scopes import Scope, backups_root, record_queries, scope_dir
 
 log = logging.getLogger("strongroom")
 
@@ -63,10 +63,16 @@ class Source:
     check_file_list: bool = False
 
 
+def _dump_queries(sr, scope: Scope) -> dict[str, dict]:
+    """What a backup of ``scope`` dumps: every collection whole for the site, else the project's records."""
+    queries = record_queries(sr.config, scope)
+    return {name: {} for name in list_collections(sr.database)} if queries is None else queries
+
+
 def live_source(sr, scope: Scope) -> Source:
     """The scope as it is now: its records in the database, its folder in the working dir."""
     return Source(
-        dump=lambda db_dir, progress: dbdump.dump_collections(sr.database, db_dir, sr._queries(scope), progress),
+        dump=lambda db_dir, progress: dbdump.dump_collections(sr.database, db_dir, _dump_queries(sr, scope), progress),
         files=scope_dir(sr.config, scope),
     )
 
@@ -102,12 +108,44 @@ def make_backup(sr, scope: Scope, reason: str, note: str, by: str, source: Sourc
 
 def _fill(sr, staging: Path, scope: Scope, backup_id: str, reason: str, note: str, by: str, source: Source,
           key: bytes, changed_files: str) -> dict:
+    """Fill ``staging``: the records' dump, the files, a flush to disk, then the signed manifest."""
     timings = {}
     started = perf_counter()
     sr.progress("records", 0, None)
     collections = source.dump(staging / "db", sr.progress)
     timings["dump"] = perf_counter() - started
     previous = _intact_latest(sr, scope) if source.live else None
+    stats, list_sha256, entries = _store_files(sr, staging, scope, source, previous, changed_files, timings)
+    mark = perf_counter()
+    mutations.sync_filesystem(staging)
+    timings["sync"] = perf_counter() - mark
+    manifest = new_manifest(
+        id=backup_id, scope=scope.kind, project=scope.project_id, mode=sr.config.mode,
+        sequence=sr.store.next_sequence(scope),
+        created_at=sr.clock().astimezone(UTC).isoformat(timespec="seconds"), created_by=by, reason=reason, note=note,
+        parent=previous[1]["id"] if previous else None,
+        hash_algorithm="sha256",
+        database={"engine": "embedded" if is_embedded(sr.database) else "mongodb",
+                  "name": sr.database.name},
+        collections=collections,
+        files=_files_section(stats, list_sha256, entries),
+        warnings=source.warnings + stats.warnings,
+        **source.details,
+        timings={k: round(v, 4) for k, v in timings.items()} | {"total": round(perf_counter() - started, 4)},
+    )
+    manifest = signing.sign(manifest, key)
+    write_manifest(staging, manifest)
+    for warning in stats.warnings:
+        log.warning("backup %s of the %s: %s", backup_id, scope, warning)
+    log.info("backup %s of the %s: %d files, %d bytes read, %d added; %s", backup_id, scope,
+             stats.files, stats.bytes_read, stats.bytes_added, phases(manifest["timings"]))
+    return manifest
+
+
+def _store_files(sr, staging: Path, scope: Scope, source: Source, previous, changed_files: str,
+                 timings: dict) -> tuple[snapshot.SnapshotStats, str, int]:
+    """Snapshot the source's files into the pool and the staging folder's file list;
+    return the snapshot's figures, the list's checksum and its number of entries."""
     writer = FileListWriter(staging / FILE_LIST)
     mark = perf_counter()
     times = PhaseTimes()
@@ -126,37 +164,19 @@ def _fill(sr, staging: Path, scope: Scope, backup_id: str, reason: str, note: st
         _check_file_list(staging, list_sha256, writer.count)
     timings["files"] = perf_counter() - mark
     timings.update({phase: times.seconds.get(phase, 0.0) for phase in ("scan", "hash", "copy", "link")})
-    mark = perf_counter()
-    mutations.sync_filesystem(staging)
-    timings["sync"] = perf_counter() - mark
+    return stats, list_sha256, writer.count
+
+
+def _files_section(stats: snapshot.SnapshotStats, list_sha256: str, entries: int) -> dict:
+    """The manifest's ``files``: the list's checksum and the snapshot's figures."""
     root = stats.root  # as the walk opened it, never through a link
-    manifest = new_manifest(
-        id=backup_id, scope=scope.kind, project=scope.project_id, mode=sr.config.mode,
-        sequence=sr.store.next_sequence(scope),
-        created_at=sr.clock().astimezone(UTC).isoformat(timespec="seconds"), created_by=by, reason=reason, note=note,
-        parent=previous[1]["id"] if previous else None,
-        hash_algorithm="sha256",
-        database={"engine": "embedded" if is_embedded(sr.database) else "mongodb",
-                  "name": sr.database.name},
-        collections=collections,
-        files={
-            "list": FILE_LIST, "entries": writer.count, "list_sha256": list_sha256,
-            "count": stats.files, "dirs": stats.dirs, "symlinks": stats.symlinks, "hardlinks": stats.hardlinks,
-            "bytes": stats.bytes, "bytes_read": stats.bytes_read, "bytes_added": stats.bytes_added,
-            "objects_added": stats.objects_added, "linked_unread": stats.linked_unread,
-            "root": {"mode": root.st_mode & 0o7777, "mtime_ns": root.st_mtime_ns} if root else None,
-        },
-        warnings=source.warnings + stats.warnings,
-        **source.details,
-        timings={k: round(v, 4) for k, v in timings.items()} | {"total": round(perf_counter() - started, 4)},
-    )
-    manifest = signing.sign(manifest, key)
-    write_manifest(staging, manifest)
-    for warning in stats.warnings:
-        log.warning("backup %s of the %s: %s", backup_id, scope, warning)
-    log.info("backup %s of the %s: %d files, %d bytes read, %d added; %s", backup_id, scope,
-             stats.files, stats.bytes_read, stats.bytes_added, phases(manifest["timings"]))
-    return manifest
+    return {
+        "list": FILE_LIST, "entries": entries, "list_sha256": list_sha256,
+        "count": stats.files, "dirs": stats.dirs, "symlinks": stats.symlinks, "hardlinks": stats.hardlinks,
+        "bytes": stats.bytes, "bytes_read": stats.bytes_read, "bytes_added": stats.bytes_added,
+        "objects_added": stats.objects_added, "linked_unread": stats.linked_unread,
+        "root": {"mode": root.st_mode & 0o7777, "mtime_ns": root.st_mtime_ns} if root else None,
+    }
 
 
 def _check_file_list(staging: Path, list_sha256: str, entries: int) -> None:
@@ -202,5 +222,5 @@ def phases(timings: dict) -> str:
 def _quietly(func, *args) -> None:
     try:
         func(*args)
-    except Exception:  # best effort while another error is on its way up
+    except Exception:  # noqa: BLE001, S110 - best effort while another error is on its way up
         pass

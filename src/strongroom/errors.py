@@ -59,15 +59,8 @@ class ServerRefused(StrongroomError):
 
 
 class LinkedFolder(StrongroomError):
-    """A scope folder, a backup folder or one of their parents is a symbolic link:
-    Strongroom refuses to write, delete or change a mode through it."""
-
-    exit_code = 1
-    http_status = 409
-
-
-class UnsafeFolder(LinkedFolder):
-    """A scope folder that is a symbolic link, or lies below one: it is never followed."""
+    """A scope folder, a backup folder or one of their parents is a symbolic link (or
+    not a folder): it is never followed, nothing is read, written or deleted through it."""
 
     exit_code = 1
     http_status = 409

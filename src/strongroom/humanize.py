@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 
 def size(n: int) -> str:
@@ -31,22 +31,22 @@ def count(n: int) -> str:
 
 def parse_time(value: str | datetime) -> datetime:
     moment = value if isinstance(value, datetime) else datetime.fromisoformat(value)
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def when(value: str | datetime) -> str:
     """``2026-11-26 10:15:00 UTC``."""
-    return parse_time(value).astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return parse_time(value).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def clock(value: str | datetime) -> str:
     """``10:14 UTC``: the time of day, for "started 10:14 UTC"."""
-    return parse_time(value).astimezone(timezone.utc).strftime("%H:%M UTC")
+    return parse_time(value).astimezone(UTC).strftime("%H:%M UTC")
 
 
 def ago(value: str | datetime, now: datetime | None = None) -> str:
     """``just now``, ``5 minutes ago``, ``3 days ago``."""
-    seconds = int(((now or datetime.now(timezone.utc)) - parse_time(value)).total_seconds())
+    seconds = int(((now or datetime.now(UTC)) - parse_time(value)).total_seconds())
     if seconds < 45:
         return "just now"
     for unit, length in (("day", 86400), ("hour", 3600), ("minute", 60)):

@@ -35,7 +35,7 @@ from .config import RUN_MODES
 from .errors import BadInput, CorruptBackup
 from .ids import PROJECT_ID_RE
 from .manifest import MANIFEST
-from .scopes import Scope, project_queries
+from .scopes import Scope, record_queries
 
 SYSTEM_DATABASES = ("admin", "config", "local")
 
@@ -68,7 +68,7 @@ def import_folder(sr, scope: Scope, source: Path, files: Path | None, note: str,
 
 def write_records(sr, scope: Scope, dump: foreign.ForeignDump, db_dir: Path, progress) -> dict[str, dict]:
     """Write the dump's records for ``scope`` into ``db_dir``, as a backup's dump."""
-    queries = None if scope.is_site else project_queries(sr.config, scope.project_id)
+    queries = record_queries(sr.config, scope)
     names = list(dump.collections) if queries is None else list(queries)
     if queries is not None:
         dump.warnings.extend(f"left out {name}: not a collection of a project"

@@ -6,7 +6,8 @@ works relative to folder descriptors instead: each folder is opened from its par
 descriptor with ``O_NOFOLLOW | O_DIRECTORY``, so a link anywhere on the way makes the
 open fail instead of being followed, and a name is only ever one component (no
 ``PATH_MAX`` limit on depth; ``NAME_MAX`` per name). ``open_below`` opens a folder
-below a trusted root (the data dir) and names the component that is a link;
+below a trusted root (the data dir) and names the component that is a link (the backup
+side opens a scope folder to walk the same way, ``open_if_present``);
 ``FolderChain`` keeps open the folders along the current path of a walk.
 """
 
@@ -22,11 +23,21 @@ from .errors import LinkedFolder
 
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 PRIVATE_DIR = 0o700
+NOT_A_FOLDER = (errno.ELOOP, errno.ENOTDIR)  # what O_NOFOLLOW | O_DIRECTORY says of a link or a file
 
 
 def open_folder(parent_fd: int, name: str) -> int:
     """Open the folder ``name`` of ``parent_fd``; OSError (ENOTDIR/ELOOP) if it is a link."""
     return os.open(name, DIR_FLAGS, dir_fd=parent_fd)
+
+
+def open_folder_or_none(parent_fd: int, name: str) -> int | None:
+    """``open_folder``, or None when ``name`` is missing, a link or anything but a folder
+    (a live tree being read: what cannot be opened safely is simply not used)."""
+    try:
+        return open_folder(parent_fd, name)
+    except OSError:
+        return None
 
 
 def _parts(root: Path, target: Path) -> list[str]:
@@ -44,10 +55,15 @@ def check_no_links(root: Path, target: Path) -> None:
             st = os.lstat(path)
         except FileNotFoundError:
             return
-        if stat.S_ISLNK(st.st_mode):
-            raise LinkedFolder(f"{path} is a symbolic link: refusing to change anything through it")
-        if not stat.S_ISDIR(st.st_mode):
-            raise LinkedFolder(f"{path} is not a folder: refusing to change anything there")
+        if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
+            raise _refusal(path)
+
+
+def _refusal(path: Path) -> LinkedFolder:
+    """The error for ``path``, a component that is a link or not a folder, naming which."""
+    kind = "a symbolic link" if os.path.islink(path) else "not a folder"
+    return LinkedFolder(f"{path} is {kind}: links are never followed, nothing is read or "
+                        "changed through it")
 
 
 def open_below(root: Path, target: Path, create: bool = False) -> int:
@@ -68,6 +84,15 @@ def open_below(root: Path, target: Path, create: bool = False) -> int:
     return fd
 
 
+def open_if_present(root: Path, target: Path) -> int | None:
+    """``open_below`` without creating anything: None if ``target`` or a folder on the
+    way to it does not exist (nothing there to be followed)."""
+    try:
+        return open_below(root, target)
+    except FileNotFoundError:
+        return None
+
+
 def _open_or_make(parent_fd: int, name: str, path: Path, create: bool) -> int:
     try:
         return open_folder(parent_fd, name)
@@ -75,9 +100,8 @@ def _open_or_make(parent_fd: int, name: str, path: Path, create: bool) -> int:
         if not create:
             raise
     except OSError as exc:
-        if exc.errno in (errno.ENOTDIR, errno.ELOOP):
-            raise LinkedFolder(f"{path} is a symbolic link or not a folder: refusing to "
-                               "change anything through it") from None
+        if exc.errno in NOT_A_FOLDER:
+            raise _refusal(path) from None
         raise
     try:
         mutations.mkdir(name, PRIVATE_DIR, dir_fd=parent_fd)
@@ -125,10 +149,7 @@ class FolderChain:
             return _open_or_make(parent, name, Path(*self._names, name), True)
         if self._strict:
             return open_folder(parent, name)
-        try:
-            return open_folder(parent, name)
-        except OSError:
-            return None
+        return open_folder_or_none(parent, name)
 
     def _close_from(self, level: int) -> None:
         while len(self._fds) > level:

@@ -18,6 +18,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Self
 
 from . import mutations
 
@@ -66,7 +67,7 @@ class Ordered:
         while self._pending:
             yield self._pending.popleft().result()
 
-    def __enter__(self) -> Ordered:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -28,7 +28,7 @@ from . import space
 from .backing_up import known_entries
 from .manifest import iter_entries
 from .rebuild import same_file
-from .scopes import Scope, scope_dir
+from .scopes import Scope, record_queries, scope_dir
 from .walking import Cursor, walk
 
 JSON_FACTOR = 2  # a dump is BSON plus Extended JSON, which is larger than the BSON
@@ -107,7 +107,8 @@ def _dumps(sr, scope: Scope, latest: dict | None) -> int:
     upper bound for a project), else the latest backup's dumps."""
     if sr.config.embedded:
         folder = sr.config.embedded_db_dir / sr.config.mode
-        names = None if scope.is_site else sr._queries(scope).keys()
+        queries = record_queries(sr.config, scope)
+        names = None if queries is None else queries.keys()
         total = 0
         if folder.is_dir():
             for entry in os.scandir(folder):

@@ -32,7 +32,14 @@ from . import mutations
 from .errors import CorruptBackup, InvalidName, LinkedFolder
 from .ids import validate_relative_path
 from .manifest import path_key
-from .nofollow import PRIVATE_DIR, FolderChain, open_below, open_folder, proc_path
+from .nofollow import (
+    PRIVATE_DIR,
+    FolderChain,
+    open_below,
+    open_folder,
+    open_folder_or_none,
+    proc_path,
+)
 from .parallel import Ordered, PhaseTimes
 from .pool import copy_hashing, hash_file
 
@@ -90,7 +97,7 @@ def build_tree(entries: Iterator[dict], files_dir: Path, live: Path, staging: Pa
         mutations.rmtree(staging.name, dir_fd=parent_fd)
         mutations.mkdir(staging.name, PRIVATE_DIR, dir_fd=parent_fd)
         built_root = open_folder(parent_fd, staging.name)
-        live_root = _open_or_none(parent_fd, live.name)
+        live_root = open_folder_or_none(parent_fd, live.name)
         stored_root = os.open(files_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         trees = _Trees(FolderChain(built_root), FolderChain(live_root, strict=False),
                        FolderChain(stored_root), built_root, stored_root)
@@ -316,13 +323,6 @@ def _lstat_or_none(name: str, dir_fd: int | None) -> os.stat_result | None:
         return None
     try:
         return os.lstat(name, dir_fd=dir_fd)
-    except OSError:
-        return None
-
-
-def _open_or_none(parent_fd: int, name: str) -> int | None:
-    try:
-        return open_folder(parent_fd, name)
     except OSError:
         return None
 

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from . import mutations
-from .nofollow import FolderChain, open_below, open_folder, proc_path
+from .nofollow import FolderChain, open_below, open_folder, open_folder_or_none, proc_path
 from .walking import Cursor
 
 NOTHING = {"count": 0, "bytes": 0, "place": None, "paths": []}
@@ -51,7 +51,7 @@ class Rescuer:
             old_fd = open_folder(parent_fd, old_name)
         except FileNotFoundError:
             return  # there was no live folder before the restore
-        new_fd = _open_or_none(parent_fd, new_name)
+        new_fd = open_folder_or_none(parent_fd, new_name)
         try:
             self._compare(old_fd, new_fd, Cursor(self._pre_entries()))
         finally:
@@ -133,7 +133,7 @@ class _Level:
             old_fd = open_folder(level.old_fd, name)
         except OSError:
             return None  # replaced meanwhile by something that is not a folder
-        new_fd = _open_or_none(level.new_fd, name) if name in level.new else None
+        new_fd = open_folder_or_none(level.new_fd, name) if name in level.new else None
         try:
             return cls(old_fd, new_fd, prefix)
         except BaseException:
@@ -169,11 +169,4 @@ def _copy(old_fd: int, into: int, name: str, st: os.stat_result) -> None:
         mutations.utime_fd(fd, st.st_mtime_ns, name)
     finally:
         os.close(fd)
-
-
-def _open_or_none(parent_fd: int, name: str) -> int | None:
-    try:
-        return open_folder(parent_fd, name)
-    except OSError:
-        return None
 

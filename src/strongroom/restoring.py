@@ -15,7 +15,8 @@ before it begins:
 4. ``swap``: two renames put the new tree in place of the live one, which is kept
    whole beside it (``.<name>.old-<id>``) until the next step; what others wrote into
    the live folder since the pre-restore backup read it is moved aside (``rescue``).
-5. ``cleanup``: the restore is complete; the old tree is removed, then the journal.
+5. ``cleanup``: the restore is complete; the old tree is removed, then the journal. The
+   live index (``liveindex``) is written so the next backup need not read every file.
 
 If anything fails in steps 3-4 (a full disk, an I/O error, a database error, a signal),
 the restore is undone at once (step ``rollback``): the new tree is removed, which frees
@@ -24,34 +25,26 @@ records are put back from the pre-restore backup. Nothing in that needs space th
 restore did not hold: renames and removals free space, and the records' room was
 reserved. A journal write that fails does not stop it (the journal already says enough
 to do the same again). If the process dies instead, ``recover`` does the same on the
-next start. Either way the scope ends exactly in the backup's state or exactly in the
-state before, never a mix.
+next start (``recovering``). Either way the scope ends exactly in the backup's state or
+exactly in the state before, never a mix.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable
 from pathlib import Path
 
 from . import dbrestore, liveindex, mutations, rebuild, rescue, space
 from .errors import CorruptBackup, NoSpace, RestoreFailed, StrongroomError
 from .manifest import iter_entries, restorable_root_mode
-from .nofollow import check_no_links, open_below
-from .scopes import Scope, backups_root, project_queries, rescue_dir, scope_dir
+from .nofollow import check_no_links
+from .recovering import CHANGED_STEPS, tree_paths, undo
+from .recovering import quietly as _quietly
+from .recovering import reason_of as _reason
+from .scopes import Scope, backups_root, record_queries, rescue_dir, scope_dir
 
 log = logging.getLogger("strongroom")
-
-# Steps after which the live records may differ from the pre-restore backup.
-CHANGED_STEPS = ("records", "swap", "rollback")
-
-
-def tree_paths(live: Path, backup_id: str) -> tuple[Path, Path]:
-    """Where the new tree is built and where the old one goes during the swap."""
-    return (live.parent / f".{live.name}.restore-{backup_id}",
-            live.parent / f".{live.name}.old-{backup_id}")
-
 
 def restore(sr, scope: Scope, path: Path, manifest: dict, by: str,
             make_pre_restore: Callable[[], dict]) -> dict:
@@ -164,7 +157,7 @@ def build_and_switch(sr, scope: Scope, path: Path, manifest: dict, entry: dict,
         # says "cleanup", recovery keeps it, and the old tree goes.
         mutations.sync_filesystem(staging)
         step("records")
-        queries = None if scope.is_site else project_queries(sr.config, scope.project_id)
+        queries = record_queries(sr.config, scope)
         names = list(manifest["collections"])
         sr.progress("records", 0, len(names))
         records = dbrestore.restore_collections(sr.database, path / "db" / "bson", names, queries, sr.progress)
@@ -211,153 +204,3 @@ def _publish_index(sr, scope: Scope, index: liveindex.LiveIndexWriter) -> None:
     except Exception as exc:  # noqa: BLE001 - e.g. a full disk after the restore is complete
         log.warning("could not write the live index (%s); the next backup reads every file", _reason(exc))
         _quietly(index.abort)
-
-
-def _journal_scope(entry: dict) -> Scope:
-    """The scope a journal names, validated like any other input."""
-    kind = entry.get("scope")
-    if kind not in ("site", "project"):
-        raise CorruptBackup(f"the restore journal names no valid scope: {kind!r}")
-    return Scope.of(entry.get("project") if kind == "project" else None)
-
-
-def undo(sr, entry: dict, cause: BaseException | None = None, reserve: space.Reserve | None = None) -> None:
-    """Put the journal's scope back as it was before the restore, then end the journal.
-
-    Space first: the new tree goes and the reserve is released before anything is
-    written. Then, if the records may have changed, the old tree is renamed back (if it
-    had been moved) and the records are loaded from the pre-restore backup.
-    """
-    scope = _journal_scope(entry)
-    pre_id = entry.get("pre_restore")
-    try:
-        live = scope_dir(sr.config, scope)
-        staging, old = tree_paths(live, entry["backup"])
-        _remove_beside(sr, live, staging.name)
-        if reserve is not None:
-            reserve.release()
-        space.remove_stale(sr.config.backups_dir)
-        if pre_id and entry.get("step") in CHANGED_STEPS:
-            _journal_quietly(sr, entry, "rollback")
-            _put_old_tree_back(sr, live, old.name)
-            pre_path, pre = sr.store.open(scope, pre_id)
-            queries = None if scope.is_site else project_queries(sr.config, scope.project_id)
-            dbrestore.restore_collections(sr.database, pre_path / "db" / "bson", list(pre["collections"]), queries)
-        remove_leftover_trees(sr, scope)
-    except BaseException as exc:
-        what = f"restore of {entry.get('backup')} failed ({_reason(cause)}) and so did" if cause else "recovery failed"
-        project = f" --project {scope.project_id}" if scope.project_id else ""
-        raise RestoreFailed(
-            f"{what} putting the {scope} back ({_reason(exc)}); the state before the restore is safe "
-            f"in backup {pre_id}: free some space if the disk is full, then run `strongroom recover` "
-            f"(or `strongroom restore {pre_id}{project}`)"
-        ) from exc
-    _quietly(sr.journal.finish)
-
-
-def recover(sr) -> dict | None:
-    """Finish or roll back a restore interrupted by a crash (lock held by the caller).
-
-    With no journal, only sweeps what a finished restore could not remove; that writes
-    nothing, so it works on a full disk.
-    """
-    entry = sr.journal.read()
-    if entry is None:
-        sweep_leftovers(sr)
-        return None
-    scope = _journal_scope(entry)
-    step = entry.get("step")
-    if step == "cleanup":
-        outcome = f"completed the restore of {entry['backup']}"
-        remove_leftover_trees(sr, scope)
-        space.remove_stale(sr.config.backups_dir)
-        sr.journal.finish()
-    elif step in CHANGED_STEPS and entry.get("pre_restore"):
-        outcome = f"rolled back to {entry['pre_restore']}, the state before the restore"
-        undo(sr, entry)
-    else:
-        outcome = "nothing had changed yet"
-        undo(sr, entry)
-    return {**entry, "outcome": outcome}
-
-
-def _remove_beside(sr, live: Path, name: str) -> None:
-    """Remove the tree ``name`` beside the live folder, through the parent's descriptor."""
-    if not live.parent.is_dir():
-        return
-    parent_fd = open_below(sr.config.data_dir, live.parent)  # never removes through a link
-    try:
-        mutations.rmtree(name, dir_fd=parent_fd)
-    finally:
-        os.close(parent_fd)
-
-
-def _put_old_tree_back(sr, live: Path, old_name: str) -> None:
-    """The swap had moved the live folder aside as ``old_name``: put it back in place."""
-    if not live.parent.is_dir():
-        return
-    parent_fd = open_below(sr.config.data_dir, live.parent)
-    try:
-        if _exists_at(parent_fd, old_name):
-            mutations.rmtree(live.name, dir_fd=parent_fd)
-            mutations.rename(old_name, live.name, src_dir_fd=parent_fd, dst_dir_fd=parent_fd)
-            os.fsync(parent_fd)
-    finally:
-        os.close(parent_fd)
-
-
-def _exists_at(dir_fd: int, name: str) -> bool:
-    try:
-        os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-    except FileNotFoundError:
-        return False
-    return True
-
-
-def sweep_leftovers(sr) -> None:
-    """Remove new or old trees and a space reserve left behind by an ended restore."""
-    space.remove_stale(sr.config.backups_dir)
-    remove_leftover_trees(sr, Scope.site())
-    projects = scope_dir(sr.config, Scope.site()) / "project"
-    if projects.is_dir():
-        for name in os.listdir(projects):
-            if name.startswith(".") and (".restore-" in name or ".old-" in name):
-                mutations.rmtree(projects / name)
-
-
-def remove_leftover_trees(sr, scope: Scope) -> None:
-    live = scope_dir(sr.config, scope)
-    if not live.parent.is_dir():
-        return
-    prefixes = (f".{live.name}.restore-", f".{live.name}.old-")
-    parent_fd = open_below(sr.config.data_dir, live.parent)  # never removes through a link
-    try:
-        for name in os.listdir(parent_fd):
-            if name.startswith(prefixes):
-                mutations.rmtree(name, dir_fd=parent_fd)
-    finally:
-        os.close(parent_fd)
-
-
-def _journal_quietly(sr, entry: dict, step: str) -> None:
-    """A journal step that may fail (a full disk): the journal on disk still leads a
-    recovery to the same end, since undoing is idempotent."""
-    try:
-        sr.journal.step(entry, step)
-    except Exception as exc:  # noqa: BLE001
-        log.warning("could not write the restore journal (%s); going on", _reason(exc))
-
-
-def _quietly(func, *args) -> None:
-    try:
-        func(*args)
-    except Exception as exc:  # noqa: BLE001 - best effort; said in the log
-        log.warning("%s failed: %s", getattr(func, "__name__", func), _reason(exc))
-
-
-def _reason(exc: BaseException | None) -> str:
-    if exc is None:
-        return "unknown"
-    if isinstance(exc, KeyboardInterrupt):
-        return "interrupted"
-    return str(exc) or type(exc).__name__

@@ -67,6 +67,12 @@ def backup_dir(config: Config, scope: Scope, backup_id: str) -> Path:
     return backups_root(config, scope) / validate_backup_id(backup_id)
 
 
+def record_queries(config: Config, scope: Scope) -> dict[str, dict] | None:
+    """What selects a scope's records: None for the site (every collection, whole), the
+    project's queries (``project_queries``) for a project."""
+    return None if scope.is_site else project_queries(config, scope.project_id)
+
+
 def project_queries(config: Config, project_id: str) -> dict[str, dict]:
     """The records of a project, per collection: its record by ``_id``, the linked ones.
 

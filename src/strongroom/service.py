@@ -1,9 +1,9 @@
 """The use cases: make, list, show, restore, delete, verify, prune and import backups of a scope.
 
 ``Strongroom`` is the one object the CLI and the web talk to. It resolves and validates
-the scope, takes the operation lock, and composes the modules that do the work:
-``dbdump`` for records, ``snapshot`` and ``rebuild`` for files, ``store`` for the backup folders,
-``manifest`` for what a backup holds. It never prints: progress goes to the callback
+the scope, takes the operation lock, checks for room (``preflight``), and hands the work
+to the operations: ``backing_up``, ``restoring``, ``verifying`` (with ``repairing``),
+``preview``, ``pruning`` and ``importing``, over ``store`` for the backup folders. It never prints: progress goes to the callback
 ``progress(step, done, total)`` given at construction, results are returned as plain
 data, failures raised as the typed errors of ``errors``.
 
@@ -23,7 +23,17 @@ from time import perf_counter
 
 from bson import ObjectId
 
-from . import backing_up, importing, preflight, preview, privacy, pruning, restoring, verifying
+from . import (
+    backing_up,
+    importing,
+    preflight,
+    preview,
+    privacy,
+    pruning,
+    recovering,
+    restoring,
+    verifying,
+)
 from .backing_up import phases
 from .config import Config
 from .engines import list_collections, open_database
@@ -34,7 +44,7 @@ from .locking import OperationLock, is_locked
 from .manifest import REASONS, iter_entries, summary
 from .nofollow import check_no_links
 from .pruning import RetentionPolicy
-from .scopes import Scope, backups_root, project_queries, scope_dir
+from .scopes import Scope, backups_root, record_queries, scope_dir
 from .snapshot import CHANGED_FILES
 from .store import BackupStore
 
@@ -79,11 +89,6 @@ class Strongroom:
         if found is None and (in_database or not self.store.ids(scope)):
             raise NotFound(f"no project {scope.project_id}")
         return scope
-
-    def _queries(self, scope: Scope) -> dict[str, dict]:
-        if scope.is_site:
-            return {name: {} for name in list_collections(self.database)}
-        return project_queries(self.config, scope.project_id)
 
     def _existing(self, backup_id: str, project_id: str | None) -> Scope:
         """The scope, once it is known that the backup exists (checked before any lock)."""
@@ -220,7 +225,7 @@ class Strongroom:
         validate_backup_id(backup_id)
         scope = self._existing(backup_id, project_id)
         path, manifest = self.store.open(scope, backup_id)
-        queries = None if scope.is_site else project_queries(self.config, scope.project_id)
+        queries = record_queries(self.config, scope)
         return {
             "backup": backup_id, "scope": scope.kind, "project": scope.project_id,
             "files": preview.diff_files(scope_dir(self.config, scope), iter_entries(path, manifest)),
@@ -253,7 +258,7 @@ class Strongroom:
             return None
 
     def _recover_locked(self) -> dict | None:
-        outcome = restoring.recover(self)
+        outcome = recovering.recover(self)
         self.store.clean_leftovers()
         return outcome
 
@@ -307,6 +312,6 @@ class Strongroom:
 def _default_user() -> str:
     try:
         return getpass.getuser()
-    except Exception:  # no user name in a bare container
+    except (KeyError, OSError):  # no user name in a bare container
         return "unknown"
 

@@ -38,9 +38,10 @@ from . import mutations
 from .errors import BadInput, FileChanged
 from .humanize import path as shown
 from .manifest import FileListWriter
+from .nofollow import open_if_present
 from .parallel import Ordered, PhaseTimes
 from .pool import Pool
-from .walking import Cursor, Found, open_scope, walk_at
+from .walking import Cursor, Found, walk_at
 
 Progress = Callable[[str, int, "int | None"], None] | None
 
@@ -79,7 +80,7 @@ def snapshot(
     """Copy ``source`` into ``files_dir`` as links into ``pool``; stream entries to ``writer``.
 
     ``source`` is opened below ``trusted`` (default: its parent) without following a
-    link: a scope folder that is a link, or lies below one, raises ``UnsafeFolder``.
+    link: a scope folder that is a link, or lies below one, raises ``LinkedFolder``.
     Unchanged files are linked by this thread as the walk reaches them; the others are
     stored by worker threads while the walk goes on. Entries reach ``writer`` in walk
     order all the same. ``times`` receives the seconds spent per phase.
@@ -89,7 +90,7 @@ def snapshot(
     stats = SnapshotStats()
     times = PhaseTimes() if times is None else times
     mutations.makedirs(files_dir)
-    root_fd = open_scope(source, trusted or source.parent)
+    root_fd = open_if_present(trusted or source.parent, source)
     if root_fd is None:
         return stats
     try:

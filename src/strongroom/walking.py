@@ -10,28 +10,26 @@ descriptor and listed through its own, and every entry is looked at with ``lstat
 relative to it. So a folder swapped for a symbolic link between its parent's listing
 and the descent is not entered: what is there now is reported instead (the link, or
 nothing if it is gone). The scope folder itself is opened the same way, component by
-component below a trusted folder (``open_scope``), so a scope folder that is a link, or
-lies below one, is refused (``UnsafeFolder``). The walk is a loop, not a recursion: any
+component below a trusted folder (``nofollow.open_if_present``), so a scope folder that
+is a link, or lies below one, is refused (``LinkedFolder``). The walk is a loop, not a recursion: any
 depth is walked; at most ``OPEN_FOLDERS`` ancestors stay open, deeper ones are opened
 again through ``..`` (and checked to be the same folder) on the way back up.
 """
 
 from __future__ import annotations
 
-import errno
 import os
 import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import NamedTuple
 
-from .errors import UnsafeFolder
+from .errors import LinkedFolder
 from .humanize import path as shown
 from .manifest import path_key
+from .nofollow import DIR_FLAGS, NOT_A_FOLDER
 
-FOLDER_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 OPEN_FOLDERS = 200  # open ancestors at most; far below the usual limit of 1024 descriptors
-_REPLACED = (errno.ELOOP, errno.ENOTDIR)  # what O_NOFOLLOW | O_DIRECTORY says of a link or a file
 
 Warn = Callable[[str], None] | None
 
@@ -97,12 +95,12 @@ def _look(folder: _Folder, name: str, warn: Warn):
         st = os.stat(name, dir_fd=folder.fd, follow_symlinks=False)
         if not stat.S_ISDIR(st.st_mode):
             return Found(rel, name, folder.fd, st)
-        fd = os.open(name, FOLDER_FLAGS, dir_fd=folder.fd)
+        fd = os.open(name, DIR_FLAGS, dir_fd=folder.fd)
     except FileNotFoundError:
         _gone(warn, rel)
         return None
     except OSError as exc:
-        if exc.errno not in _REPLACED:
+        if exc.errno not in NOT_A_FOLDER:
             raise
         return _replaced(folder, name, rel, warn)
     try:
@@ -151,7 +149,7 @@ def _leave(stack: list[_Folder], warn: Warn) -> None:
     try:
         if stack and stack[-1].fd is None:
             parent = stack[-1]
-            fd = os.open("..", FOLDER_FLAGS, dir_fd=done.fd)
+            fd = os.open("..", DIR_FLAGS, dir_fd=done.fd)
             st = os.fstat(fd)
             parent.fd = fd
             if (st.st_dev, st.st_ino) != parent.identity:  # moved meanwhile: stop there
@@ -166,50 +164,20 @@ def _leave(stack: list[_Folder], warn: Warn) -> None:
 def walk(root: Path | str) -> Iterator[tuple[str, str, os.stat_result]]:
     """(relative path, absolute path, lstat) of everything below ``root``, in walk order:
     depth-first, siblings by name, a folder right before its contents. ``root`` itself
-    is opened with ``O_NOFOLLOW``: a link there raises ``UnsafeFolder``."""
+    is opened with ``O_NOFOLLOW``: a link there raises ``LinkedFolder``."""
     base = f"{root}/"
     try:
-        fd = os.open(root, FOLDER_FLAGS)
+        fd = os.open(root, DIR_FLAGS)
     except OSError as exc:
-        if exc.errno not in _REPLACED:
+        if exc.errno not in NOT_A_FOLDER:
             raise
-        raise UnsafeFolder(f"refusing to walk {root}: it is a symbolic link or not a folder, "
+        raise LinkedFolder(f"refusing to walk {root}: it is a symbolic link or not a folder, "
                            "and links are never followed") from None
     try:
         for found in walk_at(fd):
             yield found.rel, base + found.rel, found.stat
     finally:
         os.close(fd)
-
-
-def open_scope(folder: Path, trusted: Path) -> int | None:
-    """Open ``folder`` (at or below ``trusted``) without following any link below
-    ``trusted``; None if it does not exist. A link or a file on the way is refused with
-    ``UnsafeFolder``, naming it: a scope folder linked to ``/etc`` must not be walked."""
-    parts = folder.relative_to(trusted).parts
-    try:
-        fd = os.open(trusted, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return None
-    current = trusted
-    for part in parts:
-        current = current / part
-        try:
-            child = os.open(part, FOLDER_FLAGS, dir_fd=fd)
-        except FileNotFoundError:
-            child = None
-        except OSError as exc:
-            if exc.errno not in _REPLACED:
-                os.close(fd)
-                raise
-            os.close(fd)
-            kind = "a symbolic link" if os.path.islink(current) else "not a folder"
-            raise UnsafeFolder(f"refusing to walk {current}: it is {kind}, and links are never followed") from None
-        os.close(fd)
-        if child is None:
-            return None
-        fd = child
-    return fd
 
 
 class Cursor:

@@ -94,14 +94,14 @@ class Face:
         if kind == "backup":
             note = _clean_note(note)
             service.scope(project_id)  # NotFound now, not in the job
-            work = lambda s: s.make_backup(project_id, note=note, reason="manual", by=by)  # noqa: E731
+            work = lambda s: s.make_backup(project_id, note=note, reason="manual", by=by)
             return self.runner.start(kind, project_id, None, by, work, messages.made, service)
         validate_backup_id(backup_id)
         service.show_backup(backup_id, project_id)  # NotFound now, not in the job
         if kind == "restore":
-            work = lambda s: s.restore_backup(backup_id, project_id, by=by)  # noqa: E731
+            work = lambda s: s.restore_backup(backup_id, project_id, by=by)
             return self.runner.start(kind, project_id, backup_id, by, work, messages.restored, service)
-        work = lambda s: s.delete_backup(backup_id, project_id, by=by)  # noqa: E731
+        work = lambda s: s.delete_backup(backup_id, project_id, by=by)
         return self.runner.start(kind, project_id, backup_id, by, work, messages.deleted, service)
 
 

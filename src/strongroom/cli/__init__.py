@@ -1,0 +1,100 @@
+"""The ``strongroom`` command: parse, call the service, print. Nothing else lives here.
+
+One module per group of commands (``backups``, ``changes``, ``checks``, ``imports``,
+``site``); this one holds the group itself, its global options and the recovery every
+command but ``recover`` and ``demo`` runs first.
+
+Exit status: 0 success, 2 bad input, 3 not found, 4 busy (another operation holds the
+lock), 5 verification failed, 6 not enough disk space, 130 interrupted, 143 / 129
+terminated (SIGTERM / SIGHUP), 1 any other failure. Every failure prints one line on
+standard error saying what went wrong and why, never a traceback (that goes to the
+``strongroom`` log: ``clierrors``).
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+
+import click
+
+from .. import __version__
+from ..clierrors import STOP_SIGNALS, Group, describe_error, on_stop_signal, set_up_logging
+from ..config import ENV_DATA_DIR, ENV_DB, ENV_MODE, RUN_MODES, Config
+from ..errors import StrongroomError
+from ..progress import TerminalProgress
+from ..service import Strongroom
+from .backups import backup, list_, show
+from .changes import delete, prune, restore
+from .checks import recover, verify
+from .imports import import_
+from .site import demo, serve
+
+log = logging.getLogger("strongroom")
+
+
+class Context:
+    """What every command gets (``obj``): the configuration, the progress bar, and the
+    service, opened on first use (``demo`` and ``--help`` need no database)."""
+
+    def __init__(self, data_dir, mode, db):
+        self.config = Config.from_env(data_dir, mode, db)
+        self.progress = TerminalProgress()
+        self._service = None
+
+    @property
+    def service(self) -> Strongroom:
+        if self._service is None:
+            self._service = Strongroom(self.config, progress=self.progress)
+        return self._service
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--data-dir", envvar=ENV_DATA_DIR, type=click.Path(file_okay=False),
+              help=f"The data dir: working/<mode>/ and backups/ (env {ENV_DATA_DIR}; default ./data).")
+@click.option("--mode", envvar=ENV_MODE, type=click.Choice(RUN_MODES), default="pilot", show_default=True,
+              help=f"Run mode; each has its own working dir, database and backups (env {ENV_MODE}).")
+@click.option("--db", envvar=ENV_DB, metavar="URI",
+              help=f"mongodb://host/<name> for a MongoDB server (env {ENV_DB}); "
+                   "default: the embedded database at <data dir>/db/<mode>.")
+@click.version_option(__version__, prog_name="strongroom")
+@click.pass_context
+def main(ctx, data_dir, mode, db):
+    """Back up and restore a site's working files and MongoDB database, whole or per project.
+
+    \b
+    Example:
+        strongroom demo init
+        strongroom backup --note "before upgrade"
+        strongroom list
+        strongroom restore 2026-11-26T04-27-43
+    """
+    set_up_logging()
+    ctx.obj = Context(data_dir, mode, db)
+    for stop in STOP_SIGNALS:
+        signal.signal(stop, on_stop_signal)
+    if ctx.invoked_subcommand not in ("recover", "demo"):
+        _recover_first(ctx.obj.service, reading=ctx.invoked_subcommand in READ_ONLY)
+
+
+READ_ONLY = ("list", "show", "verify")
+
+
+def _recover_first(service: Strongroom, reading: bool) -> None:
+    """Recover a crashed restore before the command. A command that only reads goes on
+    if that fails (a full disk, say), with one line saying so; any other stops."""
+    try:
+        recovered = service.recover_if_needed()
+    except Exception as exc:
+        if not reading:
+            raise
+        message = str(exc) if isinstance(exc, StrongroomError) else describe_error(exc)
+        log.debug("recovery before a read failed", exc_info=exc)
+        click.echo(f"strongroom: warning: an interrupted restore is not recovered yet: {message}", err=True)
+        return
+    if recovered:
+        click.echo(f"strongroom: recovered an interrupted restore: {recovered['outcome']}", err=True)
+
+
+for command in (recover, backup, list_, show, restore, delete, prune, verify, import_, serve, demo):
+    main.add_command(command)

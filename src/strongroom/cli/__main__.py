@@ -1,0 +1,5 @@
+"""``python -m strongroom.cli``: the ``strongroom`` command."""
+
+from . import main
+
+main()

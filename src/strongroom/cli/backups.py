@@ -1,0 +1,81 @@
+"""The commands that make a backup and read what is stored: backup, list, show."""
+
+from __future__ import annotations
+
+import click
+
+from ..humanize import size as _size
+from .common import json_option, print_json, project_option
+
+
+@click.command()
+@project_option
+@click.option("--note", default="", help="A note to remember why the backup was made.")
+@click.option("--reason", type=click.Choice(["manual", "scheduled"]), default="manual", show_default=True,
+              help="Why: 'scheduled' for backups made by cron or a timer.")
+@click.option("--on-change", "on_change", type=click.Choice(["warn", "fail"]), default="warn", show_default=True,
+              help="A file that keeps changing while it is read: store it as last read with a warning, "
+                   "or fail the backup.")
+@json_option
+@click.pass_obj
+def backup(obj, project_id, note, reason, on_change, as_json):
+    """Make a backup of the site, or of one project; print its id, then any warnings
+    (files skipped or stored while they changed) on standard error.
+
+    \b
+    Example:
+        strongroom backup --project 6548a1b2c3d4e5f601234567 --note "before re-upload"
+    """
+    made = obj.service.make_backup(project_id, note=note, reason=reason, changed_files=on_change)
+    obj.progress.done()
+    if as_json:
+        print_json(made)
+    else:
+        click.echo(made["id"])
+        for warning in made["warnings"]:
+            click.echo(f"warning: {warning}", err=True)
+
+
+@click.command("list")
+@project_option
+@json_option
+@click.pass_obj
+def list_(obj, project_id, as_json):
+    """List the backups of the site or of a project, newest first."""
+    backups = obj.service.list_backups(project_id)
+    if as_json:
+        print_json(backups)
+        return
+    if not backups:
+        click.echo("No backups.")
+    for b in backups:
+        records = sum(b["records"].values())
+        note = f"  {b['note']}" if b["note"] else ""
+        click.echo(f"{b['id']:<22} {b['reason']:<11} {b['files']:>7} files {_size(b['bytes']):>9} "
+                   f"{records:>7} records  by {b['created_by']}{note}")
+
+
+@click.command()
+@click.argument("backup_id")
+@project_option
+@json_option
+@click.pass_obj
+def show(obj, backup_id, project_id, as_json):
+    """Show what one backup holds."""
+    shown = obj.service.show_backup(backup_id, project_id)
+    if as_json:
+        print_json(shown)
+        return
+    m = shown["manifest"]
+    scope = "site" if m["scope"] == "site" else f"project {m['project']}"
+    click.echo(f"Backup {m['id']} of the {scope} ({m['mode']})")
+    click.echo(f"  made     {m['created_at']} by {m['created_by']} ({m['reason']})")
+    if m.get("note"):
+        click.echo(f"  note     {m['note']}")
+    f = m["files"]
+    click.echo(f"  files    {f['count']} files, {f['dirs']} folders, {f['symlinks']} links, "
+               f"{_size(f['bytes'])} ({_size(f['bytes_added'])} new in the pool)")
+    for name, info in m["collections"].items():
+        click.echo(f"  records  {name}: {info['count']} ({_size(info['bytes'])})")
+    for warning in m.get("warnings", []):
+        click.echo(f"  warning  {warning}")

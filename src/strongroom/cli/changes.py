@@ -1,0 +1,118 @@
+"""The commands that change a scope or the stored backups: restore, delete, prune.
+
+Each asks first (or takes ``--yes``); restore and prune can only show what they would do
+(``--dry-run``).
+"""
+
+from __future__ import annotations
+
+import click
+
+from ..humanize import path as _path
+from ..humanize import size as _size
+from .common import (
+    confirm,
+    destructive_command,
+    json_option,
+    print_json,
+    project_option,
+    yes_option,
+)
+
+
+@destructive_command
+@click.option("--dry-run", is_flag=True, help="Only show what the restore would change; change nothing.")
+def restore(obj, backup_id, project_id, yes, as_json, dry_run):
+    """Restore the site or a project from a backup.
+
+    The current state is saved first as a 'pre-restore' backup; if the restore fails,
+    it is put back from it. A project restore touches no other project and no user data;
+    a site restore replaces everything, users included.
+
+    \b
+    Example:
+        strongroom restore 2026-11-26T04-27-43 --dry-run
+        strongroom restore 2026-11-26T04-27-43 --yes
+    """
+    if dry_run:
+        report = obj.service.preview_restore(backup_id, project_id)
+        print_json(report) if as_json else _print_preview(report)
+        return
+    what = "the whole site (users included)" if project_id is None else f"project {project_id}"
+    confirm(yes, f"Replace {what} by backup {backup_id}?")
+    result = obj.service.restore_backup(backup_id, project_id)
+    obj.progress.done()
+    if as_json:
+        print_json(result)
+    else:
+        click.echo(f"Restored {backup_id} ({result['copied']} files copied, {result['kept']} unchanged); "
+                   f"the previous state is backup {result['pre_restore']}.")
+        found = result.get("rescued") or {}
+        if found.get("count"):
+            click.echo(f"{found['count']} files written by others during the restore were kept in "
+                       f"{found['place']}.")
+    for warning in result.get("warnings", []):  # what the database did not take, never silent
+        click.echo(f"warning: {warning}", err=True)
+
+
+def _print_preview(report: dict) -> None:
+    click.echo(f"Restoring {report['backup']} would change:")
+    files = report["files"]
+    for kind in ("added", "changed", "removed"):
+        click.echo(f"  files {kind:<8} {files[kind]['count']:>6}  ({_size(files[kind]['bytes'])})")
+        for path in files[kind]["paths"][:20]:
+            click.echo(f"      {_path(path)}")
+        if files[kind]["count"] > 20:
+            click.echo(f"      … and {files[kind]['count'] - 20} more")
+    click.echo(f"  files unchanged {files['unchanged']:>6}")
+    for name, counts in report["records"].items():
+        click.echo(f"  records {name}: {counts['added']} added, {counts['changed']} changed, "
+                   f"{counts['removed']} removed, {counts['unchanged']} unchanged")
+
+
+@destructive_command
+def delete(obj, backup_id, project_id, yes, as_json):
+    """Delete a backup, and the stored content no other backup uses."""
+    confirm(yes, f"Delete backup {backup_id}?")
+    result = obj.service.delete_backup(backup_id, project_id)
+    if as_json:
+        print_json(result)
+    else:
+        click.echo(f"Deleted {backup_id} ({_size(result['bytes_freed'])} freed).")
+
+
+@click.command()
+@project_option
+@click.option("--keep-last", default=0, type=click.IntRange(0), help="Keep the newest N backups.")
+@click.option("--keep-hourly", default=0, type=click.IntRange(0), help="Keep the newest backup of each of N hours.")
+@click.option("--keep-daily", default=0, type=click.IntRange(0), help="Keep the newest backup of each of N days.")
+@click.option("--keep-weekly", default=0, type=click.IntRange(0), help="Keep the newest backup of each of N weeks.")
+@click.option("--keep-monthly", default=0, type=click.IntRange(0), help="Keep the newest backup of each of N months.")
+@click.option("--dry-run", is_flag=True, help="Only show what would be deleted.")
+@yes_option
+@json_option
+@click.pass_obj
+def prune(obj, project_id, keep_last, keep_hourly, keep_daily, keep_weekly, keep_monthly, dry_run, yes, as_json):
+    """Delete the backups a retention policy does not keep (for scheduled backups).
+
+    A backup kept by any rule is kept; a policy must keep something. Times are UTC.
+
+    \b
+    Example (cron, nightly):
+        strongroom backup --reason scheduled && strongroom prune --keep-daily 7 --keep-weekly 4 --yes
+    """
+    from ..pruning import RetentionPolicy
+
+    policy = RetentionPolicy(keep_last, keep_hourly, keep_daily, keep_weekly, keep_monthly)
+    if not dry_run:
+        confirm(yes, "Delete every backup this policy does not keep?")
+    result = obj.service.prune_backups(policy, project_id, dry_run=dry_run)
+    obj.progress.done()
+    if as_json:
+        print_json(result)
+        return
+    verb = "Would delete" if dry_run else "Deleted"
+    click.echo(f"{verb} {len(result['deleted'])} backups, kept {len(result['kept'])}"
+               + ("." if dry_run else f" ({_size(result['bytes_freed'])} freed)."))
+    for backup_id in result["deleted"]:
+        click.echo(f"  {backup_id}")
