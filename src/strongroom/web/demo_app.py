@@ -25,6 +25,7 @@ from flask import (
     url_for,
 )
 
+from .. import humanize
 from ..config import Config
 from ..demo import demo_users
 from ..errors import BadInput, NotAllowed, NotFound, StrongroomError
@@ -144,7 +145,7 @@ def edit_title(project_id):
     if not _may_edit(current_user(), project_id):
         raise NotAllowed("only admins, root and the project's organisers may edit it")
     title = request.form.get("title", "").strip()
-    if not title or len(title) > MAX_TITLE or any(ord(c) < 32 for c in title):
+    if not title or len(title) > MAX_TITLE or humanize.has_refused_characters(title):
         raise BadInput(f"a title is one line of 1 to {MAX_TITLE} characters")
     _database()["project"].update_one({"_id": record["_id"]}, {"$set": {"title": title}})
     flash(f"Title changed to “{title}”", "success")
