@@ -21,6 +21,7 @@ from .clierrors import STOP_SIGNALS, Group, describe_error, on_stop_signal, set_
 from .clierrors import fail as _fail
 from .config import ENV_DATA_DIR, ENV_DB, ENV_MODE, RUN_MODES, Config
 from .errors import BadInput, StrongroomError
+from .humanize import escape as _text
 from .humanize import path as _path
 from .humanize import size as _size
 from .progress import TerminalProgress
@@ -144,7 +145,7 @@ def backup(obj, project_id, note, reason, on_change, as_json):
     else:
         click.echo(made["id"])
         for warning in made["warnings"]:
-            click.echo(f"warning: {warning}", err=True)
+            click.echo(f"warning: {_text(warning)}", err=True)
 
 
 @main.command("list")
@@ -161,9 +162,9 @@ def list_(obj, project_id, as_json):
         click.echo("No backups.")
     for b in backups:
         records = sum(b["records"].values())
-        note = f"  {b['note']}" if b["note"] else ""
+        note = f"  {_text(b['note'])}" if b["note"] else ""  # user text: never raw to a terminal
         click.echo(f"{b['id']:<22} {b['reason']:<11} {b['files']:>7} files {_size(b['bytes']):>9} "
-                   f"{records:>7} records  by {b['created_by']}{note}")
+                   f"{records:>7} records  by {_text(b['created_by'])}{note}")
 
 
 @main.command()
@@ -180,16 +181,16 @@ def show(obj, backup_id, project_id, as_json):
     m = shown["manifest"]
     scope = "site" if m["scope"] == "site" else f"project {m['project']}"
     click.echo(f"Backup {m['id']} of the {scope} ({m['mode']})")
-    click.echo(f"  made     {m['created_at']} by {m['created_by']} ({m['reason']})")
+    click.echo(f"  made     {m['created_at']} by {_text(m['created_by'])} ({m['reason']})")
     if m.get("note"):
-        click.echo(f"  note     {m['note']}")
+        click.echo(f"  note     {_text(m['note'])}")
     f = m["files"]
     click.echo(f"  files    {f['count']} files, {f['dirs']} folders, {f['symlinks']} links, "
                f"{_size(f['bytes'])} ({_size(f['bytes_added'])} new in the pool)")
     for name, info in m["collections"].items():
         click.echo(f"  records  {name}: {info['count']} ({_size(info['bytes'])})")
     for warning in m.get("warnings", []):
-        click.echo(f"  warning  {warning}")
+        click.echo(f"  warning  {_text(warning)}")
 
 
 def _confirm(yes: bool, question: str) -> None:
@@ -239,9 +240,9 @@ def restore(obj, backup_id, project_id, yes, as_json, dry_run):
         found = result.get("rescued") or {}
         if found.get("count"):
             click.echo(f"{found['count']} files written by others during the restore were kept in "
-                       f"{found['place']}.")
+                       f"{_path(found['place'])}.")
     for warning in result.get("warnings", []):  # what the database did not take, never silent
-        click.echo(f"warning: {warning}", err=True)
+        click.echo(f"warning: {_text(warning)}", err=True)
 
 
 def _print_preview(report: dict) -> None:
@@ -348,7 +349,7 @@ def _print_verification(report: dict) -> None:
     click.echo(f"{report['id']}: {'ok' if report['ok'] else 'FAILED'}")
     for label, key in (("", "problems"), ("repaired: ", "repaired"), ("fixed: ", "fixed"), ("note: ", "notes")):
         for line in report.get(key, []):
-            click.echo(f"  {label}{line}")
+            click.echo(f"  {label}{_text(line)}")
 
 
 @main.command("import")
@@ -390,7 +391,7 @@ def import_(obj, source, project_id, files, original_tree, note, as_json):
             return
         for made in result["imported"]:
             scope = "site" if made["scope"] == "site" else f"project {made['project']}"
-            click.echo(f"{made['id']}  {scope}  {made['note']}")
+            click.echo(f"{made['id']}  {scope}  {_text(made['note'])}")
         click.echo(f"Imported {len(result['imported'])} backups, skipped {len(result['skipped'])} imported before.")
         return
     made = obj.service.import_backup(source, project_id, files=files, note=note)

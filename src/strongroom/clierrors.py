@@ -18,6 +18,7 @@ import sys
 import click
 
 from .errors import StrongroomError
+from .humanize import escape
 
 ENV_LOG_FILE = "STRONGROOM_LOG_FILE"
 log = logging.getLogger("strongroom")
@@ -78,7 +79,7 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 def fail(exc: BaseException | None, message: str, code: int) -> None:
     if exc is not None:
         log.debug("command failed: %s", message, exc_info=exc)
-    click.echo(f"strongroom: error: {' '.join(message.split())}", err=True)
+    click.echo(f"strongroom: error: {escape(' '.join(message.split()))}", err=True)  # may quote user text
     sys.exit(code)
 
 
