@@ -60,7 +60,7 @@ def signed_in_headers(base: str, user: str) -> list[str]:
     return [f"Cookie: {cookie}", f"X-CSRF-Token: {token}"]
 
 
-def fuzz(base: str, user: str, examples: int, seed: int, max_time: int | None) -> int:
+def fuzz(base: str, user: str, examples: int, seed: int, max_time: int | None, scratch: str) -> int:
     command = [shutil.which("st", path=os.path.dirname(sys.executable)) or "st", "--config-file", str(CONFIG), "run",
                base + "api/v1/openapi.json", "--checks", "all", "--phases", PHASES, "--seed", str(seed),
                "--max-examples", str(examples), "--workers", "1", "--no-color",
@@ -70,7 +70,8 @@ def fuzz(base: str, user: str, examples: int, seed: int, max_time: int | None) -
     for header in signed_in_headers(base, user):
         command += ["-H", header]
     print(f"== fuzzing the API as {user}", flush=True)
-    return subprocess.run(command, check=False, stdin=subprocess.DEVNULL).returncode
+    # in the scratch folder: st keeps a crash cache in its working dir, not for the repository
+    return subprocess.run(command, check=False, stdin=subprocess.DEVNULL, cwd=scratch).returncode
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         process, base = serve(data_dir)
         try:
             failed = [user for user in args.roles.split(",")
-                      if fuzz(base, user, args.examples, args.seed, args.max_time) != 0]
+                      if fuzz(base, user, args.examples, args.seed, args.max_time, scratch) != 0]
         finally:
             process.terminate()
             process.wait(30)

@@ -20,6 +20,6 @@ EXAMPLES = 50  # per operation and phase: about a minute on two cores for the th
 
 def test_the_api_passes_every_schemathesis_check_as_anonymous_admin_and_organiser(tmp_path):
     run = subprocess.run([sys.executable, str(SCRIPT), "--examples", str(EXAMPLES), "--seed", "13"],
-                         capture_output=True, text=True, timeout=600, cwd=tmp_path, stdin=subprocess.DEVNULL)
+                         capture_output=True, text=True, timeout=600, check=False, cwd=tmp_path, stdin=subprocess.DEVNULL)
     assert run.returncode == 0, run.stdout[-20000:] + run.stderr[-5000:]
     assert run.stdout.count("== fuzzing the API as") == 3 and "fuzzing found nothing" in run.stdout

@@ -49,7 +49,7 @@ class Raw:
 
     def __init__(self, port: int):
         self.port, self.cookie = port, ""
-        status, headers, body = self.send("GET", "/api/v1/session")
+        _status, headers, body = self.send("GET", "/api/v1/session")
         self.cookie = headers["set-cookie"].split(";")[0]
         self.token = json.loads(body)["csrf_token"]
 
@@ -96,7 +96,7 @@ def raw(web_data):
 
 
 def test_a_deeply_nested_body_is_400_and_an_organiser_is_refused_before_it_is_read(host):
-    app, call, data = host
+    _app, call, data = host
     nested = call("POST", "/site/backups", data=NESTED, content_type="application/json")
     assert nested.status_code == 400 and nested.get_json()["error"]["code"] == "bad_input"
     assert "nested" in nested.get_json()["error"]["message"]
@@ -111,7 +111,7 @@ def test_a_deeply_nested_body_is_400_and_an_organiser_is_refused_before_it_is_re
 @pytest.mark.parametrize("body", ['{"note": 1}', '{"note": null}', '{"note": "x", "extra": 1}', '{"confirm": true}',
                                   "[1]", '"text"', '{"note": NaN}', "{not json", '{"note": "\\udc80"}'])
 def test_bodies_have_strict_types_and_no_unknown_members(host, body):
-    app, call, data = host
+    _app, call, data = host
     answer = call("POST", "/site/backups", data=body, content_type="application/json")
     assert answer.status_code == 400 and answer.get_json()["error"]["code"] == "bad_input", answer.get_json()
     preview = call("POST", f"/site/backups/{data.backups['pilot']['site']}/restore", data='{"confirm": 1}',
@@ -120,7 +120,7 @@ def test_bodies_have_strict_types_and_no_unknown_members(host, body):
 
 
 def test_a_body_that_is_not_sent_as_json_is_refused(host):
-    app, call, data = host
+    _app, call, _data = host
     form = call("POST", "/site/backups", data={"note": "as a form"})
     assert form.status_code == 400 and "application/json" in form.get_json()["error"]["message"]
 
@@ -130,7 +130,7 @@ def test_a_body_that_is_not_sent_as_json_is_refused(host):
 
 @pytest.mark.parametrize("note", HOSTILE_NOTES)
 def test_a_note_with_a_control_bidi_separator_or_surrogate_character_is_refused(host, note):
-    app, call, data = host
+    _app, call, _data = host
     body = json.dumps({"note": note})  # ensure_ascii: a lone surrogate travels as \ud800
     answer = call("POST", "/site/backups", data=body, content_type="application/json")
     assert answer.status_code == 400 and answer.get_json()["error"]["code"] == "bad_input"
@@ -138,7 +138,7 @@ def test_a_note_with_a_control_bidi_separator_or_surrogate_character_is_refused(
 
 
 def test_a_note_of_printable_unicode_is_kept_exactly(host):
-    app, call, data = host
+    app, call, _data = host
     note = "Café — 日本語 😀 «quoted» ‍"
     made = call("POST", "/site/backups", json={"note": f"  {note}  "})
     assert made.status_code == 202
@@ -163,16 +163,16 @@ def test_the_documented_note_rule_is_the_code_s_rule():
 def test_a_chunked_body_is_read(raw):
     client, app, data = raw
     a, backup = data.project_a, data.backups["pilot"]["A"]
-    status, headers, body = client.send("POST", "/api/v1/site/backups", b"[1]", chunked=True)
+    status, _, body = client.send("POST", "/api/v1/site/backups", b"[1]", chunked=True)
     assert status == 400, body
-    status, headers, body = client.send("POST", "/api/v1/site/backups", b'{"note": "sent in chunks"}', chunked=True)
+    status, _, body = client.send("POST", "/api/v1/site/backups", b'{"note": "sent in chunks"}', chunked=True)
     assert status == 202, body
     wait_for_jobs(app)
-    status, headers, body = client.send("POST", f"/api/v1/projects/{a}/backups/{backup}/restore",
+    status, _, body = client.send("POST", f"/api/v1/projects/{a}/backups/{backup}/restore",
                                         b'{"confirm": true}', chunked=True, headers={"Content-Length": "0"})
     assert status == 202 and json.loads(body)["job"]["kind"] == "restore", body  # not the preview
     wait_for_jobs(app)
-    status, headers, body = client.send("GET", "/api/v1/site/backups")
+    status, _headers, body = client.send("GET", "/api/v1/site/backups")
     assert "sent in chunks" in [b["note"] for b in json.loads(body)["backups"]]
 
 
@@ -180,7 +180,7 @@ def test_a_chunked_body_is_read(raw):
 
 
 def test_a_body_over_the_limit_is_413_saying_the_limit(host):
-    app, call, data = host
+    app, call, _data = host
     big = json.dumps({"note": "small", "pad": "x" * 10_000_000})
     answer = call("POST", "/site/backups", data=big, content_type="application/json")
     assert answer.status_code == 413 and str(api.MAX_BODY) in answer.get_json()["error"]["message"]
@@ -192,7 +192,7 @@ def test_a_body_over_the_limit_is_413_saying_the_limit(host):
 
 
 def test_options_is_405_with_allow_as_documented(host):
-    app, call, data = host
+    _app, call, _data = host
     for url, path in (("/site/backups", "/site/backups"), ("/session", "/session"), ("/openapi.json", "/openapi.json")):
         answer = call("OPTIONS", url)
         assert answer.status_code == 405 and answer.is_json and "Allow" in answer.headers, url
@@ -201,7 +201,7 @@ def test_options_is_405_with_allow_as_documented(host):
 
 
 def test_the_backup_id_pattern_accepts_exactly_the_ids_the_code_accepts(host):
-    app, call, data = host
+    _app, call, _data = host
     pattern = re.compile(DOC["paths"]["/site/backups/{backup_id}"]["get"]["parameters"][0]["schema"]["pattern"])
     samples = [f"{y}-{md}T{t}{s}" for y in ("0000", "0001", "1900", "2000", "2023", "2024", "9999")
                for md in ("00-10", "01-00", "01-31", "02-28", "02-29", "02-30", "04-31", "12-31", "13-01")
