@@ -185,6 +185,8 @@ def test_a_body_over_the_limit_is_413_saying_the_limit(host):
     answer = call("POST", "/site/backups", data=big, content_type="application/json")
     assert answer.status_code == 413 and str(api.MAX_BODY) in answer.get_json()["error"]["message"]
     assert documented(413, "/site/backups", "post")
+    assert str(api.MAX_BODY) in DOC["components"]["responses"]["E413"]["description"]
+    assert f"nested at most {api.MAX_DEPTH} levels" in DOC["info"]["description"]
     multipart = call("POST", "/site/backups", data={"note": "x" * 10_000_000}, content_type="multipart/form-data")
     assert multipart.status_code == 413 and multipart.is_json
     wait_for_jobs(app)
