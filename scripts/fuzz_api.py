@@ -8,7 +8,7 @@ in every phase (examples, coverage, fuzzing, stateful sequences), with a fixed s
 an example budget per operation, so that a run is repeatable and bounded. The exit
 status is 0 only when every role's run found nothing.
 
-    .venv/bin/python scripts/fuzz_api.py                  # the long run (~10 min)
+    .venv/bin/python scripts/fuzz_api.py                  # the long run (about 3 minutes)
     .venv/bin/python scripts/fuzz_api.py --examples 5     # what the test suite runs
 """
 
