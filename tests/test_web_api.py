@@ -58,9 +58,9 @@ def test_every_api_route_is_in_the_document_and_every_documented_one_exists(api)
     for rule in app.url_map.iter_rules():
         if rule.endpoint.startswith("strongroom.api."):
             path = rule.rule.removeprefix("/api/v1").replace("<", "{").replace(">", "}")
-            served |= {(path, m.lower()) for m in rule.methods - {"HEAD", "OPTIONS"}}
+            served |= {(path, m.lower()) for m in rule.methods - {"HEAD"}}
     documented = {(path, m) for path, ops in DOC["paths"].items() for m in ops}
-    assert served == documented
+    assert served == documented  # OPTIONS included: not routed, so 405 as the document says
 
 
 def test_a_round_of_operations_conforms_to_the_document(api):

@@ -75,6 +75,8 @@ class Client:
         assert status == 200
         self.token = json.loads(body)["csrf_token"]
         assert self.request("POST", "/signin", form={"csrf_token": self.token, "user": user})[0] == 303
+        status, body = self.request("GET", "/api/v1/session", accept="application/json")
+        self.token = json.loads(body)["csrf_token"]  # a new one: the session is new at sign-in
 
 
 @dataclass

@@ -11,7 +11,7 @@ from urllib.parse import quote
 import pytest
 
 from strongroom.web import create_app
-from web_support import prepared, state_of, wait_for_jobs, web_data  # noqa: F401
+from web_support import csrf_token, prepared, state_of, wait_for_jobs, web_data  # noqa: F401
 
 PAYLOADS = ["..", "../x", "%2e%2e%2f", "..%252f", "/etc", "%00", "a" * 300, "\n", '{"$ne": null}']
 SEGMENTS = sorted({quote(p, safe="") for p in PAYLOADS} | {"..", "%2e%2e%2f", "..%252f", "%00"})
@@ -31,7 +31,7 @@ def signed_in(client, user: str) -> str:
     page = client.get("/signin").get_data(as_text=True)
     token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
     assert client.post("/signin", data={"csrf_token": token, "user": user}).status_code == 303
-    return token
+    return csrf_token(client)  # a new one: the session is new at sign-in
 
 
 def routes_with_ids(app):

@@ -23,6 +23,7 @@ import click
 
 from . import space
 from .errors import StrongroomError
+from .humanize import escape
 from .humanize import size as human_size
 
 ENV_LOG_FILE = "STRONGROOM_LOG_FILE"
@@ -139,7 +140,7 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 def fail(exc: BaseException | None, message: str, code: int) -> None:
     if exc is not None:
         log.debug("command failed: %s", message, exc_info=exc)
-    click.echo(f"strongroom: error: {' '.join(message.split())}", err=True)
+    click.echo(f"strongroom: error: {escape(' '.join(message.split()))}", err=True)  # may quote user text
     sys.exit(code)
 
 

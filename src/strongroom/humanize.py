@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from datetime import UTC, datetime
 
 
@@ -15,13 +16,36 @@ def size(n: int) -> str:
     return str(n)
 
 
-def path(name: str) -> str:
-    """A file path on one printable line: bytes that are not UTF-8 as ``\\xNN``, control
-    characters (a newline in a name) as their escapes, everything else as it is."""
-    text = os.fsencode(name).decode("utf-8", "backslashreplace")
+# Characters refused in text from users (notes, titles): controls (C0, DEL, C1: U+009B is
+# a terminal's CSI), lone surrogates, line and paragraph separators, bidirectional
+# controls (U+202E turns what follows around). The OpenAPI document's pattern for notes
+# says the same; ``web.face`` refuses them with it.
+REFUSED_IN_TEXT = "\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ud800-\udfff"
+_REFUSED = re.compile(f"[{REFUSED_IN_TEXT}]")
+
+
+def has_refused_characters(text: str) -> bool:
+    """Does ``text`` hold a character no user text may hold (``REFUSED_IN_TEXT``)?"""
+    return _REFUSED.search(text) is not None
+
+
+def escape(text: str) -> str:
+    """User text (a note, a title, a file name) made safe to print on one terminal line.
+
+    Every character that is not printable (controls, C1 controls, bidirectional
+    controls, line separators, lone surrogates, other invisible formatting) is shown as
+    its escape (``\\x1b``, ``\\u202e``), as ``ls`` and ``git`` show such names; the rest
+    as it is. Meant for text output only: ``--json`` prints the exact text.
+    """
     if text.isprintable():
         return text
     return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
+
+
+def path(name: str) -> str:
+    """A file path on one printable line: bytes that are not UTF-8 as ``\\xNN``, the rest
+    as ``escape`` shows it."""
+    return escape(os.fsencode(name).decode("utf-8", "backslashreplace"))
 
 
 def count(n: int) -> str:

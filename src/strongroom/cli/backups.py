@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from ..humanize import escape as _text
 from ..humanize import size as _size
 from .common import json_option, print_json, project_option
 
@@ -33,7 +34,7 @@ def backup(obj, project_id, note, reason, on_change, as_json):
     else:
         click.echo(made["id"])
         for warning in made["warnings"]:
-            click.echo(f"warning: {warning}", err=True)
+            click.echo(f"warning: {_text(warning)}", err=True)
 
 
 @click.command("list")
@@ -50,9 +51,9 @@ def list_(obj, project_id, as_json):
         click.echo("No backups.")
     for b in backups:
         records = sum(b["records"].values())
-        note = f"  {b['note']}" if b["note"] else ""
+        note = f"  {_text(b['note'])}" if b["note"] else ""  # user text: never raw to a terminal
         click.echo(f"{b['id']:<22} {b['reason']:<11} {b['files']:>7} files {_size(b['bytes']):>9} "
-                   f"{records:>7} records  by {b['created_by']}{note}")
+                   f"{records:>7} records  by {_text(b['created_by'])}{note}")
 
 
 @click.command()
@@ -69,13 +70,13 @@ def show(obj, backup_id, project_id, as_json):
     m = shown["manifest"]
     scope = "site" if m["scope"] == "site" else f"project {m['project']}"
     click.echo(f"Backup {m['id']} of the {scope} ({m['mode']})")
-    click.echo(f"  made     {m['created_at']} by {m['created_by']} ({m['reason']})")
+    click.echo(f"  made     {m['created_at']} by {_text(m['created_by'])} ({m['reason']})")
     if m.get("note"):
-        click.echo(f"  note     {m['note']}")
+        click.echo(f"  note     {_text(m['note'])}")
     f = m["files"]
     click.echo(f"  files    {f['count']} files, {f['dirs']} folders, {f['symlinks']} links, "
                f"{_size(f['bytes'])} ({_size(f['bytes_added'])} new in the pool)")
     for name, info in m["collections"].items():
         click.echo(f"  records  {name}: {info['count']} ({_size(info['bytes'])})")
     for warning in m.get("warnings", []):
-        click.echo(f"  warning  {warning}")
+        click.echo(f"  warning  {_text(warning)}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import click
 
+from ..humanize import escape as _text
 from ..humanize import path as _path
 from ..humanize import size as _size
 from .common import (
@@ -50,9 +51,9 @@ def restore(obj, backup_id, project_id, yes, as_json, dry_run):
         found = result.get("rescued") or {}
         if found.get("count"):
             click.echo(f"{found['count']} files written by others during the restore were kept in "
-                       f"{found['place']}.")
+                       f"{_path(found['place'])}.")
     for warning in result.get("warnings", []):  # what the database did not take, never silent
-        click.echo(f"warning: {warning}", err=True)
+        click.echo(f"warning: {_text(warning)}", err=True)
 
 
 def _print_preview(report: dict) -> None:

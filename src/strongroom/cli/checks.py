@@ -6,6 +6,7 @@ import click
 
 from ..clierrors import fail as _fail
 from ..errors import BadInput
+from ..humanize import escape as _text
 from .common import json_option, print_json, project_option
 
 
@@ -68,4 +69,4 @@ def _print_verification(report: dict) -> None:
     click.echo(f"{report['id']}: {'ok' if report['ok'] else 'FAILED'}")
     for label, key in (("", "problems"), ("repaired: ", "repaired"), ("fixed: ", "fixed"), ("note: ", "notes")):
         for line in report.get(key, []):
-            click.echo(f"  {label}{line}")
+            click.echo(f"  {label}{_text(line)}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from ..errors import BadInput
+from ..humanize import escape as _text
 from .common import json_option, print_json, project_option
 
 
@@ -47,7 +48,7 @@ def import_(obj, source, project_id, files, original_tree, note, as_json):
             return
         for made in result["imported"]:
             scope = "site" if made["scope"] == "site" else f"project {made['project']}"
-            click.echo(f"{made['id']}  {scope}  {made['note']}")
+            click.echo(f"{made['id']}  {scope}  {_text(made['note'])}")
         click.echo(f"Imported {len(result['imported'])} backups, skipped {len(result['skipped'])} imported before.")
         return
     made = obj.service.import_backup(source, project_id, files=files, note=note)

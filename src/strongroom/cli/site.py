@@ -16,8 +16,8 @@ from ..humanize import size as _size
 def serve(obj, host, port, server):
     """Run the demo web app (projects, admin page, backups panels, /api/v1) on the data dir.
 
-    Sign in through the user picker (not in prod). Set STRONGROOM_SECRET_KEY to keep
-    sessions across restarts.
+    Sign in through the user picker (not in prod); sign-ins end at sign-out or when the
+    server stops. STRONGROOM_SECRET_KEY sets the key that signs the session cookie.
 
     \b
     Example:

@@ -29,7 +29,7 @@ def create_app(config: Config, database=None, secret_key: str | None = None) -> 
     """The demo app on ``config``'s data dir: projects, editions, an admin page, the panels.
 
     The session key comes from ``secret_key``, ``$STRONGROOM_SECRET_KEY`` or, failing
-    both, is random (sessions then end when the server restarts).
+    both, is random. Sign-ins end at sign-out or restart either way (``demo_app``).
     """
     from . import demo_app
 

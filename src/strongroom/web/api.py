@@ -4,7 +4,9 @@ Reads answer 200; a backup, a confirmed restore and a delete start a job and ans
 with the job and its ``Location``; ``POST …/restore`` without ``"confirm": true``
 answers the preview. Every error has one shape, ``{"error": {"status", "code",
 "message"}}``, with the status of the core's typed error (400, 403, 404, 409), or
-405 (with ``Allow``) and 404 from routing. While a restore runs, writes get 409 and,
+405 (with ``Allow``; OPTIONS too) and 404 from routing, or 413 for a body over
+``MAX_BODY``. Bodies are read only after the CSRF and permission checks, with limits
+(size, depth) and strict types. While a restore runs, writes get 409 and,
 during a site restore, reads get 503 (``maintenance.py``). ``openapi.json`` describes it all.
 """
 
@@ -15,7 +17,7 @@ import re
 from importlib import resources
 
 from flask import Blueprint, Flask, current_app, jsonify, request, url_for
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from ..errors import BadInput, Busy, StrongroomError
 from . import csrf, messages
@@ -74,26 +76,105 @@ def make_api_blueprint() -> Blueprint:
     def scoped(path: str, view, methods) -> None:
         for rule, defaults in ((f"/site/backups{path}", {"project_id": None}),
                                (f"/projects/<project_id>/backups{path}", {})):
-            bp.add_url_rule(rule, view.__name__, view, methods=methods, defaults=defaults, merge_slashes=False)
+            bp.add_url_rule(rule, view.__name__, view, methods=methods, defaults=defaults, merge_slashes=False,
+                            provide_automatic_options=False)
 
     scoped("", list_backups, ["GET"])
     scoped("", create_backup, ["POST"])
     scoped("/<backup_id>", show_backup, ["GET"])
     scoped("/<backup_id>", delete_backup, ["DELETE"])
     scoped("/<backup_id>/restore", restore_backup, ["POST"])
-    bp.add_url_rule("/jobs/<job_id>", "job", job, merge_slashes=False)
-    bp.add_url_rule("/session", "session", session_info)
-    bp.add_url_rule("/openapi.json", "openapi", openapi)
+    # OPTIONS is not routed (405 with Allow, as documented): no CORS, nothing to announce
+    bp.add_url_rule("/jobs/<job_id>", "job", job, merge_slashes=False, provide_automatic_options=False)
+    bp.add_url_rule("/session", "session", session_info, provide_automatic_options=False)
+    bp.add_url_rule("/openapi.json", "openapi", openapi, provide_automatic_options=False)
     return bp
 
 
-def _body() -> dict:
-    if not request.content_length:
+MAX_BODY = 16 * 1024  # bytes: a note of 500 characters, escaped, fits many times over
+MAX_DEPTH = 8  # nesting of arrays and objects; the bodies here are flat objects
+JSON_TYPES = ("application/json",)
+
+
+def _body(fields: dict[str, type]) -> dict:
+    """The request's JSON body, checked: called only after the permission check.
+
+    It is read whatever its framing (``Content-Length`` or chunked), at most ``MAX_BODY``
+    bytes (413 beyond), nested at most ``MAX_DEPTH`` deep, must be a JSON object whose
+    members are among ``fields`` with exactly their types (400 otherwise). No body is ``{}``.
+    """
+    raw = _read_limited()
+    if not raw.strip():
         return {}
-    body = request.get_json(silent=True)
+    if request.mimetype not in JSON_TYPES and not request.mimetype.endswith("+json"):
+        raise BadInput("the request body must be JSON, sent as Content-Type: application/json")
+    body = _parse(raw)
     if not isinstance(body, dict):
         raise BadInput("the request body must be a JSON object")
+    for name, value in body.items():
+        if name not in fields:
+            raise BadInput(f"unknown member {json.dumps(name)} in the request body; "
+                           f"it may hold {', '.join(map(json.dumps, fields))}")
+        if type(value) is not fields[name]:  # exactly: True is not a number, 1 is not a bool
+            raise BadInput(f'"{name}" must be {"true or false" if fields[name] is bool else "text"}')
     return body
+
+
+def _read_limited() -> bytes:
+    too_large = RequestEntityTooLarge(f"the request body is larger than the limit of {MAX_BODY} bytes")
+    if (request.content_length or 0) > MAX_BODY:
+        raise too_large
+    stream, chunks, size = request.stream, [], 0
+    while size <= MAX_BODY:  # a chunked body has no length: read until its end, or past the limit
+        chunk = stream.read(MAX_BODY + 1 - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    if size > MAX_BODY:
+        raise too_large
+    return b"".join(chunks)
+
+
+def _parse(raw: bytes):
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadInput("the request body must be JSON in UTF-8") from None
+    if _too_deep(text):
+        raise BadInput(f"the request body is nested more than {MAX_DEPTH} levels deep")
+    try:
+        return json.loads(text, parse_constant=_no_constant)
+    except ValueError as exc:  # also NaN, Infinity, and integers too long to convert
+        raise BadInput(f"the request body is not valid JSON: {exc}") from None
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
+def _too_deep(text: str) -> bool:
+    """Is the JSON in ``text`` nested deeper than ``MAX_DEPTH`` (brackets inside strings aside)?
+
+    Checked before parsing, so that no nesting reaches the parser's recursion limit."""
+    depth, in_string, escaped = 0, False, False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return True
+        elif ch in "]}":
+            depth -= 1
+    return False
 
 
 def _started(kind: str, project_id, backup_id=None, note=""):
@@ -115,7 +196,8 @@ def list_backups(project_id):
 
 
 def create_backup(project_id):
-    return _started("backup", project_id, note=_body().get("note", ""))
+    _face().authorize("backup", project_id)  # before the body is read
+    return _started("backup", project_id, note=_body({"note": str}).get("note", ""))
 
 
 def show_backup(project_id, backup_id):
@@ -123,10 +205,8 @@ def show_backup(project_id, backup_id):
 
 
 def restore_backup(project_id, backup_id):
-    confirm = _body().get("confirm", False)
-    if not isinstance(confirm, bool):
-        raise BadInput('"confirm" must be true or false')
-    if not confirm:
+    _face().authorize("restore", project_id)  # before the body is read
+    if not _body({"confirm": bool}).get("confirm", False):
         return {"preview": _face().preview(project_id, backup_id)}
     return _started("restore", project_id, backup_id)
 

@@ -3,12 +3,15 @@
 It is the host app the blueprint is mounted in: it says who the user is
 (``current_user``), where a scope's panel is (``panel_url``), and has one write of its
 own (a project's title) that the maintenance flag refuses during a restore. Signing in
-is a user picker, which exists only outside ``prod``: it is for trying things out.
+is a user picker, which exists only outside ``prod``: it is for trying things out. A
+sign-in starts a new session (a new CSRF token) with an id kept in this process; sign-out
+forgets it, so a copy of the old cookie signs nobody in (nor does any cookie after a restart).
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Callable
 
 from bson import ObjectId
@@ -25,6 +28,7 @@ from flask import (
     url_for,
 )
 
+from .. import humanize
 from ..config import Config
 from ..demo import demo_users
 from ..errors import BadInput, NotAllowed, NotFound, StrongroomError
@@ -36,6 +40,7 @@ from .blueprint import error_page
 
 LAYOUT = "demo/base.html"
 SESSION_USER = "demo_user"
+SESSION_ID = "demo_session"
 MAX_TITLE = 200
 
 
@@ -52,7 +57,9 @@ def current_user() -> User | None:
     if "demo_user" not in g:
         g.demo_user = None
         name = session.get(SESSION_USER)
-        record = _database()["user"].find_one({"user": name}) if isinstance(name, str) else None
+        if not isinstance(name, str) or _state()["sessions"].get(session.get(SESSION_ID)) != name:
+            name = None  # never signed in, or signed out since: the cookie alone proves nothing
+        record = _database()["user"].find_one({"user": name}) if name is not None else None
         if record is not None:
             links = _database()["projectUser"].find({"user": name, "role": "organiser"})
             g.demo_user = User(name, record.get("role", "user"), frozenset(str(x["projectId"]) for x in links))
@@ -65,7 +72,8 @@ def panel_url(project_id: str | None) -> str:
 
 def make_demo_blueprint(config: Config, factory: Callable) -> Blueprint:
     bp = Blueprint("demo", __name__, template_folder="templates")
-    bp.record_once(lambda state: state.app.extensions.update(strongroom_demo={"config": config, "factory": factory}))
+    bp.record_once(lambda state: state.app.extensions.update(
+        strongroom_demo={"config": config, "factory": factory, "sessions": {}}))
     bp.before_request(csrf.check_request)
     bp.before_request(refuse_reads_of_a_project_being_restored)
     bp.errorhandler(StrongroomError)(error_page)
@@ -150,7 +158,7 @@ def edit_title(project_id):
     if not _may_edit(current_user(), project_id):
         raise NotAllowed("only admins, root and the project's organisers may edit it")
     title = request.form.get("title", "").strip()
-    if not title or len(title) > MAX_TITLE or any(ord(c) < 32 for c in title):
+    if not title or len(title) > MAX_TITLE or humanize.has_refused_characters(title):
         raise BadInput(f"a title is one line of 1 to {MAX_TITLE} characters")
     _database()["project"].update_one({"_id": record["_id"]}, {"$set": {"title": title}})
     flash(f"Title changed to “{title}”", "success")
@@ -179,12 +187,18 @@ def signin_as():
     name = request.form.get("user", "")
     if name not in {u["user"] for u in demo_users(_database())}:
         raise BadInput("no such demo user")
-    session[SESSION_USER] = name
+    # A new session at sign-in: a new CSRF token, nothing carried over from before, and
+    # an id the server knows, which sign-out forgets (the cookie is signed, not secret).
+    session.clear()
+    session_id = secrets.token_urlsafe(32)
+    _state()["sessions"][session_id] = name
+    session.update({SESSION_ID: session_id, SESSION_USER: name})
     flash(f"Signed in as {name}", "success")
     return redirect(url_for("demo.home"), 303)
 
 
 def signout():
-    session.pop(SESSION_USER, None)
+    _state()["sessions"].pop(session.get(SESSION_ID), None)  # a copy of the cookie is now worth nothing
+    session.clear()
     flash("Signed out", "success")
     return redirect(url_for("demo.home"), 303)

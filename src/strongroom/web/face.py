@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from .. import humanize
 from ..errors import BadInput, NotAllowed
 from ..ids import validate_backup_id
 from ..policy import BACKUP, DELETE, RESTORE, VIEW, User, can
@@ -106,11 +107,13 @@ class Face:
 
 
 def _clean_note(note: object) -> str:
+    """The note as the OpenAPI document says: text of at most ``MAX_NOTE`` characters on one
+    line, none of ``humanize.REFUSED_IN_TEXT`` (controls, separators, bidi, surrogates)."""
     if note is None:
         return ""
     if not isinstance(note, str):
         raise BadInput("the note must be text")
-    note = note.strip()
-    if len(note) > MAX_NOTE or any(ord(c) < 32 for c in note):
-        raise BadInput(f"the note must be one line of at most {MAX_NOTE} characters")
-    return note
+    if len(note) > MAX_NOTE or humanize.has_refused_characters(note):
+        raise BadInput(f"the note must be one line of at most {MAX_NOTE} printable characters "
+                       "(no control, line-separator or bidirectional-control characters)")
+    return note.strip()
