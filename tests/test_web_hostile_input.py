@@ -119,6 +119,14 @@ def test_bodies_have_strict_types_and_no_unknown_members(host, body):
     assert preview.status_code == 400  # 1 is not true
 
 
+@pytest.mark.parametrize("body", ["\r", " ", "\n\t"])
+def test_a_body_of_white_space_alone_is_not_json_and_never_taken_for_no_body(host, body):
+    _app, call, data = host  # found by the fuzzer: '\r' to .../restore answered a preview (200)
+    answer = call("POST", f"/site/backups/{data.backups['pilot']['site']}/restore", data=body,
+                  content_type="application/json")
+    assert answer.status_code == 400 and answer.get_json()["error"]["code"] == "bad_input"
+
+
 def test_a_body_that_is_not_sent_as_json_is_refused(host):
     _app, call, _data = host
     form = call("POST", "/site/backups", data={"note": "as a form"})

@@ -101,10 +101,11 @@ def _body(fields: dict[str, type]) -> dict:
 
     It is read whatever its framing (``Content-Length`` or chunked), at most ``MAX_BODY``
     bytes (413 beyond), nested at most ``MAX_DEPTH`` deep, must be a JSON object whose
-    members are among ``fields`` with exactly their types (400 otherwise). No body is ``{}``.
+    members are among ``fields`` with exactly their types (400 otherwise). No body (zero
+    bytes) is ``{}``.
     """
     raw = _read_limited()
-    if not raw.strip():
+    if not raw:  # no body at all; white space alone is not JSON (400)
         return {}
     if request.mimetype not in JSON_TYPES and not request.mimetype.endswith("+json"):
         raise BadInput("the request body must be JSON, sent as Content-Type: application/json")
