@@ -226,7 +226,8 @@ class _Snapshot:
         sparse = _sparse(st)
         try:
             for attempt, pause in enumerate(PAUSES):
-                time.sleep(pause)
+                if pause:  # even sleep(0) costs a system call and a reschedule per file
+                    time.sleep(pause)
                 digest, size, added = self.pool.store(fd, dest, hash_first=same_size, times=self.times,
                                                       sparse=sparse)
                 before, st = st, os.fstat(fd)
