@@ -15,6 +15,11 @@ ENV_MODE = "STRONGROOM_MODE"
 ENV_DB = "STRONGROOM_DB"
 ENV_SITE_KEY_FILE = "STRONGROOM_SITE_KEY_FILE"
 ENV_BACKUP_GROUP = "STRONGROOM_BACKUP_GROUP"
+ENV_S3_BUCKET = "STRONGROOM_S3_BUCKET"
+ENV_S3_PREFIX = "STRONGROOM_S3_PREFIX"
+ENV_S3_ENDPOINT = "STRONGROOM_S3_ENDPOINT"
+ENV_S3_REGION = "STRONGROOM_S3_REGION"
+ENV_REMOTE_KEY_FILE = "STRONGROOM_REMOTE_KEY_FILE"
 
 
 @dataclass(frozen=True)
@@ -36,13 +41,42 @@ class DataModel:
 
 
 @dataclass(frozen=True)
+class RemoteSettings:
+    """Where offsite copies go (``remote``): an S3 bucket, a prefix in it, the endpoint of an
+    S3-compatible service (None: AWS itself), its region, and the file of the key that
+    encrypts the copies on this machine (None: unencrypted). Credentials are boto3's own:
+    ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``, ``AWS_PROFILE``, an instance role."""
+
+    bucket: str | None = None
+    prefix: str = ""
+    endpoint: str | None = None
+    region: str | None = None
+    key_file: Path | None = None
+
+    def __post_init__(self) -> None:
+        # A prefix is a folder of the bucket: no leading slash, one trailing slash.
+        prefix = (self.prefix or "").strip("/")
+        object.__setattr__(self, "prefix", f"{prefix}/" if prefix else "")
+        if self.key_file is not None:
+            object.__setattr__(self, "key_file", Path(self.key_file).absolute())
+
+    @classmethod
+    def from_env(cls) -> RemoteSettings:
+        env = os.environ.get
+        return cls(bucket=env(ENV_S3_BUCKET) or None, prefix=env(ENV_S3_PREFIX) or "",
+                   endpoint=env(ENV_S3_ENDPOINT) or None, region=env(ENV_S3_REGION) or None,
+                   key_file=env(ENV_REMOTE_KEY_FILE) or None)
+
+
+@dataclass(frozen=True)
 class Config:
     """Where the data lives and which database holds it.
 
     ``db_uri`` is ``mongodb://…/<name>`` for a MongoDB server (through pymongo) or
     ``None`` for the embedded database at ``<data dir>/db/<mode>``. ``site_key_file``
     holds the key that signs manifests (default ``<data dir>/backups/.site-key``, made at
-    first use); ``backup_group``, when set, may read the backups (``privacy``).
+    first use); ``backup_group``, when set, may read the backups (``privacy``); ``remote``
+says where offsite copies go.
     """
 
     data_dir: Path
@@ -51,6 +85,7 @@ class Config:
     model: DataModel = field(default_factory=DataModel)
     site_key_file: Path | None = None
     backup_group: str | None = None
+    remote: RemoteSettings = field(default_factory=RemoteSettings)
 
     def __post_init__(self) -> None:
         if self.mode not in RUN_MODES:
@@ -104,4 +139,5 @@ class Config:
         db_uri = db_uri or os.environ.get(ENV_DB) or None
         return cls(data_dir=Path(data_dir), mode=mode, db_uri=db_uri,
                    site_key_file=os.environ.get(ENV_SITE_KEY_FILE) or None,
-                   backup_group=os.environ.get(ENV_BACKUP_GROUP) or None)
+                   backup_group=os.environ.get(ENV_BACKUP_GROUP) or None,
+                   remote=RemoteSettings.from_env())

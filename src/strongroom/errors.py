@@ -78,3 +78,10 @@ class NoSpace(StrongroomError):
 
     exit_code = 6
     http_status = 507
+
+
+class RemoteFailed(StrongroomError):
+    """The remote storage of offsite copies could not be reached, or refused a request."""
+
+    exit_code = 1
+    http_status = 502

@@ -3,7 +3,8 @@
 ``Strongroom`` is the one object the CLI and the web talk to. It resolves and validates
 the scope, takes the operation lock, checks for room (``preflight``), and hands the work
 to the operations: ``backing_up``, ``restoring``, ``verifying`` (with ``repairing``),
-``preview``, ``pruning`` and ``importing``, over ``store`` for the backup folders. It never prints: progress goes to the callback
+``preview``, ``pruning`` and ``importing``, over ``store`` for the backup folders; offsite
+copies go through ``remote`` and ``remote_pull``. It never prints: progress goes to the callback
 ``progress(step, done, total)`` given at construction, results are returned as plain
 data, failures raised as the typed errors of ``errors``.
 
@@ -31,6 +32,7 @@ from . import (
     privacy,
     pruning,
     recovering,
+    remote_pull,
     restoring,
     verifying,
 )
@@ -44,6 +46,7 @@ from .locking import OperationLock, is_locked
 from .manifest import REASONS, iter_entries, summary
 from .nofollow import check_no_links
 from .pruning import RetentionPolicy
+from .remote import Remote
 from .scopes import Scope, backups_root, record_queries, scope_dir
 from .snapshot import CHANGED_FILES
 from .store import BackupStore
@@ -307,6 +310,56 @@ class Strongroom:
         scope = self.scope(project_id, in_database=False)
         return [self.verify_backup(backup_id, project_id, repair=repair, sign_unsigned=sign_unsigned)
                 for backup_id in self.store.ids(scope)]
+
+    # -- offsite copies (``remote``) -------------------------------------------------
+
+    def _remote(self) -> Remote:
+        """The configured remote; ``BadInput`` (before any lock) when none is configured."""
+        return Remote.open(self.config.remote)
+
+    def push_backups(self, backup_id: str | None = None, project_id: str | None = None, *,
+                     all_backups: bool = False, by: str | None = None) -> dict:
+        """Copy the scope's backup ``backup_id``, every backup (``all_backups``) or the
+        newest one to the remote, sending only what it lacks. ``{"pushed": [ids],
+        "already": [ids], "objects_uploaded", "bytes_uploaded", "encrypted", "remote",
+        "warnings"}``: ``warnings`` says when the copies are not encrypted."""
+        if backup_id is not None and all_backups:
+            raise BadInput("give one backup id or --all, not both")
+        if backup_id is not None:
+            validate_backup_id(backup_id)
+        scope = self.scope(project_id, in_database=False)
+        target = self._remote()
+        with self._lock("push", by or _default_user()):
+            self._recover_locked()
+            ids = self.store.ids(scope)
+            if backup_id is not None and backup_id not in ids:
+                raise NotFound(f"no backup {backup_id} of the {scope}")
+            chosen = [backup_id] if backup_id is not None else ids if all_backups else ids[:1]
+            if not chosen:
+                raise NotFound(f"no backups of the {scope} to push")
+            return target.push(self, scope, chosen)
+
+    def pull_backup(self, backup_id: str, project_id: str | None = None, *, by: str | None = None) -> dict:
+        """Fetch a remote copy back into the scope's backups (``remote_pull``); its summary."""
+        validate_backup_id(backup_id)
+        scope = Scope.of(project_id)
+        target = self._remote()
+        with self._lock("pull", by or _default_user()):
+            self._recover_locked()
+            return remote_pull.pull(self, target, scope, backup_id)
+
+    def list_remote(self, project_id: str | None = None) -> list[dict]:
+        """Summaries of the scope's remote copies in this run mode, newest first."""
+        return self._remote().list(self.config.mode, Scope.of(project_id))
+
+    def prune_remote(self, policy: RetentionPolicy, project_id: str | None = None, *,
+                     dry_run: bool = False, by: str | None = None) -> dict:
+        """Delete the remote copies ``policy`` does not keep, then the objects no copy
+        uses. ``{"kept", "deleted", "objects_deleted", "bytes_deleted", "dry_run"}``."""
+        scope = Scope.of(project_id)
+        target = self._remote()
+        with self._lock("prune", by or _default_user()):
+            return target.prune(self, scope, policy, dry_run)
 
 
 def _default_user() -> str:

@@ -28,6 +28,7 @@ from .backups import backup, list_, show
 from .changes import delete, prune, restore
 from .checks import recover, verify
 from .imports import import_
+from .remote import pull, push
 from .site import demo, serve
 
 log = logging.getLogger("strongroom")
@@ -98,3 +99,5 @@ def _recover_first(service: Strongroom, reading: bool) -> None:
 
 for command in (recover, backup, list_, show, restore, delete, prune, verify, import_, serve, demo):
     main.add_command(command)
+main.add_command(push)
+main.add_command(pull)

@@ -39,11 +39,13 @@ def backup(obj, project_id, note, reason, on_change, as_json):
 
 @click.command("list")
 @project_option
+@click.option("--remote", is_flag=True, help="List the copies in the offsite storage instead.")
 @json_option
 @click.pass_obj
-def list_(obj, project_id, as_json):
-    """List the backups of the site or of a project, newest first."""
-    backups = obj.service.list_backups(project_id)
+def list_(obj, project_id, remote, as_json):
+    """List the backups of the site or of a project, newest first (with --remote: their
+    copies in the configured S3 storage)."""
+    backups = obj.service.list_remote(project_id) if remote else obj.service.list_backups(project_id)
     if as_json:
         print_json(backups)
         return

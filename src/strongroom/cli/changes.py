@@ -90,13 +90,16 @@ def delete(obj, backup_id, project_id, yes, as_json):
 @click.option("--keep-weekly", default=0, type=click.IntRange(0), help="Keep the newest backup of each of N weeks.")
 @click.option("--keep-monthly", default=0, type=click.IntRange(0), help="Keep the newest backup of each of N months.")
 @click.option("--dry-run", is_flag=True, help="Only show what would be deleted.")
+@click.option("--remote", is_flag=True, help="Prune the copies in the offsite storage instead.")
 @yes_option
 @json_option
 @click.pass_obj
-def prune(obj, project_id, keep_last, keep_hourly, keep_daily, keep_weekly, keep_monthly, dry_run, yes, as_json):
+def prune(obj, project_id, keep_last, keep_hourly, keep_daily, keep_weekly, keep_monthly, dry_run, remote, yes,
+          as_json):
     """Delete the backups a retention policy does not keep (for scheduled backups).
 
     A backup kept by any rule is kept; a policy must keep something. Times are UTC.
+    With --remote the same policy prunes the copies in the offsite storage.
 
     \b
     Example (cron, nightly):
@@ -106,7 +109,11 @@ def prune(obj, project_id, keep_last, keep_hourly, keep_daily, keep_weekly, keep
 
     policy = RetentionPolicy(keep_last, keep_hourly, keep_daily, keep_weekly, keep_monthly)
     if not dry_run:
-        confirm(yes, "Delete every backup this policy does not keep?")
+        confirm(yes, f"Delete every {'remote copy' if remote else 'backup'} this policy does not keep?")
+    if remote:
+        from .remote import print_pruned
+
+        return print_pruned(obj.service.prune_remote(policy, project_id, dry_run=dry_run), as_json)
     result = obj.service.prune_backups(policy, project_id, dry_run=dry_run)
     obj.progress.done()
     if as_json:
