@@ -1,0 +1,395 @@
+"""Offsite copies: push, list --remote, pull and prune --remote against a real S3 server.
+
+The server is moto's, started by the suite on 127.0.0.1 on a free port; each test gets a
+bucket of its own. The bucket is read back with boto3 to check what the storage provider
+sees: names, content, what a second push sends, what an interrupted push leaves.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import socket
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from conftest import records_fingerprint, tree_fingerprint
+from strongroom.config import RemoteSettings
+from strongroom.errors import BadInput, CorruptBackup, NotFound, RemoteFailed
+from strongroom.remote import OBJECTS, Remote
+from strongroom.remote_store import S3Store
+from strongroom.scopes import scope_dir
+from strongroom.service import Strongroom
+
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+               "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint():
+    """moto's S3 server on loopback for the whole session (skipped, with the reason, if it
+    cannot start)."""
+    try:
+        from moto.server import ThreadedMotoServer
+    except ImportError as exc:
+        pytest.skip(f"moto's server mode is not installed: {exc}")
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    try:
+        server.start()
+    except Exception as exc:  # noqa: BLE001 - any reason it cannot start is a reason to skip
+        pytest.skip(f"moto's S3 server did not start: {exc}")
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def settings(s3_endpoint, monkeypatch) -> RemoteSettings:
+    """A new bucket, and the environment a user sets to use it (the CLI reads it)."""
+    for name, value in CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    bucket = f"offsite-{uuid.uuid4().hex[:12]}"
+    _client(s3_endpoint).create_bucket(Bucket=bucket)
+    monkeypatch.setenv("STRONGROOM_S3_BUCKET", bucket)
+    monkeypatch.setenv("STRONGROOM_S3_PREFIX", "strongroom")
+    monkeypatch.setenv("STRONGROOM_S3_ENDPOINT", s3_endpoint)
+    monkeypatch.delenv("STRONGROOM_REMOTE_KEY_FILE", raising=False)
+    return RemoteSettings(bucket=bucket, prefix="strongroom", endpoint=s3_endpoint)
+
+
+@pytest.fixture
+def key_file(tmp_path, monkeypatch):
+    path = tmp_path / "remote.key"
+    path.write_bytes(os.urandom(32))
+    monkeypatch.setenv("STRONGROOM_REMOTE_KEY_FILE", str(path))
+    return path
+
+
+def _client(endpoint: str):
+    import boto3
+
+    return boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+                        aws_access_key_id="testing", aws_secret_access_key="testing")
+
+
+def _service(config, database, settings, key=None, **kwargs) -> Strongroom:
+    remote = dataclasses.replace(settings, key_file=key)
+    return Strongroom(dataclasses.replace(config, remote=remote), database=database, **kwargs)
+
+
+def _bucket(settings) -> dict[str, dict]:
+    """Every object in the bucket: its key -> {"etag", "modified", "body"}."""
+    client = _client(settings.endpoint)
+    found = {}
+    for item in client.list_objects_v2(Bucket=settings.bucket).get("Contents", []):
+        body = client.get_object(Bucket=settings.bucket, Key=item["Key"])["Body"].read()
+        found[item["Key"]] = {"etag": item["ETag"], "modified": item["LastModified"], "body": body}
+    return found
+
+
+def _consistent(sr: Strongroom) -> list[str]:
+    """Objects a remote manifest names that the remote lacks (none, when consistent)."""
+    remote = Remote.open(sr.config.remote)
+    present = set(remote.store.list(OBJECTS))
+    return [digest for doc in remote.documents().values() for digest in doc["objects"]
+            if OBJECTS + remote.cipher.object_name(digest) not in present]
+
+
+def _change_everything(config, database) -> None:
+    working = config.working_dir
+    for path in list(working.rglob("*"))[:5]:
+        if path.is_file():
+            path.write_bytes(b"changed after the backup")
+    (working / "new-after-backup.txt").write_text("new")
+    database["project"].delete_many({})
+    database["user"].insert_one({"name": "arrived later"})
+
+
+@pytest.mark.parametrize("encrypted", [False, True], ids=["plain", "encrypted"])
+def test_a_site_backup_pushed_and_pulled_back_verifies_and_restores_the_site(
+        config, database, site, settings, tmp_path, encrypted):
+    key = tmp_path / "remote.key" if encrypted else None
+    if key:
+        key.write_bytes(os.urandom(32))
+    sr = _service(config, database, settings, key)
+    files, records = tree_fingerprint(config.working_dir), records_fingerprint(database)
+    made = sr.make_backup(note="before the move")
+
+    pushed = sr.push_backups()
+    assert pushed["pushed"] == [made["id"]] and pushed["encrypted"] is encrypted
+    assert [b["id"] for b in sr.list_remote()] == [made["id"]]
+
+    sr.delete_backup(made["id"])
+    sr.store.pool.collect_garbage()
+    assert not any(sr.store.pool.root.glob("??/*")), "the pool is empty: the pull must fetch every object"
+    pulled = sr.pull_backup(made["id"])
+    assert pulled["id"] == made["id"] and pulled["reason"] == "manual" and pulled["note"] == "before the move"
+    assert pulled["objects_fetched"] > 0
+    assert sr.verify_backup(made["id"])["ok"]
+
+    _change_everything(config, database)
+    sr.restore_backup(made["id"])
+    assert tree_fingerprint(config.working_dir) == files
+    assert records_fingerprint(database) == records
+
+
+def test_a_project_backup_goes_out_and_comes_back_through_the_cli(config, database, site, settings, cli):
+    project = site.project_ids[0]
+    folder = scope_dir(config, Strongroom(config, database=database).scope(project))
+    files = tree_fingerprint(folder)
+    made = json.loads(cli("backup", "--project", project, "--json").output)
+
+    pushed = cli("push", "--project", project)
+    assert pushed.exit_code == 0, pushed.output
+    assert f"pushed {made['id']}" in pushed.output
+    listed = json.loads(cli("list", "--remote", "--project", project, "--json").output)
+    assert [b["id"] for b in listed] == [made["id"]] and listed[0]["project"] == project
+    assert json.loads(cli("list", "--remote", "--json").output) == [], "the site has no copies"
+
+    assert cli("delete", made["id"], "--project", project, "--yes").exit_code == 0
+    pulled = cli("pull", made["id"], "--project", project)
+    assert pulled.exit_code == 0, pulled.output
+    for path in folder.rglob("*"):
+        if path.is_file():
+            path.write_bytes(b"ruined")
+    restored = cli("restore", made["id"], "--project", project, "--yes")
+    assert restored.exit_code == 0, restored.output
+    assert tree_fingerprint(folder) == files
+
+
+def test_a_second_push_sends_nothing_and_a_new_backup_sends_only_what_changed(
+        config, database, site, settings, monkeypatch):
+    sr = _service(config, database, settings)
+    sr.make_backup()
+    first = sr.push_backups()
+    before = _bucket(settings)
+
+    puts = []
+    real_put = S3Store.put
+    monkeypatch.setattr(S3Store, "put", lambda store, key, body: (puts.append(key), real_put(store, key, body)))
+    again = sr.push_backups(all_backups=True)
+    assert again["pushed"] == [] and again["objects_uploaded"] == 0 and puts == []
+    after = _bucket(settings)
+    assert {k: (v["etag"], v["modified"]) for k, v in after.items()} == \
+           {k: (v["etag"], v["modified"]) for k, v in before.items()}
+
+    (config.working_dir / "one-new-file.txt").write_text("only this is new")
+    sr.make_backup()
+    third = sr.push_backups()
+    # The new file, the new file list, and the dumps (their JSON records times)
+    # at most: nothing of the unchanged files.
+    assert 1 <= third["objects_uploaded"] < first["objects_uploaded"] / 2
+    assert len(puts) == third["objects_uploaded"] + 1  # and its manifest
+
+
+@pytest.mark.parametrize("fail_after", [0, 6, "manifest"])
+def test_an_interrupted_push_leaves_the_remote_consistent_and_the_next_push_completes_it(
+        config, database, site, settings, monkeypatch, fail_after):
+    sr = _service(config, database, settings)
+    made = sr.make_backup()
+    total = len(Remote.open(sr.config.remote).store.list(""))  # an empty bucket: 0
+    assert total == 0
+    real_put = S3Store.put
+    puts = []
+
+    def failing_put(store, key, body):
+        last = fail_after == "manifest" and key.startswith("backups/")
+        if last or (fail_after != "manifest" and len(puts) > fail_after):  # the marker goes first
+            raise RemoteFailed("the connection dropped (injected)")
+        puts.append(key)
+        real_put(store, key, body)
+
+    monkeypatch.setattr(S3Store, "put", failing_put)
+    with pytest.raises(RemoteFailed):
+        sr.push_backups()
+    monkeypatch.setattr(S3Store, "put", real_put)
+
+    assert sr.list_remote() == [], "no manifest: the copy is not listed"
+    assert _consistent(sr) == []
+    completed = sr.push_backups()
+    assert completed["pushed"] == [made["id"]]
+    if fail_after == "manifest":
+        assert completed["objects_uploaded"] == 0, "every object was there: only the manifest was missing"
+    assert _consistent(sr) == []
+    sr.delete_backup(made["id"])
+    sr.pull_backup(made["id"])
+    assert sr.verify_backup(made["id"])["ok"]
+
+
+def test_encrypted_copies_show_the_provider_no_name_content_or_record(
+        config, database, site, settings, tmp_path):
+    secret_name, secret_content, secret_record = "quarterly-plan-of-ACME.txt", b"launch code 4711 ZEBRA", "Ottilie Q."
+    (config.working_dir / secret_name).write_bytes(secret_content)
+    database["user"].insert_one({"name": secret_record})
+    needles = [secret_name.encode(), secret_content, secret_record.encode(),
+               b"quarterly-plan", b"edition", b"projectUser"]
+
+    plain = _service(config, database, settings)
+    made = plain.make_backup()
+    plain.push_backups()
+    seen = b"".join(k.encode() + v["body"] for k, v in _bucket(settings).items())
+    assert all(needle in seen for needle in needles), "the plain copy shows them: the check below can fail"
+
+    key = tmp_path / "remote.key"
+    key.write_bytes(os.urandom(32))
+    sealed_settings = dataclasses.replace(settings, prefix="sealed")
+    sealed = _service(config, database, sealed_settings, key)
+    sealed.push_backups()
+    bucket = {k: v for k, v in _bucket(settings).items() if k.startswith("sealed/")}
+    seen = b"".join(k.encode() + v["body"] for k, v in bucket.items())
+    for needle in needles:
+        assert needle not in seen
+    hashes = {e["hash"] for e in _entries(sealed, made["id"])}
+    assert not any(h in k for h in hashes for k in bucket), "object names are not content hashes"
+    assert made["id"] not in " ".join(bucket), "nor do names show the backup"
+
+
+def _entries(sr, backup_id):
+    from strongroom.manifest import iter_entries
+    from strongroom.scopes import Scope
+
+    path, manifest = sr.store.open(Scope.site(), backup_id)
+    return [e for e in iter_entries(path, manifest) if e["type"] == "file"]
+
+
+def test_the_wrong_key_or_none_is_refused_with_one_clear_line(
+        config, database, site, settings, key_file, tmp_path, cli_process):
+    sr = _service(config, database, settings, key_file)
+    made = sr.make_backup()
+    sr.push_backups()
+
+    other = tmp_path / "other.key"
+    other.write_bytes(os.urandom(32))
+    with pytest.raises(BadInput, match="another key"):
+        _service(config, database, settings, other).pull_backup(made["id"])
+    with pytest.raises(BadInput, match="are encrypted"):
+        _service(config, database, settings).list_remote()
+
+    wrong = cli_process("pull", made["id"], env={"STRONGROOM_REMOTE_KEY_FILE": str(other)})
+    assert wrong.returncode == 2
+    assert len(wrong.stderr.strip().splitlines()) == 1 and "another key" in wrong.stderr
+    assert sr.store.ids(sr.scope()) == [made["id"]]
+
+
+def test_a_changed_remote_object_fails_the_pull_and_nothing_lands(config, database, site, settings, key_file):
+    sr = _service(config, database, settings, key_file)
+    made = sr.make_backup()
+    sr.push_backups()
+    client = _client(settings.endpoint)
+    bucket = _bucket(settings)
+    biggest = max((k for k in bucket if "/objects/" in k), key=lambda k: len(bucket[k]["body"]))
+    body = bytearray(bucket[biggest]["body"])
+    body[-20] ^= 1
+    client.put_object(Bucket=settings.bucket, Key=biggest, Body=bytes(body))
+
+    sr.delete_backup(made["id"])
+    with pytest.raises(CorruptBackup, match="does not open"):
+        sr.pull_backup(made["id"])
+    assert sr.store.ids(sr.scope()) == []
+    assert not [p.name for p in (config.backups_dir / "site").iterdir()], "no staging folder is left"
+
+
+def test_an_encrypted_copy_comes_back_on_a_new_server_with_a_new_site_key(
+        config, database, site, settings, key_file, tmp_path):
+    sr = _service(config, database, settings, key_file)
+    made = sr.make_backup()
+    sr.push_backups()
+
+    fresh = dataclasses.replace(config, data_dir=tmp_path / "new-server")
+    from strongroom.engines import open_database
+
+    new_site = _service(fresh, open_database(fresh), settings, key_file)
+    pulled = new_site.pull_backup(made["id"])
+    assert pulled["id"] == made["id"]
+    assert new_site.verify_backup(made["id"])["ok"]
+    manifest = new_site.show_backup(made["id"])["manifest"]
+    assert manifest["pulled"]["signed_by"] == json.loads(
+        (sr.store.path(sr.scope(), made["id"]) / "manifest.json").read_text())["signature"]["key_id"]
+
+
+def test_a_plain_copy_signed_by_another_site_key_is_refused(config, database, site, settings, tmp_path):
+    sr = _service(config, database, settings)
+    made = sr.make_backup()
+    sr.push_backups()
+    fresh = dataclasses.replace(config, data_dir=tmp_path / "new-server")
+    from strongroom.engines import open_database
+
+    with pytest.raises(CorruptBackup, match="another site key"):
+        _service(fresh, open_database(fresh), settings).pull_backup(made["id"])
+
+
+def test_prune_remote_keeps_what_the_policy_keeps_and_deletes_content_only_the_others_used(
+        config, database, site, settings, cli):
+    days = iter(datetime(2026, 11, 1, 3, tzinfo=UTC) + timedelta(days=n) for n in range(10))
+    sr = _service(config, database, settings, clock=lambda: next(days))
+    only_old = config.working_dir / "only-in-the-oldest.txt"
+    only_old.write_text("gone after the first backup")
+    ids = [sr.make_backup()["id"]]
+    only_old.unlink()
+    ids += [sr.make_backup()["id"] for _ in range(3)]
+    sr.push_backups(all_backups=True)
+    old_digest = next(e["hash"] for e in _entries(sr, ids[0]) if e["path"] == only_old.name)
+    assert any(k.endswith(f"/objects/{old_digest}") for k in _bucket(settings))
+
+    dry = cli("prune", "--remote", "--keep-last", "2", "--dry-run", "--json")
+    assert json.loads(dry.output)["deleted"] == [ids[1], ids[0]]
+    assert len(sr.list_remote()) == 4
+    pruned = cli("prune", "--remote", "--keep-last", "2", "--yes")
+    assert pruned.exit_code == 0, pruned.output
+
+    assert [b["id"] for b in sr.list_remote()] == [ids[3], ids[2]]
+    assert not any(k.endswith(f"/objects/{old_digest}") for k in _bucket(settings))
+    assert _consistent(sr) == []
+    assert sr.store.ids(sr.scope()) == ids[::-1], "the local backups are untouched"
+    sr.delete_backup(ids[2])
+    sr.pull_backup(ids[2])
+    assert sr.verify_backup(ids[2])["ok"]
+
+
+def test_push_without_a_key_says_once_that_the_copies_are_not_encrypted(config, database, site, settings,
+                                                                        cli_process):
+    sr = _service(config, database, settings)
+    sr.make_backup()
+    (config.working_dir / "another.txt").write_text("x")
+    sr.make_backup()
+    done = cli_process("push", "--all")
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count("not encrypted") == 1
+    assert done.stdout.count("pushed ") == 2
+
+
+def test_no_bucket_configured_is_one_line_and_exit_2(config, database, site, cli_process, monkeypatch):
+    monkeypatch.delenv("STRONGROOM_S3_BUCKET", raising=False)
+    Strongroom(config, database=database).make_backup()
+    for args in (["push"], ["list", "--remote"], ["pull", "2026-11-26T04-27-43"]):
+        done = cli_process(*args)
+        assert done.returncode == 2, (args, done.stderr)
+        assert done.stderr.count("\n") == 1 and "STRONGROOM_S3_BUCKET" in done.stderr
+
+
+def test_a_storage_that_cannot_be_reached_is_one_line(config, database, site, settings, cli_process):
+    Strongroom(config, database=database).make_backup()
+    down = f"http://127.0.0.1:{_free_port()}"
+    done = cli_process("push", env={"STRONGROOM_S3_ENDPOINT": down}, timeout=60)
+    assert done.returncode == 1
+    assert done.stderr.count("\n") == 1 and "cannot reach the remote storage" in done.stderr
+    with pytest.raises(RemoteFailed, match="cannot reach"):
+        _service(config, database, dataclasses.replace(settings, endpoint=down)).list_remote()
+
+
+def test_pulling_a_backup_the_remote_does_not_hold_is_not_found(config, database, site, settings):
+    sr = _service(config, database, settings)
+    sr.make_backup()
+    sr.push_backups()
+    with pytest.raises(NotFound):
+        sr.pull_backup("2020-01-01T00-00-00")
