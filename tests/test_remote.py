@@ -8,6 +8,8 @@ sees: names, content, what a second push sends, what an interrupted push leaves.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import io
 import json
 import os
 import socket
@@ -20,6 +22,7 @@ from conftest import records_fingerprint, tree_fingerprint
 from strongroom.config import RemoteSettings
 from strongroom.errors import BadInput, CorruptBackup, NotFound, RemoteFailed
 from strongroom.remote import OBJECTS, Remote
+from strongroom.remote_cipher import CHUNK, NONCE, TAG, Sealed
 from strongroom.remote_store import S3Store
 from strongroom.scopes import scope_dir
 from strongroom.service import Strongroom
@@ -393,3 +396,38 @@ def test_pulling_a_backup_the_remote_does_not_hold_is_not_found(config, database
     sr.push_backups()
     with pytest.raises(NotFound):
         sr.pull_backup("2020-01-01T00-00-00")
+
+
+@pytest.mark.parametrize("size", [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 2 * CHUNK])
+def test_sealed_content_opens_to_what_went_in_at_every_chunk_boundary(size):
+    cipher = Sealed(os.urandom(32))
+    content = os.urandom(size)
+    sealed = io.BytesIO()
+    assert cipher.seal("objects/x", io.BytesIO(content), sealed) == hashlib.sha256(content).hexdigest()
+    opened = io.BytesIO()
+    assert cipher.open("objects/x", io.BytesIO(sealed.getvalue()), opened) == hashlib.sha256(content).hexdigest()
+    assert opened.getvalue() == content
+    assert content[:64] not in sealed.getvalue() or size == 0
+
+
+def test_sealed_content_cut_reordered_moved_or_under_another_key_does_not_open():
+    cipher = Sealed(os.urandom(32))
+    sealed = io.BytesIO()
+    cipher.seal("objects/x", io.BytesIO(os.urandom(2 * CHUNK + 5)), sealed)
+    data = sealed.getvalue()
+    frame = NONCE + CHUNK + TAG
+    head, first, second, last = data[:4], data[4:4 + frame], data[4 + frame:4 + 2 * frame], data[4 + 2 * frame:]
+    broken = {
+        "cut at a chunk's end": head + first + second,
+        "reordered": head + second + first + last,
+        "a chunk dropped": head + first + last,
+    }
+    for what, variant in broken.items():
+        with pytest.raises(CorruptBackup):
+            cipher.open("objects/x", io.BytesIO(variant), io.BytesIO())
+        assert what
+    with pytest.raises(CorruptBackup):
+        cipher.open("objects/y", io.BytesIO(data), io.BytesIO())  # put under another name
+    with pytest.raises(CorruptBackup):
+        Sealed(os.urandom(32)).open("objects/x", io.BytesIO(data), io.BytesIO())
+    assert cipher.object_name("ab" * 32) != Sealed(os.urandom(32)).object_name("ab" * 32)
