@@ -473,3 +473,19 @@ def _linked_by_backups(pool) -> list[str]:
     pending = {p.stat().st_ino for p in pool.tmp.iterdir()} if pool.tmp.is_dir() else set()
     return [p.name for p in pool.root.glob("??/*")
             if p.stat().st_nlink - (p.stat().st_ino in pending) > 1]
+
+
+def test_a_backup_whose_stored_content_was_damaged_is_not_pushed(config, database, site, settings):
+    sr = _service(config, database, settings)
+    made = sr.make_backup()
+    entry = max(_entries(sr, made["id"]), key=lambda e: e["size"])
+    stored = sr.store.pool.object_path(entry["hash"])
+    stored.chmod(0o600)
+    content = bytearray(stored.read_bytes())
+    content[0] ^= 0xFF  # same size, same mode afterwards: only its content shows the damage
+    stored.write_bytes(bytes(content))
+    stored.chmod(0o400)
+
+    with pytest.raises(CorruptBackup, match="no longer matches its hash"):
+        sr.push_backups()
+    assert sr.list_remote() == []
