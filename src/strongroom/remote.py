@@ -176,7 +176,8 @@ class Remote:
     def _upload(self, name: str, source: Path, digest: str) -> int:
         with open(source, "rb") as src, tempfile.SpooledTemporaryFile(SPOOL) as sealed:
             if self.cipher.seal(name, src, sealed) != digest:
-                raise CorruptBackup(f"{source} no longer matches its hash: check the backups with `strongroom verify --all --repair`")
+                raise CorruptBackup(f"{source} no longer matches its hash: check the backups with "
+                                    "`strongroom verify --all --repair`")
             size = sealed.tell()
             sealed.seek(0)
             self.store.put(name, sealed)
