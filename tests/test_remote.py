@@ -392,12 +392,18 @@ def test_a_storage_that_cannot_be_reached_is_one_line(config, database, site, se
         _service(config, database, dataclasses.replace(settings, endpoint=down)).list_remote()
 
 
-def test_pulling_a_backup_the_remote_does_not_hold_is_not_found(config, database, site, settings):
+def test_pulling_what_the_remote_lacks_or_what_is_here_already_is_refused(config, database, site, settings):
     sr = _service(config, database, settings)
-    sr.make_backup()
+    made = sr.make_backup()
+    with pytest.raises(NotFound, match="no copies"):
+        sr.pull_backup(made["id"])
     sr.push_backups()
     with pytest.raises(NotFound):
         sr.pull_backup("2020-01-01T00-00-00")
+    with pytest.raises(BadInput, match="already here"):
+        sr.pull_backup(made["id"])
+    with pytest.raises(BadInput, match="not both"):
+        sr.push_backups(made["id"], all_backups=True)
 
 
 @pytest.mark.parametrize("size", [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 2 * CHUNK])
