@@ -264,6 +264,13 @@ class Strongroom:
             parts.check_present(source.entries(), backup_id)
         return path, manifest, source, parts
 
+    def check_parts(self, backup_id: str, paths, project_id: str | None = None) -> list[str]:
+        """The parts, as ``restore_parts`` would take them, once known to be in the backup
+        (``InvalidName``, ``BadInput``, ``NotFound`` otherwise); changes nothing."""
+        scope, backup_scope = self._parts_scopes(backup_id, project_id)
+        parts = self._open_source(scope, backup_scope, backup_id, paths)[3]
+        return parts.paths if parts else []
+
     def restore_parts(self, backup_id: str, paths=(), project_id: str | None = None, *,
                       to: str | os.PathLike | None = None, by: str | None = None) -> dict:
         """Put back only ``paths`` (files or folders, relative to the scope's folder) of the
