@@ -284,3 +284,26 @@ def test_a_project_a_site_backup_does_not_hold_is_refused(service, site):
     made = service.make_backup()
     with pytest.raises(NotFound, match="holds no project"):
         service.restore_parts(made["id"], project_id="0123456789abcdef01234567")
+
+
+def test_a_project_backup_with_the_site_backups_id_comes_first_unless_from_site_is_asked(config, database, site):
+    from datetime import UTC, datetime
+
+    from strongroom.service import Strongroom
+
+    frozen = Strongroom(config, database=database, clock=lambda: datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC))
+    project = site.project_ids[0]
+    folder = scope_dir(config, Scope.project(project))
+    made = frozen.make_backup()
+    (folder / "about.md").write_text("as in the project's own backup")
+    assert frozen.make_backup(project)["id"] == made["id"]  # one id, two scopes
+    (folder / "about.md").write_text("changed since both")
+
+    assert not frozen.from_site_backup(made["id"], project)
+    frozen.restore_parts(made["id"], ["about.md"], project)
+    assert (folder / "about.md").read_text() == "as in the project's own backup"
+    assert frozen.from_site_backup(made["id"], project, from_site=True)
+    frozen.restore_parts(made["id"], ["about.md"], project, from_site=True)
+    assert (folder / "about.md").read_text() != "as in the project's own backup"
+    with pytest.raises(NotFound, match="name the project"):
+        frozen.restore_parts(made["id"], ["about.md"], from_site=True)

@@ -78,3 +78,19 @@ def test_restore_project_from_a_site_backup_puts_back_that_project(cli, config, 
     assert json.loads(result.output)["records_restored"] is True
     assert database.edition.count_documents({"projectId": ObjectId(project)}) == 2
     assert (config.working_dir / "project" / project / "about.md").is_file()
+
+
+def test_restore_from_site_takes_the_project_out_of_the_site_backup(cli, config, site):
+    backup_id = cli("backup").output.strip()
+    project = site.project_ids[1]
+    about = config.working_dir / "project" / project / "about.md"
+    original = about.read_bytes()
+    about.write_text("changed")
+
+    shown = cli("restore", backup_id, "--project", project, "--from-site", "--dry-run")
+    result = cli("restore", backup_id, "--project", project, "--from-site", "--yes")
+
+    assert shown.exit_code == 0 and "about.md" in shown.output and "records edition" in shown.output
+    assert result.exit_code == 0 and f"out of site backup {backup_id}" in result.output, result.output
+    assert about.read_bytes() == original
+    assert cli("restore", backup_id, "--from-site", "--yes").exit_code == 3  # no project named

@@ -237,20 +237,26 @@ class Strongroom:
 
     # -- restoring part of a scope (``partial``) ------------------------------------
 
-    def from_site_backup(self, backup_id: str, project_id: str | None) -> bool:
+    def from_site_backup(self, backup_id: str, project_id: str | None, from_site: bool | None = None) -> bool:
         """Would restoring ``project_id`` from ``backup_id`` take the project out of a site
-        backup (the project has no backup of that id, the site has)?"""
+        backup? With ``from_site=None``, when the project has no backup of that id and the
+        site has (a project's own backup of that id comes first); ``True`` says so
+        explicitly (``NotFound`` if there is no such site backup)."""
         validate_backup_id(backup_id)
-        if project_id is None:
+        if from_site and (project_id is None or not self.store.exists(Scope.site(), backup_id)):
+            raise NotFound(f"no site backup {backup_id} to take a project out of"
+                           + ("" if project_id else ": name the project"))
+        if project_id is None or from_site is False:
             return False
-        return (not self.store.exists(Scope.project(project_id), backup_id)
-                and self.store.exists(Scope.site(), backup_id))
+        return bool(from_site) or (not self.store.exists(Scope.project(project_id), backup_id)
+                                   and self.store.exists(Scope.site(), backup_id))
 
-    def _parts_scopes(self, backup_id: str, project_id: str | None) -> tuple[Scope, Scope]:
+    def _parts_scopes(self, backup_id: str, project_id: str | None,
+                      from_site: bool | None = None) -> tuple[Scope, Scope]:
         """The scope to restore and the scope of the backup taken from (the site's, for
         one project out of a site backup)."""
         validate_backup_id(backup_id)
-        if self.from_site_backup(backup_id, project_id):
+        if self.from_site_backup(backup_id, project_id, from_site):
             self.store.refuse_links(Scope.site(), backup_id)
             return Scope.project(project_id), Scope.site()
         scope = self._existing(backup_id, project_id)
@@ -264,26 +270,29 @@ class Strongroom:
             parts.check_present(source.entries(), backup_id)
         return path, manifest, source, parts
 
-    def check_parts(self, backup_id: str, paths, project_id: str | None = None) -> list[str]:
+    def check_parts(self, backup_id: str, paths, project_id: str | None = None, *,
+                    from_site: bool | None = None) -> list[str]:
         """The parts, as ``restore_parts`` would take them, once known to be in the backup
         (``InvalidName``, ``BadInput``, ``NotFound`` otherwise); changes nothing."""
-        scope, backup_scope = self._parts_scopes(backup_id, project_id)
+        scope, backup_scope = self._parts_scopes(backup_id, project_id, from_site)
         parts = self._open_source(scope, backup_scope, backup_id, paths)[3]
         return parts.paths if parts else []
 
     def restore_parts(self, backup_id: str, paths=(), project_id: str | None = None, *,
-                      to: str | os.PathLike | None = None, by: str | None = None) -> dict:
+                      to: str | os.PathLike | None = None, by: str | None = None,
+                      from_site: bool | None = None) -> dict:
         """Put back only ``paths`` (files or folders, relative to the scope's folder) of the
         backup, and, for one project out of a site backup, that project (its files, and its
         records when no path is named). Outside the parts nothing changes; the safety is a
         whole restore's (``partial``). With ``to``, the parts are written into that folder
-        instead and nothing live changes (no pre-restore backup).
+        instead and nothing live changes (no pre-restore backup). ``from_site``: see
+        ``from_site_backup``.
 
         Returns ``restore_backup``'s result plus ``"parts"`` (None: all) and
         ``"records_restored"``; with ``to``: ``{"restored", "to", "parts", "files",
         "copied", "bytes_copied", "records_restored": False}``.
         """
-        scope, backup_scope = self._parts_scopes(backup_id, project_id)
+        scope, backup_scope = self._parts_scopes(backup_id, project_id, from_site)
         target = partial.check_target(self.config, to) if to is not None else None
         by = by or _default_user()
         with self._lock("restore", by):
@@ -307,10 +316,10 @@ class Strongroom:
             return {**result, "parts": chosen, "records_restored": not parts}
 
     def preview_parts(self, backup_id: str, paths=(), project_id: str | None = None, *,
-                      to: str | os.PathLike | None = None) -> dict:
+                      to: str | os.PathLike | None = None, from_site: bool | None = None) -> dict:
         """What ``restore_parts`` would change, changing nothing: ``preview_restore``'s
         report counting only the parts, plus ``"parts"`` and ``"records_restored"``."""
-        scope, backup_scope = self._parts_scopes(backup_id, project_id)
+        scope, backup_scope = self._parts_scopes(backup_id, project_id, from_site)
         target = partial.check_target(self.config, to) if to is not None else None
         _, _, source, parts = self._open_source(scope, backup_scope, backup_id, paths)
         within = parts.contains if parts else None

@@ -29,7 +29,10 @@ from .common import (
 @click.option("--to", "to", metavar="DIR",
               help="Write what is put back into DIR (new or empty, outside the working dir and the backups) "
                    "instead of the live folder; nothing live changes.")
-def restore(obj, backup_id, project_id, yes, as_json, dry_run, paths, to):
+@click.option("--from-site", is_flag=True,
+              help="With --project: take the project out of the site backup BACKUP_ID, even if the project "
+                   "has a backup of its own with that id.")
+def restore(obj, backup_id, project_id, yes, as_json, dry_run, paths, to, from_site):
     """Restore the site or a project from a backup, whole or in part.
 
     The current state is saved first as a 'pre-restore' backup; if the restore fails,
@@ -46,8 +49,9 @@ def restore(obj, backup_id, project_id, yes, as_json, dry_run, paths, to):
         strongroom restore 2026-11-26T04-27-43 --path texts --path site.json --yes
         strongroom restore 2026-11-26T04-27-43 --path texts/intro.md --to /tmp/recovered
     """
-    if paths or to is not None or obj.service.from_site_backup(backup_id, project_id):
-        _restore_parts(obj, backup_id, project_id, yes, as_json, dry_run, paths, to)
+    from_site = obj.service.from_site_backup(backup_id, project_id, from_site or None)
+    if paths or to is not None or from_site:
+        _restore_parts(obj, backup_id, project_id, yes, as_json, dry_run, paths, to, from_site)
         return
     if dry_run:
         report = obj.service.preview_restore(backup_id, project_id)
@@ -70,12 +74,13 @@ def restore(obj, backup_id, project_id, yes, as_json, dry_run, paths, to):
         click.echo(f"warning: {_text(warning)}", err=True)
 
 
-def _restore_parts(obj, backup_id, project_id, yes, as_json, dry_run, paths, to) -> None:
+def _restore_parts(obj, backup_id, project_id, yes, as_json, dry_run, paths, to, from_site) -> None:
     """``restore --path``/``--to``, or one project out of a site backup (``restore_parts``)."""
     what = ", ".join(_path(path) for path in paths) if paths else "all files"
     scope = "the site" if project_id is None else f"project {project_id}"
+    scope += f" (out of site backup {backup_id})" if from_site else ""
     if dry_run:
-        report = obj.service.preview_parts(backup_id, paths, project_id, to=to)
+        report = obj.service.preview_parts(backup_id, paths, project_id, to=to, from_site=from_site)
         if as_json:
             print_json(report)
             return
@@ -86,7 +91,7 @@ def _restore_parts(obj, backup_id, project_id, yes, as_json, dry_run, paths, to)
         return
     if to is None:
         confirm(yes, f"Replace {what} of {scope} by backup {backup_id}?")
-    result = obj.service.restore_parts(backup_id, paths, project_id, to=to)
+    result = obj.service.restore_parts(backup_id, paths, project_id, to=to, from_site=from_site)
     obj.progress.done()
     if as_json:
         print_json(result)
