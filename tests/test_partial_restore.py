@@ -13,7 +13,7 @@ from bson import ObjectId
 
 from conftest import records_fingerprint, tree_fingerprint
 from strongroom import mutations
-from strongroom.errors import BadInput, InvalidName, LinkedFolder, NotFound
+from strongroom.errors import BadInput, InvalidName, LinkedFolder, NotFound, RestoreFailed
 from strongroom.scopes import Scope, project_queries, scope_dir
 
 
@@ -307,3 +307,27 @@ def test_a_project_backup_with_the_site_backups_id_comes_first_unless_from_site_
     assert (folder / "about.md").read_text() != "as in the project's own backup"
     with pytest.raises(NotFound, match="name the project"):
         frozen.restore_parts(made["id"], ["about.md"], from_site=True)
+
+
+def test_a_failed_restore_of_paths_rolls_back_the_files_and_leaves_records_written_meanwhile(service, config,
+                                                                                              database, site):
+    live = config.working_dir
+    made = service.make_backup()
+    (live / "site.json").write_text("{}")
+    before = tree_fingerprint(live)
+
+    def fail_at_the_swap(kind, detail):  # someone writes a record, then the disk fails
+        if kind == "rename" and ".old-" in detail:
+            database.user.insert_one({"user": "written-meanwhile", "role": "user"})
+            raise OSError(5, "Input/output error")
+
+    previous = mutations.set_hook(fail_at_the_swap)
+    try:
+        with pytest.raises(RestoreFailed, match="put back as it was"):
+            service.restore_parts(made["id"], ["site.json"])
+    finally:
+        mutations.set_hook(previous)
+
+    assert tree_fingerprint(live) == before
+    assert database.user.count_documents({"user": "written-meanwhile"}) == 1  # records never touched
+    assert service.maintenance() is None
