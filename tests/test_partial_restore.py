@@ -331,3 +331,13 @@ def test_a_failed_restore_of_paths_rolls_back_the_files_and_leaves_records_writt
     assert tree_fingerprint(live) == before
     assert database.user.count_documents({"user": "written-meanwhile"}) == 1  # records never touched
     assert service.maintenance() is None
+
+
+def test_parts_take_one_path_given_alone_and_fold_a_path_inside_another():
+    from strongroom.parts import Parts
+
+    assert Parts("texts/intro.md").paths == ["texts/intro.md"]
+    assert Parts(["texts/a", "texts", "site.json", "texts/"]).paths == ["site.json", "texts"]
+    assert Parts(["a/b/c"]).ancestors == {"a", "a/b"}
+    with pytest.raises(BadInput):
+        Parts([])

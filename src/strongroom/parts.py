@@ -21,7 +21,9 @@ from .manifest import path_key
 
 
 class Parts:
-    def __init__(self, paths: Iterable[str]):
+    def __init__(self, paths: Iterable[str] | str):
+        if isinstance(paths, str):  # one path, never its characters
+            paths = [paths]
         chosen = sorted({str(validate_relative_path(path.rstrip("/") or path)) for path in paths}, key=path_key)
         if not chosen:
             raise BadInput("name at least one path to restore")
