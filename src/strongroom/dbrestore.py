@@ -42,7 +42,7 @@ from pathlib import Path
 import bson
 from bson import json_util
 
-from . import capabilities, engines, mutations
+from . import capabilities, docfilter, engines, mutations
 from .dbdump import (
     INSERT_BATCH_BYTES,
     INSERT_BATCH_DOCUMENTS,
@@ -71,16 +71,20 @@ def restore_collections(
     names: list[str],
     queries: dict[str, dict] | None,
     progress: Progress | None = None,
+    *,
+    filtered: bool = False,
 ) -> Restored:
     """Put the dumped documents of ``names`` back; return the count inserted per collection
     (a ``Restored``, whose ``warnings`` name what the engine refused).
 
     ``queries is None`` restores the whole database (see the module's description);
-    otherwise, per collection, the documents matching its query are replaced.
+    otherwise, per collection, the documents matching its query are replaced. With
+    ``filtered`` the dump may hold more (a site backup restoring one project): only the
+    documents the query matches (``docfilter``) are loaded.
     """
     _check_restorable(bson_dir, names, queries)
     if queries is not None:
-        return _restore_project(database, bson_dir, names, queries, progress)
+        return _restore_project(database, bson_dir, names, queries, progress, filtered)
     restored = Restored()
     if not engines.is_embedded(database):
         capabilities.put_back_aside(database)
@@ -191,17 +195,19 @@ def drop_staging_collections(database) -> None:
             mutations.drop_collection(database, name)
 
 
-def _restore_project(database, bson_dir, names, queries, progress) -> Restored:
+def _restore_project(database, bson_dir, names, queries, progress, filtered: bool = False) -> Restored:
     def replace(session=None) -> Restored:
         inserted = Restored()
         for done, name in enumerate(names):
             _report(progress, f"restore {name}", done, len(names))
             mutations.delete_many(database[name], queries[name], session=session)
+            keep = docfilter.matcher(queries[name]) if filtered else None
             if engines.is_embedded(database):
-                inserted[name] = _insert_documents(database[name], bson_dir / f"{name}.bson")
+                inserted[name] = _insert_documents(database[name], bson_dir / f"{name}.bson", keep=keep)
                 continue
             digests: Counter = Counter()
-            inserted[name] = _insert_documents(database[name], bson_dir / f"{name}.bson", session, digests=digests)
+            inserted[name] = _insert_documents(database[name], bson_dir / f"{name}.bson", session,
+                                               digests=digests, keep=keep)
             inserted.warnings += _altered(database[name], queries[name], digests, session)
         return inserted
 
@@ -222,10 +228,10 @@ def _check_restorable(bson_dir: Path, names: list[str], queries: dict[str, dict]
 
 
 def _insert_documents(collection, bson_path: Path, session=None, limits: tuple | None = None,
-                      digests: Counter | None = None) -> int:
+                      digests: Counter | None = None, keep: Callable | None = None) -> int:
     """Insert the file's documents unchanged, in batches of bounded count and size
     (one batch on the embedded engine: see ``dbdump.UNBATCHED``); count each document's
-    SHA-256 into ``digests`` if given."""
+    SHA-256 into ``digests`` if given. With ``keep``, only the documents it accepts."""
     if limits is None:
         embedded = engines.is_embedded(collection.database)
         limits = UNBATCHED if embedded else (INSERT_BATCH_DOCUMENTS, INSERT_BATCH_BYTES)
@@ -233,6 +239,8 @@ def _insert_documents(collection, bson_path: Path, session=None, limits: tuple |
     inserted, batch, size = 0, [], 0
     with open(bson_path, "rb") as fh:
         for document in bson.decode_file_iter(fh, RAW_OPTIONS):
+            if keep is not None and not keep(document):
+                continue
             batch.append(document)
             size += len(document.raw)
             if digests is not None:

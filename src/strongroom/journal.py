@@ -2,7 +2,9 @@
 
 ``backups/<mode>/.journal.json`` exists from the moment a restore changes anything until
 it has finished or been rolled back. It records the scope, the backup being restored,
-the ``pre-restore`` backup holding the state before, and the current step, and it is
+the ``pre-restore`` backup holding the state before, the current step, and, for a
+restore of some files only, ``"records": false`` (it leaves the records alone, and so
+does undoing it; an older journal without the field restored records), and it is
 written to a temporary file, synced and renamed over the old one, so it is always
 whole. Its presence is also the maintenance flag: while it exists the scope may be in
 a mixed state, and the web face refuses writes.

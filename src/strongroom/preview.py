@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import bson
 
+from . import docfilter
 from .engines import list_collections, raw_documents
 from .manifest import path_key
 from .rebuild import same_file
@@ -29,11 +30,15 @@ from .walking import walk
 MAX_LISTED = 1000  # paths listed per kind; the counts are always complete
 
 
-def diff_files(live: Path, entries: Iterator[dict]) -> dict:
-    """``{"added"|"removed"|"changed": {"count", "bytes", "paths"}, "unchanged": n}``."""
+def diff_files(live: Path, entries: Iterator[dict], within: Callable[[str], bool] | None = None) -> dict:
+    """``{"added"|"removed"|"changed": {"count", "bytes", "paths"}, "unchanged": n}``;
+    with ``within``, only the paths it accepts count (a partial restore's parts)."""
     report = {kind: {"count": 0, "bytes": 0, "paths": []} for kind in ("added", "removed", "changed")}
     report["unchanged"] = 0
     current = walk(live) if live.is_dir() else iter(())
+    if within is not None:
+        current = (item for item in current if within(item[0]))
+        entries = (entry for entry in entries if within(entry["path"]))
     live_item = next(current, None)
     for entry in entries:
         key = path_key(entry["path"])
@@ -73,12 +78,15 @@ def _note(report: dict, kind: str, path: str, size: int) -> None:
         report[kind]["paths"].append(path)
 
 
-def diff_records(database, bson_dir: Path, names: list[str], queries: dict[str, dict] | None) -> dict:
-    """Per collection ``{"added", "removed", "changed", "unchanged"}`` counts."""
+def diff_records(database, bson_dir: Path, names: list[str], queries: dict[str, dict] | None,
+                 filtered: bool = False) -> dict:
+    """Per collection ``{"added", "removed", "changed", "unchanged"}`` counts; with
+    ``filtered``, only the dump's documents the queries select count (``docfilter``)."""
     report = {}
     for name in names:
+        keep = docfilter.matcher(queries[name]) if filtered and queries is not None else (lambda doc: True)
         with open(bson_dir / f"{name}.bson", "rb") as fh:
-            wanted = {_id_key(doc): doc for doc in bson.decode_file_iter(fh)}
+            wanted = {_id_key(doc): doc for doc in bson.decode_file_iter(fh) if keep(doc)}
         query = {} if queries is None else queries[name]
         report[name] = _compare(wanted, _live_documents(database, name, query))
     if queries is None:

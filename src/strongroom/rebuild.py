@@ -45,6 +45,7 @@ from .pool import copy_hashing, hash_file
 
 Progress = Callable[[str, int, "int | None"], None] | None
 FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+FROM_MORE = "_from"  # an entry copied from ``more_files`` (``sources.FROM_PRE``)
 
 
 def file_mode(mode: int) -> int:
@@ -77,11 +78,13 @@ class _Trees:
     stored: FolderChain
     built_root: int
     stored_root: int
+    more: FolderChain | None = None  # the second source (``more_files``), if any
 
 
 def build_tree(entries: Iterator[dict], files_dir: Path, live: Path, staging: Path,
                total: int, progress: Progress = None, index: Callable | None = None, *,
-               root: Path | None = None, top: dict | None = None) -> RestoreStats:
+               root: Path | None = None, top: dict | None = None,
+               more_files: Path | None = None) -> RestoreStats:
     """Build the backup's tree at ``staging``, reusing unchanged files of ``live``.
 
     ``root`` is the trusted folder above both (the data dir): no folder between it and
@@ -89,7 +92,9 @@ def build_tree(entries: Iterator[dict], files_dir: Path, live: Path, staging: Pa
     gives the mode and time of the folder itself. Files are copied from the backup by
     worker threads, hashed on the way: content that no longer matches its entry raises
     ``CorruptBackup`` before the swap. ``index``, if given, receives every entry in
-    walk order with its new inode (``ino``).
+    walk order with its new inode (``ino``). An entry marked ``"_from"`` is copied from
+    ``more_files`` instead of ``files_dir`` (a partial restore: the live state outside its
+    parts, from the pre-restore backup).
     """
     parent_fd = open_below(root or live.parent, live.parent)
     try:
@@ -99,16 +104,18 @@ def build_tree(entries: Iterator[dict], files_dir: Path, live: Path, staging: Pa
         built_root = open_folder(parent_fd, staging.name)
         live_root = open_folder_or_none(parent_fd, live.name)
         stored_root = os.open(files_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        more_root = None if more_files is None else os.open(more_files, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         trees = _Trees(FolderChain(built_root), FolderChain(live_root, strict=False),
-                       FolderChain(stored_root), built_root, stored_root)
+                       FolderChain(stored_root), built_root, stored_root,
+                       None if more_root is None else FolderChain(more_root))
         try:
             stats = _build(entries, trees, total, progress, index)
             _give_folders_back(built_root, stats.folders, top)
             return stats
         finally:
-            for chain in (trees.built, trees.live, trees.stored):
-                chain.close()
-            for fd in (built_root, live_root, stored_root):
+            for chain in (trees.built, trees.live, trees.stored, trees.more):
+                chain is not None and chain.close()
+            for fd in (built_root, live_root, stored_root, more_root):
                 fd is not None and os.close(fd)
     finally:
         os.close(parent_fd)
@@ -144,6 +151,7 @@ class _Builder:
 
     def hand_on(self, built: Iterator[dict]) -> None:
         for entry in built:
+            entry.pop(FROM_MORE, None)
             self.index(entry)
 
     def place(self, entry: dict) -> None:
@@ -182,7 +190,8 @@ class _Builder:
             self.stats.kept += 1
             self.linking += perf_counter() - mark
             return
-        source, dest = os.dup(self.trees.stored.at(parent)), os.dup(into)
+        stored = self.trees.more if entry.get(FROM_MORE) else self.trees.stored
+        source, dest = os.dup(stored.at(parent)), os.dup(into)
         self.lent.update((source, dest))
         self.jobs.submit(_copy_checked, entry, source, dest, name, self.stats.times, self.lent)
         self.stats.copied += 1

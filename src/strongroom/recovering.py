@@ -46,7 +46,8 @@ def undo(sr, entry: dict, cause: BaseException | None = None, reserve: space.Res
 
     Space first: the new tree goes and the reserve is released before anything is
     written. Then, if the records may have changed, the old tree is renamed back (if it
-    had been moved) and the records are loaded from the pre-restore backup.
+    had been moved) and the records are loaded from the pre-restore backup (unless the
+    journal says the restore left them alone: ``"records": false``).
     """
     scope = journal_scope(entry)
     pre_id = entry.get("pre_restore")
@@ -60,9 +61,11 @@ def undo(sr, entry: dict, cause: BaseException | None = None, reserve: space.Res
         if pre_id and entry.get("step") in CHANGED_STEPS:
             _journal_quietly(sr, entry, "rollback")
             _put_old_tree_back(sr, live, old.name)
-            pre_path, pre = sr.store.open(scope, pre_id)
-            queries = record_queries(sr.config, scope)
-            dbrestore.restore_collections(sr.database, pre_path / "db" / "bson", list(pre["collections"]), queries)
+            if entry.get("records", True):  # a partial restore of files leaves the records as they are
+                pre_path, pre = sr.store.open(scope, pre_id)
+                queries = record_queries(sr.config, scope)
+                dbrestore.restore_collections(sr.database, pre_path / "db" / "bson", list(pre["collections"]),
+                                              queries)
         remove_leftover_trees(sr, scope)
     except BaseException as exc:
         what = f"restore of {entry.get('backup')} failed ({reason_of(cause)}) and so did" if cause else "recovery failed"

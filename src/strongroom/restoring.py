@@ -35,9 +35,9 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from . import dbrestore, liveindex, mutations, rebuild, rescue, space
+from . import dbrestore, liveindex, mutations, rebuild, rescue, sources, space
 from .errors import CorruptBackup, NoSpace, RestoreFailed, StrongroomError
-from .manifest import iter_entries, restorable_root_mode
+from .manifest import iter_entries
 from .nofollow import check_no_links
 from .recovering import CHANGED_STEPS, tree_paths, undo
 from .recovering import quietly as _quietly
@@ -46,24 +46,30 @@ from .scopes import Scope, backups_root, record_queries, rescue_dir, scope_dir
 
 log = logging.getLogger("strongroom")
 
+Plan = Callable[[Path, dict], sources.Source]  # (pre-restore path, manifest) -> what to put back
+
+
 def restore(sr, scope: Scope, path: Path, manifest: dict, by: str,
-            make_pre_restore: Callable[[], dict]) -> dict:
+            make_pre_restore: Callable[[], dict], plan: Plan | None = None) -> dict:
     """Steps 0-5 above; ``sr`` is the ``Strongroom`` service (lock held by the caller).
 
     ``make_pre_restore()`` makes the pre-restore backup and returns its manifest.
+    ``plan(pre_path, pre)``, given that backup, says what to put back (``sources``);
+    by default the backup at ``path``, whole. A plan without records leaves them as
+    they are, and so does its rollback (the journal says ``"records": false``).
     """
     check_no_links(sr.config.data_dir, scope_dir(sr.config, scope))  # before anything changes
+    plan = plan or (lambda pre_path, pre: sources.whole(path, manifest))
     reserve = space.Reserve(sr.config.backups_dir)
     _reserve(reserve, space.RESERVE_BASE, manifest["id"])
     try:
-        return _restore_reserved(sr, scope, path, manifest, by, make_pre_restore, reserve)
+        return _restore_reserved(sr, scope, manifest["id"], by, make_pre_restore, plan, reserve)
     finally:
         reserve.release()
 
 
-def _restore_reserved(sr, scope: Scope, path: Path, manifest: dict, by: str, make_pre_restore,
+def _restore_reserved(sr, scope: Scope, backup_id: str, by: str, make_pre_restore, plan: Plan,
                       reserve: space.Reserve) -> dict:
-    backup_id = manifest["id"]
     try:
         entry = sr.journal.start(operation="restore", scope=scope.kind, project=scope.project_id,
                                  backup=backup_id, pre_restore=None, by=by, step="pre-restore")
@@ -86,7 +92,9 @@ def _restore_reserved(sr, scope: Scope, path: Path, manifest: dict, by: str, mak
     entry["pre_restore"] = pre["id"]
     rescuer = _rescuer(sr, scope, entry)
     try:
-        result = build_and_switch(sr, scope, path, manifest, entry, rescuer=rescuer)
+        source = plan(*sr.store.open(scope, pre["id"]))
+        entry["records"] = source.bson_dir is not None
+        result = build_and_switch(sr, scope, source, entry, rescuer=rescuer)
     except BaseException as exc:
         if entry["step"] == "cleanup":  # complete: only the old tree's removal was cut short
             _quietly(sr.journal.finish)
@@ -138,29 +146,33 @@ def records_room(sr, pre: dict) -> int:
     return 2 * sum(info.get("bytes", 0) for info in pre.get("collections", {}).values())
 
 
-def build_and_switch(sr, scope: Scope, path: Path, manifest: dict, entry: dict,
+def build_and_switch(sr, scope: Scope, source: sources.Source, entry: dict,
                      rescuer: rescue.Rescuer | None = None) -> dict:
-    """Steps 2-5: build and check the new tree, replace the records, swap the tree in;
-    ``rescuer`` keeps what others wrote into the live folder meanwhile (``rescue``)."""
+    """Steps 2-5: build and check the new tree, replace the records (if ``source`` has
+    any), swap the tree in; ``rescuer`` keeps what others wrote into the live folder
+    meanwhile (``rescue``)."""
     step = lambda name: sr.journal.step(entry, name)
     step("files")
     live = scope_dir(sr.config, scope)
-    staging, old = tree_paths(live, manifest["id"])
+    staging, old = tree_paths(live, source.backup_id)
     mutations.rmtree(old)  # a leftover: during "swap" an old tree must be this restore's
     mutations.makedirs(live.parent)
     index = liveindex.LiveIndexWriter(backups_root(sr.config, scope), sr.store.site_key.get())
     try:
-        stats = rebuild.build_tree(iter_entries(path, manifest), path / "files", live, staging,
-                                   manifest["files"]["entries"], sr.progress, index=index.add,
-                                   root=sr.config.data_dir, top=_top(manifest))
+        stats = rebuild.build_tree(source.entries(), source.files_dir, live, staging, source.total,
+                                   sr.progress, index=index.add, root=sr.config.data_dir, top=source.top,
+                                   more_files=source.more_files)
         # The new tree must be on disk before anything live changes: once the journal
         # says "cleanup", recovery keeps it, and the old tree goes.
         mutations.sync_filesystem(staging)
-        step("records")
-        queries = record_queries(sr.config, scope)
-        names = list(manifest["collections"])
-        sr.progress("records", 0, len(names))
-        records = dbrestore.restore_collections(sr.database, path / "db" / "bson", names, queries, sr.progress)
+        records = dbrestore.Restored()
+        if source.bson_dir is not None:
+            step("records")
+            queries = record_queries(sr.config, scope)
+            names = list(source.collections)
+            sr.progress("records", 0, len(names))
+            records = dbrestore.restore_collections(sr.database, source.bson_dir, names, queries, sr.progress,
+                                                    filtered=source.filtered)
         step("swap")
         rebuild.swap_in(staging, live, old, before_cleanup=lambda: step("cleanup"), root=sr.config.data_dir,
                         inspect_old=rescuer and rescuer.inspect)
@@ -169,18 +181,12 @@ def build_and_switch(sr, scope: Scope, path: Path, manifest: dict, entry: dict,
             _quietly(index.abort)
             raise
         log.warning("restore of %s: could not remove the old tree %s (%s); the next operation will",
-                    manifest["id"], old, _reason(exc))
+                    source.backup_id, old, _reason(exc))
     _publish_index(sr, scope, index)
     return {"files": stats.files, "copied": stats.copied, "kept": stats.kept, "hardlinked": stats.hardlinked,
             "bytes_copied": stats.bytes_copied, "records": records, "timings": stats.times.rounded(),
             "warnings": list(getattr(records, "warnings", [])),
             "rescued": rescuer.outcome() if rescuer else rescue.NOTHING}
-
-
-def _top(manifest: dict) -> dict | None:
-    """The scope folder's own mode and time, as a restore may give them (``restorable_root_mode``)."""
-    top = manifest["files"].get("root")
-    return top and {**top, "mode": restorable_root_mode(top["mode"])}
 
 
 def _rescuer(sr, scope: Scope, entry: dict) -> rescue.Rescuer | None:

@@ -27,6 +27,7 @@ from bson import ObjectId
 from . import (
     backing_up,
     importing,
+    partial,
     preflight,
     preview,
     privacy,
@@ -34,6 +35,7 @@ from . import (
     recovering,
     remote_pull,
     restoring,
+    sources,
     verifying,
 )
 from .backing_up import phases
@@ -45,6 +47,7 @@ from .journal import Journal
 from .locking import OperationLock, is_locked
 from .manifest import REASONS, iter_entries, summary
 from .nofollow import check_no_links
+from .parts import Parts
 from .pruning import RetentionPolicy
 from .remote import Remote
 from .scopes import Scope, backups_root, record_queries, scope_dir
@@ -234,6 +237,104 @@ class Strongroom:
             "files": preview.diff_files(scope_dir(self.config, scope), iter_entries(path, manifest)),
             "records": preview.diff_records(self.database, path / "db" / "bson", list(manifest["collections"]), queries),
         }
+
+    # -- restoring part of a scope (``partial``) ------------------------------------
+
+    def from_site_backup(self, backup_id: str, project_id: str | None, from_site: bool | None = None) -> bool:
+        """Would restoring ``project_id`` from ``backup_id`` take the project out of a site
+        backup? With ``from_site=None``, when the project has no backup of that id and the
+        site has (a project's own backup of that id comes first); ``True`` says so
+        explicitly (``NotFound`` if there is no such site backup)."""
+        validate_backup_id(backup_id)
+        if from_site and (project_id is None or not self.store.exists(Scope.site(), backup_id)):
+            raise NotFound(f"no site backup {backup_id} to take a project out of"
+                           + ("" if project_id else ": name the project"))
+        if project_id is None or from_site is False:
+            return False
+        return bool(from_site) or (not self.store.exists(Scope.project(project_id), backup_id)
+                                   and self.store.exists(Scope.site(), backup_id))
+
+    def _parts_scopes(self, backup_id: str, project_id: str | None,
+                      from_site: bool | None = None) -> tuple[Scope, Scope]:
+        """The scope to restore and the scope of the backup taken from (the site's, for
+        one project out of a site backup)."""
+        validate_backup_id(backup_id)
+        if self.from_site_backup(backup_id, project_id, from_site):
+            self.store.refuse_links(Scope.site(), backup_id)
+            return Scope.project(project_id), Scope.site()
+        scope = self._existing(backup_id, project_id)
+        return scope, scope
+
+    def _open_source(self, scope: Scope, backup_scope: Scope, backup_id: str, paths) -> tuple:
+        path, manifest = self.store.open(backup_scope, backup_id)
+        source = partial.source_for(self.config, scope, backup_scope, path, manifest)
+        parts = Parts(paths) if paths else None
+        if parts:
+            parts.check_present(source.entries(), backup_id)
+        return path, manifest, source, parts
+
+    def check_parts(self, backup_id: str, paths, project_id: str | None = None, *,
+                    from_site: bool | None = None) -> list[str]:
+        """The parts, as ``restore_parts`` would take them, once known to be in the backup
+        (``InvalidName``, ``BadInput``, ``NotFound`` otherwise); changes nothing."""
+        scope, backup_scope = self._parts_scopes(backup_id, project_id, from_site)
+        parts = self._open_source(scope, backup_scope, backup_id, paths)[3]
+        return parts.paths if parts else []
+
+    def restore_parts(self, backup_id: str, paths=(), project_id: str | None = None, *,
+                      to: str | os.PathLike | None = None, by: str | None = None,
+                      from_site: bool | None = None) -> dict:
+        """Put back only ``paths`` (files or folders, relative to the scope's folder) of the
+        backup, and, for one project out of a site backup, that project (its files, and its
+        records when no path is named). Outside the parts nothing changes; the safety is a
+        whole restore's (``partial``). With ``to``, the parts are written into that folder
+        instead and nothing live changes (no pre-restore backup). ``from_site``: see
+        ``from_site_backup``.
+
+        Returns ``restore_backup``'s result plus ``"parts"`` (None: all) and
+        ``"records_restored"``; with ``to``: ``{"restored", "to", "parts", "files",
+        "copied", "bytes_copied", "records_restored": False}``.
+        """
+        scope, backup_scope = self._parts_scopes(backup_id, project_id, from_site)
+        target = partial.check_target(self.config, to) if to is not None else None
+        by = by or _default_user()
+        with self._lock("restore", by):
+            self._recover_locked()
+            path, manifest, source, parts = self._open_source(scope, backup_scope, backup_id, paths)
+            problems = verifying.check_before_restore(path, manifest)
+            if problems:
+                raise CorruptBackup(f"refusing to restore {backup_id}: it fails verification: {problems[0]}")
+            chosen = parts and parts.paths
+            if target is not None:
+                done = partial.to_folder(source, parts, target, self.progress)
+                return {"restored": backup_id, "parts": chosen, "records_restored": False, **done}
+            if scope == backup_scope:
+                preflight.check_restore(self, scope, path, manifest)  # a whole restore's needs bound a part's
+            plan = (lambda pre_path, pre: sources.with_parts(source, parts, pre_path, pre)) if parts \
+                else (lambda pre_path, pre: source)
+            make_pre_restore = lambda: self._make_backup(scope, "pre-restore", f"before restoring {backup_id}", by)
+            result = restoring.restore(self, scope, path, manifest, by, make_pre_restore, plan)
+            log.info("partial restore of %s into the %s: %s; %d files copied", backup_id, scope,
+                     ", ".join(chosen) if chosen else "whole", result["copied"])
+            return {**result, "parts": chosen, "records_restored": not parts}
+
+    def preview_parts(self, backup_id: str, paths=(), project_id: str | None = None, *,
+                      to: str | os.PathLike | None = None, from_site: bool | None = None) -> dict:
+        """What ``restore_parts`` would change, changing nothing: ``preview_restore``'s
+        report counting only the parts, plus ``"parts"`` and ``"records_restored"``."""
+        scope, backup_scope = self._parts_scopes(backup_id, project_id, from_site)
+        target = partial.check_target(self.config, to) if to is not None else None
+        _, _, source, parts = self._open_source(scope, backup_scope, backup_id, paths)
+        within = parts.contains if parts else None
+        live = target if target is not None else scope_dir(self.config, scope)
+        records = {}
+        if parts is None and target is None:
+            records = preview.diff_records(self.database, source.bson_dir, list(source.collections),
+                                           record_queries(self.config, scope), filtered=source.filtered)
+        return {"backup": backup_id, "scope": scope.kind, "project": scope.project_id,
+                "parts": parts and parts.paths, "to": target and str(target),
+                "records_restored": parts is None and target is None,
+                "files": preview.diff_files(live, source.entries(), within), "records": records}
 
     def maintenance(self) -> dict | None:
         """What a running (or crashed, not yet recovered) restore is doing, or None.

@@ -23,18 +23,36 @@ from .common import (
 
 @destructive_command
 @click.option("--dry-run", is_flag=True, help="Only show what the restore would change; change nothing.")
-def restore(obj, backup_id, project_id, yes, as_json, dry_run):
-    """Restore the site or a project from a backup.
+@click.option("--path", "paths", multiple=True, metavar="PATH",
+              help="Put back only this file or folder (relative to the scope's folder); repeat for more. "
+                   "Files only: the records stay as they are.")
+@click.option("--to", "to", metavar="DIR",
+              help="Write what is put back into DIR (new or empty, outside the working dir and the backups) "
+                   "instead of the live folder; nothing live changes.")
+@click.option("--from-site", is_flag=True,
+              help="With --project: take the project out of the site backup BACKUP_ID, even if the project "
+                   "has a backup of its own with that id.")
+def restore(obj, backup_id, project_id, yes, as_json, dry_run, paths, to, from_site):
+    """Restore the site or a project from a backup, whole or in part.
 
     The current state is saved first as a 'pre-restore' backup; if the restore fails,
     it is put back from it. A project restore touches no other project and no user data;
-    a site restore replaces everything, users included.
+    a site restore replaces everything, users included. With --path only the named
+    files or folders are put back, and nothing else changes; with --project and the id
+    of a site backup, that one project (files and records) is taken out of the site
+    backup; with --to the files go into another folder.
 
     \b
     Example:
         strongroom restore 2026-11-26T04-27-43 --dry-run
         strongroom restore 2026-11-26T04-27-43 --yes
+        strongroom restore 2026-11-26T04-27-43 --path texts --path site.json --yes
+        strongroom restore 2026-11-26T04-27-43 --path texts/intro.md --to /tmp/recovered
     """
+    from_site = obj.service.from_site_backup(backup_id, project_id, from_site or None)
+    if paths or to is not None or from_site:
+        _restore_parts(obj, backup_id, project_id, yes, as_json, dry_run, paths, to, from_site)
+        return
     if dry_run:
         report = obj.service.preview_restore(backup_id, project_id)
         print_json(report) if as_json else _print_preview(report)
@@ -56,8 +74,45 @@ def restore(obj, backup_id, project_id, yes, as_json, dry_run):
         click.echo(f"warning: {_text(warning)}", err=True)
 
 
-def _print_preview(report: dict) -> None:
-    click.echo(f"Restoring {report['backup']} would change:")
+def _restore_parts(obj, backup_id, project_id, yes, as_json, dry_run, paths, to, from_site) -> None:
+    """``restore --path``/``--to``, or one project out of a site backup (``restore_parts``)."""
+    what = ", ".join(_path(path) for path in paths) if paths else "all files"
+    scope = "the site" if project_id is None else f"project {project_id}"
+    scope += f" (out of site backup {backup_id})" if from_site else ""
+    if dry_run:
+        report = obj.service.preview_parts(backup_id, paths, project_id, to=to, from_site=from_site)
+        if as_json:
+            print_json(report)
+            return
+        _print_preview(report, f"Restoring {what} of {scope} from {backup_id}"
+                               + (f" into {_path(report['to'])}" if report["to"] else ""))
+        if not report["records_restored"]:
+            click.echo("  records: not restored (only files are put back)")
+        return
+    if to is None:
+        confirm(yes, f"Replace {what} of {scope} by backup {backup_id}?")
+    result = obj.service.restore_parts(backup_id, paths, project_id, to=to, from_site=from_site)
+    obj.progress.done()
+    if as_json:
+        print_json(result)
+        return
+    if to is not None:
+        click.echo(f"Wrote {what} of backup {backup_id} into {_path(result['to'])} ({result['files']} files); "
+                   "nothing live changed.")
+        return
+    click.echo(f"Restored {what} of {scope} from {backup_id} ({result['copied']} files copied, "
+               f"{result['kept']} unchanged); the previous state is backup {result['pre_restore']}.")
+    if not result["records_restored"]:
+        click.echo("Records were not restored: --path puts back files only.")
+    found = result.get("rescued") or {}
+    if found.get("count"):
+        click.echo(f"{found['count']} files written by others during the restore were kept in {_path(found['place'])}.")
+    for warning in result.get("warnings", []):
+        click.echo(f"warning: {_text(warning)}", err=True)
+
+
+def _print_preview(report: dict, header: str | None = None) -> None:
+    click.echo(f"{header or 'Restoring ' + report['backup']} would change:")
     files = report["files"]
     for kind in ("added", "changed", "removed"):
         click.echo(f"  files {kind:<8} {files[kind]['count']:>6}  ({_size(files[kind]['bytes'])})")

@@ -84,6 +84,7 @@ def make_api_blueprint() -> Blueprint:
     scoped("/<backup_id>", show_backup, ["GET"])
     scoped("/<backup_id>", delete_backup, ["DELETE"])
     scoped("/<backup_id>/restore", restore_backup, ["POST"])
+    scoped("/<backup_id>/restore-part", restore_part, ["POST"])
     # OPTIONS is not routed (405 with Allow, as documented): no CORS, nothing to announce
     bp.add_url_rule("/jobs/<job_id>", "job", job, merge_slashes=False, provide_automatic_options=False)
     bp.add_url_rule("/session", "session", session_info, provide_automatic_options=False)
@@ -94,6 +95,8 @@ def make_api_blueprint() -> Blueprint:
 MAX_BODY = 16 * 1024  # bytes: a note of 500 characters, escaped, fits many times over
 MAX_DEPTH = 8  # nesting of arrays and objects; the bodies here are flat objects
 JSON_TYPES = ("application/json",)
+TYPE_WORDS = {bool: "true or false", str: "text", list: "a list"}
+MAX_PARTS = 100  # paths in one partial restore
 
 
 def _body(fields: dict[str, type]) -> dict:
@@ -117,7 +120,7 @@ def _body(fields: dict[str, type]) -> dict:
             raise BadInput(f"unknown member {json.dumps(name)} in the request body; "
                            f"it may hold {', '.join(map(json.dumps, fields))}")
         if type(value) is not fields[name]:  # exactly: True is not a number, 1 is not a bool
-            raise BadInput(f'"{name}" must be {"true or false" if fields[name] is bool else "text"}')
+            raise BadInput(f'"{name}" must be {TYPE_WORDS.get(fields[name], "text")}')
     return body
 
 
@@ -178,9 +181,9 @@ def _too_deep(text: str) -> bool:
     return False
 
 
-def _started(kind: str, project_id, backup_id=None, note=""):
+def _started(kind: str, project_id, backup_id=None, note="", start=None):
     try:
-        job = _face().start(kind, project_id, backup_id, note)
+        job = start() if start else _face().start(kind, project_id, backup_id, note)
     except Busy as exc:
         raise Busy(messages.refused(kind, str(exc))) from None
     response = jsonify({"job": job.to_dict()})
@@ -210,6 +213,20 @@ def restore_backup(project_id, backup_id):
     if not _body({"confirm": bool}).get("confirm", False):
         return {"preview": _face().preview(project_id, backup_id)}
     return _started("restore", project_id, backup_id)
+
+
+def restore_part(project_id, backup_id):
+    """``{"paths": [...]}``: the preview of restoring only those files or folders; with
+    ``"confirm": true``, the restore (a job)."""
+    face = _face()
+    face.authorize("restore", project_id)  # before the body is read
+    body = _body({"paths": list, "confirm": bool})
+    paths = body.get("paths")
+    if not paths or len(paths) > MAX_PARTS or not all(type(path) is str for path in paths):
+        raise BadInput(f'"paths" must be a list of 1 to {MAX_PARTS} paths (text), relative to the scope\'s folder')
+    if not body.get("confirm", False):
+        return {"preview": face.preview_parts(project_id, backup_id, paths)}
+    return _started("restore", project_id, backup_id, start=lambda: face.start_parts(project_id, backup_id, paths))
 
 
 def delete_backup(project_id, backup_id):

@@ -9,8 +9,8 @@ the user organises) or ``None``. Host templates show a panel with
 ``{{ strongroom_panel() }}`` (site) or ``{{ strongroom_panel(project_id) }}``.
 
 Pages (``/backups/site/…`` and ``/backups/projects/<id>/…``): the panel alone, a backup's
-details, the restore preview with its confirmation form, the delete confirmation, and a
-job's progress. State changes are POST forms with the session's CSRF token; a GET on
+details (with a form to restore one file or folder of it), the restore preview with its
+confirmation form (also for a part), the delete confirmation, and a job's progress. State changes are POST forms with the session's CSRF token; a GET on
 them is 405. The API is mounted at ``/api/v1`` (``api.py``).
 """
 
@@ -72,6 +72,8 @@ def make_blueprint(services: Config | Callable[..., Strongroom], current_user: C
     scoped("/<backup_id>/details", details)
     scoped("/<backup_id>/preview", preview)
     scoped("/<backup_id>/restore", restore, ("POST",))
+    scoped("/<backup_id>/preview-part", preview_part, ("POST",))
+    scoped("/<backup_id>/restore-part", restore_part, ("POST",))
     scoped("/<backup_id>/confirm-delete", confirm_delete)
     scoped("/<backup_id>/delete", delete, ("POST",))
     bp.add_url_rule("/backups/jobs/<job_id>", "job_page", job_page, merge_slashes=False)
@@ -154,8 +156,10 @@ def panel_page(project_id):
 
 
 def details(project_id, backup_id):
-    backup = _face().show(project_id, backup_id)
-    return _page("strongroom/details.html", project_id=project_id, backup=backup)
+    face = _face()
+    backup = face.show(project_id, backup_id)
+    return _page("strongroom/details.html", project_id=project_id, backup=backup,
+                 may_restore=face.can("restore", project_id))
 
 
 def preview(project_id, backup_id):
@@ -163,6 +167,24 @@ def preview(project_id, backup_id):
     report = face.preview(project_id, backup_id)
     backup = face.show(project_id, backup_id)
     return _page("strongroom/preview.html", project_id=project_id, backup=backup, preview=report)
+
+
+def preview_part(project_id, backup_id):
+    """What restoring one file or folder (the details page's form) would change."""
+    face = _face()
+    path = request.form.get("path", "")
+    report = face.preview_parts(project_id, backup_id, [path])
+    backup = face.show(project_id, backup_id)
+    return _page("strongroom/preview_part.html", project_id=project_id, backup=backup, preview=report)
+
+
+def restore_part(project_id, backup_id):
+    try:
+        job = _face().start_parts(project_id, backup_id, request.form.getlist("path"))
+    except Busy as exc:
+        flash(messages.refused("restore", str(exc)), "error")
+        return _back_to_panel(project_id)
+    return redirect(url_for(f"{NAME}.job_page", job_id=job.id), 303)
 
 
 def confirm_delete(project_id, backup_id):

@@ -72,6 +72,10 @@ class Face:
         self.authorize(RESTORE, project_id)
         return self.service().preview_restore(validate_backup_id(backup_id), project_id)
 
+    def preview_parts(self, project_id: str | None, backup_id: str, paths: list[str]) -> dict:
+        self.authorize(RESTORE, project_id)
+        return self.service().preview_parts(validate_backup_id(backup_id), paths, project_id)
+
     def job(self, job_id: str) -> Job:
         job = self.runner.get(job_id)
         self.authorize(VIEW, job.project)
@@ -104,6 +108,16 @@ class Face:
             return self.runner.start(kind, project_id, backup_id, by, work, messages.restored, service)
         work = lambda s: s.delete_backup(backup_id, project_id, by=by)
         return self.runner.start(kind, project_id, backup_id, by, work, messages.deleted, service)
+
+
+    def start_parts(self, project_id: str | None, backup_id: str, paths: list[str]) -> Job:
+        """Restore only ``paths`` of the backup, as a job (kind ``restore``), once they are
+        known to be in it."""
+        self.authorize(RESTORE, project_id)
+        service, by = self.service(), self.user().name
+        paths = service.check_parts(validate_backup_id(backup_id), paths, project_id)  # NotFound now
+        work = lambda s: s.restore_parts(backup_id, paths, project_id, by=by)
+        return self.runner.start("restore", project_id, backup_id, by, work, messages.restored_parts, service)
 
 
 def _clean_note(note: object) -> str:

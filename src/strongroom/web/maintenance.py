@@ -98,7 +98,8 @@ class Guard:
 
 def _kind_of(endpoint: str | None) -> str:
     name = (endpoint or "").rsplit(".", 1)[-1]
-    return {"create_backup": "backup", "restore_backup": "restore", "delete_backup": "delete"}.get(name, "change")
+    return {"create_backup": "backup", "restore_backup": "restore", "restore_part": "restore",
+            "delete_backup": "delete"}.get(name, "change")
 
 
 def refuse_writes_during_restore(app: Flask, service_factory: Callable, layout: str | None = None,

@@ -25,6 +25,14 @@ def restored(result: dict) -> str:
             f"{result['pre_restore']}{rescued(result)}")
 
 
+def restored_parts(result: dict) -> str:
+    """``Restored texts, site.json from backup … (2 files copied); …; records were not restored``."""
+    what = ", ".join(result.get("parts") or []) or "all files"
+    records = "" if result.get("records_restored") else "; records were not restored (files only)"
+    return (f"Restored {what} from backup {result['restored']} ({humanize.plural(result['copied'], 'file')} "
+            f"copied); the state before it is kept as backup {result['pre_restore']}{records}{rescued(result)}")
+
+
 def rescued(result: dict) -> str:
     """What another program wrote during the restore and where it was kept, if anything."""
     found = result.get("rescued") or {}
