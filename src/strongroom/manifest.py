@@ -39,6 +39,15 @@ MANIFEST = "manifest.json"
 FILE_LIST = "files.jsonl"
 HEX64 = re.compile(r"\A[0-9a-f]{64}\Z")
 ENTRY_TYPES = ("file", "dir", "symlink")
+COUNTED_AS = {"file": "files", "symlink": "links", "dir": "folders"}
+
+
+def counted_as(entry_type: str) -> str:
+    """The one rule for every count a person reads: under which word an entry of a file
+    list (or a live path of that type) is counted. Only regular files are "files";
+    folders and symbolic links are counted apart, so "44 files" means 44 files
+    wherever it is shown (a backup's summary, the preview, the CLI and the API)."""
+    return COUNTED_AS[entry_type]
 REASONS = ("manual", "pre-restore", "scheduled", "import")
 
 

@@ -219,7 +219,7 @@ class Strongroom:
         """What ``restore_backup`` would change, changing nothing (a dry run).
 
         ``{"backup", "scope", "project", "files": {"added"|"removed"|"changed": {"count",
-        "bytes", "paths"}, "unchanged"}, "records": {coll: {"added", "removed", "changed",
+        "bytes", "paths"}, "unchanged"}, "links": (same), "folders": (same), "records": {coll: {"added", "removed", "changed",
         "unchanged"}}}``.
         """
         validate_backup_id(backup_id)
@@ -228,7 +228,7 @@ class Strongroom:
         queries = record_queries(self.config, scope)
         return {
             "backup": backup_id, "scope": scope.kind, "project": scope.project_id,
-            "files": preview.diff_files(scope_dir(self.config, scope), iter_entries(path, manifest)),
+            **preview.diff_files(scope_dir(self.config, scope), iter_entries(path, manifest)),
             "records": preview.diff_records(self.database, path / "db" / "bson", list(manifest["collections"]), queries),
         }
 

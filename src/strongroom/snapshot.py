@@ -37,7 +37,7 @@ from time import perf_counter
 from . import mutations
 from .errors import BadInput, FileChanged
 from .humanize import path as shown
-from .manifest import FileListWriter
+from .manifest import FileListWriter, counted_as
 from .nofollow import open_if_present
 from .parallel import Ordered, PhaseTimes
 from .pool import Pool
@@ -259,11 +259,12 @@ class _Snapshot:
             self.firsts[entry["path"]] = entry
         self.writer.add(entry)
         stats = self.stats
-        if entry["type"] == "dir":
+        counted = counted_as(entry["type"])  # the one rule every shown count follows
+        if counted == "folders":
             stats.dirs += 1
-        elif entry["type"] == "symlink":
+        elif counted == "links":
             stats.symlinks += 1
-        if entry["type"] != "file":
+        if counted != "files":
             return
         stats.files += 1
         stats.bytes += entry["size"]
