@@ -91,11 +91,13 @@ def make_backup(sr, scope: Scope, reason: str, note: str, by: str, source: Sourc
     check_no_links(sr.config.data_dir, sr.store.pool.root)
     key = sr.store.site_key.get(create=True)
     source = source or live_source(sr, scope)
-    backup_id = new_backup_id(sr.store.taken_names(scope), sr.clock())
+    started = sr.clock()  # one reading: the id and ``started_at`` agree
+    backup_id = new_backup_id(sr.store.taken_names(scope), started)
     staging = sr.store.staging_path(scope, backup_id)
     mutations.makedirs(staging)
     try:
-        manifest = _fill(sr, staging, scope, backup_id, reason, note, by, source, key, changed_files)
+        manifest = _fill(sr, staging, scope, backup_id, reason, note, by, source, key, changed_files,
+                         started.astimezone(UTC).isoformat(timespec="seconds"))
         sr.store.publish(staging, scope, backup_id)
     except BaseException as exc:
         _quietly(mutations.rmtree, staging)
@@ -107,7 +109,7 @@ def make_backup(sr, scope: Scope, reason: str, note: str, by: str, source: Sourc
     return manifest
 
 def _fill(sr, staging: Path, scope: Scope, backup_id: str, reason: str, note: str, by: str, source: Source,
-          key: bytes, changed_files: str) -> dict:
+          key: bytes, changed_files: str, started_at: str) -> dict:
     """Fill ``staging``: the records' dump, the files, a flush to disk, then the signed manifest."""
     timings = {}
     started = perf_counter()
@@ -122,6 +124,7 @@ def _fill(sr, staging: Path, scope: Scope, backup_id: str, reason: str, note: st
     manifest = new_manifest(
         id=backup_id, scope=scope.kind, project=scope.project_id, mode=sr.config.mode,
         sequence=sr.store.next_sequence(scope),
+        started_at=started_at,
         created_at=sr.clock().astimezone(UTC).isoformat(timespec="seconds"), created_by=by, reason=reason, note=note,
         parent=previous[1]["id"] if previous else None,
         hash_algorithm="sha256",

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from . import __version__, mutations
 from .errors import CorruptBackup, InvalidName
-from .ids import validate_backup_id, validate_relative_path
+from .ids import backup_id_time, validate_backup_id, validate_relative_path
 
 FORMAT = "strongroom-backup"
 FORMAT_VERSION = 2  # 2: signed (``signing``), with the hashes of each collection's JSON and metadata
@@ -291,14 +291,25 @@ def _check_file_extras(entry: dict, kind: str) -> None:
         validate_relative_path(entry["hardlink"])
 
 
+def started_at(manifest: dict) -> str:
+    """When the backup started: the time its id was made from. ``created_at`` is when it
+    was finished. Backups made before ``started_at`` was recorded take their id's time."""
+    recorded = manifest.get("started_at")
+    if isinstance(recorded, str):
+        return recorded
+    return backup_id_time(manifest["id"]).isoformat(timespec="seconds")
+
+
 def summary(manifest: dict) -> dict:
-    """The stable JSON form of a backup for ``list --json`` and the API."""
+    """The stable JSON form of a backup for ``list --json`` and the API: ``started_at``
+    (the id's time) and ``created_at`` (when it was finished) both given."""
     files = manifest["files"]
     return {
         "id": manifest["id"],
         "scope": manifest["scope"],
         "project": manifest.get("project"),
         "mode": manifest.get("mode"),
+        "started_at": started_at(manifest),
         "created_at": manifest.get("created_at"),
         "created_by": manifest.get("created_by"),
         "reason": manifest.get("reason"),
