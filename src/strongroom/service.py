@@ -43,6 +43,7 @@ from .journal import Journal
 from .locking import OperationLock, is_locked
 from .manifest import REASONS, iter_entries, summary
 from .nofollow import check_no_links
+from .progress_model import announce, marked, restore_plan
 from .pruning import RetentionPolicy
 from .scopes import Scope, backups_root, record_queries, scope_dir
 from .snapshot import CHANGED_FILES
@@ -202,10 +203,14 @@ class Strongroom:
             self._recover_locked()
             started = perf_counter()
             path, manifest = self.store.open(scope, backup_id)
+            announce(self.progress, restore_plan(manifest))
+            self.progress("checking", 0, manifest["files"]["entries"])
             problems = verifying.check_before_restore(path, manifest)
             if problems:
-                raise CorruptBackup(f"refusing to restore {backup_id}: it fails verification: {problems[0]}")
+                raise marked(CorruptBackup(f"refusing to restore {backup_id}: it fails verification: {problems[0]}"),
+                             "refused")
             preflight.check_restore(self, scope, path, manifest)
+            self.progress("checking", manifest["files"]["entries"], manifest["files"]["entries"])
             checked = perf_counter() - started
             make_pre_restore = lambda: self._make_backup(scope, "pre-restore", f"before restoring {backup_id}", by)
             result = restoring.restore(self, scope, path, manifest, by, make_pre_restore)
@@ -269,7 +274,10 @@ class Strongroom:
         scope = self._existing(backup_id, project_id)
         with self._lock("delete", by or _default_user()):
             self._recover_locked()
+            announce(self.progress, [("removing", 1)])
+            self.progress("removing", 0, 1)
             objects, freed = self.store.delete(scope, backup_id)
+            self.progress("removing", 1, 1)
         return {"deleted": backup_id, "objects_freed": objects, "bytes_freed": freed}
 
     def prune_backups(self, policy: RetentionPolicy, project_id: str | None = None, *,
@@ -283,10 +291,12 @@ class Strongroom:
             kept = pruning.backups_to_keep(ids, policy, self.store.sequences(scope))
             doomed = [backup_id for backup_id in ids if backup_id not in kept]
             objects = freed = 0
-            for done, backup_id in enumerate([] if dry_run else doomed, 1):
-                self.progress("prune", done, len(doomed))
+            announce(self.progress, [("removing", len(doomed))])
+            for done, backup_id in enumerate([] if dry_run else doomed):
+                self.progress("removing", done, len(doomed))
                 more_objects, more_bytes = self.store.delete(scope, backup_id)
                 objects, freed = objects + more_objects, freed + more_bytes
+            self.progress("removing", len(doomed), len(doomed))
         return {"kept": [i for i in ids if i in kept], "deleted": doomed,
                 "objects_freed": objects, "bytes_freed": freed, "dry_run": dry_run}
 

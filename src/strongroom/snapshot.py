@@ -44,6 +44,7 @@ from .pool import Pool
 from .walking import Cursor, Found, walk_at
 
 Progress = Callable[[str, int, "int | None"], None] | None
+REPORT_BYTES = 8 << 20  # progress("reading", bytes, None) every 100 files or this many bytes
 
 CHANGED_FILES = ("warn", "fail")
 PAUSES = (0.0, 0.01, 0.05, 0.2)  # before each read of a file: one read, then three more
@@ -111,6 +112,7 @@ class _Snapshot:
         self.inodes: dict[tuple[int, int], str] = {}  # files with more links: inode -> first path
         self.firsts: dict[str, dict | None] = {}  # those first paths -> their entries, once written
         self.open_files: set[int] = set()  # opened for a job not yet run
+        self.reported = 0  # bytes, at the last progress report
 
     def run(self, root_fd: int, cursor: Cursor) -> None:
         try:
@@ -276,8 +278,9 @@ class _Snapshot:
             if added:
                 stats.objects_added += 1
                 stats.bytes_added += size
-        if self.progress and stats.files % 100 == 0:
-            self.progress("files", stats.files, None)
+        if self.progress and (stats.bytes - self.reported >= REPORT_BYTES or stats.files % 100 == 0):
+            self.reported = stats.bytes  # bytes of the files walked: read, or linked unread
+            self.progress("reading", stats.bytes, None)
 
     def _hardlink_entry(self, queued: dict) -> dict:
         """The entry of a later name of an inode: the first one's content, linked unread."""
