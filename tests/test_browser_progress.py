@@ -64,7 +64,7 @@ def _samples(page, seconds: float = 60) -> list[dict]:
     raise AssertionError(f"no outcome within {seconds} s: {samples[-3:]}")
 
 
-def test_the_bar_of_a_long_restore_rises_in_words_and_ends_done(slow_server, page, tmp_path):  # noqa: F811
+def test_the_bar_of_a_long_restore_rises_in_words_and_ends_done(slow_server, page, tmp_path):
     base, config, project_a = slow_server
     big = scope_dir(config, Scope.project(project_a)) / "big"
     big.mkdir()

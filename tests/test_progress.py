@@ -18,6 +18,7 @@ from strongroom.rebuild import TEST_COPY_DELAY
 from strongroom.scopes import Scope, scope_dir
 from strongroom.service import Strongroom
 from strongroom.web.jobs import JobRunner
+from web_support import paused_job
 
 FILES, SIZE = 48, 64 << 10
 
@@ -135,14 +136,20 @@ def test_a_restore_that_fails_ends_rolled_back_in_red_words_not_at_100(config, d
     assert shown["percent"] < 100
 
 
-def test_a_delete_job_says_removing_and_ends_done_at_100(config, database):
+def test_a_delete_job_says_removing_while_it_runs_and_ends_done_at_100(config, database):
     _files(config)
     runner = _runner(config, database)
     made = Strongroom(config, database=database).make_backup()
-    job = runner.wait(runner.start("delete", None, made["id"], "admin",
-                                   lambda s: s.delete_backup(made["id"]), str, Strongroom(config, database)))
-    shown = job.to_dict()
-    assert (shown["step"], shown["percent"], shown["outcome"]) == ("Removing", 100, "done")
+    with paused_job() as (reached, release):
+        job = runner.start("delete", None, made["id"], "admin", lambda s: s.delete_backup(made["id"]), str,
+                           Strongroom(config, database))
+        assert reached.wait(30)
+        running = job.to_dict()
+        release.set()
+    assert (running["step"], running["state"], running["outcome"]) == ("Removing", "running", None)
+    assert running["percent"] < 100
+    shown = runner.wait(job).to_dict()
+    assert (shown["phase"], shown["step"], shown["percent"], shown["outcome"]) == ("removing", "Finished", 100, "done")
 
 
 def test_an_operation_refused_before_it_began_says_refused(config, database):

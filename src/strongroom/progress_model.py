@@ -252,6 +252,8 @@ class ProgressModel:
             words = " — ".join(phase_of(s).words for s in [*self._entered, step] if s) or "Starting"
             if self._entered and step == self._entered[-1]:
                 words = phase_of(step).words
+            if self.outcome == "done":
+                words = "Finished"  # a failure keeps the phase it stopped in
             phase = phase_of(step) if step else Phase("Starting", "steps", 0)
             done, total = frame.done.get(step, 0), frame.totals.get(step) or frame.expected.get(step)
         return {
