@@ -41,18 +41,23 @@ class Phase:
     words: str  # what a person reads
     unit: str  # bytes, records, files, backups, steps
     seconds_per_unit: float  # a typical speed, until one is measured
+    fixed: float = 0.0  # seconds it takes whatever the amount (opening, syncing)
+
+    def expected_seconds(self, amount: float | None) -> float:
+        return self.fixed + (amount or 1) * self.seconds_per_unit
 
 
+# Typical speeds and overheads, measured on the demo site (embedded database, local disk).
 PHASES: dict[str, Phase] = {
-    "checking": Phase("Checking the backup", "files", 1 / 50_000),
-    "saving": Phase("Saving the current state", "files", 1 / 4_000),
-    "dumping": Phase("Dumping records", "records", 1 / 40_000),
-    "reading": Phase("Reading files", "bytes", 1 / 300e6),
-    "copying": Phase("Copying files", "bytes", 1 / 150e6),
-    "flushing": Phase("Writing to disk", "bytes", 1 / 500e6),
-    "loading": Phase("Loading records", "records", 1 / 10_000),
+    "checking": Phase("Checking the backup", "files", 1 / 50_000, 0.02),
+    "saving": Phase("Saving the current state", "files", 1 / 4_000, 0.3),
+    "dumping": Phase("Dumping records", "records", 1 / 40_000, 0.1),
+    "reading": Phase("Reading files", "bytes", 1 / 300e6, 0.02),
+    "copying": Phase("Copying files", "bytes", 1 / 150e6, 0.05),
+    "flushing": Phase("Writing to disk", "bytes", 1 / 500e6, 0.08),
+    "loading": Phase("Loading records", "records", 1 / 10_000, 0.2),
     "switching": Phase("Switching over", "steps", 0.05),
-    "verifying": Phase("Checking", "bytes", 1 / 300e6),
+    "verifying": Phase("Checking", "bytes", 1 / 300e6, 0.02),
     "removing": Phase("Removing", "backups", 0.1),
     "files": Phase("Writing files", "bytes", 1 / 200e6),  # the demo site's
     "records": Phase("Writing records", "records", 1 / 10_000),
@@ -149,7 +154,7 @@ class _Frame:
                 taken += now - self.since
                 left += child.seconds(now, None)[1] if child else _left(self.done.get(step, 0), total, taken, phase)
             elif step not in self.done:  # not begun: its amount at a typical speed
-                left += (total or 1) * phase.seconds_per_unit
+                left += phase.expected_seconds(total)
             spent += taken
         return spent, left
 
@@ -158,7 +163,7 @@ def _left(done: float, total: float | None, taken: float, phase: Phase) -> float
     """The running phase's time left: at the speed measured so far once it can be."""
     if total and done and taken >= MEASURE_AFTER:
         return taken * max(total - done, 0) / done
-    return (total or 1) * phase.seconds_per_unit * (1 - _share(done, total))
+    return max(phase.expected_seconds(total) * (1 - _share(done, total)), phase.fixed - taken, 0.0)
 
 
 def _share(done: float, total: float | None) -> float:
@@ -260,9 +265,14 @@ class ProgressModel:
             "phase": step or None, "words": words, "done": int(done), "total": int(total) if total else None,
             "unit": phase.unit, "fraction": round(fraction, 4), "percent": int(100 * fraction),
             "eta_seconds": None if eta is None else round(eta, 1),
-            "eta": None if eta is None else f"about {humanize.duration(eta)} left",
+            "eta": None if eta is None else _left_words(eta),
             "outcome": self.outcome,
         }
+
+
+def _left_words(seconds: float) -> str:
+    """``about 12 s left``; ``under 1 s left``."""
+    return "under 1 s left" if seconds < 1 else f"about {humanize.duration(seconds)} left"
 
 
 def amount(done: int, total: int | None, unit: str) -> str:
