@@ -190,3 +190,17 @@ def test_nothing_is_written_on_a_pipe():
     line.done()
     assert pipe.getvalue() == ""
 
+
+
+def test_a_backup_reports_records_dumped_then_bytes_read_then_the_flush(config, database):
+    _files(config)
+    progress = Recording()
+    made = Strongroom(config, database=database, progress=progress).make_backup()
+    steps = [step for step, _, _ in progress.calls]
+    assert sorted(set(steps), key=steps.index) == ["dumping", "reading", "flushing"]
+    dumped = [(done, total) for step, done, total in progress.calls if step == "dumping"]
+    assert dumped[-1] == (sum(made["records"].values()),) * 2
+    read = [(done, total) for step, done, total in progress.calls if step == "reading"]
+    assert read[-1] == (made["bytes"], made["bytes"]) == (FILES * SIZE, FILES * SIZE)
+    shown = progress.snapshot()
+    assert shown["words"] == "Writing to disk" and 0 < shown["percent"] < 100
