@@ -4,8 +4,9 @@
 the scope, takes the operation lock, checks for room (``preflight``), and hands the work
 to the operations: ``backing_up``, ``restoring``, ``verifying`` (with ``repairing``),
 ``preview``, ``pruning`` and ``importing``, over ``store`` for the backup folders. It never prints: progress goes to the callback
-``progress(step, done, total)`` given at construction, results are returned as plain
-data, failures raised as the typed errors of ``errors``.
+``progress(step, done, total)`` given at construction (phases and units as
+``progress_model`` names them; a ``ProgressModel`` also hears each operation's plan),
+results are returned as plain data, failures raised as the typed errors of ``errors``.
 
 A restore first checks the backup (``verifying``), then makes a ``pre-restore`` backup of the current
 state; if anything fails after that, the scope is put back from that backup before the
