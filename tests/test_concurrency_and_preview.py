@@ -132,8 +132,7 @@ def test_the_dry_run_reports_exactly_what_the_restore_then_does(service, config,
     assert (tree_fingerprint(config.data_dir), records_fingerprint(database)) == everything_before  # changed nothing
     service.restore_backup(backup_id, project_id)
     files_done = _what_changed(files_before, tree_fingerprint(live))
-    reported = {kind: {p for p in preview["files"][kind]["paths"]
-                       if not (live / p).is_dir() and not (p in files_before and files_before[p][0] == "dir")}
+    reported = {kind: {p for word in ("files", "links") for p in preview[word][kind]["paths"]}
                 for kind in ("added", "removed", "changed")}
     assert reported == files_done
     records_done = _record_changes(records_before, records_fingerprint(database, queries))

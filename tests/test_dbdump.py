@@ -348,13 +348,16 @@ def test_the_embedded_engine_restores_a_collection_in_one_insert(
     assert [d for kind, d in counted_points if kind == "insert"] == ["many x2500"]
 
 
-def test_progress_is_reported_per_collection(site, tmp_path):
+def test_progress_counts_the_records_dumped_after_each_collection(site, tmp_path):
     steps = []
-    dbdump.dump_collections(
+    dumped = dbdump.dump_collections(
         site, tmp_path / "db", site_queries(site), lambda *step: steps.append(step)
     )
+    counts = [dumped[name]["count"] for name in ("edition", "project", "user")]
+    total = sum(counts)
     assert steps == [
-        ("dump edition", 0, 3), ("dump project", 1, 3), ("dump user", 2, 3), ("dump", 3, 3)
+        ("dumping", 0, None), ("dumping", counts[0], None), ("dumping", counts[0] + counts[1], None),
+        ("dumping", total, total),
     ]
 
 

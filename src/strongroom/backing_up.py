@@ -34,10 +34,12 @@ from .manifest import (
     iter_entries,
     iter_file_list,
     new_manifest,
+    summary,
     write_manifest,
 )
 from .nofollow import check_no_links
 from .parallel import PhaseTimes
+from .progress_model import announce
 from .scopes import Scope, backups_root, record_queries, scope_dir
 
 log = logging.getLogger("strongroom")
@@ -91,11 +93,13 @@ def make_backup(sr, scope: Scope, reason: str, note: str, by: str, source: Sourc
     check_no_links(sr.config.data_dir, sr.store.pool.root)
     key = sr.store.site_key.get(create=True)
     source = source or live_source(sr, scope)
-    backup_id = new_backup_id(sr.store.taken_names(scope), sr.clock())
+    started = sr.clock()  # one reading: the id and ``started_at`` agree
+    backup_id = new_backup_id(sr.store.taken_names(scope), started)
     staging = sr.store.staging_path(scope, backup_id)
     mutations.makedirs(staging)
     try:
-        manifest = _fill(sr, staging, scope, backup_id, reason, note, by, source, key, changed_files)
+        manifest = _fill(sr, staging, scope, backup_id, reason, note, by, source, key, changed_files,
+                         started.astimezone(UTC).isoformat(timespec="seconds"))
         sr.store.publish(staging, scope, backup_id)
     except BaseException as exc:
         _quietly(mutations.rmtree, staging)
@@ -107,21 +111,26 @@ def make_backup(sr, scope: Scope, reason: str, note: str, by: str, source: Sourc
     return manifest
 
 def _fill(sr, staging: Path, scope: Scope, backup_id: str, reason: str, note: str, by: str, source: Source,
-          key: bytes, changed_files: str) -> dict:
+          key: bytes, changed_files: str, started_at: str) -> dict:
     """Fill ``staging``: the records' dump, the files, a flush to disk, then the signed manifest."""
     timings = {}
     started = perf_counter()
-    sr.progress("records", 0, None)
+    announce(sr.progress, _plan(sr, scope))
+    sr.progress("dumping", 0, None)
     collections = source.dump(staging / "db", sr.progress)
     timings["dump"] = perf_counter() - started
     previous = _intact_latest(sr, scope) if source.live else None
     stats, list_sha256, entries = _store_files(sr, staging, scope, source, previous, changed_files, timings)
+    sr.progress("reading", stats.bytes, stats.bytes)
     mark = perf_counter()
+    sr.progress("flushing", 0, stats.bytes_added)
     mutations.sync_filesystem(staging)
+    sr.progress("flushing", stats.bytes_added, stats.bytes_added)
     timings["sync"] = perf_counter() - mark
     manifest = new_manifest(
         id=backup_id, scope=scope.kind, project=scope.project_id, mode=sr.config.mode,
         sequence=sr.store.next_sequence(scope),
+        started_at=started_at,
         created_at=sr.clock().astimezone(UTC).isoformat(timespec="seconds"), created_by=by, reason=reason, note=note,
         parent=previous[1]["id"] if previous else None,
         hash_algorithm="sha256",
@@ -140,6 +149,17 @@ def _fill(sr, staging: Path, scope: Scope, backup_id: str, reason: str, note: st
     log.info("backup %s of the %s: %d files, %d bytes read, %d added; %s", backup_id, scope,
              stats.files, stats.bytes_read, stats.bytes_added, phases(manifest["timings"]))
     return manifest
+
+
+def _plan(sr, scope: Scope) -> list[tuple[str, float | None]]:
+    """The phases of a backup with the work each is expected to take: as much as the
+    scope's latest backup held (unknown for a first backup)."""
+    latest = sr.store.latest(scope)
+    if latest is None:
+        return [("dumping", None), ("reading", None), ("flushing", None)]
+    made = summary(latest[1])
+    return [("dumping", sum(made["records"].values())), ("reading", made["bytes"]),
+            ("flushing", made["bytes_added"] or None)]
 
 
 def _store_files(sr, staging: Path, scope: Scope, source: Source, previous, changed_files: str,

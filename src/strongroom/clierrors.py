@@ -25,6 +25,7 @@ from . import space
 from .errors import StrongroomError
 from .humanize import escape
 from .humanize import size as human_size
+from .progress_model import outcome_of
 
 ENV_LOG_FILE = "STRONGROOM_LOG_FILE"
 log = logging.getLogger("strongroom")
@@ -44,14 +45,18 @@ class Group(click.Group):
         except (click.exceptions.ClickException, click.exceptions.Abort, click.exceptions.Exit):
             raise  # click's own: usage errors and exits, already one line
         except StrongroomError as exc:
+            end_progress(ctx, outcome_of(exc))
             fail(exc, str(exc), stopped_by(exc) or exc.exit_code)
         except Terminated as exc:
+            end_progress(ctx, "failed")
             fail(exc, str(exc), exc.exit_code)
         except KeyboardInterrupt as exc:
+            end_progress(ctx, "failed")
             fail(exc, "interrupted", 130)
         except BrokenPipeError:
             reader_gone()
         except Exception as exc:  # noqa: BLE001 - the last line of defence: no traceback for users
+            end_progress(ctx, "failed")
             full = full_disk(ctx, exc)
             if full:
                 fail(exc, f"{describe_error(exc)} ({full})", 6)
@@ -135,6 +140,13 @@ def on_stop_signal(signum, frame):
 
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+def end_progress(ctx, outcome: str) -> None:
+    """A progress line on the terminal ends saying what became of the operation."""
+    end = getattr(getattr(ctx.obj, "progress", None), "end", None)
+    if end is not None:
+        end(outcome)
 
 
 def fail(exc: BaseException | None, message: str, code: int) -> None:

@@ -103,9 +103,9 @@ def write_collections(
     mutations.makedirs(bson_dir)
     mutations.makedirs(json_dir)
     summary = {}
-    for done, (name, batches, metadata_of) in enumerate(collections):
+    for name, batches, metadata_of in collections:
         check_collection_name(name)
-        _report(progress, f"dump {name}", done, total)
+        _report(progress, "dumping", sum(s["count"] for s in summary.values()), None)
         summary[name] = _dump_documents(batches, bson_dir / f"{name}.bson", json_dir / f"{name}.json")
         metadata = json_util.dumps(
             metadata_of(),
@@ -116,7 +116,8 @@ def write_collections(
         summary[name]["metadata_sha256"] = hashlib.sha256(metadata).hexdigest()
     mutations.fsync_dir(bson_dir)
     mutations.fsync_dir(json_dir)
-    _report(progress, "dump", total, total)
+    dumped = sum(s["count"] for s in summary.values())
+    _report(progress, "dumping", dumped, dumped)
     return summary
 
 

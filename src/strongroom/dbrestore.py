@@ -88,8 +88,8 @@ def restore_collections(
     restored = Restored()
     if not engines.is_embedded(database):
         capabilities.put_back_aside(database)
-    for done, name in enumerate(names):
-        _report(progress, f"restore {name}", done, len(names))
+    for name in names:
+        _report(progress, "loading", sum(restored.values()), None)
         metadata = _metadata(bson_dir, name)
         if engines.is_embedded(database):
             restored.warnings += _not_kept_by_embedded(name, metadata)
@@ -100,7 +100,7 @@ def restore_collections(
     for stale in sorted(set(engines.list_collections(database)) - set(names)):
         mutations.drop_collection(database, stale)
     drop_staging_collections(database)
-    _report(progress, "restore", len(names), len(names))
+    _report(progress, "loading", sum(restored.values()), sum(restored.values()))
     return restored
 
 
@@ -198,8 +198,8 @@ def drop_staging_collections(database) -> None:
 def _restore_project(database, bson_dir, names, queries, progress, filtered: bool = False) -> Restored:
     def replace(session=None) -> Restored:
         inserted = Restored()
-        for done, name in enumerate(names):
-            _report(progress, f"restore {name}", done, len(names))
+        for name in names:
+            _report(progress, "loading", sum(inserted.values()), None)
             mutations.delete_many(database[name], queries[name], session=session)
             keep = docfilter.matcher(queries[name]) if filtered else None
             if engines.is_embedded(database):
@@ -212,9 +212,12 @@ def _restore_project(database, bson_dir, names, queries, progress, filtered: boo
         return inserted
 
     if engines.is_embedded(database) or not capabilities.transactions(database):
-        return replace()
-    with database.client.start_session() as session:
-        return session.with_transaction(lambda s: replace(s))
+        restored = replace()
+    else:
+        with database.client.start_session() as session:
+            restored = session.with_transaction(lambda s: replace(s))
+    _report(progress, "loading", sum(restored.values()), sum(restored.values()))
+    return restored
 
 
 def _check_restorable(bson_dir: Path, names: list[str], queries: dict[str, dict] | None) -> None:

@@ -68,6 +68,23 @@ def clock(value: str | datetime) -> str:
     return parse_time(value).astimezone(UTC).strftime("%H:%M UTC")
 
 
+def duration(seconds: float) -> str:
+    """``under 1 s``, ``5 s``, ``2 min 3 s``, ``1 h 4 min``: for "took …" and "… left"."""
+    seconds = round(seconds)
+    if seconds < 1:
+        return "under 1 s"
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60} s" if seconds % 60 else f"{seconds // 60} min"
+    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+
+
+def took(started: str | datetime, finished: str | datetime) -> str:
+    """``took 5 s``: from a backup's start (its id's time) to its end (``created_at``)."""
+    return "took " + duration(max(0.0, (parse_time(finished) - parse_time(started)).total_seconds()))
+
+
 def ago(value: str | datetime, now: datetime | None = None) -> str:
     """``just now``, ``5 minutes ago``, ``3 days ago``."""
     seconds = int(((now or datetime.now(UTC)) - parse_time(value)).total_seconds())

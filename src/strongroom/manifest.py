@@ -30,7 +30,7 @@ from pathlib import Path
 
 from . import __version__, mutations
 from .errors import CorruptBackup, InvalidName
-from .ids import validate_backup_id, validate_relative_path
+from .ids import backup_id_time, validate_backup_id, validate_relative_path
 
 FORMAT = "strongroom-backup"
 FORMAT_VERSION = 2  # 2: signed (``signing``), with the hashes of each collection's JSON and metadata
@@ -39,6 +39,15 @@ MANIFEST = "manifest.json"
 FILE_LIST = "files.jsonl"
 HEX64 = re.compile(r"\A[0-9a-f]{64}\Z")
 ENTRY_TYPES = ("file", "dir", "symlink")
+COUNTED_AS = {"file": "files", "symlink": "links", "dir": "folders"}
+
+
+def counted_as(entry_type: str) -> str:
+    """The one rule for every count a person reads: under which word an entry of a file
+    list (or a live path of that type) is counted. Only regular files are "files";
+    folders and symbolic links are counted apart, so "44 files" means 44 files
+    wherever it is shown (a backup's summary, the preview, the CLI and the API)."""
+    return COUNTED_AS[entry_type]
 REASONS = ("manual", "pre-restore", "scheduled", "import")
 
 
@@ -282,14 +291,25 @@ def _check_file_extras(entry: dict, kind: str) -> None:
         validate_relative_path(entry["hardlink"])
 
 
+def started_at(manifest: dict) -> str:
+    """When the backup started: the time its id was made from. ``created_at`` is when it
+    was finished. Backups made before ``started_at`` was recorded take their id's time."""
+    recorded = manifest.get("started_at")
+    if isinstance(recorded, str):
+        return recorded
+    return backup_id_time(manifest["id"]).isoformat(timespec="seconds")
+
+
 def summary(manifest: dict) -> dict:
-    """The stable JSON form of a backup for ``list --json`` and the API."""
+    """The stable JSON form of a backup for ``list --json`` and the API: ``started_at``
+    (the id's time) and ``created_at`` (when it was finished) both given."""
     files = manifest["files"]
     return {
         "id": manifest["id"],
         "scope": manifest["scope"],
         "project": manifest.get("project"),
         "mode": manifest.get("mode"),
+        "started_at": started_at(manifest),
         "created_at": manifest.get("created_at"),
         "created_by": manifest.get("created_by"),
         "reason": manifest.get("reason"),

@@ -5,7 +5,9 @@ are merge-joined. A path only in the backup will be *added*, one only in the liv
 *removed*, one in both *changed* unless it is the same: for a file, the quick check the
 restore itself uses (``rebuild.same_file``: size, mtime and mode), for a link its
 target, for a folder its presence. So the preview reports exactly the files the restore
-will copy or remove.
+will copy or remove. Counts follow ``manifest.counted_as``: regular files under
+``files``, symbolic links under ``links``, folders under ``folders`` (never a folder
+counted as a file).
 
 Records: per collection of the scope, the backup's documents and the live ones are
 compared by ``_id``: *added*, *removed*, *changed* (same ``_id``, other content) and
@@ -23,7 +25,7 @@ import bson
 
 from . import docfilter
 from .engines import list_collections, raw_documents
-from .manifest import path_key
+from .manifest import COUNTED_AS, counted_as, path_key
 from .rebuild import same_file
 from .walking import walk
 
@@ -31,10 +33,10 @@ MAX_LISTED = 1000  # paths listed per kind; the counts are always complete
 
 
 def diff_files(live: Path, entries: Iterator[dict], within: Callable[[str], bool] | None = None) -> dict:
-    """``{"added"|"removed"|"changed": {"count", "bytes", "paths"}, "unchanged": n}``;
-    with ``within``, only the paths it accepts count (a partial restore's parts)."""
-    report = {kind: {"count": 0, "bytes": 0, "paths": []} for kind in ("added", "removed", "changed")}
-    report["unchanged"] = 0
+    """``{"files"|"links"|"folders": {"added"|"removed"|"changed": {"count", "bytes",
+    "paths"}, "unchanged": n}}``, each path counted under its kind (``counted_as``); with
+    ``within``, only the paths it accepts count (a partial restore's parts)."""
+    report = {word: _empty() for word in COUNTED_AS.values()}
     current = walk(live) if live.is_dir() else iter(())
     if within is not None:
         current = (item for item in current if within(item[0]))
@@ -43,20 +45,34 @@ def diff_files(live: Path, entries: Iterator[dict], within: Callable[[str], bool
     for entry in entries:
         key = path_key(entry["path"])
         while live_item is not None and path_key(live_item[0]) < key:
-            _note(report, "removed", live_item[0], _live_size(live_item[2]))
+            _note_live(report, live_item)
             live_item = next(current, None)
+        bucket = report[counted_as(entry["type"])]
         if live_item is not None and live_item[0] == entry["path"]:
             if _same(entry, live_item[1], live_item[2]):
-                report["unchanged"] += 1
+                bucket["unchanged"] += 1
             else:
-                _note(report, "changed", entry["path"], entry.get("size", 0))
+                _note(bucket, "changed", entry["path"], entry.get("size", 0))
             live_item = next(current, None)
         else:
-            _note(report, "added", entry["path"], entry.get("size", 0))
+            _note(bucket, "added", entry["path"], entry.get("size", 0))
     while live_item is not None:
-        _note(report, "removed", live_item[0], _live_size(live_item[2]))
+        _note_live(report, live_item)
         live_item = next(current, None)
     return report
+
+
+def _empty() -> dict:
+    report = {kind: {"count": 0, "bytes": 0, "paths": []} for kind in ("added", "removed", "changed")}
+    report["unchanged"] = 0
+    return report
+
+
+def _note_live(report: dict, live_item) -> None:
+    """A live path the backup lacks: removed, counted under its own kind."""
+    st = live_item[2]
+    kind = "dir" if stat.S_ISDIR(st.st_mode) else "symlink" if stat.S_ISLNK(st.st_mode) else "file"
+    _note(report[counted_as(kind)], "removed", live_item[0], _live_size(st))
 
 
 def _same(entry: dict, path: str, st) -> bool:

@@ -39,6 +39,7 @@ from . import dbrestore, liveindex, mutations, rebuild, rescue, sources, space
 from .errors import CorruptBackup, NoSpace, RestoreFailed, StrongroomError
 from .manifest import iter_entries
 from .nofollow import check_no_links
+from .progress_model import marked, nested
 from .recovering import CHANGED_STEPS, tree_paths, undo
 from .recovering import quietly as _quietly
 from .recovering import reason_of as _reason
@@ -75,13 +76,14 @@ def _restore_reserved(sr, scope: Scope, backup_id: str, by: str, make_pre_restor
                                  backup=backup_id, pre_restore=None, by=by, step="pre-restore")
     except Exception as exc:
         error = NoSpace if space.is_out_of_space(exc) else RestoreFailed
-        raise error(f"restore of {backup_id} refused: its journal could not be written ({_reason(exc)}); "
-                    "nothing was changed") from exc
+        raise marked(error(f"restore of {backup_id} refused: its journal could not be written ({_reason(exc)}); "
+                           "nothing was changed"), "refused") from exc
     try:
         try:
-            pre = make_pre_restore()
+            with nested(sr.progress, "saving"):
+                pre = make_pre_restore()
         except Exception as exc:
-            error = _not_saved(backup_id, exc)
+            error = marked(_not_saved(backup_id, exc), "refused")
             if error is exc:
                 raise
             raise error from exc
@@ -105,7 +107,7 @@ def _restore_reserved(sr, scope: Scope, backup_id: str, by: str, make_pre_restor
                 f" before anything live changed; the {scope} is as it was (also saved as backup {pre['id']})")
         error = CorruptBackup if isinstance(exc, CorruptBackup) else RestoreFailed
         what += _rescued_words(rescuer.outcome() if rescuer else rescue.NOTHING)
-        raise error(f"restore of {backup_id} failed ({_reason(exc)}){what}") from exc
+        raise marked(error(f"restore of {backup_id} failed ({_reason(exc)}){what}"), "rolled back") from exc
     _quietly(sr.journal.finish)
     return {"restored": backup_id, "pre_restore": pre["id"], **result}
 
@@ -124,8 +126,8 @@ def _reserve(reserve: space.Reserve, size: int, backup_id: str) -> None:
     except NoSpace:
         raise
     except Exception as exc:
-        raise RestoreFailed(f"restore of {backup_id} refused: no space could be reserved for a rollback "
-                            f"({_reason(exc)}); nothing was changed") from exc
+        raise marked(RestoreFailed(f"restore of {backup_id} refused: no space could be reserved for a rollback "
+                                   f"({_reason(exc)}); nothing was changed"), "refused") from exc
 
 
 def _not_saved(backup_id: str, exc: Exception) -> Exception:
@@ -164,18 +166,22 @@ def build_and_switch(sr, scope: Scope, source: sources.Source, entry: dict,
                                    more_files=source.more_files)
         # The new tree must be on disk before anything live changes: once the journal
         # says "cleanup", recovery keeps it, and the old tree goes.
+        sr.progress("flushing", 0, stats.bytes_copied)
         mutations.sync_filesystem(staging)
+        sr.progress("flushing", stats.bytes_copied, stats.bytes_copied)
         records = dbrestore.Restored()
         if source.bson_dir is not None:
             step("records")
             queries = record_queries(sr.config, scope)
             names = list(source.collections)
-            sr.progress("records", 0, len(names))
+            sr.progress("loading", 0, source.records)
             records = dbrestore.restore_collections(sr.database, source.bson_dir, names, queries, sr.progress,
                                                     filtered=source.filtered)
         step("swap")
+        sr.progress("switching", 0, 1)
         rebuild.swap_in(staging, live, old, before_cleanup=lambda: step("cleanup"), root=sr.config.data_dir,
                         inspect_old=rescuer and rescuer.inspect)
+        sr.progress("switching", 1, 1)
     except BaseException as exc:
         if entry["step"] != "cleanup":
             _quietly(index.abort)

@@ -5,8 +5,9 @@ the scope, takes the operation lock, checks for room (``preflight``), and hands 
 to the operations: ``backing_up``, ``restoring``, ``verifying`` (with ``repairing``),
 ``preview``, ``pruning`` and ``importing``, over ``store`` for the backup folders; offsite
 copies go through ``remote`` and ``remote_pull``. It never prints: progress goes to the callback
-``progress(step, done, total)`` given at construction, results are returned as plain
-data, failures raised as the typed errors of ``errors``.
+``progress(step, done, total)`` given at construction (phases and units as
+``progress_model`` names them; a ``ProgressModel`` also hears each operation's plan),
+results are returned as plain data, failures raised as the typed errors of ``errors``.
 
 A restore first checks the backup (``verifying``), then makes a ``pre-restore`` backup of the current
 state; if anything fails after that, the scope is put back from that backup before the
@@ -48,6 +49,7 @@ from .locking import OperationLock, is_locked
 from .manifest import REASONS, iter_entries, summary
 from .nofollow import check_no_links
 from .parts import Parts
+from .progress_model import announce, marked, restore_plan
 from .pruning import RetentionPolicy
 from .remote import Remote
 from .scopes import Scope, backups_root, record_queries, scope_dir
@@ -208,10 +210,14 @@ class Strongroom:
             self._recover_locked()
             started = perf_counter()
             path, manifest = self.store.open(scope, backup_id)
+            announce(self.progress, restore_plan(manifest))
+            self.progress("checking", 0, manifest["files"]["entries"])
             problems = verifying.check_before_restore(path, manifest)
             if problems:
-                raise CorruptBackup(f"refusing to restore {backup_id}: it fails verification: {problems[0]}")
+                raise marked(CorruptBackup(f"refusing to restore {backup_id}: it fails verification: {problems[0]}"),
+                             "refused")
             preflight.check_restore(self, scope, path, manifest)
+            self.progress("checking", manifest["files"]["entries"], manifest["files"]["entries"])
             checked = perf_counter() - started
             make_pre_restore = lambda: self._make_backup(scope, "pre-restore", f"before restoring {backup_id}", by)
             result = restoring.restore(self, scope, path, manifest, by, make_pre_restore)
@@ -225,7 +231,7 @@ class Strongroom:
         """What ``restore_backup`` would change, changing nothing (a dry run).
 
         ``{"backup", "scope", "project", "files": {"added"|"removed"|"changed": {"count",
-        "bytes", "paths"}, "unchanged"}, "records": {coll: {"added", "removed", "changed",
+        "bytes", "paths"}, "unchanged"}, "links": (same), "folders": (same), "records": {coll: {"added", "removed", "changed",
         "unchanged"}}}``.
         """
         validate_backup_id(backup_id)
@@ -234,7 +240,7 @@ class Strongroom:
         queries = record_queries(self.config, scope)
         return {
             "backup": backup_id, "scope": scope.kind, "project": scope.project_id,
-            "files": preview.diff_files(scope_dir(self.config, scope), iter_entries(path, manifest)),
+            **preview.diff_files(scope_dir(self.config, scope), iter_entries(path, manifest)),
             "records": preview.diff_records(self.database, path / "db" / "bson", list(manifest["collections"]), queries),
         }
 
@@ -334,7 +340,7 @@ class Strongroom:
         return {"backup": backup_id, "scope": scope.kind, "project": scope.project_id,
                 "parts": parts and parts.paths, "to": target and str(target),
                 "records_restored": parts is None and target is None,
-                "files": preview.diff_files(live, source.entries(), within), "records": records}
+                **preview.diff_files(live, source.entries(), within), "records": records}
 
     def maintenance(self) -> dict | None:
         """What a running (or crashed, not yet recovered) restore is doing, or None.
@@ -373,7 +379,10 @@ class Strongroom:
         scope = self._existing(backup_id, project_id)
         with self._lock("delete", by or _default_user()):
             self._recover_locked()
+            announce(self.progress, [("removing", 1)])
+            self.progress("removing", 0, 1)
             objects, freed = self.store.delete(scope, backup_id)
+            self.progress("removing", 1, 1)
         return {"deleted": backup_id, "objects_freed": objects, "bytes_freed": freed}
 
     def prune_backups(self, policy: RetentionPolicy, project_id: str | None = None, *,
@@ -387,10 +396,12 @@ class Strongroom:
             kept = pruning.backups_to_keep(ids, policy, self.store.sequences(scope))
             doomed = [backup_id for backup_id in ids if backup_id not in kept]
             objects = freed = 0
-            for done, backup_id in enumerate([] if dry_run else doomed, 1):
-                self.progress("prune", done, len(doomed))
+            announce(self.progress, [("removing", len(doomed))])
+            for done, backup_id in enumerate([] if dry_run else doomed):
+                self.progress("removing", done, len(doomed))
                 more_objects, more_bytes = self.store.delete(scope, backup_id)
                 objects, freed = objects + more_objects, freed + more_bytes
+            self.progress("removing", len(doomed), len(doomed))
         return {"kept": [i for i in ids if i in kept], "deleted": doomed,
                 "objects_freed": objects, "bytes_freed": freed, "dry_run": dry_run}
 

@@ -37,13 +37,14 @@ from time import perf_counter
 from . import mutations
 from .errors import BadInput, FileChanged
 from .humanize import path as shown
-from .manifest import FileListWriter
+from .manifest import FileListWriter, counted_as
 from .nofollow import open_if_present
 from .parallel import Ordered, PhaseTimes
 from .pool import Pool
 from .walking import Cursor, Found, walk_at
 
 Progress = Callable[[str, int, "int | None"], None] | None
+REPORT_BYTES = 8 << 20  # progress("reading", bytes, None) every 100 files or this many bytes
 
 CHANGED_FILES = ("warn", "fail")
 PAUSES = (0.0, 0.01, 0.05, 0.2)  # before each read of a file: one read, then three more
@@ -111,6 +112,7 @@ class _Snapshot:
         self.inodes: dict[tuple[int, int], str] = {}  # files with more links: inode -> first path
         self.firsts: dict[str, dict | None] = {}  # those first paths -> their entries, once written
         self.open_files: set[int] = set()  # opened for a job not yet run
+        self.reported = 0  # bytes, at the last progress report
 
     def run(self, root_fd: int, cursor: Cursor) -> None:
         try:
@@ -259,11 +261,12 @@ class _Snapshot:
             self.firsts[entry["path"]] = entry
         self.writer.add(entry)
         stats = self.stats
-        if entry["type"] == "dir":
+        counted = counted_as(entry["type"])  # the one rule every shown count follows
+        if counted == "folders":
             stats.dirs += 1
-        elif entry["type"] == "symlink":
+        elif counted == "links":
             stats.symlinks += 1
-        if entry["type"] != "file":
+        if counted != "files":
             return
         stats.files += 1
         stats.bytes += entry["size"]
@@ -275,8 +278,9 @@ class _Snapshot:
             if added:
                 stats.objects_added += 1
                 stats.bytes_added += size
-        if self.progress and stats.files % 100 == 0:
-            self.progress("files", stats.files, None)
+        if self.progress and (stats.bytes - self.reported >= REPORT_BYTES or stats.files % 100 == 0):
+            self.reported = stats.bytes  # bytes of the files walked: read, or linked unread
+            self.progress("reading", stats.bytes, None)
 
     def _hardlink_entry(self, queued: dict) -> dict:
         """The entry of a later name of an inode: the first one's content, linked unread."""

@@ -33,36 +33,38 @@ class Source:
     backup_id: str
     files_dir: Path
     entries: Callable[[], Iterator[dict]]
-    total: int
+    total: int  # bytes of the files to copy (``rebuild.build_tree``'s progress)
     top: dict | None  # the scope folder's own mode and time
     bson_dir: Path | None  # None: the records are not restored
     collections: tuple[str, ...] = ()
     filtered: bool = False  # the dump holds more than the scope: load only what its queries select
     more_files: Path | None = None  # the pre-restore backup's files, for entries marked FROM_PRE
+    records: int = 0  # records in the dump's chosen collections (an upper bound when filtered)
 
 
 def whole(path: Path, manifest: dict) -> Source:
     """The backup at ``path`` as it is."""
     return Source(manifest["id"], path / "files", lambda: iter_entries(path, manifest),
-                  manifest["files"]["entries"], _top(manifest["files"].get("root")),
-                  path / "db" / "bson", tuple(manifest["collections"]))
+                  manifest["files"].get("bytes", 0), _top(manifest["files"].get("root")),
+                  path / "db" / "bson", tuple(manifest["collections"]), records=_records(manifest, manifest["collections"]))
 
 
 def project_of_site(path: Path, manifest: dict, project_id: str, collections: list[str]) -> Source:
     """Project ``project_id`` of the site backup at ``path``: its folder's entries and the
     records of ``collections`` (the project's, as far as the backup holds them)."""
     prefix = f"project/{project_id}"
-    folder = {"entry": None, "count": 0}
-    for entry in iter_entries(path, manifest):  # its count, and the folder's own mode and time
+    chosen = tuple(name for name in manifest["collections"] if name in collections)
+    folder = {"entry": None, "bytes": 0}
+    for entry in iter_entries(path, manifest):  # its bytes, and the folder's own mode and time
         if entry["path"] == prefix:
             folder["entry"] = entry
         elif entry["path"].startswith(prefix + "/"):
-            folder["count"] += 1
+            folder["bytes"] += entry.get("size", 0) if entry["type"] == "file" else 0
     files = path / "files" / "project" / project_id if folder["entry"] else path / "files"
     return Source(manifest["id"], files,
-                  lambda: _below(iter_entries(path, manifest), prefix), folder["count"],
-                  _top(folder["entry"]), path / "db" / "bson",
-                  tuple(name for name in manifest["collections"] if name in collections), filtered=True)
+                  lambda: _below(iter_entries(path, manifest), prefix), folder["bytes"],
+                  _top(folder["entry"]), path / "db" / "bson", chosen, filtered=True,
+                  records=_records(manifest, chosen))
 
 
 def has_folder(path: Path, manifest: dict, folder: str) -> bool:
@@ -89,7 +91,7 @@ def with_parts(source: Source, parts: Parts, pre_path: Path, pre: dict) -> Sourc
     """The live scope (as the pre-restore backup ``pre`` describes it) with ``parts`` taken
     from ``source``; no records."""
     return replace(source, entries=lambda: parts.merge(source.entries(), _marked(iter_entries(pre_path, pre))),
-                   total=pre["files"]["entries"] + source.total, top=_top(pre["files"].get("root")),
+                   total=pre["files"].get("bytes", 0) + source.total, top=_top(pre["files"].get("root")),
                    bson_dir=None, collections=(), filtered=False, more_files=pre_path / "files")
 
 
@@ -108,6 +110,10 @@ def _marked(entries: Iterator[dict]) -> Iterator[dict]:
         entry = {**entry, FROM_PRE: True}
         entry.pop("hardlink", None)
         yield entry
+
+
+def _records(manifest: dict, names) -> int:
+    return sum(manifest["collections"][name].get("count", 0) for name in names)
 
 
 def _top(root: dict | None) -> dict | None:

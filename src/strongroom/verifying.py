@@ -36,7 +36,10 @@ from .manifest import (
     replace_manifest,
 )
 from .pool import hash_file
+from .progress_model import announce
 from .scopes import Scope, scope_dir
+
+REPORT_BYTES = 8 << 20  # progress after every 100 files, and after any file this big
 
 
 def check_before_restore(path: Path, manifest: dict) -> list[str]:
@@ -118,9 +121,11 @@ def _repair(sr, scope: Scope, path: Path, found: _Findings) -> list[str]:
 def _verify(sr, path: Path, manifest: dict, found: _Findings) -> None:
     found.problems.extend(dbdump.verify_dump(path / "db", manifest["collections"]))
     wanted, gid = privacy.object_mode(sr.config), privacy.group_id(sr.config)
-    total = manifest["files"]["entries"]
+    total, done, files = manifest["files"].get("bytes", 0), 0, 0
+    announce(sr.progress, [("verifying", total)])
+    sr.progress("verifying", 0, total)
     try:
-        for done, entry in enumerate(iter_entries(path, manifest), 1):
+        for entry in iter_entries(path, manifest):
             problem = check_entry(path / "files", entry)
             if problem:
                 found.problems.append(problem)
@@ -128,12 +133,15 @@ def _verify(sr, path: Path, manifest: dict, found: _Findings) -> None:
                     found.damaged.append((entry, problem))
             elif entry["type"] == "file" and privacy.repair_object(path / "files" / entry["path"], wanted, gid):
                 found.private_again += 1
-            if done % 100 == 0:
-                sr.progress("verify", done, total)
+            if entry["type"] == "file":
+                done, files = done + entry.get("size", 0), files + 1
+                if files % 100 == 0 or entry.get("size", 0) >= REPORT_BYTES:
+                    sr.progress("verifying", done, total)
     except CorruptBackup as exc:
         found.problems.append(str(exc))
         found.list_intact = False
     found.problems.extend(unlisted_files(path, manifest, complete=found.list_intact and not found.problems))
+    sr.progress("verifying", total, total)
 
 
 def check_entry(files_dir: Path, entry: dict) -> str | None:

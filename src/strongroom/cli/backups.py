@@ -6,6 +6,7 @@ import click
 
 from ..humanize import escape as _text
 from ..humanize import size as _size
+from ..humanize import took
 from .common import json_option, print_json, project_option
 
 
@@ -72,7 +73,9 @@ def show(obj, backup_id, project_id, as_json):
     m = shown["manifest"]
     scope = "site" if m["scope"] == "site" else f"project {m['project']}"
     click.echo(f"Backup {m['id']} of the {scope} ({m['mode']})")
-    click.echo(f"  made     {m['created_at']} by {_text(m['created_by'])} ({m['reason']})")
+    made = shown["started_at"], m["created_at"]
+    click.echo(f"  made     started {made[0]}, finished {made[1]} ({took(*made)}) "
+               f"by {_text(m['created_by'])} ({m['reason']})")
     if m.get("note"):
         click.echo(f"  note     {_text(m['note'])}")
     f = m["files"]

@@ -121,6 +121,11 @@ def _print_preview(report: dict, header: str | None = None) -> None:
         if files[kind]["count"] > 20:
             click.echo(f"      … and {files[kind]['count'] - 20} more")
     click.echo(f"  files unchanged {files['unchanged']:>6}")
+    for word in ("folders", "links"):  # counted apart from files (``manifest.counted_as``)
+        counts = report.get(word) or {}
+        if any(counts.get(kind, {}).get("count") for kind in ("added", "changed", "removed")):
+            click.echo(f"  {word}: " + ", ".join(f"{counts[kind]['count']} {kind}"
+                                                 for kind in ("added", "changed", "removed")))
     for name, counts in report["records"].items():
         click.echo(f"  records {name}: {counts['added']} added, {counts['changed']} changed, "
                    f"{counts['removed']} removed, {counts['unchanged']} unchanged")

@@ -95,7 +95,7 @@ def _install(app: Flask, face: Face, prefix: str) -> None:
     app.extensions[NAME] = face
     app.jinja_env.globals["strongroom_panel"] = render_panel
     app.jinja_env.filters.update(sr_size=humanize.size, sr_count=humanize.count,
-                                 sr_when=humanize.when, sr_ago=humanize.ago,
+                                 sr_when=humanize.when, sr_ago=humanize.ago, sr_took=humanize.took,
                                  sr_path=humanize.path)
     if app.config.get("SESSION_COOKIE_SAMESITE") is None:
         app.config["SESSION_COOKIE_SAMESITE"] = "Lax"

@@ -3,8 +3,10 @@
 ``JobRunner.start`` refuses at once (``Busy``) when a job of this runner is running or
 another process holds the operation lock, so a second operation is never queued; it
 then runs ``work(service)`` in a thread, on a service built by ``service_factory`` with
-a progress callback that records the job's current step and percentage. The outcome is
-kept: the result, or the error's status and message. Jobs live in memory (the last
+a ``progress_model.ProgressModel`` as its progress callback: the job shows the phase in
+words, the amount done, the overall percentage and the time left, as the CLI does. The
+outcome is kept: the result, or the error's status and message, and in ``outcome`` what
+became of the operation (done, rolled back, refused, failed; ``progress_model``). Jobs live in memory (the last
 ``keep`` of them), so the web face must run in one process (threads are fine).
 """
 
@@ -20,6 +22,7 @@ from datetime import UTC, datetime
 
 from .. import humanize
 from ..errors import Busy, InvalidName, NotFound, StrongroomError
+from ..progress_model import OUTCOMES, ProgressModel, outcome_of
 
 JOB_ID_RE = re.compile(r"\A[0-9a-f]{32}\Z")
 RUNNING, DONE, FAILED = "running", "done", "failed"
@@ -37,29 +40,41 @@ class Job:
     backup: str | None
     by: str
     state: str = RUNNING
-    step: str = "starting"
-    done: int = 0
-    total: int | None = None
     started: str = field(default_factory=_now)
     finished: str | None = None
     result: dict | None = None
     error: dict | None = None
     message: str = ""
     thread: threading.Thread | None = field(default=None, repr=False, compare=False)
+    progress: ProgressModel = field(default_factory=ProgressModel, repr=False, compare=False)
 
     @property
-    def percent(self) -> int | None:
-        if self.state != RUNNING:
-            return 100
-        if not self.total:
-            return None
-        return min(100, int(100 * self.done / self.total))
+    def step(self) -> str:
+        """The phase in words: ``Copying files``."""
+        return self.progress.snapshot()["words"]
+
+    @property
+    def percent(self) -> int:
+        """Of the whole operation, weighed by time (``progress_model``); 100 only when done."""
+        return self.progress.snapshot()["percent"]
+
+    @property
+    def outcome(self) -> str | None:
+        return self.progress.outcome
+
+    @property
+    def outcome_words(self) -> str:
+        """``running``, ``done``, ``failed and rolled back``, ``refused``, ``failed``."""
+        return OUTCOMES.get(self.outcome, self.state)
 
     def to_dict(self) -> dict:
+        shown = self.progress.snapshot()
         return {
             "id": self.id, "kind": self.kind, "scope": "site" if self.project is None else "project",
             "project": self.project, "backup": self.backup, "by": self.by, "state": self.state,
-            "step": self.step, "done": self.done, "total": self.total, "percent": self.percent,
+            "step": shown["words"], "phase": shown["phase"], "done": shown["done"], "total": shown["total"],
+            "unit": shown["unit"], "percent": shown["percent"], "eta_seconds": shown["eta_seconds"],
+            "eta": shown["eta"], "outcome": shown["outcome"], "outcome_words": self.outcome_words,
             "started": self.started, "finished": self.finished, "result": self.result,
             "error": self.error, "message": self.message,
         }
@@ -121,19 +136,18 @@ class JobRunner:
         return job
 
     def _run(self, job: Job, work: Callable, describe: Callable[[dict], str]) -> None:
-        def progress(step: str, done: int, total: int | None) -> None:
-            job.step, job.done, job.total = step, done, total
-
-        state = FAILED
+        state, outcome = FAILED, "failed"
         try:
-            job.result = work(self.service_factory(progress=progress))
+            job.result = work(self.service_factory(progress=job.progress))
             job.message = describe(job.result)
-            state = DONE
+            state = outcome = DONE
         except StrongroomError as exc:
             job.error = {"status": exc.http_status, "type": type(exc).__name__, "message": str(exc)}
+            outcome = outcome_of(exc)
         except Exception as exc:  # noqa: BLE001 - a job must always end with an outcome
             job.error = {"status": 500, "type": type(exc).__name__, "message": str(exc) or repr(exc)}
         finally:
+            job.progress.finish(outcome)
             job.finished = _now()
             job.state = state  # last: a reader that sees the end sees the whole outcome
 

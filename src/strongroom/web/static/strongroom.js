@@ -11,16 +11,18 @@
   var percent = document.getElementById("sr-percent");
   var state = document.getElementById("sr-state");
 
+  var eta = document.getElementById("sr-eta");
+
+  // The phase in words, the percentage of the whole operation (it never goes back), the
+  // time left once the server can estimate it, and at the end what became of it: the
+  // box's data-outcome colours the bar (done, rolled back, refused, failed).
   function show(job) {
     step.textContent = job.step;
-    state.textContent = job.state;
-    if (job.percent === null) {
-      bar.removeAttribute("value");
-      percent.textContent = "";
-    } else {
-      bar.value = job.percent;
-      percent.textContent = job.percent + "%";
-    }
+    state.textContent = job.outcome_words;
+    bar.value = job.percent;
+    percent.textContent = job.percent + "%";
+    eta.textContent = job.eta || "";
+    box.setAttribute("data-outcome", job.outcome || "");
   }
 
   function poll() {

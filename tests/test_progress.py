@@ -1,0 +1,206 @@
+"""Progress that means something (issue 11, item 1): phases in words, work in its own
+unit, a bar that moves with the work and never goes back, a time left, and a final
+state that says what happened; the same model for the CLI's line and the web's bar.
+"""
+
+import io
+import threading
+import time
+
+import pytest
+
+from strongroom import dbrestore
+from strongroom.errors import Busy, RestoreFailed
+from strongroom.locking import OperationLock
+from strongroom.progress import TerminalProgress
+from strongroom.progress_model import ProgressModel, outcome_of
+from strongroom.rebuild import TEST_COPY_DELAY
+from strongroom.scopes import Scope, scope_dir
+from strongroom.service import Strongroom
+from strongroom.web.jobs import JobRunner
+from web_support import paused_job
+
+FILES, SIZE = 48, 64 << 10
+
+
+class Recording(ProgressModel):
+    """The model, keeping every call the core made, in order."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls = []
+
+    def __call__(self, step, done, total):
+        self.calls.append((step, done, total))
+        super().__call__(step, done, total)
+
+    def enter(self, phase):
+        self.calls.append(("enter", phase, None))
+        super().enter(phase)
+
+
+def _files(config) -> None:
+    live = scope_dir(config, Scope.site())
+    (live / "big").mkdir(parents=True)
+    for n in range(FILES):
+        (live / "big" / f"file-{n:03}.bin").write_bytes(bytes([n]) * SIZE)
+
+
+def _emptied(config) -> None:
+    for path in (scope_dir(config, Scope.site()) / "big").iterdir():
+        path.unlink()
+
+
+def test_a_restore_reports_its_phases_in_order_in_the_units_of_the_work(config, database):
+    _files(config)
+    progress = Recording()
+    service = Strongroom(config, database=database, progress=progress)
+    made = service.make_backup()
+    _emptied(config)
+    progress.calls.clear()
+
+    service.restore_backup(made["id"])
+
+    first_seen = []
+    for step, _, _ in progress.calls:
+        if step not in first_seen:
+            first_seen.append(step)
+    assert first_seen == ["checking", "enter", "saving", "dumping", "reading", "flushing",
+                          "copying", "loading", "switching"]
+    copying = [(done, total) for step, done, total in progress.calls if step == "copying"]
+    assert copying[-1] == (made["bytes"], made["bytes"]) == (FILES * SIZE, FILES * SIZE)
+    assert [done for done, _ in copying] == sorted(done for done, _ in copying)
+    loading = [done for step, done, _ in progress.calls if step == "loading"]
+    assert loading[-1] == sum(made["records"].values())
+
+
+def test_the_bar_of_a_slow_restore_rises_with_the_bytes_copied_and_ends_done(config, database, monkeypatch):
+    _files(config)
+    service = Strongroom(config, database=database)
+    made = service.make_backup()
+    _emptied(config)
+    monkeypatch.setenv(TEST_COPY_DELAY, "0.05")  # 48 copies on 2-4 threads: about a second
+    progress = ProgressModel()
+    service.progress = progress
+    samples, running = [], threading.Event()
+    running.set()
+
+    def watch():
+        while running.is_set():
+            samples.append(progress.snapshot())
+            time.sleep(0.02)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        service.restore_backup(made["id"])
+    finally:
+        running.clear()
+        watcher.join()
+    progress.finish("done")
+
+    percents = [s["percent"] for s in samples]
+    assert percents == sorted(percents), "the bar went back"
+    assert max(percents) < 100  # 100 only once it is done
+    copying = [s for s in samples if s["phase"] == "copying"]
+    assert len({s["percent"] for s in copying}) >= 5, copying  # it moved while the copies ran
+    assert copying[-1]["percent"] > copying[0]["percent"] and copying[-1]["done"] > copying[0]["done"]
+    assert {s["words"] for s in copying} == {"Copying files"} and copying[0]["unit"] == "bytes"
+    assert any(s["eta"] and s["eta"].endswith(" left") for s in copying)
+    assert progress.snapshot()["percent"] == 100 and progress.snapshot()["outcome"] == "done"
+
+
+def _runner(config, database) -> JobRunner:
+    return JobRunner(lambda progress=None: Strongroom(config, database=database, progress=progress))
+
+
+def test_a_restore_that_fails_ends_rolled_back_in_red_words_not_at_100(config, database, monkeypatch):
+    _files(config)
+    runner = _runner(config, database)
+    made = Strongroom(config, database=database).make_backup()
+
+    real, calls = dbrestore.restore_collections, []
+
+    def broken_once(*args, **kwargs):  # the restore's load fails; the rollback's works
+        calls.append(args)
+        if len(calls) == 1:
+            raise OSError("the database went away")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(dbrestore, "restore_collections", broken_once)
+    job = runner.wait(runner.start("restore", None, made["id"], "admin",
+                                   lambda s: s.restore_backup(made["id"]), str, Strongroom(config, database)))
+    shown = job.to_dict()
+    assert shown["state"] == "failed" and shown["outcome"] == "rolled back"
+    assert shown["outcome_words"] == "failed and rolled back"
+    assert shown["percent"] < 100
+
+
+def test_a_delete_job_says_removing_while_it_runs_and_ends_done_at_100(config, database):
+    _files(config)
+    runner = _runner(config, database)
+    made = Strongroom(config, database=database).make_backup()
+    with paused_job() as (reached, release):
+        job = runner.start("delete", None, made["id"], "admin", lambda s: s.delete_backup(made["id"]), str,
+                           Strongroom(config, database))
+        assert reached.wait(30)
+        running = job.to_dict()
+        release.set()
+    assert (running["step"], running["state"], running["outcome"]) == ("Removing", "running", None)
+    assert running["percent"] < 100
+    shown = runner.wait(job).to_dict()
+    assert (shown["phase"], shown["step"], shown["percent"], shown["outcome"]) == ("removing", "Finished", 100, "done")
+
+
+def test_an_operation_refused_before_it_began_says_refused(config, database):
+    _files(config)
+    service = Strongroom(config, database=database)
+    made = service.make_backup()
+    with OperationLock(service.lock_path, "backup", "someone"), pytest.raises(Busy) as refused:
+        service.restore_backup(made["id"])
+    assert outcome_of(refused.value) == "refused"
+    assert outcome_of(RestoreFailed("x")) == "failed"  # unmarked: no claim of a rollback
+
+
+class Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_the_terminal_line_shows_the_phase_the_bar_the_amount_and_the_time_left():
+    now = [0.0]
+    line = TerminalProgress(stream=Terminal(), interval=0)
+    line.clock = lambda: now[0]
+    line.plan([("copying", 2_000_000_000)])
+    line("copying", 0, 2_000_000_000)
+    now[0] = 4.0
+    line("copying", 500_000_000, 2_000_000_000)
+    drawn = line.line()
+    assert drawn.startswith("Copying files")
+    assert " 25%" in drawn and "500.0 MB of 2.0 GB" in drawn and "about 12 s left" in drawn, drawn
+    line.end("rolled back")
+    last = line.stream.getvalue().split("\r")[-1]
+    assert "25%  failed and rolled back" in last and last.endswith("\n")
+
+
+def test_nothing_is_written_on_a_pipe():
+    pipe = io.StringIO()
+    line = TerminalProgress(stream=pipe, interval=0)
+    line("copying", 1, 2)
+    line.done()
+    assert pipe.getvalue() == ""
+
+
+
+def test_a_backup_reports_records_dumped_then_bytes_read_then_the_flush(config, database):
+    _files(config)
+    progress = Recording()
+    made = Strongroom(config, database=database, progress=progress).make_backup()
+    steps = [step for step, _, _ in progress.calls]
+    assert sorted(set(steps), key=steps.index) == ["dumping", "reading", "flushing"]
+    dumped = [(done, total) for step, done, total in progress.calls if step == "dumping"]
+    assert dumped[-1] == (sum(made["records"].values()),) * 2
+    read = [(done, total) for step, done, total in progress.calls if step == "reading"]
+    assert read[-1] == (made["bytes"], made["bytes"]) == (FILES * SIZE, FILES * SIZE)
+    shown = progress.snapshot()
+    assert shown["words"] == "Writing to disk" and 0 < shown["percent"] < 100
