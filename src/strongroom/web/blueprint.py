@@ -9,8 +9,10 @@ the user organises) or ``None``. Host templates show a panel with
 ``{{ strongroom_panel() }}`` (site) or ``{{ strongroom_panel(project_id) }}``.
 
 Pages (``/backups/site/…`` and ``/backups/projects/<id>/…``): the panel alone, a backup's
-details, the restore preview with its confirmation form, the delete confirmation, and a
-job's progress. State changes are POST forms with the session's CSRF token; a GET on
+details with its browse view (``?path=``), one file's download, one folder's download as a
+tar.gz (``browsing.py``), what changed since the backup (``changes?against=``), the
+restore preview with its confirmation form, the delete confirmation, and a job's progress
+(a backup, restore, delete or check). State changes are POST forms with the session's CSRF token; a GET on
 them is 405. The API is mounted at ``/api/v1`` (``api.py``).
 """
 
@@ -27,7 +29,7 @@ from ..engines import open_database
 from ..errors import Busy, StrongroomError
 from ..policy import User
 from ..service import Strongroom
-from . import api, csrf, messages
+from . import api, csrf, downloads, messages
 from .face import Face
 
 NAME = "strongroom"
@@ -74,6 +76,10 @@ def make_blueprint(services: Config | Callable[..., Strongroom], current_user: C
     scoped("/<backup_id>/restore", restore, ("POST",))
     scoped("/<backup_id>/confirm-delete", confirm_delete)
     scoped("/<backup_id>/delete", delete, ("POST",))
+    scoped("/<backup_id>/download", download)
+    scoped("/<backup_id>/archive", archive)
+    scoped("/<backup_id>/changes", changes)
+    scoped("/<backup_id>/check", check, ("POST",))
     bp.add_url_rule("/backups/jobs/<job_id>", "job_page", job_page, merge_slashes=False)
     bp.register_blueprint(api.make_api_blueprint(), url_prefix="/api/v1")
     return bp
@@ -154,8 +160,29 @@ def panel_page(project_id):
 
 
 def details(project_id, backup_id):
-    backup = _face().show(project_id, backup_id)
-    return _page("strongroom/details.html", project_id=project_id, backup=backup)
+    face = _face()
+    backup = face.show(project_id, backup_id)
+    listing = face.browse(project_id, backup_id, request.args.get("path"))
+    return _page("strongroom/details.html", project_id=project_id, backup=backup, listing=listing,
+                 crumbs=downloads.crumbs(listing["path"]))
+
+
+def download(project_id, backup_id):
+    entry, blocks = _face().file(project_id, backup_id, request.args.get("path"))
+    return downloads.file_response(entry, blocks)
+
+
+def archive(project_id, backup_id):
+    name, blocks = _face().archive(project_id, backup_id, request.args.get("path"))
+    return downloads.archive_response(name, blocks)
+
+
+def changes(project_id, backup_id):
+    face = _face()
+    report = face.diff(project_id, backup_id, request.args.get("against"))
+    others = [b["id"] for b in face.list(project_id) if b["id"] != backup_id]
+    return _page("strongroom/changes.html", project_id=project_id, backup=face.show(project_id, backup_id),
+                 diff=report, others=others)
 
 
 def preview(project_id, backup_id):
@@ -183,6 +210,10 @@ def delete(project_id, backup_id):
     return _start("delete", project_id, backup_id)
 
 
+def check(project_id, backup_id):
+    return _start("check", project_id, backup_id)
+
+
 def _start(kind: str, project_id, backup_id=None, note=""):
     try:
         job = _face().start(kind, project_id, backup_id, note)
@@ -195,7 +226,8 @@ def _start(kind: str, project_id, backup_id=None, note=""):
 def job_page(job_id):
     job = _face().job(job_id)
     if job.state == "done":
-        flash(job.message, "success")
+        found_damage = job.kind == "check" and not (job.result or {}).get("ok")
+        flash(job.message, "error" if found_damage else "success")
     elif job.state == "failed":
         flash(messages.failed(job.kind, job.error), "error")
     return _page("strongroom/job.html", job=job, project_id=job.project)

@@ -18,7 +18,10 @@ from ..scopes import Scope
 from . import messages
 from .jobs import Job, JobRunner, describe_holder
 
-ACTION_OF = {"backup": BACKUP, "restore": RESTORE, "delete": DELETE}
+# A check changes nothing but its own record: whoever may see a scope's backups may check
+# them (admins for the site, organisers for their projects), in prod too.
+ACTION_OF = {"backup": BACKUP, "restore": RESTORE, "delete": DELETE, "check": VIEW}
+LIVE = "live"
 MAX_NOTE = 500
 
 
@@ -72,6 +75,25 @@ class Face:
         self.authorize(RESTORE, project_id)
         return self.service().preview_restore(validate_backup_id(backup_id), project_id)
 
+    def browse(self, project_id: str | None, backup_id: str, path: object) -> dict:
+        self.authorize(VIEW, project_id)
+        return self.service().browse_backup(validate_backup_id(backup_id), project_id, _text_or_none(path))
+
+    def file(self, project_id: str | None, backup_id: str, path: object):
+        """``(entry, blocks)`` of one stored file, for a download."""
+        self.authorize(VIEW, project_id)
+        return self.service().backup_file(validate_backup_id(backup_id), project_id, _text_or_none(path) or "")
+
+    def archive(self, project_id: str | None, backup_id: str, path: object):
+        """``(file name, blocks)`` of one folder as a tar.gz, for a download."""
+        self.authorize(VIEW, project_id)
+        return self.service().backup_archive(validate_backup_id(backup_id), project_id, _text_or_none(path))
+
+    def diff(self, project_id: str | None, backup_id: str, against: object) -> dict:
+        self.authorize(VIEW, project_id)
+        against = LIVE if against in (None, "", LIVE) else validate_backup_id(against)
+        return self.service().diff_backups(validate_backup_id(backup_id), against, project_id)
+
     def job(self, job_id: str) -> Job:
         job = self.runner.get(job_id)
         self.authorize(VIEW, job.project)
@@ -102,8 +124,18 @@ class Face:
         if kind == "restore":
             work = lambda s: s.restore_backup(backup_id, project_id, by=by)
             return self.runner.start(kind, project_id, backup_id, by, work, messages.restored, service)
+        if kind == "check":
+            work = lambda s: s.verify_backup(backup_id, project_id, by=by)
+            return self.runner.start(kind, project_id, backup_id, by, work, messages.checked, service)
         work = lambda s: s.delete_backup(backup_id, project_id, by=by)
         return self.runner.start(kind, project_id, backup_id, by, work, messages.deleted, service)
+
+
+def _text_or_none(value: object) -> str | None:
+    """A path from a query string: text (the one validator checks it later), or None."""
+    if value is None or isinstance(value, str):
+        return value
+    raise BadInput("the path must be text")
 
 
 def _clean_note(note: object) -> str:
