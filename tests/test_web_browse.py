@@ -217,3 +217,23 @@ def test_check_is_allowed_in_prod_for_those_who_see_the_backups(web_data):
     assert response.status_code == 202
     wait_for_jobs(app)
     assert app.extensions["strongroom"].runner.get(response.get_json()["job"]["id"]).result["ok"]
+
+
+def test_a_file_whose_name_is_not_utf8_or_holds_markup_is_listed_and_downloadable_by_its_link(web_data):
+    import os
+    import re
+    from html import unescape
+
+    from strongroom.service import Strongroom
+
+    config = web_data.config("pilot")
+    odd = {b"caf\xe9-latin1.txt": b"latin", b"new\nline<img src=x>&.txt": b"markup", "naïve ü.txt".encode(): b"utf8"}
+    for name, content in odd.items():
+        (config.working_dir / "texts" / os.fsdecode(name)).write_bytes(content)
+    made = Strongroom(config).make_backup(by="t")["id"]
+    client = host_app(config).test_client()
+    page = request(client, "pages", "browse", "site", made, "admin", "texts")
+    assert page.status_code == 200 and "<img src=x" not in page.get_data(as_text=True)
+    links = [unescape(link) for link in re.findall(r'href="([^"]*/download\?path=[^"]*)"', page.get_data(as_text=True))]
+    got = {client.get(link, headers={"X-Test-User": "admin"}).get_data() for link in links}
+    assert set(odd.values()) <= got

@@ -223,16 +223,16 @@ def delete_backup(project_id, backup_id):
 
 
 def browse_backup(project_id, backup_id):
-    return {"listing": _face().browse(project_id, backup_id, request.args.get("path"))}
+    return {"listing": _face().browse(project_id, backup_id, downloads.query_arg("path"))}
 
 
 def download_file(project_id, backup_id):
-    entry, blocks = _face().file(project_id, backup_id, request.args.get("path"))
+    entry, blocks = _face().file(project_id, backup_id, downloads.query_arg("path"))
     return downloads.file_response(entry, blocks)
 
 
 def download_archive(project_id, backup_id):
-    name, blocks = _face().archive(project_id, backup_id, request.args.get("path"))
+    name, blocks = _face().archive(project_id, backup_id, downloads.query_arg("path"))
     return downloads.archive_response(name, blocks)
 
 

@@ -98,6 +98,7 @@ def _guard_during_restores(bp: Blueprint, factory: Callable, layout: str) -> Non
 def _install(app: Flask, face: Face, prefix: str) -> None:
     app.extensions[NAME] = face
     app.jinja_env.globals["strongroom_panel"] = render_panel
+    app.jinja_env.globals["sr_path_url"] = downloads.path_url
     app.jinja_env.filters.update(sr_size=humanize.size, sr_count=humanize.count,
                                  sr_when=humanize.when, sr_ago=humanize.ago,
                                  sr_path=humanize.path)
@@ -162,18 +163,18 @@ def panel_page(project_id):
 def details(project_id, backup_id):
     face = _face()
     backup = face.show(project_id, backup_id)
-    listing = face.browse(project_id, backup_id, request.args.get("path"))
+    listing = face.browse(project_id, backup_id, downloads.query_arg("path"))
     return _page("strongroom/details.html", project_id=project_id, backup=backup, listing=listing,
                  crumbs=downloads.crumbs(listing["path"]))
 
 
 def download(project_id, backup_id):
-    entry, blocks = _face().file(project_id, backup_id, request.args.get("path"))
+    entry, blocks = _face().file(project_id, backup_id, downloads.query_arg("path"))
     return downloads.file_response(entry, blocks)
 
 
 def archive(project_id, backup_id):
-    name, blocks = _face().archive(project_id, backup_id, request.args.get("path"))
+    name, blocks = _face().archive(project_id, backup_id, downloads.query_arg("path"))
     return downloads.archive_response(name, blocks)
 
 

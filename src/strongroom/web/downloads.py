@@ -1,4 +1,10 @@
-"""HTTP answers that carry a backup's content: one file, or one folder as a tar.gz.
+"""HTTP answers that carry a backup's content (one file, or one folder as a tar.gz), and
+the ``path`` of such URLs.
+
+A file name may be any bytes the file system allows, not only UTF-8 (the manifest keeps
+the others as surrogate escapes). ``path_url`` puts the bytes of a path in the query
+string percent-encoded, and ``path_arg`` reads them back the same way, so every name
+that can be listed can be opened; the path then goes through the one validator.
 
 Both stream (``browsing`` reads in blocks and checks each file's hash as it goes) and are
 always attachments with ``nosniff``, so a browser saves what a backup holds and never
@@ -11,9 +17,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from urllib.parse import quote
+from urllib.parse import quote, unquote_to_bytes
 
-from flask import Response
+from flask import Response, request, url_for
 
 
 def _disposition(name: str) -> str:
@@ -44,3 +50,19 @@ def crumbs(path: str) -> list[tuple[str, str]]:
     """``a/b/c`` as ``[("a", "a"), ("b", "a/b"), ("c", "a/b/c")]``: the way back up."""
     parts = path.split("/") if path else []
     return [(part, "/".join(parts[: i + 1])) for i, part in enumerate(parts)]
+
+
+def path_url(endpoint: str, path: str | None = None, **values) -> str:
+    """``url_for(endpoint, **values)`` with ``?path=`` holding the path's bytes, percent-encoded."""
+    url = url_for(endpoint, **values)
+    return f"{url}?path={quote(os.fsencode(path), safe='/')}" if path else url
+
+
+def query_arg(name: str) -> str | None:
+    """The query-string value ``name``, with bytes that are not UTF-8 kept as surrogate
+    escapes (as the manifest keeps such names), or None when absent."""
+    for pair in request.query_string.split(b"&"):
+        key, _, value = pair.partition(b"=")
+        if unquote_to_bytes(key.replace(b"+", b" ")) == name.encode():
+            return unquote_to_bytes(value.replace(b"+", b" ")).decode("utf-8", "surrogateescape")
+    return None
