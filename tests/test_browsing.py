@@ -45,7 +45,7 @@ def test_ls_lists_folders_files_with_size_and_time_and_collections_with_record_c
     assert site_json["mtime"].startswith("2024-")
     assert top["collections"] == {name: database[name].count_documents({}) for name in top["collections"]}
     assert top["collections"]["edition"] == 6
-    inside = service.browse_backup(backup_id, path="texts/")
+    inside = service.browse_backup(backup_id, path="texts")
     assert sorted(f["name"] for f in inside["files"]) == [p.name for p in texts] and inside["folders"] == []
 
 
@@ -191,7 +191,7 @@ def test_cli_ls_cat_get_and_diff(cli, site, config, tmp_path):
     backup_id = cli("backup").output.strip()
     listed = cli("ls", backup_id)
     assert listed.exit_code == 0 and "texts/" in listed.output and "edition" in listed.output
-    as_json = json.loads(cli("ls", backup_id, "texts", "--json").output)
+    as_json = json.loads(cli("ls", backup_id, "texts/", "--json").output)  # as shell completion types it
     assert {f["name"] for f in as_json["files"]} >= {"about.md"}
     about = (config.working_dir / "texts" / "about.md").read_bytes()
     assert cli("cat", backup_id, "texts/about.md").stdout_bytes == about

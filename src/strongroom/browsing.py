@@ -33,11 +33,10 @@ CHUNK = 1 << 20
 
 
 def normalise(path: str | None) -> str:
-    """A path inside a backup as users give it: ``""`` (or ``/``) is the top; any other is
-    validated (``InvalidName`` for ``..``, an absolute path, NUL, …), a trailing ``/`` dropped."""
-    if path is None or path in ("", "/"):
+    """A path inside a backup: ``""`` (or None) is the top; any other is validated
+    (``InvalidName`` for ``..``, an absolute path, an empty part, NUL, …)."""
+    if not path:
         return ""
-    path = path.removesuffix("/")
     validate_relative_path(path)
     return path
 

@@ -15,6 +15,11 @@ from ..humanize import size as _size
 from .common import json_option, print_json, project_option
 
 
+def _typed(path: str) -> str:
+    """A path as typed at a shell: ``/`` is the top, and a trailing ``/`` (from completion) is dropped."""
+    return "" if path == "/" else path.removesuffix("/")
+
+
 @click.command()
 @click.argument("backup_id")
 @click.argument("path", required=False, default="")
@@ -30,7 +35,7 @@ def ls(obj, backup_id, path, project_id, as_json):
         strongroom ls 2026-11-26T04-27-43
         strongroom ls 2026-11-26T04-27-43 project/6548a1b2c3d4e5f601234567 --json
     """
-    listing = obj.service.browse_backup(backup_id, project_id, path)
+    listing = obj.service.browse_backup(backup_id, project_id, _typed(path))
     if as_json:
         print_json(listing)
         return
@@ -83,6 +88,7 @@ def get(obj, backup_id, path, target, project_id):
         strongroom get 2026-11-26T04-27-43 texts/about.txt --to about.txt
         strongroom get 2026-11-26T04-27-43 images --to images.tar.gz
     """
+    path = _typed(path)
     listing = obj.service.browse_backup(backup_id, project_id, path)
     if listing["type"] == "dir":
         _, blocks = obj.service.backup_archive(backup_id, project_id, path)
