@@ -105,8 +105,8 @@ def read_file(backup_dir: Path, entry: dict) -> Iterator[bytes]:
     last block comes only once the whole content matched (``CorruptBackup`` otherwise)."""
     if entry["type"] != "file":
         raise NotFound(f"{entry['path'] or 'the top folder'} is a {_kind(entry)}, not a file")
-    fd = _open_stored(backup_dir, entry["path"])
-    return _checked_blocks(fd, entry)
+    # A file object, not a bare descriptor: a stream dropped before it starts still closes it.
+    return _checked_blocks(open(_open_stored(backup_dir, entry["path"]), "rb", buffering=0), entry)
 
 
 def _open_stored(backup_dir: Path, rel: str) -> int:
@@ -125,9 +125,9 @@ def _open_stored(backup_dir: Path, rel: str) -> int:
         os.close(folder)
 
 
-def _checked_blocks(fd: int, entry: dict) -> Iterator[bytes]:
+def _checked_blocks(fh, entry: dict) -> Iterator[bytes]:
     hasher, size, held = hashlib.sha256(), 0, b""
-    with open(fd, "rb", buffering=0) as fh:
+    with fh:
         while block := fh.read(CHUNK):
             hasher.update(block)
             size += len(block)
