@@ -155,7 +155,7 @@ def test_diff_against_live_shows_what_changed_since_the_backup(service, site, da
     assert report["to"] == "live"
     assert report["files"]["added"]["paths"] == ["texts/new.md"]
     assert report["files"]["removed"]["paths"] == ["texts/about.md"]
-    assert "site.json" in report["files"]["changed"]["paths"]
+    assert report["files"]["changed"]["paths"] == ["site.json"]  # intro.md was only touched: same content
     assert report["records"]["edition"] == {"added": 1, "removed": 0, "changed": 1, "unchanged": 5}
     assert report["records"]["user"]["removed"] == 1
 
@@ -222,3 +222,14 @@ def test_cli_get_of_a_damaged_file_exits_5_and_leaves_no_file(cli, site, config,
     target = tmp_path / "site.json"
     result = cli("get", backup_id, "site.json", "--to", str(target))
     assert result.exit_code == 5 and not target.exists()
+
+
+def test_a_project_diff_counts_only_that_projects_files_and_records(service, site, database):
+    project_id, other = site.project_ids[:2]
+    backup_id = service.make_backup(project_id, by="t")["id"]
+    database["edition"].insert_one({"_id": ObjectId(), "projectId": ObjectId(other), "title": "elsewhere"})
+    database["edition"].insert_one({"_id": ObjectId(), "projectId": ObjectId(project_id), "title": "here"})
+    (service.config.working_dir / "texts" / "about.md").write_text("site file, not the project's")
+    report = service.diff_backups(backup_id, "live", project_id)
+    assert report["records"]["edition"]["added"] == 1 and set(report["records"]) == {"project", "edition"}
+    assert report["files"]["changed"]["count"] == report["files"]["added"]["count"] == 0

@@ -6,7 +6,8 @@ older *removed*, in both *changed* when its content differs: for a file its hash
 file only touched is unchanged), for a link its target, and a change of kind (file to
 folder, …). Against the live scope the restore preview's comparison is used, seen the
 other way round (what was added since the backup is what a restore would remove); a
-live file counts as changed when its size, time or mode differ from the backup's.
+live file counts as changed when its size differs from the backup's, or its time or mode
+do and its content (hashed then) is not the backup's.
 
 Records: per collection, each document is keyed by its ``_id`` (type-exact) and
 compared by the SHA-256 of its BSON bytes: *added*, *removed*, *changed* and
@@ -18,6 +19,7 @@ from the database with the scope's queries (a site: every collection).
 from __future__ import annotations
 
 import hashlib
+import stat
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -26,6 +28,7 @@ import bson
 from . import preview
 from .engines import list_collections, raw_documents
 from .manifest import iter_entries, path_key
+from .pool import hash_file
 
 KINDS = ("added", "removed", "changed")
 
@@ -57,9 +60,22 @@ def diff_backup_files(old_dir: Path, old: dict, new_dir: Path, new: dict) -> dic
 
 def diff_live_files(live: Path, backup_dir: Path, manifest: dict) -> dict:
     """The same report from the backup to the live folder ``live``."""
-    towards_backup = preview.diff_files(live, iter_entries(backup_dir, manifest))
+    towards_backup = preview.diff_files(live, iter_entries(backup_dir, manifest), _same_live)
     return {"added": towards_backup["removed"], "removed": towards_backup["added"],
             "changed": towards_backup["changed"], "unchanged": towards_backup["unchanged"]}
+
+
+def _same_live(entry: dict, path: str, st) -> bool:
+    """As a restore decides (size, time, mode), except that a file of the same size whose
+    time or mode alone differ is hashed: only touched, it has not changed."""
+    if preview.same_as_restore(entry, path, st):
+        return True
+    if entry["type"] != "file" or not stat.S_ISREG(st.st_mode) or st.st_size != entry["size"]:
+        return False
+    try:
+        return hash_file(path)[0] == entry["hash"]
+    except OSError:  # gone or swapped for a link since the walk saw it: not the same
+        return False
 
 
 def _empty_files() -> dict:

@@ -29,8 +29,10 @@ from .walking import walk
 MAX_LISTED = 1000  # paths listed per kind; the counts are always complete
 
 
-def diff_files(live: Path, entries: Iterator[dict]) -> dict:
-    """``{"added"|"removed"|"changed": {"count", "bytes", "paths"}, "unchanged": n}``."""
+def diff_files(live: Path, entries: Iterator[dict], same=None) -> dict:
+    """``{"added"|"removed"|"changed": {"count", "bytes", "paths"}, "unchanged": n}``;
+    ``same(entry, path, st)`` says whether a live item is the entry's (default: as a restore decides)."""
+    same = same or same_as_restore
     report = {kind: {"count": 0, "bytes": 0, "paths": []} for kind in ("added", "removed", "changed")}
     report["unchanged"] = 0
     current = walk(live) if live.is_dir() else iter(())
@@ -41,7 +43,7 @@ def diff_files(live: Path, entries: Iterator[dict]) -> dict:
             _note(report, "removed", live_item[0], _live_size(live_item[2]))
             live_item = next(current, None)
         if live_item is not None and live_item[0] == entry["path"]:
-            if _same(entry, live_item[1], live_item[2]):
+            if same(entry, live_item[1], live_item[2]):
                 report["unchanged"] += 1
             else:
                 _note(report, "changed", entry["path"], entry.get("size", 0))
@@ -54,7 +56,7 @@ def diff_files(live: Path, entries: Iterator[dict]) -> dict:
     return report
 
 
-def _same(entry: dict, path: str, st) -> bool:
+def same_as_restore(entry: dict, path: str, st) -> bool:
     if entry["type"] == "file":
         return same_file(entry, st)
     if entry["type"] == "symlink":
