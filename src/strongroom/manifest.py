@@ -48,6 +48,8 @@ def counted_as(entry_type: str) -> str:
     folders and symbolic links are counted apart, so "44 files" means 44 files
     wherever it is shown (a backup's summary, the preview, the CLI and the API)."""
     return COUNTED_AS[entry_type]
+
+
 REASONS = ("manual", "pre-restore", "scheduled", "import")
 
 

@@ -32,10 +32,13 @@ from .walking import walk
 MAX_LISTED = 1000  # paths listed per kind; the counts are always complete
 
 
-def diff_files(live: Path, entries: Iterator[dict], within: Callable[[str], bool] | None = None) -> dict:
+def diff_files(live: Path, entries: Iterator[dict], within: Callable[[str], bool] | None = None,
+               same=None) -> dict:
     """``{"files"|"links"|"folders": {"added"|"removed"|"changed": {"count", "bytes",
     "paths"}, "unchanged": n}}``, each path counted under its kind (``counted_as``); with
-    ``within``, only the paths it accepts count (a partial restore's parts)."""
+    ``within``, only the paths it accepts count (a partial restore's parts);
+    ``same(entry, path, st)`` says whether a live item is the entry's (default: as a restore decides)."""
+    same = same or same_as_restore
     report = {word: _empty() for word in COUNTED_AS.values()}
     current = walk(live) if live.is_dir() else iter(())
     if within is not None:
@@ -49,7 +52,7 @@ def diff_files(live: Path, entries: Iterator[dict], within: Callable[[str], bool
             live_item = next(current, None)
         bucket = report[counted_as(entry["type"])]
         if live_item is not None and live_item[0] == entry["path"]:
-            if _same(entry, live_item[1], live_item[2]):
+            if same(entry, live_item[1], live_item[2]):
                 bucket["unchanged"] += 1
             else:
                 _note(bucket, "changed", entry["path"], entry.get("size", 0))
@@ -75,7 +78,7 @@ def _note_live(report: dict, live_item) -> None:
     _note(report[counted_as(kind)], "removed", live_item[0], _live_size(st))
 
 
-def _same(entry: dict, path: str, st) -> bool:
+def same_as_restore(entry: dict, path: str, st) -> bool:
     if entry["type"] == "file":
         return same_file(entry, st)
     if entry["type"] == "symlink":

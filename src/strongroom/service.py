@@ -19,6 +19,7 @@ from __future__ import annotations
 import getpass
 import logging
 import os
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from time import perf_counter
@@ -27,6 +28,9 @@ from bson import ObjectId
 
 from . import (
     backing_up,
+    browsing,
+    checks_record,
+    diffing,
     importing,
     partial,
     preflight,
@@ -118,9 +122,10 @@ class Strongroom:
         found = []
         for backup_id in self.store.ids(scope):
             try:
-                found.append(summary(self.store.open(scope, backup_id)[1]))
+                path, manifest = self.store.open(scope, backup_id)
             except (CorruptBackup, LinkedFolder):
                 continue  # ``verify --all`` reports it
+            found.append({**summary(manifest), "last_check": checks_record.last_check(path)})
         return found
 
     def show_backup(self, backup_id: str, project_id: str | None = None) -> dict:
@@ -129,6 +134,46 @@ class Strongroom:
         scope = self.scope(project_id, in_database=False)
         _, manifest = self.store.open(scope, backup_id)
         return {**summary(manifest), "manifest": manifest}
+
+    def browse_backup(self, backup_id: str, project_id: str | None = None, path: str | None = "") -> dict:
+        """What the backup holds at ``path`` (``browsing.list_folder``), with its last check."""
+        backup_dir, manifest = self._open(backup_id, project_id)
+        return {**browsing.list_folder(backup_dir, manifest, path), "last_check": checks_record.last_check(backup_dir)}
+
+    def backup_file(self, backup_id: str, project_id: str | None, path: str) -> tuple[dict, Iterator[bytes]]:
+        """The file-list entry of one stored file and its content, streamed and checked
+        against its hash (``browsing.read_file``)."""
+        backup_dir, manifest = self._open(backup_id, project_id)
+        entry = browsing.find_entry(backup_dir, manifest, path)
+        return entry, browsing.read_file(backup_dir, entry)
+
+    def backup_archive(self, backup_id: str, project_id: str | None, path: str | None = "") -> tuple[str, Iterator[bytes]]:
+        """A file name and the tar.gz stream of one folder of the backup (``browsing.archive_folder``)."""
+        backup_dir, manifest = self._open(backup_id, project_id)
+        return browsing.archive_name(manifest, path), browsing.archive_folder(backup_dir, manifest, path)
+
+    def diff_backups(self, backup_id: str, against: str = "live", project_id: str | None = None) -> dict:
+        """What changed from backup ``backup_id`` to backup ``against`` or to the live scope
+        (``"live"``): ``{"from", "to", "scope", "project", "files", "links", "folders",
+        "records"}`` (``diffing``; ``files`` counts regular files only)."""
+        old_dir, old = self._open(backup_id, project_id)
+        scope = Scope.of(project_id)
+        if against == "live":
+            files = diffing.diff_live_files(scope_dir(self.config, scope), old_dir, old)
+            records = diffing.diff_live_records(old_dir / "db" / "bson", old["collections"], self.database,
+                                                record_queries(self.config, scope))
+        else:
+            new_dir, new = self._open(against, project_id)
+            files = diffing.diff_backup_files(old_dir, old, new_dir, new)
+            records = diffing.diff_backup_records(old_dir / "db" / "bson", old["collections"],
+                                                  new_dir / "db" / "bson", new["collections"])
+        return {"from": backup_id, "to": against, "scope": scope.kind, "project": scope.project_id,
+                **files, "records": records}
+
+    def _open(self, backup_id: str, project_id: str | None) -> tuple[Path, dict]:
+        """The folder and authenticated manifest of an existing backup of the scope."""
+        validate_backup_id(backup_id)
+        return self.store.open(self.scope(project_id, in_database=False), backup_id)
 
     # -- making ---------------------------------------------------------------------
 
@@ -406,16 +451,24 @@ class Strongroom:
                 "objects_freed": objects, "bytes_freed": freed, "dry_run": dry_run}
 
     def verify_backup(self, backup_id: str, project_id: str | None = None, *, repair: bool = False,
-                      sign_unsigned: bool = False) -> dict:
+                      sign_unsigned: bool = False, by: str | None = None) -> dict:
         """Re-hash every file and dump of the backup, and check its signature and folder.
 
-        ``{"id", "ok", "problems", "signed", "fixed", "repaired", "notes"}``; see
-        ``verifying.verify_backup`` for ``repair`` and ``sign_unsigned``.
+        ``{"id", "ok", "problems", "signed", "fixed", "repaired", "notes", "checked"}``; see
+        ``verifying.verify_backup`` for ``repair`` and ``sign_unsigned``. The outcome is
+        kept with the backup (``checks_record``): ``checked`` is that record.
         """
         validate_backup_id(backup_id)
         scope = self._existing(backup_id, project_id)
-        with self._lock("verify", _default_user()):
-            return verifying.verify_backup(self, scope, backup_id, repair=repair, sign_unsigned=sign_unsigned)
+        by = by or _default_user()
+        with self._lock("verify", by):
+            report = verifying.verify_backup(self, scope, backup_id, repair=repair, sign_unsigned=sign_unsigned)
+            try:
+                report["checked"] = checks_record.record_check(self.store.path(scope, backup_id), report, by)
+            except OSError as exc:  # a full disk or a read-only copy: the check itself still stands
+                report["checked"] = None
+                report["notes"].append(f"the outcome could not be kept with the backup: {exc.strerror or exc}")
+            return report
 
     def verify_all(self, project_id: str | None = None, *, repair: bool = False,
                    sign_unsigned: bool = False) -> list[dict]:

@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from . import dbdump, privacy, repairing, signing
+from .checks_record import CHECKED, CHECKED_NEW
 from .errors import CorruptBackup
 from .manifest import (
     FILE_LIST,
@@ -183,7 +184,7 @@ def unlisted_files(path: Path, manifest: dict, complete: bool) -> list[str]:
     """
     collections = list(manifest["collections"])
     expected = {
-        "": {MANIFEST, FILE_LIST, "files", "db"},
+        "": {MANIFEST, FILE_LIST, "files", "db", CHECKED, CHECKED_NEW},  # the last check's note is no content
         "db": {dbdump.BSON_DIR, dbdump.JSON_DIR},
         f"db/{dbdump.BSON_DIR}": {f"{c}.bson" for c in collections} | {f"{c}.metadata.json" for c in collections},
         f"db/{dbdump.JSON_DIR}": {f"{c}.json" for c in collections},

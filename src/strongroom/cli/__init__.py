@@ -25,6 +25,7 @@ from ..errors import StrongroomError
 from ..progress import TerminalProgress
 from ..service import Strongroom
 from .backups import backup, list_, show
+from .browsing import cat, diff, get, ls
 from .changes import delete, prune, restore
 from .checks import recover, verify
 from .imports import import_
@@ -78,7 +79,7 @@ def main(ctx, data_dir, mode, db):
         _recover_first(ctx.obj.service, reading=ctx.invoked_subcommand in READ_ONLY)
 
 
-READ_ONLY = ("list", "show", "verify")
+READ_ONLY = ("list", "show", "verify", "ls", "cat", "get", "diff")
 
 
 def _recover_first(service: Strongroom, reading: bool) -> None:
@@ -101,3 +102,5 @@ for command in (recover, backup, list_, show, restore, delete, prune, verify, im
     main.add_command(command)
 main.add_command(push)
 main.add_command(pull)
+for command in (ls, cat, get, diff):
+    main.add_command(command)

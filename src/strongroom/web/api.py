@@ -1,6 +1,7 @@
 """The JSON API, ``/api/v1/…``: the panel's operations with the same permissions.
 
-Reads answer 200; a backup, a confirmed restore and a delete start a job and answer 202
+Reads answer 200 (a backup's folder listing, one stored file or a folder as tar.gz, a
+diff); a backup, a confirmed restore, a delete and a check start a job and answer 202
 with the job and its ``Location``; ``POST …/restore`` without ``"confirm": true``
 answers the preview. Every error has one shape, ``{"error": {"status", "code",
 "message"}}``, with the status of the core's typed error (400, 403, 404, 409), or
@@ -20,7 +21,7 @@ from flask import Blueprint, Flask, current_app, jsonify, request, url_for
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from ..errors import BadInput, Busy, StrongroomError
-from . import csrf, messages
+from . import csrf, downloads, messages
 
 
 def _face():
@@ -85,6 +86,11 @@ def make_api_blueprint() -> Blueprint:
     scoped("/<backup_id>", delete_backup, ["DELETE"])
     scoped("/<backup_id>/restore", restore_backup, ["POST"])
     scoped("/<backup_id>/restore-part", restore_part, ["POST"])
+    scoped("/<backup_id>/browse", browse_backup, ["GET"])
+    scoped("/<backup_id>/download", download_file, ["GET"])
+    scoped("/<backup_id>/archive", download_archive, ["GET"])
+    scoped("/<backup_id>/diff", diff_backup, ["GET"])
+    scoped("/<backup_id>/check", check_backup, ["POST"])
     # OPTIONS is not routed (405 with Allow, as documented): no CORS, nothing to announce
     bp.add_url_rule("/jobs/<job_id>", "job", job, merge_slashes=False, provide_automatic_options=False)
     bp.add_url_rule("/session", "session", session_info, provide_automatic_options=False)
@@ -117,8 +123,8 @@ def _body(fields: dict[str, type]) -> dict:
         raise BadInput("the request body must be a JSON object")
     for name, value in body.items():
         if name not in fields:
-            raise BadInput(f"unknown member {json.dumps(name)} in the request body; "
-                           f"it may hold {', '.join(map(json.dumps, fields))}")
+            allowed = f"it may hold {', '.join(map(json.dumps, fields))}" if fields else "it takes none"
+            raise BadInput(f"unknown member {json.dumps(name)} in the request body; {allowed}")
         if type(value) is not fields[name]:  # exactly: True is not a number, 1 is not a bool
             raise BadInput(f'"{name}" must be {TYPE_WORDS.get(fields[name], "text")}')
     return body
@@ -231,6 +237,30 @@ def restore_part(project_id, backup_id):
 
 def delete_backup(project_id, backup_id):
     return _started("delete", project_id, backup_id)
+
+
+def browse_backup(project_id, backup_id):
+    return {"listing": _face().browse(project_id, backup_id, downloads.query_arg("path"))}
+
+
+def download_file(project_id, backup_id):
+    entry, blocks = _face().file(project_id, backup_id, downloads.query_arg("path"))
+    return downloads.file_response(entry, blocks)
+
+
+def download_archive(project_id, backup_id):
+    name, blocks = _face().archive(project_id, backup_id, downloads.query_arg("path"))
+    return downloads.archive_response(name, blocks)
+
+
+def diff_backup(project_id, backup_id):
+    return {"diff": _face().diff(project_id, backup_id, request.args.get("against"))}
+
+
+def check_backup(project_id, backup_id):
+    _face().authorize("view", project_id)  # before the body is read
+    _body({})
+    return _started("check", project_id, backup_id)
 
 
 def job(job_id):

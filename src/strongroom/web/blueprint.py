@@ -9,8 +9,11 @@ the user organises) or ``None``. Host templates show a panel with
 ``{{ strongroom_panel() }}`` (site) or ``{{ strongroom_panel(project_id) }}``.
 
 Pages (``/backups/site/…`` and ``/backups/projects/<id>/…``): the panel alone, a backup's
-details (with a form to restore one file or folder of it), the restore preview with its
-confirmation form (also for a part), the delete confirmation, and a job's progress. State changes are POST forms with the session's CSRF token; a GET on
+details with its browse view (``?path=``, with a form to restore one file or folder of
+it), one file's download, one folder's download as a tar.gz (``browsing.py``), what changed
+since the backup (``changes?against=``), the restore preview with its confirmation form
+(also for a part), the delete confirmation, and a job's progress (a backup, restore, delete
+or check). State changes are POST forms with the session's CSRF token; a GET on
 them is 405. The API is mounted at ``/api/v1`` (``api.py``).
 """
 
@@ -27,7 +30,7 @@ from ..engines import open_database
 from ..errors import Busy, StrongroomError
 from ..policy import User
 from ..service import Strongroom
-from . import api, csrf, messages
+from . import api, csrf, downloads, messages
 from .face import Face
 
 NAME = "strongroom"
@@ -76,6 +79,10 @@ def make_blueprint(services: Config | Callable[..., Strongroom], current_user: C
     scoped("/<backup_id>/restore-part", restore_part, ("POST",))
     scoped("/<backup_id>/confirm-delete", confirm_delete)
     scoped("/<backup_id>/delete", delete, ("POST",))
+    scoped("/<backup_id>/download", download)
+    scoped("/<backup_id>/archive", archive)
+    scoped("/<backup_id>/changes", changes)
+    scoped("/<backup_id>/check", check, ("POST",))
     bp.add_url_rule("/backups/jobs/<job_id>", "job_page", job_page, merge_slashes=False)
     bp.register_blueprint(api.make_api_blueprint(), url_prefix="/api/v1")
     return bp
@@ -94,6 +101,7 @@ def _guard_during_restores(bp: Blueprint, factory: Callable, layout: str) -> Non
 def _install(app: Flask, face: Face, prefix: str) -> None:
     app.extensions[NAME] = face
     app.jinja_env.globals["strongroom_panel"] = render_panel
+    app.jinja_env.globals["sr_path_url"] = downloads.path_url
     app.jinja_env.filters.update(sr_size=humanize.size, sr_count=humanize.count,
                                  sr_when=humanize.when, sr_ago=humanize.ago, sr_took=humanize.took,
                                  sr_path=humanize.path)
@@ -158,8 +166,27 @@ def panel_page(project_id):
 def details(project_id, backup_id):
     face = _face()
     backup = face.show(project_id, backup_id)
-    return _page("strongroom/details.html", project_id=project_id, backup=backup,
-                 may_restore=face.can("restore", project_id))
+    listing = face.browse(project_id, backup_id, downloads.query_arg("path"))
+    return _page("strongroom/details.html", project_id=project_id, backup=backup, listing=listing,
+                 crumbs=downloads.crumbs(listing["path"]), may_restore=face.can("restore", project_id))
+
+
+def download(project_id, backup_id):
+    entry, blocks = _face().file(project_id, backup_id, downloads.query_arg("path"))
+    return downloads.file_response(entry, blocks)
+
+
+def archive(project_id, backup_id):
+    name, blocks = _face().archive(project_id, backup_id, downloads.query_arg("path"))
+    return downloads.archive_response(name, blocks)
+
+
+def changes(project_id, backup_id):
+    face = _face()
+    report = face.diff(project_id, backup_id, request.args.get("against"))
+    others = [b["id"] for b in face.list(project_id) if b["id"] != backup_id]
+    return _page("strongroom/changes.html", project_id=project_id, backup=face.show(project_id, backup_id),
+                 diff=report, others=others)
 
 
 def preview(project_id, backup_id):
@@ -205,6 +232,10 @@ def delete(project_id, backup_id):
     return _start("delete", project_id, backup_id)
 
 
+def check(project_id, backup_id):
+    return _start("check", project_id, backup_id)
+
+
 def _start(kind: str, project_id, backup_id=None, note=""):
     try:
         job = _face().start(kind, project_id, backup_id, note)
@@ -217,7 +248,8 @@ def _start(kind: str, project_id, backup_id=None, note=""):
 def job_page(job_id):
     job = _face().job(job_id)
     if job.state == "done":
-        flash(job.message, "success")
+        found_damage = job.kind == "check" and not (job.result or {}).get("ok")
+        flash(job.message, "error" if found_damage else "success")
     elif job.state == "failed":
         flash(messages.failed(job.kind, job.error), "error")
     return _page("strongroom/job.html", job=job, project_id=job.project)

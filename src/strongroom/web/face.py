@@ -18,7 +18,10 @@ from ..scopes import Scope
 from . import messages
 from .jobs import Job, JobRunner, describe_holder
 
-ACTION_OF = {"backup": BACKUP, "restore": RESTORE, "delete": DELETE}
+# A check changes nothing but its own record: whoever may see a scope's backups may check
+# them (admins for the site, organisers for their projects), in prod too.
+ACTION_OF = {"backup": BACKUP, "restore": RESTORE, "delete": DELETE, "check": VIEW}
+LIVE = "live"
 MAX_NOTE = 500
 
 
@@ -75,6 +78,24 @@ class Face:
     def preview_parts(self, project_id: str | None, backup_id: str, paths: list[str]) -> dict:
         self.authorize(RESTORE, project_id)
         return self.service().preview_parts(validate_backup_id(backup_id), paths, project_id)
+    def browse(self, project_id: str | None, backup_id: str, path: object) -> dict:
+        self.authorize(VIEW, project_id)
+        return self.service().browse_backup(validate_backup_id(backup_id), project_id, _text_or_none(path))
+
+    def file(self, project_id: str | None, backup_id: str, path: object):
+        """``(entry, blocks)`` of one stored file, for a download."""
+        self.authorize(VIEW, project_id)
+        return self.service().backup_file(validate_backup_id(backup_id), project_id, _text_or_none(path) or "")
+
+    def archive(self, project_id: str | None, backup_id: str, path: object):
+        """``(file name, blocks)`` of one folder as a tar.gz, for a download."""
+        self.authorize(VIEW, project_id)
+        return self.service().backup_archive(validate_backup_id(backup_id), project_id, _text_or_none(path))
+
+    def diff(self, project_id: str | None, backup_id: str, against: object) -> dict:
+        self.authorize(VIEW, project_id)
+        against = LIVE if against in (None, "", LIVE) else validate_backup_id(against)
+        return self.service().diff_backups(validate_backup_id(backup_id), against, project_id)
 
     def job(self, job_id: str) -> Job:
         job = self.runner.get(job_id)
@@ -106,6 +127,9 @@ class Face:
         if kind == "restore":
             work = lambda s: s.restore_backup(backup_id, project_id, by=by)
             return self.runner.start(kind, project_id, backup_id, by, work, messages.restored, service)
+        if kind == "check":
+            work = lambda s: s.verify_backup(backup_id, project_id, by=by)
+            return self.runner.start(kind, project_id, backup_id, by, work, messages.checked, service)
         work = lambda s: s.delete_backup(backup_id, project_id, by=by)
         return self.runner.start(kind, project_id, backup_id, by, work, messages.deleted, service)
 
@@ -118,6 +142,11 @@ class Face:
         paths = service.check_parts(validate_backup_id(backup_id), paths, project_id)  # NotFound now
         work = lambda s: s.restore_parts(backup_id, paths, project_id, by=by)
         return self.runner.start("restore", project_id, backup_id, by, work, messages.restored_parts, service)
+def _text_or_none(value: object) -> str | None:
+    """A path from a query string: text (the one validator checks it later), or None."""
+    if value is None or isinstance(value, str):
+        return value
+    raise BadInput("the path must be text")
 
 
 def _clean_note(note: object) -> str:

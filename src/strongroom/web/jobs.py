@@ -35,7 +35,7 @@ def _now() -> str:
 @dataclass
 class Job:
     id: str
-    kind: str  # backup, restore, delete
+    kind: str  # backup, restore, delete, check
     project: str | None  # None for the site
     backup: str | None
     by: str

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .. import humanize
 
-LABELS = {"backup": "Backup", "restore": "Restore", "delete": "Delete"}
+LABELS = {"backup": "Backup", "restore": "Restore", "delete": "Delete", "check": "Check"}
 
 
 def made(summary: dict) -> str:
@@ -44,6 +44,15 @@ def rescued(result: dict) -> str:
 
 def deleted(result: dict) -> str:
     return f"Backup {result['deleted']} deleted ({humanize.size(result['bytes_freed'])} freed)"
+
+
+def checked(report: dict) -> str:
+    """``Backup 2026-11-26T10-15-00 checked: whole`` or ``…: 2 problems: file a.txt does not match…``."""
+    if report["ok"]:
+        return f"Backup {report['id']} checked: every file and record is as it was made"
+    problems = report.get("problems") or []
+    return (f"Backup {report['id']} checked: {humanize.plural(len(problems), 'problem')}: "
+            f"{'; '.join(problems[:3])}{' …' if len(problems) > 3 else ''}")
 
 
 def refused(kind: str, reason: str) -> str:
