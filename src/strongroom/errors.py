@@ -78,3 +78,11 @@ class NoSpace(StrongroomError):
 
     exit_code = 6
     http_status = 507
+
+
+class BadArchive(StrongroomError):
+    """An archive to import that is malformed, truncated, too big, or not what it says:
+    refused as a whole before anything of it lands."""
+
+    exit_code = 2
+    http_status = 400

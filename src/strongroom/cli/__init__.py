@@ -24,6 +24,7 @@ from ..config import ENV_DATA_DIR, ENV_DB, ENV_MODE, RUN_MODES, Config
 from ..errors import StrongroomError
 from ..progress import TerminalProgress
 from ..service import Strongroom
+from .archives import export
 from .backups import backup, list_, show
 from .changes import delete, prune, restore
 from .checks import recover, verify
@@ -98,3 +99,4 @@ def _recover_first(service: Strongroom, reading: bool) -> None:
 
 for command in (recover, backup, list_, show, restore, delete, prune, verify, import_, serve, demo):
     main.add_command(command)
+main.add_command(export)
