@@ -448,3 +448,42 @@ def test_export_refuses_a_damaged_backup(service, config, site):
     with pytest.raises(Exception, match="damaged|unreadable"):
         exported(service, backup_id)
 
+
+
+def test_as_project_refuses_to_land_a_copy_beside_the_original_whose_record_ids_it_shares(
+        service, config, site, tmp_path):
+    project = site.project_ids[0]
+    archive = exported(service, service.make_backup(project)["id"], project)
+    before = [b["id"] for b in service.list_backups(project)]
+    with pytest.raises(BadArchive, match="belongs to another project on this site"):
+        service.import_archive(io.BytesIO(archive), as_project=str(ObjectId()))
+    assert [b["id"] for b in service.list_backups(project)] == before
+    assert not list(config.backups_dir.rglob(".staging-*"))
+
+
+def test_links_hard_links_empty_files_and_modes_survive_the_journey(service, config, database, site, tmp_path):
+    working = config.working_dir
+    (working / "notes").mkdir()
+    (working / "notes" / "empty").write_bytes(b"")
+    (working / "notes" / "same-a").write_text("identical content")
+    (working / "notes" / "same-b").write_text("identical content")
+    (working / "notes" / "first").write_text("two names, one inode")
+    os.link(working / "notes" / "first", working / "notes" / "second")
+    os.symlink("../about-nowhere", working / "notes" / "dangling")
+    os.symlink("/etc/passwd", working / "notes" / "absolute")
+    (working / "notes" / "private").write_text("mode 0600")
+    (working / "notes" / "private").chmod(0o600)
+    (working / "notes").chmod(0o750)
+    files, records = tree_fingerprint(working), records_fingerprint(database)
+    archive = exported(service, service.make_backup()["id"], compress="zstd")
+
+    other = Config(data_dir=tmp_path / "other")
+    there = Strongroom(other, database=open_database(other))
+    made = there.import_archive(io.BytesIO(archive))
+    there.restore_backup(made["id"])
+
+    assert tree_fingerprint(other.working_dir) == files
+    assert records_fingerprint(there.database) == records
+    restored = other.working_dir / "notes"
+    assert os.stat(restored / "first").st_ino == os.stat(restored / "second").st_ino
+    assert os.readlink(restored / "absolute") == "/etc/passwd"

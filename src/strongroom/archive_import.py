@@ -172,6 +172,7 @@ def _records(sr, unpacked, origin: Scope, target: Scope, db_dir: Path, progress)
     if target == origin:
         mutations.rename(source, db_dir)
         return {name: dict(info) for name, info in collections.items()}
+    _refuse_clashes(sr, source, collections, target)
     rewrite = _Rewrite(sr.config, origin.project_id, target.project_id)
     written = (
         (name, rewrite.batches(name, source / "bson" / f"{name}.bson"),
@@ -192,6 +193,24 @@ def _check_project_records(sr, source: Path, collections: dict, origin: Scope) -
             if not foreign.matches(document, queries[name]):
                 raise BadArchive(f"the archive of {origin} holds a {name} record of another project "
                                  f"({document.get('_id')!r})")
+
+
+def _refuse_clashes(sr, source: Path, collections: dict, target: Scope) -> None:
+    """A project landed under another id keeps its linked records' ids: if one of them
+    belongs to another project on this site, a restore could not insert it. Refused now,
+    in one line, rather than by a restore that rolls back."""
+    model = sr.config.model
+    for name, field in model.linked:
+        if name not in collections:
+            continue
+        ids = [document["_id"] for document in _documents(source / "bson" / f"{name}.bson") if "_id" in document]
+        mine = [ObjectId(target.project_id), target.project_id]
+        for start in range(0, len(ids), 1000):
+            clash = sr.database[name].find_one({"_id": {"$in": ids[start:start + 1000]}, field: {"$nin": mine}},
+                                               {"_id": 1})
+            if clash is not None:
+                raise BadArchive(f"the {name} record {clash['_id']} of the archive belongs to another project on "
+                                 f"this site: --as-project cannot land a copy beside it, its records keep their ids")
 
 
 def _documents(path: Path):

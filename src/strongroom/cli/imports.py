@@ -76,8 +76,10 @@ def import_(obj, source, project_id, as_project, files, original_tree, note, as_
 def _import_archive(obj, source: str, project_id, as_project, note) -> dict:
     """An archive from standard input or a file, told by its content, not its name."""
     if source == "-":
-        return obj.service.import_archive(click.get_binary_stream("stdin"), project_id,
-                                          as_project=as_project, note=note)
+        stdin = click.get_binary_stream("stdin")
+        if stdin.isatty():
+            raise BadInput("refusing to read an archive from a terminal: pipe one in, or give its file")
+        return obj.service.import_archive(stdin, project_id, as_project=as_project, note=note)
     with open(source, "rb") as fh:
         if not is_archive(fh.peek(SNIFF_BYTES)[:SNIFF_BYTES]):
             raise BadArchive(f"{source} is neither a folder nor a Strongroom archive (tar, gzip or zstd)")
