@@ -487,3 +487,9 @@ def test_links_hard_links_empty_files_and_modes_survive_the_journey(service, con
     restored = other.working_dir / "notes"
     assert os.stat(restored / "first").st_ino == os.stat(restored / "second").st_ino
     assert os.readlink(restored / "absolute") == "/etc/passwd"
+
+
+def test_a_huge_extended_header_is_refused_before_it_is_read_into_memory(service, config, tmp_path, genuine):
+    info, data = copy.copy(genuine[1][0]), genuine[1][1]
+    info.pax_headers = {"comment": "x" * (2 << 20)}
+    refused(service, config, tmp_path, tar_of([genuine[0], (info, data), *genuine[2:]]), "extended header")

@@ -36,6 +36,9 @@ from .manifest import check_manifest, is_signed_format, iter_file_list
 
 SMALL_MEMBER = 16 << 20  # archive.json, the manifest and SHA256SUMS are read into memory
 CHUNK = 1 << 20
+MAX_HEADER = 1 << 20  # a pax header or GNU long name: a path and a few fields
+HEADER_TYPES = (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE, tarfile.GNUTYPE_LONGNAME,
+                tarfile.GNUTYPE_LONGLINK)
 ORDER = {"label": 0, "manifest": 1, "list": 2, "db": 3, "object": 4, "checksums": 5}
 
 
@@ -63,7 +66,7 @@ def unpack(raw, staging: Path, limits: fmt.Limits) -> Unpacked:
     reader, compression = fmt.decompressing(raw, limits)
     members = _Members(staging, limits)
     try:
-        with tarfile.open(fileobj=reader, mode="r|") as tar:
+        with tarfile.open(fileobj=reader, mode="r|", tarinfo=_HeaderChecked) as tar:
             for member in tar:
                 members.take(tar, member)
         while reader.read(CHUNK):  # the stream's end: a writer piping into us is not cut off
@@ -71,6 +74,19 @@ def unpack(raw, staging: Path, limits: fmt.Limits) -> Unpacked:
     except tarfile.TarError as exc:
         raise BadArchive(f"the archive is truncated or damaged ({exc})") from None
     return members.finish(compression)
+
+
+class _HeaderChecked(tarfile.TarInfo):
+    """``tarfile`` reads a pax extended header or a GNU long name whole into memory
+    before the member it belongs to is seen: one of more than ``MAX_HEADER`` bytes is
+    refused before it is read."""
+
+    def _proc_member(self, tarfile_):
+        if self.type in HEADER_TYPES and self.size > MAX_HEADER:
+            raise BadArchive(f"the archive has an extended header of {self.size} bytes: refused as a bomb")
+        if self.type == tarfile.GNUTYPE_SPARSE:
+            raise BadArchive(f"archive member {self.name!r} is not a regular file")
+        return super()._proc_member(tarfile_)
 
 
 class _Members:
