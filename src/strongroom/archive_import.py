@@ -56,6 +56,7 @@ def import_archive(sr, raw, project_id: str | None, as_project: str | None, note
         origin = _scope(unpacked.manifest)
         target = _target(origin, requested, wanted)
         _authenticate_if_ours(sr, unpacked)
+        _check_records(sr, unpacked, origin, target)
         tree = _lay_out_files(unpacked, staging / "tree")
         source = backing_up.Source(
             dump=lambda db_dir, progress: _records(sr, unpacked, origin, target, db_dir, progress),
@@ -167,12 +168,9 @@ def _records(sr, unpacked, origin: Scope, target: Scope, db_dir: Path, progress)
     project landed under another id, written again with the links rewritten."""
     collections = unpacked.manifest["collections"]
     source = unpacked.backup / "db"
-    if not origin.is_site:
-        _check_project_records(sr, source, collections, origin)
     if target == origin:
         mutations.rename(source, db_dir)
         return {name: dict(info) for name, info in collections.items()}
-    _refuse_clashes(sr, source, collections, target)
     rewrite = _Rewrite(sr.config, origin.project_id, target.project_id)
     written = (
         (name, rewrite.batches(name, source / "bson" / f"{name}.bson"),
@@ -180,6 +178,18 @@ def _records(sr, unpacked, origin: Scope, target: Scope, db_dir: Path, progress)
         for name in collections
     )
     return dbdump.write_collections(db_dir, written, len(collections), progress)
+
+
+def _check_records(sr, unpacked, origin: Scope, target: Scope) -> None:
+    """Before anything is made: a project archive's records are all its project's, and
+    landed under another id they clash with no other project's here."""
+    if origin.is_site:
+        return
+    collections = unpacked.manifest["collections"]
+    source = unpacked.backup / "db"
+    _check_project_records(sr, source, collections, origin)
+    if target != origin:
+        _refuse_clashes(sr, source, collections, target)
 
 
 def _check_project_records(sr, source: Path, collections: dict, origin: Scope) -> None:

@@ -103,7 +103,8 @@ class _ArchiveWriter:
     def __init__(self, compressed, mtime: int):
         self.compressed = compressed
         self.counted = _Counted(compressed)
-        self.tar = tarfile.open(fileobj=self.counted, mode="w|", format=tarfile.PAX_FORMAT)  # noqa: SIM115 - closed by finish()
+        self.tar = tarfile.open(fileobj=self.counted, mode="w|", format=tarfile.PAX_FORMAT,  # noqa: SIM115 - closed by finish()
+                                copybufsize=1 << 20)
         self.mtime = mtime
         self.sums: list[tuple[str, str]] = []
 

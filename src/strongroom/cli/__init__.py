@@ -78,7 +78,7 @@ def main(ctx, data_dir, mode, db):
         _recover_first(ctx.obj.service, reading=ctx.invoked_subcommand in READ_ONLY)
 
 
-READ_ONLY = ("list", "show", "verify")
+READ_ONLY = ("list", "show", "verify", "export")
 
 
 def _recover_first(service: Strongroom, reading: bool) -> None:

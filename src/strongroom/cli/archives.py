@@ -28,8 +28,9 @@ def export(obj, backup_id, project_id, output, compress, as_json):
 
     The archive holds the backup's manifest, file list, record dumps and each stored
     file content once, and ends with SHA256SUMS, a checksum of every member before it.
-    Its fingerprint (the SHA-256 of SHA256SUMS) is printed on standard error, and again
-    by the import, to compare them.
+    Its fingerprint (the SHA-256 of SHA256SUMS) is printed (on standard error when the
+    archive goes to standard output), and again by the import, to compare them. The
+    backup is only read.
 
     \b
     Example:
