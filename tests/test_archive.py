@@ -264,6 +264,7 @@ def refused(service, config, tmp_path, data: bytes, match: str, limits: Limits |
     pool = everything_below(config.pool_dir)
     backups = config.backups_dir.relative_to(tmp_path).as_posix()
     outside = {p for p in everything_below(tmp_path) if not p.startswith(backups)}
+    inside = everything_below(config.backups_dir)
     with pytest.raises(BadArchive, match=match) as caught:
         service.import_archive(io.BytesIO(data), project, limits=limits)
     assert "\n" not in str(caught.value)
@@ -271,6 +272,7 @@ def refused(service, config, tmp_path, data: bytes, match: str, limits: Limits |
     assert everything_below(config.pool_dir) == pool
     assert not [p for p in config.backups_dir.rglob(".staging-*")]
     assert {p for p in everything_below(tmp_path) if not p.startswith(backups)} == outside
+    assert everything_below(config.backups_dir) - inside <= {"site"}  # the staging folder's parent
     assert not (tmp_path / "x").exists() and not (config.data_dir / "x").exists()
 
 
@@ -493,3 +495,9 @@ def test_a_huge_extended_header_is_refused_before_it_is_read_into_memory(service
     info, data = copy.copy(genuine[1][0]), genuine[1][1]
     info.pax_headers = {"comment": "x" * (2 << 20)}
     refused(service, config, tmp_path, tar_of([genuine[0], (info, data), *genuine[2:]]), "extended header")
+
+
+def test_import_from_an_empty_standard_input_fails_with_one_line(cli_process):
+    result = cli_process("import", "-")  # standard input is /dev/null
+    assert result.returncode == 2
+    assert result.stderr == "strongroom: error: the archive is empty\n"
