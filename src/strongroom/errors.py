@@ -85,3 +85,11 @@ class RemoteFailed(StrongroomError):
 
     exit_code = 1
     http_status = 502
+
+
+class BadArchive(StrongroomError):
+    """An archive to import that is malformed, truncated, too big, or not what it says:
+    refused as a whole before anything of it lands."""
+
+    exit_code = 2
+    http_status = 400

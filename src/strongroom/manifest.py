@@ -153,6 +153,12 @@ def _check_manifest(name: str, manifest: object) -> None:
         raise CorruptBackup(f"backup {name}: {problem}")
 
 
+def check_manifest(name: str, manifest: object) -> None:
+    """``CorruptBackup`` unless ``manifest`` is a well-formed manifest of backup ``name``
+    (for a manifest read from elsewhere than a backup folder: an archive)."""
+    _check_manifest(name, manifest)
+
+
 def _missing_checksum(manifest: dict) -> str | None:
     """A signed manifest must hold a checksum of everything a restore or verify reads."""
     if not HEX64.match(str(manifest["files"].get("list_sha256"))):

@@ -27,10 +27,12 @@ from time import perf_counter
 from bson import ObjectId
 
 from . import (
+    archive_import,
     backing_up,
     browsing,
     checks_record,
     diffing,
+    exporting,
     importing,
     partial,
     preflight,
@@ -43,6 +45,7 @@ from . import (
     sources,
     verifying,
 )
+from .archive_format import Limits
 from .backing_up import phases
 from .config import Config
 from .engines import list_collections, open_database
@@ -222,6 +225,26 @@ class Strongroom:
             self._recover_locked()
             made = importing.import_folder(self, scope, Path(source), files and Path(files), note, by)
             return summary(made)
+
+    def export_backup(self, backup_id: str, out, project_id: str | None = None, *,
+                      compress: str = "none") -> dict:
+        """Write the backup as one portable archive to the binary stream ``out``
+        (``exporting``); return what was written, with the archive's fingerprint."""
+        validate_backup_id(backup_id)
+        scope = self._existing(backup_id, project_id)
+        return exporting.export_backup(self, scope, backup_id, out, compress)
+
+    def import_archive(self, stream, project_id: str | None = None, *, as_project: str | None = None,
+                       note: str = "", by: str | None = None, limits: Limits | None = None) -> dict:
+        """Take in an archive made by ``export_backup`` (here or on another site) from the
+        binary stream ``stream`` as a new backup with reason ``import``; return its summary
+        with ``imported_from``. The archive is checked whole first (``archive_import``)."""
+        by = by or _default_user()
+        with self._lock("import", by):
+            self._recover_locked()
+            made = archive_import.import_archive(self, stream, project_id, as_project, note, by,
+                                                 limits or Limits.from_env())
+            return {**summary(made), "imported_from": made["imported_from"]}
 
     def import_original_tree(self, data_dir: str | os.PathLike, *, by: str | None = None) -> dict:
         """Take in every backup of this run mode in an original data dir, oldest first,

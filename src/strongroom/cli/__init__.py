@@ -24,6 +24,7 @@ from ..config import ENV_DATA_DIR, ENV_DB, ENV_MODE, RUN_MODES, Config
 from ..errors import StrongroomError
 from ..progress import TerminalProgress
 from ..service import Strongroom
+from .archives import export
 from .backups import backup, list_, show
 from .browsing import cat, diff, get, ls
 from .changes import delete, prune, restore
@@ -79,7 +80,7 @@ def main(ctx, data_dir, mode, db):
         _recover_first(ctx.obj.service, reading=ctx.invoked_subcommand in READ_ONLY)
 
 
-READ_ONLY = ("list", "show", "verify", "ls", "cat", "get", "diff")
+READ_ONLY = ("list", "show", "verify", "ls", "cat", "get", "diff", "export")
 
 
 def _recover_first(service: Strongroom, reading: bool) -> None:
@@ -104,3 +105,4 @@ main.add_command(push)
 main.add_command(pull)
 for command in (ls, cat, get, diff):
     main.add_command(command)
+main.add_command(export)
