@@ -236,6 +236,26 @@ def test_project_restore_touches_no_other_project_nor_other_collections(
     assert site["project"].find_one({"_id": other})["name"] == "other"
 
 
+def test_a_project_restore_onto_a_database_that_never_held_its_collections_loads_them(
+    site, project_ids, tmp_path
+):
+    """A project backup taken in onto a fresh site (an imported archive, a new server):
+    the embedded engine has no file yet for ``project`` or ``edition``."""
+    mine, _ = project_ids
+    dbdump.dump_collections(site, tmp_path / "db", project_queries(mine))
+    expected = editions_of(site, mine, str(mine))
+    fresh = engines.open_database(Config(data_dir=tmp_path / "fresh"))
+    fresh["user"].insert_one({"_id": "alice"})  # a site, just not with these collections
+
+    counts = dbrestore.restore_collections(
+        fresh, tmp_path / "db" / "bson", ["project", "edition"], project_queries(mine)
+    )
+
+    assert counts == {"project": 1, "edition": len(expected)}
+    assert editions_of(fresh, mine, str(mine)) == expected
+    assert fresh["project"].find_one({"_id": mine})["name"] == "mine"
+
+
 def test_a_project_restore_without_a_query_for_a_collection_is_refused(site, tmp_path):
     dbdump.dump_collections(site, tmp_path / "db", {"edition": {}})
     with pytest.raises(BadInput):

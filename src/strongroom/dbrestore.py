@@ -196,11 +196,16 @@ def drop_staging_collections(database) -> None:
 
 
 def _restore_project(database, bson_dir, names, queries, progress, filtered: bool = False) -> Restored:
+    # montydb cannot delete from a collection that was never written (it has no file yet:
+    # "unable to open database file"); there is nothing to delete there anyway.
+    existing = set(database.list_collection_names()) if engines.is_embedded(database) else None
+
     def replace(session=None) -> Restored:
         inserted = Restored()
         for name in names:
             _report(progress, "loading", sum(inserted.values()), None)
-            mutations.delete_many(database[name], queries[name], session=session)
+            if existing is None or name in existing:
+                mutations.delete_many(database[name], queries[name], session=session)
             keep = docfilter.matcher(queries[name]) if filtered else None
             if engines.is_embedded(database):
                 inserted[name] = _insert_documents(database[name], bson_dir / f"{name}.bson", keep=keep)
