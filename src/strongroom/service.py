@@ -10,11 +10,14 @@ data, failures raised as the typed errors of ``errors``.
 A restore first checks the backup (``verifying``), then makes a ``pre-restore`` backup of the current
 state; if anything fails after that, the scope is put back from that backup before the
 error is raised.
+
+Every operation leaves one entry in the audit log (``audit``: who, from where, what,
+which scope and backup, outcome, duration, bytes) through the ``@audited`` decorator on
+its method; ``verify`` also records its outcome for ``status`` (``verified``).
 """
 
 from __future__ import annotations
 
-import getpass
 import logging
 import os
 from datetime import UTC, datetime
@@ -24,6 +27,7 @@ from time import perf_counter
 from bson import ObjectId
 
 from . import (
+    audit,
     backing_up,
     importing,
     preflight,
@@ -34,11 +38,12 @@ from . import (
     restoring,
     verifying,
 )
+from .audit import AuditLog, audited
 from .backing_up import phases
 from .config import Config
 from .engines import list_collections, open_database
 from .errors import BadInput, Busy, CorruptBackup, LinkedFolder, NotFound
-from .ids import validate_backup_id
+from .ids import PROJECT_ID_RE, validate_backup_id
 from .journal import Journal
 from .locking import OperationLock, is_locked
 from .manifest import REASONS, iter_entries, summary
@@ -46,14 +51,20 @@ from .nofollow import check_no_links
 from .pruning import RetentionPolicy
 from .scopes import Scope, backups_root, record_queries, scope_dir
 from .snapshot import CHANGED_FILES
+from .status import scope_status, site_status
 from .store import BackupStore
+from .verified import VerifiedRecord
 
 log = logging.getLogger("strongroom")
 
 
 class Strongroom:
-    def __init__(self, config: Config, database=None, progress=None, clock=None):
+    def __init__(self, config: Config, database=None, progress=None, clock=None, origin: str = "library"):
         self.config = config
+        # Where the calls come from, for the audit log: "cli", "web", or a library caller.
+        self.origin = origin
+        self.audit_log = AuditLog(config.backups_dir)
+        self.verified = VerifiedRecord(config.backups_dir)
         # The time new backups are named and stamped with; tests inject a clock that jumps.
         self.clock = clock or (lambda: datetime.now(UTC))
         self._database = database
@@ -122,8 +133,34 @@ class Strongroom:
         _, manifest = self.store.open(scope, backup_id)
         return {**summary(manifest), "manifest": manifest}
 
+    # -- operations status and audit log ---------------------------------------------
+
+    def status(self) -> dict:
+        """What an operator checks first (``status``): per scope the newest backup and the
+        newest verified one, then the pool, the free space, a pending restore, the lock."""
+        scopes = [scope_status(self, scope) for scope in self.scopes_with_backups()]
+        return site_status(self, scopes)
+
+    def scopes_with_backups(self) -> list[Scope]:
+        """The site, and each project that has a backup folder, in id order."""
+        found = [Scope.site()]
+        projects = self.config.backups_dir / "project"
+        if projects.is_dir():
+            for name in sorted(os.listdir(projects)):
+                if PROJECT_ID_RE.match(name) and self.store.ids(Scope.project(name)):
+                    found.append(Scope.project(name))
+        return found
+
+    def audit_entries(self, project_id: str | None = None, *, site_only: bool = False,
+                      since: datetime | None = None) -> list[dict]:
+        """The audit log's entries, oldest first: all, one project's, or the site's alone."""
+        if project_id is not None:
+            Scope.of(project_id)  # the one validator, before it is compared with anything
+        return audit.select(self.audit_log.entries(), project_id=project_id, site_only=site_only, since=since)
+
     # -- making ---------------------------------------------------------------------
 
+    @audited("backup", lambda entry, made: entry.update(backup=made["id"], bytes=made["bytes_added"]))
     def make_backup(self, project_id: str | None = None, *, note: str = "",
                     reason: str = "manual", by: str | None = None, changed_files: str = "warn") -> dict:
         """Back up the scope; return the new backup's summary (its ``warnings`` name the
@@ -159,6 +196,7 @@ class Strongroom:
 
     # -- importing ------------------------------------------------------------------
 
+    @audited("import", lambda entry, made: entry.update(backup=made["id"], bytes=made["bytes_added"]))
     def import_backup(self, source: str | os.PathLike, project_id: str | None = None, *,
                       files: str | os.PathLike | None = None, note: str = "", by: str | None = None) -> dict:
         """Take in a backup made by others (``importing``) as a new backup of the site or
@@ -170,6 +208,7 @@ class Strongroom:
             made = importing.import_folder(self, scope, Path(source), files and Path(files), note, by)
             return summary(made)
 
+    @audited("import", lambda entry, found: entry.update(bytes=sum(m["bytes_added"] for m in found["imported"])))
     def import_original_tree(self, data_dir: str | os.PathLike, *, by: str | None = None) -> dict:
         """Take in every backup of this run mode in an original data dir, oldest first,
         leaving out those imported before. ``{"imported": [summaries], "skipped": [names]}``."""
@@ -186,6 +225,8 @@ class Strongroom:
 
     # -- restoring ------------------------------------------------------------------
 
+    @audited("restore", lambda entry, result: entry.update(bytes=result.get("bytes_copied"),
+                                                        pre_restore=result.get("pre_restore")))
     def restore_backup(self, backup_id: str, project_id: str | None = None, *, by: str | None = None) -> dict:
         """Put the scope back to the backup's state, after saving the current one.
 
@@ -240,6 +281,8 @@ class Strongroom:
         """
         return self.journal.read()
 
+    @audited("recover", lambda entry, outcome: outcome and entry.update(backup=outcome.get("backup")),
+             skip=lambda outcome: outcome is None)
     def recover(self, by: str | None = None) -> dict | None:
         """Finish or roll back an interrupted restore; clean what a crash left behind.
 
@@ -264,6 +307,7 @@ class Strongroom:
 
     # -- deleting and verifying -----------------------------------------------------
 
+    @audited("delete", lambda entry, result: entry.update(bytes=result["bytes_freed"]))
     def delete_backup(self, backup_id: str, project_id: str | None = None, *, by: str | None = None) -> dict:
         validate_backup_id(backup_id)
         scope = self._existing(backup_id, project_id)
@@ -272,6 +316,7 @@ class Strongroom:
             objects, freed = self.store.delete(scope, backup_id)
         return {"deleted": backup_id, "objects_freed": objects, "bytes_freed": freed}
 
+    @audited("prune", lambda entry, result: entry.update(bytes=result["bytes_freed"], deleted=result["deleted"]))
     def prune_backups(self, policy: RetentionPolicy, project_id: str | None = None, *,
                       dry_run: bool = False, by: str | None = None) -> dict:
         """Delete the scope's backups that ``policy`` does not keep, and the content only
@@ -290,28 +335,30 @@ class Strongroom:
         return {"kept": [i for i in ids if i in kept], "deleted": doomed,
                 "objects_freed": objects, "bytes_freed": freed, "dry_run": dry_run}
 
+    @audited("verify", lambda entry, report: report["ok"] or entry.update(
+        outcome="failed", error=audit.one_line((report["problems"] or ["failed"])[0])))
     def verify_backup(self, backup_id: str, project_id: str | None = None, *, repair: bool = False,
-                      sign_unsigned: bool = False) -> dict:
+                      sign_unsigned: bool = False, by: str | None = None) -> dict:
         """Re-hash every file and dump of the backup, and check its signature and folder.
 
         ``{"id", "ok", "problems", "signed", "fixed", "repaired", "notes"}``; see
-        ``verifying.verify_backup`` for ``repair`` and ``sign_unsigned``.
+        ``verifying.verify_backup`` for ``repair`` and ``sign_unsigned``. The outcome is
+        recorded (``verified``) for ``status``.
         """
         validate_backup_id(backup_id)
         scope = self._existing(backup_id, project_id)
-        with self._lock("verify", _default_user()):
-            return verifying.verify_backup(self, scope, backup_id, repair=repair, sign_unsigned=sign_unsigned)
+        with self._lock("verify", by or _default_user()):
+            report = verifying.verify_backup(self, scope, backup_id, repair=repair, sign_unsigned=sign_unsigned)
+            self.verified.note(scope, backup_id, report["ok"], self.store.ids(scope))
+            return report
 
     def verify_all(self, project_id: str | None = None, *, repair: bool = False,
-                   sign_unsigned: bool = False) -> list[dict]:
+                   sign_unsigned: bool = False, by: str | None = None) -> list[dict]:
         scope = self.scope(project_id, in_database=False)
-        return [self.verify_backup(backup_id, project_id, repair=repair, sign_unsigned=sign_unsigned)
+        return [self.verify_backup(backup_id, project_id, repair=repair, sign_unsigned=sign_unsigned, by=by)
                 for backup_id in self.store.ids(scope)]
 
 
 def _default_user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no user name in a bare container
-        return "unknown"
+    return audit.os_user()
 

@@ -40,7 +40,7 @@ def service_factory_for(config: Config, database=None) -> Callable[..., Strongro
     def factory(progress=None) -> Strongroom:
         if shared["database"] is None:
             shared["database"] = open_database(config)
-        return Strongroom(config, database=shared["database"], progress=progress)
+        return Strongroom(config, database=shared["database"], progress=progress, origin="web")
 
     return factory
 

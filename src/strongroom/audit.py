@@ -1,0 +1,224 @@
+"""The audit log: who did what, from where, to which scope and backup, and how it ended.
+
+``backups/<mode>/audit.log`` holds one JSON object per line, oldest first::
+
+    {"at": "2026-11-26T03:00:04+00:00", "operation": "backup", "by": "root", "origin": "cli",
+     "scope": "site", "project": null, "backup": "2026-11-26T03-00-00", "outcome": "ok",
+     "error": null, "duration": 3.92, "bytes": 1204}
+
+Writing: each entry is one ``os.write`` of the whole line on a descriptor opened with
+``O_APPEND``, under an exclusive ``flock`` on ``.audit.lock`` beside it, so entries from
+several processes never interleave and a crash leaves at most a torn last line. A line
+that a full disk cut short is ended before the next one is appended, and readers skip any
+line that is not a whole JSON object. When the log would grow past ``max_bytes`` it is
+rotated first: ``audit.log.N-1`` to ``audit.log.N`` … ``audit.log`` to ``audit.log.1``,
+keeping ``keep`` old files.
+
+The log records operations; it is not part of any. So it is written with ``os`` directly,
+not through ``mutations`` (a fault injected into an operation is not one of its own), and
+an entry that cannot be written never changes an operation's outcome: it is a warning in
+the ``strongroom`` log.
+
+``audited(operation)`` is the one hook: a decorator for a service method that takes
+``project_id``, ``backup_id`` and ``by`` (those it has) and returns a result, writing one
+entry however the method ends.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import functools
+import getpass
+import inspect
+import json
+import logging
+import os
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from time import perf_counter
+
+from .ids import PROJECT_ID_RE, is_backup_id
+
+log = logging.getLogger("strongroom")
+
+LOG_NAME = "audit.log"
+LOCK_NAME = ".audit.lock"
+MAX_BYTES = 4 << 20
+KEEP = 5
+MAX_ERROR = 500  # characters of an error line kept in an entry
+FILE_MODE = 0o600
+
+
+def os_user() -> str:
+    """The operating system's user running this process, or ``unknown``."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no user name in a bare container
+        return "unknown"
+
+
+def one_line(text: object, limit: int = MAX_ERROR) -> str:
+    """An error message on one line of at most ``limit`` characters."""
+    line = " ".join(str(text).split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+class AuditLog:
+    """The audit log of one run mode's backups folder."""
+
+    def __init__(self, folder: Path, max_bytes: int = MAX_BYTES, keep: int = KEEP):
+        self.folder = Path(folder)
+        self.path = self.folder / LOG_NAME
+        self.max_bytes = max_bytes
+        self.keep = keep
+
+    def append(self, entry: dict) -> None:
+        """Add ``entry`` as one line; raises ``OSError`` if it cannot be written."""
+        line = (json.dumps(entry, default=str, ensure_ascii=True) + "\n").encode()
+        lock_fd = os.open(self.folder / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, FILE_MODE)
+        try:
+            fcntl.flock(lock_fd, fcntl.LOCK_EX)
+            self._rotate_if_full(len(line))
+            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, FILE_MODE)
+            try:
+                if _ends_torn(fd):
+                    line = b"\n" + line  # a line a full disk cut short: end it, do not glue onto it
+                os.write(fd, line)
+            finally:
+                os.close(fd)
+        finally:
+            os.close(lock_fd)
+
+    def _rotate_if_full(self, adding: int) -> None:
+        try:
+            size = os.stat(self.path).st_size
+        except FileNotFoundError:
+            return
+        if size == 0 or size + adding <= self.max_bytes:
+            return
+        if self.keep < 1:
+            os.unlink(self.path)
+            return
+        for n in range(self.keep - 1, 0, -1):
+            older = self._rotated(n)
+            if older.exists():
+                os.replace(older, self._rotated(n + 1))
+        os.replace(self.path, self._rotated(1))
+
+    def _rotated(self, n: int) -> Path:
+        return self.folder / f"{LOG_NAME}.{n}"
+
+    def files(self) -> list[Path]:
+        """The log's files, oldest first."""
+        found = [self._rotated(n) for n in range(self.keep, 0, -1)] + [self.path]
+        return [path for path in found if path.is_file()]
+
+    def entries(self) -> Iterator[dict]:
+        """Every whole entry, oldest first; a torn or foreign line is skipped."""
+        for path in self.files():
+            try:
+                with open(path, "rb") as fh:
+                    for raw in fh:
+                        entry = _parse(raw)
+                        if entry is not None:
+                            yield entry
+            except FileNotFoundError:  # rotated away meanwhile
+                continue
+
+
+def _ends_torn(fd: int) -> bool:
+    size = os.fstat(fd).st_size
+    return size > 0 and os.pread(fd, 1, size - 1) != b"\n"
+
+
+def _parse(raw: bytes) -> dict | None:
+    try:
+        entry = json.loads(raw)
+    except ValueError:
+        return None
+    return entry if isinstance(entry, dict) and "operation" in entry and "at" in entry else None
+
+
+def select(entries: Iterator[dict], *, project_id: str | None = None, site_only: bool = False,
+           since: datetime | None = None) -> list[dict]:
+    """The entries of one project (or of the site alone), made at ``since`` or later."""
+    chosen = []
+    for entry in entries:
+        if project_id is not None and entry.get("project") != project_id:
+            continue
+        if site_only and entry.get("scope") != "site":
+            continue
+        if since is not None and _time(entry) < since:
+            continue
+        chosen.append(entry)
+    return chosen
+
+
+def _time(entry: dict) -> datetime:
+    try:
+        moment = datetime.fromisoformat(str(entry["at"]))
+    except ValueError:
+        return datetime.min.replace(tzinfo=UTC)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+# -- the hook the service uses -------------------------------------------------------------
+
+
+def audited(operation: str, outcome: Callable[[dict, object], None] | None = None,
+            skip: Callable[[object], bool] | None = None):
+    """Decorate a service method so that every call leaves one audit entry.
+
+    The entry's ``by``, ``project`` and ``backup`` come from the method's arguments of
+    those names (``by`` defaults to the operating system's user), ``origin`` from the
+    service's ``origin``. ``outcome(entry, result)`` fills in what only the result knows
+    (the backup made, the bytes, a verification that failed); ``skip(result)`` says a call
+    that did nothing worth recording (``recover`` with nothing to recover).
+    """
+
+    def wrap(method):
+        signature = inspect.signature(method)
+
+        @functools.wraps(method)
+        def run(service, *args, **kwargs):
+            arguments = signature.bind(service, *args, **kwargs).arguments
+            entry = new_entry(operation, arguments.get("project_id"), arguments.get("backup_id"),
+                              arguments.get("by") or os_user(), getattr(service, "origin", "library"))
+            started = perf_counter()
+            try:
+                result = method(service, *args, **kwargs)
+            except BaseException as exc:
+                entry.update(outcome="failed", error=one_line(str(exc) or type(exc).__name__))
+                _write(service, entry, started)
+                raise
+            if outcome is not None:
+                outcome(entry, result)
+            if skip is None or not skip(result):
+                _write(service, entry, started)
+            return result
+
+        return run
+
+    return wrap
+
+
+def new_entry(operation: str, project_id: object, backup_id: object, by: str, origin: str) -> dict:
+    """An entry that says ``ok`` until told otherwise; names from outside are kept only
+    if they are valid (an invalid one is what the error line then says)."""
+    project = project_id if isinstance(project_id, str) and PROJECT_ID_RE.match(project_id) else None
+    return {
+        "at": datetime.now(UTC).isoformat(timespec="seconds"), "operation": operation,
+        "by": one_line(by, 200), "origin": origin,
+        "scope": "site" if project_id is None else "project", "project": project,
+        "backup": backup_id if is_backup_id(backup_id) else None,
+        "outcome": "ok", "error": None, "duration": None, "bytes": None,
+    }
+
+
+def _write(service, entry: dict, started: float) -> None:
+    entry["duration"] = round(perf_counter() - started, 3)
+    try:
+        service.audit_log.append(entry)
+    except Exception as exc:  # noqa: BLE001 - the operation's outcome stands; the log says why
+        log.warning("could not write to the audit log: %s (entry: %s)", exc, entry)
