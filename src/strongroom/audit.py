@@ -17,7 +17,8 @@ keeping ``keep`` old files.
 The log records operations; it is not part of any. So it is written with ``os`` directly,
 not through ``mutations`` (a fault injected into an operation is not one of its own), and
 an entry that cannot be written never changes an operation's outcome: it is a warning in
-the ``strongroom`` log.
+the ``strongroom`` log. Entries go into an existing ``backups/<mode>/`` only: an attempt
+refused before that folder ever existed (a mistyped data dir) creates nothing.
 
 ``audited(operation)`` is the one hook: a decorator for a service method that takes
 ``project_id``, ``backup_id`` and ``by`` (those it has) and returns a result, writing one
@@ -218,6 +219,11 @@ def new_entry(operation: str, project_id: object, backup_id: object, by: str, or
 
 def _write(service, entry: dict, started: float) -> None:
     entry["duration"] = round(perf_counter() - started, 3)
+    if not service.audit_log.folder.is_dir():
+        # Nothing was ever backed up in this run mode (or the data dir is mistyped): a
+        # refused attempt creates no folders; its error was said to the caller.
+        log.info("no backups folder for the audit log; not recorded: %s", entry)
+        return
     try:
         service.audit_log.append(entry)
     except Exception as exc:  # noqa: BLE001 - the operation's outcome stands; the log says why
