@@ -193,3 +193,28 @@ def test_since_takes_a_duration_or_a_date():
     assert parse_since("90m", now) == datetime(2026, 11, 26, 10, 30, tzinfo=UTC)
     assert parse_since("2w", now) == datetime(2026, 11, 12, 12, 0, tzinfo=UTC)
     assert parse_since("2026-11-20", now) == datetime(2026, 11, 20, tzinfo=UTC)
+
+
+def _panel(client, path: str) -> str:
+    page = client.get(path).get_data(as_text=True)
+    return page[page.index('id="sr-panel"'):] if 'id="sr-panel"' in page else ""
+
+
+def test_the_panel_shows_the_last_entries_of_its_scope_to_those_allowed(web_data):
+    config = web_data.config("pilot")
+    service = Strongroom(config, origin="cli")
+    service.verify_backup(web_data.backups["pilot"]["A"], web_data.project_a, by="ops-a")
+    service.verify_backup(web_data.backups["pilot"]["B"], web_data.project_b, by="ops-b")
+    service.verify_backup(web_data.backups["pilot"]["site"], by="ops-site")
+    app = create_app(config, secret_key="test")
+    client = app.test_client()
+    signed_in(client, "org1")
+    project_a = _panel(client, f"/projects/{web_data.project_a}")
+    assert 'id="sr-audit"' in project_a and "ops-a" in project_a
+    assert "ops-b" not in project_a and "ops-site" not in project_a  # another scope's entries stay hidden
+    signed_in(client, "admin")
+    site = _panel(client, "/admin")
+    assert all(who in site for who in ("ops-a", "ops-b", "ops-site"))
+    assert site.index("ops-site") < site.index("ops-a")  # newest first
+    signed_in(client, "user1")
+    assert _panel(client, f"/projects/{web_data.project_a}") == ""

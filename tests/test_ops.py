@@ -20,6 +20,7 @@ import yaml
 from strongroom.cli import main
 from strongroom.journal import Journal
 from strongroom.ping import ping_url
+from web_support import prepared, web_data  # noqa: F401
 
 RECIPES = Path(__file__).resolve().parent.parent / "docs" / "recipes"
 # ``push`` is built on another branch (``strongroom push --all``); the recipes name it as
@@ -315,3 +316,23 @@ def test_status_shows_a_pending_restore_journal_and_does_not_recover_it(cli, con
     assert found["restore_pending"]["backup"] == made and found["restore_pending"]["step"] == "files"
     assert "PENDING" in cli("status").output
     assert journal.read() is not None  # a probe never starts a rollback
+
+
+def test_the_panel_shows_the_status_of_its_scope_to_those_allowed(web_data):
+    from strongroom.web import create_app
+    from test_audit import _panel
+    from test_web_security import signed_in
+
+    config = web_data.config("pilot")
+    app = create_app(config, secret_key="test")
+    client = app.test_client()
+    signed_in(client, "org1")
+    project_a = _panel(client, f"/projects/{web_data.project_a}")
+    assert 'id="sr-status"' in project_a and web_data.backups["pilot"]["A"] in project_a
+    assert f'data-scope="{web_data.project_b}"' not in project_a and 'data-scope="site"' not in project_a
+    assert "Pool:" not in project_a  # the data dir's figures are for the site's panel
+    signed_in(client, "admin")
+    site = _panel(client, "/admin")
+    for scope in ("site", web_data.project_a, web_data.project_b):
+        assert f'data-scope="{scope}"' in site
+    assert "Pool:" in site and "none pending" in site

@@ -141,6 +141,10 @@ class Strongroom:
         scopes = [scope_status(self, scope) for scope in self.scopes_with_backups()]
         return site_status(self, scopes)
 
+    def scope_status(self, project_id: str | None = None) -> dict:
+        """The status of one scope alone (``status``'s entry for it)."""
+        return scope_status(self, Scope.of(project_id))
+
     def scopes_with_backups(self) -> list[Scope]:
         """The site, and each project that has a backup folder, in id order."""
         found = [Scope.site()]

@@ -27,7 +27,7 @@ from ..engines import open_database
 from ..errors import Busy, StrongroomError
 from ..policy import User
 from ..service import Strongroom
-from . import api, csrf, messages
+from . import api, csrf, messages, operations
 from .face import Face
 
 NAME = "strongroom"
@@ -136,6 +136,7 @@ def panel_context(project_id: str | None) -> dict | None:
         "project_id": project_id, "backups": face.list(project_id), "mode": face.mode,
         "may_change": face.can("backup", project_id), "notice": face.notice(),
         "job": job if job and job.project == project_id else None, "csrf_token": csrf.token(),
+        "ops": operations.panel_operations(face.service(), project_id),
     }
 
 
