@@ -1,8 +1,9 @@
 """The ``strongroom`` command: parse, call the service, print. Nothing else lives here.
 
 One module per group of commands (``backups``, ``changes``, ``checks``, ``imports``,
-``site``); this one holds the group itself, its global options and the recovery every
-command but ``recover`` and ``demo`` runs first.
+``ops``, ``site``); this one holds the group itself, its global options and the recovery
+every command but ``recover``, ``demo``, ``status`` and ``log`` runs first. The group's
+``--ping-url`` is ``monitoring``'s.
 
 Exit status: 0 success, 2 bad input, 3 not found, 4 busy (another operation holds the
 lock), 5 verification failed, 6 not enough disk space, 130 interrupted, 143 / 129
