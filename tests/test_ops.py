@@ -336,3 +336,15 @@ def test_the_panel_shows_the_status_of_its_scope_to_those_allowed(web_data):
     for scope in ("site", web_data.project_a, web_data.project_b):
         assert f'data-scope="{scope}"' in site
     assert "Pool:" in site and "none pending" in site
+
+
+def test_the_verification_record_is_private_and_a_full_record_never_fails_verify(cli, config, site):
+    made = cli("backup").output.strip()
+    assert cli("verify", made).exit_code == 0
+    record = config.backups_dir / "verified.json"
+    assert record.stat().st_mode & 0o077 == 0
+    record.unlink()
+    record.mkdir()  # cannot be replaced by a file: the outcome stands all the same
+    result = cli("verify", made)
+    assert result.exit_code == 0 and result.output.strip() == f"{made}: ok"
+    assert status(cli)["scopes"][0]["newest_verified"] is None  # unreadable: "never verified"

@@ -65,6 +65,7 @@ class VerifiedRecord:
         tmp = self.path.with_name(self.path.name + ".tmp")
         try:
             mutations.write_file(tmp, json.dumps(record, indent=1, sort_keys=True).encode(), sync=True)
+            mutations.chmod(tmp, 0o600)  # the operator's, as everything in backups/
             mutations.rename(tmp, self.path)
         except BaseException:
             tmp.unlink(missing_ok=True)
