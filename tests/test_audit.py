@@ -218,3 +218,12 @@ def test_the_panel_shows_the_last_entries_of_its_scope_to_those_allowed(web_data
     assert site.index("ops-site") < site.index("ops-a")  # newest first
     signed_in(client, "user1")
     assert _panel(client, f"/projects/{web_data.project_a}") == ""
+
+
+def test_the_newest_entries_are_read_from_the_end_across_rotated_files(tmp_path):
+    log = AuditLog(tmp_path, max_bytes=600, keep=3)
+    for n in range(30):
+        log.append({"at": "2026-01-01T00:00:00+00:00", "operation": "backup", "n": n, "project": "p" if n % 3 else None})
+    assert [e["n"] for e in log.newest(4)] == [29, 28, 27, 26]
+    assert [e["n"] for e in log.newest(3, lambda e: e["project"] is None)] == [27, 24, 21]
+    assert len(log.files()) > 2 and len(log.newest(1000)) == len(list(log.entries()))

@@ -128,6 +128,24 @@ class AuditLog:
                 continue
 
 
+    def newest(self, count: int, wanted: Callable[[dict], bool] = lambda entry: True) -> list[dict]:
+        """The last ``count`` whole entries that ``wanted`` keeps, newest first; reads the
+        older files only when the newer do not hold enough (a panel shows ten)."""
+        found: list[dict] = []
+        for path in reversed(self.files()):
+            try:
+                lines = path.read_bytes().splitlines()
+            except FileNotFoundError:  # rotated away meanwhile
+                continue
+            for raw in reversed(lines):
+                entry = _parse(raw)
+                if entry is not None and wanted(entry):
+                    found.append(entry)
+                    if len(found) >= count:
+                        return found
+        return found
+
+
 def _ends_torn(fd: int) -> bool:
     size = os.fstat(fd).st_size
     return size > 0 and os.pread(fd, 1, size - 1) != b"\n"

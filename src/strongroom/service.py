@@ -162,6 +162,13 @@ class Strongroom:
             Scope.of(project_id)  # the one validator, before it is compared with anything
         return audit.select(self.audit_log.entries(), project_id=project_id, site_only=site_only, since=since)
 
+    def last_audit_entries(self, count: int, project_id: str | None = None) -> list[dict]:
+        """The log's last ``count`` entries, newest first: all, or one project's."""
+        if project_id is None:
+            return self.audit_log.newest(count)
+        Scope.of(project_id)
+        return self.audit_log.newest(count, lambda entry: entry.get("project") == project_id)
+
     # -- making ---------------------------------------------------------------------
 
     @audited("backup", lambda entry, made: entry.update(backup=made["id"], bytes=made["bytes_added"]))

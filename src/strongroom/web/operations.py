@@ -23,8 +23,8 @@ def panel_operations(service, project_id: str | None) -> dict:
         else:
             status = {"scopes": [service.scope_status(project_id)], "restore_pending": None, "pool": None,
                       "free": None}
-        entries = service.audit_entries(project_id)[-LAST_ENTRIES:]
+        entries = service.last_audit_entries(LAST_ENTRIES, project_id)
     except Exception as exc:  # noqa: BLE001 - the panel's list of backups matters more
         log.warning("could not read the status or the audit log for the panel: %s", exc)
         return {"status": None, "entries": [], "error": str(exc)}
-    return {"status": status, "entries": list(reversed(entries)), "error": None}
+    return {"status": status, "entries": entries, "error": None}
