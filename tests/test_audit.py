@@ -227,3 +227,16 @@ def test_the_newest_entries_are_read_from_the_end_across_rotated_files(tmp_path)
     assert [e["n"] for e in log.newest(4)] == [29, 28, 27, 26]
     assert [e["n"] for e in log.newest(3, lambda e: e["project"] is None)] == [27, 24, 21]
     assert len(log.files()) > 2 and len(log.newest(1000)) == len(list(log.entries()))
+
+
+def test_a_recovery_that_did_something_is_logged_and_one_with_nothing_to_do_is_not(cli, config, site):
+    from strongroom.journal import Journal
+
+    made = cli("backup").output.strip()
+    assert cli("recover").exit_code == 0  # nothing to recover: no entry
+    Journal(config.backups_dir / ".journal.json").start(operation="restore", scope="site", project=None,
+                                                       backup=made, pre_restore=None, step="files")
+    assert cli("recover").exit_code == 0
+    operations = [(e["operation"], e.get("result")) for e in entries(config)]
+    assert operations == [("backup", None), ("recover", "nothing had changed yet")]
+    assert entries(config)[-1]["backup"] == made

@@ -292,7 +292,8 @@ class Strongroom:
         """
         return self.journal.read()
 
-    @audited("recover", lambda entry, outcome: outcome and entry.update(backup=outcome.get("backup")),
+    @audited("recover", lambda entry, outcome: outcome and entry.update(backup=outcome.get("backup"),
+                                                                        result=outcome.get("outcome")),
              skip=lambda outcome: outcome is None)
     def recover(self, by: str | None = None) -> dict | None:
         """Finish or roll back an interrupted restore; clean what a crash left behind.
