@@ -240,3 +240,17 @@ def test_a_recovery_that_did_something_is_logged_and_one_with_nothing_to_do_is_n
     operations = [(e["operation"], e.get("result")) for e in entries(config)]
     assert operations == [("backup", None), ("recover", "nothing had changed yet")]
     assert entries(config)[-1]["backup"] == made
+
+
+def test_the_log_is_never_written_or_read_through_a_linked_backups_folder(service, config, site, tmp_path):
+    from strongroom.errors import LinkedFolder
+
+    made = service.make_backup()
+    elsewhere = tmp_path / "elsewhere-mode"
+    config.backups_dir.rename(elsewhere)
+    config.backups_dir.symlink_to(elsewhere)
+    before = (elsewhere / "audit.log").read_bytes()
+    with pytest.raises(LinkedFolder):
+        service.delete_backup(made["id"])
+    assert (elsewhere / "audit.log").read_bytes() == before
+    assert service.audit_entries() == []

@@ -39,7 +39,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from time import perf_counter
 
+from .errors import LinkedFolder
 from .ids import PROJECT_ID_RE, is_backup_id
+from .nofollow import check_no_links, open_below
 
 log = logging.getLogger("strongroom")
 
@@ -49,6 +51,7 @@ MAX_BYTES = 4 << 20
 KEEP = 5
 MAX_ERROR = 500  # characters of an error line kept in an entry
 FILE_MODE = 0o600
+FILE_FLAGS = os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW
 
 
 def os_user() -> str:
@@ -66,54 +69,62 @@ def one_line(text: object, limit: int = MAX_ERROR) -> str:
 
 
 class AuditLog:
-    """The audit log of one run mode's backups folder."""
+    """The audit log of one run mode's backups folder, ``folder`` below ``root`` (the data
+    dir): no folder between them is followed if it is a link (``nofollow``)."""
 
-    def __init__(self, folder: Path, max_bytes: int = MAX_BYTES, keep: int = KEEP):
+    def __init__(self, folder: Path, root: Path | None = None, max_bytes: int = MAX_BYTES, keep: int = KEEP):
         self.folder = Path(folder)
+        self.root = Path(root) if root is not None else self.folder
         self.path = self.folder / LOG_NAME
         self.max_bytes = max_bytes
         self.keep = keep
 
     def append(self, entry: dict) -> None:
-        """Add ``entry`` as one line; raises ``OSError`` if it cannot be written."""
+        """Add ``entry`` as one line; raises ``OSError`` (or ``LinkedFolder``) if it cannot."""
         line = (json.dumps(entry, default=str, ensure_ascii=True) + "\n").encode()
-        lock_fd = os.open(self.folder / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, FILE_MODE)
+        folder = open_below(self.root, self.folder)  # every name below is opened relative to it
         try:
-            fcntl.flock(lock_fd, fcntl.LOCK_EX)
-            self._rotate_if_full(len(line))
-            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, FILE_MODE)
+            lock_fd = os.open(LOCK_NAME, FILE_FLAGS | os.O_RDWR, FILE_MODE, dir_fd=folder)
             try:
-                if _ends_torn(fd):
-                    line = b"\n" + line  # a line a full disk cut short: end it, do not glue onto it
-                os.write(fd, line)
+                fcntl.flock(lock_fd, fcntl.LOCK_EX)
+                self._rotate_if_full(folder, len(line))
+                fd = os.open(LOG_NAME, FILE_FLAGS | os.O_RDWR | os.O_APPEND, FILE_MODE, dir_fd=folder)
+                try:
+                    if _ends_torn(fd):
+                        line = b"\n" + line  # a line a full disk cut short: end it, do not glue onto it
+                    os.write(fd, line)
+                finally:
+                    os.close(fd)
             finally:
-                os.close(fd)
+                os.close(lock_fd)
         finally:
-            os.close(lock_fd)
+            os.close(folder)
 
-    def _rotate_if_full(self, adding: int) -> None:
+    def _rotate_if_full(self, folder: int, adding: int) -> None:
         try:
-            size = os.stat(self.path).st_size
+            size = os.stat(LOG_NAME, dir_fd=folder, follow_symlinks=False).st_size
         except FileNotFoundError:
             return
         if size == 0 or size + adding <= self.max_bytes:
             return
         if self.keep < 1:
-            os.unlink(self.path)
+            os.unlink(LOG_NAME, dir_fd=folder)
             return
         for n in range(self.keep - 1, 0, -1):
-            older = self._rotated(n)
-            if older.exists():
-                os.replace(older, self._rotated(n + 1))
-        os.replace(self.path, self._rotated(1))
-
-    def _rotated(self, n: int) -> Path:
-        return self.folder / f"{LOG_NAME}.{n}"
+            try:
+                os.replace(_rotated(n), _rotated(n + 1), src_dir_fd=folder, dst_dir_fd=folder)
+            except FileNotFoundError:
+                continue
+        os.replace(LOG_NAME, _rotated(1), src_dir_fd=folder, dst_dir_fd=folder)
 
     def files(self) -> list[Path]:
-        """The log's files, oldest first."""
-        found = [self._rotated(n) for n in range(self.keep, 0, -1)] + [self.path]
-        return [path for path in found if path.is_file()]
+        """The log's files, oldest first; none if a folder on the way is a link."""
+        try:
+            check_no_links(self.root, self.folder)
+        except LinkedFolder:
+            return []
+        found = [self.folder / _rotated(n) for n in range(self.keep, 0, -1)] + [self.path]
+        return [path for path in found if path.is_file() and not path.is_symlink()]
 
     def entries(self) -> Iterator[dict]:
         """Every whole entry, oldest first; a torn or foreign line is skipped."""
@@ -144,6 +155,10 @@ class AuditLog:
                     if len(found) >= count:
                         return found
         return found
+
+
+def _rotated(n: int) -> str:
+    return f"{LOG_NAME}.{n}"
 
 
 def _ends_torn(fd: int) -> bool:

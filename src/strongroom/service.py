@@ -63,7 +63,7 @@ class Strongroom:
         self.config = config
         # Where the calls come from, for the audit log: "cli", "web", or a library caller.
         self.origin = origin
-        self.audit_log = AuditLog(config.backups_dir)
+        self.audit_log = AuditLog(config.backups_dir, config.data_dir)
         self.verified = VerifiedRecord(config.backups_dir)
         # The time new backups are named and stamped with; tests inject a clock that jumps.
         self.clock = clock or (lambda: datetime.now(UTC))
