@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from strongroom.cli import main
+from strongroom.cli.monitoring import subcommand_words
 from strongroom.journal import Journal
 from strongroom.ping import ping_url
 from web_support import prepared, web_data  # noqa: F401
@@ -61,7 +62,7 @@ def _command(words: list[str]) -> list[list[str]]:
 def check_invocation(args: list[str]) -> None:
     """Parse ``strongroom ARGS`` as click would, running nothing; raise if it is not valid."""
     with main.make_context("strongroom", list(args), resilient_parsing=False) as ctx:
-        words = [*(getattr(ctx, "_protected_args", None) or []), *ctx.args]
+        words = [*subcommand_words(ctx), *ctx.args]
         if not words:
             raise click.UsageError("no command")
         name, rest = words[0], words[1:]

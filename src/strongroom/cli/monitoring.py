@@ -64,11 +64,18 @@ class PingingGroup(Group):
 def _pinger(ctx: click.Context) -> tuple[Pinger | None, str]:
     """The run's pinger, or None: no URL, a command not pinged, or a call for help."""
     url = ctx.params.get("ping_url")
-    words = [*(getattr(ctx, "_protected_args", None) or []), *ctx.args]
+    words = [*subcommand_words(ctx), *ctx.args]
     if not url or not words or words[0] not in PINGED or any(word in HELP for word in words):
         return None, ""
     warn = lambda message: click.echo(f"strongroom: warning: {message}", err=True)
     return Pinger(url, warn), f"strongroom {words[0]}"
+
+
+def subcommand_words(ctx: click.Context) -> list[str]:
+    """The subcommand's name as the group's context holds it before invoking it (its
+    ``_protected_args`` since click 8.2, ``protected_args`` before)."""
+    found = getattr(ctx, "_protected_args", None)
+    return list(found if found is not None else getattr(ctx, "protected_args", []))
 
 
 def _report(pinger: Pinger, what: str, ctx: click.Context, code) -> None:
