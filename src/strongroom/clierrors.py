@@ -149,10 +149,17 @@ def end_progress(ctx, outcome: str) -> None:
         end(outcome)
 
 
+FAILURE = "strongroom.failure"  # the context's meta key of the failure's line (for ``--ping-url``)
+
+
 def fail(exc: BaseException | None, message: str, code: int) -> None:
     if exc is not None:
         log.debug("command failed: %s", message, exc_info=exc)
-    click.echo(f"strongroom: error: {escape(' '.join(message.split()))}", err=True)  # may quote user text
+    line = escape(" ".join(message.split()))  # may quote user text
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        ctx.meta[FAILURE] = line
+    click.echo(f"strongroom: error: {line}", err=True)
     sys.exit(code)
 
 

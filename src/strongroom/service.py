@@ -12,11 +12,15 @@ results are returned as plain data, failures raised as the typed errors of ``err
 A restore first checks the backup (``verifying``), then makes a ``pre-restore`` backup of the current
 state; if anything fails after that, the scope is put back from that backup before the
 error is raised.
+
+Every operation leaves one entry in the audit log (``audit``: who, from where, what,
+which scope and backup, outcome, duration, bytes) through the ``@audited`` decorator on
+its method; ``verify`` also keeps its outcome with the backup (``checks_record``), for the
+panel and ``status``.
 """
 
 from __future__ import annotations
 
-import getpass
 import logging
 import os
 from collections.abc import Iterator
@@ -28,6 +32,7 @@ from bson import ObjectId
 
 from . import (
     archive_import,
+    audit,
     backing_up,
     browsing,
     checks_record,
@@ -46,11 +51,12 @@ from . import (
     verifying,
 )
 from .archive_format import Limits
+from .audit import AuditLog, audited
 from .backing_up import phases
 from .config import Config
 from .engines import list_collections, open_database
 from .errors import BadInput, Busy, CorruptBackup, LinkedFolder, NotFound
-from .ids import validate_backup_id
+from .ids import PROJECT_ID_RE, validate_backup_id
 from .journal import Journal
 from .locking import OperationLock, is_locked
 from .manifest import REASONS, iter_entries, summary
@@ -61,14 +67,18 @@ from .pruning import RetentionPolicy
 from .remote import Remote
 from .scopes import Scope, backups_root, record_queries, scope_dir
 from .snapshot import CHANGED_FILES
+from .status import scope_status, site_status
 from .store import BackupStore
 
 log = logging.getLogger("strongroom")
 
 
 class Strongroom:
-    def __init__(self, config: Config, database=None, progress=None, clock=None):
+    def __init__(self, config: Config, database=None, progress=None, clock=None, origin: str = "library"):
         self.config = config
+        # Where the calls come from, for the audit log: "cli", "web", or a library caller.
+        self.origin = origin
+        self.audit_log = AuditLog(config.backups_dir, config.data_dir)
         # The time new backups are named and stamped with; tests inject a clock that jumps.
         self.clock = clock or (lambda: datetime.now(UTC))
         self._database = database
@@ -178,8 +188,45 @@ class Strongroom:
         validate_backup_id(backup_id)
         return self.store.open(self.scope(project_id, in_database=False), backup_id)
 
+    # -- operations status and audit log ---------------------------------------------
+
+    def status(self) -> dict:
+        """What an operator checks first (``status``): per scope the newest backup and the
+        newest verified one, then the pool, the free space, a pending restore, the lock."""
+        scopes = [scope_status(self, scope) for scope in self.scopes_with_backups()]
+        return site_status(self, scopes)
+
+    def scope_status(self, project_id: str | None = None) -> dict:
+        """The status of one scope alone (``status``'s entry for it)."""
+        return scope_status(self, Scope.of(project_id))
+
+    def scopes_with_backups(self) -> list[Scope]:
+        """The site, and each project that has a backup folder, in id order."""
+        found = [Scope.site()]
+        projects = self.config.backups_dir / "project"
+        if projects.is_dir():
+            for name in sorted(os.listdir(projects)):
+                if PROJECT_ID_RE.match(name) and self.store.ids(Scope.project(name)):
+                    found.append(Scope.project(name))
+        return found
+
+    def audit_entries(self, project_id: str | None = None, *, site_only: bool = False,
+                      since: datetime | None = None) -> list[dict]:
+        """The audit log's entries, oldest first: all, one project's, or the site's alone."""
+        if project_id is not None:
+            Scope.of(project_id)  # the one validator, before it is compared with anything
+        return audit.select(self.audit_log.entries(), project_id=project_id, site_only=site_only, since=since)
+
+    def last_audit_entries(self, count: int, project_id: str | None = None) -> list[dict]:
+        """The log's last ``count`` entries, newest first: all, or one project's."""
+        if project_id is None:
+            return self.audit_log.newest(count)
+        Scope.of(project_id)
+        return self.audit_log.newest(count, lambda entry: entry.get("project") == project_id)
+
     # -- making ---------------------------------------------------------------------
 
+    @audited("backup", lambda entry, made: entry.update(backup=made["id"], bytes=made["bytes_added"]))
     def make_backup(self, project_id: str | None = None, *, note: str = "",
                     reason: str = "manual", by: str | None = None, changed_files: str = "warn") -> dict:
         """Back up the scope; return the new backup's summary (its ``warnings`` name the
@@ -215,6 +262,7 @@ class Strongroom:
 
     # -- importing ------------------------------------------------------------------
 
+    @audited("import", lambda entry, made: entry.update(backup=made["id"], bytes=made["bytes_added"]))
     def import_backup(self, source: str | os.PathLike, project_id: str | None = None, *,
                       files: str | os.PathLike | None = None, note: str = "", by: str | None = None) -> dict:
         """Take in a backup made by others (``importing``) as a new backup of the site or
@@ -226,6 +274,7 @@ class Strongroom:
             made = importing.import_folder(self, scope, Path(source), files and Path(files), note, by)
             return summary(made)
 
+    @audited("export", lambda entry, result: entry.update(bytes=result["bytes"]))
     def export_backup(self, backup_id: str, out, project_id: str | None = None, *,
                       compress: str = "none") -> dict:
         """Write the backup as one portable archive to the binary stream ``out``
@@ -234,6 +283,7 @@ class Strongroom:
         scope = self._existing(backup_id, project_id)
         return exporting.export_backup(self, scope, backup_id, out, compress)
 
+    @audited("import", lambda entry, made: entry.update(backup=made["id"], bytes=made.get("bytes_added")))
     def import_archive(self, stream, project_id: str | None = None, *, as_project: str | None = None,
                        note: str = "", by: str | None = None, limits: Limits | None = None) -> dict:
         """Take in an archive made by ``export_backup`` (here or on another site) from the
@@ -246,6 +296,7 @@ class Strongroom:
                                                  limits or Limits.from_env())
             return {**summary(made), "imported_from": made["imported_from"]}
 
+    @audited("import", lambda entry, found: entry.update(bytes=sum(m["bytes_added"] for m in found["imported"])))
     def import_original_tree(self, data_dir: str | os.PathLike, *, by: str | None = None) -> dict:
         """Take in every backup of this run mode in an original data dir, oldest first,
         leaving out those imported before. ``{"imported": [summaries], "skipped": [names]}``."""
@@ -262,6 +313,8 @@ class Strongroom:
 
     # -- restoring ------------------------------------------------------------------
 
+    @audited("restore", lambda entry, result: entry.update(bytes=result.get("bytes_copied"),
+                                                        pre_restore=result.get("pre_restore")))
     def restore_backup(self, backup_id: str, project_id: str | None = None, *, by: str | None = None) -> dict:
         """Put the scope back to the backup's state, after saving the current one.
 
@@ -355,6 +408,8 @@ class Strongroom:
         parts = self._open_source(scope, backup_scope, backup_id, paths)[3]
         return parts.paths if parts else []
 
+    @audited("restore-part", lambda entry, result: entry.update(bytes=result.get("bytes_copied"),
+                                                             paths=result.get("parts"), to=result.get("to")))
     def restore_parts(self, backup_id: str, paths=(), project_id: str | None = None, *,
                       to: str | os.PathLike | None = None, by: str | None = None,
                       from_site: bool | None = None) -> dict:
@@ -418,6 +473,9 @@ class Strongroom:
         """
         return self.journal.read()
 
+    @audited("recover", lambda entry, outcome: outcome and entry.update(backup=outcome.get("backup"),
+                                                                        result=outcome.get("outcome")),
+             skip=lambda outcome: outcome is None)
     def recover(self, by: str | None = None) -> dict | None:
         """Finish or roll back an interrupted restore; clean what a crash left behind.
 
@@ -442,6 +500,7 @@ class Strongroom:
 
     # -- deleting and verifying -----------------------------------------------------
 
+    @audited("delete", lambda entry, result: entry.update(bytes=result["bytes_freed"]))
     def delete_backup(self, backup_id: str, project_id: str | None = None, *, by: str | None = None) -> dict:
         validate_backup_id(backup_id)
         scope = self._existing(backup_id, project_id)
@@ -453,6 +512,7 @@ class Strongroom:
             self.progress("removing", 1, 1)
         return {"deleted": backup_id, "objects_freed": objects, "bytes_freed": freed}
 
+    @audited("prune", lambda entry, result: entry.update(bytes=result["bytes_freed"], deleted=result["deleted"]))
     def prune_backups(self, policy: RetentionPolicy, project_id: str | None = None, *,
                       dry_run: bool = False, by: str | None = None) -> dict:
         """Delete the scope's backups that ``policy`` does not keep, and the content only
@@ -473,6 +533,8 @@ class Strongroom:
         return {"kept": [i for i in ids if i in kept], "deleted": doomed,
                 "objects_freed": objects, "bytes_freed": freed, "dry_run": dry_run}
 
+    @audited("verify", lambda entry, report: report["ok"] or entry.update(
+        outcome="failed", error=audit.one_line((report["problems"] or ["failed"])[0])))
     def verify_backup(self, backup_id: str, project_id: str | None = None, *, repair: bool = False,
                       sign_unsigned: bool = False, by: str | None = None) -> dict:
         """Re-hash every file and dump of the backup, and check its signature and folder.
@@ -494,9 +556,9 @@ class Strongroom:
             return report
 
     def verify_all(self, project_id: str | None = None, *, repair: bool = False,
-                   sign_unsigned: bool = False) -> list[dict]:
+                   sign_unsigned: bool = False, by: str | None = None) -> list[dict]:
         scope = self.scope(project_id, in_database=False)
-        return [self.verify_backup(backup_id, project_id, repair=repair, sign_unsigned=sign_unsigned)
+        return [self.verify_backup(backup_id, project_id, repair=repair, sign_unsigned=sign_unsigned, by=by)
                 for backup_id in self.store.ids(scope)]
 
     # -- offsite copies (``remote``) -------------------------------------------------
@@ -505,6 +567,7 @@ class Strongroom:
         """The configured remote; ``BadInput`` (before any lock) when none is configured."""
         return Remote.open(self.config.remote)
 
+    @audited("push", lambda entry, result: entry.update(bytes=result["bytes_uploaded"], pushed=result["pushed"]))
     def push_backups(self, backup_id: str | None = None, project_id: str | None = None, *,
                      all_backups: bool = False, by: str | None = None) -> dict:
         """Copy the scope's backup ``backup_id``, every backup (``all_backups``) or the
@@ -527,6 +590,7 @@ class Strongroom:
                 raise NotFound(f"no backups of the {scope} to push")
             return target.push(self, scope, chosen)
 
+    @audited("pull")
     def pull_backup(self, backup_id: str, project_id: str | None = None, *, by: str | None = None) -> dict:
         """Fetch a remote copy back into the scope's backups (``remote_pull``); its summary."""
         validate_backup_id(backup_id)
@@ -540,6 +604,8 @@ class Strongroom:
         """Summaries of the scope's remote copies in this run mode, newest first."""
         return self._remote().list(self.config.mode, Scope.of(project_id))
 
+    @audited("prune-remote", lambda entry, result: entry.update(bytes=result.get("bytes_deleted"),
+                                                             deleted=result.get("deleted")))
     def prune_remote(self, policy: RetentionPolicy, project_id: str | None = None, *,
                      dry_run: bool = False, by: str | None = None) -> dict:
         """Delete the remote copies ``policy`` does not keep, then the objects no copy
@@ -551,8 +617,5 @@ class Strongroom:
 
 
 def _default_user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no user name in a bare container
-        return "unknown"
+    return audit.os_user()
 

@@ -1,8 +1,9 @@
 """The ``strongroom`` command: parse, call the service, print. Nothing else lives here.
 
 One module per group of commands (``backups``, ``changes``, ``checks``, ``imports``,
-``site``); this one holds the group itself, its global options and the recovery every
-command but ``recover`` and ``demo`` runs first.
+``ops``, ``site``); this one holds the group itself, its global options and the recovery
+every command but ``recover``, ``demo``, ``status`` and ``log`` runs first. The group's
+``--ping-url`` is ``monitoring``'s.
 
 Exit status: 0 success, 2 bad input, 3 not found, 4 busy (another operation holds the
 lock), 5 verification failed, 6 not enough disk space, 130 interrupted, 143 / 129
@@ -19,7 +20,7 @@ import signal
 import click
 
 from .. import __version__
-from ..clierrors import STOP_SIGNALS, Group, describe_error, on_stop_signal, set_up_logging
+from ..clierrors import STOP_SIGNALS, describe_error, on_stop_signal, set_up_logging
 from ..config import ENV_DATA_DIR, ENV_DB, ENV_MODE, RUN_MODES, Config
 from ..errors import StrongroomError
 from ..progress import TerminalProgress
@@ -31,6 +32,8 @@ from .changes import delete, prune, restore
 from .checks import recover, verify
 from .imports import import_
 from .remote import pull, push
+from .monitoring import PingingGroup, ping_url_option
+from .ops import log_, status
 from .site import demo, serve
 
 log = logging.getLogger("strongroom")
@@ -48,11 +51,11 @@ class Context:
     @property
     def service(self) -> Strongroom:
         if self._service is None:
-            self._service = Strongroom(self.config, progress=self.progress)
+            self._service = Strongroom(self.config, progress=self.progress, origin="cli")
         return self._service
 
 
-@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=PingingGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--data-dir", envvar=ENV_DATA_DIR, type=click.Path(file_okay=False),
               help=f"The data dir: working/<mode>/ and backups/ (env {ENV_DATA_DIR}; default ./data).")
 @click.option("--mode", envvar=ENV_MODE, type=click.Choice(RUN_MODES), default="pilot", show_default=True,
@@ -60,9 +63,10 @@ class Context:
 @click.option("--db", envvar=ENV_DB, metavar="URI",
               help=f"mongodb://host/<name> for a MongoDB server (env {ENV_DB}); "
                    "default: the embedded database at <data dir>/db/<mode>.")
+@ping_url_option
 @click.version_option(__version__, prog_name="strongroom")
 @click.pass_context
-def main(ctx, data_dir, mode, db):
+def main(ctx, data_dir, mode, db, ping_url):
     """Back up and restore a site's working files and MongoDB database, whole or per project.
 
     \b
@@ -76,11 +80,12 @@ def main(ctx, data_dir, mode, db):
     ctx.obj = Context(data_dir, mode, db)
     for stop in STOP_SIGNALS:
         signal.signal(stop, on_stop_signal)
-    if ctx.invoked_subcommand not in ("recover", "demo"):
+    if ctx.invoked_subcommand not in ("recover", "demo", *OPS_READERS):
         _recover_first(ctx.obj.service, reading=ctx.invoked_subcommand in READ_ONLY)
 
 
 READ_ONLY = ("list", "show", "verify", "ls", "cat", "get", "diff", "export")
+OPS_READERS = ("status", "log")  # a monitoring probe must never start a rollback
 
 
 def _recover_first(service: Strongroom, reading: bool) -> None:
@@ -106,3 +111,5 @@ main.add_command(pull)
 for command in (ls, cat, get, diff):
     main.add_command(command)
 main.add_command(export)
+main.add_command(status)
+main.add_command(log_)

@@ -30,7 +30,7 @@ from ..engines import open_database
 from ..errors import Busy, StrongroomError
 from ..policy import User
 from ..service import Strongroom
-from . import api, csrf, downloads, messages
+from . import api, csrf, downloads, messages, operations
 from .face import Face
 
 NAME = "strongroom"
@@ -43,7 +43,7 @@ def service_factory_for(config: Config, database=None) -> Callable[..., Strongro
     def factory(progress=None) -> Strongroom:
         if shared["database"] is None:
             shared["database"] = open_database(config)
-        return Strongroom(config, database=shared["database"], progress=progress)
+        return Strongroom(config, database=shared["database"], progress=progress, origin="web")
 
     return factory
 
@@ -146,6 +146,7 @@ def panel_context(project_id: str | None) -> dict | None:
         "project_id": project_id, "backups": face.list(project_id), "mode": face.mode,
         "may_change": face.can("backup", project_id), "notice": face.notice(),
         "job": job if job and job.project == project_id else None, "csrf_token": csrf.token(),
+        "ops": operations.panel_operations(face.service(), project_id),
     }
 
 
