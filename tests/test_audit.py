@@ -144,12 +144,11 @@ def test_export_archive_import_partial_restore_and_push_are_audited_too(cli, con
     assert cli("restore", made, "--path", "site.json", "--yes").exit_code == 0
     assert cli("push", made).exit_code == 2  # no bucket configured: refused, and logged as such
 
-    export, import_, pre_restore, part, push = entries(config)[1:]
+    export, import_, part, push = entries(config)[1:]  # the pre-restore backup is the restore's own
     assert (export["operation"], export["backup"], export["bytes"]) == ("export", made, exported["bytes"])
     assert (import_["operation"], import_["backup"], import_["outcome"]) == ("import", imported["id"], "ok")
-    assert pre_restore["operation"] == "backup"  # the pre-restore backup the partial restore made
-    assert (part["operation"], part["backup"], part["outcome"]) == ("restore-part", made, "ok")
-    assert (push["operation"], push["outcome"]) == ("push", "failed") and "bucket" in push["error"]
+    assert (part["operation"], part["backup"], part["outcome"], part["paths"]) == ("restore-part", made, "ok", ["site.json"])
+    assert (push["operation"], push["outcome"]) == ("push", "failed") and "STRONGROOM_S3_BUCKET" in push["error"]
 
 
 def test_log_shows_entries_filtered_by_project_and_since(cli, config, site):
