@@ -24,9 +24,6 @@ from strongroom.ping import ping_url
 from web_support import prepared, web_data  # noqa: F401
 
 RECIPES = Path(__file__).resolve().parent.parent / "docs" / "recipes"
-# ``push`` is built on another branch (``strongroom push --all``); the recipes name it as
-# a conditional step already. Remove it from here once ``push`` is a command of ``main``.
-NOT_YET_HERE = {"push"}
 CONTROL = {"&&", "||", ";", "|", "(", ")", "{", "}"}
 SHELL_WORDS = {"if", "then", "else", "elif", "fi", "exec", "!"}
 
@@ -66,8 +63,6 @@ def check_invocation(args: list[str]) -> None:
         if not words:
             raise click.UsageError("no command")
         name, rest = words[0], words[1:]
-        if name in NOT_YET_HERE and name not in main.commands:
-            return
         command = main.get_command(ctx, name)
         if command is None:
             raise click.UsageError(f"no such command: {name}")
