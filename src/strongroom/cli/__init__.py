@@ -6,7 +6,8 @@ command but ``recover`` and ``demo`` runs first.
 
 Exit status: 0 success, 2 bad input, 3 not found, 4 busy (another operation holds the
 lock), 5 verification failed, 6 not enough disk space, 130 interrupted, 143 / 129
-terminated (SIGTERM / SIGHUP), 1 any other failure. Every failure prints one line on
+terminated (SIGTERM / SIGHUP), 141 the reader went away, 1 any other failure (also "no" at
+a confirmation: cancelled). Every failure prints one line on
 standard error saying what went wrong and why, never a traceback (that goes to the
 ``strongroom`` log: ``clierrors``).
 """
