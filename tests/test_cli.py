@@ -152,7 +152,9 @@ def test_demo_init_refuses_to_overwrite(cli, site):
 
 
 def test_a_backup_of_a_data_dir_with_nothing_in_it_exits_3_and_makes_no_backup(cli_process, config):
-    """A mistyped --data-dir or --mode in a cron line must not make empty backups with exit 0."""
+    """A mistyped --mode in a cron line must not make empty backups with exit 0 (a data dir
+    that does not exist is refused before: test_cli_data_dir)."""
+    config.data_dir.mkdir(parents=True)
     result = cli_process("backup", "--reason", "scheduled")
     assert result.returncode == 3, (result.stdout, result.stderr)
     assert result.stderr.startswith("strongroom: error: nothing to back up: the working dir ")

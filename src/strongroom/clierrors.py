@@ -46,6 +46,9 @@ class Group(click.Group):
             raise OneLineUsageError(exc.format_message(), exc.ctx) from None
 
     def invoke(self, ctx):
+        # Before click takes the sub-command's arguments away: does the line ask for help?
+        rest = [*(getattr(ctx, "_protected_args", None) or []), *ctx.args]
+        ctx.meta["asks_for_help"] = any(arg in ctx.help_option_names for arg in rest)
         try:
             return super().invoke(ctx)
         except click.UsageError as exc:  # a sub-command's: click would print four lines

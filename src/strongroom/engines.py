@@ -36,6 +36,13 @@ def open_database(config: Config):
     return _open_mongodb(config)
 
 
+def database_exists(config: Config) -> bool:
+    """Is there a database to read? The embedded one exists once made (by ``demo init``, a
+    restore or an app); asking must not make it, so that a mistyped run mode leaves no
+    ``db/<mode>`` behind. A server's database is there as far as we can tell."""
+    return not config.embedded or (config.embedded_db_dir / "monty.storage.cfg").is_file()
+
+
 def _open_embedded(repository: Path, name: str) -> EmbeddedDatabase:
     from montydb import set_storage
 

@@ -36,7 +36,7 @@ from . import (
 )
 from .backing_up import phases
 from .config import Config
-from .engines import list_collections, open_database
+from .engines import database_exists, list_collections, open_database
 from .errors import BadInput, Busy, CorruptBackup, LinkedFolder, NotFound
 from .ids import validate_backup_id
 from .journal import Journal
@@ -83,6 +83,8 @@ class Strongroom:
         scope = Scope.of(project_id)
         if scope.is_site or (not in_database and self.store.ids(scope)):
             return scope  # having backups is enough, and reading them needs no database
+        if not database_exists(self.config):  # asking would make it: say no, as it holds nothing
+            raise NotFound(f"no project {scope.project_id}: the {self.config.mode} database does not exist")
         found = self.database[self.config.model.project_collection].find_one(
             {"_id": ObjectId(scope.project_id)}, {"_id": 1}
         )
@@ -150,9 +152,12 @@ class Strongroom:
         dir or run mode would otherwise make an empty backup and report success (a cron job
         would never say it backs up nothing)."""
         working = scope_dir(self.config, scope)
-        if scope.is_site and not os.path.lexists(working) and not list_collections(self.database):
+        if scope.is_site and not os.path.lexists(working) and not self._holds_records():
             raise NotFound(f"nothing to back up: the working dir {working} does not exist and the "
                            f"{self.config.mode} database holds no records (a wrong data dir or run mode?)")
+
+    def _holds_records(self) -> bool:
+        return database_exists(self.config) and bool(list_collections(self.database))
 
     def _make_backup(self, scope: Scope, reason: str, note: str, by: str, changed_files: str = "warn") -> dict:
         return backing_up.make_backup(self, scope, reason, note, by, changed_files=changed_files)

@@ -29,6 +29,7 @@ from .backups import backup, list_, show
 from .changes import delete, prune, restore
 from .checks import recover, verify
 from .imports import import_
+from .preconditions import asks_for_help, check_data_dir
 from .site import demo, serve
 
 log = logging.getLogger("strongroom")
@@ -72,9 +73,10 @@ def main(ctx, data_dir, mode, db):
     """
     set_up_logging()
     ctx.obj = Context(data_dir, mode, db)
+    check_data_dir(ctx, ctx.obj.config)
     for stop in STOP_SIGNALS:
         signal.signal(stop, on_stop_signal)
-    if ctx.invoked_subcommand not in ("recover", "demo"):
+    if ctx.invoked_subcommand not in ("recover", "demo") and not asks_for_help(ctx):
         _recover_first(ctx.obj.service, reading=ctx.invoked_subcommand in READ_ONLY)
 
 
