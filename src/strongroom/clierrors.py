@@ -195,3 +195,25 @@ def set_up_logging() -> None:
     else:
         handler = logging.NullHandler()
     logger.addHandler(handler)
+
+
+def log_to_terminal() -> None:
+    """For ``serve``: the ``strongroom`` log's INFO lines and up (one per backup and restore,
+    with its timings) also on standard error, as a server's log; tracebacks stay in the
+    log file only."""
+    logger = logging.getLogger("strongroom")
+    if logger.getEffectiveLevel() > logging.INFO:
+        logger.setLevel(logging.INFO)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(logging.INFO)
+    handler.setFormatter(_OneLine("%(asctime)s strongroom %(levelname)s %(message)s"))
+    logger.addHandler(handler)
+
+
+class _OneLine(logging.Formatter):
+    """A record as one line: no traceback on the terminal (the log file keeps it)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        record.message = record.getMessage()
+        record.asctime = self.formatTime(record)
+        return " ".join(self.formatMessage(record).split())
