@@ -102,7 +102,8 @@ def test_an_organiser_backs_up_restores_inspects_and_deletes_and_a_plain_user_se
 
     page.click("#sr-confirm-restore")
     expect(page.locator("#sr-progress")).to_be_visible()
-    expect(page.locator(".sr-flash")).to_contain_text(f"Backup {backup_id} restored (", timeout=30_000)
+    expect(page.locator(".sr-flash")).to_contain_text(re.compile(f"Backup {backup_id} of project “[^”]+” restored \\("),
+                                                      timeout=30_000)
     expect(page.locator("#sr-progress")).to_have_attribute("value", "100")
     page.screenshot(path=str(shots / "restore-outcome.png"), full_page=True)
     assert scene.read_bytes() == original

@@ -69,24 +69,25 @@ def test_the_uri_may_set_how_long_to_look_for_the_server(cli_process, site):
     assert time.monotonic() - started < 2.9 + 2  # below the default's 3 s plus start-up
 
 
-def run_on_a_terminal(config, args, answer: bytes) -> tuple[int, str]:
-    """Run the command with a terminal as its standard input, answer the question."""
+def run_on_a_terminal(config, args, answer: bytes) -> tuple[int, str, str]:
+    """Run the command with a terminal as its standard input, answer the question: the
+    exit status, standard error, standard output (where the question is)."""
     leader, follower = pty.openpty()
     try:
         process = subprocess.Popen([sys.executable, "-m", "strongroom.cli", "--data-dir", str(config.data_dir), *args],
                                    stdin=follower, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         os.write(leader, answer)
-        _, err = process.communicate(timeout=120)
+        out, err = process.communicate(timeout=120)
     finally:
         os.close(leader)
         os.close(follower)
-    return process.returncode, err.decode()
+    return process.returncode, err.decode(), out.decode()
 
 
 @pytest.mark.parametrize("command", ["delete", "restore"])
 def test_answering_no_at_the_confirmation_exits_1_cancelled_and_changes_nothing(config, cli, site, command):
     backup_id = cli("backup").output.strip()
     before = tree_fingerprint(config.data_dir / "backups"), tree_fingerprint(config.working_dir)
-    code, err = run_on_a_terminal(config, [command, backup_id], b"n\n")
+    code, err, _ = run_on_a_terminal(config, [command, backup_id], b"n\n")
     assert code == 1 and "cancelled" in err, err
     assert (tree_fingerprint(config.data_dir / "backups"), tree_fingerprint(config.working_dir)) == before

@@ -26,6 +26,7 @@ class DataModel:
     """
 
     project_collection: str = "project"
+    title_field: str = "title"  # what people call a project by (``scopes.scope_name``)
     linked: tuple[tuple[str, str], ...] = (("edition", "projectId"),)
     user_collections: tuple[str, ...] = ("user", "projectUser")
 

@@ -26,7 +26,7 @@ def run(argv: list[str]) -> None:
     project_id = _first_project()
     _step("Making a backup of one project", ["backup", "--project", project_id, "--note", "demo"], False)
     _step("Site backups, newest first", ["list"], False)
-    _step(f"Backups of project {project_id}", ["list", "--project", project_id], False)
+    _step("Backups of one project", ["list", "--project", project_id], False)
     print("\nTry: ./run strongroom --help   (restore, delete, verify, show …)")
     if options.serve:
         print("\n== The web face: sign in through the user picker (root, admin, org1, user1 …); "

@@ -44,7 +44,7 @@ from .locking import OperationLock, is_locked
 from .manifest import REASONS, iter_entries, summary
 from .nofollow import check_no_links
 from .pruning import RetentionPolicy
-from .scopes import Scope, backups_root, record_queries, scope_dir
+from .scopes import Scope, backups_root, record_queries, scope_dir, scope_name
 from .snapshot import CHANGED_FILES
 from .store import BackupStore
 
@@ -92,11 +92,17 @@ class Strongroom:
             raise NotFound(f"no project {scope.project_id}")
         return scope
 
+    def scope_name(self, project_id: str | None = None) -> str:
+        """``the whole site`` or ``project “Title”`` (``scopes.scope_name``); asking makes no
+        embedded database."""
+        database = self.database if database_exists(self.config) else None
+        return scope_name(self.config, database, Scope.of(project_id))
+
     def _existing(self, backup_id: str, project_id: str | None) -> Scope:
         """The scope, once it is known that the backup exists (checked before any lock)."""
         scope = self.scope(project_id, in_database=False)
         if not self.store.exists(scope, backup_id):
-            raise NotFound(f"no backup {backup_id} of the {scope}")
+            raise NotFound(f"no backup {backup_id} of {self.scope_name(scope.project_id)}")
         self.store.refuse_links(scope, backup_id)  # before the lock is written, in backups/
         return scope
 

@@ -42,13 +42,14 @@ def backup(obj, project_id, note, reason, on_change, as_json):
 @json_option
 @click.pass_obj
 def list_(obj, project_id, as_json):
-    """List the backups of the site or of a project, newest first."""
+    """List the backups of the site or of a project, newest first, under a line naming the
+    scope (a project by its title)."""
     backups = obj.service.list_backups(project_id)
     if as_json:
         print_json(backups)
         return
-    if not backups:
-        click.echo("No backups.")
+    name = _text(obj.service.scope_name(project_id))
+    click.echo(f"Backups of {name}, newest first:" if backups else f"No backups of {name}.")
     for b in backups:
         records = sum(b["records"].values())
         note = f"  {_text(b['note'])}" if b["note"] else ""  # user text: never raw to a terminal
@@ -68,8 +69,9 @@ def show(obj, backup_id, project_id, as_json):
         print_json(shown)
         return
     m = shown["manifest"]
-    scope = "site" if m["scope"] == "site" else f"project {m['project']}"
-    click.echo(f"Backup {m['id']} of the {scope} ({m['mode']})")
+    scope = _text(obj.service.scope_name(m.get("project") if m["scope"] == "project" else None))
+    project = f"  project  {m['project']}\n" if m["scope"] == "project" else ""
+    click.echo(f"Backup {m['id']} of {scope} ({m['mode']})\n{project}", nl=False)
     click.echo(f"  made     {m['created_at']} by {_text(m['created_by'])} ({m['reason']})")
     if m.get("note"):
         click.echo(f"  note     {_text(m['note'])}")

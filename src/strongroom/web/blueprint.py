@@ -92,6 +92,7 @@ def _guard_during_restores(bp: Blueprint, factory: Callable, layout: str) -> Non
 def _install(app: Flask, face: Face, prefix: str) -> None:
     app.extensions[NAME] = face
     app.jinja_env.globals["strongroom_panel"] = render_panel
+    app.jinja_env.globals["strongroom_scope_name"] = scope_name
     app.jinja_env.filters.update(sr_size=humanize.size, sr_count=humanize.count,
                                  sr_when=humanize.when, sr_ago=humanize.ago,
                                  sr_path=humanize.path)
@@ -137,6 +138,12 @@ def panel_context(project_id: str | None) -> dict | None:
         "may_change": face.can("backup", project_id), "notice": face.notice(),
         "job": job if job and job.project == project_id else None, "csrf_token": csrf.token(),
     }
+
+
+def scope_name(project_id: str | None = None) -> str:
+    """``{{ strongroom_scope_name(project_id) }}``: the scope as people know it (a project
+    by its title: ``scopes.scope_name``)."""
+    return _face().service().scope_name(project_id)
 
 
 def render_panel(project_id: str | None = None) -> Markup:

@@ -9,9 +9,10 @@ service called or a job started. Nothing here knows HTML or JSON.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 from .. import humanize
-from ..errors import BadInput, NotAllowed
+from ..errors import BadInput, NotAllowed, StrongroomError
 from ..ids import validate_backup_id
 from ..policy import BACKUP, DELETE, RESTORE, VIEW, User, can
 from ..scopes import Scope
@@ -56,7 +57,7 @@ class Face:
             raise NotAllowed("not in prod: there the system makes backups (scheduled); "
                              "nobody makes, restores or deletes them by hand")
         who = "admins and root" if scope.is_site else "admins, root and the project's organisers"
-        raise NotAllowed(f"only {who} may {action} backups of the {scope}")
+        raise NotAllowed(f"only {who} may {action} backups of {self.service().scope_name(scope.project_id)}")
 
     # -- reading ----------------------------------------------------------------------
 
@@ -82,7 +83,7 @@ class Face:
         service = self.service()
         journal = service.maintenance()
         if journal is not None:
-            return messages.maintenance(journal, service.busy() is not None)
+            return messages.maintenance(journal, service.busy() is not None, journal_scope_name(service, journal))
         holder = self.runner.holder(service)
         return f"Busy: {describe_holder(holder).removeprefix('another ')}" if holder else None
 
@@ -95,15 +96,18 @@ class Face:
         if kind == "backup":
             note = _clean_note(note)
             service.scope(project_id)  # NotFound now, not in the job
+            name = service.scope_name(project_id)
             work = lambda s: s.make_backup(project_id, note=note, reason="manual", by=by)
-            return self.runner.start(kind, project_id, None, by, work, messages.made, service)
+            return self.runner.start(kind, project_id, None, by, work, partial(messages.made, name=name), service)
         validate_backup_id(backup_id)
         service.show_backup(backup_id, project_id)  # NotFound now, not in the job
+        name = service.scope_name(project_id)  # named now: a restore may change the title
         if kind == "restore":
             work = lambda s: s.restore_backup(backup_id, project_id, by=by)
-            return self.runner.start(kind, project_id, backup_id, by, work, messages.restored, service)
+            return self.runner.start(kind, project_id, backup_id, by, work, partial(messages.restored, name=name),
+                                     service)
         work = lambda s: s.delete_backup(backup_id, project_id, by=by)
-        return self.runner.start(kind, project_id, backup_id, by, work, messages.deleted, service)
+        return self.runner.start(kind, project_id, backup_id, by, work, partial(messages.deleted, name=name), service)
 
 
 def _clean_note(note: object) -> str:
@@ -117,3 +121,14 @@ def _clean_note(note: object) -> str:
         raise BadInput(f"the note must be one line of at most {MAX_NOTE} printable characters "
                        "(no control, line-separator or bidirectional-control characters)")
     return note.strip()
+
+
+def journal_scope_name(service, journal: dict) -> str | None:
+    """The name of the scope a restore's journal is about, or None to let its id speak (a
+    journal is read from disk: its project id is checked like any other)."""
+    if journal.get("scope") != "project":
+        return None
+    try:
+        return service.scope_name(journal.get("project"))
+    except StrongroomError:
+        return None
