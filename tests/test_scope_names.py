@@ -2,7 +2,11 @@
 questions and results, the panel's headings and the flashed outcomes. One function names
 a scope (``scopes.scope_name``); it falls back to the id, and never fails a command."""
 
+import os
+import pty
 import re
+import subprocess
+import sys
 
 import pytest
 from bson import ObjectId
@@ -46,12 +50,35 @@ def test_naming_a_scope_makes_no_embedded_database(tmp_path):
     assert not (tmp_path / "data" / "db").exists()
 
 
-def test_the_cli_names_the_project_by_title_in_list_show_and_results(cli, database, site):
+def output_on_a_terminal(config, args) -> str:
+    """What the command prints when its standard output is a terminal."""
+    leader, follower = pty.openpty()
+    process = subprocess.Popen([sys.executable, "-m", "strongroom.cli", "--data-dir", str(config.data_dir), *args],
+                               stdout=follower, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # EIO: the command has closed its terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(leader)
+    process.wait(60)
+    return b"".join(chunks).decode().replace("\r\n", "\n")
+
+
+def test_the_cli_names_the_project_by_title_in_list_show_and_results(cli, config, database, site):
     project_id = site.project_ids[0]
     title = title_of(database, project_id)
     backup_id = cli("backup", "--project", project_id).output.strip()
     listed = cli("list", "--project", project_id).output
-    assert listed.splitlines()[0] == f"Backups of project “{title}”, newest first:"
+    assert listed.splitlines()[0].startswith(backup_id)  # a pipe gets the rows alone
+    on_a_terminal = output_on_a_terminal(config, ["list", "--project", project_id])
+    assert on_a_terminal.splitlines()[0] == f"Backups of project “{title}”, newest first:"
+    assert on_a_terminal.splitlines()[1].startswith(backup_id)
     assert f"Backup {backup_id} of project “{title}” (pilot)" in cli("show", backup_id, "--project", project_id).output
     deleted = cli("delete", backup_id, "--project", project_id, "--yes").output
     assert deleted.startswith(f"Deleted {backup_id} of project “{title}” (")
@@ -62,9 +89,9 @@ def test_the_cli_names_the_project_by_title_in_list_show_and_results(cli, databa
 def test_the_cli_shows_a_title_with_control_characters_escaped(cli, database, site):
     project_id = site.project_ids[0]
     database["project"].update_one({"_id": ObjectId(project_id)}, {"$set": {"title": "Evil\x1b[2Jtitle"}})
-    cli("backup", "--project", project_id)
-    listed = cli("list", "--project", project_id).output
-    assert "\x1b" not in listed and "Evil\\x1b[2Jtitle" in listed
+    backup_id = cli("backup", "--project", project_id).output.strip()
+    shown = cli("show", backup_id, "--project", project_id).output
+    assert "\x1b" not in shown and "Evil\\x1b[2Jtitle" in shown
 
 
 def test_the_question_before_a_restore_names_the_project(config, cli, database, site):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from ..humanize import escape as _text
@@ -42,14 +44,17 @@ def backup(obj, project_id, note, reason, on_change, as_json):
 @json_option
 @click.pass_obj
 def list_(obj, project_id, as_json):
-    """List the backups of the site or of a project, newest first, under a line naming the
-    scope (a project by its title)."""
+    """List the backups of the site or of a project, newest first; on a terminal under a
+    line naming the scope (a project by its title)."""
     backups = obj.service.list_backups(project_id)
     if as_json:
         print_json(backups)
         return
     name = _text(obj.service.scope_name(project_id))
-    click.echo(f"Backups of {name}, newest first:" if backups else f"No backups of {name}.")
+    if not backups:
+        click.echo(f"No backups of {name}.")
+    elif sys.stdout.isatty():  # a heading for people; a pipe gets the rows alone, as before
+        click.echo(f"Backups of {name}, newest first:")
     for b in backups:
         records = sum(b["records"].values())
         note = f"  {_text(b['note'])}" if b["note"] else ""  # user text: never raw to a terminal
