@@ -26,7 +26,7 @@ def run(argv: list[str]) -> None:
     project_id = _first_project()
     _step("Making a backup of one project", ["backup", "--project", project_id, "--note", "demo"], False)
     _step("Site backups, newest first", ["list"], False)
-    _step("Backups of one project", ["list", "--project", project_id], False)
+    _step(f"Backups of {_name(project_id)}", ["list", "--project", project_id], False)
     print("\nTry: ./run strongroom --help   (restore, delete, verify, show …)")
     if options.serve:
         print("\n== The web face: sign in through the user picker (root, admin, org1, user1 …); "
@@ -54,6 +54,14 @@ def _step(title: str, args: list[str], may_exist: bool) -> None:
             sys.exit(exc.code)
         if exc.code:
             print("(the demo site is already there)")
+
+
+def _name(project_id: str) -> str:
+    """The project as people know it, by its title (``scopes.scope_name``)."""
+    from .config import Config
+    from .service import Strongroom
+
+    return Strongroom(Config.from_env()).scope_name(project_id)
 
 
 def _first_project() -> str:
