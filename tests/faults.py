@@ -4,7 +4,7 @@ Every change Strongroom makes to files or records passes through ``strongroom.mu
 which calls a hook first. ``count_points`` records the points an operation passes;
 ``crash_at`` runs the operation in a forked child that kills itself (SIGKILL) at the k-th
 point, as a power cut would; ``fail_at`` makes the k-th point of a kind raise an error in
-this process. ``check_after_crash`` then asserts the invariants of DESIGN.md.
+this process. ``check_after_crash`` then asserts the guarantees of docs/guarantees.md.
 """
 
 from __future__ import annotations

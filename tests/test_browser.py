@@ -80,7 +80,7 @@ def test_an_organiser_backs_up_restores_inspects_and_deletes_and_a_plain_user_se
     page.fill("input[name=note]", "before the new scene")
     page.click("#sr-make-backup")
     expect(page.locator(".sr-flash")).to_contain_text(" made (", timeout=30_000)
-    backup_id = re.search(r"Backup (\S+) made", page.locator(".sr-flash").inner_text()).group(1)
+    backup_id = re.search(r"Backup (\S+) of project “[^”]+” made", page.locator(".sr-flash").inner_text()).group(1)
 
     page.goto(base + f"projects/{project_a}")
     panel = page.locator("#sr-panel")
@@ -102,7 +102,8 @@ def test_an_organiser_backs_up_restores_inspects_and_deletes_and_a_plain_user_se
 
     page.click("#sr-confirm-restore")
     expect(page.locator("#sr-progress")).to_be_visible()
-    expect(page.locator(".sr-flash")).to_contain_text(f"Backup {backup_id} restored (", timeout=30_000)
+    expect(page.locator(".sr-flash")).to_contain_text(re.compile(f"Backup {backup_id} of project “[^”]+” restored \\("),
+                                                      timeout=30_000)
     expect(page.locator("#sr-progress")).to_have_attribute("value", "100")
     page.screenshot(path=str(shots / "restore-outcome.png"), full_page=True)
     assert scene.read_bytes() == original
@@ -119,7 +120,8 @@ def test_an_organiser_backs_up_restores_inspects_and_deletes_and_a_plain_user_se
     page.locator(f"#sr-panel tr[data-backup-id='{pre_restore}'] a.sr-delete").click()
     expect(page.locator("h2")).to_contain_text(f"Delete backup {pre_restore}")
     page.click("#sr-confirm-delete")
-    expect(page.locator(".sr-flash")).to_contain_text(f"Backup {pre_restore} deleted", timeout=30_000)
+    expect(page.locator(".sr-flash")).to_contain_text(re.compile(f"Backup {pre_restore} of project “[^”]+” deleted"),
+                                                      timeout=30_000)
     page.goto(base + f"projects/{project_a}")
     expect(page.locator(f"#sr-panel tr[data-backup-id='{pre_restore}']")).to_have_count(0)
     expect(page.locator(f"#sr-panel tr[data-backup-id='{backup_id}']")).to_have_count(1)

@@ -39,7 +39,7 @@ def test_project_backup_json_is_one_object_and_show_describes_it(cli, site):
     made = json.loads(cli("backup", "--project", project_id, "--json").output)
     assert made["scope"] == "project" and made["project"] == project_id and made["records"]["project"] == 1
     shown = cli("show", made["id"], "--project", project_id)
-    assert shown.exit_code == 0 and f"project {project_id}" in shown.output
+    assert shown.exit_code == 0 and "of project “" in shown.output and project_id in shown.output
     assert json.loads(cli("list", "--project", project_id, "--json").output)[0]["id"] == made["id"]
     assert json.loads(cli("list", "--json").output) == []  # project backups are not site backups
 
@@ -156,10 +156,12 @@ def test_demo_init_refuses_to_overwrite(cli, site):
 
 
 def test_a_backup_of_a_data_dir_with_nothing_in_it_exits_3_and_makes_no_backup(cli_process, config):
-    """A mistyped --data-dir or --mode in a cron line must not make empty backups with exit 0."""
+    """A mistyped --mode in a cron line must not make empty backups with exit 0 (a data dir
+    that does not exist is refused before: test_cli_data_dir)."""
+    config.data_dir.mkdir(parents=True)
     result = cli_process("backup", "--reason", "scheduled")
     assert result.returncode == 3, (result.stdout, result.stderr)
     assert result.stderr.startswith("strongroom: error: nothing to back up: the working dir ")
     assert len(result.stderr.strip().splitlines()) == 1
     assert not list((config.backups_dir).rglob("manifest.json"))
-    assert cli_process("list").stdout.strip() == "No backups."
+    assert cli_process("list").stdout.strip() == "No backups of the whole site."

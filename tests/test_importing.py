@@ -322,7 +322,8 @@ def test_a_mongodump_of_several_databases_or_bad_metadata_is_refused(service, co
     assert service.list_backups() == []
 
 
-def test_a_bad_source_on_the_command_line_is_one_line_and_exit_2(cli_process, tmp_path):
+def test_a_bad_source_on_the_command_line_is_one_line_and_exit_2(cli_process, config, tmp_path):
+    config.data_dir.mkdir()
     (tmp_path / "empty").mkdir()
     result = cli_process("import", str(tmp_path / "empty"))
     assert result.returncode == 2

@@ -67,7 +67,7 @@ def test_make_backup_runs_as_a_job_then_flashes_the_outcome_and_lists_it(demo):
     job_page = make_backup(client, f"projects/{data.project_a}", token, "from the page")
     wait_for_jobs(app)
     page = text(client.get(job_page))
-    made = re.search(r"Backup (\S+) made \(([\d,]+) files, [\d.]+ [KMG]?B new\)", page)
+    made = re.search(r"Backup (\S+) of project “[^”]+” made \(([\d,]+) files, [\d.]+ [KMG]?B new\)", page)
     assert made, page
     assert 'id="sr-progress"' in page and 'value="100"' in page
     listed = text(client.get(f"/projects/{data.project_a}"))
@@ -89,7 +89,7 @@ def test_restore_shows_the_preview_first_then_puts_the_file_back(demo):
     response = client.post(f"/backups/projects/{data.project_a}/{backup}/restore", data={"csrf_token": token})
     wait_for_jobs(app)
     page = text(client.get(response.location))
-    assert f"Backup {backup} restored (" in page
+    assert re.search(f"Backup {backup} of project “[^”]+” restored \\(", page), page
     assert scene.read_bytes() == original
 
 
@@ -101,7 +101,8 @@ def test_delete_asks_first_then_removes_the_backup(demo):
     assert "Delete this backup" in confirm
     response = client.post(f"/backups/site/{backup}/delete", data={"csrf_token": token})
     wait_for_jobs(app)
-    assert re.search(rf"Backup {backup} deleted \([\d.]+ [KMG]?B freed\)", text(client.get(response.location)))
+    assert re.search(rf"Backup {backup} of the whole site deleted \([\d.]+ [KMG]?B freed\)",
+                     text(client.get(response.location)))
     assert f'data-backup-id="{backup}"' not in text(client.get("/admin"))  # (the activity list names it)
 
 

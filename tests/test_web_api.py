@@ -139,7 +139,8 @@ def test_a_job_reports_its_step_and_percentage_while_it_runs(api):
     wait_for_jobs(app)
     done = call("GET", f"/jobs/{job['id']}").get_json()["job"]
     assert done["state"] == "done" and done["percent"] == 100 and done["finished"]
-    assert done["message"].startswith(f"Backup {done['result']['id']} made ({done['result']['files']:,} files, ")
+    assert done["message"].startswith(f"Backup {done['result']['id']} of the whole site made "
+                                      f"({done['result']['files']:,} files, ")
     assert done["message"].endswith(" new)")
 
 

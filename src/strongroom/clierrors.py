@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import signal
 import sys
 
@@ -39,11 +40,22 @@ class Group(click.Group):
     full traceback in the ``strongroom`` log at DEBUG, never on the terminal.
     """
 
+    def make_context(self, info_name, args, parent=None, **extra):
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.UsageError as exc:
+            raise OneLineUsageError(exc.format_message(), exc.ctx) from None
+
     def invoke(self, ctx):
+        # Before click takes the sub-command's arguments away: does the line ask for help?
+        rest = [*(getattr(ctx, "_protected_args", None) or []), *ctx.args]
+        ctx.meta["asks_for_help"] = any(arg in ctx.help_option_names for arg in rest)
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:  # a sub-command's: click would print four lines
+            raise OneLineUsageError(exc.format_message(), exc.ctx) from None
         except (click.exceptions.ClickException, click.exceptions.Abort, click.exceptions.Exit):
-            raise  # click's own: usage errors and exits, already one line
+            raise  # click's own exits, and its other errors: already one line
         except StrongroomError as exc:
             end_progress(ctx, outcome_of(exc))
             fail(exc, str(exc), stopped_by(exc) or exc.exit_code)
@@ -61,6 +73,16 @@ class Group(click.Group):
             if full:
                 fail(exc, f"{describe_error(exc)} ({full})", 6)
             fail(exc, describe_error(exc), 1)
+
+
+class OneLineUsageError(click.UsageError):
+    """A usage error (unknown command or option, bad value) as one line, like every other
+    failure, with the help command to try; exit 2."""
+
+    def show(self, file=None) -> None:
+        command = self.ctx.command_path if self.ctx else "strongroom"
+        message = " ".join(self.format_message().split())
+        click.echo(f"strongroom: error: {message} (try '{command} --help')", err=True)
 
 
 NEARLY_FULL = 1 << 20  # below this, SQLite's "disk I/O error" is its shared memory or WAL not fitting
@@ -91,13 +113,24 @@ def full_disk(ctx: click.Context, exc: BaseException) -> str | None:
 
 def describe_error(exc: BaseException) -> str:
     """One line that says what failed: the OS's words and the file, or the database's."""
-    if isinstance(exc, OSError) and exc.strerror:
+    if _unreachable_server(exc):
+        text = f"cannot reach the database server: {_unreachable_server(exc)}"
+    elif isinstance(exc, OSError) and exc.strerror:
         text = f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
     elif type(exc).__module__.split(".")[0] in ("sqlite3", "pymongo", "montydb", "bson"):
         text = f"database error: {exc}"
     else:
         text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     return " ".join(text.split())
+
+
+def _unreachable_server(exc: BaseException) -> str | None:
+    """Why no MongoDB server answered (``host:port: Connection refused``), from pymongo's
+    message without its topology dump, or None when ``exc`` is something else."""
+    if type(exc).__name__ != "ServerSelectionTimeoutError":
+        return None
+    first = re.split(r" \(configured timeouts|, Timeout: ", str(exc), maxsplit=1)[0]
+    return first.split(",")[0].strip() or "no server answered"
 
 
 def stopped_by(exc: BaseException) -> int | None:
@@ -181,3 +214,25 @@ def set_up_logging() -> None:
     else:
         handler = logging.NullHandler()
     logger.addHandler(handler)
+
+
+def log_to_terminal() -> None:
+    """For ``serve``: the ``strongroom`` log's INFO lines and up (one per backup and restore,
+    with its timings) also on standard error, as a server's log; tracebacks stay in the
+    log file only."""
+    logger = logging.getLogger("strongroom")
+    if logger.getEffectiveLevel() > logging.INFO:
+        logger.setLevel(logging.INFO)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(logging.INFO)
+    handler.setFormatter(_OneLine("%(asctime)s strongroom %(levelname)s %(message)s"))
+    logger.addHandler(handler)
+
+
+class _OneLine(logging.Formatter):
+    """A record as one line: no traceback on the terminal (the log file keeps it)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        record.message = record.getMessage()
+        record.asctime = self.formatTime(record)
+        return " ".join(self.formatMessage(record).split())

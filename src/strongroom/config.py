@@ -31,6 +31,7 @@ class DataModel:
     """
 
     project_collection: str = "project"
+    title_field: str = "title"  # what people call a project by (``scopes.scope_name``)
     linked: tuple[tuple[str, str], ...] = (("edition", "projectId"),)
     user_collections: tuple[str, ...] = ("user", "projectUser")
 
@@ -91,6 +92,8 @@ says where offsite copies go.
         if self.mode not in RUN_MODES:
             raise BadInput(f"run mode must be one of {', '.join(RUN_MODES)}, not {self.mode!r}")
         object.__setattr__(self, "data_dir", Path(self.data_dir).absolute())
+        if self.db_uri is not None:
+            database_name(self.db_uri)  # a URI that cannot work is refused here, by every face
         if self.site_key_file is not None:
             object.__setattr__(self, "site_key_file", Path(self.site_key_file).absolute())
 
@@ -126,6 +129,12 @@ says where offsite copies go.
     def embedded(self) -> bool:
         return self.db_uri is None
 
+    @property
+    def server_timeout_set(self) -> bool:
+        """Does the URI set its own ``serverSelectionTimeoutMS`` (how long to look for the
+        server)? If not, ``engines`` waits a few seconds, not pymongo's 30."""
+        return bool(self.db_uri) and "serverSelectionTimeoutMS" in _parse_db_uri(self.db_uri)["options"]
+
     @classmethod
     def from_env(
         cls,
@@ -141,3 +150,27 @@ says where offsite copies go.
                    site_key_file=os.environ.get(ENV_SITE_KEY_FILE) or None,
                    backup_group=os.environ.get(ENV_BACKUP_GROUP) or None,
                    remote=RemoteSettings.from_env())
+
+
+def database_name(uri: str) -> str:
+    """The database a MongoDB URI names; ``BadInput`` (one line, never echoing the URI,
+    which may hold a password) for any URI that is not ``mongodb[+srv]://host/<name>``
+    with known options."""
+    parsed = _parse_db_uri(uri)
+    if not parsed.get("database"):
+        raise BadInput("the database URI must name a database, as mongodb://host/<name>")
+    return parsed["database"]
+
+
+def _parse_db_uri(uri: str) -> dict:
+    from pymongo.errors import ConfigurationError, InvalidURI
+    from pymongo.uri_parser import parse_uri
+
+    # An SRV URI is checked as a plain one: parsing it as SRV would look its host up in
+    # DNS, and here only its form is judged.
+    plain = "mongodb://" + uri[len("mongodb+srv://"):] if uri.startswith("mongodb+srv://") else uri
+    try:
+        return parse_uri(plain, warn=False)
+    except (ConfigurationError, InvalidURI, ValueError) as exc:
+        reason = " ".join(str(exc).split())
+        raise BadInput(f"not a database URI (mongodb://host/<name> or mongodb+srv://host/<name>): {reason}") from None

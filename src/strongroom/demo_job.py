@@ -9,14 +9,14 @@ newcomer sees the product work from a fresh clone. It ends by serving the demo w
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 from .cli import main as cli
 
 
 def run(argv: list[str]) -> None:
-    serve = "--no-serve" not in argv
-    serve_args = _serve_args(argv)
+    options = _parse(argv)  # --help prints the help and exits; an unknown argument exits 2
     steps = [
         (["demo", "init"], "Creating the demo site", True),
         (["backup", "--note", "demo: site backup"], "Making a site backup", False),
@@ -26,21 +26,23 @@ def run(argv: list[str]) -> None:
     project_id = _first_project()
     _step("Making a backup of one project", ["backup", "--project", project_id, "--note", "demo"], False)
     _step("Site backups, newest first", ["list"], False)
-    _step(f"Backups of project {project_id}", ["list", "--project", project_id], False)
+    _step(f"Backups of {_name(project_id)}", ["list", "--project", project_id], False)
     print("\nTry: ./run strongroom --help   (restore, delete, verify, show …)")
-    if serve:
+    if options.serve:
         print("\n== The web face: sign in through the user picker (root, admin, org1, user1 …); "
               "the backups panels are on the admin page and on each project page", flush=True)
-        _step("Serving the demo app", ["serve", *serve_args], False)
+        _step("Serving the demo app", ["serve", "--host", options.host, "--port", str(options.port)], False)
 
 
-def _serve_args(argv: list[str]) -> list[str]:
-    """``--host H`` and ``--port N`` from the demo's arguments, passed on to ``serve``."""
-    found = []
-    for option in ("--host", "--port"):
-        if option in argv and argv.index(option) + 1 < len(argv):
-            found += [option, argv[argv.index(option) + 1]]
-    return found
+def _parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="./run demo",
+        description="Make the demo site in ./data (or $STRONGROOM_DATA_DIR) if there is none, back up the "
+                    "site and one project, list both, then serve the demo web app and print its address.")
+    parser.add_argument("--no-serve", dest="serve", action="store_false", help="stop before serving the web app")
+    parser.add_argument("--host", default="127.0.0.1", help="address the web app listens on (default %(default)s)")
+    parser.add_argument("--port", type=int, default=8000, help="port the web app listens on (default %(default)s)")
+    return parser.parse_args(argv)
 
 
 def _step(title: str, args: list[str], may_exist: bool) -> None:
@@ -52,6 +54,14 @@ def _step(title: str, args: list[str], may_exist: bool) -> None:
             sys.exit(exc.code)
         if exc.code:
             print("(the demo site is already there)")
+
+
+def _name(project_id: str) -> str:
+    """The project as people know it, by its title (``scopes.scope_name``)."""
+    from .config import Config
+    from .service import Strongroom
+
+    return Strongroom(Config.from_env()).scope_name(project_id)
 
 
 def _first_project() -> str:

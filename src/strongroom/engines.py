@@ -33,7 +33,14 @@ def open_database(config: Config):
     """The database of ``config``'s run mode; the embedded one is created if absent."""
     if config.embedded:
         return _open_embedded(config.embedded_db_dir, config.mode)
-    return _open_mongodb(config.db_uri)
+    return _open_mongodb(config)
+
+
+def database_exists(config: Config) -> bool:
+    """Is there a database to read? The embedded one exists once made (by ``demo init``, a
+    restore or an app); asking must not make it, so that a mistyped run mode leaves no
+    ``db/<mode>`` behind. A server's database is there as far as we can tell."""
+    return not config.embedded or (config.embedded_db_dir / "monty.storage.cfg").is_file()
 
 
 def _open_embedded(repository: Path, name: str) -> EmbeddedDatabase:
@@ -88,15 +95,21 @@ class EmbeddedDatabase:
         return f"EmbeddedDatabase({str(self.repository)!r}, {self.name!r})"
 
 
-def _open_mongodb(uri: str):
+# How long a command looks for an unreachable MongoDB server before it fails with one
+# line (pymongo's default is 30 s); a URI's own serverSelectionTimeoutMS wins.
+DEFAULT_SERVER_TIMEOUT_MS = 3000
+
+
+def _open_mongodb(config: Config):
     import pymongo
     from pymongo.errors import ConfigurationError, InvalidURI
 
+    options = {} if config.server_timeout_set else {"serverSelectionTimeoutMS": DEFAULT_SERVER_TIMEOUT_MS}
     try:
-        client = pymongo.MongoClient(uri, serverSelectionTimeoutMS=5000, tz_aware=True)
+        client = pymongo.MongoClient(config.db_uri, tz_aware=True, **options)
         return client.get_default_database()
-    except (ConfigurationError, InvalidURI) as exc:
-        raise BadInput(f"database URI {uri!r} must name a database, as mongodb://host/<name>: {exc}") from exc
+    except (ConfigurationError, InvalidURI) as exc:  # Config checked the form; an SRV lookup may still fail
+        raise BadInput(f"the database URI cannot be used: {' '.join(str(exc).split())}") from exc
 
 
 def is_embedded(database) -> bool:

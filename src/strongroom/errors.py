@@ -22,6 +22,13 @@ class BadInput(StrongroomError):
     http_status = 400
 
 
+class Cancelled(StrongroomError):
+    """The user answered no at a confirmation: nothing was changed."""
+
+    exit_code = 1
+    http_status = 400
+
+
 class NotFound(StrongroomError):
     """A backup or project that does not exist."""
 

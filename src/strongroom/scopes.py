@@ -1,7 +1,9 @@
 """Scopes: the only place that maps a scope to its folder, its records and its backups.
 
 A scope is the whole site (every file of the working dir, every collection) or one
-project (its folder ``project/<id>``, its project record and its linked records).
+project (its folder ``project/<id>``, its project record and its linked records). People
+know a project by its title: ``scope_name`` is the one place that names a scope for
+them (the CLI, the web pages and the messages all call it).
 """
 
 from __future__ import annotations
@@ -84,3 +86,33 @@ def project_queries(config: Config, project_id: str) -> dict[str, dict]:
     for collection, field in model.linked:
         queries[collection] = {field: {"$in": [oid, project_id]}}
     return queries
+
+
+SITE_NAME = "the whole site"
+MAX_TITLE_SHOWN = 80
+
+
+def scope_name(config: Config, database, scope: Scope) -> str:
+    """How people know the scope: ``the whole site``, or ``project “Alpine Atlas”`` from the
+    project record's title, falling back to ``project <id>`` when it has none or the
+    database (None: there is none) cannot say. The title is user text: escape it for a
+    terminal, as for a page."""
+    if scope.is_site:
+        return SITE_NAME
+    title = project_title(config, database, scope.project_id) if database is not None else None
+    return f"project “{title}”" if title else f"project {scope.project_id}"
+
+
+def project_title(config: Config, database, project_id: str) -> str | None:
+    """The project's title from the app's records, shortened to ``MAX_TITLE_SHOWN``
+    characters, or None."""
+    field = config.model.title_field
+    try:
+        record = database[config.model.project_collection].find_one({"_id": ObjectId(project_id)}, {field: 1})
+    except Exception:  # noqa: BLE001 - a server away, collections being swapped: the id names it then
+        return None
+    title = record.get(field) if record else None
+    if not isinstance(title, str) or not title.strip():
+        return None
+    title = " ".join(title.split())
+    return title if len(title) <= MAX_TITLE_SHOWN else title[: MAX_TITLE_SHOWN - 1] + "…"

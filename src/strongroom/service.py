@@ -54,7 +54,7 @@ from .archive_format import Limits
 from .audit import AuditLog, audited
 from .backing_up import phases
 from .config import Config
-from .engines import list_collections, open_database
+from .engines import database_exists, list_collections, open_database
 from .errors import BadInput, Busy, CorruptBackup, LinkedFolder, NotFound
 from .ids import PROJECT_ID_RE, validate_backup_id
 from .journal import Journal
@@ -65,7 +65,7 @@ from .parts import Parts
 from .progress_model import announce, marked, restore_plan
 from .pruning import RetentionPolicy
 from .remote import Remote
-from .scopes import Scope, backups_root, record_queries, scope_dir
+from .scopes import Scope, backups_root, record_queries, scope_dir, scope_name
 from .snapshot import CHANGED_FILES
 from .status import scope_status, site_status
 from .store import BackupStore
@@ -108,6 +108,8 @@ class Strongroom:
         scope = Scope.of(project_id)
         if scope.is_site or (not in_database and self.store.ids(scope)):
             return scope  # having backups is enough, and reading them needs no database
+        if not database_exists(self.config):  # asking would make it: say no, as it holds nothing
+            raise NotFound(f"no project {scope.project_id}: the {self.config.mode} database does not exist")
         found = self.database[self.config.model.project_collection].find_one(
             {"_id": ObjectId(scope.project_id)}, {"_id": 1}
         )
@@ -115,11 +117,17 @@ class Strongroom:
             raise NotFound(f"no project {scope.project_id}")
         return scope
 
+    def scope_name(self, project_id: str | None = None) -> str:
+        """``the whole site`` or ``project “Title”`` (``scopes.scope_name``); asking makes no
+        embedded database."""
+        database = self.database if database_exists(self.config) else None
+        return scope_name(self.config, database, Scope.of(project_id))
+
     def _existing(self, backup_id: str, project_id: str | None) -> Scope:
         """The scope, once it is known that the backup exists (checked before any lock)."""
         scope = self.scope(project_id, in_database=False)
         if not self.store.exists(scope, backup_id):
-            raise NotFound(f"no backup {backup_id} of the {scope}")
+            raise NotFound(f"no backup {backup_id} of {self.scope_name(scope.project_id)}")
         self.store.refuse_links(scope, backup_id)  # before the lock is written, in backups/
         return scope
 
@@ -253,9 +261,12 @@ class Strongroom:
         dir or run mode would otherwise make an empty backup and report success (a cron job
         would never say it backs up nothing)."""
         working = scope_dir(self.config, scope)
-        if scope.is_site and not os.path.lexists(working) and not list_collections(self.database):
+        if scope.is_site and not os.path.lexists(working) and not self._holds_records():
             raise NotFound(f"nothing to back up: the working dir {working} does not exist and the "
                            f"{self.config.mode} database holds no records (a wrong data dir or run mode?)")
+
+    def _holds_records(self) -> bool:
+        return database_exists(self.config) and bool(list_collections(self.database))
 
     def _make_backup(self, scope: Scope, reason: str, note: str, by: str, changed_files: str = "warn") -> dict:
         return backing_up.make_backup(self, scope, reason, note, by, changed_files=changed_files)

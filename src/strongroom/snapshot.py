@@ -304,7 +304,7 @@ def _sparse(st: os.stat_result) -> bool:
 
 
 def _unchanged(previous: dict | None, st: os.stat_result) -> bool:
-    """DESIGN's rule: same size, mtime and inode. Not ctime: a restore hard-links every
+    """The rule for unchanged files: same size, mtime and inode. Not ctime: a restore hard-links every
     unchanged live file into the new tree and then unlinks the old name, which changes
     each one's ctime, so a ctime check would make the next backup re-read everything."""
     return (

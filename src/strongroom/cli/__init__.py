@@ -7,7 +7,8 @@ every command but ``recover``, ``demo``, ``status`` and ``log`` runs first. The 
 
 Exit status: 0 success, 2 bad input, 3 not found, 4 busy (another operation holds the
 lock), 5 verification failed, 6 not enough disk space, 130 interrupted, 143 / 129
-terminated (SIGTERM / SIGHUP), 1 any other failure. Every failure prints one line on
+terminated (SIGTERM / SIGHUP), 141 the reader went away, 1 any other failure (also "no" at
+a confirmation: cancelled). Every failure prints one line on
 standard error saying what went wrong and why, never a traceback (that goes to the
 ``strongroom`` log: ``clierrors``).
 """
@@ -34,6 +35,7 @@ from .imports import import_
 from .remote import pull, push
 from .monitoring import PingingGroup, ping_url_option
 from .ops import log_, status
+from .preconditions import asks_for_help, check_data_dir
 from .site import demo, serve
 
 log = logging.getLogger("strongroom")
@@ -78,9 +80,10 @@ def main(ctx, data_dir, mode, db, ping_url):
     """
     set_up_logging()
     ctx.obj = Context(data_dir, mode, db)
+    check_data_dir(ctx, ctx.obj.config)
     for stop in STOP_SIGNALS:
         signal.signal(stop, on_stop_signal)
-    if ctx.invoked_subcommand not in ("recover", "demo", *OPS_READERS):
+    if ctx.invoked_subcommand not in ("recover", "demo", *OPS_READERS) and not asks_for_help(ctx):
         _recover_first(ctx.obj.service, reading=ctx.invoked_subcommand in READ_ONLY)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from ..humanize import escape as _text
@@ -44,14 +46,18 @@ def backup(obj, project_id, note, reason, on_change, as_json):
 @json_option
 @click.pass_obj
 def list_(obj, project_id, remote, as_json):
-    """List the backups of the site or of a project, newest first (with --remote: their
-    copies in the configured S3 storage)."""
+    """List the backups of the site or of a project, newest first; on a terminal under a
+    line naming the scope (a project by its title). With --remote: their copies in the
+    configured S3 storage."""
     backups = obj.service.list_remote(project_id) if remote else obj.service.list_backups(project_id)
     if as_json:
         print_json(backups)
         return
+    name = _text(obj.service.scope_name(project_id))
     if not backups:
-        click.echo("No backups.")
+        click.echo(f"No backups of {name}.")
+    elif sys.stdout.isatty():  # a heading for people; a pipe gets the rows alone, as before
+        click.echo(f"Backups of {name}, newest first:")
     for b in backups:
         records = sum(b["records"].values())
         note = f"  {_text(b['note'])}" if b["note"] else ""  # user text: never raw to a terminal
@@ -71,8 +77,9 @@ def show(obj, backup_id, project_id, as_json):
         print_json(shown)
         return
     m = shown["manifest"]
-    scope = "site" if m["scope"] == "site" else f"project {m['project']}"
-    click.echo(f"Backup {m['id']} of the {scope} ({m['mode']})")
+    scope = _text(obj.service.scope_name(m.get("project") if m["scope"] == "project" else None))
+    project = f"  project  {m['project']}\n" if m["scope"] == "project" else ""
+    click.echo(f"Backup {m['id']} of {scope} ({m['mode']})\n{project}", nl=False)
     made = shown["started_at"], m["created_at"]
     click.echo(f"  made     started {made[0]}, finished {made[1]} ({took(*made)}) "
                f"by {_text(m['created_by'])} ({m['reason']})")

@@ -10,6 +10,7 @@ import click
 
 from ..humanize import escape as _text
 from ..humanize import path as _path
+from ..humanize import plural
 from ..humanize import size as _size
 from .common import (
     confirm,
@@ -57,14 +58,16 @@ def restore(obj, backup_id, project_id, yes, as_json, dry_run, paths, to, from_s
         report = obj.service.preview_restore(backup_id, project_id)
         print_json(report) if as_json else _print_preview(report)
         return
-    what = "the whole site (users included)" if project_id is None else f"project {project_id}"
+    name = _text(obj.service.scope_name(project_id))
+    what = f"{name} (users included)" if project_id is None else name
     confirm(yes, f"Replace {what} by backup {backup_id}?")
     result = obj.service.restore_backup(backup_id, project_id)
     obj.progress.done()
     if as_json:
         print_json(result)
     else:
-        click.echo(f"Restored {backup_id} ({result['copied']} files copied, {result['kept']} unchanged); "
+        click.echo(f"Restored {name} from {backup_id} ({plural(result['copied'], 'file')} copied, "
+                   f"{result['kept']} unchanged); "
                    f"the previous state is backup {result['pre_restore']}.")
         found = result.get("rescued") or {}
         if found.get("count"):
@@ -134,12 +137,13 @@ def _print_preview(report: dict, header: str | None = None) -> None:
 @destructive_command
 def delete(obj, backup_id, project_id, yes, as_json):
     """Delete a backup, and the stored content no other backup uses."""
-    confirm(yes, f"Delete backup {backup_id}?")
+    name = _text(obj.service.scope_name(project_id))
+    confirm(yes, f"Delete backup {backup_id} of {name}?")
     result = obj.service.delete_backup(backup_id, project_id)
     if as_json:
         print_json(result)
     else:
-        click.echo(f"Deleted {backup_id} ({_size(result['bytes_freed'])} freed).")
+        click.echo(f"Deleted {backup_id} of {name} ({_size(result['bytes_freed'])} freed).")
 
 
 @click.command()
@@ -180,7 +184,7 @@ def prune(obj, project_id, keep_last, keep_hourly, keep_daily, keep_weekly, keep
         print_json(result)
         return
     verb = "Would delete" if dry_run else "Deleted"
-    click.echo(f"{verb} {len(result['deleted'])} backups, kept {len(result['kept'])}"
+    click.echo(f"{verb} {plural(len(result['deleted']), 'backup')}, kept {len(result['kept'])}"
                + ("." if dry_run else f" ({_size(result['bytes_freed'])} freed)."))
     for backup_id in result["deleted"]:
         click.echo(f"  {backup_id}")

@@ -20,8 +20,8 @@ def recover(obj, as_json):
     ends exactly as the backup or exactly as before the restore, never a mix.
     """
     recovered = obj.service.recover()
-    if as_json:
-        print_json(recovered)
+    if as_json:  # always an object: {"recovered": null} when there was nothing to do
+        print_json({"recovered": recovered})
     elif recovered:
         click.echo(f"Recovered the restore of {recovered['backup']}: {recovered['outcome']}.")
     else:

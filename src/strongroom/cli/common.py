@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from ..errors import BadInput
+from ..errors import BadInput, Cancelled
 
 project_option = click.option(
     "--project", "project_id", metavar="ID", help="Work on one project (its id, 24 hex digits) instead of the whole site."
@@ -27,7 +27,7 @@ def confirm(yes: bool, question: str) -> None:
     if not sys.stdin.isatty():
         raise BadInput("refusing without confirmation: no terminal to ask on; pass --yes")
     if not click.confirm(question, default=False):
-        raise BadInput("cancelled")
+        raise Cancelled("cancelled: nothing was changed")
 
 
 def destructive_command(func):

@@ -17,7 +17,7 @@ import secrets
 from flask import Flask
 
 from ..config import Config
-from .blueprint import make_blueprint, service_factory_for
+from .blueprint import make_blueprint, routing_error, service_factory_for
 from .maintenance import refuse_writes_during_restore
 
 __all__ = ["create_app", "make_blueprint", "refuse_writes_during_restore", "service_factory_for"]
@@ -39,6 +39,8 @@ def create_app(config: Config, database=None, secret_key: str | None = None) -> 
     app.url_map.merge_slashes = False  # "//etc" in an id place is a 404, not a redirect to "/etc"
     factory = service_factory_for(config, database)
     factory().recover_if_needed()
+    for status in (404, 405):  # every page of the demo app, before the blueprint keeps the API's JSON
+        app.register_error_handler(status, routing_error)
     app.register_blueprint(make_blueprint(factory, demo_app.current_user, panel_url=demo_app.panel_url,
                                           layout=demo_app.LAYOUT))
     app.register_blueprint(demo_app.make_demo_blueprint(config, factory))

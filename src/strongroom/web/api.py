@@ -55,15 +55,21 @@ def _unexpected(exc: Exception):
     return error_response(500, "internal_error", f"unexpected failure: {type(exc).__name__}")
 
 
-def install_error_pages(app: Flask, api_prefix: str) -> None:
-    """Routing's 404 and 405 under the API's prefix answer JSON; elsewhere, what they did."""
+def install_error_pages(app: Flask, api_prefix: str, pages_prefix: str | None = None, page=None) -> None:
+    """Routing's 404 and 405 under the API's prefix answer JSON; elsewhere, what they did,
+    and where nothing did, under ``pages_prefix`` (the panel's pages) ``page(exc)``."""
     for status in (404, 405):
-        previous = app.error_handler_spec.get(None, {}).get(status, {}).get(None)
+        # Flask files a handler of 404 under its code, then its exception class
+        previous = next(iter(app.error_handler_spec.get(None, {}).get(status, {}).values()), None)
 
         def handler(exc, previous=previous):
             if request.path.startswith(api_prefix):
                 return _http_error(exc)
-            return previous(exc) if previous else exc.get_response()
+            if previous:
+                return previous(exc)
+            if page and pages_prefix and request.path.startswith(pages_prefix):
+                return page(exc)
+            return exc.get_response()
 
         app.register_error_handler(status, handler)
 

@@ -21,8 +21,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from flask import Blueprint, Flask, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Flask,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from markupsafe import Markup
+from werkzeug.exceptions import HTTPException
 
 from .. import humanize
 from ..config import Config
@@ -30,7 +40,7 @@ from ..engines import open_database
 from ..errors import Busy, StrongroomError
 from ..policy import User
 from ..service import Strongroom
-from . import api, csrf, downloads, messages, operations
+from . import api, csrf, downloads, listing, messages, operations
 from .face import Face
 
 NAME = "strongroom"
@@ -102,13 +112,14 @@ def _install(app: Flask, face: Face, prefix: str) -> None:
     app.extensions[NAME] = face
     app.jinja_env.globals["strongroom_panel"] = render_panel
     app.jinja_env.globals["sr_path_url"] = downloads.path_url
+    app.jinja_env.globals["strongroom_scope_name"] = scope_name
     app.jinja_env.filters.update(sr_size=humanize.size, sr_count=humanize.count,
                                  sr_when=humanize.when, sr_ago=humanize.ago, sr_took=humanize.took,
-                                 sr_path=humanize.path)
+                                 sr_path=humanize.path, sr_plural=lambda n, word: humanize.plural(n, word))
     if app.config.get("SESSION_COOKIE_SAMESITE") is None:
         app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
     app.config["SESSION_COOKIE_HTTPONLY"] = True
-    api.install_error_pages(app, prefix + "/api/v1/")
+    api.install_error_pages(app, prefix + "/api/v1/", prefix + "/backups/", routing_error)
 
 
 def _face() -> Face:
@@ -124,6 +135,16 @@ def _page(template: str, http_status: int = 200, **context):
 
 def error_page(exc: StrongroomError):
     return _page("strongroom/error.html", exc.http_status, error=exc, status=exc.http_status)
+
+
+def routing_error(exc: HTTPException):
+    """Routing's 404 and 405 as a page in the panel's look (a 405 keeps its ``Allow``)."""
+    body, status = _page("strongroom/error.html", exc.code or 500, error=exc.description, status=exc.code)
+    response = make_response(body, status)
+    for name, value in exc.get_headers():
+        if name.lower() != "content-type":
+            response.headers[name] = value
+    return response
 
 
 def _panel_target(project_id: str | None) -> str:
@@ -142,12 +163,26 @@ def panel_context(project_id: str | None) -> dict | None:
     if not face.can("view", project_id):
         return None
     job = face.runner.running()
+    listed = listing.page_of(face.list(project_id), request.args)
     return {
-        "project_id": project_id, "backups": face.list(project_id), "mode": face.mode,
+        "project_id": project_id, "backups": listed["rows"], "listing": listed, "panel_link": _panel_link,
+        "mode": face.mode,
         "may_change": face.can("backup", project_id), "notice": face.notice(),
         "job": job if job and job.project == project_id else None, "csrf_token": csrf.token(),
         "ops": operations.panel_operations(face.service(), project_id),
     }
+
+
+def scope_name(project_id: str | None = None) -> str:
+    """``{{ strongroom_scope_name(project_id) }}``: the scope as people know it (a project
+    by its title: ``scopes.scope_name``)."""
+    return _face().service().scope_name(project_id)
+
+
+def _panel_link(**changes) -> str:
+    """This page again, with the panel's query parameters changed (paging, the filter)."""
+    arguments = listing.link_arguments(request.args.to_dict(), **changes)
+    return url_for(request.endpoint, **(request.view_args or {}), **arguments)
 
 
 def render_panel(project_id: str | None = None) -> Markup:

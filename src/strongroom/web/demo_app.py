@@ -3,13 +3,17 @@
 It is the host app the blueprint is mounted in: it says who the user is
 (``current_user``), where a scope's panel is (``panel_url``), and has one write of its
 own (a project's title) that the maintenance flag refuses during a restore. Signing in
-is a user picker, which exists only outside ``prod``: it is for trying things out. A
-sign-in starts a new session (a new CSRF token) with an id kept in this process; sign-out
+is a user picker outside ``prod``: it is for trying things out. In ``prod`` there is no
+picker; a demo user signs in with their name and the password set in
+``$STRONGROOM_DEMO_PASSWORD`` when the server starts (without it nobody can sign in there,
+and ``/signin`` is not found). The admin page, with its list of users, is for admins and
+root only. A sign-in starts a new session (a new CSRF token) with an id kept in this process; sign-out
 forgets it, so a copy of the old cookie signs nobody in (nor does any cookie after a restart).
 """
 
 from __future__ import annotations
 
+import hmac
 import os
 import secrets
 from collections.abc import Callable
@@ -42,6 +46,7 @@ LAYOUT = "demo/base.html"
 SESSION_USER = "demo_user"
 SESSION_ID = "demo_session"
 MAX_TITLE = 200
+ENV_DEMO_PASSWORD = "STRONGROOM_DEMO_PASSWORD"
 
 
 def _state() -> dict:
@@ -72,13 +77,13 @@ def panel_url(project_id: str | None) -> str:
 
 def make_demo_blueprint(config: Config, factory: Callable) -> Blueprint:
     bp = Blueprint("demo", __name__, template_folder="templates")
+    password = os.environ.get(ENV_DEMO_PASSWORD) or None
     bp.record_once(lambda state: state.app.extensions.update(
-        strongroom_demo={"config": config, "factory": factory, "sessions": {}}))
+        strongroom_demo={"config": config, "factory": factory, "sessions": {}, "password": password}))
     bp.before_request(csrf.check_request)
     bp.before_request(refuse_reads_of_a_project_being_restored)
     bp.errorhandler(StrongroomError)(error_page)
-    bp.app_context_processor(lambda: {"demo_user": None if g.get("strongroom_maintenance_page") else current_user(),
-                                      "demo_mode": config.mode, "csrf_token": csrf.token(), "layout": LAYOUT})
+    bp.app_context_processor(_layout_context)
     bp.add_url_rule("/", "home", home)
     bp.add_url_rule("/projects/<project_id>", "project", project)
     bp.add_url_rule("/projects/<project_id>/title", "edit_title", edit_title, methods=["POST"])
@@ -87,6 +92,13 @@ def make_demo_blueprint(config: Config, factory: Callable) -> Blueprint:
     bp.add_url_rule("/signin", "signin_as", signin_as, methods=["POST"])
     bp.add_url_rule("/signout", "signout", signout, methods=["POST"])
     return bp
+
+
+def _layout_context() -> dict:
+    user = None if g.get("strongroom_maintenance_page") else current_user()
+    return {"demo_user": user, "demo_mode": _state()["config"].mode, "csrf_token": csrf.token(),
+            "layout": LAYOUT, "demo_is_admin": user is not None and user.role in SITE_ROLES,
+            "demo_can_sign_in": _signing_in() is not None}
 
 
 LISTS_PROJECTS = ("demo.home", "demo.signin")
@@ -166,27 +178,41 @@ def edit_title(project_id):
 
 
 def admin():
-    if current_user() is None:
+    user = current_user()
+    if user is None:
         raise NotAllowed("sign in first")
+    if user.role not in SITE_ROLES:
+        raise NotAllowed("the admin page is for admins and root")
     return render_template("demo/admin.html", users=demo_users(_database()))
 
 
-def _picker_allowed() -> None:
-    if _state()["config"].mode == "prod":
-        abort(404)  # no user picker in prod: there the host app's real sign-in is used
+def _signing_in() -> str | None:
+    """How one signs in here: ``picker`` (outside prod), ``password`` (prod, with
+    ``$STRONGROOM_DEMO_PASSWORD`` set) or None (prod without it: nobody)."""
+    if _state()["config"].mode != "prod":
+        return "picker"
+    return "password" if _state()["password"] else None
 
 
 def signin():
-    _picker_allowed()
+    way = _signing_in()
+    if way is None:
+        abort(404)  # prod with no password set: the host app's real sign-in would be used
+    if way == "password":
+        return render_template("demo/signin.html", users=[], titles={}, password=True)
     titles = {str(p["_id"]): p.get("title", "") for p in _database()["project"].find({}, {"title": 1})}
-    return render_template("demo/signin.html", users=demo_users(_database()), titles=titles)
+    return render_template("demo/signin.html", users=demo_users(_database()), titles=titles, password=False)
 
 
 def signin_as():
-    _picker_allowed()
+    way = _signing_in()
+    if way is None:
+        abort(404)
     name = request.form.get("user", "")
+    if way == "password" and not _password_matches(request.form.get("password", "")):
+        raise NotAllowed("wrong user name or password")
     if name not in {u["user"] for u in demo_users(_database())}:
-        raise BadInput("no such demo user")
+        raise NotAllowed("wrong user name or password") if way == "password" else BadInput("no such demo user")
     # A new session at sign-in: a new CSRF token, nothing carried over from before, and
     # an id the server knows, which sign-out forgets (the cookie is signed, not secret).
     session.clear()
@@ -195,6 +221,11 @@ def signin_as():
     session.update({SESSION_ID: session_id, SESSION_USER: name})
     flash(f"Signed in as {name}", "success")
     return redirect(url_for("demo.home"), 303)
+
+
+def _password_matches(given: str) -> bool:
+    expected = _state()["password"] or ""
+    return bool(expected) and hmac.compare_digest(given.encode("utf-8", "replace"), expected.encode("utf-8"))
 
 
 def signout():

@@ -9,9 +9,10 @@ service called or a job started. Nothing here knows HTML or JSON.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 from .. import humanize
-from ..errors import BadInput, NotAllowed
+from ..errors import BadInput, NotAllowed, StrongroomError
 from ..ids import validate_backup_id
 from ..policy import BACKUP, DELETE, RESTORE, VIEW, User, can
 from ..scopes import Scope
@@ -59,7 +60,7 @@ class Face:
             raise NotAllowed("not in prod: there the system makes backups (scheduled); "
                              "nobody makes, restores or deletes them by hand")
         who = "admins and root" if scope.is_site else "admins, root and the project's organisers"
-        raise NotAllowed(f"only {who} may {action} backups of the {scope}")
+        raise NotAllowed(f"only {who} may {action} backups of {self.service().scope_name(scope.project_id)}")
 
     # -- reading ----------------------------------------------------------------------
 
@@ -107,7 +108,7 @@ class Face:
         service = self.service()
         journal = service.maintenance()
         if journal is not None:
-            return messages.maintenance(journal, service.busy() is not None)
+            return messages.maintenance(journal, service.busy() is not None, journal_scope_name(service, journal))
         holder = self.runner.holder(service)
         return f"Busy: {describe_holder(holder).removeprefix('another ')}" if holder else None
 
@@ -120,19 +121,21 @@ class Face:
         if kind == "backup":
             note = _clean_note(note)
             service.scope(project_id)  # NotFound now, not in the job
+            name = service.scope_name(project_id)
             work = lambda s: s.make_backup(project_id, note=note, reason="manual", by=by)
-            return self.runner.start(kind, project_id, None, by, work, messages.made, service)
+            return self.runner.start(kind, project_id, None, by, work, partial(messages.made, name=name), service)
         validate_backup_id(backup_id)
         service.show_backup(backup_id, project_id)  # NotFound now, not in the job
+        name = service.scope_name(project_id)  # named now: a restore may change the title
         if kind == "restore":
             work = lambda s: s.restore_backup(backup_id, project_id, by=by)
-            return self.runner.start(kind, project_id, backup_id, by, work, messages.restored, service)
+            return self.runner.start(kind, project_id, backup_id, by, work, partial(messages.restored, name=name),
+                                     service)
         if kind == "check":
             work = lambda s: s.verify_backup(backup_id, project_id, by=by)
             return self.runner.start(kind, project_id, backup_id, by, work, messages.checked, service)
         work = lambda s: s.delete_backup(backup_id, project_id, by=by)
-        return self.runner.start(kind, project_id, backup_id, by, work, messages.deleted, service)
-
+        return self.runner.start(kind, project_id, backup_id, by, work, partial(messages.deleted, name=name), service)
 
     def start_parts(self, project_id: str | None, backup_id: str, paths: list[str]) -> Job:
         """Restore only ``paths`` of the backup, as a job (kind ``restore``), once they are
@@ -142,6 +145,8 @@ class Face:
         paths = service.check_parts(validate_backup_id(backup_id), paths, project_id)  # NotFound now
         work = lambda s: s.restore_parts(backup_id, paths, project_id, by=by)
         return self.runner.start("restore", project_id, backup_id, by, work, messages.restored_parts, service)
+
+
 def _text_or_none(value: object) -> str | None:
     """A path from a query string: text (the one validator checks it later), or None."""
     if value is None or isinstance(value, str):
@@ -160,3 +165,14 @@ def _clean_note(note: object) -> str:
         raise BadInput(f"the note must be one line of at most {MAX_NOTE} printable characters "
                        "(no control, line-separator or bidirectional-control characters)")
     return note.strip()
+
+
+def journal_scope_name(service, journal: dict) -> str | None:
+    """The name of the scope a restore's journal is about, or None to let its id speak (a
+    journal is read from disk: its project id is checked like any other)."""
+    if journal.get("scope") != "project":
+        return None
+    try:
+        return service.scope_name(journal.get("project"))
+    except StrongroomError:
+        return None

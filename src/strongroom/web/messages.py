@@ -7,10 +7,15 @@ from .. import humanize
 LABELS = {"backup": "Backup", "restore": "Restore", "delete": "Delete", "check": "Check"}
 
 
-def made(summary: dict) -> str:
-    """``Backup 2026-11-26T10-15-00 made (1,204 files, 3.2 MB new)``, then its warnings
-    (``; 1 warning: skipped upload.tmp: it disappeared before it was read``)."""
-    text = (f"Backup {summary['id']} made ({humanize.plural(summary['files'], 'file')}, "
+def _of(name: str | None) -> str:
+    """`` of project “Alpine Atlas”`` (the scope as ``scopes.scope_name`` names it), or nothing."""
+    return f" of {name}" if name else ""
+
+
+def made(summary: dict, name: str | None = None) -> str:
+    """``Backup 2026-11-26T10-15-00 of project “Alpine Atlas” made (1,204 files, 3.2 MB new)``,
+    then its warnings (``; 1 warning: skipped upload.tmp: it disappeared before it was read``)."""
+    text = (f"Backup {summary['id']}{_of(name)} made ({humanize.plural(summary['files'], 'file')}, "
             f"{humanize.size(summary['bytes_added'])} new)")
     warnings = summary.get("warnings") or []
     if warnings:
@@ -19,8 +24,8 @@ def made(summary: dict) -> str:
     return text
 
 
-def restored(result: dict) -> str:
-    return (f"Backup {result['restored']} restored ({humanize.plural(result['copied'], 'file')} copied, "
+def restored(result: dict, name: str | None = None) -> str:
+    return (f"Backup {result['restored']}{_of(name)} restored ({humanize.plural(result['copied'], 'file')} copied, "
             f"{humanize.count(result['kept'])} unchanged); the state before it is kept as backup "
             f"{result['pre_restore']}{rescued(result)}")
 
@@ -42,8 +47,8 @@ def rescued(result: dict) -> str:
             f"kept in {found['place']}")
 
 
-def deleted(result: dict) -> str:
-    return f"Backup {result['deleted']} deleted ({humanize.size(result['bytes_freed'])} freed)"
+def deleted(result: dict, name: str | None = None) -> str:
+    return f"Backup {result['deleted']}{_of(name)} deleted ({humanize.size(result['bytes_freed'])} freed)"
 
 
 def checked(report: dict) -> str:
@@ -64,19 +69,20 @@ def failed(kind: str, error: dict) -> str:
     return f"{LABELS.get(kind, kind.title())} failed: {error['message']}"
 
 
-def restore_running(journal: dict, running: bool = True) -> str:
-    """``a restore of the whole site is running (started 10:14 UTC by admin)``."""
-    scope = "the whole site" if journal.get("scope") == "site" else f"project {journal.get('project')}"
+def restore_running(journal: dict, running: bool = True, name: str | None = None) -> str:
+    """``a restore of the whole site is running (started 10:14 UTC by admin)``; ``name``
+    names the scope (``scopes.scope_name``), else the journal's id does."""
+    scope = name or ("the whole site" if journal.get("scope") == "site" else f"project {journal.get('project')}")
     started = f"started {humanize.clock(journal['started'])} " if journal.get("started") else ""
     state = "is running" if running else "was cut short"
     return f"a restore of {scope} {state} ({started}by {journal.get('by') or 'someone'})"
 
 
-def maintenance(journal: dict, running: bool = True) -> str:
+def maintenance(journal: dict, running: bool = True, name: str | None = None) -> str:
     """The notice; ``running=False`` when the restore's process died (the journal waits for
     ``strongroom recover``, or the next start of the web app, to put things back)."""
     during = "the site is unavailable" if journal.get("scope") == "site" else "changes are refused"
     if not running:
-        return (f"Maintenance: {restore_running(journal, False)}; {during} until `strongroom recover` "
+        return (f"Maintenance: {restore_running(journal, False, name)}; {during} until `strongroom recover` "
                 "puts it back as it was.")
-    return f"Maintenance: {restore_running(journal)}; {during} until it is done. Try again in a moment."
+    return f"Maintenance: {restore_running(journal, True, name)}; {during} until it is done. Try again in a moment."
