@@ -215,6 +215,7 @@ def test_an_archive_of_this_site_lands_as_a_new_backup_after_the_newest(service,
 def test_export_then_import_through_a_pipe_between_real_processes(config, site, service, tmp_path):
     backup_id = service.make_backup()["id"]
     other = tmp_path / "other"
+    other.mkdir()  # a new server's data dir: made by its operator (a mistyped one is refused)
     command = [sys.executable, "-m", "strongroom.cli", "--mode", "pilot"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("STRONGROOM_")}
     exporter = subprocess.Popen([*command, "--data-dir", str(config.data_dir), "export", backup_id, "-o", "-",
@@ -497,7 +498,8 @@ def test_a_huge_extended_header_is_refused_before_it_is_read_into_memory(service
     refused(service, config, tmp_path, tar_of([genuine[0], (info, data), *genuine[2:]]), "extended header")
 
 
-def test_import_from_an_empty_standard_input_fails_with_one_line(cli_process):
+def test_import_from_an_empty_standard_input_fails_with_one_line(cli_process, config):
+    config.data_dir.mkdir(parents=True)
     result = cli_process("import", "-")  # standard input is /dev/null
     assert result.returncode == 2
     assert result.stderr == "strongroom: error: the archive is empty\n"

@@ -50,7 +50,7 @@ def test_a_failed_or_refused_operation_is_logged_with_its_one_line_error(cli, co
     assert cli("delete", "../x", "--yes").exit_code == 2
     _, missing, bad = entries(config)
     assert (missing["operation"], missing["outcome"], missing["backup"]) == ("restore", "failed", "2020-01-01T00-00-00")
-    assert missing["error"] == "no backup 2020-01-01T00-00-00 of the site"
+    assert missing["error"] == "no backup 2020-01-01T00-00-00 of the whole site"
     assert bad["outcome"] == "failed" and bad["backup"] is None  # an invalid name is never kept as given
     assert "not a backup id" in bad["error"] and "\n" not in bad["error"]
 
