@@ -54,3 +54,19 @@ def test_the_quick_benchmark_runs_and_reports_every_row(tmp_path):
     assert {row["row"] for row in result["rows"]} == ROWS
     for row in result["rows"]:
         assert "skipped" in row or row["ratio"] is not None
+
+
+def test_version_and_help_start_without_the_service_or_the_database_drivers():
+    probe = ("import sys\n"
+             "from strongroom.cli import main\n"
+             "for args in (['--version'], ['--help']):\n"
+             "    try:\n"
+             "        main(args)\n"
+             "    except SystemExit:\n"
+             "        pass\n"
+             "heavy = sorted(m for m in ('strongroom.service', 'bson', 'pymongo', 'montydb', 'flask', 'sqlite3')\n"
+             "               if m in sys.modules)\n"
+             "print(','.join(heavy), file=sys.stderr)\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=False)
+    assert "strongroom, version" in done.stdout
+    assert done.stderr.strip().splitlines()[-1:] in ([], [""]), done.stderr

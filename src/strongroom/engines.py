@@ -24,7 +24,6 @@ from pathlib import Path
 
 import bson
 
-from . import embedded_sharing
 from .config import Config
 from .errors import BadInput
 
@@ -63,6 +62,9 @@ class EmbeddedDatabase:
         self.repository = repository
         self.name = name
         self._local = threading.local()
+        # montydb's storage is imported when a database is opened, not by every command
+        from . import embedded_sharing
+
         self.gate = embedded_sharing.gate_for(repository)
 
     def _database(self):
@@ -70,12 +72,16 @@ class EmbeddedDatabase:
         if database is None:
             from montydb import MontyClient
 
+            from . import embedded_sharing
+
             client = MontyClient(str(self.repository))
             embedded_sharing.install(client, self.gate)
             database = self._local.database = client[self.name]
         return database
 
     def drop_collection(self, name: str) -> None:
+        from . import embedded_sharing
+
         embedded_sharing.drop_collection_file(embedded_collection_file(self, name), self.gate)
 
     def __getitem__(self, name: str):

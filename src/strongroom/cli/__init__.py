@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import signal
+from typing import TYPE_CHECKING
 
 import click
 
@@ -23,12 +24,14 @@ from ..clierrors import STOP_SIGNALS, Group, describe_error, on_stop_signal, set
 from ..config import ENV_DATA_DIR, ENV_DB, ENV_MODE, RUN_MODES, Config
 from ..errors import StrongroomError
 from ..progress import TerminalProgress
-from ..service import Strongroom
 from .backups import backup, list_, show
 from .changes import delete, prune, restore
 from .checks import recover, verify
 from .imports import import_
 from .site import demo, serve
+
+if TYPE_CHECKING:
+    from ..service import Strongroom
 
 log = logging.getLogger("strongroom")
 
@@ -45,6 +48,10 @@ class Context:
     @property
     def service(self) -> Strongroom:
         if self._service is None:
+            # The service (and the database drivers behind it) is imported on first use:
+            # ``--version`` and ``--help`` start without it.
+            from ..service import Strongroom
+
             self._service = Strongroom(self.config, progress=self.progress)
         return self._service
 
