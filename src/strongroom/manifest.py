@@ -31,6 +31,7 @@ from pathlib import Path
 from . import __version__, mutations
 from .errors import CorruptBackup, InvalidName
 from .ids import validate_backup_id, validate_relative_path
+from .jsonlines import dumps_line, loads_line
 
 FORMAT = "strongroom-backup"
 FORMAT_VERSION = 2  # 2: signed (``signing``), with the hashes of each collection's JSON and metadata
@@ -53,8 +54,7 @@ class FileListWriter:
         self.count = 0
 
     def add(self, entry: dict) -> None:
-        # ASCII escapes keep file names that are not valid UTF-8 (surrogate escapes) intact.
-        line = (json.dumps(entry, separators=(",", ":")) + "\n").encode()
+        line = dumps_line(entry)  # names that are not UTF-8 kept intact as ASCII escapes
         self._hash.update(line)
         self._pending.append(line)
         self.count += 1
@@ -249,7 +249,7 @@ def _check_place(name: str, entry: dict, folders: list[str], previous: tuple, li
 def _checked_entry(name: str, line: bytes) -> dict:
     """One entry, checked for form; ``name`` says whose list it is in errors."""
     try:
-        entry = json.loads(line)
+        entry = loads_line(line)
         validate_relative_path(entry["path"])
         kind = entry["type"]
         if kind not in ENTRY_TYPES or not isinstance(entry.get("mtime_ns"), int):
