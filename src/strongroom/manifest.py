@@ -15,7 +15,7 @@ plus ``size``, ``hash``, ``ino`` and ``ctime_ns`` for a file and ``target`` for 
 A file may also carry ``sparse: true`` (it has holes, and so does its object), ``nlink``
 (its inode has more names) and ``hardlink``: the path of an earlier file entry with
 ``nlink`` whose inode it shares, which a restore gives back as a hard link.
-Every entry read back is validated: paths through ``ids.validate_relative_path``, hashes
+Every entry read back is validated: paths through ``ids.check_relative_path``, hashes
 as 64 hex digits; anything else makes the backup ``CorruptBackup``.
 """
 
@@ -30,7 +30,7 @@ from pathlib import Path
 
 from . import __version__, mutations
 from .errors import CorruptBackup, InvalidName
-from .ids import validate_backup_id, validate_relative_path
+from .ids import check_relative_path, validate_backup_id
 from .jsonlines import dumps_line, loads_line
 
 FORMAT = "strongroom-backup"
@@ -250,7 +250,7 @@ def _checked_entry(name: str, line: bytes) -> dict:
     """One entry, checked for form; ``name`` says whose list it is in errors."""
     try:
         entry = loads_line(line)
-        validate_relative_path(entry["path"])
+        check_relative_path(entry["path"])
         kind = entry["type"]
         if kind not in ENTRY_TYPES or not isinstance(entry.get("mtime_ns"), int):
             raise ValueError(f"bad entry {entry['path']!r}")
@@ -279,7 +279,7 @@ def _check_file_extras(entry: dict, kind: str) -> None:
                                  and entry["nlink"] >= 2):
         raise ValueError(f"bad link count for {entry['path']!r}")
     if "hardlink" in entry:
-        validate_relative_path(entry["hardlink"])
+        check_relative_path(entry["hardlink"])
 
 
 def summary(manifest: dict) -> dict:
