@@ -127,3 +127,28 @@ def test_a_restore_on_the_embedded_engine_never_imports_the_mongodb_driver(tmp_p
                           timeout=120, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "False"
+
+
+def test_files_to_store_are_opened_by_the_workers_not_by_the_walking_thread(service, config, monkeypatch):
+    import threading
+
+    from strongroom import snapshot
+    from strongroom.scopes import Scope, scope_dir
+
+    live = scope_dir(config, Scope.site())
+    for folder in ("a", "b"):
+        (live / folder).mkdir(parents=True)
+        for n in range(20):
+            (live / folder / f"f{n}").write_bytes(f"{folder}{n}".encode())
+    opened_by: list[str] = []
+    real_open = os.open
+
+    def recording_open(path, flags, *args, **kwargs):
+        if flags == snapshot.FILE_FLAGS:
+            opened_by.append(threading.current_thread().name)
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", recording_open)
+    made = service.show_backup(service.make_backup()["id"])["manifest"]
+    assert made["files"]["count"] == 40 and len(opened_by) == 40
+    assert threading.main_thread().name not in opened_by
