@@ -3,6 +3,11 @@
     ./run bench                       the large demo site (~2 GB, 4,565 files), 3 runs each
     ./run bench --quick               the small demo site, 1 run each (what CI runs)
     ./run bench --site DIR --runs 5   a folder of yours instead of the demo site
+    ./run bench --warm                keep the page cache; each command followed by sync
+    ./run bench --scale 200k          200,000 files of 1-8 KB in 2,000 folders
+    ./run bench --compare /work/wt-old/.venv/bin/strongroom
+                                      another build's strongroom too, run after run on a
+                                      copy of the same site: old and new side by side
 
 Each scenario runs every tool in turn, run after run (alternately, so that a busy
 neighbour slows all of them alike), and reports the median, min and max seconds, the
@@ -10,7 +15,9 @@ ratio of Strongroom's median to its anchor's and the target of issue 5. The data
 below ``--dir`` (default ``/tmp/strongroom-bench``), the results to ``results.json``
 there (or ``--json``). Anchors not installed (``cp``, ``rsync``, ``restic``, ``borg``)
 are reported as missing and their rows skipped. The page cache is dropped between runs
-when that is allowed (root on the host); otherwise every run of every tool is warm-cache.
+when that is allowed (root on the host) unless ``--warm``; otherwise every run of every
+tool is warm-cache. Every timed command's own CPU seconds (user+sys) and peak resident
+memory are recorded too (``wait4``): the CPU ratio is what to compare on a busy machine.
 """
 
 from __future__ import annotations
@@ -26,16 +33,18 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import workloads as w  # noqa: E402
 
-TARGETS = [  # row, what Strongroom does, anchor scenario/tool, target ratio
+TARGETS = [  # row, what Strongroom does, anchor scenario/tool, target ratio (issue 12)
     ("first_backup", "first site backup", ("first", "rsync"), 1.0),
     ("unchanged_backup_vs_rsync", "second site backup, nothing changed", ("unchanged", "rsync --link-dest"), 1.0),
-    ("unchanged_backup_vs_restic", "second site backup, nothing changed", ("unchanged", "restic"), 0.5),
+    ("unchanged_backup_vs_restic", "second site backup, nothing changed", ("unchanged", "restic"), 0.4),
     ("changed_1pct_backup", "backup after 1% of files changed", ("changed", "rsync --link-dest"), 1.0),
     ("touched_backup", "backup after every file was touched", ("touched", "restic"), 0.5),
     ("restore_empty", "full restore into an empty folder", ("restore_empty", "cp -a"), 1.3),
     ("restore_empty_durable", "full restore into an empty folder, both flushed to disk",
-     ("restore_empty", "cp -a && sync"), 1.3),
-    ("restore_unchanged", "restore onto an unchanged folder", ("restore_empty", "cp -a"), 0.2),
+     ("restore_empty", "cp -a && sync"), 1.1),
+    ("restore_unchanged", "restore onto an unchanged folder", ("restore_empty", "cp -a && sync"), 0.15),
+    ("restore_unchanged_vs_rsync", "restore onto an unchanged folder", ("restore_unchanged", "rsync -a --delete"),
+     2.0),
     ("disk_10_backups", "disk used by 10 backups of an unchanged site", ("disk", "site"), 1.02),
     ("project_backup", "backup of one project (first)", ("first", "strongroom"), 0.1),
     ("dump_records", "dump of the records (embedded engine)", ("dump", "find()"), 1.5),
@@ -43,39 +52,66 @@ TARGETS = [  # row, what Strongroom does, anchor scenario/tool, target ratio
 SCENARIO_OF = {"first_backup": "first", "unchanged_backup_vs_rsync": "unchanged",
                "unchanged_backup_vs_restic": "unchanged", "changed_1pct_backup": "changed",
                "touched_backup": "touched", "restore_empty": "restore_empty", "restore_empty_durable": "restore_empty",
-               "restore_unchanged": "restore_unchanged", "disk_10_backups": "disk",
+               "restore_unchanged": "restore_unchanged", "restore_unchanged_vs_rsync": "restore_unchanged",
+               "disk_10_backups": "disk",
                "project_backup": "project", "dump_records": "dump"}
 MEMORY_LIMIT = 300 << 20
+SCALE_TARGETS = {"first_backup": 1.5, "unchanged_backup_vs_rsync": 1.5, "restore_unchanged_vs_rsync": 2.0}
+SCALE_MEMORY_LIMIT = 100 << 20
+SCALE_STEPS = ("unchanged", "restores")
 
 
 class Bench:
-    def __init__(self, root: Path, runs: int, quick: bool):
-        self.root, self.runs, self.quick = root, runs, quick
+    def __init__(self, root: Path, runs: int, quick: bool, compare: str | None = None, scale: int = 0):
+        self.root, self.runs, self.quick, self.scale = root, runs, quick, scale
         self.site = root / "site"
         self.work = self.site / "working" / "pilot"
         self.anchors = root / "anchors"
         self.missing = w.missing_tools()
+        if scale:  # restic and borg take minutes on 200,000 files and have no row there
+            self.missing = sorted({*self.missing, "restic", "borg"})
         self.times: dict[str, dict[str, list[float]]] = {}
+        self.cpu: dict[str, dict[str, list[float]]] = {}
+        self.peaks: dict[str, dict[str, int]] = {}
+        # (tool name, command, data dir): this build's strongroom, and the one compared with
+        self.variants = [("strongroom", w.STRONGROOM, self.site)]
+        if compare:
+            self.variants.append(("strongroom-old", compare, root / "site-old"))
 
     def has(self, tool: str) -> bool:
         return tool not in self.missing
 
     def note(self, scenario: str, tool: str, seconds: float) -> None:
+        cpu, peak = w.LAST.pop("cpu", 0.0), w.LAST.pop("maxrss", 0)  # 0: timed in this process
         self.times.setdefault(scenario, {}).setdefault(tool, []).append(seconds)
-        print(f"  {scenario:18} {tool:20} {seconds:8.3f}", file=sys.stderr, flush=True)
+        self.cpu.setdefault(scenario, {}).setdefault(tool, []).append(cpu)
+        self.peaks.setdefault(scenario, {})[tool] = max(peak, self.peaks.get(scenario, {}).get(tool, 0))
+        print(f"  {scenario:18} {tool:20} {seconds:8.3f} s  cpu {cpu:7.3f} s  peak {peak / 2**20:6.1f} MB",
+              file=sys.stderr, flush=True)
+
+    def ours(self, scenario: str, *args: str, remove_backups: bool = False) -> None:
+        """Time every compared build's ``strongroom ARGS`` on its own copy of the site."""
+        for tool, command, data in self.variants:
+            if remove_backups:
+                w.remove(data / "backups")
+            self.note(scenario, tool, w.strongroom_timed(data, *args, command=command))
+
+    def works(self) -> list[Path]:
+        return [data / "working" / "pilot" for _, _, data in self.variants]
 
     # -- scenarios ------------------------------------------------------------------
 
     def first(self) -> None:
         a = self.anchors
         for _ in range(self.runs):
-            w.remove(self.site / "backups")
-            self.note("first", "strongroom", w.strongroom_timed(self.site, "backup"))
+            self.ours("first", "backup", remove_backups=True)
             if self.has("rsync"):
                 w.remove(a / "rsync-0")
                 self.note("first", "rsync", w.timed("rsync", "-a", f"{self.work}/", a / "rsync-0"))
             w.remove(a / "cp-full")
             self.note("first", "cp -a", w.timed("cp", "-a", self.work, a / "cp-full"))
+            if self.scale:
+                continue
             if self.has("restic"):
                 w.restic_init(a / "restic")
                 self.note("first", "restic", w.restic_backup(a / "restic", self.work))
@@ -87,8 +123,9 @@ class Bench:
         """A backup by every tool after ``change(run)`` altered the site (or did nothing)."""
         a = self.anchors
         for run in range(self.runs):
-            change(run)
-            self.note(scenario, "strongroom", w.strongroom_timed(self.site, "backup"))
+            for work in self.works():
+                change(work, run)
+            self.ours(scenario, "backup")
             if self.has("rsync"):
                 previous, new = a / f"rsync-{self.rsync_n}", a / f"rsync-{self.rsync_n + 1}"
                 w.remove(new)
@@ -111,12 +148,14 @@ class Bench:
 
     def restores(self) -> None:
         a = self.anchors
-        backup_id = w.latest_backup(self.site)
+        latest = {tool: w.latest_backup(data, command=command) for tool, command, data in self.variants}
         for _ in range(self.runs):
-            w.remove(self.work)
-            self.note("restore_empty", "strongroom", w.strongroom_timed(self.site, "restore", backup_id, "--yes"))
-            self.note("restore_unchanged", "strongroom",
-                      w.strongroom_timed(self.site, "restore", backup_id, "--yes"))
+            for tool, command, data in self.variants:
+                w.remove(data / "working" / "pilot")
+                self.note("restore_empty", tool,
+                          w.strongroom_timed(data, "restore", latest[tool], "--yes", command=command))
+                self.note("restore_unchanged", tool,
+                          w.strongroom_timed(data, "restore", latest[tool], "--yes", command=command))
             w.remove(a / "cp-restore")
             self.note("restore_empty", "cp -a", w.timed("cp", "-a", a / "cp-full", a / "cp-restore"))
             # Strongroom flushes a restored tree before swapping it in; cp does not: the
@@ -127,8 +166,8 @@ class Bench:
             if self.has("rsync"):
                 w.remove(a / "rsync-restore")
                 self.note("restore_empty", "rsync", w.timed("rsync", "-a", f"{a / 'cp-full'}/", a / "rsync-restore"))
-                self.note("restore_unchanged", "rsync",
-                          w.timed("rsync", "-a", f"{a / 'cp-full'}/", a / "rsync-restore"))
+                self.note("restore_unchanged", "rsync -a --delete",
+                          w.timed("rsync", "-a", "--delete", f"{a / 'cp-full'}/", a / "rsync-restore"))
             if self.has("restic"):
                 w.remove(a / "restic-restore")
                 self.note("restore_empty", "restic", w.timed("restic", "-r", a / "restic", "restore", "latest",
@@ -143,9 +182,10 @@ class Bench:
     def projects(self) -> None:
         folders = sorted(p.name for p in (self.work / "project").iterdir())
         for run in range(self.runs):
-            w.remove(self.site / "backups" / "pilot" / "project")
             project = folders[run % len(folders)]
-            self.note("project", "strongroom", w.strongroom_timed(self.site, "backup", "--project", project))
+            for tool, command, data in self.variants:
+                w.remove(data / "backups" / "pilot" / "project")
+                self.note("project", tool, w.strongroom_timed(data, "backup", "--project", project, command=command))
 
     def dump(self, count: int) -> None:
         database = w.records_database(self.anchors / "records", count)
@@ -168,12 +208,27 @@ class Bench:
 
 def make_site(bench: Bench, site: Path | None, quick: bool) -> None:
     w.remove(bench.site)
-    if site:
+    if bench.scale:
+        w.small_files_tree(bench.work, bench.scale, max(1, bench.scale // 100))
+    elif site:
         bench.work.parent.mkdir(parents=True)
         w.run("cp", "-a", site, bench.work)
     else:
         size = ["--size", "small"] if quick else ["--size", "large", "--projects", "40", "--editions", "5"]
         w.strongroom(bench.site, "demo", "init", *size)
+    for _, _, data in bench.variants[1:]:  # the compared build gets the same site, records and all
+        w.remove(data)
+        w.run("cp", "-a", bench.site, data)
+
+
+def compile_builds(bench: Bench) -> None:
+    """Write the bytecode of every compared build's package first: with
+    PYTHONDONTWRITEBYTECODE set (or a read-only checkout) each command would otherwise
+    compile its modules from source at every start, ~0.1 s that no installed copy pays."""
+    probe = "import compileall, os, strongroom; compileall.compile_dir(os.path.dirname(strongroom.__file__), quiet=1)"
+    for _, command, _ in bench.variants:
+        python = Path(command).with_name("python")
+        w.run(python if python.exists() else sys.executable, "-c", probe)
 
 
 def summarise(values: list[float]) -> dict:
@@ -183,6 +238,10 @@ def summarise(values: list[float]) -> dict:
 def rows(bench: Bench, peaks: dict[int, int]) -> list[dict]:
     found = []
     for name, what, (scenario, tool), target in TARGETS:
+        if bench.scale:
+            if name not in SCALE_TARGETS:
+                continue
+            target = SCALE_TARGETS[name]
         row = {"row": name, "operation": what, "target": target, "anchor": tool}
         if name == "disk_10_backups":
             if not getattr(bench, "disk_use", None) or "backups" not in bench.disk_use:
@@ -199,9 +258,26 @@ def rows(bench: Bench, peaks: dict[int, int]) -> list[dict]:
                 continue
             ours, theirs = statistics.median(mine), statistics.median(other)
             row.update(strongroom=summarise(mine), anchor_value=summarise(other), unit="s")
+            cpu_mine = bench.cpu.get(SCENARIO_OF[name], {}).get("strongroom")
+            cpu_other = bench.cpu.get(scenario, {}).get(tool)
+            if cpu_mine and cpu_other and statistics.median(cpu_mine) > 0 and statistics.median(cpu_other) > 0:
+                row["cpu_ratio"] = statistics.median(cpu_mine) / statistics.median(cpu_other)
+            old = bench.times.get(SCENARIO_OF[name], {}).get("strongroom-old")
+            if old:
+                row["old"] = summarise(old)
+                row["old_ratio"] = statistics.median(old) / theirs if theirs else None
+                row["change"] = ours / statistics.median(old) - 1
+                old_cpu = bench.cpu.get(SCENARIO_OF[name], {}).get("strongroom-old")
+                row["cpu_change"] = statistics.median(cpu_mine) / statistics.median(old_cpu) - 1
         row["ratio"] = ours / theirs if theirs else None
         row["met"] = row["ratio"] is not None and row["ratio"] <= target
         found.append(row)
+    if bench.scale:
+        peak = bench.peaks.get("first", {}).get("strongroom", 0)
+        found.append({"row": "peak_memory", "operation": f"peak memory, first backup of {bench.scale:,} files",
+                      "strongroom": peak, "unit": "bytes", "anchor": "100 MB", "anchor_value": SCALE_MEMORY_LIMIT,
+                      "ratio": peak / SCALE_MEMORY_LIMIT, "target": 1.0, "met": peak <= SCALE_MEMORY_LIMIT})
+        return found
     if not peaks:
         return found
     counts = sorted(peaks)
@@ -225,20 +301,37 @@ def print_report(result: dict) -> None:
           f"{'cold' if result['cold_cache'] else 'warm'} cache; {result['machine']['cpus']} CPUs")
     if result["missing"]:
         print(f"missing (skipped): {', '.join(result['missing'])}")
-    print(f"\n| operation | Strongroom | anchor | anchor's | ratio | target | met |\n|---|---|---|---|---|---|---|")
+    compared = any("old" in row for row in result["rows"])
+    extra = " old build | its ratio | change (wall / CPU) |" if compared else ""
+    print(f"\n| operation | Strongroom | anchor | anchor's | ratio | CPU ratio | target | met |{extra}")
+    print("|---" * (8 + (3 if compared else 0)) + "|")
     for row in result["rows"]:
         if "skipped" in row:
-            print(f"| {row['operation']} | | {row['anchor']} | skipped: {row['skipped']} | | ≤ {row['target']} | |")
+            print(f"| {row['operation']} | | {row['anchor']} | skipped: {row['skipped']} | | | ≤ {row['target']} | |")
             continue
-        print(f"| {row['operation']} | {show(row['strongroom'], row['unit'])} | {row['anchor']} | "
-              f"{show(row['anchor_value'], row['unit'])} | {row['ratio']:.2f} | ≤ {row['target']} | "
-              f"{'yes' if row['met'] else 'NO'} |")
-    print("\nEvery tool, median seconds (min-max):")
+        cpu = f"{row['cpu_ratio']:.2f}" if "cpu_ratio" in row else ""
+        line = (f"| {row['operation']} | {show(row['strongroom'], row['unit'])} | {row['anchor']} | "
+                f"{show(row['anchor_value'], row['unit'])} | {row['ratio']:.2f} | {cpu} | ≤ {row['target']} | "
+                f"{'yes' if row['met'] else 'NO'} |")
+        if "old" in row:
+            line += (f" {show(row['old'], 's')} | {row['old_ratio']:.2f} | "
+                     f"{row['change']:+.0%} / {row['cpu_change']:+.0%} |")
+        print(line)
+    print("\nEvery tool, median seconds (min-max), median CPU seconds, peak memory:")
     for scenario, tools in result["times"].items():
-        print(f"  {scenario}: " + "; ".join(f"{tool} {show(summarise(v), 's')}" for tool, v in tools.items()))
+        print(f"  {scenario}: " + "; ".join(
+            f"{tool} {show(summarise(v), 's')} cpu {statistics.median(result['cpu'][scenario][tool]):.2f} s "
+            f"{result['peaks'][scenario][tool] / 2**20:.0f} MB" for tool, v in tools.items()))
 
 
 STEPS = ("unchanged", "disk", "changed", "touched", "restores", "projects", "dump", "memory")
+
+
+def _count(text: str) -> int:
+    """200000, 200k or 1m."""
+    text = text.strip().lower()
+    factor = {"k": 1_000, "m": 1_000_000}.get(text[-1:], 1)
+    return int(text.rstrip("km")) * factor
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -250,49 +343,62 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--site", type=Path, help="benchmark a copy of this folder instead of the demo site")
     parser.add_argument("--json", type=Path, help="where to write the results (default DIR/results.json)")
     parser.add_argument("--keep", action="store_true", help="keep the data afterwards")
+    parser.add_argument("--warm", action="store_true",
+                        help="keep the page cache (no drop between runs); each command is followed by sync")
+    parser.add_argument("--scale", metavar="N", type=_count,
+                        help="a tree of N files of 1-8 KB in N/100 folders (e.g. 200k) instead of the demo site: "
+                             "first and unchanged backup, unchanged restore, peak memory")
+    parser.add_argument("--compare", metavar="STRONGROOM",
+                        help="another build's strongroom command (e.g. an old checkout's .venv/bin/strongroom), "
+                             "run after this one's on a copy of the same site, every run")
     parser.add_argument("--only", metavar="STEPS", help=f"comma-separated steps to run after the first backup "
                         f"(default all: {','.join(STEPS)})")
     args = parser.parse_args(argv)
     runs = args.runs or (1 if args.quick else 3)
-    bench = Bench(args.dir.resolve(), runs, args.quick)
+    bench = Bench(args.dir.resolve(), runs, args.quick, args.compare, args.scale or 0)
     bench.anchors.mkdir(parents=True, exist_ok=True)
-    cold = w.can_drop_caches()
+    w.WARM = args.warm
+    cold = not args.warm and w.can_drop_caches()
+    compile_builds(bench)
     make_site(bench, args.site, args.quick)
     bench.rsync_n = 0
-    wanted = set(args.only.split(",")) if args.only else set(STEPS)
+    wanted = set(args.only.split(",")) if args.only else set(SCALE_STEPS if args.scale else STEPS)
     if wanted - set(STEPS):
         parser.error(f"unknown steps: {', '.join(sorted(wanted - set(STEPS)))}")
     bench.first()
     if "unchanged" in wanted:
-        bench.incremental("unchanged", lambda run: None)
+        bench.incremental("unchanged", lambda work, run: None)
     if "disk" in wanted:
         bench.disk()
     if "changed" in wanted:
-        bench.incremental("changed", lambda run: w.change_some(bench.work, 0.01, run))
+        bench.incremental("changed", lambda work, run: w.change_some(work, 0.01, run))
     if "touched" in wanted:
-        bench.incremental("touched", lambda run: w.touch_all(bench.work))
+        bench.incremental("touched", lambda work, run: w.touch_all(work))
     if "restores" in wanted:
         bench.restores()
-    if "projects" in wanted and not args.site:  # a given folder has no projects in the database
+    if "projects" in wanted and not args.site and not args.scale:  # a given folder has no projects in the database
         bench.projects()
     if "dump" in wanted:
         bench.dump(2_000 if args.quick else 200_000)
     peaks = {}
     if "memory" in wanted:
         peaks = bench.memory([1_000, 2_000, 4_000] if args.quick else [50_000, 100_000, 200_000])
+    site = f"{args.scale:,} files of 1-8 KB" if args.scale else str(args.site) if args.site else (
+        "small demo site" if args.quick else "large demo site")
     result = {
-        "site": str(args.site) if args.site else ("small demo site" if args.quick else "large demo site"),
+        "site": site, "compared_with": args.compare,
         "files": len(w.files_of(bench.work)), "bytes": w.disk_use(bench.work), "runs": runs, "cold_cache": cold,
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
                     "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)},
-        "missing": bench.missing, "rows": rows(bench, peaks), "times": bench.times,
+        "missing": bench.missing, "rows": rows(bench, peaks), "times": bench.times, "cpu": bench.cpu,
+        "peaks": bench.peaks,
     }
     out = args.json or bench.root / "results.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
     print_report(result)
     print(f"\nresults: {out}")
     if not args.keep:
-        w.remove(bench.site, bench.anchors)
+        w.remove(bench.site, bench.anchors, *(data for _, _, data in bench.variants[1:]))
     return 0
 
 

@@ -34,9 +34,16 @@ def run(*args: str | Path, cwd: Path | None = None) -> str:
     return done.stdout
 
 
+WARM = False  # --warm: the page cache is kept, and each timed command is followed by sync
+LAST: dict = {}  # the last timed command's CPU seconds (user+sys) and peak memory (bytes)
+
+
 def settle() -> None:
-    """Flush what the previous step wrote (untimed), and drop the page cache if allowed."""
+    """Flush what the previous step wrote (untimed), and drop the page cache if allowed
+    (not with ``--warm``)."""
     os.sync()
+    if WARM:
+        return
     try:
         Path("/proc/sys/vm/drop_caches").write_text("3\n")
     except OSError:
@@ -52,10 +59,24 @@ def can_drop_caches() -> bool:
 
 
 def timed(*args: str | Path, cwd: Path | None = None) -> float:
+    """Wall seconds of the command (and, with ``--warm``, of the ``sync`` after it, so that
+    every tool's writes are flushed alike). Its own CPU seconds and peak resident memory
+    (``wait4``'s rusage of that one child) go to ``LAST``."""
     settle()
+    env = {**os.environ, **SECRETS}
     started = time.perf_counter()
-    run(*args, cwd=cwd)
-    return time.perf_counter() - started
+    child = subprocess.Popen([str(a) for a in args], cwd=cwd, env=env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE)
+    err = child.stderr.read()
+    _, status, usage = os.wait4(child.pid, 0)
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if WARM:
+        os.sync()
+    seconds = time.perf_counter() - started
+    if child.returncode != 0:
+        raise RuntimeError(f"{' '.join(map(str, args))} failed ({child.returncode}): {err.decode()[-500:]}")
+    LAST.update(cpu=usage.ru_utime + usage.ru_stime, maxrss=usage.ru_maxrss * 1024)
+    return seconds
 
 
 def remove(*paths: Path) -> None:
@@ -70,18 +91,18 @@ def remove(*paths: Path) -> None:
 # -- Strongroom ----------------------------------------------------------------------
 
 
-def strongroom(data_dir: Path, *args: str) -> str:
-    return run(STRONGROOM, "--data-dir", data_dir, *args)
+def strongroom(data_dir: Path, *args: str, command: str = STRONGROOM) -> str:
+    return run(command, "--data-dir", data_dir, *args)
 
 
-def strongroom_timed(data_dir: Path, *args: str) -> float:
-    return timed(STRONGROOM, "--data-dir", data_dir, *args)
+def strongroom_timed(data_dir: Path, *args: str, command: str = STRONGROOM) -> float:
+    return timed(command, "--data-dir", data_dir, *args)
 
 
-def latest_backup(data_dir: Path) -> str:
+def latest_backup(data_dir: Path, command: str = STRONGROOM) -> str:
     import json
 
-    return json.loads(strongroom(data_dir, "list", "--json"))[0]["id"]
+    return json.loads(strongroom(data_dir, "list", "--json", command=command))[0]["id"]
 
 
 # -- the anchors ---------------------------------------------------------------------
@@ -159,6 +180,17 @@ def tiny_tree(root: Path, count: int) -> None:
         if n % 1000 == 0:
             folder.mkdir(parents=True)
         (folder / f"f{n:07d}.json").write_bytes(rng.randbytes(rng.randrange(20, 200)))
+
+
+def small_files_tree(root: Path, count: int, folders: int) -> None:
+    """``count`` files of 1-8 KB spread over ``folders`` folders (``--scale``)."""
+    rng = random.Random(count)
+    per_folder = max(1, count // folders)
+    for n in range(count):
+        folder = root / f"d{n // per_folder:05d}"
+        if n % per_folder == 0:
+            folder.mkdir(parents=True)
+        (folder / f"f{n:07d}.dat").write_bytes(rng.randbytes(rng.randrange(1024, 8193)))
 
 
 def peak_memory_of_backup(data_dir: Path) -> int:

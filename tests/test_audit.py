@@ -10,7 +10,7 @@ import os
 
 import pytest
 
-from strongroom.audit import AuditLog, audited, os_user
+from strongroom.audit import AuditLog, os_user
 from strongroom.cli.ops import parse_since
 from strongroom.service import Strongroom
 from strongroom.web import create_app

@@ -257,7 +257,7 @@ def test_the_cli_shows_warnings_and_takes_the_change_policy(service, config, mon
     live = scope_dir(config, Scope.site())
     live.mkdir(parents=True)
     (live / "busy.db").write_bytes(b"v")
-    monkeypatch.setattr("strongroom.cli.Strongroom", lambda *a, **k: service)
+    monkeypatch.setattr("strongroom.service.Strongroom", lambda *a, **k: service)
     changing_while_read(service, monkeypatch, live, "busy.db", times=100)
 
     as_json = cli("backup", "--json")

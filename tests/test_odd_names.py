@@ -114,3 +114,20 @@ def test_the_web_preview_shows_odd_names_readably(web_data):
     assert response.status_code == 200
     page = response.get_data(as_text=True)
     assert "caf\\xe9.txt" in page and "new\\nline.txt" in page
+
+
+def test_the_file_list_is_json_lines_with_utf8_names_and_escapes_for_names_that_are_not(service, config):
+    import json
+
+    live = scope_dir(config, Scope.site())
+    live.mkdir(parents=True)
+    (live / "café.txt").write_bytes(b"a")
+    (live / os.fsdecode(b"raw\xff.bin")).write_bytes(b"b")
+    made = service.make_backup()
+    listing = config.backups_dir / "site" / made["id"] / "files.jsonl"
+    raw = listing.read_bytes()
+    assert "café.txt".encode() in raw  # readable as it is: grep finds the name
+    assert b"\\udcff" in raw  # a byte that is not UTF-8: kept, as an ASCII escape
+    paths = [json.loads(line)["path"] for line in raw.splitlines()]
+    assert sorted(paths) == sorted(["café.txt", os.fsdecode(b"raw\xff.bin")])
+    assert service.restore_backup(made["id"])["files"] == 2

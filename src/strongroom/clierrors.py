@@ -22,7 +22,6 @@ import sys
 
 import click
 
-from . import space
 from .errors import StrongroomError
 from .humanize import escape
 from .humanize import size as human_size
@@ -98,6 +97,8 @@ def full_disk(ctx: click.Context, exc: BaseException) -> str | None:
     config = getattr(ctx.obj, "config", None)
     if config is None:
         return None
+    from . import space  # statvfs and mount points: imported only when a command failed
+
     sqlite_io = type(exc).__module__ == "sqlite3" and "disk I/O error" in str(exc)
     if not space.is_out_of_space(exc) and not (sqlite_io and config.embedded):
         return None

@@ -179,9 +179,8 @@ def _create_indexes(collection, name: str, metadata: dict, warnings: list[str]) 
 def _index_refused(exc: BaseException) -> bool:
     """The server does not implement this kind of index (FerretDB answers a text index with
     IndexNotFound, 27; CannotCreateIndex is 67), as opposed to the data breaking it."""
-    from pymongo.errors import OperationFailure
-
-    return capabilities.refused(exc) or (isinstance(exc, OperationFailure) and exc.code in (27, 67))
+    return capabilities.refused(exc) or (isinstance(exc, engines.driver_errors("OperationFailure"))
+                                         and exc.code in (27, 67))
 
 
 def drop_staging_collections(database) -> None:
@@ -275,17 +274,15 @@ def _altered(collection, query: dict, digests: Counter, session=None) -> list[st
 
 def _insert_batch(collection, batch: list, session) -> int:
     """Insert, turning the server's refusal of a document into ``ServerRefused`` naming it."""
-    from pymongo.errors import AutoReconnect, BulkWriteError
-
     try:
         return mutations.insert_many(collection, batch, session=session)
-    except BulkWriteError as exc:
+    except engines.driver_errors("BulkWriteError") as exc:
         error = (exc.details.get("writeErrors") or [{}])[0]
         index = error.get("index", 0)
         which = batch[index]["_id"] if index < len(batch) else "?"
         raise ServerRefused(f"the server refused document {which!r} of {_live_name(collection)}: "
                             f"{error.get('errmsg', exc)}") from exc
-    except AutoReconnect:
+    except engines.driver_errors("AutoReconnect"):
         return _insert_one_by_one(collection, batch, session)
 
 
@@ -340,12 +337,12 @@ def _says(exc: BaseException) -> str:
 
 
 def _index_models(metadata: dict) -> list:
-    from pymongo import IndexModel
-
     models = []
     for spec in metadata.get("indexes", []):
         if spec.get("name") == "_id_":
             continue
+        from pymongo import IndexModel  # only for an index to make: pymongo's import is heavy
+
         options = {k: v for k, v in spec.items() if k not in ("v", "key", "ns")}
         models.append(IndexModel(list(spec["key"].items()), **options))
     return models

@@ -94,6 +94,13 @@ def validate_relative_path(value: object) -> PurePosixPath:
     there is no length limit: a path is only ever used one component at a time or
     below a folder of the scope.
     """
+    check_relative_path(value)
+    return PurePosixPath(value)
+
+
+def check_relative_path(value: object) -> None:
+    """``validate_relative_path``'s checks alone, for a caller that keeps the string (a
+    file list's every entry: building the ``PurePosixPath`` was most of the cost)."""
     if not isinstance(value, str) or not value or "\0" in value or value.startswith("/"):
         raise InvalidName(f"not a relative path: {_shown(value)}")
     if any(part in ("", ".", "..") for part in value.split("/")):
@@ -102,4 +109,3 @@ def validate_relative_path(value: object) -> PurePosixPath:
         os.fsencode(value)  # bytes that are not UTF-8 come as surrogate escapes; no other surrogate
     except UnicodeEncodeError:
         raise InvalidName(f"not a relative path: {_shown(value)} (not a file name)") from None
-    return PurePosixPath(value)

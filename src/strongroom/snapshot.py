@@ -6,9 +6,13 @@ their path components. The previous backup's file list is in that same order, wh
 lets the walk merge-join against it in constant memory: a file whose size, mtime and
 inode match its previous entry is linked to the object it had, without being opened.
 
-Any other file is opened with ``O_NOFOLLOW`` relative to its folder's descriptor, then
-hashed and stored by a worker thread (copied once, in one pass with the hash, unless its
-content is already in the pool). A file whose size, mtime or ctime differs between the
+Any other file is opened, hashed and stored by a worker thread (copied once, in one pass
+with the hash, unless its content is already in the pool), with ``O_NOFOLLOW`` relative
+to its folder's descriptor: the walk hands the workers a duplicate of that descriptor,
+shared by the jobs of the folder's files and closed by the last of them (``_FolderRef``),
+so the walking thread only lists and ``lstat``s while the workers open, read and ``fstat``.
+A file with more than one link is opened by the walking thread itself, as the first name
+of its inode must be known to be stored before a later name is recorded as its link. A file whose size, mtime or ctime differs between the
 ``fstat`` before and after the read was written meanwhile: it is read again, up to
 ``READS`` times, then stored as last read with a warning naming it, or the backup fails
 (``changed_files="fail"``): never stored torn without a word. Anything that disappears
@@ -27,6 +31,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import closing
@@ -113,6 +118,7 @@ class _Snapshot:
         self.firsts: dict[str, dict | None] = {}  # those first paths -> their entries, once written
         self.open_files: set[int] = set()  # opened for a job not yet run
         self.reported = 0  # bytes, at the last progress report
+        self.folders = _Folders()  # the folder descriptors lent to the workers
 
     def run(self, root_fd: int, cursor: Cursor) -> None:
         try:
@@ -120,6 +126,7 @@ class _Snapshot:
         finally:  # jobs cancelled by a failure never closed what was opened for them
             for fd in self.open_files:
                 os.close(fd)
+            self.folders.close_all()
 
     def _run(self, root_fd: int, cursor: Cursor) -> None:
         scanning = linking = 0.0
@@ -181,20 +188,61 @@ class _Snapshot:
             self.stats.warnings.append(f"skipped {shown(rel)}: not a regular file, folder or symbolic link")
 
     def _link(self, jobs: Ordered, item: Found) -> None:
+        entry, _, warning = self._link_entry(item.rel, item.name, item.dir_fd, item.stat)
+        if entry is None:
+            self.stats.warnings.append(warning)
+        else:
+            jobs.put((entry, None, None))
+
+    def _link_entry(self, rel: str, name: str, dir_fd: int, st: os.stat_result) -> tuple:
+        """Store a symbolic link as the link it is: (entry, None, None), or (None, None,
+        warning) when it changed meanwhile. Safe on a worker thread."""
         try:
-            target = os.readlink(item.name, dir_fd=item.dir_fd)
-            st = item.stat
+            target = os.readlink(name, dir_fd=dir_fd)
             if not stat.S_ISLNK(st.st_mode):  # a file that became a link: its own time
-                st = os.stat(item.name, dir_fd=item.dir_fd, follow_symlinks=False)
+                st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
         except OSError as exc:  # gone (ENOENT) or no longer a link (EINVAL)
-            self.stats.warnings.append(f"skipped {shown(item.rel)}: it changed while the folder was read ({exc.strerror})")
-            return
-        mutations.symlink(target, self.base + item.rel)
-        jobs.put(({"path": item.rel, "type": "symlink", "target": target, "mtime_ns": st.st_mtime_ns}, None, None))
+            return None, None, f"skipped {shown(rel)}: it changed while the folder was read ({exc.strerror})"
+        mutations.symlink(target, self.base + rel)
+        return {"path": rel, "type": "symlink", "target": target, "mtime_ns": st.st_mtime_ns}, None, None
 
     def _file(self, jobs: Ordered, item: Found, previous_entry: dict | None) -> None:
-        """Open the file here, through its folder (the folder's descriptor is only open
-        now); a worker reads it and closes it."""
+        """A worker opens, reads and closes the file, through its folder's descriptor lent
+        to it; a file with more links is opened here (see the module's docstring)."""
+        same_size = previous_entry is not None and previous_entry.get("size") == item.stat.st_size
+        if item.stat.st_nlink > 1:
+            self._open_here(jobs, item, same_size)
+            return
+        folder = self.folders.lend(item)
+        jobs.submit(self._open_and_store, folder, item, same_size)
+
+    def _open_and_store(self, folder: _FolderRef, item: Found, same_size: bool) -> tuple:
+        """A worker's job: open the file through the lent folder, then ``_store`` it.
+        Gone, replaced by a link or by something else: skipped or stored as what it is."""
+        try:
+            try:
+                fd = os.open(item.name, FILE_FLAGS, dir_fd=folder.fd)
+            except FileNotFoundError:
+                return None, None, f"skipped {shown(item.rel)}: it disappeared before it was read"
+            except OSError as exc:
+                if exc.errno != errno.ELOOP:
+                    raise
+                return self._link_entry(item.rel, item.name, folder.fd, item.stat)
+        finally:
+            folder.release()
+        try:
+            st = os.fstat(fd)
+        except BaseException:
+            os.close(fd)
+            raise
+        if not stat.S_ISREG(st.st_mode):
+            os.close(fd)
+            return None, None, f"skipped {shown(item.rel)}: it was replaced while the folder was read"
+        return self._store(fd, item.rel, st, same_size)
+
+    def _open_here(self, jobs: Ordered, item: Found, same_size: bool) -> None:
+        """Open the file in the walking thread (its folder's descriptor is only open now);
+        a worker reads it and closes it."""
         try:
             fd = os.open(item.name, FILE_FLAGS, dir_fd=item.dir_fd)
         except FileNotFoundError:
@@ -218,7 +266,6 @@ class _Snapshot:
         except BaseException:
             os.close(fd)
             raise
-        same_size = previous_entry is not None and previous_entry.get("size") == st.st_size
         self.open_files.add(fd)
         jobs.submit(self._store, fd, item.rel, st, same_size)
 
@@ -252,6 +299,9 @@ class _Snapshot:
     def _record(self, result) -> None:
         """Write one entry, in walk order, and count it."""
         entry, stored, warning = result
+        if entry is None:  # skipped by a worker: gone, or replaced by what is not stored
+            self.stats.warnings.append(warning)
+            return
         if stored == "hardlink":
             entry, stored = self._hardlink_entry(entry), None
         if warning:
@@ -289,6 +339,60 @@ class _Snapshot:
         self.pool.link(first["hash"], self.base + queued["path"])
         self.stats.hardlinks += 1
         return {**_file_entry(queued["path"], st, first["hash"], first["size"]), "hardlink": first["path"]}
+
+
+class _FolderRef:
+    """A duplicate of a walked folder's descriptor, lent to the jobs of its files: each
+    job ``release``s it once done with it, and the last user closes it."""
+
+    __slots__ = ("fd", "key", "owner", "users")
+
+    def __init__(self, fd: int, key: tuple[int, str], owner: _Folders):
+        self.fd, self.key, self.owner, self.users = fd, key, owner, 1  # the walking thread's own hold
+
+    def release(self) -> None:
+        self.owner.release(self)
+
+
+class _Folders:
+    """The folder descriptors lent to workers: the current folder's, held by the walking
+    thread until the walk leaves it, and any still used by pending jobs."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._current: _FolderRef | None = None
+        self._open: set[_FolderRef] = set()
+
+    def lend(self, item: Found) -> _FolderRef:
+        """The descriptor of ``item``'s folder, with one more user (the job about to be
+        submitted). One ``dup`` per folder the walk is in, not one per file."""
+        key = (item.dir_fd, item.rel[:len(item.rel) - len(item.name)])  # a folder's prefix is unique
+        current = self._current
+        if current is None or current.key != key:
+            if current is not None:
+                self.release(current)
+            current = self._current = _FolderRef(os.dup(item.dir_fd), key, self)
+            with self._lock:
+                self._open.add(current)
+        with self._lock:
+            current.users += 1
+        return current
+
+    def release(self, ref: _FolderRef) -> None:
+        with self._lock:
+            ref.users -= 1
+            last = ref.users == 0
+            if last:
+                self._open.discard(ref)
+        if last:
+            os.close(ref.fd)
+
+    def close_all(self) -> None:
+        """After the walk and every job: close what jobs cancelled by a failure still held."""
+        with self._lock:
+            left, self._open, self._current = self._open, set(), None
+        for ref in left:
+            os.close(ref.fd)
 
 
 def _same_version(before: os.stat_result, after: os.stat_result, size: int) -> bool:

@@ -190,12 +190,17 @@ class Cursor:
     def __init__(self, items: Iterator | None, path_of: Callable = lambda item: item["path"]):
         self._items = items or iter(())
         self._path_of = path_of
+        self._advance()
+
+    def _advance(self) -> None:
+        """Step to the next item, computing its sort key once (not at every ``find``)."""
         self._current = next(self._items, None)
+        self._key = None if self._current is None else path_key(self._path_of(self._current))
 
     def find(self, path: str):
         key = path_key(path)
-        while self._current is not None and path_key(self._path_of(self._current)) < key:
-            self._current = next(self._items, None)
-        if self._current is not None and self._path_of(self._current) == path:
+        while self._current is not None and self._key < key:
+            self._advance()
+        if self._current is not None and self._key == key:
             return self._current
         return None

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import signal
+from typing import TYPE_CHECKING
 
 import click
 
@@ -25,18 +26,20 @@ from ..clierrors import STOP_SIGNALS, describe_error, on_stop_signal, set_up_log
 from ..config import ENV_DATA_DIR, ENV_DB, ENV_MODE, RUN_MODES, Config
 from ..errors import StrongroomError
 from ..progress import TerminalProgress
-from ..service import Strongroom
 from .archives import export
 from .backups import backup, list_, show
 from .browsing import cat, diff, get, ls
 from .changes import delete, prune, restore
 from .checks import recover, verify
 from .imports import import_
-from .remote import pull, push
 from .monitoring import PingingGroup, ping_url_option
 from .ops import log_, status
 from .preconditions import asks_for_help, check_data_dir
+from .remote import pull, push
 from .site import demo, serve
+
+if TYPE_CHECKING:
+    from ..service import Strongroom
 
 log = logging.getLogger("strongroom")
 
@@ -53,6 +56,10 @@ class Context:
     @property
     def service(self) -> Strongroom:
         if self._service is None:
+            # The service (and the database drivers behind it) is imported on first use:
+            # ``--version`` and ``--help`` start without it.
+            from ..service import Strongroom
+
             self._service = Strongroom(self.config, progress=self.progress, origin="cli")
         return self._service
 
