@@ -65,7 +65,7 @@ def test_an_organiser_browses_downloads_compares_and_checks_a_backup(server, bro
     page.goto(base + f"projects/{project_a}")
     page.click("#sr-make-backup")
     expect(page.locator(".sr-flash")).to_contain_text(" made (", timeout=30_000)
-    backup_id = re.search(r"Backup (\S+) made", page.locator(".sr-flash").inner_text()).group(1)
+    backup_id = re.search(r"Backup (\S+) of .* made", page.locator(".sr-flash").inner_text()).group(1)
     live = scope_dir(config, Scope.project(project_a))
     original = (live / "about.md").read_bytes()
     (live / "about.md").write_text("changed after the backup")
@@ -107,3 +107,36 @@ def test_an_organiser_browses_downloads_compares_and_checks_a_backup(server, bro
         "data-checked", "ok")
     for width in WIDTHS:
         shoot(page, shots, "checked", width)
+
+
+def test_an_organiser_restores_one_file_from_the_browse_view_and_nothing_else_changes(server, browser, tmp_path):
+    base, config, project_a = server
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    expect = sync_api.expect
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+
+    sign_in(page, base, "org1")
+    page.goto(base + f"projects/{project_a}")
+    page.click("#sr-make-backup")
+    expect(page.locator(".sr-flash")).to_contain_text(" made (", timeout=30_000)
+    backup_id = re.search(r"Backup (\S+) of .* made", page.locator(".sr-flash").inner_text()).group(1)
+    live = scope_dir(config, Scope.project(project_a))
+    original = (live / "about.md").read_bytes()
+    (live / "about.md").write_text("changed after the backup")
+    (live / "later.md").write_text("written after the backup: not part of the restore")
+
+    page.goto(base + f"projects/{project_a}")
+    page.locator(f"#sr-panel tr[data-backup-id='{backup_id}'] a", has_text="Details").click()
+    page.locator("#sr-files tr[data-path='about.md'] .sr-restore-this button").click()
+    expect(page.locator("#sr-preview-files tr.sr-changed")).to_contain_text("about.md")
+    expect(page.locator("#sr-preview-files tr.sr-removed")).not_to_contain_text("later.md")
+    for width in WIDTHS:
+        shoot(page, shots, "restore-part", width, fits="#sr-preview-files")
+    page.set_viewport_size({"width": 1280, "height": 900})
+    assert (live / "about.md").read_text() == "changed after the backup"  # a preview changes nothing
+
+    page.click("#sr-confirm-restore-part")
+    expect(page.locator(".sr-flash")).to_contain_text(f"Restored about.md from backup {backup_id}", timeout=30_000)
+    assert (live / "about.md").read_bytes() == original
+    assert (live / "later.md").read_text() == "written after the backup: not part of the restore"

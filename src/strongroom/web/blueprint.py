@@ -112,6 +112,7 @@ def _install(app: Flask, face: Face, prefix: str) -> None:
     app.extensions[NAME] = face
     app.jinja_env.globals["strongroom_panel"] = render_panel
     app.jinja_env.globals["sr_path_url"] = downloads.path_url
+    app.jinja_env.filters["sr_path_field"] = downloads.path_field
     app.jinja_env.globals["strongroom_scope_name"] = scope_name
     app.jinja_env.filters.update(sr_size=humanize.size, sr_count=humanize.count,
                                  sr_when=humanize.when, sr_ago=humanize.ago, sr_took=humanize.took,
@@ -233,17 +234,17 @@ def preview(project_id, backup_id):
 
 
 def preview_part(project_id, backup_id):
-    """What restoring one file or folder (the details page's form) would change."""
+    """What restoring the files or folders of the form (a row of the browse view, or the
+    path typed on the details page) would change."""
     face = _face()
-    path = request.form.get("path", "")
-    report = face.preview_parts(project_id, backup_id, [path])
+    report = face.preview_parts(project_id, backup_id, downloads.form_paths() or [""])
     backup = face.show(project_id, backup_id)
     return _page("strongroom/preview_part.html", project_id=project_id, backup=backup, preview=report)
 
 
 def restore_part(project_id, backup_id):
     try:
-        job = _face().start_parts(project_id, backup_id, request.form.getlist("path"))
+        job = _face().start_parts(project_id, backup_id, downloads.form_paths())
     except Busy as exc:
         flash(messages.refused("restore", str(exc)), "error")
         return _back_to_panel(project_id)

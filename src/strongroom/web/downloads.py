@@ -58,6 +58,19 @@ def path_url(endpoint: str, path: str | None = None, **values) -> str:
     return f"{url}?path={quote(os.fsencode(path), safe='/')}" if path else url
 
 
+def path_field(path: str) -> str:
+    """A path's bytes, percent-encoded, for a form's hidden ``path_bytes`` field: any name
+    the file system allows survives the page (HTML cannot carry bytes that are not UTF-8)."""
+    return quote(os.fsencode(path), safe="/")
+
+
+def form_paths() -> list[str]:
+    """The paths a form sent: each ``path_bytes`` field decoded as ``path_field`` wrote it
+    (surrogate escapes for bytes that are not UTF-8), then each typed ``path`` field."""
+    encoded = [unquote_to_bytes(value).decode("utf-8", "surrogateescape") for value in request.form.getlist("path_bytes")]
+    return encoded + request.form.getlist("path")
+
+
 def query_arg(name: str) -> str | None:
     """The query-string value ``name``, with bytes that are not UTF-8 kept as surrogate
     escapes (as the manifest keeps such names), or None when absent."""
