@@ -250,13 +250,11 @@ def browse_backup(project_id, backup_id):
 
 
 def download_file(project_id, backup_id):
-    entry, blocks = _face().file(project_id, backup_id, downloads.query_arg("path"))
-    return downloads.file_response(entry, blocks)
+    return downloads.send_file(_face(), project_id, backup_id)
 
 
 def download_archive(project_id, backup_id):
-    name, blocks = _face().archive(project_id, backup_id, downloads.query_arg("path"))
-    return downloads.archive_response(name, blocks)
+    return downloads.send_folder(_face(), project_id, backup_id)
 
 
 def diff_backup(project_id, backup_id):

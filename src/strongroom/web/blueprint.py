@@ -209,13 +209,11 @@ def details(project_id, backup_id):
 
 
 def download(project_id, backup_id):
-    entry, blocks = _face().file(project_id, backup_id, downloads.query_arg("path"))
-    return downloads.file_response(entry, blocks)
+    return downloads.send_file(_face(), project_id, backup_id)
 
 
 def archive(project_id, backup_id):
-    name, blocks = _face().archive(project_id, backup_id, downloads.query_arg("path"))
-    return downloads.archive_response(name, blocks)
+    return downloads.send_folder(_face(), project_id, backup_id)
 
 
 def changes(project_id, backup_id):

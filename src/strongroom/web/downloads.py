@@ -46,6 +46,18 @@ def archive_response(name: str, blocks: Iterator[bytes]) -> Response:
     return _streamed(blocks, "application/gzip", name)
 
 
+def send_file(face, project_id: str | None, backup_id: str) -> Response:
+    """One stored file of the backup (``?path=``), for the panel and the API alike."""
+    entry, blocks = face.file(project_id, backup_id, query_arg("path"))
+    return file_response(entry, blocks)
+
+
+def send_folder(face, project_id: str | None, backup_id: str) -> Response:
+    """One folder of the backup (``?path=``; the top when absent) as a tar.gz."""
+    name, blocks = face.archive(project_id, backup_id, query_arg("path"))
+    return archive_response(name, blocks)
+
+
 def crumbs(path: str) -> list[tuple[str, str]]:
     """``a/b/c`` as ``[("a", "a"), ("b", "a/b"), ("c", "a/b/c")]``: the way back up."""
     parts = path.split("/") if path else []
