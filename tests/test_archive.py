@@ -503,3 +503,11 @@ def test_import_from_an_empty_standard_input_fails_with_one_line(cli_process, co
     result = cli_process("import", "-")  # standard input is /dev/null
     assert result.returncode == 2
     assert result.stderr == "strongroom: error: the archive is empty\n"
+
+
+def test_export_into_a_folder_that_does_not_exist_is_refused_in_one_line_naming_it(cli, service, site, tmp_path):
+    backup_id = service.make_backup()["id"]
+    result = cli("export", backup_id, "-o", str(tmp_path / "no-such-folder" / "site.tar"))
+    assert result.exit_code == 2
+    assert result.output == f"strongroom: error: cannot write {tmp_path}/no-such-folder/site.tar: " \
+                            f"the folder {tmp_path}/no-such-folder does not exist\n"

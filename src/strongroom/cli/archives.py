@@ -44,6 +44,9 @@ def export(obj, backup_id, project_id, output, compress, as_json):
         result = obj.service.export_backup(backup_id, stdout, project_id, compress=compress)
         stdout.flush()
     else:
+        folder = Path(output).parent
+        if not folder.is_dir():  # said before any work, and by its name
+            raise BadInput(f"cannot write {output}: the folder {folder} does not exist")
         result = _export_to_file(obj, backup_id, project_id, Path(output), compress)
     obj.progress.done()
     to_stderr = output == "-"  # standard output carries the archive
