@@ -3,10 +3,8 @@ job, and the API's ``…/restore-part`` against its OpenAPI document."""
 
 import re
 
-import pytest
-
 from strongroom.scopes import Scope, scope_dir
-from strongroom.web import create_app
+from test_web import demo, text  # noqa: F401 - the demo app fixture and its page text
 from test_web_api import api, conforms, follow  # noqa: F401 - the fixture
 from test_web_security import signed_in
 from web_support import (  # noqa: F401 - fixtures
@@ -18,16 +16,6 @@ from web_support import (  # noqa: F401 - fixtures
     wait_for_jobs,
     web_data,
 )
-
-
-@pytest.fixture
-def demo(web_data):
-    app = create_app(web_data.config("pilot"), secret_key="test")
-    return app, app.test_client(), web_data
-
-
-def text(response) -> str:
-    return response.get_data(as_text=True)
 
 
 def test_the_details_page_offers_restore_this_only_to_those_who_may_restore(demo):
