@@ -415,7 +415,9 @@ def test_sealed_content_opens_to_what_went_in_at_every_chunk_boundary(size):
     opened = io.BytesIO()
     assert cipher.open("objects/x", io.BytesIO(sealed.getvalue()), opened) == hashlib.sha256(content).hexdigest()
     assert opened.getvalue() == content
-    assert content[:64] not in sealed.getvalue() or size == 0
+    # Not in clear; a content of a few bytes can turn up by chance in random ciphertext
+    # (one byte does in about one run of eight), so only a longer one says anything.
+    assert size < 16 or content[:64] not in sealed.getvalue()
 
 
 def test_sealed_content_cut_reordered_moved_or_under_another_key_does_not_open():
