@@ -185,6 +185,32 @@ def test_a_job_page_without_javascript_refreshes_itself_while_running(demo):
     wait_for_jobs(app)
 
 
+def test_a_job_that_ends_while_its_page_is_made_is_shown_running_or_with_its_outcome(demo, monkeypatch):
+    """The job's thread may end between the page's look at the job and its drawing: the page
+    must show one moment, never a finished job without its outcome (once a browser saw that)."""
+    from strongroom.web import blueprint
+
+    app, client, _data = demo
+    token = signed_in(client, "admin")
+    drawn = blueprint._page
+
+    def job_ends_meanwhile(template, *args, **context):
+        if template == "strongroom/job.html":
+            release.set()
+            wait_for_jobs(app)
+        return drawn(template, *args, **context)
+
+    with paused_job() as (reached, release):
+        job_page = make_backup(client, "site", token, "")
+        assert reached.wait(10)
+        monkeypatch.setattr(blueprint, "_page", job_ends_meanwhile)
+        page = text(client.get(job_page))
+    assert 'data-state="running"' in page and "of the whole site made" not in page
+    monkeypatch.setattr(blueprint, "_page", drawn)
+    again = text(client.get(job_page))  # what the page's script does when its poll sees the end
+    assert 'data-state="done"' in again and re.search(r'class="sr-flash sr-success"[^>]*>Backup \S+ of the whole site made', again)
+
+
 def test_pages_that_list_files_show_any_name_a_file_system_allows(demo):
     """A name that is not UTF-8, or holds a newline or markup, is shown, escaped: never a 500."""
     import os

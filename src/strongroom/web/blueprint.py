@@ -281,7 +281,9 @@ def _start(kind: str, project_id, backup_id=None, note=""):
 
 
 def job_page(job_id):
-    job = _face().job(job_id)
+    # One moment of the job for the whole page: the job's thread may end while the page is
+    # made, and a page drawn as finished must also carry the outcome's flash.
+    job = _face().job(job_id).still()
     if job.state == "done":
         found_damage = job.kind == "check" and not (job.result or {}).get("ok")
         flash(job.message, "error" if found_damage else "success")

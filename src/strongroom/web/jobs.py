@@ -12,6 +12,7 @@ became of the operation (done, rolled back, refused, failed; ``progress_model``)
 
 from __future__ import annotations
 
+import copy
 import re
 import secrets
 import threading
@@ -66,6 +67,14 @@ class Job:
     def outcome_words(self) -> str:
         """``running``, ``done``, ``failed and rolled back``, ``refused``, ``failed``."""
         return OUTCOMES.get(self.outcome, self.state)
+
+    def still(self) -> "Job":
+        """A copy whose state no longer changes (the progress is still shared, and may run ahead).
+
+        The state is set last when a job ends, so a copy that reads it as ended has the whole
+        outcome; one that reads it as running is shown as running and followed.
+        """
+        return copy.copy(self)
 
     def to_dict(self) -> dict:
         shown = self.progress.snapshot()
