@@ -13,7 +13,10 @@ from strongroom.ids import (
 
 BAD_NAMES = ["", "../x", "..%2f", "%2e%2e%2f", "..%252f", "/etc", "x\n", "a\0b", "x" * 300, "..",
              "2026-11-26T04-27-43/../x", "2026-11-26T04-27-43\n", "2026-13-26T04-27-43", "2026-11-26T04-27-43.0",
-             "2026-11-26 04:27:43", None, 12, {"$ne": None}]
+             "2026-11-26 04:27:43", None, 12, {"$ne": None},
+             # no such time (a leap day of a common year, second 60, hour 24), other scripts' digits
+             "2026-02-29T04-27-43", "2026-11-26T04-27-60", "2026-11-26T24-27-43", "0000-11-26T04-27-43",
+             "\u0662\u0660\u0662\u0666-11-26T04-27-43", "2026-11-26T04-27-43.\u0661"]
 
 
 @pytest.mark.parametrize("bad", BAD_NAMES)
@@ -22,7 +25,8 @@ def test_anything_but_a_backup_id_is_refused(bad):
         validate_backup_id(bad)
 
 
-@pytest.mark.parametrize("good", ["2026-11-26T04-27-43", "2026-11-26T04-27-43.1", "2026-11-26T04-27-43.12"])
+@pytest.mark.parametrize("good", ["2026-11-26T04-27-43", "2026-11-26T04-27-43.1", "2026-11-26T04-27-43.12",
+                                  "2024-02-29T23-59-59"])
 def test_backup_ids_of_the_documented_form_are_accepted(good):
     assert validate_backup_id(good) == good
 

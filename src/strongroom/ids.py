@@ -15,7 +15,8 @@ from pathlib import PurePosixPath
 
 from .errors import InvalidName
 
-BACKUP_ID_RE = re.compile(r"\A(\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2})(?:\.([1-9][0-9]{0,5}))?\Z")
+# ASCII digits only: ``\d`` alone would take any script's digits, another name for the same time.
+BACKUP_ID_RE = re.compile(r"\A(\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2})(?:\.([1-9][0-9]{0,5}))?\Z", re.ASCII)
 PROJECT_ID_RE = re.compile(r"\A[0-9a-f]{24}\Z")
 TIME_FORMAT = "%Y-%m-%dT%H-%M-%S"
 MAX_SUFFIX = 999_999  # the largest suffix BACKUP_ID_RE accepts
@@ -32,10 +33,18 @@ def validate_backup_id(value: object) -> str:
     if not isinstance(value, str) or not (match := BACKUP_ID_RE.match(value)):
         raise InvalidName(f"not a backup id: {_shown(value)} (expected e.g. 2026-11-26T04-27-43)")
     try:
-        datetime.strptime(match.group(1), TIME_FORMAT)
+        _time_of(match.group(1))
     except ValueError:
         raise InvalidName(f"not a backup id: {_shown(value)} (no such date or time)") from None
     return value
+
+
+def _time_of(text: str) -> datetime:
+    """The time of ``2026-11-26T04-27-43`` (the regex fixed each field's place), or ValueError
+    if there is no such date or time. By hand: ``strptime`` costs ~13 µs, and every listing
+    pays it per backup."""
+    return datetime(int(text[0:4]), int(text[5:7]), int(text[8:10]),
+                    int(text[11:13]), int(text[14:16]), int(text[17:19]))
 
 
 def is_backup_id(value: object) -> bool:
@@ -54,7 +63,7 @@ def backup_id_sort_key(backup_id: str) -> tuple[str, int]:
 
 def backup_id_time(backup_id: str) -> datetime:
     match = BACKUP_ID_RE.match(validate_backup_id(backup_id))
-    return datetime.strptime(match.group(1), TIME_FORMAT).replace(tzinfo=UTC)
+    return _time_of(match.group(1)).replace(tzinfo=UTC)
 
 
 def new_backup_id(existing: Iterable[str], now: datetime | None = None) -> str:
