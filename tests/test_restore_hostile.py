@@ -141,6 +141,27 @@ def test_a_single_backup_folder_replaced_by_a_link_is_not_listed_and_not_deleted
     assert tree_fingerprint(elsewhere) == before
 
 
+@pytest.mark.parametrize("part", ["files", "db"])
+def test_a_backup_whose_files_or_db_folder_was_replaced_by_a_link_is_not_listed(service, config, site, tmp_path,
+                                                                                part):
+    oldest, made, newest = (service.make_backup() for _ in range(3))
+    folder = backups_root(config, Scope.site()) / made["id"] / part
+    shutil.move(folder, tmp_path / "elsewhere")
+    folder.symlink_to(tmp_path / "elsewhere")
+
+    assert [b["id"] for b in service.list_backups()] == [newest["id"], oldest["id"]]
+
+
+def test_a_scope_whose_backups_folder_is_reached_through_a_link_lists_nothing(service, config, site, tmp_path):
+    project_id = site.project_ids[0]
+    service.make_backup(project_id)
+    projects = config.backups_dir / "project"
+    shutil.move(projects, tmp_path / "elsewhere")
+    projects.symlink_to(tmp_path / "elsewhere")
+
+    assert service.list_backups(project_id) == []
+
+
 def test_when_the_modes_backups_folder_is_a_link_delete_and_restore_change_nothing_there(service, config, site,
                                                                                           tmp_path):
     made = service.make_backup()

@@ -51,12 +51,21 @@ def check_no_links(root: Path, target: Path) -> None:
     path = root
     for name in _parts(root, target):
         path = path / name
-        try:
-            st = os.lstat(path)
-        except FileNotFoundError:
+        if not check_folder(path):
             return
-        if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
-            raise _refusal(path)
+
+
+def check_folder(path: Path | str) -> bool:
+    """Refuse (``LinkedFolder``) if ``path`` itself is a symbolic link or not a folder;
+    False when it is missing, True when it is a folder (one ``lstat``, for loops over
+    many backups whose common folders were checked once)."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return False
+    if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
+        raise _refusal(Path(path))
+    return True
 
 
 def _refusal(path: Path) -> LinkedFolder:

@@ -55,7 +55,7 @@ from .audit import AuditLog, audited
 from .backing_up import phases
 from .config import Config
 from .engines import database_exists, list_collections, open_database
-from .errors import BadInput, Busy, CorruptBackup, LinkedFolder, NotFound
+from .errors import BadInput, Busy, CorruptBackup, NotFound
 from .ids import PROJECT_ID_RE, validate_backup_id
 from .journal import Journal
 from .locking import OperationLock, is_locked
@@ -140,14 +140,8 @@ class Strongroom:
     def list_backups(self, project_id: str | None = None) -> list[dict]:
         """Summaries of the scope's complete backups, newest first."""
         scope = self.scope(project_id, in_database=False)
-        found = []
-        for backup_id in self.store.ids(scope):
-            try:
-                path, manifest = self.store.open(scope, backup_id)
-            except (CorruptBackup, LinkedFolder):
-                continue  # ``verify --all`` reports it
-            found.append({**summary(manifest), "last_check": checks_record.last_check(path)})
-        return found
+        return [{**summary(manifest), "last_check": checks_record.last_check(path)}
+                for path, manifest in self.store.open_each(scope)]  # a damaged one: ``verify --all`` reports it
 
     def show_backup(self, backup_id: str, project_id: str | None = None) -> dict:
         """The summary of one backup plus its manifest's details."""

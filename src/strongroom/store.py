@@ -16,6 +16,7 @@ refuses to restore them until they are signed.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from . import mutations
@@ -23,7 +24,7 @@ from .config import Config
 from .errors import CorruptBackup, LinkedFolder, NotFound
 from .ids import backup_id_sort_key, is_backup_id, validate_backup_id
 from .manifest import MANIFEST, is_signed_format, iter_entries, read_manifest
-from .nofollow import check_no_links, open_below
+from .nofollow import check_folder, check_no_links, open_below
 from .pool import Pool
 from .privacy import group_id, object_mode
 from .scopes import Scope, backups_root
@@ -44,11 +45,11 @@ class BackupStore:
         root = backups_root(self.config, scope)
         if not root.is_dir():
             return []
-        found = [
+        found = [  # plain strings, not Paths: this runs per backup in every listing
             entry.name
             for entry in os.scandir(root)
             if is_backup_id(entry.name) and entry.is_dir(follow_symlinks=False)
-            and (Path(entry.path) / MANIFEST).is_file()
+            and os.path.isfile(os.path.join(entry.path, MANIFEST))
         ]
         return sorted(found, key=backup_id_sort_key, reverse=True)
 
@@ -90,9 +91,34 @@ class BackupStore:
         and run mode must be those of the folder it lies in.
         """
         path = self.path(scope, backup_id)
-        if not self.exists(scope, backup_id):
+        if not os.path.isfile(path / MANIFEST):
             raise NotFound(f"no backup {backup_id} of the {scope}")
         self._refuse_links(path)
+        return path, self._manifest(scope, path, authenticated)
+
+    def open_each(self, scope: Scope) -> Iterator[tuple[Path, dict]]:
+        """``open`` of each complete backup of the scope, newest first, leaving out those it
+        refuses (``CorruptBackup``, ``LinkedFolder``: ``verify --all`` reports them). For the
+        listings: the folders from the data dir to the scope's root are checked for links
+        once, not again for each backup (each backup's own folder, ``files`` and ``db`` are)."""
+        root = backups_root(self.config, scope)
+        try:
+            check_no_links(self.config.data_dir, root)
+        except LinkedFolder:
+            return
+        for backup_id in self.ids(scope):
+            path = os.path.join(root, backup_id)  # strings: Paths cost more than the checks
+            try:
+                for folder in (path, os.path.join(path, "files"), os.path.join(path, "db")):
+                    check_folder(folder)
+                manifest = self._manifest(scope, Path(path), authenticated=True)
+            except (CorruptBackup, LinkedFolder):
+                continue
+            yield Path(path), manifest
+
+    def _manifest(self, scope: Scope, path: Path, authenticated: bool) -> dict:
+        """The manifest of the backup in ``path``, read and checked (see ``open``)."""
+        backup_id = path.name
         manifest = read_manifest(path)
         if authenticated and is_signed_format(manifest):
             authenticate(backup_id, manifest, self.site_key.get())
@@ -103,7 +129,7 @@ class BackupStore:
         if manifest.get("mode") != self.config.mode:
             raise CorruptBackup(f"backup {backup_id}: manifest is for run mode {manifest.get('mode')!r}, "
                                 f"not {self.config.mode!r}")
-        return path, manifest
+        return manifest
 
     def latest(self, scope: Scope) -> tuple[Path, dict] | None:
         for backup_id in self.ids(scope):
@@ -147,6 +173,10 @@ class BackupStore:
         """``LinkedFolder`` if the backup ``path``, a folder between the data dir and it,
         or its ``files``/``db`` folder is a link: no backup is used or removed through one."""
         check_no_links(self.config.data_dir, path)
+        self._refuse_links_inside(path)
+
+    @staticmethod
+    def _refuse_links_inside(path: Path) -> None:
         for part in ("files", "db"):
             check_no_links(path, path / part)
 
