@@ -202,6 +202,37 @@ def peak_memory_of_backup(data_dir: Path) -> int:
     return int(out.strip()) * 1024
 
 
+def many_backups(data_dir: Path, count: int) -> float:
+    """``count`` real backups of a small site (a few files, a few records), made by this
+    build's service in one child process, one after the other, as fast as the product
+    makes them (no start-up per backup); return the seconds it took. Backups already
+    there count: the folder is topped up to ``count``. A child, not this process: a
+    command's peak memory (``wait4``) starts from its parent's at the fork, which would
+    then hold the whole service."""
+    probe = (f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import workloads; "
+             "from pathlib import Path; print(workloads.make_backups(Path(sys.argv[1]), int(sys.argv[2])))")
+    return float(run(sys.executable, "-c", probe, data_dir, str(count)))
+
+
+def make_backups(data_dir: Path, count: int) -> float:
+    """``many_backups``' work, in the process that calls it."""
+    from strongroom.config import Config
+    from strongroom.service import Strongroom
+
+    work = data_dir / "working" / "pilot"
+    for n in range(8):
+        (work / f"d{n % 2}").mkdir(parents=True, exist_ok=True)
+        (work / f"d{n % 2}" / f"f{n}.json").write_text(f'{{"n": {n}}}\n')
+    service = Strongroom(Config(data_dir))
+    for name in ("project", "edition"):
+        if service.database[name].count_documents({}) == 0:
+            service.database[name].insert_many({"n": n, "title": f"{name} {n}"} for n in range(10))
+    started = time.perf_counter()
+    for n in range(count - len(service.list_backups())):
+        service.make_backup(note=f"backup {n}")
+    return time.perf_counter() - started
+
+
 def records_database(data_dir: Path, count: int):
     """An embedded database with ``count`` edition-like records in one collection."""
     from strongroom.config import Config
