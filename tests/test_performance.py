@@ -128,7 +128,8 @@ def test_version_and_help_start_without_the_service_or_the_database_drivers():
              "        main(args)\n"
              "    except SystemExit:\n"
              "        pass\n"
-             "heavy = sorted(m for m in ('strongroom.service', 'bson', 'pymongo', 'montydb', 'flask', 'sqlite3')\n"
+             "heavy = sorted(m for m in ('strongroom.service', 'bson', 'pymongo', 'montydb', 'flask', 'sqlite3',\n"
+             "                           'urllib.request', 'http.client')\n"
              "               if m in sys.modules)\n"
              "print(','.join(heavy), file=sys.stderr)\n")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=False)

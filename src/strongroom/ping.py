@@ -13,9 +13,7 @@ Only ``http`` and ``https`` URLs are accepted (a ``file:`` URL would read files)
 
 from __future__ import annotations
 
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Callable
 
 from .errors import BadInput
@@ -61,6 +59,9 @@ class Pinger:
 
     def _send(self, kind: str, body: str) -> bool:
         """True if the ping was answered with a 2xx; never raises an error of its own."""
+        import urllib.error  # here: urllib.request and http.client cost every command ~20 ms to import
+        import urllib.request
+
         target = ping_url(self.url, kind)
         data = " ".join(body.split())[:MAX_BODY].encode("utf-8")
         request = urllib.request.Request(target, data=data, method="POST",
