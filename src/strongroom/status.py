@@ -19,26 +19,27 @@ from datetime import datetime
 from . import checks_record
 from .errors import CorruptBackup, LinkedFolder
 from .humanize import parse_time
-from .scopes import Scope
+from .scopes import Scope, backups_root
 from .space import free_bytes, mount_point
 
 
 def scope_status(sr, scope: Scope) -> dict:
     """``{"scope", "project", "backups", "newest", "newest_verified", "failed_verification"}``."""
     now = sr.clock()
-    ids = sr.store.ids(scope)
-    checks = {i: checks_record.last_check(sr.store.path(scope, i)) or {} for i in ids}
+    ids = sr.store.ids(scope)  # once: each id was validated by it, and a scope may have thousands
+    root = backups_root(sr.config, scope)
+    checks = {i: checks_record.last_check(root / i) or {} for i in ids}
     verified = next((i for i in ids if checks[i].get("ok") is True), None)
     return {
         "scope": scope.kind, "project": scope.project_id, "backups": len(ids),
-        "newest": _newest(sr, scope, now),
+        "newest": _newest(sr, scope, ids, now),
         "newest_verified": verified and {**_backup(sr, scope, verified, now), "verified_at": checks[verified]["at"]},
         "failed_verification": [i for i in ids if checks[i].get("ok") is False],
     }
 
 
-def _newest(sr, scope: Scope, now: datetime) -> dict | None:
-    for backup_id in sr.store.ids(scope):
+def _newest(sr, scope: Scope, ids: list[str], now: datetime) -> dict | None:
+    for backup_id in ids:
         found = _backup(sr, scope, backup_id, now)
         if found.get("created_at"):
             return found
