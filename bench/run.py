@@ -5,13 +5,16 @@
     ./run bench --site DIR --runs 5   a folder of yours instead of the demo site
     ./run bench --warm                keep the page cache; each command followed by sync
     ./run bench --scale 200k          200,000 files of 1-8 KB in 2,000 folders
+    ./run bench --only startup        ``strongroom --version``, and ``strongroom list`` on 1,000
+                                      real backups of a small site (100 with --quick)
     ./run bench --compare /work/wt-old/.venv/bin/strongroom
                                       another build's strongroom too, run after run on a
                                       copy of the same site: old and new side by side
 
 Each scenario runs every tool in turn, run after run (alternately, so that a busy
 neighbour slows all of them alike), and reports the median, min and max seconds, the
-ratio of Strongroom's median to its anchor's and the target of issue 5. The data goes
+ratio of Strongroom's median to its anchor's and the target of issue 5 (the start-up rows
+have absolute targets in seconds: their ratio is the median over the target). The data goes
 below ``--dir`` (default ``/tmp/strongroom-bench``), the results to ``results.json``
 there (or ``--json``). Anchors not installed (``cp``, ``rsync``, ``restic``, ``borg``)
 are reported as missing and their rows skipped. The page cache is dropped between runs
@@ -415,7 +418,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="another build's strongroom command (e.g. an old checkout's .venv/bin/strongroom), "
                              "run after this one's on a copy of the same site, every run")
     parser.add_argument("--only", metavar="STEPS", help=f"comma-separated steps to run after the first backup "
-                        f"(default all: {','.join(STEPS)})")
+                        f"(default all: {','.join(STEPS)}); {', '.join(sorted(SITE_FREE_STEPS))} alone make "
+                        "no site and no first backup")
     args = parser.parse_args(argv)
     runs = args.runs or (1 if args.quick else 3)
     bench = Bench(args.dir.resolve(), runs, args.quick, args.compare, args.scale or 0)
