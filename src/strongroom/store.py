@@ -132,12 +132,8 @@ class BackupStore:
         return manifest
 
     def latest(self, scope: Scope) -> tuple[Path, dict] | None:
-        for backup_id in self.ids(scope):
-            try:
-                return self.open(scope, backup_id)
-            except (CorruptBackup, LinkedFolder):
-                continue
-        return None
+        """The newest backup ``open`` accepts, or None."""
+        return next(self.open_each(scope), None)
 
     def staging_path(self, scope: Scope, backup_id: str) -> Path:
         return backups_root(self.config, scope) / (STAGING_PREFIX + validate_backup_id(backup_id))
@@ -173,10 +169,6 @@ class BackupStore:
         """``LinkedFolder`` if the backup ``path``, a folder between the data dir and it,
         or its ``files``/``db`` folder is a link: no backup is used or removed through one."""
         check_no_links(self.config.data_dir, path)
-        self._refuse_links_inside(path)
-
-    @staticmethod
-    def _refuse_links_inside(path: Path) -> None:
         for part in ("files", "db"):
             check_no_links(path, path / part)
 
