@@ -207,7 +207,7 @@ class Bench:
 
     def startup(self, backups: int) -> None:
         """``strongroom --version``, and ``strongroom list`` on a scope of ``backups`` real
-        backups (made once, by this build's service in one process), ``STARTUP_RUNS`` times
+        backups (made once, by this build's service in one child process), ``STARTUP_RUNS`` times
         or more each: fixed costs, against absolute targets. The interpreter's own start
         (``python -c pass``) is timed beside them, the floor under both."""
         data = self.anchors / f"startup-{backups}"
@@ -346,10 +346,12 @@ def scale_memory_row(bench: Bench) -> dict:
     """The peak memory at ``--scale``: the largest of the backups' and restores' measured."""
     measured = {scenario: bench.peaks[scenario]["strongroom"] for scenario in SCALE_MEMORY_SCENARIOS
                 if bench.peaks.get(scenario, {}).get("strongroom")}
-    peak = max(measured.values(), default=0)
+    operation = f"peak memory at {bench.scale:,} files"
+    if not measured:  # e.g. --only startup
+        return {"row": "peak_memory", "operation": operation, "anchor": "100 MB", "target": 1.0, "skipped": "not run"}
+    peak = max(measured.values())
     which = ", ".join(SCALE_MEMORY_SCENARIOS[scenario] for scenario in measured)
-    return {"row": "peak_memory", "operation": f"peak memory at {bench.scale:,} files ({which})",
-            "strongroom": peak, "unit": "bytes", "by_operation": measured, "anchor": "100 MB",
+    return {"row": "peak_memory", "operation": f"{operation} ({which})", "strongroom": peak, "unit": "bytes", "by_operation": measured, "anchor": "100 MB",
             "anchor_value": SCALE_MEMORY_LIMIT, "ratio": peak / SCALE_MEMORY_LIMIT, "target": 1.0,
             "met": peak <= SCALE_MEMORY_LIMIT}
 
