@@ -7,7 +7,8 @@ lets the walk merge-join against it in constant memory: a file whose size, mtime
 inode match its previous entry is linked to the object it had, without being opened.
 
 Any other file is opened, hashed and stored by a worker thread (copied once, in one pass
-with the hash, unless its content is already in the pool), with ``O_NOFOLLOW`` relative
+with the hash, unless its content is already in the pool; a small file is read whole in
+one call, ``pool.store`` with its size), with ``O_NOFOLLOW`` relative
 to its folder's descriptor: the walk hands the workers a duplicate of that descriptor,
 shared by the jobs of the folder's files and closed by the last of them (``_FolderRef``),
 so the walking thread only lists and ``lstat``s while the workers open, read and ``fstat``.
@@ -278,7 +279,7 @@ class _Snapshot:
                 if pause:  # even sleep(0) costs a system call and a reschedule per file
                     time.sleep(pause)
                 digest, size, added = self.pool.store(fd, dest, hash_first=same_size, times=self.times,
-                                                      sparse=sparse)
+                                                      sparse=sparse, size=st.st_size)
                 before, st = st, os.fstat(fd)
                 if _same_version(before, st, size) or attempt == READS - 1:
                     break
