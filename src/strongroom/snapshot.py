@@ -46,7 +46,7 @@ from .humanize import path as shown
 from .manifest import FileListWriter, counted_as
 from .nofollow import open_if_present
 from .parallel import Ordered, PhaseTimes
-from .pool import Pool
+from .pool import SMALL_FILE, Pool
 from .walking import Cursor, Found, walk_at
 
 Progress = Callable[[str, int, "int | None"], None] | None
@@ -215,7 +215,10 @@ class _Snapshot:
             self._open_here(jobs, item, same_size)
             return
         folder = self.folders.lend(item)
-        jobs.submit(self._open_and_store, folder, item, same_size)
+        if item.stat.st_size <= SMALL_FILE:
+            jobs.batch(item.stat.st_size, self._open_and_store, folder, item, same_size)
+        else:
+            jobs.submit(self._open_and_store, folder, item, same_size)
 
     def _open_and_store(self, folder: _FolderRef, item: Found, same_size: bool) -> tuple:
         """A worker's job: open the file through the lent folder, then ``_store`` it.
