@@ -89,26 +89,30 @@ class Ordered:
             self._group, self._group_bytes = [], 0
 
     def put(self, value) -> None:
-        self._send_group()
+        if self._group:
+            self._send_group()
         self._pending.append(_Ready(value))
 
     def ready(self) -> Iterator:
         """The results at the head of the queue that are done (waiting while it is full)."""
-        pending = self._pending
-        while pending and (pending[0].done() or len(pending) > self._window):
-            yield from self._results(pending.popleft())
+        return self._results(self._window)
 
     def drain(self) -> Iterator:
+        """Every result left, waiting for each."""
         self._send_group()
-        while self._pending:
-            yield from self._results(self._pending.popleft())
+        return self._results(-1)
 
-    def _results(self, done) -> Iterator:
-        if done in self._groups:
-            self._groups.discard(done)
-            yield from done.result()
-        else:
-            yield done.result()
+    def _results(self, window: int) -> Iterator:
+        """Results from the head while it is done, or while more than ``window`` wait
+        (``-1``: all of them, waiting for each)."""
+        pending, groups = self._pending, self._groups
+        while pending and (len(pending) > window or pending[0].done()):
+            done = pending.popleft()
+            if done in groups:
+                groups.discard(done)
+                yield from done.result()
+            else:
+                yield done.result()
 
     def __enter__(self) -> Self:
         return self
