@@ -95,6 +95,8 @@ def test_a_repair_cut_short_at_any_change_leaves_a_backup_another_repair_complet
     made = service.make_backup()
     stored, _ = _victim(config, made["id"])
     _damage(stored)
+    service.verify_backup(made["id"], repair=True)  # makes the pool's temporary folder, once
+    _damage(stored)
     points = []
     previous = mutations.set_hook(lambda kind, detail: points.append(kind))
     try:

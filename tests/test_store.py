@@ -229,3 +229,71 @@ def test_identical_files_stored_at_once_by_many_threads_share_one_object(tmp_pat
     assert (tmp_path / "pool" / digest[:2] / digest).stat().st_nlink == 17
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(f"f{n}" for n in range(16))
     assert not list((tmp_path / "pool" / ".tmp").iterdir())
+
+
+def test_a_new_small_file_is_written_once_where_the_backup_holds_it_and_named_as_its_object(service, config):
+    import hashlib
+
+    from faults import count_points
+
+    live = config.working_dir
+    live.mkdir(parents=True, exist_ok=True)
+    (live / "note.txt").write_bytes(b"small content")
+    points = count_points(service.make_backup)
+    touching = [(kind, detail) for kind, detail in points if detail.endswith("note.txt") or "/.pool/" in detail]
+    digest = hashlib.sha256(b"small content").hexdigest()
+    kinds = [kind for kind, _ in touching]
+    # written once, where the backup holds it, then named: no temporary name to chmod and remove
+    assert kinds.count("create") == kinds.count("write") == 1, touching
+    assert touching[0][1].endswith("/files/note.txt") and "chmod" not in kinds and "unlink" not in kinds
+    assert touching[-1] == ("link", str(config.pool_dir / digest[:2] / digest))
+    stored = config.pool_dir / digest[:2] / digest
+    assert stored.read_bytes() == b"small content" and stored.stat().st_mode & 0o777 == 0o400
+    assert stored.stat().st_nlink == 2
+
+
+def test_identical_new_small_files_of_one_backup_share_one_object(service, config):
+    live = config.working_dir
+    live.mkdir(parents=True, exist_ok=True)
+    for name in ("a", "b", "c"):
+        (live / name).write_bytes(b"the same bytes")
+    made = service.make_backup()
+    folder = backups_root(config, Scope.site()) / made["id"] / "files"
+    inodes = {(folder / name).stat().st_ino for name in ("a", "b", "c")}
+    assert len(inodes) == 1 and (folder / "a").stat().st_nlink == 4
+    assert len(pool_objects(config)) == 1
+    assert not any(p.name.startswith(".strongroom-") for p in folder.iterdir())
+
+
+def test_a_small_file_longer_than_its_size_as_seen_is_stored_whole(tmp_path):
+    import hashlib
+
+    from strongroom.pool import Pool
+
+    content = b"grew after it was looked at" * 10
+    (tmp_path / "src").write_bytes(content)
+    pool = Pool(tmp_path / "pool")
+    fd = os.open(tmp_path / "src", os.O_RDONLY)
+    try:
+        digest, size, added = pool.store(fd, tmp_path / "dest", size=len(content) - 5)
+    finally:
+        os.close(fd)
+    assert (digest, size, added) == (hashlib.sha256(content).hexdigest(), len(content), True)
+    assert (tmp_path / "dest").read_bytes() == content
+
+
+def test_a_small_object_keeps_the_pools_mode_whatever_the_umask(tmp_path):
+    from strongroom.pool import Pool
+
+    (tmp_path / "src").write_bytes(b"private")
+    pool = Pool(tmp_path / "pool", object_mode=0o440)
+    old = os.umask(0o077)
+    try:
+        fd = os.open(tmp_path / "src", os.O_RDONLY)
+        try:
+            digest, _, _ = pool.store(fd, tmp_path / "dest", size=7)
+        finally:
+            os.close(fd)
+    finally:
+        os.umask(old)
+    assert pool.object_path(digest).stat().st_mode & 0o777 == 0o440

@@ -206,6 +206,27 @@ def create(path: Path | str, mode: str = "xb", buffering: int = -1):
     return open(path, mode, buffering=buffering)
 
 
+def create_fd(path: Path | str, mode: int) -> int:
+    """A new file (never an existing one, never through a link), open to write, with
+    ``mode`` as the umask lets it."""
+    point("create", path)
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+
+
+def write_fd(fd: int, data: bytes, detail: str = "") -> None:
+    """Write all of ``data`` to the open descriptor ``fd``: the point where a full disk shows."""
+    point("write", detail)
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def chown_group_fd(fd: int, gid: int, detail: str = "") -> None:
+    """Give the file open as ``fd`` to group ``gid``, keeping its owner."""
+    point("chown", detail)
+    os.fchown(fd, -1, gid)
+
+
 def write_file(path: Path, data: bytes, sync: bool = False) -> None:
     with create(path, "wb") as fh:
         write(fh, data)

@@ -11,6 +11,14 @@ an object that exists under its name is always complete. Durability comes from o
 ``fsync`` per object, which would cost more than the copy itself on many small files. A writer that finds the object
 already there links to it and discards its own copy. Content is read once, in large
 blocks, and hashed while it is copied.
+
+A small file (``_store_small``: up to ``SMALL_FILE`` bytes, no holes) is read whole in one
+call and hashed first: if its object exists, the file is linked to it and nothing is
+written; else the very bytes that were hashed are written once, as the new file at its
+place in the backup being made (a staging folder, removed whole if the backup fails),
+and that file is then linked under its object's name. No temporary name, no existence
+check, no ``chmod`` (it is created read-only, unless the umask says otherwise): four
+system calls for a new small object instead of ten.
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import stat
 import threading
 from pathlib import Path
 from time import perf_counter
@@ -28,6 +37,7 @@ from .parallel import PhaseTimes
 ALGORITHM = "sha256"
 BUFFER = 4 << 20  # large reads: fewer system calls, and hashlib releases the GIL on them
 OBJECT_MODE = 0o400  # the owner alone reads objects (``privacy``: 0440 with a backup group)
+SMALL_FILE = 1 << 20  # files up to this size are read whole, in one call (``_store_small``)
 
 _local = threading.local()
 
@@ -191,6 +201,7 @@ class Pool:
         self.group = group
         self.tmp = root / ".tmp"
         self._prefix = f"{root}/"
+        self._mode_exact: bool | None = None  # do new files get ``object_mode`` as created (umask)?
 
     def object_path(self, digest: str) -> Path:
         return self.root / digest[:2] / digest
@@ -214,16 +225,23 @@ class Pool:
             self.seal(dest)
 
     def store(self, src: Source, dest: Path | str, hash_first: bool = False,
-              times: PhaseTimes | None = None, sparse: bool = False) -> tuple[str, int, bool]:
+              times: PhaseTimes | None = None, sparse: bool = False,
+              size: int | None = None) -> tuple[str, int, bool]:
         """Put ``src``'s content in the pool and link ``dest`` to it.
 
         ``src`` is a path (opened with ``O_NOFOLLOW``) or a descriptor open to read, read
         from its start. With ``hash_first`` the file is read and hashed before anything
         is written, which costs nothing when the content is already there (a touched,
         unchanged file); otherwise it is copied and hashed in one pass. With ``sparse``
-        holes are neither read nor written: the object keeps them. Returns (digest, size,
-        added). Safe to call from several threads at once.
+        holes are neither read nor written: the object keeps them. ``size``, the size of
+        the descriptor's file as last seen, lets a small file be read whole in one call
+        (``_store_small``). Returns (digest, size, added). Safe to call from several
+        threads at once.
         """
+        if size is not None and size <= SMALL_FILE and not sparse and isinstance(src, int):
+            stored = self._store_small(src, str(dest), size, times, hash_first)
+            if stored is not None:
+                return stored
         if hash_first:
             digest, size = hash_file(src, times, sparse)
             if self._link_existing(digest, dest):
@@ -246,6 +264,61 @@ class Pool:
         finally:
             if copied or os.path.lexists(tmp):
                 mutations.unlink(tmp)
+
+    def _store_small(self, fd: int, dest: str, size: int, times: PhaseTimes | None,
+                     likely_there: bool) -> tuple[str, int, bool] | None:
+        """``store`` for a file of ``size`` bytes (at most ``SMALL_FILE``, no holes) open as
+        ``fd``: read whole in one call, hashed, linked to the object of that content if
+        there is one, else written once as a new object. None when the read did not give
+        ``size`` bytes (the file changed since it was looked at): it is then read as any
+        other file.
+
+        ``likely_there`` False (a file no earlier backup had at this size) skips looking
+        for the object first: the content is written, and if its object turns out to
+        exist ``dest`` is linked to it instead (the same result, one write more)."""
+        started = perf_counter()
+        data = os.pread(fd, size + 1, 0)  # one byte more: a file that grew shows it
+        if len(data) != size:
+            return None
+        read = perf_counter()
+        digest = hashlib.sha256(data).hexdigest()
+        hashed = perf_counter()
+        if likely_there and _link_unless_missing(self, digest, dest):
+            added = False  # an existing object: nothing written
+        else:
+            added = self._write_object(data, digest, dest)
+        if times is not None:
+            times.add("hash", hashed - read)
+            times.add("copy", (read - started) + (perf_counter() - hashed))
+        return digest, size, added
+
+    def _write_object(self, data: bytes, digest: str, dest: str) -> bool:
+        """Write ``data`` (which hashes to ``digest``) as the new file ``dest``, then name
+        it as the object: complete before it has that name, and linked by ``dest`` before
+        any collector can see it (see ``store``). False (and ``dest`` linked to the
+        existing object) if another writer named the same content first."""
+        fd = mutations.create_fd(dest, self.object_mode)
+        try:
+            if data:
+                mutations.write_fd(fd, data, dest)
+            if self.group is not None:
+                mutations.chown_group_fd(fd, self.group, dest)
+            if self.group is not None or not self._exact_mode(fd):
+                mutations.chmod_fd(fd, self.object_mode, dest)
+        finally:
+            os.close(fd)
+        return self._publish(dest, digest) or self._shared(digest, dest)
+
+    def _shared(self, digest: str, dest: str) -> bool:
+        self._share(digest, dest)
+        return False
+
+    def _exact_mode(self, fd: int) -> bool:
+        """Did the new file get ``object_mode`` as created? Asked once: the umask may
+        take bits away, and then every new object is ``chmod``-ed."""
+        if self._mode_exact is None:
+            self._mode_exact = stat.S_IMODE(os.fstat(fd).st_mode) == self.object_mode
+        return self._mode_exact
 
     def _copy_to_tmp(self, src: Source, tmp: str, times: PhaseTimes | None, sparse: bool) -> tuple[str, int]:
         """``copy_hashing`` into ``tmp``, making the temporary folder only when it is missing
@@ -330,6 +403,15 @@ class Pool:
                 if len(bucket.name) == 2 and bucket.is_dir():
                     digests.extend(entry.name for entry in bucket.iterdir())
         return self.release(digests)
+
+
+def _link_unless_missing(pool: Pool, digest: str, dest: str) -> bool:
+    """Link ``dest`` to the object ``digest``: False if there is no such object."""
+    try:
+        pool.link(digest, dest)
+    except FileNotFoundError:
+        return False
+    return True
 
 
 def _writer_alive(tmp_name: str) -> bool:

@@ -7,7 +7,8 @@ lets the walk merge-join against it in constant memory: a file whose size, mtime
 inode match its previous entry is linked to the object it had, without being opened.
 
 Any other file is opened, hashed and stored by a worker thread (copied once, in one pass
-with the hash, unless its content is already in the pool), with ``O_NOFOLLOW`` relative
+with the hash, unless its content is already in the pool; a small file is read whole in
+one call, ``pool.store`` with its size), with ``O_NOFOLLOW`` relative
 to its folder's descriptor: the walk hands the workers a duplicate of that descriptor,
 shared by the jobs of the folder's files and closed by the last of them (``_FolderRef``),
 so the walking thread only lists and ``lstat``s while the workers open, read and ``fstat``.
@@ -45,7 +46,7 @@ from .humanize import path as shown
 from .manifest import FileListWriter, counted_as
 from .nofollow import open_if_present
 from .parallel import Ordered, PhaseTimes
-from .pool import Pool
+from .pool import SMALL_FILE, Pool
 from .walking import Cursor, Found, walk_at
 
 Progress = Callable[[str, int, "int | None"], None] | None
@@ -214,7 +215,10 @@ class _Snapshot:
             self._open_here(jobs, item, same_size)
             return
         folder = self.folders.lend(item)
-        jobs.submit(self._open_and_store, folder, item, same_size)
+        if item.stat.st_size <= SMALL_FILE:
+            jobs.batch(item.stat.st_size, self._open_and_store, folder, item, same_size)
+        else:
+            jobs.submit(self._open_and_store, folder, item, same_size)
 
     def _open_and_store(self, folder: _FolderRef, item: Found, same_size: bool) -> tuple:
         """A worker's job: open the file through the lent folder, then ``_store`` it.
@@ -278,7 +282,7 @@ class _Snapshot:
                 if pause:  # even sleep(0) costs a system call and a reschedule per file
                     time.sleep(pause)
                 digest, size, added = self.pool.store(fd, dest, hash_first=same_size, times=self.times,
-                                                      sparse=sparse)
+                                                      sparse=sparse, size=st.st_size)
                 before, st = st, os.fstat(fd)
                 if _same_version(before, st, size) or attempt == READS - 1:
                     break
