@@ -155,3 +155,15 @@ def test_the_records_and_files_after_a_swept_restore_are_the_backups(service, si
     service.restore_backup(made["id"])
     wait_until(lambda: not swept_trees(config))
     assert records_fingerprint(database) == records and tree_fingerprint(config.working_dir) == files
+
+
+def test_in_a_server_that_embeds_python_the_sweep_is_a_thread_of_it(service, site, config, monkeypatch):
+    import sys
+
+    monkeypatch.setattr(sys, "executable", "/usr/bin/uwsgi")  # no Python to start: never run it
+    made = service.make_backup()
+    files = tree_fingerprint(config.working_dir)
+    service.restore_backup(made["id"])
+    assert sweeps_of(config) == {}
+    wait_until(lambda: not swept_trees(config))
+    assert tree_fingerprint(config.working_dir) == files

@@ -15,7 +15,8 @@ so the restore hands it to a sweep instead (``hand_over``):
    (``python -m strongroom.sweeping``, its own session, no standard streams, lower
    priority) is started with that descriptor: it holds the lock while it removes the
    tree, through folder descriptors (``mutations.rmtree``), never following a link.
-   It holds no operation lock and blocks nothing.
+   It holds no operation lock and blocks nothing. (In a server that embeds Python, whose
+   executable is no Python to start, a daemon thread does the same.)
 3. If the sweep dies (a crash, a kill, a power cut), its lock goes with it, and the
    next operation of that run mode removes the rest (``recovering.remove_leftover_trees``
    removes every sweep tree whose lock it can take, skipping one a live sweep holds).
@@ -78,8 +79,10 @@ def _start(place_fd: int, name: str) -> bool:
         return False
     try:
         fcntl.flock(tree_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        if _python() is None:  # a server that embeds Python (its executable is not python)
+            return _start_thread(place_fd, name, tree_fd)
         child = subprocess.Popen(
-            [sys.executable, "-m", "strongroom.sweeping", str(place_fd), name, str(tree_fd)],
+            [_python(), "-m", "strongroom.sweeping", str(place_fd), name, str(tree_fd)],
             pass_fds=(place_fd, tree_fd), start_new_session=True, env=_environment(),
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
@@ -89,6 +92,31 @@ def _start(place_fd: int, name: str) -> bool:
         os.close(tree_fd)  # the child's copy keeps the lock (flock belongs to the open file)
     # A long-lived caller (the web server) reaps it; a command line exits before it ends.
     threading.Thread(target=child.wait, name="strongroom-sweep-reaper", daemon=True).start()
+    return True
+
+
+def _python() -> str | None:
+    """The Python interpreter to run the sweep with: this process's, if it is one."""
+    executable = sys.executable
+    return executable if executable and os.path.basename(executable).startswith("python") else None
+
+
+def _start_thread(place_fd: int, name: str, tree_fd: int) -> bool:
+    """The sweep in a daemon thread of this process, on its own copies of the descriptors
+    (the lock stays held until the thread closes its copy; a process that exits first
+    leaves the rest to the next operation)."""
+    place_copy, tree_copy = os.dup(place_fd), os.dup(tree_fd)
+
+    def run() -> None:
+        try:
+            sweep(place_copy, name, tree_copy)
+        except Exception:  # noqa: BLE001, S110 - the next operation removes the rest
+            pass
+        finally:
+            os.close(place_copy)
+            os.close(tree_copy)
+
+    threading.Thread(target=run, name="strongroom-sweep", daemon=True).start()
     return True
 
 
