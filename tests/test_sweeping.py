@@ -167,3 +167,29 @@ def test_in_a_server_that_embeds_python_the_sweep_is_a_thread_of_it(service, sit
     assert sweeps_of(config) == {}
     wait_until(lambda: not swept_trees(config))
     assert tree_fingerprint(config.working_dir) == files
+
+
+def test_a_project_folder_on_another_file_system_has_its_old_tree_removed_before_the_restore_returns(
+        service, site, config, tmp_path):
+    """It cannot be moved out of the site's folder (no rename across file systems): removed at once."""
+    import shutil
+    import subprocess
+
+    projects = scope_dir(config, Scope.site()) / "project"
+    saved = tmp_path / "saved"
+    shutil.copytree(projects, saved, symlinks=True)
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(projects)],
+                          check=False, capture_output=True, text=True)
+    if made.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {made.stderr.strip()}")
+    try:
+        shutil.copytree(saved, projects, symlinks=True, dirs_exist_ok=True)
+        project = site.project_ids[0]
+        backup = service.make_backup(project)
+        files = tree_fingerprint(scope_dir(config, Scope.project(project)))
+        (scope_dir(config, Scope.project(project)) / "new.bin").write_bytes(b"x" * 3000)
+        service.restore_backup(backup["id"], project)
+        assert trees_beside(config, Scope.project(project)) == [] and swept_trees(config) == []
+        assert tree_fingerprint(scope_dir(config, Scope.project(project))) == files
+    finally:
+        subprocess.run(["umount", "-l", str(projects)], check=False)

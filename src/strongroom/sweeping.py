@@ -21,8 +21,8 @@ so the restore hands it to a sweep instead (``hand_over``):
    next operation of that run mode removes the rest (``recovering.remove_leftover_trees``
    removes every sweep tree whose lock it can take, skipping one a live sweep holds).
 
-Where a rename cannot be made (the scope's folder on another file system than its
-parent), a process cannot be started, or a mutation hook is installed (the fault
+Where the rename cannot be made (the scope's folder on another file system than the
+site's, or a full disk), a process cannot be started, or a mutation hook is installed (the fault
 tests: every change stays in the calling thread, in order, ``mutations.hooked``), the
 tree is removed at once, as before. So the disk space of the old tree is freed a moment
 after the restore returns, never later than the next operation.
@@ -30,7 +30,6 @@ after the restore returns, never later than the next operation.
 
 from __future__ import annotations
 
-import errno
 import fcntl
 import os
 import secrets
@@ -60,9 +59,7 @@ def hand_over(parent_fd: int, name: str, place_fd: int, prefix: str) -> str | No
     swept = prefix + secrets.token_hex(8)
     try:
         mutations.rename(name, swept, src_dir_fd=parent_fd, dst_dir_fd=place_fd)
-    except OSError as exc:
-        if exc.errno != errno.EXDEV:
-            raise
+    except OSError:  # another file system (EXDEV), or a full disk: removing frees space
         mutations.rmtree(name, dir_fd=parent_fd)
         return None
     if mutations.hooked() or not _start(place_fd, swept):
