@@ -9,7 +9,9 @@ before it begins:
    reserve grown to what rolling the records back could need.
 2. ``files``: the backup's tree is built beside the live folder, unchanged live files
    hard-linked, every other file copied from its pool object and hashed on the way
-   (``rebuild.build_tree``), then flushed to disk. Nothing live has changed yet: a
+   (``rebuild.build_tree``), then flushed to disk. Its entries are those the check
+   before the restore accepted (``Plan``: for a whole restore the caller passes the
+   file list it checked, ``checkedlist``; a list above 32 MB is read and checked again). Nothing live has changed yet: a
    damaged object, a full disk or any other failure here only removes the new tree.
 3. ``records``: the scope's records are replaced by the backup's (``dbrestore``).
 4. ``swap``: two renames put the new tree in place of the live one, which is kept
