@@ -98,6 +98,24 @@ def test_a_file_list_changed_after_the_check_changes_nothing_the_restore_builds(
     assert tree_fingerprint(scope_dir(config, Scope.site())) == before
 
 
+def test_a_partial_restore_also_builds_the_list_as_its_check_accepted_it(service, config, site, monkeypatch):
+    made = service.make_backup()
+    live = scope_dir(config, Scope.site())
+    before = tree_fingerprint(live)
+    (live / "site.json").write_text("changed after the backup")
+    listing = _folder(config, made) / FILE_LIST
+    checked = preflight.check_restore
+
+    def then_edit_the_list(*args):  # between the check and the build
+        checked(*args)
+        listing.chmod(0o644)
+        listing.write_bytes(listing.read_bytes().replace(b'"mode":420', b'"mode":511'))
+
+    monkeypatch.setattr(preflight, "check_restore", then_edit_the_list)
+    service.restore_parts(made["id"], ["site.json"])
+    assert tree_fingerprint(live) == before
+
+
 def test_the_list_is_kept_only_after_a_whole_pass_without_fault(service, config, site):
     made = service.make_backup()
     folder = _folder(config, made)

@@ -444,9 +444,12 @@ class Strongroom:
         with self._lock("restore", by):
             self._recover_locked()
             path, manifest, source, parts = self._open_source(scope, backup_scope, backup_id, paths)
-            problems = verifying.check_before_restore(path, manifest)
+            listing = CheckedList(path, manifest)  # read and checked once, for the check and the build
+            problems = verifying.check_before_restore(path, manifest, listing)
             if problems:
                 raise CorruptBackup(f"refusing to restore {backup_id}: it fails verification: {problems[0]}")
+            if scope == backup_scope:  # the source is the backup whole (``partial.source_for``): as checked
+                source = sources.whole(path, manifest, listing)
             chosen = parts and parts.paths
             if target is not None:
                 done = partial.to_folder(source, parts, target, self.progress)
