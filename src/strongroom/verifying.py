@@ -4,7 +4,10 @@
 manifest is signed (``store.open`` checked the signature), the record dumps and their
 JSON and metadata re-hash to the manifest's checksums (they are small), and each file's
 stored object is there, of its size and read-only (an object that is not is re-hashed).
-The content of every object the restore copies is hashed again as it is copied.
+The content of every object the restore copies is hashed again as it is copied. The
+file list is read through the restore's ``CheckedList``, so that the build takes the
+entries the check accepted without reading them again (``checkedlist``); each stored
+file is looked at from its folder's descriptor, folders opened without following links.
 
 ``verify_backup`` reads everything: every file re-hashed, every dump, and the backup
 folder itself, which must hold nothing the manifest does not list. On the way it makes
