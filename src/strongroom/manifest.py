@@ -25,7 +25,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from . import __version__, mutations
@@ -222,21 +222,26 @@ def iter_file_list(path: Path, name: str, sha256: str | None, entries: int | Non
     seen. So no entry can lead through a link or a file: a restore that creates the
     entries in order never follows a link out of the scope.
     """
+    try:
+        with open(path, "rb") as fh:
+            yield from check_file_list(fh, name, sha256, entries)
+    except FileNotFoundError:
+        raise CorruptBackup(f"{name} has no file list") from None
+
+
+def check_file_list(lines: Iterable[bytes], name: str, sha256: str | None, entries: int | None) -> Iterator[dict]:
+    """``iter_file_list`` of lines already at hand (an open file, or bytes held in memory)."""
     hasher = hashlib.sha256()
     count = 0
     folders: list[str] = []  # the chain of folders leading to the current entry
     linkable: set[str] = set()  # files with more names, which later entries may link to
     previous: tuple[str, ...] = ()
-    try:
-        with open(path, "rb") as fh:
-            for line in fh:
-                hasher.update(line)
-                count += 1
-                entry = _checked_entry(name, line)
-                previous = _check_place(name, entry, folders, previous, linkable)
-                yield entry
-    except FileNotFoundError:
-        raise CorruptBackup(f"{name} has no file list") from None
+    for line in lines:
+        hasher.update(line)
+        count += 1
+        entry = _checked_entry(name, line)
+        previous = _check_place(name, entry, folders, previous, linkable)
+        yield entry
     if hasher.hexdigest() != sha256 or count != entries:
         raise CorruptBackup(f"{name}: file list does not match its manifest")
 

@@ -386,13 +386,16 @@ def _refuse_linked_live(parent_fd: int, live: Path) -> None:
 
 
 def swap_in(staging: Path, live: Path, old: Path, before_cleanup: Callable[[], None] | None = None, *,
-            root: Path | None = None, inspect_old: Callable[[int, str, str], None] | None = None) -> None:
+            root: Path | None = None, inspect_old: Callable[[int, str, str], None] | None = None,
+            dispose_old: Callable[[int, str], None] | None = None) -> None:
     """Replace ``live`` by ``staging``: two renames, then the old tree goes.
 
     ``inspect_old(parent_fd, old_name, live_name)`` is called once the new tree is in place and
     durable, with the old tree beside it (the restore rescues from it what nobody backed
     up); then ``before_cleanup`` (the restore journals that point); then the old tree
-    is removed. No folder between ``root`` and ``live`` may be a link.
+    is removed, or given to ``dispose_old(parent_fd, old_name)`` (the restore hands it
+    to a sweep that removes it after the restore returns, ``sweeping``). No folder
+    between ``root`` and ``live`` may be a link.
     """
     parent_fd = open_below(root or live.parent, live.parent)
     try:
@@ -406,6 +409,11 @@ def swap_in(staging: Path, live: Path, old: Path, before_cleanup: Callable[[], N
             inspect_old(parent_fd, old.name, live.name)
         if before_cleanup:
             before_cleanup()
-        mutations.rmtree(old.name, dir_fd=parent_fd)
+        if _lstat_or_none(old.name, parent_fd) is not None:
+            (dispose_old or _remove_tree)(parent_fd, old.name)
     finally:
         os.close(parent_fd)
+
+
+def _remove_tree(parent_fd: int, name: str) -> None:
+    mutations.rmtree(name, dir_fd=parent_fd)

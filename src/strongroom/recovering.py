@@ -5,7 +5,8 @@ new tree is removed and the rollback's reserve released), then, if the records m
 changed (``CHANGED_STEPS``), the old tree is renamed back and the records are loaded
 from the pre-restore backup. Undoing is idempotent, so a journal step that cannot be
 written does not stop it. ``recover``, run before every command, reads the journal: a
-restore that reached ``cleanup`` is finished, any other is undone. Nothing is removed or
+restore that reached ``cleanup`` is finished, any other is undone; with no journal, the
+trees an ended restore or a dead sweep left are removed (``sweeping``). Nothing is removed or
 renamed through a link: the live folder's parent is opened from the data dir
 (``nofollow``).
 """
@@ -14,9 +15,10 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 from pathlib import Path
 
-from . import dbrestore, mutations, space
+from . import dbrestore, mutations, space, sweeping
 from .errors import CorruptBackup, RestoreFailed
 from .nofollow import open_below
 from .scopes import Scope, record_queries, scope_dir
@@ -149,18 +151,38 @@ def sweep_leftovers(sr) -> None:
 
 
 def remove_leftover_trees(sr, scope: Scope) -> None:
-    """Remove the new and old trees a restore of ``scope`` left beside its live folder."""
+    """Remove the new and old trees a restore of ``scope`` left beside its live folder,
+    and the old trees of the run mode a sweep did not finish (``sweeping``): a tree a
+    live sweep still holds is left to it."""
     live = scope_dir(sr.config, scope)
-    if not live.parent.is_dir():
+    _remove_trees(sr, live.parent, (f".{live.name}.restore-", f".{live.name}.old-"))
+    _remove_trees(sr, *sweeping.place_of(scope_dir(sr.config, Scope.site())))
+
+
+def _remove_trees(sr, parent: Path, prefixes: str | tuple[str, ...]) -> None:
+    if not parent.is_dir():
         return
-    prefixes = (f".{live.name}.restore-", f".{live.name}.old-")
-    parent_fd = open_below(sr.config.data_dir, live.parent)  # never removes through a link
+    parent_fd = open_below(sr.config.data_dir, parent)  # never removes through a link
     try:
         for name in os.listdir(parent_fd):
-            if name.startswith(prefixes):
+            if not name.startswith(prefixes):
+                continue
+            held = sweeping.take(parent_fd, name)
+            if held is None and _is_folder(parent_fd, name):
+                continue  # a live sweep is removing it
+            try:
                 mutations.rmtree(name, dir_fd=parent_fd)
+            finally:
+                held is not None and os.close(held)
     finally:
         os.close(parent_fd)
+
+
+def _is_folder(dir_fd: int, name: str) -> bool:
+    try:
+        return stat.S_ISDIR(os.lstat(name, dir_fd=dir_fd).st_mode)
+    except FileNotFoundError:
+        return False
 
 
 def _journal_quietly(sr, entry: dict, step: str) -> None:

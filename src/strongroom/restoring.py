@@ -9,14 +9,19 @@ before it begins:
    reserve grown to what rolling the records back could need.
 2. ``files``: the backup's tree is built beside the live folder, unchanged live files
    hard-linked, every other file copied from its pool object and hashed on the way
-   (``rebuild.build_tree``), then flushed to disk. Nothing live has changed yet: a
+   (``rebuild.build_tree``), then flushed to disk. Its entries are those the check
+   before the restore accepted (``Plan``: for a whole restore the caller passes the
+   file list it checked, ``checkedlist``; a list above 32 MB is read and checked again). Nothing live has changed yet: a
    damaged object, a full disk or any other failure here only removes the new tree.
 3. ``records``: the scope's records are replaced by the backup's (``dbrestore``).
 4. ``swap``: two renames put the new tree in place of the live one, which is kept
    whole beside it (``.<name>.old-<id>``) until the next step; what others wrote into
    the live folder since the pre-restore backup read it is moved aside (``rescue``).
-5. ``cleanup``: the restore is complete; the old tree is removed, then the journal. The
-   live index (``liveindex``) is written so the next backup need not read every file.
+5. ``cleanup``: the restore is complete; the old tree is handed to a sweep (``sweeping``):
+   renamed out of every scope's folder and removed by a detached process after the
+   restore returns (its disk space is freed a moment later; if the sweep dies, the next
+   operation removes the rest). Then the live index (``liveindex``) is written so the
+   next backup need not read every file, and the journal removed.
 
 If anything fails in steps 3-4 (a full disk, an I/O error, a database error, a signal),
 the restore is undone at once (step ``rollback``): the new tree is removed, which frees
@@ -32,13 +37,14 @@ exactly in the state before, never a mix.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
 
-from . import dbrestore, liveindex, mutations, rebuild, rescue, sources, space
+from . import dbrestore, liveindex, mutations, rebuild, rescue, sources, space, sweeping
 from .errors import CorruptBackup, NoSpace, RestoreFailed, StrongroomError
 from .manifest import iter_entries
-from .nofollow import check_no_links
+from .nofollow import check_no_links, open_below
 from .progress_model import marked, nested
 from .recovering import CHANGED_STEPS, tree_paths, undo
 from .recovering import quietly as _quietly
@@ -180,7 +186,8 @@ def build_and_switch(sr, scope: Scope, source: sources.Source, entry: dict,
         step("swap")
         sr.progress("switching", 0, 1)
         rebuild.swap_in(staging, live, old, before_cleanup=lambda: step("cleanup"), root=sr.config.data_dir,
-                        inspect_old=rescuer and rescuer.inspect)
+                        inspect_old=rescuer and rescuer.inspect,
+                        dispose_old=lambda parent_fd, name: _hand_over(sr, parent_fd, name))
         sr.progress("switching", 1, 1)
     except BaseException as exc:
         if entry["step"] != "cleanup":
@@ -193,6 +200,16 @@ def build_and_switch(sr, scope: Scope, source: sources.Source, entry: dict,
             "bytes_copied": stats.bytes_copied, "records": records, "timings": stats.times.rounded(),
             "warnings": list(getattr(records, "warnings", [])),
             "rescued": rescuer.outcome() if rescuer else rescue.NOTHING}
+
+
+def _hand_over(sr, parent_fd: int, name: str) -> None:
+    """Give the old tree ``name`` (beside the live folder) to a sweep (``sweeping``)."""
+    place, prefix = sweeping.place_of(scope_dir(sr.config, Scope.site()))
+    place_fd = open_below(sr.config.data_dir, place)
+    try:
+        sweeping.hand_over(parent_fd, name, place_fd, prefix)
+    finally:
+        os.close(place_fd)
 
 
 def _rescuer(sr, scope: Scope, entry: dict) -> rescue.Rescuer | None:

@@ -53,6 +53,7 @@ from . import (
 from .archive_format import Limits
 from .audit import AuditLog, audited
 from .backing_up import phases
+from .checkedlist import CheckedList
 from .config import Config
 from .engines import database_exists, list_collections, open_database
 from .errors import BadInput, Busy, CorruptBackup, NotFound
@@ -338,7 +339,8 @@ class Strongroom:
             path, manifest = self.store.open(scope, backup_id)
             announce(self.progress, restore_plan(manifest))
             self.progress("checking", 0, manifest["files"]["entries"])
-            problems = verifying.check_before_restore(path, manifest)
+            listing = CheckedList(path, manifest)  # read and checked once, for the check and the build
+            problems = verifying.check_before_restore(path, manifest, listing)
             if problems:
                 raise marked(CorruptBackup(f"refusing to restore {backup_id}: it fails verification: {problems[0]}"),
                              "refused")
@@ -346,7 +348,8 @@ class Strongroom:
             self.progress("checking", manifest["files"]["entries"], manifest["files"]["entries"])
             checked = perf_counter() - started
             make_pre_restore = lambda: self._make_backup(scope, "pre-restore", f"before restoring {backup_id}", by)
-            result = restoring.restore(self, scope, path, manifest, by, make_pre_restore)
+            result = restoring.restore(self, scope, path, manifest, by, make_pre_restore,
+                                       lambda pre_path, pre: sources.whole(path, manifest, listing))
             result["timings"] = {"check": round(checked, 4), **result.get("timings", {}),
                                  "total": round(perf_counter() - started, 4)}
             log.info("restore of %s of the %s: %d files, %d copied, %d kept; %s", backup_id, scope,
@@ -435,9 +438,12 @@ class Strongroom:
         with self._lock("restore", by):
             self._recover_locked()
             path, manifest, source, parts = self._open_source(scope, backup_scope, backup_id, paths)
-            problems = verifying.check_before_restore(path, manifest)
+            listing = CheckedList(path, manifest)  # read and checked once, for the check and the build
+            problems = verifying.check_before_restore(path, manifest, listing)
             if problems:
                 raise CorruptBackup(f"refusing to restore {backup_id}: it fails verification: {problems[0]}")
+            if scope == backup_scope:  # the source is the backup whole (``partial.source_for``): as checked
+                source = sources.whole(path, manifest, listing)
             chosen = parts and parts.paths
             if target is not None:
                 done = partial.to_folder(source, parts, target, self.progress)

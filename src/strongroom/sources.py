@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from .checkedlist import CheckedList
 from .manifest import iter_entries, restorable_root_mode
 from .parts import Parts
 
@@ -42,9 +43,11 @@ class Source:
     records: int = 0  # records in the dump's chosen collections (an upper bound when filtered)
 
 
-def whole(path: Path, manifest: dict) -> Source:
-    """The backup at ``path`` as it is."""
-    return Source(manifest["id"], path / "files", lambda: iter_entries(path, manifest),
+def whole(path: Path, manifest: dict, listing: CheckedList | None = None) -> Source:
+    """The backup at ``path`` as it is; its entries from ``listing`` if given (the file
+    list the check before the restore read, kept checked: ``checkedlist``)."""
+    entries = listing.entries if listing is not None else lambda: iter_entries(path, manifest)
+    return Source(manifest["id"], path / "files", entries,
                   manifest["files"].get("bytes", 0), _top(manifest["files"].get("root")),
                   path / "db" / "bson", tuple(manifest["collections"]), records=_records(manifest, manifest["collections"]))
 

@@ -4,7 +4,10 @@
 manifest is signed (``store.open`` checked the signature), the record dumps and their
 JSON and metadata re-hash to the manifest's checksums (they are small), and each file's
 stored object is there, of its size and read-only (an object that is not is re-hashed).
-The content of every object the restore copies is hashed again as it is copied.
+The content of every object the restore copies is hashed again as it is copied. The
+file list is read through the restore's ``CheckedList``, so that the build takes the
+entries the check accepted without reading them again (``checkedlist``); each stored
+file is looked at from its folder's descriptor, folders opened without following links.
 
 ``verify_backup`` reads everything: every file re-hashed, every dump, and the backup
 folder itself, which must hold nothing the manifest does not list. On the way it makes
@@ -26,6 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from . import dbdump, privacy, repairing, signing
+from .checkedlist import CheckedList
 from .checks_record import CHECKED, CHECKED_NEW
 from .errors import CorruptBackup
 from .manifest import (
@@ -36,6 +40,7 @@ from .manifest import (
     iter_entries,
     replace_manifest,
 )
+from .nofollow import FolderChain
 from .pool import hash_file
 from .progress_model import announce
 from .scopes import Scope, scope_dir
@@ -43,24 +48,57 @@ from .scopes import Scope, scope_dir
 REPORT_BYTES = 8 << 20  # progress after every 100 files, and after any file this big
 
 
-def check_before_restore(path: Path, manifest: dict) -> list[str]:
-    """What a restore checks before it changes anything, without reading every file."""
+def check_before_restore(path: Path, manifest: dict, listing: CheckedList | None = None) -> list[str]:
+    """What a restore checks before it changes anything, without reading every file.
+
+    ``listing``, if given, is the backup's file list read through it, so that the
+    restore's build can take the checked entries without reading them again."""
     if not is_signed_format(manifest):
         unsigned = (f"backup {manifest['id']} was made before backups were signed; check and sign it "
                     f"first with `strongroom verify {manifest['id']} --sign-unsigned`")
         return [unsigned]
     problems = dbdump.verify_dump(path / "db", manifest["collections"])
-    files_dir = f"{path / 'files'}/"
+    entries = listing.check() if listing is not None else iter_entries(path, manifest)
+    stored = _StoredFolders(path / "files")
     try:
-        for entry in iter_entries(path, manifest):
-            if entry["type"] != "file" or not object_suspect(files_dir + entry["path"], entry):
+        for entry in entries:
+            if entry["type"] != "file" or not stored.suspect(entry):
                 continue
             problem = check_entry(path / "files", entry)
             if problem:
                 problems.append(problem)
     except CorruptBackup as exc:
         problems.append(str(exc))
+    finally:
+        stored.close()
     return problems
+
+
+class _StoredFolders:
+    """The backup's stored files, each looked at from its folder's descriptor (one
+    ``lstat`` of a name, not of a whole path), folders opened without following links."""
+
+    def __init__(self, files_dir: Path):
+        try:
+            self._root: int | None = os.open(files_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError:
+            self._root = None  # every file is then suspect, and its check says why
+        self._chain = FolderChain(self._root, strict=False)
+
+    def suspect(self, entry: dict) -> bool:
+        parent, _, name = entry["path"].rpartition("/")
+        folder = self._chain.at(parent)
+        if folder is None:
+            return True
+        try:
+            return not looks_intact(os.lstat(name, dir_fd=folder), entry)
+        except OSError:
+            return True
+
+    def close(self) -> None:
+        self._chain.close()
+        if self._root is not None:
+            os.close(self._root)
 
 
 def verify_backup(sr, scope: Scope, backup_id: str, *, repair: bool = False,
@@ -172,7 +210,12 @@ def object_suspect(stored: str, entry: dict) -> bool:
         st = os.lstat(stored)
     except OSError:
         return True
-    return not stat.S_ISREG(st.st_mode) or st.st_size != entry["size"] or bool(st.st_mode & 0o222)
+    return not looks_intact(st, entry)
+
+
+def looks_intact(st: os.stat_result, entry: dict) -> bool:
+    """Is the stored file ``st`` a regular, read-only file of the entry's size?"""
+    return stat.S_ISREG(st.st_mode) and st.st_size == entry["size"] and not st.st_mode & 0o222
 
 
 def unlisted_files(path: Path, manifest: dict, complete: bool) -> list[str]:
