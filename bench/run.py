@@ -3,7 +3,7 @@
     ./run bench                       the large demo site (~2 GB, 4,565 files), 3 runs each
     ./run bench --quick               the small demo site, 1 run each (what CI runs)
     ./run bench --site DIR --runs 5   a folder of yours instead of the demo site
-    ./run bench --warm                keep the page cache; each command followed by sync
+    ./run bench --warm                keep the page cache (each command is followed by sync, warm or cold)
     ./run bench --scale 200k          200,000 files of 1-8 KB in 2,000 folders
     ./run bench --only startup        ``strongroom --version``, and ``strongroom list`` on 1,000
                                       real backups of a small site (100 with --quick)
@@ -19,7 +19,9 @@ below ``--dir`` (default ``/tmp/strongroom-bench``), the results to ``results.js
 there (or ``--json``). Anchors not installed (``cp``, ``rsync``, ``restic``, ``borg``)
 are reported as missing and their rows skipped. The page cache is dropped between runs
 when that is allowed (root on the host) unless ``--warm``; otherwise every run of every
-tool is warm-cache. Every timed command's own CPU seconds (user+sys) and peak resident
+tool is warm-cache. Every timed command is followed by ``sync``, in both modes, inside its
+time: Strongroom makes its backups and restores durable before it returns, so the anchors'
+writes are flushed alike (issue 12's "both flushed"). Every timed command's own CPU seconds (user+sys) and peak resident
 memory are recorded too (``wait4``): the CPU ratio is what to compare on a busy machine.
 """
 
@@ -412,7 +414,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="where to write the results (default DIR/results.json)")
     parser.add_argument("--keep", action="store_true", help="keep the data afterwards")
     parser.add_argument("--warm", action="store_true",
-                        help="keep the page cache (no drop between runs); each command is followed by sync")
+                        help="keep the page cache (no drop between runs); in both modes each command is followed by sync")
     parser.add_argument("--scale", metavar="N", type=_count,
                         help="a tree of N files of 1-8 KB in N/100 folders (e.g. 200k) instead of the demo site: "
                              "first and unchanged backup, unchanged restore, peak memory")

@@ -34,7 +34,7 @@ def run(*args: str | Path, cwd: Path | None = None) -> str:
     return done.stdout
 
 
-WARM = False  # --warm: the page cache is kept, and each timed command is followed by sync
+WARM = False  # --warm: the page cache is kept between runs (cold: dropped before each)
 LAST: dict = {}  # the last timed command's CPU seconds (user+sys) and peak memory (bytes)
 
 
@@ -59,8 +59,9 @@ def can_drop_caches() -> bool:
 
 
 def timed(*args: str | Path, cwd: Path | None = None) -> float:
-    """Wall seconds of the command (and, with ``--warm``, of the ``sync`` after it, so that
-    every tool's writes are flushed alike). Its own CPU seconds and peak resident memory
+    """Wall seconds of the command and of the ``sync`` after it, warm or cold, so that every
+    tool's writes are flushed alike (Strongroom flushes its own before it returns; an anchor
+    timed without the flush would leave its write-back to the next command). Its own CPU seconds and peak resident memory
     (``wait4``'s rusage of that one child) go to ``LAST``."""
     settle()
     env = {**os.environ, **SECRETS}
@@ -70,8 +71,7 @@ def timed(*args: str | Path, cwd: Path | None = None) -> float:
     err = child.stderr.read()
     _, status, usage = os.wait4(child.pid, 0)
     child.returncode = os.waitstatus_to_exitcode(status)
-    if WARM:
-        os.sync()
+    os.sync()
     seconds = time.perf_counter() - started
     if child.returncode != 0:
         raise RuntimeError(f"{' '.join(map(str, args))} failed ({child.returncode}): {err.decode()[-500:]}")
