@@ -54,6 +54,20 @@ def shoot(page, shots: Path, name: str, width: int, fits: str | None = None) -> 
         assert overflow <= 0, f"{fits} at {width} px is {overflow} px too wide"
 
 
+def backed_up_then_changed(page, base, config, project_a):
+    """As org1, make a backup of the project from its panel, then change about.md in the
+    live folder: (backup id, live folder, about.md's content in the backup)."""
+    sign_in(page, base, "org1")
+    page.goto(base + f"projects/{project_a}")
+    page.click("#sr-make-backup")
+    sync_api.expect(page.locator(".sr-flash")).to_contain_text(" made (", timeout=30_000)
+    backup_id = re.search(r"Backup (\S+) of .* made", page.locator(".sr-flash").inner_text()).group(1)
+    live = scope_dir(config, Scope.project(project_a))
+    original = (live / "about.md").read_bytes()
+    (live / "about.md").write_text("changed after the backup")
+    return backup_id, live, original
+
+
 def test_an_organiser_browses_downloads_compares_and_checks_a_backup(server, browser, tmp_path):
     base, config, project_a = server
     shots = tmp_path / "screenshots"
@@ -61,14 +75,7 @@ def test_an_organiser_browses_downloads_compares_and_checks_a_backup(server, bro
     expect = sync_api.expect
     page = browser.new_page(viewport={"width": 1280, "height": 900}, accept_downloads=True)
 
-    sign_in(page, base, "org1")
-    page.goto(base + f"projects/{project_a}")
-    page.click("#sr-make-backup")
-    expect(page.locator(".sr-flash")).to_contain_text(" made (", timeout=30_000)
-    backup_id = re.search(r"Backup (\S+) of .* made", page.locator(".sr-flash").inner_text()).group(1)
-    live = scope_dir(config, Scope.project(project_a))
-    original = (live / "about.md").read_bytes()
-    (live / "about.md").write_text("changed after the backup")
+    backup_id, _live, original = backed_up_then_changed(page, base, config, project_a)
 
     page.goto(base + f"projects/{project_a}")
     page.locator(f"#sr-panel tr[data-backup-id='{backup_id}'] a", has_text="Details").click()
@@ -116,14 +123,7 @@ def test_an_organiser_restores_one_file_from_the_browse_view_and_nothing_else_ch
     expect = sync_api.expect
     page = browser.new_page(viewport={"width": 1280, "height": 900})
 
-    sign_in(page, base, "org1")
-    page.goto(base + f"projects/{project_a}")
-    page.click("#sr-make-backup")
-    expect(page.locator(".sr-flash")).to_contain_text(" made (", timeout=30_000)
-    backup_id = re.search(r"Backup (\S+) of .* made", page.locator(".sr-flash").inner_text()).group(1)
-    live = scope_dir(config, Scope.project(project_a))
-    original = (live / "about.md").read_bytes()
-    (live / "about.md").write_text("changed after the backup")
+    backup_id, live, original = backed_up_then_changed(page, base, config, project_a)
     (live / "later.md").write_text("written after the backup: not part of the restore")
 
     page.goto(base + f"projects/{project_a}")
