@@ -180,6 +180,16 @@ def cli_process(config):
     return run
 
 
+def give_the_restore_work(folder: Path) -> Path:
+    """Change one file's content below ``folder``, so that restoring a backup made just
+    before has a file to copy back: a restore onto the backup's very state changes
+    nothing and makes no pre-restore backup (``matching``). Returns the file."""
+    path = min(p for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
+    path.chmod(0o644)
+    path.write_bytes(path.read_bytes() + b" (changed since the backup)")
+    return path
+
+
 def tree_fingerprint(root: Path) -> dict[str, tuple]:
     """Every entry below ``root``: type, mode, size, mtime, content hash or link target."""
     found = {}

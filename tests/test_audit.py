@@ -10,6 +10,7 @@ import os
 
 import pytest
 
+from conftest import give_the_restore_work
 from strongroom.audit import AuditLog, os_user
 from strongroom.cli.ops import parse_since
 from strongroom.service import Strongroom
@@ -29,6 +30,7 @@ def test_each_cli_operation_leaves_one_entry_saying_who_from_where_what_and_how_
     project = site.project_ids[0]
     cli("backup", "--project", project)
     assert cli("verify", made).exit_code == 0
+    give_the_restore_work(config.working_dir)
     restored = json.loads(cli("restore", made, "--yes", "--json").output)
     cli("prune", "--keep-last", "1", "--yes")
     found = entries(config)

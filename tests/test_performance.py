@@ -10,17 +10,20 @@ import subprocess
 import sys
 from pathlib import Path
 
+from conftest import give_the_restore_work
+
 BENCH = Path(__file__).resolve().parent.parent / "bench" / "run.py"
 ROWS = {"first_backup", "unchanged_backup_vs_rsync", "unchanged_backup_vs_restic", "changed_1pct_backup",
         "touched_backup", "restore_empty", "restore_empty_durable", "restore_unchanged", "restore_unchanged_vs_rsync",
-        "disk_10_backups", "project_backup", "dump_records", "peak_memory", "startup_version", "startup_list"}
+        "restore_changed_vs_rsync", "disk_10_backups", "project_backup", "dump_records", "peak_memory", "startup_version", "startup_list"}
 # The quick benchmark's ratios (small demo site, warm cache), as docs/performance.md gives
 # them ("The quick benchmark"): a row more than REGRESSION times worse is a regression
 # of Strongroom or of the benchmark itself, not the machine's noise. A ratio over a tool
 # that takes milliseconds moves a lot with the load, hence the generous bound.
 QUICK_RATIOS = {"first_backup": 9.4, "unchanged_backup_vs_rsync": 4.2, "unchanged_backup_vs_restic": 0.4,
                 "changed_1pct_backup": 5.1, "touched_backup": 0.6, "restore_empty": 38.0,
-                "restore_empty_durable": 18.0, "restore_unchanged": 18.0, "restore_unchanged_vs_rsync": 24.0,
+                "restore_empty_durable": 18.0, "restore_unchanged": 9.0, "restore_unchanged_vs_rsync": 5.1,
+                "restore_changed_vs_rsync": 15.0,
                 "disk_10_backups": 6.5, "project_backup": 1.4, "dump_records": 1.0, "peak_memory": 0.17}
 REGRESSION = 3.0
 # The start-up rows have absolute targets (0.15 s, 0.5 s); the quick benchmark only checks
@@ -56,6 +59,13 @@ def test_a_restore_onto_an_unchanged_folder_copies_nothing(service, site):
     result = service.restore_backup(made["id"])
     assert result["copied"] == 0 and result["kept"] == result["files"] > 0
     assert "total" in result["timings"]
+
+
+def test_a_restore_after_one_file_changed_copies_that_file_alone(service, site, config):
+    made = service.make_backup()
+    give_the_restore_work(config.working_dir)
+    result = service.restore_backup(made["id"])
+    assert result["copied"] == 1 and result["kept"] == result["files"] - 1 and result["pre_restore"]
 
 
 def quick_benchmark(where) -> dict:
@@ -104,7 +114,7 @@ def test_the_scale_benchmarks_peak_memory_covers_the_backups_and_the_restores(tm
                           capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     memory = next(row for row in json.loads(out.read_text())["rows"] if row["row"] == "peak_memory")
-    assert set(memory["by_operation"]) == {"first", "unchanged", "restore_empty", "restore_unchanged"}
+    assert set(memory["by_operation"]) == {"first", "unchanged", "restore_empty", "restore_unchanged", "restore_changed"}
     assert memory["strongroom"] == max(memory["by_operation"].values()) > 0
     assert "unchanged restore" in memory["operation"]
 

@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from conftest import give_the_restore_work
 from strongroom import dbrestore
 from strongroom.errors import Busy, RestoreFailed
 from strongroom.locking import OperationLock
@@ -118,6 +119,7 @@ def test_a_restore_that_fails_ends_rolled_back_in_red_words_not_at_100(config, d
     _files(config)
     runner = _runner(config, database)
     made = Strongroom(config, database=database).make_backup()
+    give_the_restore_work(config.working_dir)
 
     real, calls = dbrestore.restore_collections, []
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import tree_fingerprint
+from conftest import give_the_restore_work, tree_fingerprint
 from strongroom import mutations, rebuild, rescue
 from strongroom.errors import LinkedFolder, RestoreFailed
 from strongroom.scopes import Scope, backups_root, scope_dir
@@ -532,6 +532,7 @@ def test_a_restore_that_fails_before_its_swap_leaves_what_others_wrote_in_place(
 def test_a_restore_that_fails_while_keeping_what_others_wrote_loses_none_of_it(service, config, site):
     live = config.working_dir
     made = service.make_backup()
+    give_the_restore_work(live)
     before = tree_fingerprint(live)
     write = write_while_the_tree_is_built(live, other_program)
     moves = []
@@ -567,6 +568,7 @@ def test_a_restore_that_fails_while_keeping_what_others_wrote_loses_none_of_it(s
 
 def test_the_cli_says_where_files_written_during_a_restore_were_kept(service, config, site, cli):
     made = service.make_backup()
+    give_the_restore_work(config.working_dir)
     previous = mutations.set_hook(write_while_the_tree_is_built(config.working_dir, other_program))
     try:
         result = cli("restore", made["id"], "--yes")

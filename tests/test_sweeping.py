@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import records_fingerprint, tree_fingerprint
+from conftest import give_the_restore_work, records_fingerprint, tree_fingerprint
 from strongroom import sweeping
 from strongroom.manifest import iter_entries
 from strongroom.scopes import Scope, scope_dir
@@ -99,9 +99,11 @@ def test_the_restore_returns_before_its_old_tree_is_removed_and_the_sweep_remove
 def test_a_sweep_blocks_no_operation_and_a_killed_sweeps_leftover_goes_with_the_next_one(
         service, site, config, slow_sweeps):
     made = service.make_backup()
+    give_the_restore_work(config.working_dir)
     service.restore_backup(made["id"])
     assert len(sweeps_of(config)) == 1
     # A live sweep: the next operations run, and leave its tree to it.
+    give_the_restore_work(config.working_dir)
     service.restore_backup(made["id"])  # the same backup again: the earlier old tree is not in its way
     again = service.make_backup()
     assert len(swept_trees(config)) == 2 and len(sweeps_of(config)) == 2
@@ -141,6 +143,7 @@ def test_a_restore_under_a_mutation_hook_removes_its_old_tree_itself(service, si
     from faults import count_points
 
     made = service.make_backup()
+    give_the_restore_work(config.working_dir)
     points = count_points(lambda: service.restore_backup(made["id"]))
     swept = [detail for kind, detail in points if kind == "rmtree" and ".sweep-" in str(detail)]
     assert len(swept) == 1 and swept_trees(config) == [] and trees_beside(config, Scope.site()) == []

@@ -4,6 +4,7 @@ import re
 
 import pytest
 
+from conftest import give_the_restore_work
 from strongroom.scopes import Scope, scope_dir
 from strongroom.web import create_app
 from test_web_security import signed_in
@@ -132,6 +133,7 @@ def test_while_a_restore_runs_host_writes_get_503_with_a_notice(demo):
     token = signed_in(client, "admin")
     journal = data.config().backups_dir / ".journal.json"
     title_form = {"csrf_token": token, "title": "New title"}
+    give_the_restore_work(data.folder(data.project_a))
     with paused_job(lambda kind, detail: journal.exists()) as (reached, release):
         client.post(f"/backups/projects/{data.project_a}/{data.backups['pilot']['A']}/restore", data={"csrf_token": token})
         assert reached.wait(10)
@@ -149,6 +151,7 @@ def test_the_maintenance_answer_is_json_for_json_clients(web_data):
     app = host_app(web_data.config("pilot"))
     client = app.test_client()
     journal = web_data.config().backups_dir / ".journal.json"
+    give_the_restore_work(web_data.folder())
     with paused_job(lambda kind, detail: journal.exists()) as (reached, release):
         client.post(f"/api/v1/site/backups/{web_data.backups['pilot']['site']}/restore", json={"confirm": True},
                     headers={"X-Test-User": "admin", "X-CSRF-Token": csrf_token(client)})

@@ -9,6 +9,7 @@ import re
 import pytest
 from flask import abort
 
+from conftest import give_the_restore_work
 from strongroom.errors import NotAllowed
 from strongroom.service import Strongroom
 from strongroom.web import create_app
@@ -33,6 +34,7 @@ def host(web_data):
 def start_restore(call, data, scope: str):
     where = "site" if scope == "site" else f"projects/{data.project_a}"
     backup = data.backups["pilot"]["site" if scope == "site" else "A"]
+    give_the_restore_work(data.folder(None if scope == "site" else data.project_a))
     started = call("POST", f"/api/v1/{where}/backups/{backup}/restore", json={"confirm": True})
     assert started.status_code == 202, started.get_json()
     return started.get_json()["job"]["id"]
@@ -100,6 +102,7 @@ def test_during_a_project_restore_only_the_pages_showing_projects_wait(demo):
     app, client, data = demo
     token = signed_in(client, "admin")
     backup = data.backups["pilot"]["A"]
+    give_the_restore_work(data.folder(data.project_a))
     with paused_job(lambda kind, detail: kind == "delete") as (reached, release):
         client.post(f"/backups/projects/{data.project_a}/{backup}/restore", data={"csrf_token": token})
         assert reached.wait(10)
@@ -119,6 +122,7 @@ def test_during_a_project_restore_only_the_pages_showing_projects_wait(demo):
 def test_during_a_site_restore_the_signed_in_admin_gets_the_notice_not_sign_in_first(demo):
     app, client, data = demo
     token = signed_in(client, "admin")
+    give_the_restore_work(data.folder())
     with paused_job(lambda kind, detail: kind == "drop" and detail == "user") as (reached, release):
         client.post(f"/backups/site/{data.backups['pilot']['site']}/restore", data={"csrf_token": token})
         assert reached.wait(10)

@@ -3,6 +3,7 @@ maintenance notice said once, plurals and sizes in one style, the list's pages a
 
 import re
 
+from conftest import give_the_restore_work
 from strongroom.service import Strongroom
 from strongroom.web import create_app
 from web_support import csrf_token, host_app, paused_job, prepared, wait_for_jobs, web_data  # noqa: F401
@@ -41,6 +42,7 @@ def test_the_maintenance_notice_is_said_once_on_every_page(web_data):
     app, client = demo_client(web_data)
     token = csrf_token(client)
     backup = web_data.backups["pilot"]["A"]
+    give_the_restore_work(web_data.folder(web_data.project_a))
     with paused_job(lambda kind, detail: kind == "delete") as (reached, release):
         client.post(f"/backups/projects/{web_data.project_a}/{backup}/restore", data={"csrf_token": token})
         assert reached.wait(10)

@@ -86,6 +86,11 @@ class WebData:
     def config(self, mode: str = "pilot") -> Config:
         return Config(data_dir=self.data_dir, mode=mode, db_uri=self.db_uris[mode] if self.db_uris else None)
 
+    def folder(self, project_id: str | None = None, mode: str = "pilot") -> Path:
+        """The live folder of the site, or of a project."""
+        working = self.data_dir / "working" / mode
+        return working if project_id is None else working / "project" / project_id
+
 
 @pytest.fixture
 def web_data(prepared, tmp_path) -> WebData:

@@ -109,8 +109,8 @@ def _note(reports: dict, kind: str, entry: dict) -> None:
 def diff_backup_records(old_bson: Path, old_names: Iterable[str], new_bson: Path, new_names: Iterable[str]) -> dict:
     """Per collection in either backup ``{"added", "removed", "changed", "unchanged"}``."""
     old_names, new_names = set(old_names), set(new_names)
-    return {name: _compare(_dump_documents(old_bson, name) if name in old_names else iter(()),
-                           _dump_documents(new_bson, name) if name in new_names else iter(()))
+    return {name: _compare(dump_documents(old_bson, name) if name in old_names else iter(()),
+                           dump_documents(new_bson, name) if name in new_names else iter(()))
             for name in sorted(old_names | new_names)}
 
 
@@ -120,13 +120,13 @@ def diff_live_records(bson_dir: Path, names: Iterable[str], database, queries: d
     live_names = list(names) if queries is not None else sorted(set(names) | set(list_collections(database)))
     report = {}
     for name in live_names:
-        old = _dump_documents(bson_dir, name) if name in names else iter(())
+        old = dump_documents(bson_dir, name) if name in names else iter(())
         query = {} if queries is None else queries[name]
-        report[name] = _compare(old, _split(raw_documents(database, name, query)))
+        report[name] = _compare(old, split_documents(raw_documents(database, name, query)))
     return report
 
 
-def _dump_documents(bson_dir: Path, name: str) -> Iterator[bytes]:
+def dump_documents(bson_dir: Path, name: str) -> Iterator[bytes]:
     """The raw BSON documents of a dump (``<name>.bson``: concatenated documents)."""
     with open(bson_dir / f"{name}.bson", "rb") as fh:
         while header := fh.read(4):
@@ -134,7 +134,7 @@ def _dump_documents(bson_dir: Path, name: str) -> Iterator[bytes]:
             yield header + fh.read(size - 4)
 
 
-def _split(batches: Iterable[bytes]) -> Iterator[bytes]:
+def split_documents(batches: Iterable[bytes]) -> Iterator[bytes]:
     for batch in batches:
         offset = 0
         while offset < len(batch):

@@ -115,7 +115,18 @@ def _restore_reserved(sr, scope: Scope, backup_id: str, by: str, make_pre_restor
         what += _rescued_words(rescuer.outcome() if rescuer else rescue.NOTHING)
         raise marked(error(f"restore of {backup_id} failed ({_reason(exc)}){what}"), "rolled back") from exc
     _quietly(sr.journal.finish)
-    return {"restored": backup_id, "pre_restore": pre["id"], **result}
+    return {"restored": backup_id, "pre_restore": pre["id"], "unchanged": False, **result}
+
+
+def nothing_to_do(source: sources.Source, manifest: dict) -> dict:
+    """The outcome of a restore onto a scope that already is the backup's state
+    (``matching``): nothing changed, so no pre-restore backup was needed."""
+    files = manifest["files"]
+    hardlinked = files.get("hardlinks", 0)
+    return {"restored": source.backup_id, "pre_restore": None, "unchanged": True, "files": files["count"],
+            "copied": 0, "kept": files["count"] - hardlinked, "hardlinked": hardlinked, "bytes_copied": 0,
+            "records": {name: manifest["collections"][name]["count"] for name in source.collections},
+            "warnings": [], "rescued": dict(rescue.NOTHING)}
 
 
 def _rescued_words(rescued: dict) -> str:

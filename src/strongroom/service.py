@@ -39,6 +39,7 @@ from . import (
     diffing,
     exporting,
     importing,
+    matching,
     partial,
     preflight,
     preview,
@@ -324,8 +325,10 @@ class Strongroom:
     def restore_backup(self, backup_id: str, project_id: str | None = None, *, by: str | None = None) -> dict:
         """Put the scope back to the backup's state, after saving the current one.
 
-        Returns ``{"restored", "pre_restore", "files", "copied", "kept", "hardlinked",
-        "bytes_copied", "records", "rescued": {"count", "bytes", "place", "paths"}}``
+        When the scope already is exactly the backup's state (``matching``), nothing is
+        changed and no pre-restore backup is made: ``unchanged`` is true and
+        ``pre_restore`` None. Returns ``{"restored", "pre_restore", "unchanged", "files",
+        "copied", "kept", "hardlinked", "bytes_copied", "records", "rescued": {"count", "bytes", "place", "paths"}}``
         (``rescued``: what others wrote into the live folder meanwhile, moved to
         ``place``); raises ``RestoreFailed`` (after rolling back) if it fails part-way,
         ``LinkedFolder`` before any change if the scope's folder or a parent is a link.
@@ -340,21 +343,41 @@ class Strongroom:
             announce(self.progress, restore_plan(manifest))
             self.progress("checking", 0, manifest["files"]["entries"])
             listing = CheckedList(path, manifest)  # read and checked once, for the check and the build
-            problems = verifying.check_before_restore(path, manifest, listing)
-            if problems:
-                raise marked(CorruptBackup(f"refusing to restore {backup_id}: it fails verification: {problems[0]}"),
-                             "refused")
-            preflight.check_restore(self, scope, path, manifest)
+            source = sources.whole(path, manifest, listing)
+            unchanged = self._check_or_match(scope, path, manifest, listing, source)
+            if not unchanged:
+                preflight.check_restore(self, scope, path, manifest)
             self.progress("checking", manifest["files"]["entries"], manifest["files"]["entries"])
             checked = perf_counter() - started
-            make_pre_restore = lambda: self._make_backup(scope, "pre-restore", f"before restoring {backup_id}", by)
-            result = restoring.restore(self, scope, path, manifest, by, make_pre_restore,
-                                       lambda pre_path, pre: sources.whole(path, manifest, listing))
+            if unchanged:
+                result = restoring.nothing_to_do(source, manifest)  # nothing to change, nothing to save first
+            else:
+                make_pre_restore = lambda: self._make_backup(scope, "pre-restore", f"before restoring {backup_id}", by)
+                result = restoring.restore(self, scope, path, manifest, by, make_pre_restore,
+                                           lambda pre_path, pre: source)
             result["timings"] = {"check": round(checked, 4), **result.get("timings", {}),
                                  "total": round(perf_counter() - started, 4)}
             log.info("restore of %s of the %s: %d files, %d copied, %d kept; %s", backup_id, scope,
                      result["files"], result["copied"], result["kept"], phases(result["timings"]))
             return result
+
+    def _check_or_match(self, scope: Scope, path: Path, manifest: dict, listing: CheckedList,
+                        source: sources.Source) -> bool:
+        """The check before a restore (``verifying.check_before_restore``; ``CorruptBackup``
+        if it fails) and, in the same pass over the file list, whether the scope already
+        is the backup's state (``matching``)."""
+        live = scope_dir(self.config, scope)
+        check_no_links(self.config.data_dir, live)
+        matcher = matching.FilesMatcher(live) if matching.may_match(live, source) else None
+        try:
+            problems = verifying.check_before_restore(path, manifest, listing, each=matcher and matcher.see)
+            files_match = matcher is not None and matcher.matched()
+        finally:
+            matcher and matcher.close()
+        if problems:
+            raise marked(CorruptBackup(f"refusing to restore {manifest['id']}: it fails verification: "
+                                       f"{problems[0]}"), "refused")
+        return files_match and matching.records_match(self.database, source, record_queries(self.config, scope))
 
     def preview_restore(self, backup_id: str, project_id: str | None = None) -> dict:
         """What ``restore_backup`` would change, changing nothing (a dry run).

@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -48,11 +48,13 @@ from .scopes import Scope, scope_dir
 REPORT_BYTES = 8 << 20  # progress after every 100 files, and after any file this big
 
 
-def check_before_restore(path: Path, manifest: dict, listing: CheckedList | None = None) -> list[str]:
+def check_before_restore(path: Path, manifest: dict, listing: CheckedList | None = None,
+                         each: Callable[[dict], None] | None = None) -> list[str]:
     """What a restore checks before it changes anything, without reading every file.
 
     ``listing``, if given, is the backup's file list read through it, so that the
-    restore's build can take the checked entries without reading them again."""
+    restore's build can take the checked entries without reading them again. ``each``,
+    if given, sees every entry of the list in the same pass (``matching``)."""
     if not is_signed_format(manifest):
         unsigned = (f"backup {manifest['id']} was made before backups were signed; check and sign it "
                     f"first with `strongroom verify {manifest['id']} --sign-unsigned`")
@@ -62,6 +64,8 @@ def check_before_restore(path: Path, manifest: dict, listing: CheckedList | None
     stored = _StoredFolders(path / "files")
     try:
         for entry in entries:
+            if each is not None:
+                each(entry)
             if entry["type"] != "file" or not stored.suspect(entry):
                 continue
             problem = check_entry(path / "files", entry)

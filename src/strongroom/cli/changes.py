@@ -65,6 +65,9 @@ def restore(obj, backup_id, project_id, yes, as_json, dry_run, paths, to, from_s
     obj.progress.done()
     if as_json:
         print_json(result)
+    elif result.get("unchanged"):
+        click.echo(f"Nothing to restore: {name} already is backup {backup_id}, every file and record; "
+                   "nothing was changed, so no pre-restore backup was needed.")
     else:
         click.echo(f"Restored {name} from {backup_id} ({plural(result['copied'], 'file')} copied, "
                    f"{result['kept']} unchanged); "

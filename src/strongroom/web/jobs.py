@@ -68,7 +68,7 @@ class Job:
         """``running``, ``done``, ``failed and rolled back``, ``refused``, ``failed``."""
         return OUTCOMES.get(self.outcome, self.state)
 
-    def still(self) -> "Job":
+    def still(self) -> Job:
         """A copy whose state no longer changes (the progress is still shared, and may run ahead).
 
         The state is set last when a job ends, so a copy that reads it as ended has the whole

@@ -25,6 +25,9 @@ def made(summary: dict, name: str | None = None) -> str:
 
 
 def restored(result: dict, name: str | None = None) -> str:
+    if result.get("unchanged"):
+        return (f"Backup {result['restored']}{_of(name)} restored: every file and record already was as in it, "
+                "so nothing was changed and no pre-restore backup was needed")
     return (f"Backup {result['restored']}{_of(name)} restored ({humanize.plural(result['copied'], 'file')} copied, "
             f"{humanize.count(result['kept'])} unchanged); the state before it is kept as backup "
             f"{result['pre_restore']}{rescued(result)}")
