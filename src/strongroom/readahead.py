@@ -87,7 +87,8 @@ def _advised(dir_fd: int, name: str, length: int) -> bool | None:
 
 
 def in_memory(fd: int) -> bool:
-    """Is the first page of the file in the page cache? (A read that may not wait.)"""
+    """Is the first page of the file in the page cache? (A read that may not wait; on a
+    file that is not, Linux starts reading its start all the same.)"""
     try:
         return os.preadv(fd, [bytearray(1)], 0, os.RWF_NOWAIT) >= 0
     except BlockingIOError:
