@@ -180,7 +180,11 @@ class _Snapshot:
         cold disk the link waits for the object's inode: on workers those waits overlap);
         if the object is gone (collected), store the file again."""
         mark = perf_counter()
-        linked = _link_unread(self.pool, digest, self.base + item.rel)
+        try:
+            linked = _link_unread(self.pool, digest, self.base + item.rel)
+        except BaseException:
+            folder.release()
+            raise
         took = perf_counter() - mark
         self.times.add("link", took)
         if took > COLD_LINK:
