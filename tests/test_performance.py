@@ -183,7 +183,7 @@ def test_files_to_store_are_opened_by_the_workers_not_by_the_walking_thread(serv
     real_open = os.open
 
     def recording_open(path, flags, *args, **kwargs):
-        if flags == snapshot.FILE_FLAGS:
+        if flags == snapshot.FILE_FLAGS:  # not the read-ahead's probe (``readahead.FLAGS``), which reads nothing
             opened_by.append(threading.current_thread().name)
         return real_open(path, flags, *args, **kwargs)
 

@@ -64,6 +64,11 @@ class Ordered:
         self._group_bytes = 0
         self._groups: set[Future] = set()  # the futures whose result is a group's list
 
+    @property
+    def parallel(self) -> bool:
+        """Do jobs run on worker threads (not inline, at once, in the calling thread)?"""
+        return self._executor is not None
+
     def submit(self, job: Callable, *args) -> None:
         if self._executor is None:
             self.put(job(*args))
@@ -79,6 +84,11 @@ class Ordered:
         self._group.append((job, args))
         self._group_bytes += size
         if len(self._group) >= BATCH_JOBS or self._group_bytes >= BATCH_BYTES:
+            self._send_group()
+
+    def send(self) -> None:
+        """Hand the small jobs grouped so far to a worker now, not with the next ones."""
+        if self._executor is not None:
             self._send_group()
 
     def _send_group(self) -> None:

@@ -5,6 +5,10 @@ through directory descriptors, never following a link), so entries come in the o
 their path components. The previous backup's file list is in that same order, which
 lets the walk merge-join against it in constant memory: a file whose size, mtime and
 inode match its previous entry is linked to the object it had, without being opened.
+The walking thread makes those links itself; once one took longer than ``COLD_LINK``
+(it waited for the disk to read the object's inode), the next ``COLD_RUN`` unchanged files
+are linked by the workers instead, whose waits overlap (and the run goes on while their
+links stay slow); warm, no hand-off is paid.
 
 Any other file is opened, hashed and stored by a worker thread (copied once, in one pass
 with the hash, unless its content is already in the pool; a small file is read whole in
@@ -12,6 +16,9 @@ one call, ``pool.store`` with its size), with ``O_NOFOLLOW`` relative
 to its folder's descriptor: the walk hands the workers a duplicate of that descriptor,
 shared by the jobs of the folder's files and closed by the last of them (``_FolderRef``),
 so the walking thread only lists and ``lstat``s while the workers open, read and ``fstat``.
+As it queues a file to be read, the walk asks the kernel to read it ahead into memory
+(``readahead``: advice only, skipped for files already there, at most 32 MB ahead of the
+workers), so a cold disk has reads queued while the workers hash.
 A file with more than one link is opened by the walking thread itself, as the first name
 of its inode must be known to be stored before a later name is recorded as its link. A file whose size, mtime or ctime differs between the
 ``fstat`` before and after the read was written meanwhile: it is read again, up to
@@ -47,11 +54,14 @@ from .manifest import FileListWriter, counted_as
 from .nofollow import open_if_present
 from .parallel import Ordered, PhaseTimes
 from .pool import SMALL_FILE, Pool
+from .readahead import ReadAhead
 from .walking import Cursor, Found, walk_at
 
 Progress = Callable[[str, int, "int | None"], None] | None
 REPORT_BYTES = 8 << 20  # progress("reading", bytes, None) every 100 files or this many bytes
 
+COLD_LINK = 200e-6  # seconds: a link slower than this waited for the disk (warm: 10-30 µs)
+COLD_RUN = 64  # then this many unchanged files are linked by the workers, whose waits overlap
 CHANGED_FILES = ("warn", "fail")
 PAUSES = (0.0, 0.01, 0.05, 0.2)  # before each read of a file: one read, then three more
 READS = len(PAUSES)
@@ -120,6 +130,8 @@ class _Snapshot:
         self.open_files: set[int] = set()  # opened for a job not yet run
         self.reported = 0  # bytes, at the last progress report
         self.folders = _Folders()  # the folder descriptors lent to the workers
+        self.cold_links = 0  # unchanged files whose links go to workers: the last link was slow
+        self.readahead = ReadAhead()  # the files queued for workers, read ahead from disk
 
     def run(self, root_fd: int, cursor: Cursor) -> None:
         try:
@@ -144,10 +156,16 @@ class _Snapshot:
                 mark = perf_counter()
                 if regular and st.st_nlink > 1 and self._later_link(jobs, item):
                     pass
+                elif self.cold_links and jobs.parallel and st.st_nlink == 1 and _unchanged(previous_entry, st):
+                    self.cold_links -= 1
+                    jobs.batch(0, self._link_or_store, self.folders.lend(item), item, previous_entry["hash"])
                 elif _unchanged(previous_entry, st) and _link_unread(self.pool, previous_entry["hash"],
                                                                       self.base + item.rel):
                     jobs.put((_file_entry(item.rel, st, previous_entry["hash"], st.st_size), None, None))
-                    linking += perf_counter() - mark
+                    took = perf_counter() - mark
+                    linking += took
+                    if took > COLD_LINK:
+                        self.cold_links = COLD_RUN
                 else:
                     self._other(jobs, item, previous_entry)
                 for result in jobs.ready():
@@ -156,6 +174,25 @@ class _Snapshot:
                 self._record(result)
         self.times.add("scan", scanning)
         self.times.add("link", linking)
+
+    def _link_or_store(self, folder: _FolderRef, item: Found, digest: str) -> tuple:
+        """A worker's job for an unchanged file: link it to the object it had, unread (on a
+        cold disk the link waits for the object's inode: on workers those waits overlap);
+        if the object is gone (collected), store the file again."""
+        mark = perf_counter()
+        try:
+            linked = _link_unread(self.pool, digest, self.base + item.rel)
+        except BaseException:
+            folder.release()
+            raise
+        took = perf_counter() - mark
+        self.times.add("link", took)
+        if took > COLD_LINK:
+            self.cold_links = COLD_RUN  # still cold: keep the links on the workers (a hint, unlocked)
+        if not linked:
+            return self._open_and_store(folder, item, True)
+        folder.release()
+        return _file_entry(item.rel, item.stat, digest, item.stat.st_size), None, None
 
     def _later_link(self, jobs: Ordered, item: Found) -> bool:
         """A file whose inode an earlier entry had: queue it as a hard link of that one.
@@ -215,14 +252,26 @@ class _Snapshot:
             self._open_here(jobs, item, same_size)
             return
         folder = self.folders.lend(item)
-        if item.stat.st_size <= SMALL_FILE:
-            jobs.batch(item.stat.st_size, self._open_and_store, folder, item, same_size)
+        size = item.stat.st_size
+        if size > SMALL_FILE:
+            jobs.send()  # the files advised so far are all on their way to a worker (``readahead``)
+        advised = self.readahead.advise(item.dir_fd, item.name, size) if jobs.parallel else 0
+        if size <= SMALL_FILE:
+            jobs.batch(size, self._open_and_store, folder, item, same_size, advised)
         else:
-            jobs.submit(self._open_and_store, folder, item, same_size)
+            jobs.submit(self._open_and_store, folder, item, same_size, advised)
 
-    def _open_and_store(self, folder: _FolderRef, item: Found, same_size: bool) -> tuple:
+    def _open_and_store(self, folder: _FolderRef, item: Found, same_size: bool, advised: int = 0) -> tuple:
         """A worker's job: open the file through the lent folder, then ``_store`` it.
-        Gone, replaced by a link or by something else: skipped or stored as what it is."""
+        Gone, replaced by a link or by something else: skipped or stored as what it is.
+        ``advised``: the bytes of it the walk asked to be read ahead (``readahead``)."""
+        try:
+            return self._open_and_store_file(folder, item, same_size)
+        finally:
+            if advised:
+                self.readahead.consumed(advised)
+
+    def _open_and_store_file(self, folder: _FolderRef, item: Found, same_size: bool) -> tuple:
         try:
             try:
                 fd = os.open(item.name, FILE_FLAGS, dir_fd=folder.fd)
