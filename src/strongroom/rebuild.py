@@ -3,8 +3,10 @@
 The tree is built beside the live folder (same file system) and swapped in with two
 renames. A live file whose size, mtime and mode equal the backup's entry is hard-linked
 into the new folder instead of copied (rsync's quick check); every other file is copied
-from the backup, hashed on the way (a file recorded ``"sparse": true`` is copied leaving
-its holes, ``pool.copy_hashing``). A file the backup records as a hard link of an
+from the backup and the copy hashed (``restorecopy``: large files by the kernel, hashed
+from the new file; a file recorded ``"sparse": true`` is copied leaving its holes). The
+walk opens each file to copy ahead of its copy, with read-ahead asked for
+(``restorecopy.open_source``), and hands it to a worker thread. A file the backup records as a hard link of an
 earlier one (``"hardlink": <earlier path>``) is linked to that earlier file of the new
 tree, once the two are known to hold the same content.
 
