@@ -53,10 +53,11 @@ def open_source(folder: int, name: str, size: int) -> int:
     its copy, each file's read is under way while earlier files are copied, so a cold
     disk serves many reads at once instead of one file after the other."""
     fd = os.open(name, READ_FLAGS, dir_fd=folder)
-    try:
-        os.posix_fadvise(fd, 0, min(size, PREFETCH), os.POSIX_FADV_WILLNEED)
-    except OSError:  # advice only
-        pass
+    if size > 0:  # (a length of 0 would mean "to the end", whatever the file holds)
+        try:
+            os.posix_fadvise(fd, 0, min(size, PREFETCH), os.POSIX_FADV_WILLNEED)
+        except OSError:  # advice only
+            pass
     return fd
 
 
