@@ -3,8 +3,10 @@
 The tree is built beside the live folder (same file system) and swapped in with two
 renames. A live file whose size, mtime and mode equal the backup's entry is hard-linked
 into the new folder instead of copied (rsync's quick check); every other file is copied
-from the backup, hashed on the way (a file recorded ``"sparse": true`` is copied leaving
-its holes, ``pool.copy_hashing``). A file the backup records as a hard link of an
+from the backup and the copy hashed (``restorecopy``: large files by the kernel, hashed
+from the new file; a file recorded ``"sparse": true`` is copied leaving its holes). The
+walk opens each file to copy ahead of its copy, with read-ahead asked for
+(``restorecopy.open_source``), and hands it to a worker thread. A file the backup records as a hard link of an
 earlier one (``"hardlink": <earlier path>``) is linked to that earlier file of the new
 tree, once the two are known to hold the same content.
 
@@ -35,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from time import perf_counter
 
-from . import mutations
+from . import mutations, restorecopy
 from .errors import CorruptBackup, InvalidName, LinkedFolder
 from .ids import validate_relative_path
 from .manifest import path_key
@@ -48,13 +50,12 @@ from .nofollow import (
     proc_path,
 )
 from .parallel import Ordered, PhaseTimes
-from .pool import copy_hashing, hash_file
+from .pool import hash_file
 
 Progress = Callable[[str, int, "int | None"], None] | None
 REPORT_BYTES = 8 << 20  # progress after this many bytes ...
 REPORT_SECONDS = 0.1  # ... or this long, whichever comes first
 TEST_COPY_DELAY = "STRONGROOM_TEST_COPY_DELAY"
-FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
 FROM_MORE = "_from"  # an entry copied from ``more_files`` (``sources.FROM_PRE``)
 
 
@@ -225,8 +226,10 @@ class _Builder:
             self.linking += perf_counter() - mark
             return
         stored = self.trees.more if entry.get(FROM_MORE) else self.trees.stored
-        source, dest = os.dup(stored.at(parent)), os.dup(into)
-        self.lent.update((source, dest))
+        source = restorecopy.open_source(stored.at(parent), name, entry["size"])
+        self.lent.add(source)
+        dest = os.dup(into)
+        self.lent.add(dest)
         self.jobs.submit(_copy_checked, entry, source, dest, name, self.stats.times, self.lent)
         self.stats.copied += 1
         self.stats.bytes_copied += entry["size"]
@@ -247,27 +250,26 @@ def same_file(entry: dict, st: os.stat_result | None) -> bool:
     )
 
 
-def _copy_checked(entry: dict, source_dir: int, dest_dir: int, name: str, times: PhaseTimes,
+def _copy_checked(entry: dict, source: int, dest_dir: int, name: str, times: PhaseTimes,
                   lent: set[int]) -> dict:
     """A worker's job: copy one file from the backup, checking its hash, then give it its
     mode and time; return its entry with the copy's inode. Closes both descriptors
     (and takes them out of ``lent``)."""
     try:
         _test_delay()
-        digest, size = copy_hashing(proc_path(source_dir, name), proc_path(dest_dir, name), times,
-                                    sparse=entry.get("sparse") is True)
-        if digest != entry["hash"] or size != entry["size"]:
-            raise CorruptBackup(f"file {entry['path']} does not match its hash: its content was changed")
-        fd = os.open(name, FILE_FLAGS, dir_fd=dest_dir)
+        digest, size, fd = restorecopy.copy_file(source, dest_dir, name, entry["path"],
+                                                 sparse=entry.get("sparse") is True, times=times)
         try:
+            if digest != entry["hash"] or size != entry["size"]:
+                raise CorruptBackup(f"file {entry['path']} does not match its hash: its content was changed")
             mutations.chmod_fd(fd, file_mode(entry["mode"]), entry["path"])
             mutations.utime_fd(fd, entry["mtime_ns"], entry["path"])
             return {**entry, "ino": os.fstat(fd).st_ino}
         finally:
             os.close(fd)
     finally:
-        lent.difference_update((source_dir, dest_dir))
-        os.close(source_dir)
+        lent.difference_update((source, dest_dir))
+        os.close(source)
         os.close(dest_dir)
 
 

@@ -8,8 +8,9 @@ before it begins:
 1. ``pre-restore``: a backup of the current state is made (atomic by itself), and the
    reserve grown to what rolling the records back could need.
 2. ``files``: the backup's tree is built beside the live folder, unchanged live files
-   hard-linked, every other file copied from its pool object and hashed on the way
-   (``rebuild.build_tree``), then flushed to disk. Its entries are those the check
+   hard-linked, every other file copied from its pool object, and the copy hashed
+   (small files on the way, large ones read back from the new file after a kernel
+   copy: ``rebuild.build_tree``, ``restorecopy``), then flushed to disk. Its entries are those the check
    before the restore accepted (``Plan``: for a whole restore the caller passes the
    file list it checked, ``checkedlist``; a list above 32 MB is read and checked again). Nothing live has changed yet: a
    damaged object, a full disk or any other failure here only removes the new tree.
