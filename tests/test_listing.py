@@ -10,7 +10,10 @@ through a link is still left out, wherever it lies in the listing.
 import json
 import os
 import shutil
+import subprocess
+import sys
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 from strongroom.scopes import Scope, backups_root
@@ -65,17 +68,53 @@ def test_many_backups_are_listed_newest_first_leaving_out_each_one_a_check_refus
     assert service.store.latest(Scope.site())[1]["id"] == ids[-1]
 
 
-def test_a_listing_reads_the_backups_on_several_threads_at_once(service, config, monkeypatch):
+def test_a_listing_waits_for_several_backups_reads_at_once(service, config, monkeypatch):
     ids = copies_of_one_backup(service, config)
     root = str(backups_root(config, Scope.site()))
-    readers = set()
-    real_lstat = os.lstat
+    real_lstat, lock = os.lstat, threading.Lock()
+    waiting, most = 0, 0
 
-    def lstat(path, *args, **kwargs):  # a spy: records the thread, then the real call
-        if str(path).startswith(root + os.sep):
-            readers.add(threading.get_ident())
-        return real_lstat(path, *args, **kwargs)
+    def slow_lstat(path, *args, **kwargs):  # a disk that takes 2 ms a read: how many wait at once?
+        nonlocal waiting, most
+        if not str(path).startswith(root + os.sep):
+            return real_lstat(path, *args, **kwargs)
+        with lock:
+            waiting += 1
+            most = max(most, waiting)
+        try:
+            time.sleep(0.002)
+            return real_lstat(path, *args, **kwargs)
+        finally:
+            with lock:
+                waiting -= 1
 
-    monkeypatch.setattr(os, "lstat", lstat)
+    monkeypatch.setattr(os, "lstat", slow_lstat)
     assert [b["id"] for b in service.list_backups()] == list(reversed(ids))
-    assert len(readers) > 1
+    assert most > 1
+
+
+def list_in_a_fresh_process(data_dir, *args) -> tuple[str, set[str]]:
+    """``strongroom list`` run by a new interpreter: its output, and the modules it loaded."""
+    probe = ("import sys; from strongroom.cli import main\n"
+             "try:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+             "print('\\n'.join(sys.modules), file=sys.stderr)")
+    done = subprocess.run([sys.executable, "-c", probe, "--data-dir", str(data_dir), "list", *args],
+                          capture_output=True, text=True, check=True)
+    return done.stdout, set(done.stderr.split())
+
+
+def test_list_starts_without_the_service_or_the_database_drivers(service, config):
+    ids = copies_of_one_backup(service, config)
+    shown, loaded = list_in_a_fresh_process(config.data_dir, "--json")
+    assert [b["id"] for b in json.loads(shown)] == list(reversed(ids))
+    assert not loaded & {"strongroom.service", "montydb", "pymongo", "bson"}
+
+
+def test_list_still_finishes_an_interrupted_restore_first(service, config):
+    ids = copies_of_one_backup(service, config)
+    service.journal.start(operation="restore", scope="site", project=None, step="reserved", backup=ids[-1],
+                          pre_restore=None)
+    shown, loaded = list_in_a_fresh_process(config.data_dir)
+    assert "strongroom.service" in loaded  # the journal is there: the service recovers first
+    assert not service.journal.path.exists()
+    assert [line.split()[0] for line in shown.splitlines()] == list(reversed(ids))

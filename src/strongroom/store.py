@@ -48,6 +48,11 @@ class BackupStore:
         root = backups_root(self.config, scope)
         return [i for i in _listed(root) if os.path.isfile(os.path.join(root, i, MANIFEST))]
 
+    def has_backups(self, scope: Scope) -> bool:
+        """``ids`` is not empty: found from the newest, stopping at the first complete one."""
+        root = backups_root(self.config, scope)
+        return any(os.path.isfile(os.path.join(root, i, MANIFEST)) for i in _listed(root))
+
     def sequences(self, scope: Scope) -> dict[str, int]:
         """Each complete backup's sequence number: the order the scope's backups were made
         in, counted per scope and never read from a clock (``backing_up`` writes it in the

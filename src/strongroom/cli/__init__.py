@@ -25,6 +25,7 @@ from .. import __version__
 from ..clierrors import STOP_SIGNALS, describe_error, on_stop_signal, set_up_logging
 from ..config import ENV_DATA_DIR, ENV_DB, ENV_MODE, RUN_MODES, Config
 from ..errors import StrongroomError
+from ..journal import unfinished_restore
 from ..progress import TerminalProgress
 from .archives import export
 from .backups import backup, list_, show
@@ -90,7 +91,8 @@ def main(ctx, data_dir, mode, db, ping_url):
     check_data_dir(ctx, ctx.obj.config)
     for stop in STOP_SIGNALS:
         signal.signal(stop, on_stop_signal)
-    if ctx.invoked_subcommand not in ("recover", "demo", *OPS_READERS) and not asks_for_help(ctx):
+    if (ctx.invoked_subcommand not in ("recover", "demo", *OPS_READERS) and not asks_for_help(ctx)
+            and unfinished_restore(ctx.obj.config.backups_dir)):  # none: the service need not load for it
         _recover_first(ctx.obj.service, reading=ctx.invoked_subcommand in READ_ONLY)
 
 
