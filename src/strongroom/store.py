@@ -16,6 +16,7 @@ refuses to restore them until they are signed.
 from __future__ import annotations
 
 import os
+import re
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -61,8 +62,21 @@ class BackupStore:
         return {backup_id: _sequence(root / backup_id) for backup_id in self.ids(scope)}
 
     def next_sequence(self, scope: Scope) -> int:
-        """The sequence number of the scope's next backup: after every existing one."""
-        return 1 + max(self.sequences(scope).values(), default=0)
+        """The sequence number of the scope's next backup: after every existing one.
+
+        Every complete backup's manifest is read (a pulled backup brings the sequence
+        it was given elsewhere, so the newest id need not hold the highest), on the
+        reader threads, and its number taken from the line Strongroom writes it on
+        (``_written_sequence``) rather than by parsing the whole manifest."""
+        root = backups_root(self.config, scope)
+        highest = 0
+        with Ordered(workers=READERS, window=-1) as reads:
+            for backup_id in _listed(root):
+                reads.batch(0, _read_manifest_bytes, root, backup_id)
+            for backup_id, data in reads.drain():
+                if data is not None:
+                    highest = max(highest, _written_sequence(backup_id, data))
+        return 1 + highest
 
     def taken_names(self, scope: Scope) -> set[str]:
         """Every name in use below the scope's root, complete or not (for a new id)."""
@@ -241,22 +255,16 @@ def _read_listed(root: Path, backup_id: str) -> tuple[str, bytes | None]:
     checked for links), or None when the backup is not complete or is refused
     (``LinkedFolder``: its folder, ``files`` or ``db`` is a link). Only system calls: this
     runs on the reader threads of ``open_each``."""
+    backup_id, data = _read_manifest_bytes(root, backup_id)
+    if data is None:
+        return backup_id, None  # not complete: ``ids`` does not list it either
     path = os.path.join(root, backup_id)  # strings: Paths cost more than the checks
-    try:  # O_NONBLOCK: a FIFO in the manifest's place must not hang the listing
-        fd = os.open(os.path.join(path, MANIFEST), os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except (FileNotFoundError, NotADirectoryError):
-        return backup_id, None
     try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            return backup_id, None  # not complete: ``ids`` does not list it either
         for folder in (path, os.path.join(path, "files"), os.path.join(path, "db")):
             check_folder(folder)
-        return backup_id, _read_all(fd, info.st_size)
     except LinkedFolder:
         return backup_id, None
-    finally:
-        os.close(fd)
+    return backup_id, data
 
 
 def _read_all(fd: int, size: int) -> bytes:
@@ -265,6 +273,39 @@ def _read_all(fd: int, size: int) -> bytes:
     while chunks[-1] and sum(map(len, chunks)) > size:
         chunks.append(os.read(fd, 1 << 16))
     return b"".join(chunks)
+
+
+def _read_manifest_bytes(root: Path, backup_id: str) -> tuple[str, bytes | None]:
+    """The bytes of the manifest of backup ``backup_id`` below ``root``, or None when it
+    has none (not complete) or it is not a file."""
+    try:  # O_NONBLOCK: a FIFO in the manifest's place must not hang the reader
+        fd = os.open(os.path.join(root, backup_id, MANIFEST), os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except (FileNotFoundError, NotADirectoryError):
+        return backup_id, None
+    try:
+        info = os.fstat(fd)
+        return backup_id, _read_all(fd, info.st_size) if stat.S_ISREG(info.st_mode) else None
+    finally:
+        os.close(fd)
+
+
+# The top-level "sequence" as ``manifest`` writes it (indented 2, one key a line). Only a
+# top-level key starts a line with exactly two spaces: a string's own line breaks are
+# escaped in JSON, and nested keys are indented further.
+WRITTEN_SEQUENCE = re.compile(rb'^  "sequence": (0|[1-9][0-9]{0,17}),?$', re.MULTILINE)
+
+
+def _written_sequence(backup_id: str, data: bytes) -> int:
+    """The sequence number in the manifest ``data`` of backup ``backup_id`` (0 when it has
+    none or is not a manifest), from its line when written by Strongroom, else parsed."""
+    found = WRITTEN_SEQUENCE.findall(data)
+    if len(found) == 1:
+        return int(found[0])
+    try:
+        sequence = parse_manifest(backup_id, data).get("sequence", 0)
+    except CorruptBackup:
+        return 0
+    return sequence if isinstance(sequence, int) and sequence > 0 else 0
 
 
 def _sequence(path: Path) -> int:
