@@ -118,3 +118,13 @@ def test_list_still_finishes_an_interrupted_restore_first(service, config):
     assert "strongroom.service" in loaded  # the journal is there: the service recovers first
     assert not service.journal.path.exists()
     assert [line.split()[0] for line in shown.splitlines()] == list(reversed(ids))
+
+
+def test_version_still_starts_without_what_list_reads_with():
+    probe = ("import sys; from strongroom.cli import main\n"
+             "try:\n    main(['--version'])\nexcept SystemExit:\n    pass\n"
+             "print('\\n'.join(sys.modules), file=sys.stderr)")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert "strongroom, version" in done.stdout
+    loaded = set(done.stderr.split())
+    assert not loaded & {"strongroom.listing", "strongroom.store", "strongroom.journal", "concurrent.futures"}

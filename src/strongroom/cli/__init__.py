@@ -25,7 +25,6 @@ from .. import __version__
 from ..clierrors import STOP_SIGNALS, describe_error, on_stop_signal, set_up_logging
 from ..config import ENV_DATA_DIR, ENV_DB, ENV_MODE, RUN_MODES, Config
 from ..errors import StrongroomError
-from ..journal import unfinished_restore
 from ..progress import TerminalProgress
 from .archives import export
 from .backups import backup, list_, show
@@ -86,6 +85,8 @@ def main(ctx, data_dir, mode, db, ping_url):
         strongroom list
         strongroom restore 2026-11-26T04-27-43
     """
+    from ..journal import unfinished_restore  # here: ``--version`` starts without it
+
     set_up_logging()
     ctx.obj = Context(data_dir, mode, db)
     check_data_dir(ctx, ctx.obj.config)

@@ -9,7 +9,6 @@ import click
 from ..humanize import escape as _text
 from ..humanize import size as _size
 from ..humanize import took
-from ..listing import without_service
 from .common import json_option, print_json, project_option
 
 
@@ -53,6 +52,8 @@ def list_(obj, project_id, remote, as_json):
     if remote:
         backups = obj.service.list_remote(project_id)
     else:  # the service (and the database behind it) only when the backup folders cannot answer
+        from ..listing import without_service  # here: ``--version`` and ``--help`` start without it
+
         backups = without_service(obj.config, project_id)
         if backups is None:
             backups = obj.service.list_backups(project_id)
