@@ -11,6 +11,10 @@ that it says it is a backup of the scope and run mode whose folder it lies in, s
 backup copied into another project's folder, or edited, is ``CorruptBackup``. Manifests
 of format 1 (made before signing) carry no signature: they open, and ``verifying``
 refuses to restore them until they are signed.
+
+A listing (``open_each``, and ``next_sequence``) reads the scope's manifests on a few
+threads at once and hands them back in the ids' order: on a cold disk each read waits
+for the disk, and a disk serves many small reads at once far faster than in a row.
 """
 
 from __future__ import annotations
