@@ -29,6 +29,13 @@ from pathlib import Path
 from . import mutations
 
 STEPS = ("pre-restore", "records", "files", "swap", "cleanup", "rollback")
+NAME = ".journal.json"  # in ``backups/<mode>/``
+
+
+def unfinished_restore(backups_dir: Path) -> bool:
+    """Is there a journal in ``backups_dir``: something a recovery may have to finish?
+    (One ``lstat``: a command that only reads checks this before it loads the service.)"""
+    return os.path.lexists(backups_dir / NAME)
 
 
 class Journal:

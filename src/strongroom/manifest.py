@@ -122,12 +122,20 @@ def new_manifest(**fields) -> dict:
 def read_manifest(backup_dir: Path) -> dict:
     """The manifest of a complete backup, checked for form; ``CorruptBackup`` otherwise."""
     try:
-        manifest = json.loads((backup_dir / MANIFEST).read_text("utf-8"))
+        data = (backup_dir / MANIFEST).read_bytes()
     except FileNotFoundError:
         raise CorruptBackup(f"backup {backup_dir.name} has no manifest: it is incomplete") from None
+    return parse_manifest(backup_dir.name, data)
+
+
+def parse_manifest(name: str, data: bytes) -> dict:
+    """The manifest of backup ``name`` from the bytes of its file, checked for form as
+    ``read_manifest`` checks it (for callers that read the file themselves)."""
+    try:
+        manifest = json.loads(data.decode("utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
-        raise CorruptBackup(f"backup {backup_dir.name}: manifest is not valid JSON ({exc})") from None
-    _check_manifest(backup_dir.name, manifest)
+        raise CorruptBackup(f"backup {name}: manifest is not valid JSON ({exc})") from None
+    _check_manifest(name, manifest)
     return manifest
 
 

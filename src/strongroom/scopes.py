@@ -11,8 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from bson import ObjectId
-
 from .config import Config
 from .ids import validate_backup_id, validate_project_id
 
@@ -80,6 +78,8 @@ def project_queries(config: Config, project_id: str) -> dict[str, dict]:
 
     Links are matched as ObjectId or as the same id in hex, as apps store either.
     """
+    from bson import ObjectId  # here, not at the top: listing backups needs no bson
+
     oid = ObjectId(validate_project_id(project_id))
     model = config.model
     queries = {model.project_collection: {"_id": oid}}
@@ -106,6 +106,8 @@ def scope_name(config: Config, database, scope: Scope) -> str:
 def project_title(config: Config, database, project_id: str) -> str | None:
     """The project's title from the app's records, shortened to ``MAX_TITLE_SHOWN``
     characters, or None."""
+    from bson import ObjectId
+
     field = config.model.title_field
     try:
         record = database[config.model.project_collection].find_one({"_id": ObjectId(project_id)}, {field: 1})

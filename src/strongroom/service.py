@@ -39,6 +39,7 @@ from . import (
     diffing,
     exporting,
     importing,
+    listing,
     matching,
     partial,
     preflight,
@@ -108,7 +109,7 @@ class Strongroom:
         """The validated scope. A project must exist in the database, or (with
         ``in_database=False``, for restoring a deleted project) have backups."""
         scope = Scope.of(project_id)
-        if scope.is_site or (not in_database and self.store.ids(scope)):
+        if scope.is_site or (not in_database and self.store.has_backups(scope)):
             return scope  # having backups is enough, and reading them needs no database
         if not database_exists(self.config):  # asking would make it: say no, as it holds nothing
             raise NotFound(f"no project {scope.project_id}: the {self.config.mode} database does not exist")
@@ -141,9 +142,7 @@ class Strongroom:
 
     def list_backups(self, project_id: str | None = None) -> list[dict]:
         """Summaries of the scope's complete backups, newest first."""
-        scope = self.scope(project_id, in_database=False)
-        return [{**summary(manifest), "last_check": checks_record.last_check(path)}
-                for path, manifest in self.store.open_each(scope)]  # a damaged one: ``verify --all`` reports it
+        return listing.summaries(self.store, self.scope(project_id, in_database=False))
 
     def show_backup(self, backup_id: str, project_id: str | None = None) -> dict:
         """The summary of one backup plus its manifest's details."""

@@ -85,12 +85,15 @@ def main(ctx, data_dir, mode, db, ping_url):
         strongroom list
         strongroom restore 2026-11-26T04-27-43
     """
+    from ..journal import unfinished_restore  # here: ``--version`` starts without it
+
     set_up_logging()
     ctx.obj = Context(data_dir, mode, db)
     check_data_dir(ctx, ctx.obj.config)
     for stop in STOP_SIGNALS:
         signal.signal(stop, on_stop_signal)
-    if ctx.invoked_subcommand not in ("recover", "demo", *OPS_READERS) and not asks_for_help(ctx):
+    if (ctx.invoked_subcommand not in ("recover", "demo", *OPS_READERS) and not asks_for_help(ctx)
+            and unfinished_restore(ctx.obj.config.backups_dir)):  # none: the service need not load for it
         _recover_first(ctx.obj.service, reading=ctx.invoked_subcommand in READ_ONLY)
 
 

@@ -49,20 +49,31 @@ def list_(obj, project_id, remote, as_json):
     """List the backups of the site or of a project, newest first; on a terminal under a
     line naming the scope (a project by its title). With --remote: their copies in the
     configured S3 storage."""
-    backups = obj.service.list_remote(project_id) if remote else obj.service.list_backups(project_id)
+    if remote:
+        backups = obj.service.list_remote(project_id)
+    else:  # the service (and the database behind it) only when the backup folders cannot answer
+        from ..listing import without_service  # here: ``--version`` and ``--help`` start without it
+
+        backups = without_service(obj.config, project_id)
+        if backups is None:
+            backups = obj.service.list_backups(project_id)
     if as_json:
         print_json(backups)
         return
-    name = _text(obj.service.scope_name(project_id))
-    if not backups:
-        click.echo(f"No backups of {name}.")
-    elif sys.stdout.isatty():  # a heading for people; a pipe gets the rows alone, as before
-        click.echo(f"Backups of {name}, newest first:")
-    for b in backups:
-        records = sum(b["records"].values())
-        note = f"  {_text(b['note'])}" if b["note"] else ""  # user text: never raw to a terminal
-        click.echo(f"{b['id']:<22} {b['reason']:<11} {b['files']:>7} files {_size(b['bytes']):>9} "
-                   f"{records:>7} records  by {_text(b['created_by'])}{note}")
+    if not backups:  # the scope's name asks the database: only where it is shown
+        click.echo(f"No backups of {_text(obj.service.scope_name(project_id))}.")
+        return
+    if sys.stdout.isatty():  # a heading for people; a pipe gets the rows alone, as before
+        click.echo(f"Backups of {_text(obj.service.scope_name(project_id))}, newest first:")
+    click.echo("\n".join(map(_row, backups)))  # one write, not one per backup
+
+
+def _row(b: dict) -> str:
+    """One backup's line in ``list``."""
+    records = sum(b["records"].values())
+    note = f"  {_text(b['note'])}" if b["note"] else ""  # user text: never raw to a terminal
+    return (f"{b['id']:<22} {b['reason']:<11} {b['files']:>7} files {_size(b['bytes']):>9} "
+            f"{records:>7} records  by {_text(b['created_by'])}{note}")
 
 
 @click.command()
