@@ -2,6 +2,7 @@
 nothing first; the least difference, in a file, a folder, a link or a record, makes the
 restore proper run (pre-restore backup, build, swap), on both engines."""
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -9,8 +10,11 @@ import pytest
 from bson import ObjectId
 
 from conftest import records_fingerprint, tree_fingerprint
+from strongroom.config import DataModel
 from strongroom.dbdump import collection_metadata
+from strongroom.errors import RestoreFailed
 from strongroom.scopes import Scope, project_queries, scope_dir
+from strongroom.service import Strongroom
 
 
 @pytest.fixture
@@ -220,3 +224,18 @@ def test_an_index_added_since_the_backup_is_a_difference_where_the_engine_keeps_
 
 def _index_names(database) -> list[str]:
     return [spec["name"] for spec in collection_metadata(database, "edition")["indexes"]]
+
+
+def test_a_project_backup_with_a_collection_the_configuration_no_longer_names_fails_as_before(
+        service, config, database, site):
+    """Not a crash of the comparison: the restore proper refuses it, naming the collection."""
+    project_id = site.project_ids[0]
+    commented = DataModel(linked=(("edition", "projectId"), ("comment", "projectId")))
+    database.comment.insert_one({"projectId": ObjectId(project_id), "text": "kept"})
+    made = Strongroom(dataclasses.replace(config, model=commented), database=database).make_backup(project_id)
+    files, records = tree_fingerprint(scope_dir(config, Scope.site())), records_fingerprint(database)
+
+    with pytest.raises(RestoreFailed, match="no query says which records of 'comment'"):
+        service.restore_backup(made["id"], project_id)
+
+    assert tree_fingerprint(scope_dir(config, Scope.site())) == files and records_fingerprint(database) == records

@@ -103,6 +103,8 @@ def records_match(database, source: Source, queries: dict[str, dict] | None) -> 
     if queries is None and sorted(list_collections(database)) != sorted(names):
         return False
     for name in names:
+        if queries is not None and name not in queries:
+            return False  # no query selects its records: the restore proper refuses it, saying so
         query = {} if queries is None else queries[name]
         if queries is None and not _same_metadata(database, source.bson_dir, name):
             return False
