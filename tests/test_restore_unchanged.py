@@ -10,6 +10,7 @@ import pytest
 from bson import ObjectId
 
 from conftest import records_fingerprint, tree_fingerprint
+from strongroom import matching
 from strongroom.config import DataModel
 from strongroom.dbdump import collection_metadata
 from strongroom.errors import RestoreFailed
@@ -239,3 +240,23 @@ def test_a_project_backup_with_a_collection_the_configuration_no_longer_names_fa
         service.restore_backup(made["id"], project_id)
 
     assert tree_fingerprint(scope_dir(config, Scope.site())) == files and records_fingerprint(database) == records
+
+
+@pytest.mark.parametrize("change", [_change_record, _add_record, _remove_record],
+                         ids=lambda change: change.__name__.strip("_"))
+def test_records_that_differ_are_told_apart_without_comparing_every_record_by_id(change, service, config, database,
+                                                                                 site, monkeypatch):
+    """Only records in another order need the comparison by ``_id`` (which reads every
+    record again and holds the dump's keys in memory): a record changed where it stands,
+    one more or one fewer is a difference seen in the one pass in order."""
+    made = service.make_backup()
+    change(database)
+    monkeypatch.setattr(matching, "diff_live_records", _not_needed)
+
+    result = service.restore_backup(made["id"])
+
+    assert result["unchanged"] is False and result["pre_restore"]
+
+
+def _not_needed(*args, **kwargs):
+    raise AssertionError("the records were compared by _id")

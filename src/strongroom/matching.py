@@ -21,7 +21,9 @@ The comparison is the restore's own idea of "already in place", made strict:
   live folder, an extra path or a socket, is a difference.
 - Records: per collection of the scope, the documents the scope selects and the
   backup's dump are the same byte for byte (compared in order first, since after a
-  restore the natural order is the dump's, else by ``_id``). For the site, the live
+  restore the natural order is the dump's; by ``_id`` only when the two part at
+  different ``_id``s with as many records on both sides: a record changed where it
+  stands, one more or one fewer, ends the comparison at once). For the site, the live
   collections are exactly the backup's, with the same options and indexes (the
   dump's metadata, its ``uuid`` aside: a restore makes a new collection).
 
@@ -41,7 +43,7 @@ from pathlib import Path
 from bson import json_util
 
 from .dbdump import collection_metadata
-from .diffing import diff_live_records, dump_documents, split_documents
+from .diffing import diff_live_records, dump_documents, id_key, split_documents
 from .engines import list_collections, raw_documents
 from .rebuild import folder_mode, same_file
 from .sources import Source
@@ -108,10 +110,8 @@ def records_match(database, source: Source, queries: dict[str, dict] | None) -> 
         query = {} if queries is None else queries[name]
         if queries is None and not _same_metadata(database, source.bson_dir, name):
             return False
-        if not _same_in_order(database, source.bson_dir, name, query):
-            counts = diff_live_records(source.bson_dir, [name], database, {name: query})[name]
-            if counts["added"] or counts["removed"] or counts["changed"]:
-                return False
+        if not _same_documents(database, source.bson_dir, name, query):
+            return False
     return True
 
 
@@ -130,13 +130,29 @@ def _same_folder(entry: dict, st: os.stat_result) -> bool:
             and st.st_mtime_ns == entry["mtime_ns"])
 
 
-def _same_in_order(database, bson_dir: Path, name: str, query: dict) -> bool:
-    """The live documents, in natural order, are the dump's, byte for byte."""
+def _same_documents(database, bson_dir: Path, name: str, query: dict) -> bool:
+    """The live documents are the dump's, byte for byte. Compared in natural order first
+    (after a restore it is the dump's). Where the two part, an ``_id`` being unique, it is
+    a difference when one side ends first, when both documents have the same ``_id``, or
+    when the two sides hold different numbers of documents; only the same number in
+    another order needs the comparison by ``_id`` (``diffing``), which reads both again."""
     stored = dump_documents(bson_dir, name)
+    live = split_documents(raw_documents(database, name, query))
     try:
-        return all(a == b for a, b in zip_longest(stored, split_documents(raw_documents(database, name, query))))
+        for mine, theirs in zip_longest(stored, live):
+            if mine != theirs:
+                break
+        else:
+            return True
+        if mine is None or theirs is None or id_key(mine) == id_key(theirs):
+            return False
+        if sum(1 for _ in stored) != sum(1 for _ in live):
+            return False
     finally:
         stored.close()
+        live.close()
+    counts = diff_live_records(bson_dir, [name], database, {name: query})[name]
+    return not (counts["added"] or counts["removed"] or counts["changed"])
 
 
 def _same_metadata(database, bson_dir: Path, name: str) -> bool:
