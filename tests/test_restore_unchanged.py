@@ -10,7 +10,7 @@ import pytest
 from bson import ObjectId
 
 from conftest import records_fingerprint, tree_fingerprint
-from strongroom import matching
+from strongroom import checkedlist, matching
 from strongroom.config import DataModel
 from strongroom.dbdump import collection_metadata
 from strongroom.errors import RestoreFailed
@@ -260,3 +260,22 @@ def test_records_that_differ_are_told_apart_without_comparing_every_record_by_id
 
 def _not_needed(*args, **kwargs):
     raise AssertionError("the records were compared by _id")
+
+
+def test_a_file_list_too_large_to_keep_in_memory_is_compared_as_it_streams(service, config, database, site,
+                                                                          monkeypatch):
+    monkeypatch.setattr(checkedlist, "LIMIT", 0)
+    reads = []
+    read = checkedlist.iter_entries
+    monkeypatch.setattr(checkedlist, "iter_entries", lambda *args: reads.append(args) or read(*args))
+    live = scope_dir(config, Scope.site())
+    made = service.make_backup()
+
+    assert service.restore_backup(made["id"])["unchanged"] is True
+    assert len(reads) == 1  # checked and compared in one pass as it streamed
+
+    _add_file(live)
+    result = service.restore_backup(made["id"])
+
+    assert result["unchanged"] is False and not (live / "zz-new.txt").exists()
+    assert len(reads) == 3  # then read and checked again for the build
