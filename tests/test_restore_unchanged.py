@@ -279,3 +279,17 @@ def test_a_file_list_too_large_to_keep_in_memory_is_compared_as_it_streams(servi
 
     assert result["unchanged"] is False and not (live / "zz-new.txt").exists()
     assert len(reads) == 3  # then read and checked again for the build
+
+
+def test_records_that_cannot_be_compared_are_restored_as_before(service, config, database, site, monkeypatch):
+    """The comparison is a shortcut: the database failing under it is no reason for the
+    restore to fail (the restore proper, reading the records itself, says what fails)."""
+    made = service.make_backup()
+
+    def failing(*args):
+        raise ConnectionError("the server went away")
+
+    monkeypatch.setattr(matching, "raw_documents", failing)
+    result = service.restore_backup(made["id"])
+
+    assert result["unchanged"] is False and result["pre_restore"]
