@@ -109,6 +109,19 @@ def _relink(live: Path) -> None:
     link.symlink_to("somewhere-else")
 
 
+def _retime_link(live: Path) -> None:
+    os.utime(live / "a-link", ns=(0, 1_000_000_000), follow_symlinks=False)
+
+
+def _remode_scope_folder(live: Path) -> None:
+    live.chmod(0o700)
+
+
+def _retime_scope_folder(live: Path) -> None:
+    st = live.stat()
+    os.utime(live, ns=(st.st_atime_ns, st.st_mtime_ns - 5_000_000_000))
+
+
 def _change_record(database) -> None:
     first = database.edition.find_one({})
     database.edition.update_one({"_id": first["_id"]}, {"$set": {"title": "edited"}})
@@ -127,7 +140,7 @@ def _add_collection(database) -> None:
 
 
 FILE_CHANGES = [_touch, _rewrite, _remode, _add_file, _remove_file, _add_folder, _remode_folder, _retime_folder,
-                _relink]
+                _relink, _retime_link, _remode_scope_folder, _retime_scope_folder]
 RECORD_CHANGES = [_change_record, _add_record, _remove_record, _add_collection]
 
 
