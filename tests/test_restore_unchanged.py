@@ -306,3 +306,29 @@ def test_records_that_cannot_be_compared_are_restored_as_before(service, config,
     result = service.restore_backup(made["id"])
 
     assert result["unchanged"] is False and result["pre_restore"]
+
+
+def test_a_fifo_the_backup_could_not_hold_is_a_difference_and_goes(service, config, database, site):
+    live = scope_dir(config, Scope.site())
+    made = service.make_backup()
+    os.mkfifo(live / "zz-fifo")
+
+    result = service.restore_backup(made["id"])
+
+    assert result["unchanged"] is False and not os.path.lexists(live / "zz-fifo")
+
+
+def test_names_that_are_not_utf8_are_compared_like_any_other(service, config, database, site):
+    live = os.fsencode(scope_dir(config, Scope.site()))
+    odd = live + b"/odd-\xff\nname"
+    with open(odd, "wb") as fh:
+        fh.write(b"odd")
+    os.symlink(b"target-\xfe", live + b"/link-\xfe")
+    made = service.make_backup()
+
+    assert service.restore_backup(made["id"])["unchanged"] is True
+
+    os.utime(odd, ns=(0, 5))
+    assert service.restore_backup(made["id"])["unchanged"] is False
+    assert os.stat(odd).st_mtime_ns != 5
+    assert service.restore_backup(made["id"])["unchanged"] is True
