@@ -13,8 +13,8 @@ from conftest import records_fingerprint, tree_fingerprint
 from strongroom import checkedlist, matching
 from strongroom.config import DataModel
 from strongroom.dbdump import collection_metadata
-from strongroom.errors import RestoreFailed
-from strongroom.scopes import Scope, project_queries, scope_dir
+from strongroom.errors import CorruptBackup, RestoreFailed
+from strongroom.scopes import Scope, backups_root, project_queries, scope_dir
 from strongroom.service import Strongroom
 
 
@@ -332,3 +332,30 @@ def test_names_that_are_not_utf8_are_compared_like_any_other(service, config, da
     assert service.restore_backup(made["id"])["unchanged"] is False
     assert os.stat(odd).st_mtime_ns != 5
     assert service.restore_backup(made["id"])["unchanged"] is True
+
+
+def _damage_a_dump(folder: Path) -> None:
+    dump = folder / "db" / "bson" / "edition.bson"
+    dump.chmod(0o600)
+    data = bytearray(dump.read_bytes())
+    data[-2] ^= 1
+    dump.write_bytes(bytes(data))
+
+
+def _grow_a_stored_file(folder: Path) -> None:
+    stored = min(p for p in (folder / "files").rglob("*") if p.is_file() and not p.is_symlink())
+    stored.chmod(0o600)
+    with open(stored, "ab") as fh:
+        fh.write(b"!")
+
+
+@pytest.mark.parametrize("damage", [_damage_a_dump, _grow_a_stored_file], ids=lambda damage: damage.__name__.strip("_"))
+def test_a_damaged_backup_is_refused_even_when_the_scope_already_is_its_state(damage, service, config, database,
+                                                                             site):
+    made = service.make_backup()
+    damage(backups_root(config, Scope.site()) / made["id"])
+
+    with pytest.raises(CorruptBackup, match="fails verification"):
+        service.restore_backup(made["id"])
+
+    assert [b["id"] for b in service.list_backups()] == [made["id"]]
