@@ -3,9 +3,10 @@
 Restoring a backup onto a folder and records that already hold it would save the current
 state as a pre-restore backup, build a tree of hard links to the very same files, replace
 every record by an equal one and swap the trees: work that grows with the scope and
-changes nothing. So a whole restore asks ``matches`` first (after the backup passed the
-check before a restore, with the lock held: ``may_match``, then a ``FilesMatcher`` fed
-the file list in the same pass as that check reads it, then ``records_match``); when
+changes nothing. So a whole restore asks first whether it would (with the lock held,
+in the same pass as the check before a restore reads the file list: ``may_match``, then
+a ``FilesMatcher`` fed that list, then, once the backup passed the check,
+``records_match``); when
 the answer is yes it changes nothing, and needs no pre-restore backup, since there is no
 other state to keep. The check itself is not skipped: a damaged backup is still refused.
 
