@@ -9,7 +9,7 @@ import time
 import pytest
 from bson import ObjectId
 
-from conftest import records_fingerprint, tree_fingerprint
+from conftest import give_the_restore_work, records_fingerprint, tree_fingerprint
 from strongroom import mutations
 from strongroom.config import Config
 from strongroom.engines import open_database
@@ -42,6 +42,7 @@ def _contender(data_dir: str, db_uri: str | None, operation: str, backup_id: str
 @pytest.mark.parametrize("pair", [("backup", "backup"), ("backup", "restore"), ("restore", "restore")])
 def test_two_processes_starting_together_one_runs_the_other_is_refused(service, config, site, pair):
     backup_id = service.make_backup()["id"]
+    give_the_restore_work(config.working_dir)  # a restore that runs (onto the same state it is over at once)
     context = multiprocessing.get_context("fork")
     barrier, results = context.Barrier(2), context.Queue()
     processes = [context.Process(target=_contender, args=(str(config.data_dir), config.db_uri, op, backup_id, barrier, results))

@@ -1,5 +1,6 @@
 """The pre-flight estimate counts what an operation will write, not what exists."""
 
+from conftest import give_the_restore_work
 from strongroom import preflight
 from strongroom.scopes import Scope
 
@@ -35,4 +36,5 @@ def test_on_a_roomy_disk_the_check_walks_nothing(service, config, site, monkeypa
     monkeypatch.setattr(preflight, "backup_needs", no_walk)
     monkeypatch.setattr(preflight, "restore_copies", no_walk)
     made = service.make_backup()
-    service.restore_backup(made["id"])
+    give_the_restore_work(config.working_dir)  # onto the very same state a restore checks nothing
+    assert service.restore_backup(made["id"])["pre_restore"]

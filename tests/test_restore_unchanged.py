@@ -2,6 +2,7 @@
 nothing first; the least difference, in a file, a folder, a link or a record, makes the
 restore proper run (pre-restore backup, build, swap), on both engines."""
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -9,8 +10,12 @@ import pytest
 from bson import ObjectId
 
 from conftest import records_fingerprint, tree_fingerprint
+from strongroom import checkedlist, matching
+from strongroom.config import DataModel
 from strongroom.dbdump import collection_metadata
-from strongroom.scopes import Scope, project_queries, scope_dir
+from strongroom.errors import CorruptBackup, RestoreFailed
+from strongroom.scopes import Scope, backups_root, project_queries, scope_dir
+from strongroom.service import Strongroom
 
 
 @pytest.fixture
@@ -104,6 +109,19 @@ def _relink(live: Path) -> None:
     link.symlink_to("somewhere-else")
 
 
+def _retime_link(live: Path) -> None:
+    os.utime(live / "a-link", ns=(0, 1_000_000_000), follow_symlinks=False)
+
+
+def _remode_scope_folder(live: Path) -> None:
+    live.chmod(0o700)
+
+
+def _retime_scope_folder(live: Path) -> None:
+    st = live.stat()
+    os.utime(live, ns=(st.st_atime_ns, st.st_mtime_ns - 5_000_000_000))
+
+
 def _change_record(database) -> None:
     first = database.edition.find_one({})
     database.edition.update_one({"_id": first["_id"]}, {"$set": {"title": "edited"}})
@@ -122,7 +140,7 @@ def _add_collection(database) -> None:
 
 
 FILE_CHANGES = [_touch, _rewrite, _remode, _add_file, _remove_file, _add_folder, _remode_folder, _retime_folder,
-                _relink]
+                _relink, _retime_link, _remode_scope_folder, _retime_scope_folder]
 RECORD_CHANGES = [_change_record, _add_record, _remove_record, _add_collection]
 
 
@@ -220,3 +238,124 @@ def test_an_index_added_since_the_backup_is_a_difference_where_the_engine_keeps_
 
 def _index_names(database) -> list[str]:
     return [spec["name"] for spec in collection_metadata(database, "edition")["indexes"]]
+
+
+def test_a_project_backup_with_a_collection_the_configuration_no_longer_names_fails_as_before(
+        service, config, database, site):
+    """Not a crash of the comparison: the restore proper refuses it, naming the collection."""
+    project_id = site.project_ids[0]
+    commented = DataModel(linked=(("edition", "projectId"), ("comment", "projectId")))
+    database.comment.insert_one({"projectId": ObjectId(project_id), "text": "kept"})
+    made = Strongroom(dataclasses.replace(config, model=commented), database=database).make_backup(project_id)
+    files, records = tree_fingerprint(scope_dir(config, Scope.site())), records_fingerprint(database)
+
+    with pytest.raises(RestoreFailed, match="no query says which records of 'comment'"):
+        service.restore_backup(made["id"], project_id)
+
+    assert tree_fingerprint(scope_dir(config, Scope.site())) == files and records_fingerprint(database) == records
+
+
+@pytest.mark.parametrize("change", [_change_record, _add_record, _remove_record],
+                         ids=lambda change: change.__name__.strip("_"))
+def test_records_that_differ_are_told_apart_without_comparing_every_record_by_id(change, service, config, database,
+                                                                                 site, monkeypatch):
+    """Only records in another order need the comparison by ``_id`` (which reads every
+    record again and holds the dump's keys in memory): a record changed where it stands,
+    one more or one fewer is a difference seen in the one pass in order."""
+    made = service.make_backup()
+    change(database)
+    monkeypatch.setattr(matching, "diff_live_records", _not_needed)
+
+    result = service.restore_backup(made["id"])
+
+    assert result["unchanged"] is False and result["pre_restore"]
+
+
+def _not_needed(*args, **kwargs):
+    raise AssertionError("the records were compared by _id")
+
+
+def test_a_file_list_too_large_to_keep_in_memory_is_compared_as_it_streams(service, config, database, site,
+                                                                          monkeypatch):
+    monkeypatch.setattr(checkedlist, "LIMIT", 0)
+    reads = []
+    read = checkedlist.iter_entries
+    monkeypatch.setattr(checkedlist, "iter_entries", lambda *args: reads.append(args) or read(*args))
+    live = scope_dir(config, Scope.site())
+    made = service.make_backup()
+
+    assert service.restore_backup(made["id"])["unchanged"] is True
+    assert len(reads) == 1  # checked and compared in one pass as it streamed
+
+    _add_file(live)
+    result = service.restore_backup(made["id"])
+
+    assert result["unchanged"] is False and not (live / "zz-new.txt").exists()
+    assert len(reads) == 3  # then read and checked again for the build
+
+
+def test_records_that_cannot_be_compared_are_restored_as_before(service, config, database, site, monkeypatch):
+    """The comparison is a shortcut: the database failing under it is no reason for the
+    restore to fail (the restore proper, reading the records itself, says what fails)."""
+    made = service.make_backup()
+
+    def failing(*args):
+        raise ConnectionError("the server went away")
+
+    monkeypatch.setattr(matching, "raw_documents", failing)
+    result = service.restore_backup(made["id"])
+
+    assert result["unchanged"] is False and result["pre_restore"]
+
+
+def test_a_fifo_the_backup_could_not_hold_is_a_difference_and_goes(service, config, database, site):
+    live = scope_dir(config, Scope.site())
+    made = service.make_backup()
+    os.mkfifo(live / "zz-fifo")
+
+    result = service.restore_backup(made["id"])
+
+    assert result["unchanged"] is False and not os.path.lexists(live / "zz-fifo")
+
+
+def test_names_that_are_not_utf8_are_compared_like_any_other(service, config, database, site):
+    live = os.fsencode(scope_dir(config, Scope.site()))
+    odd = live + b"/odd-\xff\nname"
+    with open(odd, "wb") as fh:
+        fh.write(b"odd")
+    os.symlink(b"target-\xfe", live + b"/link-\xfe")
+    made = service.make_backup()
+
+    assert service.restore_backup(made["id"])["unchanged"] is True
+
+    os.utime(odd, ns=(0, 5))
+    assert service.restore_backup(made["id"])["unchanged"] is False
+    assert os.stat(odd).st_mtime_ns != 5
+    assert service.restore_backup(made["id"])["unchanged"] is True
+
+
+def _damage_a_dump(folder: Path) -> None:
+    dump = folder / "db" / "bson" / "edition.bson"
+    dump.chmod(0o600)
+    data = bytearray(dump.read_bytes())
+    data[-2] ^= 1
+    dump.write_bytes(bytes(data))
+
+
+def _grow_a_stored_file(folder: Path) -> None:
+    stored = min(p for p in (folder / "files").rglob("*") if p.is_file() and not p.is_symlink())
+    stored.chmod(0o600)
+    with open(stored, "ab") as fh:
+        fh.write(b"!")
+
+
+@pytest.mark.parametrize("damage", [_damage_a_dump, _grow_a_stored_file], ids=lambda damage: damage.__name__.strip("_"))
+def test_a_damaged_backup_is_refused_even_when_the_scope_already_is_its_state(damage, service, config, database,
+                                                                             site):
+    made = service.make_backup()
+    damage(backups_root(config, Scope.site()) / made["id"])
+
+    with pytest.raises(CorruptBackup, match="fails verification"):
+        service.restore_backup(made["id"])
+
+    assert [b["id"] for b in service.list_backups()] == [made["id"]]

@@ -30,8 +30,10 @@ LIMIT = 32 << 20  # bytes of file list kept in memory at most
 class CheckedList:
     """The file list of the backup at ``backup_dir`` (``manifest`` its manifest)."""
 
-    def __init__(self, backup_dir: Path, manifest: dict, limit: int = LIMIT):
-        self.backup_dir, self.manifest, self.limit = backup_dir, manifest, limit
+    def __init__(self, backup_dir: Path, manifest: dict, limit: int | None = None):
+        # LIMIT is read now, not when the module was loaded, so that a test can make it small
+        self.backup_dir, self.manifest = backup_dir, manifest
+        self.limit = LIMIT if limit is None else limit
         self._held: bytes | None = None  # the checked bytes, once a whole pass found no fault
 
     @property

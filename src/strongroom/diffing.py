@@ -144,10 +144,10 @@ def split_documents(batches: Iterable[bytes]) -> Iterator[bytes]:
 
 
 def _compare(old: Iterator[bytes], new: Iterator[bytes]) -> dict:
-    before = {_id_key(raw): hashlib.sha256(raw).digest() for raw in old}
+    before = {id_key(raw): hashlib.sha256(raw).digest() for raw in old}
     counts = {"added": 0, "removed": 0, "changed": 0, "unchanged": 0}
     for raw in new:
-        digest = before.pop(_id_key(raw), None)
+        digest = before.pop(id_key(raw), None)
         if digest is None:
             counts["added"] += 1
         elif digest == hashlib.sha256(raw).digest():
@@ -158,6 +158,6 @@ def _compare(old: Iterator[bytes], new: Iterator[bytes]) -> dict:
     return counts
 
 
-def _id_key(raw: bytes) -> bytes:
+def id_key(raw: bytes) -> bytes:
     """A hashable, type-exact key for the document's ``_id``."""
     return bson.encode({"_id": bson.decode(raw)["_id"]})

@@ -3,9 +3,10 @@
 Restoring a backup onto a folder and records that already hold it would save the current
 state as a pre-restore backup, build a tree of hard links to the very same files, replace
 every record by an equal one and swap the trees: work that grows with the scope and
-changes nothing. So a whole restore asks ``matches`` first (after the backup passed the
-check before a restore, with the lock held: ``may_match``, then a ``FilesMatcher`` fed
-the file list in the same pass as that check reads it, then ``records_match``); when
+changes nothing. So a whole restore asks first whether it would (with the lock held,
+in the same pass as the check before a restore reads the file list: ``may_match``, then
+a ``FilesMatcher`` fed that list, then, once the backup passed the check,
+``records_match``); when
 the answer is yes it changes nothing, and needs no pre-restore backup, since there is no
 other state to keep. The check itself is not skipped: a damaged backup is still refused.
 
@@ -21,7 +22,9 @@ The comparison is the restore's own idea of "already in place", made strict:
   live folder, an extra path or a socket, is a difference.
 - Records: per collection of the scope, the documents the scope selects and the
   backup's dump are the same byte for byte (compared in order first, since after a
-  restore the natural order is the dump's, else by ``_id``). For the site, the live
+  restore the natural order is the dump's; by ``_id`` only when the two part at
+  different ``_id``s with as many records on both sides: a record changed where it
+  stands, one more or one fewer, ends the comparison at once). For the site, the live
   collections are exactly the backup's, with the same options and indexes (the
   dump's metadata, its ``uuid`` aside: a restore makes a new collection).
 
@@ -33,6 +36,7 @@ change before the walk reaches it is a difference, and the restore proper runs.
 
 from __future__ import annotations
 
+import logging
 import os
 import stat
 from itertools import zip_longest
@@ -41,11 +45,13 @@ from pathlib import Path
 from bson import json_util
 
 from .dbdump import collection_metadata
-from .diffing import diff_live_records, dump_documents, split_documents
+from .diffing import diff_live_records, dump_documents, id_key, split_documents
 from .engines import list_collections, raw_documents
 from .rebuild import folder_mode, same_file
 from .sources import Source
 from .walking import walk
+
+log = logging.getLogger("strongroom")
 
 
 def may_match(live: Path, source: Source) -> bool:
@@ -98,18 +104,28 @@ class FilesMatcher:
 
 def records_match(database, source: Source, queries: dict[str, dict] | None) -> bool:
     """Are the scope's records (``queries``, None for the whole site) the dump's, byte
-    for byte, and for the site the collections, options and indexes too?"""
+    for byte, and for the site the collections, options and indexes too? A comparison
+    that cannot be made (the database failing meanwhile) is no match: the restore proper
+    runs, and says what fails as it did before there was this shortcut."""
+    try:
+        return _records_match(database, source, queries)
+    except Exception as exc:  # noqa: BLE001 - only a shortcut: never the reason a restore fails
+        log.info("the records could not be compared with the backup (%s): restoring them", exc)
+        return False
+
+
+def _records_match(database, source: Source, queries: dict[str, dict] | None) -> bool:
     names = list(source.collections)
     if queries is None and sorted(list_collections(database)) != sorted(names):
         return False
     for name in names:
+        if queries is not None and name not in queries:
+            return False  # no query selects its records: the restore proper refuses it, saying so
         query = {} if queries is None else queries[name]
         if queries is None and not _same_metadata(database, source.bson_dir, name):
             return False
-        if not _same_in_order(database, source.bson_dir, name, query):
-            counts = diff_live_records(source.bson_dir, [name], database, {name: query})[name]
-            if counts["added"] or counts["removed"] or counts["changed"]:
-                return False
+        if not _same_documents(database, source.bson_dir, name, query):
+            return False
     return True
 
 
@@ -128,13 +144,29 @@ def _same_folder(entry: dict, st: os.stat_result) -> bool:
             and st.st_mtime_ns == entry["mtime_ns"])
 
 
-def _same_in_order(database, bson_dir: Path, name: str, query: dict) -> bool:
-    """The live documents, in natural order, are the dump's, byte for byte."""
+def _same_documents(database, bson_dir: Path, name: str, query: dict) -> bool:
+    """The live documents are the dump's, byte for byte. Compared in natural order first
+    (after a restore it is the dump's). Where the two part, an ``_id`` being unique, it is
+    a difference when one side ends first, when both documents have the same ``_id``, or
+    when the two sides hold different numbers of documents; only the same number in
+    another order needs the comparison by ``_id`` (``diffing``), which reads both again."""
     stored = dump_documents(bson_dir, name)
+    live = split_documents(raw_documents(database, name, query))
     try:
-        return all(a == b for a, b in zip_longest(stored, split_documents(raw_documents(database, name, query))))
+        for mine, theirs in zip_longest(stored, live):
+            if mine != theirs:
+                break
+        else:
+            return True
+        if mine is None or theirs is None or id_key(mine) == id_key(theirs):
+            return False
+        if sum(1 for _ in stored) != sum(1 for _ in live):
+            return False
     finally:
         stored.close()
+        live.close()
+    counts = diff_live_records(bson_dir, [name], database, {name: query})[name]
+    return not (counts["added"] or counts["removed"] or counts["changed"])
 
 
 def _same_metadata(database, bson_dir: Path, name: str) -> bool:
