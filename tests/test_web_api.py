@@ -12,6 +12,7 @@ from importlib import resources
 import jsonschema
 import pytest
 
+from conftest import give_the_restore_work
 from web_support import (  # noqa: F401 - fixtures
     csrf_token,
     engine_prepared,
@@ -78,9 +79,13 @@ def test_a_round_of_operations_conforms_to_the_document(api):
     made = conforms(call("POST", a, json={"note": "api"}), "/projects/{project_id}/backups", "post")["job"]
     job = follow(call, made["id"])
     assert job["state"] == "done" and job["result"]["note"] == "api" and job["message"].startswith("Backup ")
-    started = conforms(call("POST", f"{a}/{backup_a}/restore", json={"confirm": True}),
-                       "/projects/{project_id}/backups/{backup_id}/restore", "post")["job"]
-    assert follow(call, started["id"])["result"]["restored"] == backup_a
+    give_the_restore_work(data.folder(data.project_a))  # a restore with work to do, then one with none
+    for unchanged in (False, True):
+        started = conforms(call("POST", f"{a}/{backup_a}/restore", json={"confirm": True}),
+                           "/projects/{project_id}/backups/{backup_id}/restore", "post")["job"]
+        result = follow(call, started["id"])["result"]
+        assert result["restored"] == backup_a and result["unchanged"] is unchanged
+        assert (result["pre_restore"] is None) is unchanged
     deleted = conforms(call("DELETE", f"{a}/{job['result']['id']}"), "/projects/{project_id}/backups/{backup_id}", "delete")
     assert follow(call, deleted["job"]["id"])["result"]["deleted"] == job["result"]["id"]
 
