@@ -47,7 +47,8 @@ from bson import json_util
 from .dbdump import collection_metadata
 from .diffing import diff_live_records, dump_documents, id_key, split_documents
 from .engines import list_collections, raw_documents
-from .rebuild import folder_mode, same_file
+from .preview import same_as_restore
+from .rebuild import folder_mode
 from .sources import Source
 from .walking import walk
 
@@ -130,12 +131,16 @@ def _records_match(database, source: Source, queries: dict[str, dict] | None) ->
 
 
 def _same(entry: dict, path: str, st: os.stat_result, inodes: dict[str, int]) -> bool:
+    """The restore preview's "unchanged" (``preview.same_as_restore``), and what the
+    restore would still set on an item it keeps: a link's time, a folder's mode and
+    time; a file recorded as a hard link must be its first name's inode."""
+    if not same_as_restore(entry, path, st):
+        return False
     kind = entry["type"]
     if kind == "file":
-        return same_file(entry, st) and (not entry.get("hardlink") or inodes.get(entry["hardlink"]) == st.st_ino)
+        return not entry.get("hardlink") or inodes.get(entry["hardlink"]) == st.st_ino
     if kind == "symlink":
-        return (stat.S_ISLNK(st.st_mode) and st.st_mtime_ns == entry["mtime_ns"]
-                and os.readlink(path) == entry["target"])
+        return st.st_mtime_ns == entry["mtime_ns"]
     return _same_folder(entry, st)
 
 
