@@ -79,7 +79,7 @@ def fail_at(k: int, kind: str, operation: Callable[[], object], error: BaseExcep
             if seen == k:
                 raise error
 
-    return _raised_with(hook, operation)
+    return raised_with(hook, operation)
 
 
 def fail_at_point(k: int, operation: Callable[[], object], error: BaseException,
@@ -98,10 +98,10 @@ def fail_at_point(k: int, operation: Callable[[], object], error: BaseException,
         if more is not None:
             raise more
 
-    return _raised_with(hook, operation)
+    return raised_with(hook, operation)
 
 
-def _raised_with(hook: Callable[[str, str], None], operation: Callable[[], object]) -> BaseException | None:
+def raised_with(hook: Callable[[str, str], None], operation: Callable[[], object]) -> BaseException | None:
     """Run ``operation`` with ``hook`` told of every mutation point; return what it raised."""
     previous = mutations.set_hook(hook)
     try:

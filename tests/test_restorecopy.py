@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from conftest import tree_fingerprint
-from faults import leftovers
-from strongroom import mutations, restorecopy
+from faults import leftovers, raised_with
+from strongroom import restorecopy
 from strongroom.errors import CorruptBackup, RestoreFailed
 from strongroom.scopes import Scope
 
@@ -207,11 +207,4 @@ def _full_disk_at_piece(piece: int, operation) -> BaseException | None:
             if seen == piece:
                 raise OSError(errno.ENOSPC, "No space left on device")
 
-    previous = mutations.set_hook(hook)
-    try:
-        operation()
-    except BaseException as exc:  # noqa: BLE001 - the test asserts on it
-        return exc
-    finally:
-        mutations.set_hook(previous)
-    return None
+    return raised_with(hook, operation)
