@@ -236,7 +236,7 @@ def make_backups(data_dir: Path, count: int) -> float:
 def records_database(data_dir: Path, count: int):
     """An embedded database with ``count`` edition-like records in one collection."""
     from strongroom.config import Config
-    from strongroom.engines import open_database
+    from strongroom.db.engines import open_database
 
     database = open_database(Config(data_dir))
     if database["record"].count_documents({}) != count:
@@ -249,7 +249,7 @@ def records_database(data_dir: Path, count: int):
 
 
 def time_dump_and_find(database, out: Path) -> tuple[float, float]:
-    from strongroom import dbdump
+    from strongroom.db import dbdump
 
     remove(out)
     started = time.perf_counter()

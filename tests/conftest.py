@@ -22,7 +22,7 @@ from click.testing import CliRunner
 from servers import OWN_SERVER_URI, Server, ferretdb_binary, start_ferretdb
 from strongroom.cli import main
 from strongroom.config import Config
-from strongroom.engines import list_collections, open_database
+from strongroom.db.engines import list_collections, open_database
 from strongroom.service import Strongroom
 
 ENGINES = ("embedded", "ferretdb")

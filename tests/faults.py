@@ -1,6 +1,6 @@
 """The fault-injection harness: count an operation's mutation points, then crash at each.
 
-Every change Strongroom makes to files or records passes through ``strongroom.mutations``,
+Every change Strongroom makes to files or records passes through ``strongroom.fs.mutations``,
 which calls a hook first. ``count_points`` records the points an operation passes;
 ``crash_at`` runs the operation in a forked child that kills itself (SIGKILL) at the k-th
 point, as a power cut would; ``fail_at`` makes the k-th point of a kind raise an error in
@@ -18,10 +18,10 @@ from pathlib import Path
 from bson import ObjectId
 
 from conftest import records_fingerprint, tree_fingerprint
-from strongroom import mutations
 from strongroom.config import Config
+from strongroom.db.engines import open_database
 from strongroom.demo import create_demo_site
-from strongroom.engines import open_database
+from strongroom.fs import mutations
 from strongroom.scopes import Scope, backups_root, project_queries, scope_dir
 from strongroom.service import Strongroom
 

@@ -49,12 +49,12 @@ def ferretdb_binary() -> tuple[Path | None, str]:
 
 def mongo_tool(name: str) -> tuple[Path | None, str]:
     """One of ``mongodump``, ``mongorestore``, ``bsondump``, or ``None`` and why not."""
-    folder = Path(os.environ.get("STRONGROOM_MONGO_TOOLS") or _cache() / f"mongo-tools-{TOOLS_VERSION}")
-    binary = folder / name
-    if binary.is_file() and os.access(binary, os.X_OK):
+    folder = os.environ.get("STRONGROOM_MONGO_TOOLS")
+    binary = Path(folder) / name if folder else None
+    if binary is not None and binary.is_file() and os.access(binary, os.X_OK):
         return binary, ""
-    return None, _unavailable(folder, "STRONGROOM_MONGO_TOOLS_UNAVAILABLE",
-                              f"no mongo-tools {TOOLS_VERSION}: run scripts/build-peers (needs Go)")
+    return None, (os.environ.get("STRONGROOM_MONGO_TOOLS_UNAVAILABLE")
+                  or f"no mongo-tools: set STRONGROOM_MONGO_TOOLS to the folder of your own {TOOLS_VERSION} install")
 
 
 def free_port() -> int:
@@ -143,7 +143,7 @@ def copy_database(server: Server, source: str, target: str) -> None:
     indexes), as ``cp -a`` copies a data dir holding the embedded database."""
     import bson
 
-    from strongroom.dbdump import RAW_OPTIONS
+    from strongroom.db.dbdump import RAW_OPTIONS
 
     client = server.client
     for info in client[source].list_collections():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from strongroom.signing import sign
+from strongroom.repo.signing import sign
 
 
 def read_manifest(folder: Path) -> dict:

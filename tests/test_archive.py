@@ -24,10 +24,10 @@ import zstandard
 from bson import ObjectId
 
 from conftest import records_fingerprint, tree_fingerprint
-from strongroom.archive_format import Limits
 from strongroom.config import Config
-from strongroom.engines import open_database
+from strongroom.db.engines import open_database
 from strongroom.errors import BadArchive, BadInput
+from strongroom.exchange.archive_format import Limits
 from strongroom.scopes import Scope, project_queries, scope_dir
 from strongroom.service import Strongroom
 

@@ -11,8 +11,8 @@ import os
 import pytest
 
 from conftest import give_the_restore_work
-from strongroom.audit import AuditLog, os_user
 from strongroom.cli.ops import parse_since
+from strongroom.repo.audit import AuditLog, os_user
 from strongroom.service import Strongroom
 from strongroom.web import create_app
 from test_web_security import signed_in
@@ -224,7 +224,7 @@ def test_the_newest_entries_are_read_from_the_end_across_rotated_files(tmp_path)
 
 
 def test_a_recovery_that_did_something_is_logged_and_one_with_nothing_to_do_is_not(cli, config, site):
-    from strongroom.journal import Journal
+    from strongroom.repo.journal import Journal
 
     made = cli("backup").output.strip()
     assert cli("recover").exit_code == 0  # nothing to recover: no entry

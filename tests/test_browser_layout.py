@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from strongroom.config import Config
-from strongroom.engines import open_database
+from strongroom.db.engines import open_database
 from strongroom.service import Strongroom
 
 CHROMIUM = "/usr/bin/chromium"

@@ -15,7 +15,7 @@ import time
 import pytest
 
 from strongroom.config import Config
-from strongroom.rebuild import TEST_COPY_DELAY
+from strongroom.restore.rebuild import TEST_COPY_DELAY
 from strongroom.scopes import Scope, scope_dir
 from test_browser import cli, page, sign_in, sync_api  # noqa: F401 - fixtures and helpers
 

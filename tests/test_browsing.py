@@ -9,8 +9,8 @@ import time
 import pytest
 from bson import ObjectId
 
-from strongroom import checks_record
 from strongroom.errors import CorruptBackup, InvalidName, NotFound
+from strongroom.repo import checks_record
 
 TRAVERSALS = ["../etc", "/etc/passwd", "texts/../../x", "texts/./about.md", "a\0b", "texts//about.md"]
 

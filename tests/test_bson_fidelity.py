@@ -20,8 +20,8 @@ from bson.min_key import MinKey
 from bson.raw_bson import RawBSONDocument
 from pymongo.errors import AutoReconnect
 
-from strongroom import dbdump, dbrestore, engines
-from strongroom.engines import open_database
+from strongroom.db import dbdump, dbrestore, engines
+from strongroom.db.engines import open_database
 from strongroom.service import Strongroom
 
 UTC = datetime.UTC

@@ -8,8 +8,8 @@ import pytest
 from pymongo.errors import OperationFailure
 
 from faults import count_points
-from strongroom import capabilities
-from strongroom.engines import open_database
+from strongroom.db import capabilities
+from strongroom.db.engines import open_database
 
 
 class Answering:

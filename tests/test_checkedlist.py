@@ -15,10 +15,11 @@ import stat
 import pytest
 
 from conftest import records_fingerprint, tree_fingerprint
-from strongroom import checkedlist, preflight
-from strongroom.checkedlist import CheckedList
 from strongroom.errors import CorruptBackup
-from strongroom.manifest import FILE_LIST, iter_entries
+from strongroom.repo import checkedlist
+from strongroom.repo.checkedlist import CheckedList
+from strongroom.repo.manifest import FILE_LIST, iter_entries
+from strongroom.restore import preflight
 from strongroom.scopes import Scope, backups_root, scope_dir
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from conftest import records_fingerprint, tree_fingerprint
 from strongroom.cli import main
-from strongroom.locking import OperationLock
+from strongroom.repo.locking import OperationLock
 
 BAD_IDS = ["../x", "..%2f", "", "x" * 300, "2026-11-26T04-27-43\n", "/etc", "%2e%2e%2f"]
 
@@ -117,7 +117,7 @@ def test_a_held_lock_makes_a_second_process_exit_4_saying_what_holds_it(config, 
 def test_a_lock_left_by_a_killed_process_does_not_block(config, site, cli_process):
     holder = subprocess.Popen(
         [sys.executable, "-c",
-         ("import sys, time; from pathlib import Path; from strongroom.locking import OperationLock\n"
+         ("import sys, time; from pathlib import Path; from strongroom.repo.locking import OperationLock\n"
           f"with OperationLock(Path({str(config.backups_dir / '.lock')!r}), 'backup', 'cron'):\n"
           "    print('held', flush=True); time.sleep(60)")],
         stdout=subprocess.PIPE, text=True)

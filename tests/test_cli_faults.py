@@ -1,7 +1,7 @@
 """Errors are one line: no traceback reaches a user from any command on any fault.
 
 Each command runs in a real CLI process with a fault injected at one of its mutation
-points (``strongroom.mutations``), or into a read where it has none: a database error,
+points (``strongroom.fs.mutations``), or into a read where it has none: a database error,
 an I/O error, a full disk, a plain bug. Whatever happens, standard error holds one line
 ``strongroom: error: …`` and the exit code is one of the README's; the traceback goes to
 the ``strongroom`` log (``STRONGROOM_LOG_FILE``) at DEBUG.
@@ -17,7 +17,8 @@ EXIT_CODES = {0, 1, 2, 3, 4, 5, 6, 129, 130, 143}
 
 RUNNER = """
 import errno, os, signal, sqlite3, sys
-from strongroom import mutations, store
+from strongroom.fs import mutations
+from strongroom.repo import store
 errors = {
     "database": lambda: sqlite3.OperationalError("disk I/O error"),
     "eio": lambda: OSError(errno.EIO, "Input/output error", "/somewhere/file"),
@@ -114,7 +115,7 @@ def test_a_signal_during_a_restore_rolls_it_back_and_says_so_in_one_line(config,
     from conftest import records_fingerprint, tree_fingerprint
     from faults import count_points, fresh_service
     from strongroom.config import Config
-    from strongroom.engines import open_database
+    from strongroom.db.engines import open_database
 
     probe = Config(data_dir=tmp_path / "probe")
     subprocess.run(["cp", "-a", str(config.data_dir), str(probe.data_dir)], check=True)

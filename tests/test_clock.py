@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from strongroom.backup.pruning import RetentionPolicy, backups_to_keep
 from strongroom.ids import backup_id_sort_key, new_backup_id
-from strongroom.pruning import RetentionPolicy, backups_to_keep
 from strongroom.service import Strongroom
 
 TODAY = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)
@@ -76,7 +76,7 @@ def test_retention_keeps_the_most_recently_made_backup_whatever_its_id_says(time
     wrong): the sequence number its manifest records, not its id, says it is the newest."""
     clock.now = TODAY + timedelta(days=1)
     first = timed.make_backup(note="first")["id"]
-    monkeypatch.setattr("strongroom.backing_up.new_backup_id", lambda taken, now: "2026-11-20T00-00-00")
+    monkeypatch.setattr("strongroom.backup.backing_up.new_backup_id", lambda taken, now: "2026-11-20T00-00-00")
     last = timed.make_backup(note="made last")["id"]
     assert timed.store.sequences(timed.scope()) == {first: 1, last: 2}
 

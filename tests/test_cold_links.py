@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import threading
 
-from strongroom import snapshot
-from strongroom.manifest import iter_entries
+from strongroom.backup import snapshot
+from strongroom.repo.manifest import iter_entries
 from strongroom.scopes import Scope, backups_root, scope_dir
 
 

@@ -10,10 +10,10 @@ import pytest
 from bson import ObjectId
 
 from conftest import give_the_restore_work, records_fingerprint, tree_fingerprint
-from strongroom import mutations
 from strongroom.config import Config
-from strongroom.engines import open_database
+from strongroom.db.engines import open_database
 from strongroom.errors import Busy
+from strongroom.fs import mutations
 from strongroom.scopes import Scope, project_queries, scope_dir
 from strongroom.service import Strongroom
 
@@ -62,7 +62,7 @@ def test_two_processes_starting_together_one_runs_the_other_is_refused(service, 
 
 
 def test_the_library_refuses_a_second_operation_at_once_naming_the_holder(service, config, site):
-    from strongroom.locking import OperationLock
+    from strongroom.repo.locking import OperationLock
 
     with OperationLock(config.backups_dir / ".lock", "restore", "admin"):
         started = time.monotonic()

@@ -12,9 +12,10 @@ from bson import Binary, Code, Decimal128, Int64, ObjectId, Regex, Timestamp, js
 from bson.max_key import MaxKey
 from bson.min_key import MinKey
 
-from strongroom import dbdump, dbrestore, engines, mutations
 from strongroom.config import Config
+from strongroom.db import dbdump, dbrestore, engines
 from strongroom.errors import BadInput, CorruptBackup, InvalidName, ServerRefused
+from strongroom.fs import mutations
 
 UTC = datetime.UTC
 

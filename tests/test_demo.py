@@ -9,13 +9,8 @@ import pytest
 from bson import ObjectId
 
 from strongroom.config import Config
-from strongroom.demo import (
-    COLLECTIONS,
-    create_demo_site,
-    demo_users,
-    plan_demo_site,
-)
-from strongroom.engines import open_database
+from strongroom.db.engines import open_database
+from strongroom.demo import COLLECTIONS, create_demo_site, demo_users, plan_demo_site
 from strongroom.errors import BadInput
 
 
@@ -223,7 +218,7 @@ def test_the_demo_job_runs_through_the_cli_on_either_engine(engine_config, tmp_p
 
     strongroom = [sys.executable, "-m", "strongroom.cli", "--data-dir", str(engine_config.data_dir), *database]
     run(*strongroom, "demo", "init")
-    shown = run(sys.executable, "-m", "strongroom.demo_job", "--no-serve")
+    shown = run(sys.executable, "-m", "strongroom.cli.demo_job", "--no-serve")
     assert "(the demo site is already there)" in shown
     assert shown.count("demo: site backup") >= 1 and "Backups of project" in shown
 

@@ -4,7 +4,7 @@ import subprocess
 import sys
 import textwrap
 
-from strongroom.engines import embedded_collection_file, open_database
+from strongroom.db.engines import embedded_collection_file, open_database
 
 # Readers loop over a collection while the main thread drops and reloads it, as a site
 # restore does on the embedded engine while the web app serves pages. In a subprocess:
@@ -13,7 +13,7 @@ DROP_AND_RELOAD_UNDER_READERS = textwrap.dedent("""
     import sys, threading, time
     from pathlib import Path
     from strongroom.config import Config
-    from strongroom.engines import open_database
+    from strongroom.db.engines import open_database
 
     database = open_database(Config(data_dir=Path(sys.argv[1])))
     documents = [{"_id": i, "text": "x" * 100} for i in range(100)]

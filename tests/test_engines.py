@@ -5,7 +5,7 @@ import threading
 import pytest
 
 from strongroom.config import Config
-from strongroom.engines import is_embedded, list_collections, open_database
+from strongroom.db.engines import is_embedded, list_collections, open_database
 from strongroom.errors import BadInput
 
 

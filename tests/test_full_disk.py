@@ -23,10 +23,10 @@ import pytest
 from bson import ObjectId
 
 from faults import State, count_points, crash_at, fresh_service
-from strongroom import preflight
 from strongroom.config import Config
+from strongroom.db.engines import open_database
 from strongroom.demo import create_demo_site
-from strongroom.engines import open_database
+from strongroom.restore import preflight
 from strongroom.scopes import Scope, scope_dir
 
 KB, MB = 1 << 10, 1 << 20

@@ -11,8 +11,8 @@ import time
 import pytest
 
 from conftest import tree_fingerprint
-from strongroom import walking
 from strongroom.errors import FileChanged, LinkedFolder
+from strongroom.fs import walking
 from strongroom.scopes import Scope, backups_root, scope_dir
 from tampering import resign
 
@@ -271,7 +271,7 @@ def test_the_cli_shows_warnings_and_takes_the_change_policy(service, config, mon
 
 def vanishing(monkeypatch, when_reaching: str, remove):
     """Remove something the moment the backup, having looked at ``when_reaching``, goes on."""
-    from strongroom import snapshot
+    from strongroom.backup import snapshot
 
     class Cursor(snapshot.Cursor):
         def find(self, path):

@@ -380,7 +380,7 @@ def test_a_full_disk_at_any_write_of_an_import_leaves_nothing_behind(service, co
 def test_records_are_selected_by_the_data_models_queries_as_mongodb_would():
     from bson import ObjectId
 
-    from strongroom.foreign import matches
+    from strongroom.exchange.foreign import matches
 
     oid = ObjectId()
     query = {"projectId": {"$in": [oid, str(oid)]}}

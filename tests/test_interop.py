@@ -21,9 +21,9 @@ from bson.codec_options import CodecOptions, DatetimeConversion
 from bson.raw_bson import RawBSONDocument
 
 from servers import mongo_tool
-from strongroom import engines
-from strongroom.dbdump import RAW_OPTIONS
-from strongroom.engines import open_database
+from strongroom.db import engines
+from strongroom.db.dbdump import RAW_OPTIONS
+from strongroom.db.engines import open_database
 from strongroom.service import Strongroom
 from test_bson_fidelity import KINDS, document_of
 

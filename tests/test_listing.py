@@ -127,4 +127,4 @@ def test_version_still_starts_without_what_list_reads_with():
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert "strongroom, version" in done.stdout
     loaded = set(done.stderr.split())
-    assert not loaded & {"strongroom.listing", "strongroom.store", "strongroom.journal", "concurrent.futures"}
+    assert not loaded & {"strongroom.inspect.listing", "strongroom.repo.store", "strongroom.repo.journal", "concurrent.futures"}

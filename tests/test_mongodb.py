@@ -7,8 +7,8 @@ import pytest
 from conftest import records_fingerprint, tree_fingerprint
 from faults import count_points
 from strongroom.config import Config
+from strongroom.db.engines import list_collections, open_database
 from strongroom.demo import create_demo_site
-from strongroom.engines import list_collections, open_database
 from strongroom.service import Strongroom
 
 
@@ -88,7 +88,7 @@ def test_a_restore_the_server_cannot_take_fails_and_rolls_back_naming_the_docume
 
 
 def test_a_collection_a_crash_left_renamed_aside_is_put_back_and_a_finished_ones_leftover_dropped(mongo_config):
-    from strongroom.dbrestore import drop_staging_collections
+    from strongroom.db.dbrestore import drop_staging_collections
 
     database = open_database(mongo_config)
     database.edition.insert_one({"_id": 1})
@@ -134,7 +134,7 @@ def test_during_a_site_restore_a_reader_sees_the_old_or_the_new_collection_never
     """What docs/guarantees.md promises a reader on a server: at every step of a site
     restore, ``edition`` is the old collection or the restored one; on a server without
     rename-with-dropTarget it is missing for exactly one step, between the two renames."""
-    from strongroom import mutations
+    from strongroom.fs import mutations
 
     database = open_database(mongo_config)
     create_demo_site(mongo_config, database, seed=8)

@@ -4,7 +4,7 @@ import os
 import shutil
 
 from conftest import tree_fingerprint
-from strongroom.pool import Pool
+from strongroom.repo.pool import Pool
 from strongroom.scopes import Scope, scope_dir
 from test_web_security import signed_in
 from web_support import prepared, web_data  # noqa: F401

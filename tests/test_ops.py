@@ -19,8 +19,8 @@ import yaml
 
 from strongroom.cli import main
 from strongroom.cli.monitoring import subcommand_words
-from strongroom.journal import Journal
-from strongroom.ping import ping_url
+from strongroom.cli.ping import ping_url
+from strongroom.repo.journal import Journal
 from web_support import prepared, web_data  # noqa: F401
 
 RECIPES = Path(__file__).resolve().parent.parent / "docs" / "recipes"

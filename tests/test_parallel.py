@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from strongroom.parallel import BATCH_BYTES, BATCH_JOBS, Ordered
+from strongroom.fs.parallel import BATCH_BYTES, BATCH_JOBS, Ordered
 
 
 def test_results_come_back_in_the_order_given_whatever_order_the_jobs_finish():

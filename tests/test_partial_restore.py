@@ -12,8 +12,8 @@ import pytest
 from bson import ObjectId
 
 from conftest import records_fingerprint, tree_fingerprint
-from strongroom import mutations
 from strongroom.errors import BadInput, InvalidName, LinkedFolder, NotFound, RestoreFailed
+from strongroom.fs import mutations
 from strongroom.scopes import Scope, project_queries, scope_dir
 
 
@@ -335,7 +335,7 @@ def test_a_failed_restore_of_paths_rolls_back_the_files_and_leaves_records_writt
 
 
 def test_parts_take_one_path_given_alone_and_fold_a_path_inside_another():
-    from strongroom.parts import Parts
+    from strongroom.restore.parts import Parts
 
     assert Parts("texts/intro.md").paths == ["texts/intro.md"]
     assert Parts(["texts/a", "texts", "site.json", "texts/"]).paths == ["site.json", "texts"]

@@ -171,7 +171,7 @@ def test_a_restore_on_the_embedded_engine_never_imports_the_mongodb_driver(tmp_p
 def test_files_to_store_are_opened_by_the_workers_not_by_the_walking_thread(service, config, monkeypatch):
     import threading
 
-    from strongroom import snapshot
+    from strongroom.backup import snapshot
     from strongroom.scopes import Scope, scope_dir
 
     live = scope_dir(config, Scope.site())

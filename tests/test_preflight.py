@@ -1,7 +1,7 @@
 """The pre-flight estimate counts what an operation will write, not what exists."""
 
 from conftest import give_the_restore_work
-from strongroom import preflight
+from strongroom.restore import preflight
 from strongroom.scopes import Scope
 
 

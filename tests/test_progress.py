@@ -10,12 +10,12 @@ import time
 import pytest
 
 from conftest import give_the_restore_work
-from strongroom import dbrestore
+from strongroom.cli.progress import TerminalProgress
+from strongroom.db import dbrestore
 from strongroom.errors import Busy, RestoreFailed
-from strongroom.locking import OperationLock
-from strongroom.progress import TerminalProgress
 from strongroom.progress_model import ProgressModel, outcome_of
-from strongroom.rebuild import TEST_COPY_DELAY
+from strongroom.repo.locking import OperationLock
+from strongroom.restore.rebuild import TEST_COPY_DELAY
 from strongroom.scopes import Scope, scope_dir
 from strongroom.service import Strongroom
 from strongroom.web.jobs import JobRunner

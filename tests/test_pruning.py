@@ -5,8 +5,8 @@ import os
 
 import pytest
 
+from strongroom.backup.pruning import RetentionPolicy, backups_to_keep
 from strongroom.errors import BadInput
-from strongroom.pruning import RetentionPolicy, backups_to_keep
 
 HOURLY_FOR_THREE_DAYS = [f"2026-11-{day:02d}T{hour:02d}-00-00" for day in (24, 25, 26) for hour in range(0, 24, 6)]
 

@@ -4,81 +4,80 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import threading
 import time
 
 import pytest
 
-from strongroom import readahead
-from strongroom.manifest import iter_entries
-from strongroom.readahead import ReadAhead, in_memory
+from strongroom.fs import readahead
+from strongroom.fs.readahead import ReadAhead, in_memory
+from strongroom.repo.manifest import iter_entries
 from strongroom.scopes import Scope, backups_root, scope_dir
 
 MIB = 1 << 20
 
 
-def _cold_file(path, size: int):
-    """A file of ``size`` random bytes, written to disk and dropped from the page cache."""
+class PageCache:
+    """The kernel's page cache as the read-ahead sees it, owned by the test: a file is
+    "in memory" when the test says so, and every probe and every advice is recorded. The
+    tests then assert on what the code decided, never on what the kernel happened to keep
+    (which other I/O on the machine changes)."""
+
+    def __init__(self):
+        self.warm: set[str] = set()
+        self.probed: list[str] = []
+        self.advised: list[tuple[str, int, int]] = []
+
+    def name(self, fd: int) -> str:
+        return os.path.basename(os.readlink(f"/proc/self/fd/{fd}"))
+
+    def in_memory(self, fd: int) -> bool:
+        name = self.name(fd)
+        self.probed.append(name)
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return in_memory(fd)  # what the kernel answers for a FIFO or a device (ESPIPE)
+        return name in self.warm
+
+    def fadvise(self, fd: int, offset: int, length: int, advice: int) -> None:
+        if advice == os.POSIX_FADV_WILLNEED:
+            self.advised.append((self.name(fd), offset, length))
+
+
+@pytest.fixture
+def cache(monkeypatch) -> PageCache:
+    cache = PageCache()
+    monkeypatch.setattr(readahead, "in_memory", cache.in_memory)
+    monkeypatch.setattr(os, "posix_fadvise", cache.fadvise)
+    return cache
+
+
+def _file(path, size: int):
     path.write_bytes(os.urandom(size))
-    _evict(path)
     return path
-
-
-def _evict(path) -> None:
-    """Drop the file's pages; skip where the file system keeps them (tmpfs). Told on a
-    scratch file: a probe of a cold file itself starts reading it (``in_memory``)."""
-    scratch = path.with_name(f".scratch-{path.name}")
-    scratch.write_bytes(b"x" * 8192)
-    for victim in (scratch, path):
-        fd = os.open(victim, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-        finally:
-            os.close(fd)
-    cold = not _cached(scratch)
-    scratch.unlink()
-    if not cold:
-        pytest.skip("this file system keeps files in memory (tmpfs?): nothing to read ahead")
-
-
-def _cached(path) -> bool:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        return in_memory(fd)
-    finally:
-        os.close(fd)
 
 
 def _folder(tmp_path) -> int:
     return os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
 
 
-def _eventually(check, seconds: float = 3.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while not check():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
-
-
-def test_a_file_not_in_memory_is_read_ahead_and_counted_until_a_worker_is_done(tmp_path):
-    path = _cold_file(tmp_path / "model.glb", 2 * MIB)
+def test_a_file_not_in_memory_is_read_ahead_and_counted_until_a_worker_is_done(tmp_path, cache):
+    _file(tmp_path / "model.glb", 2 * MIB)
     ahead, folder = ReadAhead(), _folder(tmp_path)
     try:
         assert ahead.advise(folder, "model.glb", 2 * MIB) == 2 * MIB
     finally:
         os.close(folder)
-    assert _eventually(lambda: _cached(path))  # the kernel read it without anyone reading
+    assert cache.advised == [("model.glb", 0, 2 * MIB)]  # the kernel is asked to read it
     assert ahead.ahead == 2 * MIB
     ahead.consumed(2 * MIB)
     assert ahead.ahead == 0
 
 
-def test_a_file_in_memory_gets_no_advice_and_the_small_files_after_it_are_not_probed(tmp_path):
+def test_a_file_in_memory_gets_no_advice_and_the_small_files_after_it_are_not_probed(tmp_path, cache):
     (tmp_path / "warm.json").write_bytes(b"{}" * 100)
-    small = [_cold_file(tmp_path / f"note-{n:02}.json", 4096) for n in range(readahead.WARM_SKIP + 1)]
+    cache.warm.add("warm.json")
+    small = [_file(tmp_path / f"note-{n:02}.json", 4096) for n in range(readahead.WARM_SKIP + 1)]
     ahead, folder = ReadAhead(), _folder(tmp_path)
     try:
         assert ahead.advise(folder, "warm.json", 200) == 0
@@ -86,13 +85,15 @@ def test_a_file_in_memory_gets_no_advice_and_the_small_files_after_it_are_not_pr
         probed_again = ahead.advise(folder, small[-1].name, 4096)
     finally:
         os.close(folder)
-    assert skipped == [0] * readahead.WARM_SKIP and not any(_cached(path) for path in small[:-1])
+    assert skipped == [0] * readahead.WARM_SKIP
+    assert cache.probed == ["warm.json", small[-1].name]  # the ones between were not even probed
+    assert cache.advised == [(small[-1].name, 0, 4096)]
     assert probed_again == 4096 and ahead.ahead == 4096
 
 
-def test_the_walk_waits_while_the_workers_are_a_budget_behind(tmp_path):
+def test_the_walk_waits_while_the_workers_are_a_budget_behind(tmp_path, cache):
     for name in ("a", "b"):
-        _cold_file(tmp_path / name, 3 * MIB)
+        _file(tmp_path / name, 3 * MIB)
     ahead, folder = ReadAhead(budget=4 * MIB, wait=10), _folder(tmp_path)
     done = threading.Timer(0.3, ahead.consumed, (3 * MIB,))
     try:
@@ -108,9 +109,9 @@ def test_the_walk_waits_while_the_workers_are_a_budget_behind(tmp_path):
     assert ahead.ahead == 3 * MIB
 
 
-def test_the_wait_is_bounded_and_a_large_file_is_advised_for_the_budget_only(tmp_path):
-    _cold_file(tmp_path / "a", 3 * MIB)
-    _cold_file(tmp_path / "large", 6 * MIB)
+def test_the_wait_is_bounded_and_a_large_file_is_advised_for_the_budget_only(tmp_path, cache):
+    _file(tmp_path / "a", 3 * MIB)
+    _file(tmp_path / "large", 6 * MIB)
     ahead, folder = ReadAhead(budget=4 * MIB, wait=0.2), _folder(tmp_path)
     try:
         assert ahead.advise(folder, "a", 3 * MIB) == 3 * MIB
@@ -121,10 +122,10 @@ def test_the_wait_is_bounded_and_a_large_file_is_advised_for_the_budget_only(tmp
         os.close(folder)
 
 
-def test_a_link_or_a_fifo_in_a_files_place_gets_no_advice_and_does_not_block(tmp_path):
+def test_a_link_or_a_fifo_in_a_files_place_gets_no_advice_and_does_not_block(tmp_path, cache):
     outside = tmp_path / "outside"
     outside.mkdir()
-    secret = _cold_file(outside / "secret", 2 * MIB)
+    secret = _file(outside / "secret", 2 * MIB)
     place = tmp_path / "place"
     place.mkdir()
     (place / "swapped").symlink_to(secret)
@@ -136,32 +137,36 @@ def test_a_link_or_a_fifo_in_a_files_place_gets_no_advice_and_does_not_block(tmp
         assert ahead.advise(folder, "gone", 2 * MIB) == 0
     finally:
         os.close(folder)
-    time.sleep(0.1)
-    assert not _cached(secret)  # the link's target was not read ahead
+    assert "secret" not in cache.probed and cache.advised == []  # the link's target was not even opened
     assert ahead.ahead == 0
 
 
-def test_a_backup_reads_ahead_the_files_it_reads_from_a_cold_disk_and_stores_them_whole(service, config,
-                                                                                          monkeypatch):
+def test_a_backup_reads_ahead_the_files_it_reads_from_a_cold_disk_and_stores_them_whole(service, config, cache):
     live = scope_dir(config, Scope.site())
     (live / "models").mkdir(parents=True)
     sizes = {"models/a.glb": 3 * MIB, "models/b.glb": 2 * MIB + 5, "models/notes.json": 3000}
     for rel, size in sizes.items():
-        _cold_file(live / rel, size)
-    advised: list[int] = []
-    real_advise = os.posix_fadvise
-
-    def recording_advise(fd, offset, length, advice):
-        if advice == os.POSIX_FADV_WILLNEED:
-            advised.append(os.fstat(fd).st_size)
-        return real_advise(fd, offset, length, advice)
-
-    monkeypatch.setattr(os, "posix_fadvise", recording_advise)
+        _file(live / rel, size)
     made = service.show_backup(service.make_backup()["id"])["manifest"]
-    assert sorted(advised) == sorted(sizes.values())
+    assert sorted(cache.advised) == sorted((rel.split("/")[-1], 0, size) for rel, size in sizes.items())
     folder = backups_root(config, Scope.site()) / made["id"]
     stored = {entry["path"]: entry["hash"] for entry in iter_entries(folder, made) if entry["type"] == "file"}
     for rel in sizes:
         content = (live / rel).read_bytes()
         assert stored[rel] == hashlib.sha256(content).hexdigest()
         assert (folder / "files" / rel).read_bytes() == content
+
+
+def test_the_probe_tells_a_file_just_written_from_one_dropped_from_memory(tmp_path):
+    """The one test of the kernel itself: ``in_memory`` reads the page cache's answer."""
+    path = _file(tmp_path / "probe", 8192)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.pread(fd, 8192, 0)
+        assert in_memory(fd)
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        if in_memory(fd):
+            pytest.skip("this file system keeps files in memory (tmpfs?)")
+    finally:
+        os.close(fd)

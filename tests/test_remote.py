@@ -22,9 +22,9 @@ import pytest
 from conftest import records_fingerprint, tree_fingerprint
 from strongroom.config import RemoteSettings
 from strongroom.errors import BadInput, CorruptBackup, NotFound, RemoteFailed
-from strongroom.remote import OBJECTS, Remote
-from strongroom.remote_cipher import CHUNK, NONCE, TAG, Sealed
-from strongroom.remote_store import S3Store
+from strongroom.offsite.remote import OBJECTS, Remote
+from strongroom.offsite.remote_cipher import CHUNK, NONCE, TAG, Sealed
+from strongroom.offsite.remote_store import S3Store
 from strongroom.scopes import scope_dir
 from strongroom.service import Strongroom
 
@@ -260,7 +260,7 @@ def test_encrypted_copies_show_the_provider_no_name_content_or_record(
 
 
 def _entries(sr, backup_id):
-    from strongroom.manifest import iter_entries
+    from strongroom.repo.manifest import iter_entries
     from strongroom.scopes import Scope
 
     path, manifest = sr.store.open(Scope.site(), backup_id)
@@ -311,7 +311,7 @@ def test_an_encrypted_copy_comes_back_on_a_new_server_with_a_new_site_key(
     sr.push_backups()
 
     fresh = dataclasses.replace(config, data_dir=tmp_path / "new-server")
-    from strongroom.engines import open_database
+    from strongroom.db.engines import open_database
 
     new_site = _service(fresh, open_database(fresh), settings, key_file)
     pulled = new_site.pull_backup(made["id"])
@@ -327,7 +327,7 @@ def test_a_plain_copy_signed_by_another_site_key_is_refused(config, database, si
     made = sr.make_backup()
     sr.push_backups()
     fresh = dataclasses.replace(config, data_dir=tmp_path / "new-server")
-    from strongroom.engines import open_database
+    from strongroom.db.engines import open_database
 
     with pytest.raises(CorruptBackup, match="another site key"):
         _service(fresh, open_database(fresh), settings).pull_backup(made["id"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 
-from strongroom import mutations
+from strongroom.fs import mutations
 from strongroom.scopes import Scope, backups_root
 
 

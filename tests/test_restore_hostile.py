@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from conftest import give_the_restore_work, tree_fingerprint
-from strongroom import mutations, rebuild, rescue
 from strongroom.errors import LinkedFolder, RestoreFailed
+from strongroom.fs import mutations
+from strongroom.restore import rebuild, rescue
 from strongroom.scopes import Scope, backups_root, scope_dir
 
 

@@ -10,10 +10,11 @@ import pytest
 from bson import ObjectId
 
 from conftest import records_fingerprint, tree_fingerprint
-from strongroom import checkedlist, matching
 from strongroom.config import DataModel
-from strongroom.dbdump import collection_metadata
+from strongroom.db.dbdump import collection_metadata
 from strongroom.errors import CorruptBackup, RestoreFailed
+from strongroom.repo import checkedlist
+from strongroom.restore import matching
 from strongroom.scopes import Scope, backups_root, project_queries, scope_dir
 from strongroom.service import Strongroom
 

@@ -19,8 +19,8 @@ import pytest
 
 from conftest import tree_fingerprint
 from faults import leftovers, raised_with
-from strongroom import restorecopy
 from strongroom.errors import CorruptBackup, RestoreFailed
+from strongroom.restore import restorecopy
 from strongroom.scopes import Scope
 
 MB = 1 << 20

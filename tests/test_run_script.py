@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def demo_job(tmp_path, *args):
     env = {**os.environ, "STRONGROOM_DATA_DIR": str(tmp_path / "data")}
-    return subprocess.run([sys.executable, "-m", "strongroom.demo_job", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "strongroom.cli.demo_job", *args], capture_output=True, text=True,
                           cwd=tmp_path, env=env, stdin=subprocess.DEVNULL, timeout=60, check=False)
 
 

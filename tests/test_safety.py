@@ -123,7 +123,7 @@ def test_enospc_during_a_backup_leaves_no_partial_backup(prepared):
 
 
 def test_sigterm_during_a_restore_rolls_back_and_exits(prepared):
-    from strongroom import clierrors
+    from strongroom.cli import clierrors
 
     config = prepared.copy()
     before = State(config, prepared.project_ids)

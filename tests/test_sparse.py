@@ -3,7 +3,7 @@
 import hashlib
 import os
 
-from strongroom.pool import copy_hashing
+from strongroom.repo.pool import copy_hashing
 
 MB = 1 << 20
 
@@ -56,8 +56,8 @@ def test_a_dense_copy_still_writes_every_block(tmp_path):
 def test_an_object_at_its_link_limit_is_copied_with_its_holes(tmp_path, monkeypatch):
     import errno
 
-    from strongroom import mutations
-    from strongroom.pool import Pool
+    from strongroom.fs import mutations
+    from strongroom.repo.pool import Pool
 
     pool = Pool(tmp_path / "pool")
     src = tmp_path / "src"

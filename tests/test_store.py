@@ -193,7 +193,7 @@ def test_a_file_list_out_of_walk_order_is_corrupt(service, config, site):
 
 
 def test_a_file_swapped_for_a_link_during_a_backup_is_never_followed(config, tmp_path):
-    from strongroom.pool import Pool
+    from strongroom.repo.pool import Pool
 
     secret = tmp_path / "secret"
     secret.write_bytes(b"not yours")
@@ -212,7 +212,7 @@ def test_identical_files_stored_at_once_by_many_threads_share_one_object(tmp_pat
     import hashlib
     import threading
 
-    from strongroom.pool import Pool
+    from strongroom.repo.pool import Pool
 
     pool = Pool(tmp_path / "pool")
     (tmp_path / "src").mkdir()
@@ -268,7 +268,7 @@ def test_identical_new_small_files_of_one_backup_share_one_object(service, confi
 def test_a_small_file_longer_than_its_size_as_seen_is_stored_whole(tmp_path):
     import hashlib
 
-    from strongroom.pool import Pool
+    from strongroom.repo.pool import Pool
 
     content = b"grew after it was looked at" * 10
     (tmp_path / "src").write_bytes(content)
@@ -283,7 +283,7 @@ def test_a_small_file_longer_than_its_size_as_seen_is_stored_whole(tmp_path):
 
 
 def test_a_small_object_keeps_the_pools_mode_whatever_the_umask(tmp_path):
-    from strongroom.pool import Pool
+    from strongroom.repo.pool import Pool
 
     (tmp_path / "src").write_bytes(b"private")
     pool = Pool(tmp_path / "pool", object_mode=0o440)

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from conftest import give_the_restore_work, records_fingerprint, tree_fingerprint
-from strongroom import sweeping
-from strongroom.manifest import iter_entries
+from strongroom.fs import sweeping
+from strongroom.repo.manifest import iter_entries
 from strongroom.scopes import Scope, scope_dir
 
 WAIT = 60  # seconds: a bound on how long a sweep of the small demo site may take here
@@ -56,7 +56,7 @@ def sweeps_of(config) -> dict[int, str]:
             args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except (OSError, ValueError):
             continue
-        if b"strongroom.sweeping" in args and len(args) > 4 and args[4].decode() in names:
+        if b"strongroom.fs.sweeping" in args and len(args) > 4 and args[4].decode() in names:
             found[int(pid)] = args[4].decode()
     return found
 

@@ -246,7 +246,7 @@ def test_a_tampered_backup_can_still_be_deleted(service, config, site):
 
 
 def test_processes_making_the_site_key_at_once_end_with_one_key(config, tmp_path):
-    script = ("import sys; from strongroom.config import Config; from strongroom.signing import SiteKey\n"
+    script = ("import sys; from strongroom.config import Config; from strongroom.repo.signing import SiteKey\n"
               "sys.stdout.write(SiteKey(Config(sys.argv[1])).get(create=True).hex())")
     makers = [subprocess.Popen([sys.executable, "-c", script, str(config.data_dir)], stdout=subprocess.PIPE, text=True)
               for _ in range(6)]

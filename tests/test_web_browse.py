@@ -6,8 +6,8 @@ import tarfile
 
 import pytest
 
-from strongroom.checks_record import last_check
 from strongroom.policy import VIEW, can
+from strongroom.repo.checks_record import last_check
 from strongroom.scopes import Scope
 from web_support import csrf_token, host_app, prepared, state_of, wait_for_jobs, web_data  # noqa: F401
 

@@ -26,8 +26,8 @@ import pytest
 from werkzeug.serving import make_server
 
 from strongroom.config import Config
+from strongroom.db.engines import open_database
 from strongroom.demo import create_demo_site
-from strongroom.engines import open_database
 from strongroom.service import Strongroom
 from strongroom.web import create_app
 

@@ -4,7 +4,7 @@ rolled back", marked for the red-amber colour."""
 
 import re
 
-from strongroom import dbrestore
+from strongroom.db import dbrestore
 from strongroom.scopes import Scope, scope_dir
 from strongroom.web import create_app
 from test_web_security import signed_in

@@ -22,10 +22,10 @@ from flask import Flask, request
 
 from conftest import ENGINES, records_fingerprint, tree_fingerprint
 from servers import copy_database
-from strongroom import mutations
 from strongroom.config import Config
+from strongroom.db.engines import open_database
 from strongroom.demo import create_demo_site, demo_users
-from strongroom.engines import open_database
+from strongroom.fs import mutations
 from strongroom.policy import User
 from strongroom.service import Strongroom
 from strongroom.web import make_blueprint, refuse_writes_during_restore, service_factory_for

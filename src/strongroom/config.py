@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import BadInput
+from strongroom.errors import BadInput
 
 RUN_MODES = ("pilot", "test", "prod")
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import PurePosixPath
 
-from .errors import InvalidName
+from strongroom.errors import InvalidName
 
 # ASCII digits only: ``\d`` alone would take any script's digits, another name for the same time.
 BACKUP_ID_RE = re.compile(r"\A(\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2})(?:\.([1-9][0-9]{0,5}))?\Z", re.ASCII)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .scopes import Scope
+from strongroom.scopes import Scope
 
 VIEW, BACKUP, RESTORE, DELETE = "view", "backup", "restore", "delete"
 ACTIONS = (VIEW, BACKUP, RESTORE, DELETE)

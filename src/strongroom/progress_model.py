@@ -30,8 +30,16 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from . import humanize
-from .errors import BadInput, Busy, InvalidName, LinkedFolder, NoSpace, NotAllowed, NotFound
+from strongroom import humanize
+from strongroom.errors import (
+    BadInput,
+    Busy,
+    InvalidName,
+    LinkedFolder,
+    NoSpace,
+    NotAllowed,
+    NotFound,
+)
 
 Progress = Callable[[str, int, "int | None"], None]
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import Config
-from .ids import validate_backup_id, validate_project_id
+from strongroom.config import Config
+from strongroom.ids import validate_backup_id, validate_project_id
 
 
 @dataclass(frozen=True)

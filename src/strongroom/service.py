@@ -1,22 +1,21 @@
-"""The use cases: make, list, show, restore, delete, verify, prune and import backups of a scope.
+"""The one door: every use case the CLI and the web reach, as a table of contents.
 
-``Strongroom`` is the one object the CLI and the web talk to. It resolves and validates
-the scope, takes the operation lock, checks for room (``preflight``), and hands the work
-to the operations: ``backing_up``, ``restoring``, ``verifying`` (with ``repairing``),
-``preview``, ``pruning`` and ``importing``, over ``store`` for the backup folders; offsite
-copies go through ``remote`` and ``remote_pull``. It never prints: progress goes to the callback
-``progress(step, done, total)`` given at construction (phases and units as
-``progress_model`` names them; a ``ProgressModel`` also hears each operation's plan),
-results are returned as plain data, failures raised as the typed errors of ``errors``.
+``Strongroom`` resolves and validates the scope, takes the operation lock, recovers an
+interrupted restore first, leaves one entry in the audit log (``repo.audit``'s
+``@audited``: who, from where, what, which scope and backup, outcome, duration, bytes),
+and hands the work to the package that does it:
 
-A restore first checks the backup (``verifying``), then makes a ``pre-restore`` backup of the current
-state; if anything fails after that, the scope is put back from that backup before the
-error is raised.
+- making: ``backup.backing_up`` (room first: ``restore.preflight``); pruning: ``backup.pruning``
+- restoring: ``restore.whole`` and ``restore.in_part`` (over ``restore.restoring``);
+  recovery: ``restore.recovering``
+- reading: ``inspect.listing``, ``inspect.browsing``, ``inspect.diffing``, ``inspect.status``
+- checking: ``check.verifying`` (its outcome kept with the backup: ``repo.checks_record``)
+- in and out: ``exchange.importing``, ``exchange.archive_import``, ``exchange.exporting``;
+  offsite: ``offsite.remote``, ``offsite.remote_pull``
 
-Every operation leaves one entry in the audit log (``audit``: who, from where, what,
-which scope and backup, outcome, duration, bytes) through the ``@audited`` decorator on
-its method; ``verify`` also keeps its outcome with the backup (``checks_record``), for the
-panel and ``status``.
+It never prints: progress goes to the callback ``progress(step, done, total)`` given at
+construction (phases and units as ``progress_model`` names them), results are returned as
+plain data, failures raised as the typed errors of ``errors``.
 """
 
 from __future__ import annotations
@@ -26,52 +25,34 @@ import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from time import perf_counter
 
 from bson import ObjectId
 
-from . import (
-    archive_import,
-    audit,
-    backing_up,
-    browsing,
-    checks_record,
-    diffing,
-    exporting,
-    importing,
-    listing,
-    matching,
-    partial,
-    preflight,
-    preview,
-    privacy,
-    pruning,
-    recovering,
-    remote_pull,
-    restoring,
-    sources,
-    verifying,
-)
-from .archive_format import Limits
-from .audit import AuditLog, audited
-from .backing_up import phases
-from .checkedlist import CheckedList
-from .config import Config
-from .engines import database_exists, list_collections, open_database
-from .errors import BadInput, Busy, CorruptBackup, NotFound
-from .ids import PROJECT_ID_RE, validate_backup_id
-from .journal import Journal
-from .locking import OperationLock, is_locked
-from .manifest import REASONS, iter_entries, summary
-from .nofollow import check_no_links
-from .parts import Parts
-from .progress_model import announce, marked, restore_plan
-from .pruning import RetentionPolicy
-from .remote import Remote
-from .scopes import Scope, backups_root, record_queries, scope_dir, scope_name
-from .snapshot import CHANGED_FILES
-from .status import scope_status, site_status
-from .store import BackupStore
+from strongroom.backup import backing_up, pruning
+from strongroom.backup.pruning import RetentionPolicy
+from strongroom.backup.snapshot import CHANGED_FILES
+from strongroom.check import verifying
+from strongroom.config import Config
+from strongroom.db.engines import database_exists, list_collections, open_database
+from strongroom.errors import BadInput, Busy, NotFound
+from strongroom.exchange import archive_import, exporting, importing
+from strongroom.exchange.archive_format import Limits
+from strongroom.fs import privacy
+from strongroom.fs.nofollow import check_no_links
+from strongroom.ids import PROJECT_ID_RE, validate_backup_id
+from strongroom.inspect import browsing, diffing, listing
+from strongroom.inspect.status import scope_status, site_status
+from strongroom.offsite import remote_pull
+from strongroom.offsite.remote import Remote
+from strongroom.progress_model import announce
+from strongroom.repo import audit, checks_record
+from strongroom.repo.audit import AuditLog, audited
+from strongroom.repo.journal import Journal
+from strongroom.repo.locking import OperationLock, is_locked
+from strongroom.repo.manifest import REASONS, summary
+from strongroom.repo.store import BackupStore
+from strongroom.restore import in_part, partial, preflight, recovering, whole
+from strongroom.scopes import Scope, backups_root, scope_dir, scope_name
 
 log = logging.getLogger("strongroom")
 
@@ -126,7 +107,7 @@ class Strongroom:
         database = self.database if database_exists(self.config) else None
         return scope_name(self.config, database, Scope.of(project_id))
 
-    def _existing(self, backup_id: str, project_id: str | None) -> Scope:
+    def existing(self, backup_id: str, project_id: str | None) -> Scope:
         """The scope, once it is known that the backup exists (checked before any lock)."""
         scope = self.scope(project_id, in_database=False)
         if not self.store.exists(scope, backup_id):
@@ -172,19 +153,10 @@ class Strongroom:
         """What changed from backup ``backup_id`` to backup ``against`` or to the live scope
         (``"live"``): ``{"from", "to", "scope", "project", "files", "links", "folders",
         "records"}`` (``diffing``; ``files`` counts regular files only)."""
-        old_dir, old = self._open(backup_id, project_id)
-        scope = Scope.of(project_id)
-        if against == "live":
-            files = diffing.diff_live_files(scope_dir(self.config, scope), old_dir, old)
-            records = diffing.diff_live_records(old_dir / "db" / "bson", old["collections"], self.database,
-                                                record_queries(self.config, scope))
-        else:
-            new_dir, new = self._open(against, project_id)
-            files = diffing.diff_backup_files(old_dir, old, new_dir, new)
-            records = diffing.diff_backup_records(old_dir / "db" / "bson", old["collections"],
-                                                  new_dir / "db" / "bson", new["collections"])
-        return {"from": backup_id, "to": against, "scope": scope.kind, "project": scope.project_id,
-                **files, "records": records}
+        validate_backup_id(backup_id)
+        if against != "live":
+            validate_backup_id(against)
+        return diffing.diff(self, self.scope(project_id, in_database=False), backup_id, against)
 
     def _open(self, backup_id: str, project_id: str | None) -> tuple[Path, dict]:
         """The folder and authenticated manifest of an existing backup of the scope."""
@@ -286,7 +258,7 @@ class Strongroom:
         """Write the backup as one portable archive to the binary stream ``out``
         (``exporting``); return what was written, with the archive's fingerprint."""
         validate_backup_id(backup_id)
-        scope = self._existing(backup_id, project_id)
+        scope = self.existing(backup_id, project_id)
         return exporting.export_backup(self, scope, backup_id, out, compress)
 
     @audited("import", lambda entry, made: entry.update(backup=made["id"], bytes=made.get("bytes_added")))
@@ -307,17 +279,11 @@ class Strongroom:
         """Take in every backup of this run mode in an original data dir, oldest first,
         leaving out those imported before. ``{"imported": [summaries], "skipped": [names]}``."""
         by = by or _default_user()
-        imported, skipped = [], []
         with self._lock("import", by):
             self._recover_locked()
-            for scope, folder in importing.original_tree(Path(data_dir), self.config.mode):
-                if folder.name in importing.imported_names(self.store, scope):
-                    skipped.append(f"{scope}: {folder.name}")
-                    continue
-                imported.append(summary(importing.import_folder(self, scope, folder, None, "", by)))
-        return {"imported": imported, "skipped": skipped}
+            return importing.import_tree(self, Path(data_dir), by)
 
-    # -- restoring ------------------------------------------------------------------
+    # -- restoring (``restore.whole``, ``restore.in_part``) --------------------------
 
     @audited("restore", lambda entry, result: entry.update(bytes=result.get("bytes_copied"),
                                                         pre_restore=result.get("pre_restore")))
@@ -333,50 +299,15 @@ class Strongroom:
         ``LinkedFolder`` before any change if the scope's folder or a parent is a link.
         """
         validate_backup_id(backup_id)
-        scope = self._existing(backup_id, project_id)
+        scope = self.existing(backup_id, project_id)
         by = by or _default_user()
         with self._lock("restore", by):
             self._recover_locked()
-            started = perf_counter()
-            path, manifest = self.store.open(scope, backup_id)
-            announce(self.progress, restore_plan(manifest))
-            self.progress("checking", 0, manifest["files"]["entries"])
-            listing = CheckedList(path, manifest)  # read and checked once, for the check and the build
-            source = sources.whole(path, manifest, listing)
-            unchanged = self._check_or_match(scope, path, manifest, listing, source)
-            if not unchanged:
-                preflight.check_restore(self, scope, path, manifest)
-            self.progress("checking", manifest["files"]["entries"], manifest["files"]["entries"])
-            checked = perf_counter() - started
-            if unchanged:
-                result = restoring.nothing_to_do(source, manifest)  # nothing to change, nothing to save first
-            else:
-                make_pre_restore = lambda: self._make_backup(scope, "pre-restore", f"before restoring {backup_id}", by)
-                result = restoring.restore(self, scope, path, manifest, by, make_pre_restore,
-                                           lambda pre_path, pre: source)
-            result["timings"] = {"check": round(checked, 4), **result.get("timings", {}),
-                                 "total": round(perf_counter() - started, 4)}
-            log.info("restore of %s of the %s: %d files, %d copied, %d kept; %s", backup_id, scope,
-                     result["files"], result["copied"], result["kept"], phases(result["timings"]))
-            return result
+            return whole.restore_whole(self, scope, backup_id, by)
 
-    def _check_or_match(self, scope: Scope, path: Path, manifest: dict, listing: CheckedList,
-                        source: sources.Source) -> bool:
-        """The check before a restore (``verifying.check_before_restore``; ``CorruptBackup``
-        if it fails) and, in the same pass over the file list, whether the scope already
-        is the backup's state (``matching``)."""
-        live = scope_dir(self.config, scope)
-        check_no_links(self.config.data_dir, live)
-        matcher = matching.FilesMatcher(live) if matching.may_match(live, source) else None
-        try:
-            problems = verifying.check_before_restore(path, manifest, listing, each=matcher and matcher.see)
-            files_match = matcher is not None and matcher.matched()
-        finally:
-            matcher and matcher.close()
-        if problems:
-            raise marked(CorruptBackup(f"refusing to restore {manifest['id']}: it fails verification: "
-                                       f"{problems[0]}"), "refused")
-        return files_match and matching.records_match(self.database, source, record_queries(self.config, scope))
+    def make_pre_restore(self, scope: Scope, backup_id: str, by: str) -> dict:
+        """The backup of the current state a restore makes first (reason ``pre-restore``)."""
+        return self._make_backup(scope, "pre-restore", f"before restoring {backup_id}", by)
 
     def preview_restore(self, backup_id: str, project_id: str | None = None) -> dict:
         """What ``restore_backup`` would change, changing nothing (a dry run).
@@ -386,56 +317,19 @@ class Strongroom:
         "unchanged"}}}``.
         """
         validate_backup_id(backup_id)
-        scope = self._existing(backup_id, project_id)
-        path, manifest = self.store.open(scope, backup_id)
-        queries = record_queries(self.config, scope)
-        return {
-            "backup": backup_id, "scope": scope.kind, "project": scope.project_id,
-            **preview.diff_files(scope_dir(self.config, scope), iter_entries(path, manifest)),
-            "records": preview.diff_records(self.database, path / "db" / "bson", list(manifest["collections"]), queries),
-        }
-
-    # -- restoring part of a scope (``partial``) ------------------------------------
+        return whole.preview_whole(self, self.existing(backup_id, project_id), backup_id)
 
     def from_site_backup(self, backup_id: str, project_id: str | None, from_site: bool | None = None) -> bool:
         """Would restoring ``project_id`` from ``backup_id`` take the project out of a site
-        backup? With ``from_site=None``, when the project has no backup of that id and the
-        site has (a project's own backup of that id comes first); ``True`` says so
-        explicitly (``NotFound`` if there is no such site backup)."""
-        validate_backup_id(backup_id)
-        if from_site and (project_id is None or not self.store.exists(Scope.site(), backup_id)):
-            raise NotFound(f"no site backup {backup_id} to take a project out of"
-                           + ("" if project_id else ": name the project"))
-        if project_id is None or from_site is False:
-            return False
-        return bool(from_site) or (not self.store.exists(Scope.project(project_id), backup_id)
-                                   and self.store.exists(Scope.site(), backup_id))
-
-    def _parts_scopes(self, backup_id: str, project_id: str | None,
-                      from_site: bool | None = None) -> tuple[Scope, Scope]:
-        """The scope to restore and the scope of the backup taken from (the site's, for
-        one project out of a site backup)."""
-        validate_backup_id(backup_id)
-        if self.from_site_backup(backup_id, project_id, from_site):
-            self.store.refuse_links(Scope.site(), backup_id)
-            return Scope.project(project_id), Scope.site()
-        scope = self._existing(backup_id, project_id)
-        return scope, scope
-
-    def _open_source(self, scope: Scope, backup_scope: Scope, backup_id: str, paths) -> tuple:
-        path, manifest = self.store.open(backup_scope, backup_id)
-        source = partial.source_for(self.config, scope, backup_scope, path, manifest)
-        parts = Parts(paths) if paths else None
-        if parts:
-            parts.check_present(source.entries(), backup_id)
-        return path, manifest, source, parts
+        backup? (``in_part.from_site_backup``)"""
+        return in_part.from_site_backup(self.store, backup_id, project_id, from_site)
 
     def check_parts(self, backup_id: str, paths, project_id: str | None = None, *,
                     from_site: bool | None = None) -> list[str]:
         """The parts, as ``restore_parts`` would take them, once known to be in the backup
         (``InvalidName``, ``BadInput``, ``NotFound`` otherwise); changes nothing."""
-        scope, backup_scope = self._parts_scopes(backup_id, project_id, from_site)
-        parts = self._open_source(scope, backup_scope, backup_id, paths)[3]
+        scope, backup_scope = in_part.scopes_of(self, backup_id, project_id, from_site)
+        parts = in_part.open_source(self, scope, backup_scope, backup_id, paths)[3]
         return parts.paths if parts else []
 
     @audited("restore-part", lambda entry, result: entry.update(bytes=result.get("bytes_copied"),
@@ -454,49 +348,20 @@ class Strongroom:
         ``"records_restored"``; with ``to``: ``{"restored", "to", "parts", "files",
         "copied", "bytes_copied", "records_restored": False}``.
         """
-        scope, backup_scope = self._parts_scopes(backup_id, project_id, from_site)
+        scope, backup_scope = in_part.scopes_of(self, backup_id, project_id, from_site)
         target = partial.check_target(self.config, to) if to is not None else None
         by = by or _default_user()
         with self._lock("restore", by):
             self._recover_locked()
-            path, manifest, source, parts = self._open_source(scope, backup_scope, backup_id, paths)
-            listing = CheckedList(path, manifest)  # read and checked once, for the check and the build
-            problems = verifying.check_before_restore(path, manifest, listing)
-            if problems:
-                raise CorruptBackup(f"refusing to restore {backup_id}: it fails verification: {problems[0]}")
-            if scope == backup_scope:  # the source is the backup whole (``partial.source_for``): as checked
-                source = sources.whole(path, manifest, listing)
-            chosen = parts and parts.paths
-            if target is not None:
-                done = partial.to_folder(source, parts, target, self.progress)
-                return {"restored": backup_id, "parts": chosen, "records_restored": False, **done}
-            if scope == backup_scope:
-                preflight.check_restore(self, scope, path, manifest)  # a whole restore's needs bound a part's
-            plan = (lambda pre_path, pre: sources.with_parts(source, parts, pre_path, pre)) if parts \
-                else (lambda pre_path, pre: source)
-            make_pre_restore = lambda: self._make_backup(scope, "pre-restore", f"before restoring {backup_id}", by)
-            result = restoring.restore(self, scope, path, manifest, by, make_pre_restore, plan)
-            log.info("partial restore of %s into the %s: %s; %d files copied", backup_id, scope,
-                     ", ".join(chosen) if chosen else "whole", result["copied"])
-            return {**result, "parts": chosen, "records_restored": not parts}
+            return in_part.restore_parts(self, scope, backup_scope, backup_id, paths, target, by)
 
     def preview_parts(self, backup_id: str, paths=(), project_id: str | None = None, *,
                       to: str | os.PathLike | None = None, from_site: bool | None = None) -> dict:
         """What ``restore_parts`` would change, changing nothing: ``preview_restore``'s
         report counting only the parts, plus ``"parts"`` and ``"records_restored"``."""
-        scope, backup_scope = self._parts_scopes(backup_id, project_id, from_site)
+        scope, backup_scope = in_part.scopes_of(self, backup_id, project_id, from_site)
         target = partial.check_target(self.config, to) if to is not None else None
-        _, _, source, parts = self._open_source(scope, backup_scope, backup_id, paths)
-        within = parts.contains if parts else None
-        live = target if target is not None else scope_dir(self.config, scope)
-        records = {}
-        if parts is None and target is None:
-            records = preview.diff_records(self.database, source.bson_dir, list(source.collections),
-                                           record_queries(self.config, scope), filtered=source.filtered)
-        return {"backup": backup_id, "scope": scope.kind, "project": scope.project_id,
-                "parts": parts and parts.paths, "to": target and str(target),
-                "records_restored": parts is None and target is None,
-                **preview.diff_files(live, source.entries(), within), "records": records}
+        return in_part.preview_parts(self, scope, backup_scope, backup_id, paths, target)
 
     def maintenance(self) -> dict | None:
         """What a running (or crashed, not yet recovered) restore is doing, or None.
@@ -536,7 +401,7 @@ class Strongroom:
     @audited("delete", lambda entry, result: entry.update(bytes=result["bytes_freed"]))
     def delete_backup(self, backup_id: str, project_id: str | None = None, *, by: str | None = None) -> dict:
         validate_backup_id(backup_id)
-        scope = self._existing(backup_id, project_id)
+        scope = self.existing(backup_id, project_id)
         with self._lock("delete", by or _default_user()):
             self._recover_locked()
             announce(self.progress, [("removing", 1)])
@@ -577,7 +442,7 @@ class Strongroom:
         kept with the backup (``checks_record``): ``checked`` is that record.
         """
         validate_backup_id(backup_id)
-        scope = self._existing(backup_id, project_id)
+        scope = self.existing(backup_id, project_id)
         by = by or _default_user()
         with self._lock("verify", by):
             report = verifying.verify_backup(self, scope, backup_id, repair=repair, sign_unsigned=sign_unsigned)

@@ -21,25 +21,25 @@ from typing import TYPE_CHECKING
 
 import click
 
-from .. import __version__
-from ..clierrors import STOP_SIGNALS, describe_error, on_stop_signal, set_up_logging
-from ..config import ENV_DATA_DIR, ENV_DB, ENV_MODE, RUN_MODES, Config
-from ..errors import StrongroomError
-from ..progress import TerminalProgress
-from .archives import export
-from .backups import backup, list_, show
-from .browsing import cat, diff, get, ls
-from .changes import delete, prune, restore
-from .checks import recover, verify
-from .imports import import_
-from .monitoring import PingingGroup, ping_url_option
-from .ops import log_, status
-from .preconditions import asks_for_help, check_data_dir
-from .remote import pull, push
-from .site import demo, serve
+from strongroom import __version__
+from strongroom.cli.archives import export
+from strongroom.cli.backups import backup, list_, show
+from strongroom.cli.browsing import cat, diff, get, ls
+from strongroom.cli.changes import delete, prune, restore
+from strongroom.cli.checks import recover, verify
+from strongroom.cli.clierrors import STOP_SIGNALS, describe_error, on_stop_signal, set_up_logging
+from strongroom.cli.imports import import_
+from strongroom.cli.monitoring import PingingGroup, ping_url_option
+from strongroom.cli.ops import log_, status
+from strongroom.cli.preconditions import asks_for_help, check_data_dir
+from strongroom.cli.progress import TerminalProgress
+from strongroom.cli.remote import pull, push
+from strongroom.cli.site import demo, serve
+from strongroom.config import ENV_DATA_DIR, ENV_DB, ENV_MODE, RUN_MODES, Config
+from strongroom.errors import StrongroomError
 
 if TYPE_CHECKING:
-    from ..service import Strongroom
+    from strongroom.service import Strongroom
 
 log = logging.getLogger("strongroom")
 
@@ -58,7 +58,7 @@ class Context:
         if self._service is None:
             # The service (and the database drivers behind it) is imported on first use:
             # ``--version`` and ``--help`` start without it.
-            from ..service import Strongroom
+            from strongroom.service import Strongroom
 
             self._service = Strongroom(self.config, progress=self.progress, origin="cli")
         return self._service
@@ -85,7 +85,7 @@ def main(ctx, data_dir, mode, db, ping_url):
         strongroom list
         strongroom restore 2026-11-26T04-27-43
     """
-    from ..journal import unfinished_restore  # here: ``--version`` starts without it
+    from strongroom.repo.journal import unfinished_restore  # here: ``--version`` starts without it
 
     set_up_logging()
     ctx.obj = Context(data_dir, mode, db)

@@ -1,5 +1,5 @@
 """``python -m strongroom.cli``: the ``strongroom`` command."""
 
-from . import main
+from strongroom.cli import main
 
 main()

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import click
 
-from .. import mutations
-from ..archive_format import COMPRESSIONS
-from ..errors import BadInput
-from .common import json_option, project_option
+from strongroom.cli.common import json_option, project_option
+from strongroom.errors import BadInput
+from strongroom.exchange.archive_format import COMPRESSIONS
+from strongroom.fs import mutations
 
 
 @click.command("export")

@@ -6,10 +6,10 @@ import sys
 
 import click
 
-from ..humanize import escape as _text
-from ..humanize import size as _size
-from ..humanize import took
-from .common import json_option, print_json, project_option
+from strongroom.cli.common import json_option, print_json, project_option
+from strongroom.humanize import escape as _text
+from strongroom.humanize import size as _size
+from strongroom.humanize import took
 
 
 @click.command()
@@ -52,7 +52,9 @@ def list_(obj, project_id, remote, as_json):
     if remote:
         backups = obj.service.list_remote(project_id)
     else:  # the service (and the database behind it) only when the backup folders cannot answer
-        from ..listing import without_service  # here: ``--version`` and ``--help`` start without it
+        from strongroom.inspect.listing import (
+            without_service,  # here: ``--version`` and ``--help`` start without it
+        )
 
         backups = without_service(obj.config, project_id)
         if backups is None:

@@ -8,11 +8,11 @@ import sys
 
 import click
 
-from ..errors import BadInput
-from ..humanize import escape as _text
-from ..humanize import plural as _plural
-from ..humanize import size as _size
-from .common import json_option, print_json, project_option
+from strongroom.cli.common import json_option, print_json, project_option
+from strongroom.errors import BadInput
+from strongroom.humanize import escape as _text
+from strongroom.humanize import plural as _plural
+from strongroom.humanize import size as _size
 
 
 def _typed(path: str) -> str:

@@ -8,11 +8,7 @@ from __future__ import annotations
 
 import click
 
-from ..humanize import escape as _text
-from ..humanize import path as _path
-from ..humanize import plural
-from ..humanize import size as _size
-from .common import (
+from strongroom.cli.common import (
     confirm,
     destructive_command,
     json_option,
@@ -20,6 +16,10 @@ from .common import (
     project_option,
     yes_option,
 )
+from strongroom.humanize import escape as _text
+from strongroom.humanize import path as _path
+from strongroom.humanize import plural
+from strongroom.humanize import size as _size
 
 
 @destructive_command
@@ -172,13 +172,13 @@ def prune(obj, project_id, keep_last, keep_hourly, keep_daily, keep_weekly, keep
     Example (cron, nightly):
         strongroom backup --reason scheduled && strongroom prune --keep-daily 7 --keep-weekly 4 --yes
     """
-    from ..pruning import RetentionPolicy
+    from strongroom.backup.pruning import RetentionPolicy
 
     policy = RetentionPolicy(keep_last, keep_hourly, keep_daily, keep_weekly, keep_monthly)
     if not dry_run:
         confirm(yes, f"Delete every {'remote copy' if remote else 'backup'} this policy does not keep?")
     if remote:
-        from .remote import print_pruned
+        from strongroom.cli.remote import print_pruned
 
         return print_pruned(obj.service.prune_remote(policy, project_id, dry_run=dry_run), as_json)
     result = obj.service.prune_backups(policy, project_id, dry_run=dry_run)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import click
 
-from ..clierrors import fail as _fail
-from ..errors import BadInput
-from ..humanize import escape as _text
-from .common import json_option, print_json, project_option
+from strongroom.cli.clierrors import fail as _fail
+from strongroom.cli.common import json_option, print_json, project_option
+from strongroom.errors import BadInput
+from strongroom.humanize import escape as _text
 
 
 @click.command()

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from ..errors import BadInput, Cancelled
+from strongroom.errors import BadInput, Cancelled
 
 project_option = click.option(
     "--project", "project_id", metavar="ID", help="Work on one project (its id, 24 hex digits) instead of the whole site."

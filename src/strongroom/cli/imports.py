@@ -6,10 +6,10 @@ from pathlib import Path
 
 import click
 
-from ..archive_format import SNIFF_BYTES, is_archive
-from ..errors import BadArchive, BadInput
-from ..humanize import escape as _text
-from .common import json_option, print_json, project_option
+from strongroom.cli.common import json_option, print_json, project_option
+from strongroom.errors import BadArchive, BadInput
+from strongroom.exchange.archive_format import SNIFF_BYTES, is_archive
+from strongroom.humanize import escape as _text
 
 
 @click.command("import")

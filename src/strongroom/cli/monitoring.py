@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import click
 
-from ..clierrors import FAILURE, Group
-from ..errors import BadInput
-from ..ping import Pinger, check_url
+from strongroom.cli.clierrors import FAILURE, Group
+from strongroom.cli.ping import Pinger, check_url
+from strongroom.errors import BadInput
 
 PINGED = ("backup", "prune", "verify", "push")
 ENV_PING_URL = "STRONGROOM_PING_URL"

@@ -11,11 +11,11 @@ from datetime import UTC, datetime, timedelta
 
 import click
 
-from ..errors import BadInput
-from ..humanize import ago, when
-from ..humanize import escape as _text
-from ..humanize import size as _size
-from .common import json_option, print_json, project_option
+from strongroom.cli.common import json_option, print_json, project_option
+from strongroom.errors import BadInput
+from strongroom.humanize import ago, when
+from strongroom.humanize import escape as _text
+from strongroom.humanize import size as _size
 
 DURATION_RE = re.compile(r"\A(\d+)([smhdw])\Z")
 UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}

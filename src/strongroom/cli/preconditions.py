@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import click
 
-from ..config import Config
-from ..errors import NotFound
+from strongroom.config import Config
+from strongroom.errors import NotFound
 
 MAKES_ITS_DATA_DIR = ("demo",)
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import click
 
-from ..humanize import size as _size
-from .common import json_option, print_json, project_option
+from strongroom.cli.common import json_option, print_json, project_option
+from strongroom.humanize import size as _size
 
 
 @click.command()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ..humanize import size as _size
+from strongroom.humanize import size as _size
 
 
 @click.command()
@@ -25,9 +25,9 @@ def serve(obj, host, port, server):
         strongroom demo init && strongroom serve --port 8000
         strongroom --mode prod serve --server waitress --host 0.0.0.0
     """
-    from ..clierrors import log_to_terminal
-    from ..web import create_app
-    from ..web.serving import run_server
+    from strongroom.cli.clierrors import log_to_terminal
+    from strongroom.web import create_app
+    from strongroom.web.serving import run_server
 
     log_to_terminal()  # the one INFO line per backup and restore, as the README promises
     app = create_app(obj.config, database=obj.service.database)
@@ -50,7 +50,7 @@ def demo():
 @click.pass_obj
 def demo_init(obj, projects, editions, size, seed):
     """Create a deterministic demo site; refuses to overwrite existing data."""
-    from ..demo import create_demo_site
+    from strongroom.demo import create_demo_site
 
     site = create_demo_site(obj.config, obj.service.database, projects=projects, editions=editions,
                             size=size, seed=seed, progress=obj.progress)

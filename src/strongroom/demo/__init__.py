@@ -35,11 +35,11 @@ Sizes (``SIZES``), for the defaults:
 
 from __future__ import annotations
 
-from ..config import Config
-from ..errors import BadInput
-from .plan import COLLECTIONS, DemoPlan, DemoSite, plan_demo_site
-from .users import demo_users
-from .writing import Progress, write_demo_site
+from strongroom.config import Config
+from strongroom.demo.plan import COLLECTIONS, DemoPlan, DemoSite, plan_demo_site
+from strongroom.demo.users import demo_users
+from strongroom.demo.writing import Progress, write_demo_site
+from strongroom.errors import BadInput
 
 __all__ = ["COLLECTIONS", "DemoPlan", "DemoSite", "create_demo_site", "demo_users", "plan_demo_site",
            "refuse_if_occupied", "write_demo_site"]

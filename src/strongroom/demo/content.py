@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 
-from .seeded import BASE_DATE, object_id
-from .users import NICKNAMES
+from strongroom.demo.seeded import BASE_DATE, object_id
+from strongroom.demo.users import NICKNAMES
 
 KIB, MIB = 1 << 10, 1 << 20
 

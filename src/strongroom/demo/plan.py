@@ -8,8 +8,7 @@ import random
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from ..errors import BadInput
-from .content import (
+from strongroom.demo.content import (
     SIZES,
     SizeProfile,
     about,
@@ -19,8 +18,9 @@ from .content import (
     project_record,
     site_files,
 )
-from .seeded import mtime_ns, object_id
-from .users import natural_key, plan_users
+from strongroom.demo.seeded import mtime_ns, object_id
+from strongroom.demo.users import natural_key, plan_users
+from strongroom.errors import BadInput
 
 COLLECTIONS = ("user", "project", "projectUser", "edition")
 

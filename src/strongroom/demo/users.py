@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-from .seeded import BASE_DATE, object_id
+from strongroom.demo.seeded import BASE_DATE, object_id
 
 NICKNAMES = ["Ada", "Bram", "Cato", "Daan", "Eva", "Fenna", "Gijs", "Hanna", "Ivo", "Jet"]
 

@@ -9,9 +9,9 @@ from collections.abc import Callable, Iterable, Iterator
 from itertools import chain
 from pathlib import Path
 
-from ..config import Config
-from .plan import DemoPlan
-from .seeded import mtime_ns
+from strongroom.config import Config
+from strongroom.demo.plan import DemoPlan
+from strongroom.demo.seeded import mtime_ns
 
 Progress = Callable[[str, int, "int | None"], None]
 

@@ -16,9 +16,9 @@ import secrets
 
 from flask import Flask
 
-from ..config import Config
-from .blueprint import make_blueprint, routing_error, service_factory_for
-from .maintenance import refuse_writes_during_restore
+from strongroom.config import Config
+from strongroom.web.blueprint import make_blueprint, routing_error, service_factory_for
+from strongroom.web.maintenance import refuse_writes_during_restore
 
 __all__ = ["create_app", "make_blueprint", "refuse_writes_during_restore", "service_factory_for"]
 
@@ -31,7 +31,7 @@ def create_app(config: Config, database=None, secret_key: str | None = None) -> 
     The session key comes from ``secret_key``, ``$STRONGROOM_SECRET_KEY`` or, failing
     both, is random. Sign-ins end at sign-out or restart either way (``demo_app``).
     """
-    from . import demo_app
+    from strongroom.web import demo_app
 
     app = Flask(__name__, static_folder=None)
     app.secret_key = secret_key or os.environ.get(ENV_SECRET_KEY) or secrets.token_hex(32)

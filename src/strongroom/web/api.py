@@ -20,8 +20,8 @@ from importlib import resources
 from flask import Blueprint, Flask, current_app, jsonify, request, url_for
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from ..errors import BadInput, Busy, StrongroomError
-from . import csrf, downloads, messages
+from strongroom.errors import BadInput, Busy, StrongroomError
+from strongroom.web import csrf, downloads, messages
 
 
 def _face():

@@ -34,16 +34,14 @@ from flask import (
 from markupsafe import Markup
 from werkzeug.exceptions import HTTPException
 
-from .. import humanize
-from ..config import Config
-from ..engines import open_database
-from ..errors import Busy, StrongroomError
-from ..policy import User
-from ..service import Strongroom
-from . import api, csrf, downloads, listing, messages, operations
-from .face import Face
-
-NAME = "strongroom"
+from strongroom import humanize
+from strongroom.config import Config
+from strongroom.db.engines import open_database
+from strongroom.errors import Busy, StrongroomError
+from strongroom.policy import User
+from strongroom.service import Strongroom
+from strongroom.web import api, csrf, downloads, listing, maintenance, messages, operations
+from strongroom.web.face import NAME, Face
 
 
 def service_factory_for(config: Config, database=None) -> Callable[..., Strongroom]:
@@ -100,8 +98,6 @@ def make_blueprint(services: Config | Callable[..., Strongroom], current_user: C
 
 def _guard_during_restores(bp: Blueprint, factory: Callable, layout: str) -> None:
     """The blueprint's own maintenance answers (``maintenance.py``), after the CSRF check."""
-    from . import maintenance  # it names this blueprint
-
     guard = maintenance.Guard(factory, layout, maintenance.ALWAYS_OPEN, refuse_writes=False,
                               is_api=lambda: request.blueprint == f"{NAME}.api")
     bp.before_request(guard.before)

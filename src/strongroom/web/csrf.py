@@ -13,7 +13,7 @@ import secrets
 
 from flask import request, session
 
-from ..errors import NotAllowed
+from strongroom.errors import NotAllowed
 
 SESSION_KEY = "strongroom_csrf"
 FIELD = "csrf_token"

@@ -32,15 +32,15 @@ from flask import (
     url_for,
 )
 
-from .. import humanize
-from ..config import Config
-from ..demo import demo_users
-from ..errors import BadInput, NotAllowed, NotFound, StrongroomError
-from ..ids import validate_project_id
-from ..policy import SITE_ROLES, User
-from ..scopes import Scope, scope_dir
-from . import csrf, maintenance
-from .blueprint import error_page
+from strongroom import humanize
+from strongroom.config import Config
+from strongroom.demo import demo_users
+from strongroom.errors import BadInput, NotAllowed, NotFound, StrongroomError
+from strongroom.ids import validate_project_id
+from strongroom.policy import SITE_ROLES, User
+from strongroom.scopes import Scope, scope_dir
+from strongroom.web import csrf, maintenance
+from strongroom.web.blueprint import error_page
 
 LAYOUT = "demo/base.html"
 SESSION_USER = "demo_user"

@@ -11,13 +11,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 
-from .. import humanize
-from ..errors import BadInput, NotAllowed, StrongroomError
-from ..ids import validate_backup_id
-from ..policy import BACKUP, DELETE, RESTORE, VIEW, User, can
-from ..scopes import Scope
-from . import messages
-from .jobs import Job, JobRunner, describe_holder
+from strongroom import humanize
+from strongroom.errors import BadInput, NotAllowed, StrongroomError
+from strongroom.ids import validate_backup_id
+from strongroom.policy import BACKUP, DELETE, RESTORE, VIEW, User, can
+from strongroom.scopes import Scope
+from strongroom.web import messages
+from strongroom.web.jobs import Job, JobRunner, describe_holder
+
+NAME = "strongroom"  # the blueprint's name, and the key of the host app's extension
 
 # A check changes nothing but its own record: whoever may see a scope's backups may check
 # them (admins for the site, organisers for their projects), in prod too.

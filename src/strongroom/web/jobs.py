@@ -21,9 +21,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from .. import humanize
-from ..errors import Busy, InvalidName, NotFound, StrongroomError
-from ..progress_model import OUTCOMES, ProgressModel, outcome_of
+from strongroom import humanize
+from strongroom.errors import Busy, InvalidName, NotFound, StrongroomError
+from strongroom.progress_model import OUTCOMES, ProgressModel, outcome_of
 
 JOB_ID_RE = re.compile(r"\A[0-9a-f]{32}\Z")
 RUNNING, DONE, FAILED = "running", "done", "failed"

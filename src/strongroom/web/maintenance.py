@@ -25,8 +25,9 @@ from collections.abc import Callable, Iterable
 
 from flask import Flask, current_app, g, render_template, request
 
-from . import messages
-from .api import error_response
+from strongroom.web import messages
+from strongroom.web.api import error_response
+from strongroom.web.face import NAME
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 SPURIOUS_DURING_RESTORE = (403, 404, 500)
@@ -109,7 +110,6 @@ def refuse_writes_during_restore(app: Flask, service_factory: Callable, layout: 
 
     ``open_endpoints`` are never refused: they must not need the database.
     """
-    from .blueprint import NAME
 
     guard = Guard(service_factory, layout, open_endpoints,
                   covers=lambda: (request.blueprint or "").split(".")[0] != NAME)

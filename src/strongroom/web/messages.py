@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .. import humanize
+from strongroom import humanize
 
 LABELS = {"backup": "Backup", "restore": "Restore", "delete": "Delete", "check": "Check"}
 

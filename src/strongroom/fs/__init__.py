@@ -1,0 +1,1 @@
+"""The file system, safely: every change through one layer (``mutations``), folders opened without following links, walks in file-list order, read-ahead, free space, removal of old trees, the backups' privacy."""

@@ -1,0 +1,122 @@
+"""Who may read the backups: the modes of ``backups/``, of each mode's folder, of the pool
+and of every stored object; made so at first use, checked and repaired by ``verify``.
+
+A backup holds copies of files its owner may have kept secret (a file of mode 000 is
+stored all the same), so nobody but the operator may read them: the backups root, each
+run mode's folder and the pool are folders of mode 0700, and objects have mode 0400.
+Every path to an object passes through the backups root, so the folders alone keep
+others out; the objects' own modes keep them out of a copy made without ``-p``. The
+site key (``signing``) is mode 0600 in any case.
+
+A site that wants a group of auditors or a copying job to read backups configures it
+(``STRONGROOM_BACKUP_GROUP``): folders are then 0750 and objects 0440, owned by that
+group. Modes are set by ``chmod`` after ``mkdir``, so no umask can widen them.
+"""
+
+from __future__ import annotations
+
+import grp
+import os
+import stat
+from pathlib import Path
+
+from strongroom.config import RUN_MODES, Config
+from strongroom.errors import BadInput
+from strongroom.fs import mutations
+
+PRIVATE_FOLDER = 0o700
+PRIVATE_OBJECT = 0o400
+GROUP_FOLDER = 0o750
+GROUP_OBJECT = 0o440
+
+
+def group_id(config: Config) -> int | None:
+    """The configured group's id, or None; ``BadInput`` for a group that does not exist."""
+    if config.backup_group is None:
+        return None
+    name = config.backup_group
+    try:
+        return int(name) if name.isdigit() else grp.getgrnam(name).gr_gid
+    except KeyError:
+        raise BadInput(f"backup group {name!r} does not exist") from None
+
+
+def folder_mode(config: Config) -> int:
+    return PRIVATE_FOLDER if config.backup_group is None else GROUP_FOLDER
+
+
+def object_mode(config: Config) -> int:
+    return PRIVATE_OBJECT if config.backup_group is None else GROUP_OBJECT
+
+
+def private_folders(config: Config) -> list[Path]:
+    """The folders whose modes keep others out: ``backups/``, ``backups/<mode>/``, the pool."""
+    return [config.backups_base, config.backups_dir, config.pool_dir]
+
+
+def every_private_folder(config: Config) -> list[Path]:
+    """``private_folders`` with every run mode's folder, not only this one's."""
+    return [config.backups_base, *(config.backups_base / mode for mode in RUN_MODES), config.pool_dir]
+
+
+def ensure_folders(config: Config) -> None:
+    """Create the private folders that are missing, with their modes (first use)."""
+    wanted, gid = folder_mode(config), group_id(config)
+    for folder in private_folders(config):
+        if not folder.is_dir():
+            mutations.makedirs(folder, mode=PRIVATE_FOLDER)
+            _seal(folder, wanted, gid)
+
+
+def repair_folders(config: Config) -> list[str]:
+    """Give each existing private folder (every run mode's) its mode and group; say what
+    was changed."""
+    wanted, gid = folder_mode(config), group_id(config)
+    fixed = []
+    for folder in every_private_folder(config):
+        try:
+            st = os.lstat(folder)
+        except FileNotFoundError:
+            continue
+        if not stat.S_ISDIR(st.st_mode):
+            continue  # not ours to change; the operations that use it refuse
+        if stat.S_IMODE(st.st_mode) != wanted or (gid is not None and st.st_gid != gid):
+            _seal(folder, wanted, gid)
+            fixed.append(f"{folder} was mode {stat.S_IMODE(st.st_mode):04o}, now {wanted:04o}")
+    return fixed
+
+
+def repair_key(config: Config) -> list[str]:
+    """The site key is the operator's alone (mode 0600), whatever the backup group; a
+    configured key elsewhere is the site's business and left as it is."""
+    key = config.site_key_path
+    if config.site_key_file is not None:
+        return []
+    try:
+        st = os.lstat(key)
+    except FileNotFoundError:
+        return []
+    if not stat.S_ISREG(st.st_mode) or stat.S_IMODE(st.st_mode) == 0o600:
+        return []
+    mutations.chmod(key, 0o600)
+    return [f"{key} was mode {stat.S_IMODE(st.st_mode):04o}, now 0600"]
+
+
+def repair_object(path: Path | str, wanted: int, gid: int | None) -> str | None:
+    """Take the read bits a stored file should not have (objects of older versions were
+    0444), and give it the configured group. A writable object is left alone: it may
+    have been edited, and its hash says so."""
+    st = os.lstat(path)
+    mode = stat.S_IMODE(st.st_mode)
+    if not stat.S_ISREG(st.st_mode) or mode & 0o222:
+        return None
+    if mode & ~wanted == 0 and (gid is None or st.st_gid == gid):
+        return None
+    _seal(path, wanted, gid)
+    return f"{path} was mode {mode:04o}, now {wanted:04o}"
+
+
+def _seal(path: Path, mode: int, gid: int | None) -> None:
+    if gid is not None:
+        mutations.chown_group(path, gid)
+    mutations.chmod(path, mode)

@@ -1,0 +1,91 @@
+"""The status an operator (or a monitoring probe) checks first, read without the lock.
+
+Per scope (the site, and each project that has backups): how many backups, the newest
+one and its age, the newest one that passed ``verify`` (from ``checks_record``) and the
+backups whose last verification failed. For the data dir: what the pool holds (objects
+and bytes), the free space where the backups are, whether a restore journal is pending
+(an interrupted restore the next command recovers) and who holds the lock now.
+
+Everything here only reads, and a part that cannot be read (a damaged manifest, a pool
+object removed meanwhile) is left out rather than failing the whole status: a probe must
+always get an answer.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+
+from strongroom.errors import CorruptBackup, LinkedFolder
+from strongroom.fs.space import free_bytes, mount_point
+from strongroom.humanize import parse_time
+from strongroom.repo import checks_record
+from strongroom.scopes import Scope, backups_root
+
+
+def scope_status(sr, scope: Scope) -> dict:
+    """``{"scope", "project", "backups", "newest", "newest_verified", "failed_verification"}``."""
+    now = sr.clock()
+    ids = sr.store.ids(scope)  # once: each id was validated by it, and a scope may have thousands
+    root = backups_root(sr.config, scope)
+    checks = {i: checks_record.last_check(root / i) or {} for i in ids}
+    verified = next((i for i in ids if checks[i].get("ok") is True), None)
+    return {
+        "scope": scope.kind, "project": scope.project_id, "backups": len(ids),
+        "newest": _newest(sr, scope, ids, now),
+        "newest_verified": verified and {**_backup(sr, scope, verified, now), "verified_at": checks[verified]["at"]},
+        "failed_verification": [i for i in ids if checks[i].get("ok") is False],
+    }
+
+
+def _newest(sr, scope: Scope, ids: list[str], now: datetime) -> dict | None:
+    for backup_id in ids:
+        found = _backup(sr, scope, backup_id, now)
+        if found.get("created_at"):
+            return found
+    return None
+
+
+def _backup(sr, scope: Scope, backup_id: str, now: datetime) -> dict:
+    """``{"id", "created_at", "age_seconds", "reason"}``; only the id if it cannot be opened."""
+    try:
+        _, manifest = sr.store.open(scope, backup_id)
+    except (CorruptBackup, LinkedFolder, OSError, ValueError):
+        return {"id": backup_id, "created_at": None, "age_seconds": None, "reason": None}
+    created = manifest.get("created_at")
+    age = int((now - parse_time(created)).total_seconds()) if created else None
+    return {"id": backup_id, "created_at": created, "age_seconds": age, "reason": manifest.get("reason")}
+
+
+def site_status(sr, scopes: list[dict]) -> dict:
+    """The whole status: the scopes given, and the data dir's pool, space, journal, lock."""
+    base = sr.config.backups_base
+    journal = sr.journal.read()
+    return {
+        "mode": sr.config.mode, "checked_at": sr.clock().isoformat(timespec="seconds"),
+        "scopes": scopes, "pool": pool_usage(sr.config.pool_dir),
+        "free": {"bytes": free_bytes(base), "on": str(mount_point(base))},
+        "restore_pending": journal and {key: journal.get(key) for key in ("backup", "scope", "project", "step", "started")},
+        "busy": sr.busy(),
+    }
+
+
+def pool_usage(pool_dir) -> dict:
+    """``{"objects", "bytes"}``: the pool's stored objects and their size."""
+    objects = size = 0
+    try:
+        shards = list(os.scandir(pool_dir))
+    except FileNotFoundError:
+        return {"objects": 0, "bytes": 0}
+    for shard in shards:
+        if shard.name.startswith(".") or not shard.is_dir(follow_symlinks=False):
+            continue  # the pool's own temporary folder
+        for entry in os.scandir(shard.path):
+            if entry.name.startswith(".") or not entry.is_file(follow_symlinks=False):
+                continue  # an object being written
+            try:
+                size += entry.stat(follow_symlinks=False).st_size
+            except FileNotFoundError:
+                continue
+            objects += 1
+    return {"objects": objects, "bytes": size}

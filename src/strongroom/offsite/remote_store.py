@@ -1,0 +1,114 @@
+"""Talking to the object storage that holds offsite copies: list, put, get, delete.
+
+``ObjectStore`` is the whole interface ``remote`` needs, with keys relative to the
+configured prefix; ``S3Store`` speaks it to S3 or any S3-compatible service through
+boto3 (endpoint, region and bucket from ``config.RemoteSettings``; credentials as boto3
+finds them: ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``, ``AWS_PROFILE``, a role).
+A listing is one paginated request per thousand keys, never one request per object.
+
+Every failure of the service becomes one typed error with one line of text: a bucket
+that is not configured is ``BadInput``, missing credentials too; a service that cannot
+be reached, or that refuses a request, is ``RemoteFailed``. Retries are few and
+timeouts short, so a storage that is down is reported in seconds, not minutes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import BinaryIO, Protocol
+
+from strongroom.config import ENV_S3_BUCKET, RemoteSettings
+from strongroom.errors import BadInput, RemoteFailed
+
+
+class ObjectStore(Protocol):
+    """Keys are relative to the store's prefix."""
+
+    def describe(self) -> str: ...
+    def list(self, prefix: str) -> dict[str, int]: ...
+    def put(self, key: str, body: BinaryIO) -> None: ...
+    def get(self, key: str, out: BinaryIO) -> bool: ...
+    def delete(self, keys: list[str]) -> None: ...
+
+
+class S3Store:
+    """An ``ObjectStore`` on an S3 bucket (boto3)."""
+
+    def __init__(self, settings: RemoteSettings):
+        if not settings.bucket:
+            raise BadInput(f"no remote storage is configured: set {ENV_S3_BUCKET} "
+                           "(and STRONGROOM_S3_ENDPOINT for a service other than AWS)")
+        import boto3  # only commands that use the remote pay for importing boto3
+        from botocore.config import Config as BotoConfig
+
+        self.bucket, self.prefix, self.endpoint = settings.bucket, settings.prefix, settings.endpoint
+        boto = BotoConfig(connect_timeout=5, read_timeout=60, retries={"max_attempts": 2, "mode": "standard"})
+        with self._talking():
+            self.client = boto3.client("s3", endpoint_url=settings.endpoint, region_name=settings.region,
+                                       config=boto)
+
+    def describe(self) -> str:
+        where = f" at {self.endpoint}" if self.endpoint else ""
+        return f"s3://{self.bucket}/{self.prefix}{where}"
+
+    def list(self, prefix: str) -> dict[str, int]:
+        """Every key below ``prefix`` with its size."""
+        found: dict[str, int] = {}
+        with self._talking():
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=self.prefix + prefix)
+            for page in pages:
+                for item in page.get("Contents", []):
+                    found[item["Key"][len(self.prefix):]] = item["Size"]
+        return found
+
+    def put(self, key: str, body: BinaryIO) -> None:
+        with self._talking():
+            self.client.upload_fileobj(body, self.bucket, self.prefix + key)
+
+    def get(self, key: str, out: BinaryIO) -> bool:
+        """Write the object's content to ``out``; False when there is no such object."""
+        with self._talking():
+            try:
+                response = self.client.get_object(Bucket=self.bucket, Key=self.prefix + key)
+            except self.client.exceptions.NoSuchKey:
+                return False
+            out.writelines(response["Body"].iter_chunks(1 << 20))
+        return True
+
+    def delete(self, keys: list[str]) -> None:
+        with self._talking():
+            for start in range(0, len(keys), 1000):  # the service's limit per request
+                batch = [{"Key": self.prefix + key} for key in keys[start:start + 1000]]
+                answer = self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
+                if answer.get("Errors"):
+                    error = answer["Errors"][0]
+                    raise RemoteFailed(f"{self.describe()} refused to delete {error.get('Key')}: "
+                                       f"{error.get('Code')} {error.get('Message', '')}".strip())
+
+    @contextmanager
+    def _talking(self) -> Iterator[None]:
+        """Turn boto3's failures into one-line typed errors."""
+        from boto3.exceptions import Boto3Error
+        from botocore import exceptions as boto
+
+        try:
+            yield
+        except boto.NoCredentialsError:
+            raise BadInput("no credentials for the remote storage: set AWS_ACCESS_KEY_ID and "
+                           "AWS_SECRET_ACCESS_KEY, or AWS_PROFILE") from None
+        except (boto.EndpointConnectionError, boto.ConnectTimeoutError, boto.ReadTimeoutError,
+                boto.ConnectionClosedError) as exc:
+            raise RemoteFailed(f"cannot reach the remote storage {self.describe()}: "
+                               f"{_one_line(exc)}") from None
+        except boto.ClientError as exc:
+            error = exc.response.get("Error", {})
+            raise RemoteFailed(f"the remote storage {self.describe()} refused: {error.get('Code', '?')} "
+                               f"{_one_line(error.get('Message', ''))}".rstrip()) from None
+        except (boto.BotoCoreError, Boto3Error) as exc:
+            raise RemoteFailed(f"the remote storage {self.describe()} failed: {_one_line(exc)}") from None
+
+
+def _one_line(text: object) -> str:
+    return " ".join(str(text).split())

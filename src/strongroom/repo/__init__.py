@@ -1,0 +1,1 @@
+"""The repository of backups: the pool of content-addressed objects, manifests and their signatures, the backup store, file lists, the restore journal, the operation lock, check records and the audit log."""

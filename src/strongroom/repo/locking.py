@@ -1,0 +1,92 @@
+"""One operation at a time per data dir and run mode.
+
+The lock is an ``flock`` on ``backups/<mode>/.lock``: the kernel drops it when its
+process dies, so a lock left by a dead process never blocks anyone. The holder writes
+who it is (operation, user, start, process) into the file, so that a refused caller can
+be told what holds the lock. The lock is taken without waiting: a second operation is
+refused at once with ``Busy``, never queued.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Self
+
+from strongroom.errors import Busy
+
+
+def holder(lock_path: Path) -> dict | None:
+    """What the lock file says about its holder, if anything."""
+    try:
+        return json.loads(lock_path.read_text("utf-8") or "null")
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def describe(info: dict | None) -> str:
+    if not info:
+        return "another operation"
+    return (
+        f"{info.get('operation', 'an operation')} by {info.get('by') or 'unknown'} "
+        f"(started {info.get('started', '?')}, process {info.get('pid', '?')})"
+    )
+
+
+class OperationLock:
+    """``with OperationLock(path, "restore", "admin"):`` runs the block holding the lock."""
+
+    def __init__(self, path: Path, operation: str, by: str | None = None):
+        self.path = path
+        self.info = {
+            "operation": operation,
+            "by": by,
+            "pid": os.getpid(),
+            "started": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        self._fd: int | None = None
+
+    def __enter__(self) -> Self:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise Busy(f"refused: {describe(holder(self.path))} is running; try again when it is done") from None
+        os.ftruncate(fd, 0)
+        try:
+            os.pwrite(fd, json.dumps(self.info).encode(), 0)
+        except OSError:  # a full disk: the lock holds all the same, only unnamed
+            pass
+        self._fd = fd
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._fd is not None:
+            os.ftruncate(self._fd, 0)
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+
+def is_locked(lock_path: Path) -> dict | None:
+    """The holder's info when someone holds the lock now, else None (for status pages).
+
+    It only reads what the holder wrote (emptied on release) and checks that its process
+    lives: probing with ``flock`` would itself hold the lock for an instant and could make
+    a real operation starting then fail as busy.
+    """
+    info = holder(lock_path)
+    if not info or not isinstance(info.get("pid"), int):
+        return None
+    try:
+        os.kill(info["pid"], 0)
+    except ProcessLookupError:
+        return None  # died holding it: the kernel has released its flock
+    except PermissionError:
+        pass
+    return info

@@ -1,0 +1,188 @@
+"""Whether a scope already is exactly a backup's state, so that restoring it would change nothing.
+
+Restoring a backup onto a folder and records that already hold it would save the current
+state as a pre-restore backup, build a tree of hard links to the very same files, replace
+every record by an equal one and swap the trees: work that grows with the scope and
+changes nothing. So a whole restore asks first whether it would (with the lock held,
+in the same pass as the check before a restore reads the file list: ``may_match``, then
+a ``FilesMatcher`` fed that list, then, once the backup passed the check,
+``records_match``); when
+the answer is yes it changes nothing, and needs no pre-restore backup, since there is no
+other state to keep. The check itself is not skipped: a damaged backup is still refused.
+
+The comparison is the restore's own idea of "already in place", made strict:
+
+- Files: the live folder is walked in the file list's order and the two go in
+  lockstep: the same paths, in the same order, each as the restore would leave it. A
+  file passes the restore's quick check (``manifest.same_file``: type, size, mtime and
+  mode, the check that makes a restore keep a live file rather than copy it); a file
+  the backup records as a hard link of an earlier one must be that file's inode; a
+  symbolic link has the same target and time; a folder the same mode and time, as the
+  restore gives them back; and so has the scope's folder itself. Anything else in the
+  live folder, an extra path or a socket, is a difference.
+- Records: per collection of the scope, the documents the scope selects and the
+  backup's dump are the same byte for byte (compared in order first, since after a
+  restore the natural order is the dump's; by ``_id`` only when the two part at
+  different ``_id``s with as many records on both sides: a record changed where it
+  stands, one more or one fewer, ends the comparison at once). For the site, the live
+  collections are exactly the backup's, with the same options and indexes (the
+  dump's metadata, its ``uuid`` aside: a restore makes a new collection).
+
+The first difference ends the comparison, so a restore that has work to do pays at most
+one walk of the live folder and one read of the records before it starts. What others
+write meanwhile is what they would have written just after the restore: a path they
+change before the walk reaches it is a difference, and the restore proper runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+from itertools import zip_longest
+from pathlib import Path
+
+from bson import json_util
+
+from strongroom.db.dbdump import collection_metadata
+from strongroom.db.engines import list_collections, raw_documents
+from strongroom.fs.walking import walk
+from strongroom.inspect.diffing import diff_live_records, dump_documents, id_key, split_documents
+from strongroom.inspect.preview import same_as_restore
+from strongroom.restore.rebuild import folder_mode
+from strongroom.restore.sources import Source
+
+log = logging.getLogger("strongroom")
+
+
+def may_match(live: Path, source: Source) -> bool:
+    """The quick part, before any list is read: ``source`` is a whole backup with its
+    folder and records, and the scope's folder has that folder's mode and time."""
+    if source.filtered or source.more_files is not None or source.top is None or source.bson_dir is None:
+        return False  # a restore of parts, or of a backup without its folder: not this shortcut's
+    try:
+        return _same_folder(source.top, os.lstat(live))
+    except FileNotFoundError:
+        return False
+
+
+class FilesMatcher:
+    """Is everything below ``live`` what the backup's file list says, in the same order?
+    ``see`` is given every entry of the list in turn (as the check before the restore
+    reads it); ``matched`` answers at the end. After the first difference the walk
+    stops and every later entry is ignored."""
+
+    def __init__(self, live: Path):
+        self._walked = walk(live)
+        self._inodes: dict[str, int] = {}  # files with other names, for entries recorded as hard links
+        self.same = True
+
+    def see(self, entry: dict) -> None:
+        if not self.same:
+            return
+        try:
+            item = next(self._walked, None)
+            self.same = item is not None and item[0] == entry["path"] and _same(entry, item[1], item[2], self._inodes)
+        except OSError:  # a folder that cannot be read: the restore proper will say what it is
+            self.same = False
+        if not self.same:
+            self.close()
+        elif entry["type"] == "file" and item[2].st_nlink > 1:
+            self._inodes[entry["path"]] = item[2].st_ino
+
+    def matched(self) -> bool:
+        """Every entry was seen as it is live, and nothing else is there."""
+        try:
+            self.same = self.same and next(self._walked, None) is None
+        except OSError:
+            self.same = False
+        self.close()
+        return self.same
+
+    def close(self) -> None:
+        self._walked.close()
+
+
+def records_match(database, source: Source, queries: dict[str, dict] | None) -> bool:
+    """Are the scope's records (``queries``, None for the whole site) the dump's, byte
+    for byte, and for the site the collections, options and indexes too? A comparison
+    that cannot be made (the database failing meanwhile) is no match: the restore proper
+    runs, and says what fails as it did before there was this shortcut."""
+    try:
+        return _records_match(database, source, queries)
+    except Exception as exc:  # noqa: BLE001 - only a shortcut: never the reason a restore fails
+        log.info("the records could not be compared with the backup (%s): restoring them", exc)
+        return False
+
+
+def _records_match(database, source: Source, queries: dict[str, dict] | None) -> bool:
+    names = list(source.collections)
+    if queries is None and sorted(list_collections(database)) != sorted(names):
+        return False
+    for name in names:
+        if queries is not None and name not in queries:
+            return False  # no query selects its records: the restore proper refuses it, saying so
+        query = {} if queries is None else queries[name]
+        if queries is None and not _same_metadata(database, source.bson_dir, name):
+            return False
+        if not _same_documents(database, source.bson_dir, name, query):
+            return False
+    return True
+
+
+def _same(entry: dict, path: str, st: os.stat_result, inodes: dict[str, int]) -> bool:
+    """The restore preview's "unchanged" (``preview.same_as_restore``), and what the
+    restore would still set on an item it keeps: a link's time, a folder's mode and
+    time; a file recorded as a hard link must be its first name's inode."""
+    if not same_as_restore(entry, path, st):
+        return False
+    kind = entry["type"]
+    if kind == "file":
+        return not entry.get("hardlink") or inodes.get(entry["hardlink"]) == st.st_ino
+    if kind == "symlink":
+        return st.st_mtime_ns == entry["mtime_ns"]
+    return _same_folder(entry, st)
+
+
+def _same_folder(entry: dict, st: os.stat_result) -> bool:
+    return (stat.S_ISDIR(st.st_mode) and stat.S_IMODE(st.st_mode) == folder_mode(entry["mode"])
+            and st.st_mtime_ns == entry["mtime_ns"])
+
+
+def _same_documents(database, bson_dir: Path, name: str, query: dict) -> bool:
+    """The live documents are the dump's, byte for byte. Compared in natural order first
+    (after a restore it is the dump's). Where the two part, an ``_id`` being unique, it is
+    a difference when one side ends first, when both documents have the same ``_id``, or
+    when the two sides hold different numbers of documents; only the same number in
+    another order needs the comparison by ``_id`` (``diffing``), which reads both again."""
+    stored = dump_documents(bson_dir, name)
+    live = split_documents(raw_documents(database, name, query))
+    try:
+        for mine, theirs in zip_longest(stored, live):
+            if mine != theirs:
+                break
+        else:
+            return True
+        if mine is None or theirs is None or id_key(mine) == id_key(theirs):
+            return False
+        if sum(1 for _ in stored) != sum(1 for _ in live):
+            return False
+    finally:
+        stored.close()
+        live.close()
+    counts = diff_live_records(bson_dir, [name], database, {name: query})[name]
+    return not (counts["added"] or counts["removed"] or counts["changed"])
+
+
+def _same_metadata(database, bson_dir: Path, name: str) -> bool:
+    """The collection's options and indexes are the dump's (``uuid`` aside)."""
+    stored = json_util.loads((bson_dir / f"{name}.metadata.json").read_text(encoding="utf-8"))
+    return _canonical(stored) == _canonical(collection_metadata(database, name))
+
+
+def _canonical(metadata: dict) -> str:
+    """The metadata as the dump writes it, read back and written again, without ``uuid``."""
+    options = json_util.CANONICAL_JSON_OPTIONS
+    again = json_util.loads(json_util.dumps(metadata, json_options=options), json_options=options)
+    again.pop("uuid", None)
+    return json_util.dumps(again, json_options=options)

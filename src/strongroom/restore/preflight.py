@@ -1,0 +1,128 @@
+"""Before a backup or a restore: is there clearly room for it? Refuse early if not.
+
+The estimate counts what will be written, not what exists:
+
+- a backup writes its record dumps (BSON and Extended JSON; estimated from the
+  embedded database's files, or from the scope's latest backup on MongoDB) and copies
+  the files that differ from what is known of them (the live index a restore left, or
+  the latest backup's file list: a file whose size, mtime and inode match is linked,
+  not copied);
+- a restore writes its pre-restore backup (as above), copies the backup's files that
+  differ from the live ones (size, mtime and mode: ``manifest.same_file``), loads the
+  records (when the embedded database is on the same file system), and holds the
+  rollback's reserve (``space``).
+
+Counting means walking the live folder, so it is skipped when even a generous upper
+bound fits (the scope's whole size, twice, from the latest manifest): an ordinary disk
+costs nothing. The check is an estimate, not a promise: a refused operation changed
+nothing (``NoSpace``, exit 6); an accepted one that still runs out is undone.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+from strongroom.backup.backing_up import known_entries
+from strongroom.fs import space
+from strongroom.fs.walking import Cursor, walk
+from strongroom.repo.manifest import iter_entries, same_file
+from strongroom.scopes import Scope, record_queries, scope_dir
+
+JSON_FACTOR = 2  # a dump is BSON plus Extended JSON, which is larger than the BSON
+
+
+def check_backup(sr, scope: Scope) -> None:
+    """``NoSpace`` if a backup of ``scope`` clearly does not fit."""
+    free = space.free_bytes(sr.config.backups_dir)
+    latest = sr.store.latest(scope)
+    if latest and free > 2 * (_scope_bytes(latest[1]) + _dumps(sr, scope, latest[1])):
+        return
+    needed = backup_needs(sr, scope, latest)
+    if needed > free:
+        raise space.refuse(f"a backup of the {scope}", needed, sr.config.backups_dir, free)
+
+
+def check_restore(sr, scope: Scope, path: Path, manifest: dict) -> None:
+    """``NoSpace`` if restoring ``manifest``'s backup clearly does not fit (pre-restore
+    backup, files to copy, records, the rollback's reserve)."""
+    free = space.free_bytes(sr.config.backups_dir)
+    latest = sr.store.latest(scope)
+    records = _records_here(sr, manifest)
+    bound = _scope_bytes(manifest) + records + space.RESERVE_BASE
+    if latest and free > 2 * (bound + _scope_bytes(latest[1]) + _dumps(sr, scope, latest[1])):
+        return
+    needed = restore_needs(sr, scope, path, manifest, latest)
+    if needed > free:
+        raise space.refuse(f"restoring {manifest['id']}", needed, sr.config.backups_dir, free)
+
+
+def restore_needs(sr, scope: Scope, path: Path, manifest: dict, latest: tuple[Path, dict] | None) -> int:
+    """Bytes a restore would write: its pre-restore backup, the files it copies, the
+    records, and the reserve it holds for a rollback."""
+    return (backup_needs(sr, scope, latest) + restore_copies(sr, scope, path, manifest)
+            + _records_here(sr, manifest) + space.RESERVE_BASE)
+
+
+def backup_needs(sr, scope: Scope, latest: tuple[Path, dict] | None) -> int:
+    """Bytes a backup would write: the dumps and the files not known unchanged."""
+    known = Cursor(known_entries(sr, scope, latest))
+    copied = 0
+    for rel, _path, st in _walk(scope_dir(sr.config, scope)):
+        if stat.S_ISREG(st.st_mode) and not _known_unchanged(known.find(rel), st):
+            copied += st.st_size
+    return copied + _dumps(sr, scope, latest[1] if latest else None)
+
+
+def restore_copies(sr, scope: Scope, path: Path, manifest: dict) -> int:
+    """Bytes of the backup's files that a restore copies (the others are hard-linked)."""
+    live = Cursor(_walk(scope_dir(sr.config, scope)), path_of=lambda item: item[0])
+    copied = 0
+    for entry in iter_entries(path, manifest):
+        if entry["type"] == "file":
+            found = live.find(entry["path"])
+            if found is None or not same_file(entry, found[2]):
+                copied += entry["size"]
+    return copied
+
+
+def _known_unchanged(entry: dict | None, st: os.stat_result) -> bool:
+    """The backup's own rule (``snapshot``): same size, mtime and inode is linked unread."""
+    return (entry is not None and entry.get("type") == "file" and entry.get("size") == st.st_size
+            and entry.get("mtime_ns") == st.st_mtime_ns and entry.get("ino") == st.st_ino)
+
+
+def _walk(folder: Path):
+    return walk(folder) if folder.is_dir() and not folder.is_symlink() else iter(())
+
+
+def _scope_bytes(manifest: dict) -> int:
+    return manifest.get("files", {}).get("bytes", 0)
+
+
+def _dumps(sr, scope: Scope, latest: dict | None) -> int:
+    """The dumps' size: the embedded database's files of the scope's collections (an
+    upper bound for a project), else the latest backup's dumps."""
+    if sr.config.embedded:
+        folder = sr.config.embedded_db_dir / sr.config.mode
+        queries = record_queries(sr.config, scope)
+        names = None if queries is None else queries.keys()
+        total = 0
+        if folder.is_dir():
+            for entry in os.scandir(folder):
+                name = entry.name.removesuffix(".collection")
+                if entry.name.endswith(".collection") and (names is None or name in names):
+                    total += entry.stat().st_size
+        return JSON_FACTOR * total
+    if latest is None:
+        return 0
+    return JSON_FACTOR * sum(info.get("bytes", 0) for info in latest.get("collections", {}).values())
+
+
+def _records_here(sr, manifest: dict) -> int:
+    """Room the backup's records take in an embedded database on this file system."""
+    if not sr.config.embedded or not space.same_file_system(sr.config.embedded_db_dir, sr.config.backups_dir):
+        return 0
+    return 2 * sum(info.get("bytes", 0) for info in manifest.get("collections", {}).values())
+

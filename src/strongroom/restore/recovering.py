@@ -1,0 +1,212 @@
+"""Undoing a restore, and recovering from one a crash cut short.
+
+``undo`` puts the journal's scope back as it was before the restore: space first (the
+new tree is removed and the rollback's reserve released), then, if the records may have
+changed (``CHANGED_STEPS``), the old tree is renamed back and the records are loaded
+from the pre-restore backup. Undoing is idempotent, so a journal step that cannot be
+written does not stop it. ``recover``, run before every command, reads the journal: a
+restore that reached ``cleanup`` is finished, any other is undone; with no journal, the
+trees an ended restore or a dead sweep left are removed (``sweeping``). Nothing is removed or
+renamed through a link: the live folder's parent is opened from the data dir
+(``nofollow``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+from pathlib import Path
+
+from strongroom.db import dbrestore
+from strongroom.errors import CorruptBackup, RestoreFailed
+from strongroom.fs import mutations, space, sweeping
+from strongroom.fs.nofollow import open_below
+from strongroom.scopes import Scope, record_queries, scope_dir
+
+log = logging.getLogger("strongroom")
+
+# Steps after which the live records may differ from the pre-restore backup.
+CHANGED_STEPS = ("records", "swap", "rollback")
+
+
+def tree_paths(live: Path, backup_id: str) -> tuple[Path, Path]:
+    """Where the new tree is built and where the old one goes during the swap."""
+    return (live.parent / f".{live.name}.restore-{backup_id}",
+            live.parent / f".{live.name}.old-{backup_id}")
+
+
+def journal_scope(entry: dict) -> Scope:
+    """The scope a journal names, validated like any other input."""
+    kind = entry.get("scope")
+    if kind not in ("site", "project"):
+        raise CorruptBackup(f"the restore journal names no valid scope: {kind!r}")
+    return Scope.of(entry.get("project") if kind == "project" else None)
+
+
+def undo(sr, entry: dict, cause: BaseException | None = None, reserve: space.Reserve | None = None) -> None:
+    """Put the journal's scope back as it was before the restore, then end the journal.
+
+    Space first: the new tree goes and the reserve is released before anything is
+    written. Then, if the records may have changed, the old tree is renamed back (if it
+    had been moved) and the records are loaded from the pre-restore backup (unless the
+    journal says the restore left them alone: ``"records": false``).
+    """
+    scope = journal_scope(entry)
+    pre_id = entry.get("pre_restore")
+    try:
+        live = scope_dir(sr.config, scope)
+        staging, old = tree_paths(live, entry["backup"])
+        _remove_beside(sr, live, staging.name)
+        if reserve is not None:
+            reserve.release()
+        space.remove_stale(sr.config.backups_dir)
+        if pre_id and entry.get("step") in CHANGED_STEPS:
+            _journal_quietly(sr, entry, "rollback")
+            _put_old_tree_back(sr, live, old.name)
+            if entry.get("records", True):  # a partial restore of files leaves the records as they are
+                pre_path, pre = sr.store.open(scope, pre_id)
+                queries = record_queries(sr.config, scope)
+                dbrestore.restore_collections(sr.database, pre_path / "db" / "bson", list(pre["collections"]),
+                                              queries)
+        remove_leftover_trees(sr, scope)
+    except BaseException as exc:
+        what = f"restore of {entry.get('backup')} failed ({reason_of(cause)}) and so did" if cause else "recovery failed"
+        project = f" --project {scope.project_id}" if scope.project_id else ""
+        raise RestoreFailed(
+            f"{what} putting the {scope} back ({reason_of(exc)}); the state before the restore is safe "
+            f"in backup {pre_id}: free some space if the disk is full, then run `strongroom recover` "
+            f"(or `strongroom restore {pre_id}{project}`)"
+        ) from exc
+    quietly(sr.journal.finish)
+
+
+def recover(sr) -> dict | None:
+    """Finish or roll back a restore interrupted by a crash (lock held by the caller).
+
+    With no journal, only sweeps what a finished restore could not remove; that writes
+    nothing, so it works on a full disk.
+    """
+    entry = sr.journal.read()
+    if entry is None:
+        sweep_leftovers(sr)
+        return None
+    scope = journal_scope(entry)
+    step = entry.get("step")
+    if step == "cleanup":
+        outcome = f"completed the restore of {entry['backup']}"
+        remove_leftover_trees(sr, scope)
+        space.remove_stale(sr.config.backups_dir)
+        sr.journal.finish()
+    elif step in CHANGED_STEPS and entry.get("pre_restore"):
+        outcome = f"rolled back to {entry['pre_restore']}, the state before the restore"
+        undo(sr, entry)
+    else:
+        outcome = "nothing had changed yet"
+        undo(sr, entry)
+    return {**entry, "outcome": outcome}
+
+
+def _remove_beside(sr, live: Path, name: str) -> None:
+    """Remove the tree ``name`` beside the live folder, through the parent's descriptor."""
+    if not live.parent.is_dir():
+        return
+    parent_fd = open_below(sr.config.data_dir, live.parent)  # never removes through a link
+    try:
+        mutations.rmtree(name, dir_fd=parent_fd)
+    finally:
+        os.close(parent_fd)
+
+
+def _put_old_tree_back(sr, live: Path, old_name: str) -> None:
+    """The swap had moved the live folder aside as ``old_name``: put it back in place."""
+    if not live.parent.is_dir():
+        return
+    parent_fd = open_below(sr.config.data_dir, live.parent)
+    try:
+        if _exists_at(parent_fd, old_name):
+            mutations.rmtree(live.name, dir_fd=parent_fd)
+            mutations.rename(old_name, live.name, src_dir_fd=parent_fd, dst_dir_fd=parent_fd)
+            os.fsync(parent_fd)
+    finally:
+        os.close(parent_fd)
+
+
+def _exists_at(dir_fd: int, name: str) -> bool:
+    try:
+        os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def sweep_leftovers(sr) -> None:
+    """Remove new or old trees and a space reserve left behind by an ended restore."""
+    space.remove_stale(sr.config.backups_dir)
+    remove_leftover_trees(sr, Scope.site())
+    projects = scope_dir(sr.config, Scope.site()) / "project"
+    if projects.is_dir():
+        for name in os.listdir(projects):
+            if name.startswith(".") and (".restore-" in name or ".old-" in name):
+                mutations.rmtree(projects / name)
+
+
+def remove_leftover_trees(sr, scope: Scope) -> None:
+    """Remove the new and old trees a restore of ``scope`` left beside its live folder,
+    and the old trees of the run mode a sweep did not finish (``sweeping``): a tree a
+    live sweep still holds is left to it."""
+    live = scope_dir(sr.config, scope)
+    _remove_trees(sr, live.parent, (f".{live.name}.restore-", f".{live.name}.old-"))
+    _remove_trees(sr, *sweeping.place_of(scope_dir(sr.config, Scope.site())))
+
+
+def _remove_trees(sr, parent: Path, prefixes: str | tuple[str, ...]) -> None:
+    if not parent.is_dir():
+        return
+    parent_fd = open_below(sr.config.data_dir, parent)  # never removes through a link
+    try:
+        for name in os.listdir(parent_fd):
+            if not name.startswith(prefixes):
+                continue
+            held = sweeping.take(parent_fd, name)
+            if held is None and _is_folder(parent_fd, name):
+                continue  # a live sweep is removing it
+            try:
+                mutations.rmtree(name, dir_fd=parent_fd)
+            finally:
+                held is not None and os.close(held)
+    finally:
+        os.close(parent_fd)
+
+
+def _is_folder(dir_fd: int, name: str) -> bool:
+    try:
+        return stat.S_ISDIR(os.lstat(name, dir_fd=dir_fd).st_mode)
+    except FileNotFoundError:
+        return False
+
+
+def _journal_quietly(sr, entry: dict, step: str) -> None:
+    """A journal step that may fail (a full disk): the journal on disk still leads a
+    recovery to the same end, since undoing is idempotent."""
+    try:
+        sr.journal.step(entry, step)
+    except Exception as exc:  # noqa: BLE001
+        log.warning("could not write the restore journal (%s); going on", reason_of(exc))
+
+
+def quietly(func, *args) -> None:
+    """Run ``func(*args)`` as a best effort: a failure is only said in the log."""
+    try:
+        func(*args)
+    except Exception as exc:  # noqa: BLE001 - best effort; said in the log
+        log.warning("%s failed: %s", getattr(func, "__name__", func), reason_of(exc))
+
+
+def reason_of(exc: BaseException | None) -> str:
+    """An error in a few words, for a message that names what caused a failure."""
+    if exc is None:
+        return "unknown"
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted"
+    return str(exc) or type(exc).__name__
