@@ -3,7 +3,7 @@
 Each command runs in a real CLI process with a fault injected at one of its mutation
 points (``strongroom.fs.mutations``), or into a read where it has none: a database error,
 an I/O error, a full disk, a plain bug. Whatever happens, standard error holds one line
-``strongroom: error: …`` and the exit code is one of the README's; the traceback goes to
+``strongroom: error: …`` and the exit code is one of docs/cli.md's ("Exit status"); the traceback goes to
 the ``strongroom`` log (``STRONGROOM_LOG_FILE``) at DEBUG.
 """
 
@@ -124,7 +124,7 @@ def test_a_signal_during_a_restore_rolls_it_back_and_says_so_in_one_line(config,
     at = next(i for i, (kind, _) in enumerate(points, 1) if i > published and kind == "insert")
     before = tree_fingerprint(config.working_dir), records_fingerprint(open_database(config))
     result = run_with_fault(config, ["restore", prepared["site"], "--yes"], stop, at, tmp_path / "log")
-    assert result.returncode == 128 + getattr(signal, stop), result.stderr  # stopped, as the README says
+    assert result.returncode == 128 + getattr(signal, stop), result.stderr  # stopped, as docs/cli.md says ("Exit status")
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "put back as it was" in lines[0], result.stderr
     if stop != "SIGINT":
