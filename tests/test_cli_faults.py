@@ -26,6 +26,8 @@ errors = {
     "bug": lambda: KeyError("a bug\\nover two lines"),
 }
 fault, at = os.environ["FAULT"], os.environ["FAULT_AT"]
+if fault == "SIGINT":  # as a terminal's Ctrl-C: a runner started in the background ignores it
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 # FAULT_AT: the n-th mutation point, or "KIND after AFTER_KIND SUBSTRING": the first point of
 # KIND once a point of AFTER_KIND whose detail holds SUBSTRING has passed (what it names,
 # however many points came before: their number depends on the run).
