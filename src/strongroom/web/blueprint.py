@@ -24,6 +24,7 @@ from collections.abc import Callable
 from flask import (
     Blueprint,
     Flask,
+    current_app,
     flash,
     make_response,
     redirect,
@@ -42,6 +43,7 @@ from strongroom.policy import User
 from strongroom.service import Strongroom
 from strongroom.web import api, csrf, downloads, listing, maintenance, messages, operations
 from strongroom.web.face import NAME, Face
+from strongroom.web.layouts import Layout
 
 
 def service_factory_for(config: Config, database=None) -> Callable[..., Strongroom]:
@@ -57,15 +59,18 @@ def service_factory_for(config: Config, database=None) -> Callable[..., Strongro
 
 
 def make_blueprint(services: Config | Callable[..., Strongroom], current_user: Callable[[], User | None], *,
-                   panel_url: Callable[[str | None], str] | None = None, layout: str | None = None) -> Blueprint:
+                   panel_url: Callable[[str | None], str] | None = None, layout: str | None = None,
+                   layout_blocks: dict[str, str | None] | None = None) -> Blueprint:
     """The blueprint; ``services`` is a ``Config`` or a ``factory(progress=None) -> Strongroom``.
 
     ``panel_url(project_id)`` is where the host shows a scope's panel (default: the
-    blueprint's own page); ``layout`` the template the pages extend (blocks ``title``,
-    ``head`` and ``content``; it shows flashed messages).
+    blueprint's own page); ``layout`` the template the pages extend (it shows flashed
+    messages), ``layout_blocks`` which of its blocks take the pages' title, head and
+    content, and the stylesheet and script (``assets``) (``layouts.py``; default: blocks
+    ``title``, ``head`` and ``content``).
     """
     factory = service_factory_for(services) if isinstance(services, Config) else services
-    face = Face(factory, current_user, panel_url, layout)
+    face = Face(factory, current_user, panel_url, Layout(layout, layout_blocks))
     bp = Blueprint(NAME, __name__, template_folder="templates", static_folder="static",
                    static_url_path="/backups/static")
     bp.record_once(lambda state: _install(state.app, face, state.url_prefix or ""))
@@ -96,7 +101,7 @@ def make_blueprint(services: Config | Callable[..., Strongroom], current_user: C
     return bp
 
 
-def _guard_during_restores(bp: Blueprint, factory: Callable, layout: str) -> None:
+def _guard_during_restores(bp: Blueprint, factory: Callable, layout: Layout) -> None:
     """The blueprint's own maintenance answers (``maintenance.py``), after the CSRF check."""
     guard = maintenance.Guard(factory, layout, maintenance.ALWAYS_OPEN, refuse_writes=False,
                               is_api=lambda: request.blueprint == f"{NAME}.api")
@@ -106,6 +111,7 @@ def _guard_during_restores(bp: Blueprint, factory: Callable, layout: str) -> Non
 
 def _install(app: Flask, face: Face, prefix: str) -> None:
     app.extensions[NAME] = face
+    app.extensions[csrf.IDENTITY] = face.identity
     app.jinja_env.globals["strongroom_panel"] = render_panel
     app.jinja_env.globals["sr_path_url"] = downloads.path_url
     app.jinja_env.filters["sr_path_field"] = downloads.path_field
@@ -120,14 +126,13 @@ def _install(app: Flask, face: Face, prefix: str) -> None:
 
 
 def _face() -> Face:
-    from flask import current_app
-
     return current_app.extensions[NAME]
 
 
 def _page(template: str, http_status: int = 200, **context):
     back = _panel_target(context["project_id"]) if "project_id" in context else None
-    return render_template(template, layout=_face().layout, csrf_token=csrf.token(), back=back, **context), http_status
+    layout = _face().layout.template(current_app.jinja_env)
+    return render_template(template, layout=layout, csrf_token=csrf.token(), back=back, **context), http_status
 
 
 def error_page(exc: StrongroomError):
