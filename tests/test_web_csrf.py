@@ -37,7 +37,7 @@ def refused_as_csrf(response, face: str) -> bool:
 
 @pytest.mark.parametrize("face", ["form", "api"])
 def test_a_token_issued_before_sign_in_is_refused_once_someone_has_signed_in_on_that_session(host, face):
-    app, client, data = host
+    _, client, data = host
     before_sign_in = csrf_token(client)
     before = state_of(data.config())
     assert refused_as_csrf(make_backup(client, face, "admin", before_sign_in), face)
@@ -47,7 +47,7 @@ def test_a_token_issued_before_sign_in_is_refused_once_someone_has_signed_in_on_
 
 @pytest.mark.parametrize("face", ["form", "api"])
 def test_a_token_issued_to_one_user_is_refused_for_another_on_the_same_session(host, face):
-    app, client, data = host
+    _, client, data = host
     admins, roots = csrf_token(client, "admin"), csrf_token(client, "root")
     before = state_of(data.config())
     assert refused_as_csrf(make_backup(client, face, "root", admins), face)
@@ -58,7 +58,7 @@ def test_a_token_issued_to_one_user_is_refused_for_another_on_the_same_session(h
 
 @pytest.mark.parametrize("face", ["form", "api"])
 def test_a_token_of_another_session_is_refused_even_for_the_same_user(host, face):
-    app, client, data = host
+    app, client, _ = host
     other = app.test_client()
     assert refused_as_csrf(make_backup(client, face, "admin", csrf_token(other, "admin")), face)
 
@@ -73,7 +73,7 @@ def test_the_session_endpoint_tells_one_token_per_user_and_the_same_one_each_tim
 
 
 def test_the_session_secret_itself_is_never_a_valid_token(host):
-    app, client, _ = host
+    _, client, _ = host
     csrf_token(client, "admin")
     with client.session_transaction() as session:
         secret = session["strongroom_csrf"]

@@ -15,7 +15,15 @@ from strongroom.service import Strongroom
 from strongroom.web import create_app
 from test_web_api import conforms
 from test_web_security import signed_in
-from web_support import UserTokens, csrf_token, host_app, paused_job, prepared, wait_for_jobs, web_data  # noqa: F401
+from web_support import (  # noqa: F401
+    UserTokens,
+    csrf_token,
+    host_app,
+    paused_job,
+    prepared,
+    wait_for_jobs,
+    web_data,
+)
 
 
 @pytest.fixture

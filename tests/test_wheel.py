@@ -47,7 +47,7 @@ def built(tmp_path_factory) -> Built:
             shutil.copy2(ROOT / name, source / name)
     dist = work / "dist"
     done = subprocess.run([sys.executable, "-m", "build", "--outdir", str(dist), str(source)],
-                          capture_output=True, text=True, timeout=BUILD_TIMEOUT)
+                          capture_output=True, text=True, timeout=BUILD_TIMEOUT, check=False)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     (sdist,), (wheel,) = sorted(dist.glob("*.tar.gz")), sorted(dist.glob("*.whl"))
     return Built(sdist, wheel)
@@ -88,7 +88,7 @@ def venv(built, tmp_path_factory) -> Path:
     python = home / "bin" / "python"
     installed = subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps",
                                 "--no-index", "--quiet", str(built.wheel)],
-                               capture_output=True, text=True, timeout=BUILD_TIMEOUT, env=_clean_environment())
+                               capture_output=True, text=True, timeout=BUILD_TIMEOUT, env=_clean_environment(), check=False)
     assert installed.returncode == 0, installed.stdout + installed.stderr
     site_packages = Path(subprocess.run([str(python), "-I", "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                                         capture_output=True, text=True, check=True).stdout.strip())
@@ -103,7 +103,7 @@ def _clean_environment() -> dict:
 
 def _in_venv(venv: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([str(venv / "bin" / "python"), "-I", *args], capture_output=True, text=True,
-                          cwd=cwd, env=_clean_environment(), timeout=BUILD_TIMEOUT)
+                          cwd=cwd, env=_clean_environment(), timeout=BUILD_TIMEOUT, check=False)
 
 
 def test_the_venv_imports_strongroom_from_the_installed_wheel_not_from_the_source_tree(venv, tmp_path):
@@ -115,7 +115,7 @@ def test_the_venv_imports_strongroom_from_the_installed_wheel_not_from_the_sourc
 
 def test_the_installed_command_runs(venv, tmp_path):
     done = subprocess.run([str(venv / "bin" / "strongroom"), "--version"], capture_output=True, text=True,
-                          cwd=tmp_path, env=_clean_environment(), timeout=120)
+                          cwd=tmp_path, env=_clean_environment(), timeout=120, check=False)
     assert done.returncode == 0 and "0.1.0" in done.stdout, done.stderr
 
 

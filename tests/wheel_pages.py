@@ -17,13 +17,17 @@ import threading
 import time
 from pathlib import Path
 
+from werkzeug.test import Client
+from werkzeug.wrappers import Response
+
 import strongroom
 from strongroom.config import Config
 from strongroom.db.engines import open_database
 from strongroom.demo import create_demo_site
 from strongroom.fs import mutations
+from strongroom.policy import User
 from strongroom.service import Strongroom
-from strongroom.web import create_app
+from strongroom.web import create_app, mount, service_factory_for
 
 WAIT = 60  # seconds, for a job to end
 
@@ -90,6 +94,20 @@ def demo_pages(data_dir: Path) -> dict:
     pages.ask("job status", f"/api/v1/jobs/{job_id}", "\"done\"")
     with HeldRestore(client, site, token, config.data_dir / "working" / "pilot"):
         pages.ask("maintenance", "/", "Maintenance: a restore of the whole site", 503)
+    return pages.found | mounted_pages(config, database, backup)
+
+
+def mounted_pages(config: Config, database, backup: str) -> dict:
+    """The panel mounted in front of a plain WSGI app (``mount``), in its own layout."""
+    host = Response("host page")
+    admin = User("admin", "admin", frozenset())
+    mounted = mount(host, "/backups", service_factory_for(config, database), lambda request: admin,
+                    secret_key="wheel")
+    pages = Pages(Client(mounted))
+    pages.ask("mounted panel", "/backups/site", 'id="sr-panel"')
+    pages.ask("mounted details", f"/backups/site/{backup}/details", 'id="sr-browse"')
+    pages.ask("mounted stylesheet", "/backups/static/strongroom.css", ".sr-panel")
+    pages.ask("mounted host", "/elsewhere", "host page")
     return pages.found
 
 

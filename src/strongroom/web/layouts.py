@@ -54,8 +54,8 @@ class Layout:
         for host_block in dict.fromkeys(self.blocks.values()):
             parts = [part for part in PARTS if self.blocks.get(part) == host_block]
             keep = "{{ super() }}" if all(part in ADDITIVE for part in parts) else ""
-            filled = "".join(ASSETS if part == "assets" else "{{ self.sr_%s() }}" % part for part in parts)
-            lines.append("{%% block %s %%}%s%s{%% endblock %%}" % (host_block, keep, filled))
+            filled = "".join(ASSETS if part == "assets" else f"{{{{ self.sr_{part}() }}}}" for part in parts)
+            lines.append(f"{{% block {host_block} %}}{keep}{filled}{{% endblock %}}")
         return "\n".join(lines)
 
 
