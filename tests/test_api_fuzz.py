@@ -3,7 +3,7 @@ as anonymous, as an admin and as an organiser, with every check and every phase 
 sequences included), a fixed seed and a bounded budget (``scripts/fuzz_api.py``).
 
 A failure here prints schemathesis' report, with a ``curl`` line that reproduces it. The
-long run is ``.venv/bin/python scripts/fuzz_api.py`` (README, "Fuzzing the API").
+long run is ``.venv/bin/python scripts/fuzz_api.py`` (docs/web.md, "Fuzzing the API").
 """
 
 import subprocess

@@ -219,7 +219,7 @@ def test_the_demo_job_runs_through_the_cli_on_either_engine(engine_config, tmp_p
     strongroom = [sys.executable, "-m", "strongroom.cli", "--data-dir", str(engine_config.data_dir), *database]
     run(*strongroom, "demo", "init")
     shown = run(sys.executable, "-m", "strongroom.cli.demo_job", "--no-serve")
-    assert "(the demo site is already there)" in shown
+    assert "The demo site is already there" in shown
     assert shown.count("demo: site backup") >= 1 and "Backups of project" in shown
 
     listed = json.loads(run(*strongroom, "list", "--json"))

@@ -1,5 +1,5 @@
 """What ``strongroom serve`` prints: its address, then the ``strongroom`` log's INFO line
-for each backup and restore the web face runs, as the README promises."""
+for each backup and restore the web face runs, as docs/cli.md promises."""
 
 import http.cookiejar
 import json

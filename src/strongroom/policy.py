@@ -1,4 +1,4 @@
-"""Who may do what with backups (README, "who may do what through the web face") as one pure function.
+"""Who may do what with backups (docs/web.md, "Who may do what") as one pure function.
 
 - Nobody anonymous may do anything, not even see the list.
 - Site backups: the roles ``admin`` and ``root``.

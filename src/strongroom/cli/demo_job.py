@@ -11,27 +11,28 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from strongroom.cli import main as cli
 
 
 def run(argv: list[str]) -> None:
     options = _parse(argv)  # --help prints the help and exits; an unknown argument exits 2
-    steps = [
-        (["demo", "init"], "Creating the demo site", True),
-        (["backup", "--note", "demo: site backup"], "Making a site backup", False),
-    ]
-    for args, title, may_exist in steps:
-        _step(title, args, may_exist)
+    working = _working_dir()
+    if working.is_dir() and any(working.iterdir()):
+        print(f"\n== The demo site is already there ({working}): kept as it is", flush=True)
+    else:
+        _step("Creating the demo site", ["demo", "init"])
+    _step("Making a site backup", ["backup", "--note", "demo: site backup"])
     project_id = _first_project()
-    _step("Making a backup of one project", ["backup", "--project", project_id, "--note", "demo"], False)
-    _step("Site backups, newest first", ["list"], False)
-    _step(f"Backups of {_name(project_id)}", ["list", "--project", project_id], False)
+    _step("Making a backup of one project", ["backup", "--project", project_id, "--note", "demo"])
+    _step("Site backups, newest first", ["list"])
+    _step(f"Backups of {_name(project_id)}", ["list", "--project", project_id])
     print("\nTry: ./run strongroom --help   (restore, delete, verify, show …)")
     if options.serve:
         print("\n== The web face: sign in through the user picker (root, admin, org1, user1 …); "
               "the backups panels are on the admin page and on each project page", flush=True)
-        _step("Serving the demo app", ["serve", "--host", options.host, "--port", str(options.port)], False)
+        _step("Serving the demo app", ["serve", "--host", options.host, "--port", str(options.port)])
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
@@ -45,15 +46,19 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _step(title: str, args: list[str], may_exist: bool) -> None:
+def _step(title: str, args: list[str]) -> None:
     print(f"\n== {title}: strongroom {' '.join(args)}", flush=True)
     try:
         cli.main(args, standalone_mode=False)
     except SystemExit as exc:
-        if exc.code and not (may_exist and exc.code == 2):
-            sys.exit(exc.code)
         if exc.code:
-            print("(the demo site is already there)")
+            sys.exit(exc.code)
+
+
+def _working_dir() -> Path:
+    from strongroom.config import Config
+
+    return Config.from_env().working_dir
 
 
 def _name(project_id: str) -> str:

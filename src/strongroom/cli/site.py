@@ -29,7 +29,7 @@ def serve(obj, host, port, server):
     from strongroom.web import create_app
     from strongroom.web.serving import run_server
 
-    log_to_terminal()  # the one INFO line per backup and restore, as the README promises
+    log_to_terminal()  # the one INFO line per backup and restore, as docs/cli.md promises
     app = create_app(obj.config, database=obj.service.database)
     run_server(app, host, port, server, announce=lambda url: click.echo(f"Serving the demo app on {url} "
                                                                         "(Ctrl-C to stop)", err=False))
