@@ -154,7 +154,7 @@ def test_the_maintenance_answer_is_json_for_json_clients(web_data):
     give_the_restore_work(web_data.folder())
     with paused_job(lambda kind, detail: journal.exists()) as (reached, release):
         client.post(f"/api/v1/site/backups/{web_data.backups['pilot']['site']}/restore", json={"confirm": True},
-                    headers={"X-Test-User": "admin", "X-CSRF-Token": csrf_token(client)})
+                    headers={"X-Test-User": "admin", "X-CSRF-Token": csrf_token(client, "admin")})
         assert reached.wait(10)
         refused = client.post("/host/write", json={})
         assert refused.status_code == 503 and refused.get_json()["error"]["code"] == "maintenance"

@@ -14,6 +14,7 @@ import pytest
 
 from conftest import give_the_restore_work
 from web_support import (  # noqa: F401 - fixtures
+    UserTokens,
     csrf_token,
     engine_prepared,
     engine_web_data,
@@ -45,10 +46,12 @@ def api(engine_web_data):
     web_data = engine_web_data
     app = host_app(web_data.config("pilot"))
     client = app.test_client()
-    token = csrf_token(client)
+    tokens = UserTokens(client)
+    tokens["admin"]  # now: during a site restore the session's page is not answered
 
     def call(method, url, user="admin", **kwargs):
-        return client.open("/api/v1" + url, method=method, headers={"X-Test-User": user, "X-CSRF-Token": token}, **kwargs)
+        headers = {"X-Test-User": user, "X-CSRF-Token": tokens[user]}
+        return client.open("/api/v1" + url, method=method, headers=headers, **kwargs)
 
     return app, call, web_data
 

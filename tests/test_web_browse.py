@@ -64,7 +64,7 @@ def test_browse_download_diff_and_check_follow_the_panels_permissions(web_data, 
     path = a_file(web_data, scope) if op == "download" else ""
 
     response = request(client, face, op, scope_path(web_data, scope), backup_id, USERS[user], path,
-                       csrf_token(client))
+                       csrf_token(client, USERS[user]))
 
     if not allowed:
         assert response.status_code == 403, response.get_data(as_text=True)[:300]
@@ -90,7 +90,7 @@ def test_organiser_of_b_cannot_reach_a_backup_of_a_through_b_urls(web_data, op, 
     client = app.test_client()
     before = state_of(config)
     response = request(client, face, op, scope_path(web_data, "B"), web_data.backups["pilot"]["A"], "org2",
-                       "about.md" if op == "download" else "", csrf_token(client))
+                       "about.md" if op == "download" else "", csrf_token(client, "org2"))
     assert response.status_code == 404
     wait_for_jobs(app)
     assert state_of(config) == before
@@ -184,7 +184,7 @@ def test_check_needs_post_and_the_csrf_token_and_the_panel_then_shows_it(web_dat
     refused = client.post(f"/backups/site/{site}/check", headers={"X-Test-User": "admin"})
     assert refused.status_code in (400, 403) and app.extensions["strongroom"].runner.running() is None
     assert "never checked" in client.get("/backups/site", headers={"X-Test-User": "admin"}).get_data(as_text=True)
-    done = request(client, "pages", "check", "site", site, "admin", token=csrf_token(client))
+    done = request(client, "pages", "check", "site", site, "admin", token=csrf_token(client, "admin"))
     wait_for_jobs(app)
     job_page = client.get(done.headers["Location"], headers={"X-Test-User": "admin"}).get_data(as_text=True)
     assert "checked: every file and record is as it was made" in job_page
@@ -200,7 +200,7 @@ def test_a_check_that_finds_damage_says_so_in_the_list(web_data):
     stored = config.backups_dir / "site" / site / "files" / "site.json"
     stored.chmod(0o600)
     stored.write_bytes(stored.read_bytes()[:-1] + b"?")
-    request(client, "api", "check", "site", site, "admin", token=csrf_token(client))
+    request(client, "api", "check", "site", site, "admin", token=csrf_token(client, "admin"))
     wait_for_jobs(app)
     listed = client.get("/api/v1/site/backups", headers={"X-Test-User": "admin"}).get_json()["backups"]
     checked = next(b for b in listed if b["id"] == site)["last_check"]
@@ -213,7 +213,7 @@ def test_check_is_allowed_in_prod_for_those_who_see_the_backups(web_data):
     app = host_app(config)
     client = app.test_client()
     response = request(client, "api", "check", "site", web_data.backups["prod"]["site"], "admin",
-                       token=csrf_token(client))
+                       token=csrf_token(client, "admin"))
     assert response.status_code == 202
     wait_for_jobs(app)
     assert app.extensions["strongroom"].runner.get(response.get_json()["job"]["id"]).result["ok"]

@@ -18,7 +18,7 @@ from werkzeug.serving import make_server
 from strongroom import humanize
 from strongroom.ids import is_backup_id
 from strongroom.web import api, create_app
-from web_support import csrf_token, host_app, prepared, wait_for_jobs, web_data  # noqa: F401
+from web_support import UserTokens, csrf_token, host_app, prepared, wait_for_jobs, web_data  # noqa: F401
 
 DOC = json.loads(resources.files("strongroom.web").joinpath("openapi.json").read_text())
 NESTED = "[" * 1000 + "]" * 1000
@@ -34,10 +34,11 @@ def documented(status: int, path: str, method: str) -> bool:
 def host(web_data):
     app = host_app(web_data.config("pilot"))
     client = app.test_client()
-    token = csrf_token(client)
+    tokens = UserTokens(client)
+    tokens["admin"]  # now: during a site restore the session's page is not answered
 
     def call(method, url, user="admin", headers=None, **kwargs):
-        sent = {"X-Test-User": user, "X-CSRF-Token": token, **(headers or {})}
+        sent = {"X-Test-User": user, "X-CSRF-Token": tokens[user], **(headers or {})}
         return client.open("/api/v1" + url, method=method, headers=sent, **kwargs)
 
     yield app, call, web_data

@@ -15,17 +15,26 @@ from strongroom.service import Strongroom
 from strongroom.web import create_app
 from test_web_api import conforms
 from test_web_security import signed_in
-from web_support import csrf_token, host_app, paused_job, prepared, wait_for_jobs, web_data  # noqa: F401
+from web_support import (  # noqa: F401
+    UserTokens,
+    csrf_token,
+    host_app,
+    paused_job,
+    prepared,
+    wait_for_jobs,
+    web_data,
+)
 
 
 @pytest.fixture
 def host(web_data):
     app = host_app(web_data.config("pilot"))
     client = app.test_client()
-    token = csrf_token(client)
+    tokens = UserTokens(client)
+    tokens["admin"]  # now: during a site restore the session's page is not answered
 
     def call(method, url, user="admin", **kwargs):
-        headers = {"X-Test-User": user, "X-CSRF-Token": token, **kwargs.pop("headers", {})}
+        headers = {"X-Test-User": user, "X-CSRF-Token": tokens[user], **kwargs.pop("headers", {})}
         return client.open(url, method=method, headers=headers, **kwargs)
 
     return app, call, web_data

@@ -71,7 +71,7 @@ def test_permission_matrix_cell(web_data, user, op, scope, mode, face):
     before = state_of(config)
 
     response = FACES[face](client, op, scope_path(web_data, scope), web_data.backups[mode][scope],
-                           csrf_token(client), USERS[user])
+                           csrf_token(client, USERS[user]), USERS[user])
 
     if not allowed:
         assert response.status_code == 403, response.get_data(as_text=True)[:300]
@@ -98,7 +98,7 @@ def test_organiser_of_b_cannot_reach_a_backup_of_a_through_b_urls(web_data, op, 
     a_backup = web_data.backups["pilot"]["A"]
     assert a_backup not in {b["id"] for b in app.config["factory"]().list_backups(web_data.project_b)}
 
-    response = FACES[face](client, op, scope_path(web_data, "B"), a_backup, csrf_token(client), "org2")
+    response = FACES[face](client, op, scope_path(web_data, "B"), a_backup, csrf_token(client, "org2"), "org2")
 
     assert response.status_code == 404
     wait_for_jobs(app)

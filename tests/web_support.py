@@ -132,8 +132,24 @@ def host_app(config: Config) -> Flask:
     return app
 
 
-def csrf_token(client) -> str:
-    return client.get("/api/v1/session").get_json()["csrf_token"]
+def csrf_token(client, user: str | None = None) -> str:
+    """The CSRF token of the client's session for who is there: ``user`` in ``host_app``
+    (its ``X-Test-User``; nobody when None), the signed-in user in the demo app."""
+    headers = {"X-Test-User": user} if user else {}
+    return client.get("/api/v1/session", headers=headers).get_json()["csrf_token"]
+
+
+class UserTokens(dict):
+    """``host_app``'s CSRF tokens of one client's session, per user (a token is bound to
+    the user it was issued to), each asked for once."""
+
+    def __init__(self, client):
+        super().__init__()
+        self.client = client
+
+    def __missing__(self, user: str) -> str:
+        self[user] = token = csrf_token(self.client, user)
+        return token
 
 
 def wait_for_jobs(app, timeout: float = 60) -> None:

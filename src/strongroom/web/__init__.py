@@ -5,6 +5,9 @@
 - ``refuse_writes_during_restore(app, service_factory)``: 503 for the host's writes
   while a restore runs, and for every request that needs the database while a site
   restore runs (``maintenance.py``).
+- ``mount(host_wsgi_app, prefix, config_or_factory, current_user, secret_key=...)``: the
+  panel and the API under ``prefix`` in front of any WSGI app, for hosts whose exported
+  app is a dispatcher (``mounting.py``).
 - ``create_app(config)``: the demo app on the demo site (``demo_app.py``), which
   ``strongroom serve`` runs.
 """
@@ -19,8 +22,9 @@ from flask import Flask
 from strongroom.config import Config
 from strongroom.web.blueprint import make_blueprint, routing_error, service_factory_for
 from strongroom.web.maintenance import refuse_writes_during_restore
+from strongroom.web.mounting import mount
 
-__all__ = ["create_app", "make_blueprint", "refuse_writes_during_restore", "service_factory_for"]
+__all__ = ["create_app", "make_blueprint", "mount", "refuse_writes_during_restore", "service_factory_for"]
 
 ENV_SECRET_KEY = "STRONGROOM_SECRET_KEY"
 

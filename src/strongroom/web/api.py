@@ -279,7 +279,10 @@ def session_info():
 
 
 def openapi():
-    return jsonify(load_openapi())
+    """The document, its server being where the API is served (under a mount's prefix too)."""
+    document = load_openapi()
+    document["servers"] = [{**document["servers"][0], "url": url_for(".openapi").rsplit("/", 1)[0]}]
+    return jsonify(document)
 
 
 def load_openapi() -> dict:

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from flask import (
     Blueprint,
     Flask,
+    current_app,
     flash,
     make_response,
     redirect,
@@ -42,6 +43,7 @@ from strongroom.policy import User
 from strongroom.service import Strongroom
 from strongroom.web import api, csrf, downloads, listing, maintenance, messages, operations
 from strongroom.web.face import NAME, Face
+from strongroom.web.layouts import Layout
 
 
 def service_factory_for(config: Config, database=None) -> Callable[..., Strongroom]:
@@ -57,25 +59,29 @@ def service_factory_for(config: Config, database=None) -> Callable[..., Strongro
 
 
 def make_blueprint(services: Config | Callable[..., Strongroom], current_user: Callable[[], User | None], *,
-                   panel_url: Callable[[str | None], str] | None = None, layout: str | None = None) -> Blueprint:
+                   panel_url: Callable[[str | None], str] | None = None, layout: str | None = None,
+                   layout_blocks: dict[str, str | None] | None = None, pages_path: str = "/backups") -> Blueprint:
     """The blueprint; ``services`` is a ``Config`` or a ``factory(progress=None) -> Strongroom``.
 
     ``panel_url(project_id)`` is where the host shows a scope's panel (default: the
-    blueprint's own page); ``layout`` the template the pages extend (blocks ``title``,
-    ``head`` and ``content``; it shows flashed messages).
+    blueprint's own page); ``layout`` the template the pages extend (it shows flashed
+    messages), ``layout_blocks`` which of its blocks take the pages' title, head and
+    content, and the stylesheet and script (``assets``) (``layouts.py``; default: blocks
+    ``title``, ``head`` and ``content``). ``pages_path`` is where the pages are in the app
+    (``mounting.py`` puts them at the top of an app of their own).
     """
     factory = service_factory_for(services) if isinstance(services, Config) else services
-    face = Face(factory, current_user, panel_url, layout)
+    face = Face(factory, current_user, panel_url, Layout(layout, layout_blocks))
     bp = Blueprint(NAME, __name__, template_folder="templates", static_folder="static",
-                   static_url_path="/backups/static")
-    bp.record_once(lambda state: _install(state.app, face, state.url_prefix or ""))
+                   static_url_path=f"{pages_path}/static")
+    bp.record_once(lambda state: _install(state.app, face, state.url_prefix or "", pages_path))
     bp.before_request(csrf.check_request)
     _guard_during_restores(bp, factory, face.layout)
     bp.errorhandler(StrongroomError)(error_page)
 
     def scoped(path: str, view, methods=("GET",)) -> None:
-        for rule, defaults in ((f"/backups/site{path}", {"project_id": None}),
-                               (f"/backups/projects/<project_id>{path}", {})):
+        for rule, defaults in ((f"{pages_path}/site{path}", {"project_id": None}),
+                               (f"{pages_path}/projects/<project_id>{path}", {})):
             bp.add_url_rule(rule, view.__name__, view, methods=methods, defaults=defaults, merge_slashes=False)
 
     scoped("", panel_page)
@@ -91,12 +97,12 @@ def make_blueprint(services: Config | Callable[..., Strongroom], current_user: C
     scoped("/<backup_id>/archive", archive)
     scoped("/<backup_id>/changes", changes)
     scoped("/<backup_id>/check", check, ("POST",))
-    bp.add_url_rule("/backups/jobs/<job_id>", "job_page", job_page, merge_slashes=False)
+    bp.add_url_rule(f"{pages_path}/jobs/<job_id>", "job_page", job_page, merge_slashes=False)
     bp.register_blueprint(api.make_api_blueprint(), url_prefix="/api/v1")
     return bp
 
 
-def _guard_during_restores(bp: Blueprint, factory: Callable, layout: str) -> None:
+def _guard_during_restores(bp: Blueprint, factory: Callable, layout: Layout) -> None:
     """The blueprint's own maintenance answers (``maintenance.py``), after the CSRF check."""
     guard = maintenance.Guard(factory, layout, maintenance.ALWAYS_OPEN, refuse_writes=False,
                               is_api=lambda: request.blueprint == f"{NAME}.api")
@@ -104,8 +110,9 @@ def _guard_during_restores(bp: Blueprint, factory: Callable, layout: str) -> Non
     bp.after_request(guard.after)
 
 
-def _install(app: Flask, face: Face, prefix: str) -> None:
+def _install(app: Flask, face: Face, prefix: str, pages_path: str) -> None:
     app.extensions[NAME] = face
+    app.extensions[csrf.IDENTITY] = face.identity
     app.jinja_env.globals["strongroom_panel"] = render_panel
     app.jinja_env.globals["sr_path_url"] = downloads.path_url
     app.jinja_env.filters["sr_path_field"] = downloads.path_field
@@ -116,18 +123,17 @@ def _install(app: Flask, face: Face, prefix: str) -> None:
     if app.config.get("SESSION_COOKIE_SAMESITE") is None:
         app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
     app.config["SESSION_COOKIE_HTTPONLY"] = True
-    api.install_error_pages(app, prefix + "/api/v1/", prefix + "/backups/", routing_error)
+    api.install_error_pages(app, prefix + "/api/v1/", prefix + pages_path + "/", routing_error)
 
 
 def _face() -> Face:
-    from flask import current_app
-
     return current_app.extensions[NAME]
 
 
 def _page(template: str, http_status: int = 200, **context):
     back = _panel_target(context["project_id"]) if "project_id" in context else None
-    return render_template(template, layout=_face().layout, csrf_token=csrf.token(), back=back, **context), http_status
+    layout = _face().layout.template(current_app.jinja_env)
+    return render_template(template, layout=layout, csrf_token=csrf.token(), back=back, **context), http_status
 
 
 def error_page(exc: StrongroomError):

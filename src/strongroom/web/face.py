@@ -18,6 +18,7 @@ from strongroom.policy import BACKUP, DELETE, RESTORE, VIEW, User, can
 from strongroom.scopes import Scope
 from strongroom.web import messages
 from strongroom.web.jobs import Job, JobRunner, describe_holder
+from strongroom.web.layouts import Layout
 
 NAME = "strongroom"  # the blueprint's name, and the key of the host app's extension
 
@@ -30,12 +31,12 @@ MAX_NOTE = 500
 
 class Face:
     def __init__(self, service_factory: Callable, current_user: Callable[[], User | None],
-                 panel_url: Callable[[str | None], str] | None = None, layout: str | None = None):
+                 panel_url: Callable[[str | None], str] | None = None, layout: Layout | None = None):
         self.service_factory = service_factory
         self.current_user = current_user
         self.runner = JobRunner(service_factory)
         self.panel_url = panel_url
-        self.layout = layout or "strongroom/layout.html"
+        self.layout = layout or Layout()
 
     def service(self):
         return self.service_factory()
@@ -46,6 +47,15 @@ class Face:
 
     def user(self) -> User | None:
         return self.current_user()
+
+    def identity(self) -> str | None:
+        """Whom the CSRF token is bound to (``csrf.py``): "" for nobody, else the user's
+        name; None while a site restore replaces the users (their records are not read)."""
+        journal = self.service().maintenance()
+        if journal is not None and journal.get("scope") == "site":
+            return None
+        user = self.user()
+        return "" if user is None else user.name
 
     def can(self, action: str, project_id: str | None) -> bool:
         return can(self.user(), action, Scope.of(project_id), self.mode)

@@ -28,6 +28,7 @@ from flask import Flask, current_app, g, render_template, request
 from strongroom.web import messages
 from strongroom.web.api import error_response
 from strongroom.web.face import NAME
+from strongroom.web.layouts import Layout, layout_of
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 SPURIOUS_DURING_RESTORE = (403, 404, 500)
@@ -39,14 +40,14 @@ def wants_json() -> bool:
     return request.accept_mimetypes.best == "application/json" or request.is_json
 
 
-def answer(journal: dict, layout: str | None, as_json: bool = False, running: bool = True):
-    """The 503 maintenance answer, as JSON or as a page that refreshes itself."""
+def answer(journal: dict, layout: Layout | str | None, as_json: bool = False, running: bool = True):
+    """The 503 maintenance answer, as JSON or as a page (in ``layout``) that refreshes itself."""
     text = messages.maintenance(journal, running)
     if as_json or wants_json():
         response = error_response(503, "maintenance", text)
     else:
         g.strongroom_maintenance_page = True  # the host's layout must not read its users to draw it
-        html = render_template("strongroom/maintenance.html", layout=layout or "strongroom/layout.html",
+        html = render_template("strongroom/maintenance.html", layout=layout_of(layout).template(current_app.jinja_env),
                                notice=text, refresh=RETRY_AFTER if request.method in SAFE_METHODS else None)
         response = current_app.make_response((html, 503))
     response.headers["Retry-After"] = str(RETRY_AFTER)
@@ -56,7 +57,7 @@ def answer(journal: dict, layout: str | None, as_json: bool = False, running: bo
 class Guard:
     """The two hooks around a request: refuse it now, or replace a spurious answer."""
 
-    def __init__(self, service_factory: Callable, layout: str | None, open_endpoints: Iterable[str],
+    def __init__(self, service_factory: Callable, layout: Layout | None, open_endpoints: Iterable[str],
                  covers: Callable[[], bool] = lambda: True, is_api: Callable[[], bool] = lambda: False,
                  refuse_writes: bool = True):
         self.service_factory = service_factory
@@ -104,14 +105,16 @@ def _kind_of(endpoint: str | None) -> str:
 
 
 def refuse_writes_during_restore(app: Flask, service_factory: Callable, layout: str | None = None,
-                                 open_endpoints: Iterable[str] = ALWAYS_OPEN) -> None:
+                                 open_endpoints: Iterable[str] = ALWAYS_OPEN,
+                                 layout_blocks: dict[str, str | None] | None = None) -> None:
     """Install the host app's hooks (the blueprint has its own), and
     ``strongroom_maintenance`` (the notice or None) for templates.
 
-    ``open_endpoints`` are never refused: they must not need the database.
+    ``open_endpoints`` are never refused: they must not need the database. The notice's
+    page extends ``layout`` with ``layout_blocks`` (as ``make_blueprint``'s).
     """
 
-    guard = Guard(service_factory, layout, open_endpoints,
+    guard = Guard(service_factory, Layout(layout, layout_blocks), open_endpoints,
                   covers=lambda: (request.blueprint or "").split(".")[0] != NAME)
     app.before_request(guard.before)
     app.after_request(guard.after)
