@@ -166,7 +166,8 @@ def test_an_original_tree_inside_strongrooms_own_data_dir_skips_strongrooms_back
         service, config, database, site):
     """Migrating in place: the original's backups lie beside Strongroom's own."""
     ours = service.make_backup()["id"]
-    write_original_backup(config.backups_dir / ORIGINAL_TIME, database, {"user": {}}, config.working_dir, False)
+    write_original_backup(config.shared_backups_dir / config.mode / ORIGINAL_TIME, database, {"user": {}},
+                          config.working_dir, False)
 
     result = service.import_original_tree(config.data_dir)
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -45,7 +46,7 @@ from strongroom.inspect.status import scope_status, site_status
 from strongroom.offsite import remote_pull
 from strongroom.offsite.remote import Remote
 from strongroom.progress_model import announce
-from strongroom.repo import audit, checks_record
+from strongroom.repo import audit, checks_record, layout
 from strongroom.repo.audit import AuditLog, audited
 from strongroom.repo.journal import Journal
 from strongroom.repo.locking import OperationLock, is_locked
@@ -115,9 +116,16 @@ class Strongroom:
         self.store.refuse_links(scope, backup_id)  # before the lock is written, in backups/
         return scope
 
-    def _lock(self, operation: str, by: str | None) -> OperationLock:
-        privacy.ensure_folders(self.config)  # first use: made private before anything goes in
-        return OperationLock(self.lock_path, operation, by)
+    @contextmanager
+    def _lock(self, operation: str, by: str | None) -> Iterator[OperationLock]:
+        """Hold the operation lock, once the backups are known to be where the
+        configuration says (``layout``: not moved away meanwhile) and their folders are
+        private (whoever made them)."""
+        layout.check_in_place(self.config)
+        privacy.ensure_folders(self.config)
+        with OperationLock(self.lock_path, operation, by) as held:
+            layout.check_in_place(self.config)  # again: a move may have ended while we waited
+            yield held
 
     # -- reading --------------------------------------------------------------------
 
@@ -444,8 +452,11 @@ class Strongroom:
         validate_backup_id(backup_id)
         scope = self.existing(backup_id, project_id)
         by = by or _default_user()
+        # Before the lock, which gives the folders their modes silently: here it is said.
+        fixed = privacy.repair_folders(self.config) + privacy.repair_key(self.config)
         with self._lock("verify", by):
             report = verifying.verify_backup(self, scope, backup_id, repair=repair, sign_unsigned=sign_unsigned)
+            report["fixed"][:0] = fixed
             try:
                 report["checked"] = checks_record.record_check(self.store.path(scope, backup_id), report, by)
             except OSError as exc:  # a full disk or a read-only copy: the check itself still stands
@@ -458,6 +469,13 @@ class Strongroom:
         scope = self.scope(project_id, in_database=False)
         return [self.verify_backup(backup_id, project_id, repair=repair, sign_unsigned=sign_unsigned, by=by)
                 for backup_id in self.store.ids(scope)]
+
+    # -- the backups' layout ----------------------------------------------------------
+
+    def migrate_layout(self, *, by: str | None = None) -> dict:
+        """Move backups made in the layout shared with the original module's folders into
+        Strongroom's own root (``layout.migrate``). ``{"from", "to", "moved"}``."""
+        return layout.migrate(self.config, by or _default_user())
 
     # -- offsite copies (``remote``) -------------------------------------------------
 

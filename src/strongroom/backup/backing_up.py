@@ -98,8 +98,7 @@ def make_backup(sr, scope: Scope, reason: str, note: str, by: str, source: Sourc
     source = source or live_source(sr, scope)
     started = sr.clock()  # one reading: the id and ``started_at`` agree
     backup_id = new_backup_id(sr.store.taken_names(scope), started)
-    staging = sr.store.staging_path(scope, backup_id)
-    mutations.makedirs(staging)
+    staging = sr.store.make_staging(sr.store.staging_path(scope, backup_id))
     try:
         manifest = _fill(sr, staging, scope, backup_id, reason, note, by, source, key, changed_files,
                          started.astimezone(UTC).isoformat(timespec="seconds"))

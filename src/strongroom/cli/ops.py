@@ -1,7 +1,9 @@
-"""The commands an operator and a monitoring probe read: status, log (the audit log).
+"""The commands an operator and a monitoring probe read: status, log (the audit log); and
+the operator's one-time move of the backups out of the old layout: migrate-layout.
 
-Both only read: they take no lock and, unlike the other commands, do not first recover
-an interrupted restore (a probe must never start a rollback; ``status`` shows it pending).
+``status`` and ``log`` only read: they take no lock and, unlike the other commands, do
+not first recover an interrupted restore (a probe must never start a rollback;
+``status`` shows it pending).
 """
 
 from __future__ import annotations
@@ -125,3 +127,30 @@ def parse_since(value: str, now: datetime) -> datetime:
         raise BadInput(f"--since takes a date (2026-11-20, 2026-11-20T10:00) or a duration "
                        f"(30m, 12h, 7d, 2w), not {value!r}") from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@click.command("migrate-layout")
+@json_option
+@click.pass_obj
+def migrate_layout(obj, as_json):
+    """Move backups made before Strongroom had a root of its own out of the original
+    module's folders (backups/<mode>/) into it (default: <data dir>/backups/.strongroom).
+
+    Every backup, the pool and the site key are renamed, not copied, under the lock of
+    each run mode: hard links stay whole, no content is read again. The original
+    module's own backups stay where they are. Run it again to finish a move that was cut
+    short; afterwards, restart any program (a web app) that was using the backups.
+
+    \b
+    Example:
+        strongroom migrate-layout
+    """
+    result = obj.service.migrate_layout()
+    if as_json:
+        print_json(result)
+    elif not result["moved"]:
+        click.echo(f"Nothing to move: no backups of Strongroom's in the old layout of {result['from']}; "
+                   f"the backups are in {result['to']}.")
+    else:
+        click.echo(f"Moved {len(result['moved'])} entries from {result['from']} to {result['to']}: "
+                   + ", ".join(result["moved"][:10]) + (" …" if len(result["moved"]) > 10 else ""))

@@ -30,7 +30,8 @@ from strongroom.errors import CorruptBackup, LinkedFolder, NotFound
 from strongroom.fs import mutations
 from strongroom.fs.nofollow import check_folder, check_no_links, open_below
 from strongroom.fs.parallel import Ordered
-from strongroom.fs.privacy import group_id, object_mode
+from strongroom.fs import privacy
+from strongroom.fs.privacy import folder_mode, group_id, object_mode
 from strongroom.ids import backup_id_sort_key, is_backup_id, validate_backup_id
 from strongroom.repo.manifest import (
     MANIFEST,
@@ -51,7 +52,7 @@ READERS = 16  # threads reading a listing's manifests: small reads that mostly w
 class BackupStore:
     def __init__(self, config: Config):
         self.config = config
-        self.pool = Pool(config.pool_dir, object_mode(config), group_id(config))
+        self.pool = Pool(config.pool_dir, object_mode(config), group_id(config), folder_mode(config))
         self.site_key = SiteKey(config)
 
     def ids(self, scope: Scope) -> list[str]:
@@ -186,8 +187,17 @@ class BackupStore:
     def staging_path(self, scope: Scope, backup_id: str) -> Path:
         return backups_root(self.config, scope) / (STAGING_PREFIX + validate_backup_id(backup_id))
 
+    def make_staging(self, staging: Path) -> Path:
+        """The new folder ``staging`` below a scope's root, and the folders from the backups
+        root to it made or given the private mode (``privacy``: whoever made them)."""
+        privacy.make_folders(self.config, staging.parent)
+        mutations.mkdir(staging, folder_mode(self.config))
+        return staging
+
     def publish(self, staging: Path, scope: Scope, backup_id: str) -> Path:
+        """Give the finished backup in ``staging`` its modes and rename it into place."""
         final = self.path(scope, backup_id)
+        privacy.seal_backup(self.config, staging)
         mutations.rename(staging, final)
         mutations.fsync_dir(final.parent)
         return final

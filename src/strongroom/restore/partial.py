@@ -63,7 +63,7 @@ def check_target(config, target: str | os.PathLike) -> Path:
     its way is a link, ``BadInput`` if it is there and not an empty folder."""
     folder = Path(os.path.abspath(target))
     _refuse_links_on_the_way(folder)
-    for kept in (config.data_dir / "working", config.data_dir / "backups"):
+    for kept in (config.data_dir / "working", config.shared_backups_dir, config.backups_root):
         kept = Path(os.path.realpath(kept))
         if folder == kept or kept in folder.parents or folder in kept.parents:
             raise BadInput(f"refusing to restore into {folder}: it is inside the live files or the backups "

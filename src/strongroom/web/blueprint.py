@@ -163,7 +163,7 @@ def panel_context(project_id: str | None) -> dict | None:
     listed = listing.page_of(face.list(project_id), request.args)
     return {
         "project_id": project_id, "backups": listed["rows"], "listing": listed, "panel_link": _panel_link,
-        "mode": face.mode,
+        "mode": face.mode, "production": face.production,
         "may_change": face.can("backup", project_id), "notice": face.notice(),
         "job": job if job and job.project == project_id else None, "csrf_token": csrf.token(),
         "ops": operations.panel_operations(face.service(), project_id),
