@@ -35,7 +35,7 @@ from strongroom.backup.snapshot import CHANGED_FILES
 from strongroom.check import verifying
 from strongroom.config import Config
 from strongroom.db.engines import database_exists, list_collections, open_database
-from strongroom.errors import BadInput, Busy, NotFound
+from strongroom.errors import BadInput, Busy, NoDatabase, NotFound
 from strongroom.exchange import archive_import, exporting, importing
 from strongroom.exchange.archive_format import Limits
 from strongroom.fs import privacy
@@ -222,8 +222,9 @@ class Strongroom:
             raise BadInput(f"reason must be one of {', '.join(REASONS)}, not {reason!r}")
         if changed_files not in CHANGED_FILES:
             raise BadInput(f"changed_files must be one of {', '.join(CHANGED_FILES)}, not {changed_files!r}")
+        self._refuse_nothing_there(Scope.of(project_id))
+        self._require_database("backup")
         scope = self.scope(project_id)
-        self._refuse_nothing_there(scope)
         check_no_links(self.config.data_dir, backups_root(self.config, scope))  # before the lock is written
         by = by or _default_user()
         with self._lock("backup", by):
@@ -239,6 +240,21 @@ class Strongroom:
         if scope.is_site and not os.path.lexists(working) and not self._holds_records():
             raise NotFound(f"nothing to back up: the working dir {working} does not exist and the "
                            f"{self.config.mode} database holds no records (a wrong data dir or run mode?)")
+
+    def _require_database(self, doing: str) -> None:  # doing: a key of ``REFUSALS``
+        """``NoDatabase`` when no server is configured and the run mode has no embedded
+        database: a backup would hold no records (and make an empty database), a restore
+        would put them where the app does not read them. A restore onto a site that has no
+        working folder either (a new machine) makes the embedded database it needs."""
+        if not self.config.embedded or self._database is not None or database_exists(self.config):
+            return
+        if doing != "backup" and not os.path.lexists(self.config.working_dir):
+            return
+        where = (f"no database server is named and run mode {self.config.mode} has no embedded database "
+                 f"({self.config.embedded_db_dir})")
+        how = ("pass --db mongodb://host/<name>" if self.origin == "cli" else
+               "configure the site's database (STRONGROOM_DB, or the db_uri of the Config given to Strongroom)")
+        raise NoDatabase(f"refusing to {REFUSALS[doing]}: {where}; {how}")
 
     def _holds_records(self) -> bool:
         return database_exists(self.config) and bool(list_collections(self.database))
@@ -308,6 +324,7 @@ class Strongroom:
         """
         validate_backup_id(backup_id)
         scope = self.existing(backup_id, project_id)
+        self._require_database("restore")
         by = by or _default_user()
         with self._lock("restore", by):
             self._recover_locked()
@@ -325,7 +342,9 @@ class Strongroom:
         "unchanged"}}}``.
         """
         validate_backup_id(backup_id)
-        return whole.preview_whole(self, self.existing(backup_id, project_id), backup_id)
+        scope = self.existing(backup_id, project_id)
+        self._require_database("preview")
+        return whole.preview_whole(self, scope, backup_id)
 
     def from_site_backup(self, backup_id: str, project_id: str | None, from_site: bool | None = None) -> bool:
         """Would restoring ``project_id`` from ``backup_id`` take the project out of a site
@@ -358,6 +377,8 @@ class Strongroom:
         """
         scope, backup_scope = in_part.scopes_of(self, backup_id, project_id, from_site)
         target = partial.check_target(self.config, to) if to is not None else None
+        if target is None:
+            self._require_database("restore")
         by = by or _default_user()
         with self._lock("restore", by):
             self._recover_locked()
@@ -369,6 +390,8 @@ class Strongroom:
         report counting only the parts, plus ``"parts"`` and ``"records_restored"``."""
         scope, backup_scope = in_part.scopes_of(self, backup_id, project_id, from_site)
         target = partial.check_target(self.config, to) if to is not None else None
+        if target is None:
+            self._require_database("preview")
         return in_part.preview_parts(self, scope, backup_scope, backup_id, paths, target)
 
     def maintenance(self) -> dict | None:
@@ -530,6 +553,13 @@ class Strongroom:
         target = self._remote()
         with self._lock("prune", by or _default_user()):
             return target.prune(self, scope, policy, dry_run)
+
+
+REFUSALS = {  # what ``_require_database`` refuses, and why
+    "backup": "back up without the records",
+    "restore": "restore: the records would go into a new, empty database, not the site's",
+    "preview": "compare with the live records: there are none to compare with",
+}
 
 
 def _default_user() -> str:

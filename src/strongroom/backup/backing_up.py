@@ -25,7 +25,7 @@ from time import perf_counter
 
 from strongroom.backup import snapshot
 from strongroom.db import dbdump
-from strongroom.db.engines import is_embedded, list_collections
+from strongroom.db.engines import describe, list_collections
 from strongroom.errors import BadInput, CorruptBackup, NoSpace
 from strongroom.fs import mutations, space
 from strongroom.fs.nofollow import check_no_links
@@ -136,8 +136,7 @@ def _fill(sr, staging: Path, scope: Scope, backup_id: str, reason: str, note: st
         created_at=sr.clock().astimezone(UTC).isoformat(timespec="seconds"), created_by=by, reason=reason, note=note,
         parent=previous[1]["id"] if previous else None,
         hash_algorithm="sha256",
-        database={"engine": "embedded" if is_embedded(sr.database) else "mongodb",
-                  "name": sr.database.name},
+        database=describe(sr.config, sr.database if source.live else None),
         collections=collections,
         files=_files_section(stats, list_sha256, entries),
         warnings=source.warnings + stats.warnings,

@@ -36,7 +36,7 @@ from werkzeug.exceptions import HTTPException
 
 from strongroom import humanize
 from strongroom.config import Config
-from strongroom.db.engines import open_database
+from strongroom.db.engines import database_exists, open_database
 from strongroom.errors import Busy, StrongroomError
 from strongroom.policy import User
 from strongroom.service import Strongroom
@@ -45,11 +45,12 @@ from strongroom.web.face import NAME, Face
 
 
 def service_factory_for(config: Config, database=None) -> Callable[..., Strongroom]:
-    """``factory(progress=None)``: a service on ``config``, sharing one open database."""
+    """``factory(progress=None)``: a service on ``config``, sharing one open database (once
+    it exists: an embedded one is not made by a look, nor by a backup, see ``service``)."""
     shared = {"database": database}
 
     def factory(progress=None) -> Strongroom:
-        if shared["database"] is None:
+        if shared["database"] is None and database_exists(config):
             shared["database"] = open_database(config)
         return Strongroom(config, database=shared["database"], progress=progress, origin="web")
 
