@@ -120,9 +120,9 @@ class Config:
             raise BadInput("give at least one run mode")
         if self.mode not in modes:
             raise BadInput(f"run mode must be one of {', '.join(modes)}, not {self.mode!r}")
-        if set(production) - set(modes):
-            raise BadInput(f"production mode {sorted(set(production) - set(modes))[0]!r} is not one of the "
-                           f"run modes ({', '.join(modes)})")
+        strays = [name for name in production if name not in modes]
+        if strays:
+            raise BadInput(f"production mode {strays[0]!r} is not one of the run modes ({', '.join(modes)})")
         object.__setattr__(self, "modes", modes)
         object.__setattr__(self, "production_modes", production)
         object.__setattr__(self, "data_dir", Path(self.data_dir).absolute())

@@ -27,10 +27,9 @@ from pathlib import Path
 
 from strongroom.config import Config
 from strongroom.errors import CorruptBackup, LinkedFolder, NotFound
-from strongroom.fs import mutations
+from strongroom.fs import mutations, privacy
 from strongroom.fs.nofollow import check_folder, check_no_links, open_below
 from strongroom.fs.parallel import Ordered
-from strongroom.fs import privacy
 from strongroom.fs.privacy import folder_mode, group_id, object_mode
 from strongroom.ids import backup_id_sort_key, is_backup_id, validate_backup_id
 from strongroom.repo.manifest import (
