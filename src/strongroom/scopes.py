@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from strongroom.config import Config
-from strongroom.ids import validate_backup_id, validate_project_id
+from strongroom.ids import validate_backup_id, validate_mode_name, validate_project_id
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,12 @@ def rescue_dir(config: Config, scope: Scope, restore_id: str) -> Path:
     if scope.is_site:
         return config.backups_dir / "rescued" / "site" / validate_backup_id(restore_id)
     return config.backups_dir / "rescued" / "project" / scope.project_id / validate_backup_id(restore_id)
+
+
+def original_backups_dir(data_dir: Path, mode: str) -> Path:
+    """Where the original module keeps a run mode's backups in its data dir:
+    ``backups/<mode>/<time>/`` for the site, ``project/<id>/<time>/`` below it for a project."""
+    return Path(data_dir) / "backups" / validate_mode_name(mode)
 
 
 def backup_dir(config: Config, scope: Scope, backup_id: str) -> Path:

@@ -298,10 +298,12 @@ class Strongroom:
                                                  limits or Limits.from_env())
             return {**summary(made), "imported_from": made["imported_from"]}
 
-    @audited("import", lambda entry, found: entry.update(bytes=sum(m["bytes_added"] for m in found["imported"])))
+    @audited("import", lambda entry, found: _tree_outcome(entry, found))
     def import_original_tree(self, data_dir: str | os.PathLike, *, by: str | None = None) -> dict:
         """Take in every backup of this run mode in an original data dir, oldest first,
-        leaving out those imported before. ``{"imported": [summaries], "skipped": [names]}``."""
+        leaving out those imported before and Strongroom's own, going on past a source it
+        refuses. ``{"imported": [summaries], "skipped": [names], "refused": [{"scope",
+        "project", "folder", "reason"}]}`` (``importing.import_tree``)."""
         by = by or _default_user()
         with self._lock("import", by):
             self._recover_locked()
@@ -553,6 +555,15 @@ class Strongroom:
         target = self._remote()
         with self._lock("prune", by or _default_user()):
             return target.prune(self, scope, policy, dry_run)
+
+
+def _tree_outcome(entry: dict, found: dict) -> None:
+    """The audit entry of a tree import: what it made, and a failure naming what it refused."""
+    entry.update(bytes=sum(m["bytes_added"] for m in found["imported"]),
+                 imported=[m["id"] for m in found["imported"]])
+    if found["refused"]:
+        entry.update(outcome="failed", error=audit.one_line(
+            f"refused {len(found['refused'])}: " + "; ".join(r["folder"] for r in found["refused"])))
 
 
 REFUSALS = {  # what ``_require_database`` refuses, and why

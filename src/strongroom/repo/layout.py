@@ -79,17 +79,23 @@ def own_entries(shared: Path) -> list[Path]:
     return found
 
 
+def strongrooms_own(path: Path, in_mode_folder: bool = False) -> bool:
+    """Is ``path``, an entry of the original module's folders (``backups/<mode>/`` when
+    ``in_mode_folder``, else a folder of backups below it), Strongroom's own: a hidden
+    name, a backup with a manifest, or (in a mode's folder) one of ``MODE_FOLDER_NAMES``?"""
+    if path.name.startswith(".") or (in_mode_folder and path.name in MODE_FOLDER_NAMES):
+        return True
+    return os.path.isfile(path / MANIFEST)
+
+
 def _own_in_mode(folder: Path) -> list[Path]:
     found = [folder / name for name in sorted(os.listdir(folder))
              if (name.startswith(".") or name in MODE_FOLDER_NAMES) and name not in LOCK_FILES]
     projects = folder / "project"
     for project_id in _folders(projects):
-        if not PROJECT_ID_RE.match(project_id):
-            continue
-        for name in sorted(os.listdir(projects / project_id)):
-            path = projects / project_id / name
-            if name.startswith(".") or os.path.isfile(path / MANIFEST):
-                found.append(path)
+        if PROJECT_ID_RE.match(project_id):
+            found += [projects / project_id / name for name in sorted(os.listdir(projects / project_id))
+                      if strongrooms_own(projects / project_id / name)]
     return found
 
 
