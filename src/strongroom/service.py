@@ -102,17 +102,17 @@ class Strongroom:
             raise NotFound(f"no project {scope.project_id}")
         return scope
 
-    def scope_name(self, project_id: str | None = None) -> str:
-        """``the whole site`` or ``project “Title”`` (``scopes.scope_name``); asking makes no
-        embedded database."""
+    def scope_name(self, project_id: str | None = None, *, with_id: bool = False) -> str:
+        """``the whole site`` or ``project “Title”`` (``scopes.scope_name``; ``with_id``:
+        ``project “Title” (<id>)``); asking makes no embedded database."""
         database = self.database if database_exists(self.config) else None
-        return scope_name(self.config, database, Scope.of(project_id))
+        return scope_name(self.config, database, Scope.of(project_id), with_id)
 
     def existing(self, backup_id: str, project_id: str | None) -> Scope:
         """The scope, once it is known that the backup exists (checked before any lock)."""
         scope = self.scope(project_id, in_database=False)
         if not self.store.exists(scope, backup_id):
-            raise NotFound(f"no backup {backup_id} of {self.scope_name(scope.project_id)}")
+            raise NotFound(f"no backup {backup_id} of {self.scope_name(scope.project_id, with_id=True)}")
         self.store.refuse_links(scope, backup_id)  # before the lock is written, in backups/
         return scope
 
@@ -137,6 +137,8 @@ class Strongroom:
         """The summary of one backup plus its manifest's details."""
         validate_backup_id(backup_id)
         scope = self.scope(project_id, in_database=False)
+        if not self.store.exists(scope, backup_id):
+            raise NotFound(f"no backup {backup_id} of {self.scope_name(project_id, with_id=True)}")
         _, manifest = self.store.open(scope, backup_id)
         return {**summary(manifest), "manifest": manifest}
 

@@ -107,7 +107,10 @@ def main(ctx, data_dir, mode, modes, production_modes, db, backups_dir, ping_url
     from strongroom.repo.journal import unfinished_restore  # here: ``--version`` starts without it
 
     set_up_logging()
-    ctx.obj = Context(data_dir, mode, db, backups_dir, modes, production_modes)
+    try:
+        ctx.obj = Context(data_dir, mode, db, backups_dir, modes, production_modes)
+    except StrongroomError as exc:  # a setting that cannot work: a usage error, with the help to try
+        raise click.UsageError(str(exc), ctx=ctx) from None
     check_data_dir(ctx, ctx.obj.config)
     for stop in STOP_SIGNALS:
         signal.signal(stop, on_stop_signal)

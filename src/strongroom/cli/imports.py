@@ -97,8 +97,8 @@ def _import_tree(obj, original_tree, as_json: bool) -> None:
         print_json(result)
     else:
         for made in result["imported"]:
-            scope = "site" if made["scope"] == "site" else f"project {made['project']}"
-            click.echo(f"{made['id']}  {scope}  {_text(made['note'])}")
+            scope = "site" if made["scope"] == "site" else obj.service.scope_name(made["project"], with_id=True)
+            click.echo(f"{made['id']}  {_text(scope)}  {_text(made['note'])}")
         click.echo(f"Imported {plural(len(result['imported']), 'backup')}, skipped {len(result['skipped'])} "
                    f"imported before, refused {len(result['refused'])}.")
         for refused in result["refused"]:

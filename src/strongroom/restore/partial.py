@@ -23,6 +23,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 import bson
@@ -36,14 +37,17 @@ from strongroom.restore.recovering import tree_paths
 from strongroom.scopes import Scope, project_queries
 
 
-def source_for(config, scope: Scope, backup_scope: Scope, path: Path, manifest: dict) -> sources.Source:
-    """What restoring ``scope`` from the backup at ``path`` (of ``backup_scope``) puts back."""
+def source_for(config, scope: Scope, backup_scope: Scope, path: Path, manifest: dict,
+               name: Callable[[], str] | None = None) -> sources.Source:
+    """What restoring ``scope`` from the backup at ``path`` (of ``backup_scope``) puts back;
+    ``name()`` names the project in a refusal (``scopes.scope_name``)."""
     if scope == backup_scope:
         return sources.whole(path, manifest)
     queries = project_queries(config, scope.project_id)
     folder = f"project/{scope.project_id}"
     if not (sources.has_folder(path, manifest, folder) or _holds_record(path, manifest, config, queries)):
-        raise NotFound(f"site backup {manifest['id']} holds no project {scope.project_id}: nothing was changed")
+        named = name() if name else str(scope)
+        raise NotFound(f"site backup {manifest['id']} holds no {named}: nothing was changed")
     return sources.project_of_site(path, manifest, scope.project_id, list(queries))
 
 
