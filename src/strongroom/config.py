@@ -99,7 +99,8 @@ class Config:
     that signs manifests (default ``<backups root>/.site-key``, made at first use);
     ``backup_group``, when set, may read the backups (``privacy``); ``remote`` says where
     offsite copies go. ``modes`` are the run modes (``mode`` is one of them), and
-    ``production_modes`` those where nobody triggers a change through the web face.
+    ``production_modes`` those where nobody triggers a change through the web face (None:
+    ``prod``, if it is one of the modes).
     """
 
     data_dir: Path
@@ -111,11 +112,13 @@ class Config:
     remote: RemoteSettings = field(default_factory=RemoteSettings)
     backups_root: Path | None = None
     modes: tuple[str, ...] = RUN_MODES
-    production_modes: tuple[str, ...] = PRODUCTION_MODES
+    production_modes: tuple[str, ...] | None = None  # None: those of PRODUCTION_MODES that are modes
 
     def __post_init__(self) -> None:
         modes = tuple(validate_mode_name(m) for m in self.modes)
-        production = tuple(validate_mode_name(m) for m in self.production_modes)
+        given = self.production_modes
+        production = tuple(m for m in PRODUCTION_MODES if m in modes) if given is None else tuple(
+            validate_mode_name(m) for m in given)
         if not modes:
             raise BadInput("give at least one run mode")
         if self.mode not in modes:
@@ -151,6 +154,12 @@ class Config:
     def backups_base(self) -> Path:
         """The backups root: every mode's backups, the pool and the site key."""
         return self.backups_root
+
+    @property
+    def backups_anchor(self) -> Path:
+        """The folder below which no link is followed on the way to the backups
+        (``nofollow``): the data dir, or the folder of a backups root that lies elsewhere."""
+        return self.data_dir if self.backups_root.is_relative_to(self.data_dir) else self.backups_root.parent
 
     @property
     def shared_backups_dir(self) -> Path:
@@ -208,7 +217,7 @@ class Config:
         backups_dir = backups_dir or env(ENV_BACKUPS_DIR) or None
         modes = parse_modes(modes or env(ENV_MODES), RUN_MODES)
         production = parse_modes(production_modes if production_modes is not None else env(ENV_PRODUCTION_MODES),
-                                 PRODUCTION_MODES)
+                                 None)
         return cls(data_dir=Path(data_dir), mode=mode, db_uri=db_uri,
                    site_key_file=env(ENV_SITE_KEY_FILE) or None,
                    backup_group=env(ENV_BACKUP_GROUP) or None,
@@ -217,7 +226,7 @@ class Config:
                    modes=modes, production_modes=production)
 
 
-def parse_modes(text: str | None, default: tuple[str, ...]) -> tuple[str, ...]:
+def parse_modes(text: str | None, default: tuple[str, ...] | None) -> tuple[str, ...] | None:
     """``pilot, test,prod`` as a tuple of names (checked by ``Config``); ``default`` when
     not given. An empty string is an empty list (``STRONGROOM_PRODUCTION_MODES=``: none)."""
     if text is None:

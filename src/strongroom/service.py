@@ -63,7 +63,7 @@ class Strongroom:
         self.config = config
         # Where the calls come from, for the audit log: "cli", "web", or a library caller.
         self.origin = origin
-        self.audit_log = AuditLog(config.backups_dir, config.data_dir)
+        self.audit_log = AuditLog(config.backups_dir, config.backups_anchor)
         # The time new backups are named and stamped with; tests inject a clock that jumps.
         self.clock = clock or (lambda: datetime.now(UTC))
         self._database = database
@@ -227,7 +227,7 @@ class Strongroom:
         self._refuse_nothing_there(Scope.of(project_id))
         self._require_database("backup")
         scope = self.scope(project_id)
-        check_no_links(self.config.data_dir, backups_root(self.config, scope))  # before the lock is written
+        check_no_links(self.config.backups_anchor, backups_root(self.config, scope))  # before the lock is written
         by = by or _default_user()
         with self._lock("backup", by):
             self._recover_locked()

@@ -92,8 +92,8 @@ def make_backup(sr, scope: Scope, reason: str, note: str, by: str, source: Sourc
     """
     # Nothing is written through a link: a scope's backups folder (or one above it, or the
     # pool) replaced by a link would take the new backup, and its objects, out of ``backups/``.
-    check_no_links(sr.config.data_dir, backups_root(sr.config, scope))
-    check_no_links(sr.config.data_dir, sr.store.pool.root)
+    check_no_links(sr.config.backups_anchor, backups_root(sr.config, scope))
+    check_no_links(sr.config.backups_anchor, sr.store.pool.root)
     key = sr.store.site_key.get(create=True)
     source = source or live_source(sr, scope)
     started = sr.clock()  # one reading: the id and ``started_at`` agree

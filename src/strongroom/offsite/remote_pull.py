@@ -56,8 +56,8 @@ def pull(sr, remote: Remote, scope: Scope, backup_id: str) -> dict:
     if backup_id in sr.store.taken_names(scope):
         raise BadInput(f"backup {backup_id} of the {scope} is already here")
     manifest = _trusted(sr, remote, backup_id, doc["manifest"])
-    check_no_links(sr.config.data_dir, backups_root(sr.config, scope))
-    check_no_links(sr.config.data_dir, sr.store.pool.root)
+    check_no_links(sr.config.backups_anchor, backups_root(sr.config, scope))
+    check_no_links(sr.config.backups_anchor, sr.store.pool.root)
     staging = sr.store.make_staging(sr.store.staging_path(scope, backup_id))
     fetched = {"objects_fetched": 0, "bytes_fetched": 0}
     try:

@@ -133,7 +133,7 @@ class BackupStore:
         another. The checks are ``open``'s."""
         root = backups_root(self.config, scope)
         try:
-            check_no_links(self.config.data_dir, root)
+            check_no_links(self.config.backups_anchor, root)
         except LinkedFolder:
             return
         with Ordered(workers=READERS, window=-1) as reads:
@@ -149,7 +149,7 @@ class BackupStore:
         backup after another (the newest is nearly always the one)."""
         root = backups_root(self.config, scope)
         try:
-            check_no_links(self.config.data_dir, root)
+            check_no_links(self.config.backups_anchor, root)
         except LinkedFolder:
             return None
         opened = (self._opened(scope, root, *_read_listed(root, backup_id)) for backup_id in _listed(root))
@@ -204,11 +204,11 @@ class BackupStore:
     def delete(self, scope: Scope, backup_id: str) -> tuple[int, int]:
         """Remove a backup and the objects only it used; return (objects, bytes) freed."""
         path, manifest = self.open(scope, backup_id, authenticated=False)
-        check_no_links(self.config.data_dir, self.pool.root)
+        check_no_links(self.config.backups_anchor, self.pool.root)
         doomed = DELETING_PREFIX + backup_id
         # Through the scope root's descriptor: a folder swapped for a link after the
         # check above cannot redirect the rename or the removal out of ``backups/``.
-        root_fd = open_below(self.config.data_dir, path.parent)
+        root_fd = open_below(self.config.backups_anchor, path.parent)
         try:
             mutations.rename(backup_id, doomed, src_dir_fd=root_fd, dst_dir_fd=root_fd)
             os.fsync(root_fd)
@@ -225,7 +225,7 @@ class BackupStore:
     def _refuse_links(self, path: Path) -> None:
         """``LinkedFolder`` if the backup ``path``, a folder between the data dir and it,
         or its ``files``/``db`` folder is a link: no backup is used or removed through one."""
-        check_no_links(self.config.data_dir, path)
+        check_no_links(self.config.backups_anchor, path)
         for part in ("files", "db"):
             check_no_links(path, path / part)
 
@@ -241,7 +241,7 @@ class BackupStore:
         """Remove staging and deleting folders left by a crash; return what was removed."""
         removed = []
         for root in self.scope_roots():
-            if not root.is_dir() or _linked(self.config.data_dir, root):
+            if not root.is_dir() or _linked(self.config.backups_anchor, root):
                 continue  # nothing is removed through a link (``open`` and ``delete`` refuse it)
             for entry in os.scandir(root):
                 if entry.name.startswith((STAGING_PREFIX, DELETING_PREFIX)) or entry.name.endswith(".tmp"):
