@@ -38,7 +38,7 @@ def test_status_names_each_project_by_title(cli_process, named):
 
 
 def test_log_names_each_project_by_title(cli_process, named):
-    project, name, made = named
+    _project, name, made = named
     lines = [line for line in cli_process("log").stdout.splitlines() if made["project"] in line and "backup" in line]
     assert any(f"  {name}  {made['project']}" in line for line in lines), lines
 

@@ -96,7 +96,7 @@ def old_layout(config, database) -> tuple[Config, Strongroom]:
 
 
 def test_backups_of_the_old_layout_keep_working_where_they_are(config, database, site):
-    shared, old = old_layout(config, database)
+    _shared, old = old_layout(config, database)
     made = old.make_backup()["id"]
 
     found = Config(data_dir=config.data_dir)
@@ -151,7 +151,7 @@ def _links_into_the_pool_are_whole(config, backup_id: str) -> None:
 
 
 def test_a_move_cut_short_stops_every_operation_until_migrate_layout_finishes_it(config, database, site, cli):
-    shared, old = old_layout(config, database)
+    _shared, old = old_layout(config, database)
     made = old.make_backup()["id"], old.make_backup(site.project_ids[1])["id"]
     records = records_fingerprint(database)
 
@@ -182,7 +182,7 @@ def test_a_move_cut_short_stops_every_operation_until_migrate_layout_finishes_it
 
 
 def test_a_program_started_before_the_move_refuses_to_work_and_says_to_restart(config, database, site):
-    shared, old = old_layout(config, database)
+    _shared, old = old_layout(config, database)
     old.make_backup()
     running = Strongroom(Config(data_dir=config.data_dir), database=database)  # a web app, say
 
@@ -195,7 +195,7 @@ def test_a_program_started_before_the_move_refuses_to_work_and_says_to_restart(c
 
 
 def test_a_move_onto_a_root_that_holds_backups_is_refused(config, database, site, tmp_path):
-    shared, old = old_layout(config, database)
+    _shared, old = old_layout(config, database)
     old.make_backup()
     elsewhere = Config(data_dir=config.data_dir, backups_root=tmp_path / "vault")
     Strongroom(elsewhere, database=database).make_backup()
