@@ -18,9 +18,11 @@ def named(site, database, service):
 def test_list_of_a_project_names_it_by_title_and_id_above_its_rows_even_down_a_pipe(cli_process, named):
     project, name, made = named
     result = cli_process("list", "--project", project)
-    assert result.returncode == 0, result.stderr
-    assert result.stderr == f"Backups of {name}, newest first:\n"
-    assert result.stdout.split()[0] == made["project"] and len(result.stdout.splitlines()) == 1
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    heading, *rows = result.stdout.splitlines()
+    assert heading == f"Backups of {name}, newest first:"
+    assert [row.split()[0] for row in rows] == [made["project"]]
+    assert cli_process("list").stdout.split()[0] == made["site"]  # the site's rows come alone down a pipe
 
 
 def test_list_of_a_project_without_backups_names_it_by_title_and_id(cli_process, site, database, named):

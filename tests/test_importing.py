@@ -182,7 +182,7 @@ def test_an_original_tree_sharing_the_old_layout_skips_strongrooms_own_and_goes_
     """The data dir Strongroom used before its own root: its site and project backups, the
     files a restore rescued, its pool and key lie among the original's backups. A tree
     import takes in the original's, says what it did, and names the one it refused."""
-    shared = Config(data_dir=config.data_dir, backups_root=config.shared_backups_dir)
+    shared = Config(data_dir=config.data_dir, backups_location=config.shared_backups_dir)
     service = Strongroom(shared, database=database)
     project = site.project_ids[0]
     ours = service.make_backup()["id"], service.make_backup(project)["id"]

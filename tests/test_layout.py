@@ -86,12 +86,12 @@ def test_the_backups_root_is_a_setting_of_the_cli_and_the_environment(tmp_path, 
 @pytest.mark.parametrize("root", ["working/pilot/backups", "backups/pilot", "backups/custom/strongroom"])
 def test_a_backups_root_the_original_would_list_or_a_site_backup_would_hold_is_refused(config, root):
     with pytest.raises(BadInput, match="backups root"):
-        Config(data_dir=config.data_dir, backups_root=config.data_dir / root)
+        Config(data_dir=config.data_dir, backups_location=config.data_dir / root)
 
 
 def old_layout(config, database) -> tuple[Config, Strongroom]:
     """Backups as versions before Strongroom's own root made them: in ``backups/`` itself."""
-    shared = Config(data_dir=config.data_dir, backups_root=config.shared_backups_dir)
+    shared = Config(data_dir=config.data_dir, backups_location=config.shared_backups_dir)
     return shared, Strongroom(shared, database=database)
 
 
@@ -197,7 +197,7 @@ def test_a_program_started_before_the_move_refuses_to_work_and_says_to_restart(c
 def test_a_move_onto_a_root_that_holds_backups_is_refused(config, database, site, tmp_path):
     _shared, old = old_layout(config, database)
     old.make_backup()
-    elsewhere = Config(data_dir=config.data_dir, backups_root=tmp_path / "vault")
+    elsewhere = Config(data_dir=config.data_dir, backups_location=tmp_path / "vault")
     Strongroom(elsewhere, database=database).make_backup()
 
     with pytest.raises(BadInput, match="already holds backups"):

@@ -142,7 +142,7 @@ def test_folders_a_host_made_0755_are_private_from_the_first_backup_when_they_ar
         config, database, site):
     """The layout shared with the original's folders (``backups/`` itself as the root)."""
     _host_made_backups_folders(config)
-    shared = Config(data_dir=config.data_dir, backups_root=config.shared_backups_dir)
+    shared = Config(data_dir=config.data_dir, backups_location=config.shared_backups_dir)
     service = Strongroom(shared, database=database)
 
     made = service.make_backup()
@@ -173,7 +173,7 @@ def test_a_project_folder_of_the_original_module_strongroom_writes_into_is_made_
     theirs = config.shared_backups_dir / "pilot" / "project" / project
     theirs.mkdir(parents=True, mode=0o755)
     theirs.chmod(0o755)
-    shared = Config(data_dir=config.data_dir, backups_root=config.shared_backups_dir)
+    shared = Config(data_dir=config.data_dir, backups_location=config.shared_backups_dir)
 
     Strongroom(shared, database=database).make_backup(project)
 
@@ -183,7 +183,7 @@ def test_a_project_folder_of_the_original_module_strongroom_writes_into_is_made_
 def test_with_a_backup_group_the_group_modes_are_given_from_the_first_backup(config, database, site):
     group = grp.getgrgid(os.getgid())
     _host_made_backups_folders(config)
-    shared = Config(data_dir=config.data_dir, backups_root=config.shared_backups_dir, backup_group=group.gr_name)
+    shared = Config(data_dir=config.data_dir, backups_location=config.shared_backups_dir, backup_group=group.gr_name)
 
     made = Strongroom(shared, database=database).make_backup()
 

@@ -93,9 +93,10 @@ class Config:
     """Where the data lives and which database holds it.
 
     ``db_uri`` is ``mongodb://…/<name>`` for a MongoDB server (through pymongo) or
-    ``None`` for the embedded database at ``<data dir>/db/<mode>``. ``backups_root`` holds
-    the pool, the site key and a folder per run mode (None: the default, see the module's
-    docstring; once built it is always the folder in use). ``site_key_file`` holds the key
+    ``None`` for the embedded database at ``<data dir>/db/<mode>``. ``backups_location``
+    is where the backups were configured to be (None: the default, see the module's
+    docstring); ``backups_root``, computed from it, is the folder in use: it holds the
+    pool, the site key and a folder per run mode. ``site_key_file`` holds the key
     that signs manifests (default ``<backups root>/.site-key``, made at first use);
     ``backup_group``, when set, may read the backups (``privacy``); ``remote`` says where
     offsite copies go. ``modes`` are the run modes (``mode`` is one of them), and
@@ -110,9 +111,10 @@ class Config:
     site_key_file: Path | None = None
     backup_group: str | None = None
     remote: RemoteSettings = field(default_factory=RemoteSettings)
-    backups_root: Path | None = None
+    backups_location: Path | None = None
     modes: tuple[str, ...] = RUN_MODES
     production_modes: tuple[str, ...] | None = None  # None: those of PRODUCTION_MODES that are modes
+    backups_root: Path = field(init=False)  # from backups_location and the data dir
 
     def __post_init__(self) -> None:
         modes = tuple(validate_mode_name(m) for m in self.modes)
@@ -133,7 +135,9 @@ class Config:
             database_name(self.db_uri)  # a URI that cannot work is refused here, by every face
         if self.site_key_file is not None:
             object.__setattr__(self, "site_key_file", Path(self.site_key_file).absolute())
-        root = default_backups_root(self.data_dir) if self.backups_root is None else Path(self.backups_root).absolute()
+        if self.backups_location is not None:
+            object.__setattr__(self, "backups_location", Path(self.backups_location).absolute())
+        root = self.backups_location or default_backups_root(self.data_dir)
         object.__setattr__(self, "backups_root", _checked_root(self.data_dir, root, modes))
 
     @property
@@ -222,7 +226,7 @@ class Config:
                    site_key_file=env(ENV_SITE_KEY_FILE) or None,
                    backup_group=env(ENV_BACKUP_GROUP) or None,
                    remote=RemoteSettings.from_env(),
-                   backups_root=Path(backups_dir) if backups_dir else None,
+                   backups_location=Path(backups_dir) if backups_dir else None,
                    modes=modes, production_modes=production)
 
 

@@ -47,8 +47,8 @@ def backup(obj, project_id, note, reason, on_change, as_json):
 @click.pass_obj
 def list_(obj, project_id, remote, as_json):
     """List the backups of the site or of a project, newest first, under a line naming the
-    scope (a project by its title and id; on standard error when the rows go down a pipe).
-    With --remote: their copies in the configured S3 storage."""
+    scope: a project's by its title and id, always; the site's on a terminal (down a pipe
+    its rows come alone). With --remote: their copies in the configured S3 storage."""
     if remote:
         backups = obj.service.list_remote(project_id)
     else:  # the service (and the database behind it) only when the backup folders cannot answer
@@ -66,9 +66,10 @@ def list_(obj, project_id, remote, as_json):
     if not backups:
         click.echo(f"No backups of {name}.")
         return
-    # A heading naming the scope (a project by its title and id): on a terminal above the
-    # rows, on standard error when they go down a pipe, which gets the rows alone.
-    click.echo(f"Backups of {name}, newest first:", err=not sys.stdout.isatty())
+    # A heading naming the scope: a project's always (its rows do not say whose they are),
+    # the site's on a terminal (down a pipe its rows come alone, as they always did).
+    if project_id is not None or sys.stdout.isatty():
+        click.echo(f"Backups of {name}, newest first:")
     click.echo("\n".join(map(_row, backups)))  # one write, not one per backup
 
 

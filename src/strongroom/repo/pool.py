@@ -337,7 +337,11 @@ class Pool:
     def make_folder(self, path: Path | str) -> None:
         """A new folder of the pool or of a backup's ``files/``, private as the objects are
         (``privacy``): the folder mode, the backup group's when one is configured."""
-        mutations.mkdir(path, self.folder_mode)
+        try:
+            mutations.mkdir(path, self.folder_mode)
+        except FileNotFoundError:  # the pool's own folder is not there yet (a pool used alone)
+            mutations.makedirs(Path(path).parent)
+            mutations.mkdir(path, self.folder_mode)
         if self.group is not None:
             mutations.chown_group(path, self.group)
             mutations.chmod(path, self.folder_mode)
