@@ -7,7 +7,6 @@ import bson
 import pytest
 from bson import json_util
 
-from strongroom.config import Config
 from strongroom.errors import CorruptBackup, NotFound
 from strongroom.scopes import Scope, backups_root
 from tampering import resign
