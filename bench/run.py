@@ -210,7 +210,8 @@ class Bench:
         for run in range(self.runs):
             project = folders[run % len(folders)]
             for tool, command, data in self.variants:
-                w.remove(data / "backups" / "pilot" / "project")
+                for backups in (data / "backups" / ".strongroom", data / "backups"):  # this layout, an older build's
+                    w.remove(backups / "pilot" / "project")
                 self.note("project", tool, w.strongroom_timed(data, "backup", "--project", project, command=command))
 
     def dump(self, count: int) -> None:
@@ -245,6 +246,7 @@ class Bench:
             data = self.anchors / f"memory-{count}"
             w.remove(data)
             w.tiny_tree(data / "working" / "pilot", count)
+            w.empty_database(data)
             peaks[count] = w.peak_memory_of_backup(data)
             w.remove(data)
             print(f"  memory {count:>8} files {peaks[count] / 2**20:8.1f} MB", file=sys.stderr, flush=True)
@@ -255,9 +257,11 @@ def make_site(bench: Bench, site: Path | None, quick: bool) -> None:
     w.remove(bench.site)
     if bench.scale:
         w.small_files_tree(bench.work, bench.scale, max(1, bench.scale // 100))
+        w.empty_database(bench.site)
     elif site:
         bench.work.parent.mkdir(parents=True)
         w.run("cp", "-a", site, bench.work)
+        w.empty_database(bench.site)
     else:
         size = ["--size", "small"] if quick else ["--size", "large", "--projects", "40", "--editions", "5"]
         w.strongroom(bench.site, "demo", "init", *size)

@@ -193,6 +193,15 @@ def small_files_tree(root: Path, count: int, folders: int) -> None:
         (folder / f"f{n:07d}.dat").write_bytes(rng.randbytes(rng.randrange(1024, 8193)))
 
 
+def empty_database(data_dir: Path) -> None:
+    """The site's embedded database, empty: a folder of files alone is backed up as a site
+    whose database holds nothing (a backup is refused where there is no database at all)."""
+    from strongroom.config import Config
+    from strongroom.db.engines import open_database
+
+    open_database(Config(data_dir))
+
+
 def peak_memory_of_backup(data_dir: Path) -> int:
     """Peak resident memory (bytes) of ``strongroom backup`` run in a fresh process."""
     probe = ("import resource, subprocess, sys\n"

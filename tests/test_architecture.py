@@ -21,7 +21,8 @@ SRC = Path(strongroom.__file__).parent
 # vocabulary only where named together below; otherwise only from lower layers.
 LAYERS = [
     {"errors"},
-    {"config", "ids", "humanize"},
+    {"ids", "humanize"},
+    {"config"},
     {"scopes", "progress_model"},
     {"policy"},
     {"fs"},

@@ -10,10 +10,12 @@ same keys, same order, same types, same values (-0.0 and NaN included).
 from __future__ import annotations
 
 import datetime
+import hashlib
 
 import bson
 import pytest
-from bson import Binary, Code, DBRef, Decimal128, Int64, ObjectId, Regex, Timestamp
+from bson import Binary, Code, DBRef, Decimal128, Int64, ObjectId, Regex, Timestamp, json_util
+from bson.codec_options import DatetimeConversion
 from bson.datetime_ms import DatetimeMS
 from bson.max_key import MaxKey
 from bson.min_key import MinKey
@@ -23,6 +25,7 @@ from pymongo.errors import AutoReconnect
 from strongroom.db import dbdump, dbrestore, engines
 from strongroom.db.engines import open_database
 from strongroom.service import Strongroom
+from tampering import read_manifest, resign
 
 UTC = datetime.UTC
 MAX_BSON = 16 * 1024 * 1024
@@ -177,3 +180,46 @@ def test_every_type_the_engine_accepts_round_trips_through_a_backup_and_a_restor
     assert restored["warnings"] == []
     assert stored(database, "big") == [bson.encode(big)]
     assert service.verify_backup(made["id"])["ok"]
+
+
+JSON_READ = json_util.CANONICAL_JSON_OPTIONS.with_options(
+    tz_aware=True, datetime_conversion=DatetimeConversion.DATETIME_AUTO)
+
+
+def test_a_backups_json_gives_back_every_type_as_it_was(config):
+    """``db/json`` is canonical Extended JSON: read back with ``json_util.loads`` (or
+    ``mongoimport``), every value has its type again, an ``Int64(5)`` an ``Int64``."""
+    database = open_database(config)
+    documents = [document_of(kind, n) for n, kind in enumerate(KINDS)]
+    documents.append({"_id": len(documents), "kind": "small int64", "value": Int64(5), "int32": 5})
+    database["fidelity"].insert_many([RawBSONDocument(bson.encode(d), dbdump.RAW_OPTIONS) for d in documents])
+    config.working_dir.mkdir(parents=True)
+    made = Strongroom(config, database=database).make_backup()
+
+    lines = (config.backups_dir / "site" / made["id"] / "db" / "json" / "fidelity.json").read_text("utf-8")
+    loaded = [json_util.loads(line, json_options=JSON_READ) for line in lines.splitlines()]
+
+    assert [bson.encode(d) for d in loaded] == [bson.encode(d) for d in documents]
+    assert type(loaded[-1]["value"]) is Int64 and type(loaded[-1]["int32"]) is int
+    assert '"value":{"$numberLong":"5"}' in lines.splitlines()[-1]
+
+
+def test_a_backup_whose_json_is_relaxed_as_older_versions_wrote_it_still_verifies_and_restores(
+        config, site, service, database):
+    made = service.make_backup()["id"]
+    folder = config.backups_dir / "site" / made
+    manifest = read_manifest(folder)
+    for name in manifest["collections"]:
+        path = folder / "db" / "json" / f"{name}.json"
+        documents = list(dbdump.read_documents(folder / "db" / "bson" / f"{name}.bson"))
+        text = "".join(json_util.dumps(d, json_options=json_util.RELAXED_JSON_OPTIONS, ensure_ascii=False) + "\n"
+                       for d in documents)
+        path.write_text(text, "utf-8")
+        manifest["collections"][name]["json_sha256"] = hashlib.sha256(text.encode()).hexdigest()
+        manifest["collections"][name].pop("json", None)
+    resign(config, folder, manifest)
+    database["project"].delete_many({})
+
+    assert service.verify_backup(made)["ok"]
+    assert service.restore_backup(made)["restored"] == made
+    assert database["project"].count_documents({}) == len(site.project_ids)

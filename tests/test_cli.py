@@ -96,7 +96,7 @@ def test_verify_exits_5_naming_the_damaged_file(cli, config, site):
     backup_id = cli("backup").output.strip()
     assert cli("verify", backup_id).exit_code == 0
     assert cli("verify", "--all").exit_code == 0
-    victim = next((config.data_dir / "backups" / "pilot" / "site" / backup_id / "files").rglob("*.jpg"))
+    victim = next((config.backups_dir / "site" / backup_id / "files").rglob("*.jpg"))
     victim.chmod(0o644)
     with open(victim, "r+b") as fh:
         byte = fh.read(1)

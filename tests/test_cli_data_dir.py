@@ -51,5 +51,5 @@ def test_a_mode_without_a_working_folder_or_database_backs_up_nothing_and_makes_
     result = cli_process("--mode", "test", *command)
     assert result.returncode == 3 and len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert not (config.data_dir / "db" / "test").exists()
-    assert not (config.data_dir / "backups" / "test" / "site").exists()
+    assert not (config.backups_root / "test" / "site").exists()
     assert (tree_fingerprint(config.data_dir / "working"), tree_fingerprint(config.data_dir / "db")) == before

@@ -38,7 +38,7 @@ def test_the_preview_counts_files_not_folders_as_the_backup_does(service, config
     assert preview["folders"]["removed"]["paths"] == ["d"]
 
 
-def test_the_cli_dry_run_and_its_json_count_files_not_folders(cli, config):
+def test_the_cli_dry_run_and_its_json_count_files_not_folders(cli, config, database):  # a site with a database
     _tree(scope_dir(config, Scope.site()))
     backup_id = cli("backup").output.strip()
     shown = cli("restore", backup_id, "--dry-run")

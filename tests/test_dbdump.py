@@ -144,38 +144,38 @@ def test_metadata_parses_as_extended_json_and_lists_the_id_index(site, tmp_path)
     assert '"v":{"$numberInt":"2"}' in text  # canonical, compact, as mongodump writes it
 
 
-def test_json_export_has_one_extended_json_document_per_line_equal_to_the_documents(
+CANONICAL = json_util.CANONICAL_JSON_OPTIONS
+
+
+def test_json_export_has_one_canonical_extended_json_document_per_line_equal_to_the_documents(
     site, tmp_path
 ):
-    dbdump.dump_collections(site, tmp_path / "db", site_queries(site))
+    summary = dbdump.dump_collections(site, tmp_path / "db", site_queries(site))
 
     for name in ("project", "edition", "user"):
         lines = (tmp_path / "db" / "json" / f"{name}.json").read_text("utf-8").splitlines()
         expected = all_documents(site, name)
-        assert len(lines) == len(expected)
+        assert len(lines) == len(expected) and summary[name]["json"] == "canonical"
         for line, document in zip(lines, expected, strict=True):
-            assert line == json_util.dumps(
-                document, json_options=json_util.RELAXED_JSON_OPTIONS, ensure_ascii=False
-            )
+            assert line == json_util.dumps(document, json_options=CANONICAL, separators=(",", ":"),
+                                           ensure_ascii=False)  # as mongoexport --jsonFormat=canonical
             json.loads(line)  # valid JSON, even with NaN in the document
-            assert json_util.loads(line)["_id"] == document["_id"]
+            assert bson.encode(json_util.loads(line, json_options=CANONICAL)) == bson.encode(document)
 
 
 @pytest.mark.parametrize("drop", [(), ("code",), ("code", "not_a_number")])
-def test_json_lines_equal_json_util_with_and_without_code_and_nan(drop):
+def test_json_lines_equal_json_util_canonical_with_and_without_code_and_nan(drop):
     document = every_type_document(3, ObjectId())
-    document["scoped"] = Code("f()", {"inner": Code("g()")})
+    document["scoped"] = Code("f()", {"inner": Code("g()"), "n": Int64(1), "flag": False})
+    document["small"] = {"int32": 5, "int64": Int64(5), "edge": 2**31, "negative": -(2**31), "no": False}
     for key in drop:
         del document[key]
     if "code" in drop:
         del document["scoped"]
+    decoded = bson.decode(bson.encode(document), dbdump.READ_OPTIONS)
 
-    documents, has_code = dbdump._decode_for_json(bson.encode(document))
-
-    assert has_code is ("code" not in drop)
-    assert dbdump._json_lines(documents, has_code) == json_util.dumps(
-        documents[0], json_options=json_util.RELAXED_JSON_OPTIONS, ensure_ascii=False
-    ) + "\n"
+    assert dbdump.canonical_json(decoded) == json_util.dumps(
+        decoded, json_options=CANONICAL, separators=(",", ":"), ensure_ascii=False)
 
 
 def test_a_project_filtered_dump_holds_exactly_that_projects_records(

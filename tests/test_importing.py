@@ -18,8 +18,10 @@ import pytest
 from bson import json_util
 
 from conftest import records_fingerprint, tree_fingerprint
+from strongroom.config import Config
 from strongroom.errors import BadInput
-from strongroom.scopes import Scope, project_queries, scope_dir
+from strongroom.scopes import Scope, project_queries, rescue_dir, scope_dir
+from strongroom.service import Strongroom
 
 ORIGINAL_TIME = "2024-03-01T10-00-00"
 
@@ -166,12 +168,46 @@ def test_an_original_tree_inside_strongrooms_own_data_dir_skips_strongrooms_back
         service, config, database, site):
     """Migrating in place: the original's backups lie beside Strongroom's own."""
     ours = service.make_backup()["id"]
-    write_original_backup(config.backups_dir / ORIGINAL_TIME, database, {"user": {}}, config.working_dir, False)
+    write_original_backup(config.shared_backups_dir / config.mode / ORIGINAL_TIME, database, {"user": {}},
+                          config.working_dir, False)
 
     result = service.import_original_tree(config.data_dir)
 
     assert [m["note"] for m in result["imported"]] == [f"imported from the original backup {ORIGINAL_TIME}"]
     assert [b["id"] for b in service.list_backups()][1:] == [ours]
+
+
+def test_an_original_tree_sharing_the_old_layout_skips_strongrooms_own_and_goes_on_past_a_refused_source(
+        config, database, site, cli):
+    """The data dir Strongroom used before its own root: its site and project backups, the
+    files a restore rescued, its pool and key lie among the original's backups. A tree
+    import takes in the original's, says what it did, and names the one it refused."""
+    shared = Config(data_dir=config.data_dir, backups_location=config.shared_backups_dir)
+    service = Strongroom(shared, database=database)
+    project = site.project_ids[0]
+    ours = service.make_backup()["id"], service.make_backup(project)["id"]
+    rescued = rescue_dir(shared, Scope.site(), ours[0]) / "upload.tmp"
+    rescued.parent.mkdir(parents=True)
+    rescued.write_text("written by the app during a restore")
+    mode_dir = shared.shared_backups_dir / "pilot"
+    write_original_backup(mode_dir / ORIGINAL_TIME, database, {"user": {}}, shared.working_dir, False)
+    write_original_backup(mode_dir / "project" / project / ORIGINAL_TIME, database,
+                          project_queries(shared, project), scope_dir(shared, Scope.project(project)), False)
+    broken = mode_dir / "2024-03-02T10-00-00"
+    (broken / "files").mkdir(parents=True)  # no db/: refused
+
+    first = cli("--backups-dir", str(shared.shared_backups_dir), "import", "--original-tree", str(shared.data_dir))
+    again = cli("--backups-dir", str(shared.shared_backups_dir), "import", "--original-tree", str(shared.data_dir))
+
+    assert first.exit_code == 2, first.output
+    assert "Imported 2 backups, skipped 0 imported before, refused 1." in first.stdout
+    assert f"refused  {broken}: " in first.stdout and "rescued" not in first.output
+    assert first.stderr.strip().splitlines() == [
+        "strongroom: error: 1 original backup refused (2024-03-02T10-00-00); the others were imported"]
+    assert again.exit_code == 2 and "Imported 0 backups, skipped 2 imported before, refused 1." in again.stdout
+    assert [b["reason"] for b in service.list_backups()] == ["import", "manual"]
+    assert [b["reason"] for b in service.list_backups(project)] == ["import", "manual"]
+    assert rescued.read_text() == "written by the app during a restore"
 
 
 @pytest.mark.parametrize("project_scope", [False, True], ids=["site", "project"])

@@ -289,7 +289,7 @@ def test_status_gives_per_scope_the_newest_backup_its_age_and_the_newest_verifie
     assert found["pool"] == {"objects": len(objects), "bytes": sum(p.stat().st_size for p in objects)}
     assert found["free"]["bytes"] > 0 and found["busy"] is None
     text = cli("status").output
-    assert f"newest {second}" in text and f"verified {first}" in text and f"project {project}" in text
+    assert f"newest {second}" in text and f"verified {first}" in text and "project “" in text and f"({project})" in text
 
 
 def test_status_names_the_backups_whose_last_verification_failed(cli, config, site):

@@ -74,15 +74,17 @@ def test_the_cli_names_the_project_by_title_in_list_show_and_results(cli, config
     project_id = site.project_ids[0]
     title = title_of(database, project_id)
     backup_id = cli("backup", "--project", project_id).output.strip()
+    named = f"project “{title}” ({project_id})"
     listed = cli("list", "--project", project_id).output
-    assert listed.splitlines()[0].startswith(backup_id)  # a pipe gets the rows alone
+    assert listed.splitlines()[0] == f"Backups of {named}, newest first:"  # down a pipe too
+    assert listed.splitlines()[1].startswith(backup_id)
     on_a_terminal = output_on_a_terminal(config, ["list", "--project", project_id])
-    assert on_a_terminal.splitlines()[0] == f"Backups of project “{title}”, newest first:"
+    assert on_a_terminal.splitlines()[0] == f"Backups of {named}, newest first:"
     assert on_a_terminal.splitlines()[1].startswith(backup_id)
     assert f"Backup {backup_id} of project “{title}” (pilot)" in cli("show", backup_id, "--project", project_id).output
     deleted = cli("delete", backup_id, "--project", project_id, "--yes").output
     assert deleted.startswith(f"Deleted {backup_id} of project “{title}” (")
-    assert cli("list", "--project", project_id).output.strip() == f"No backups of project “{title}”."
+    assert cli("list", "--project", project_id).output.strip() == f"No backups of {named}."
     assert cli("list").output.strip() == "No backups of the whole site."
 
 

@@ -7,7 +7,6 @@ import bson
 import pytest
 from bson import json_util
 
-from strongroom.config import Config
 from strongroom.errors import CorruptBackup, NotFound
 from strongroom.scopes import Scope, backups_root
 from tampering import resign
@@ -150,7 +149,7 @@ def test_the_manifest_records_what_design_md_asks(service, config, site):
     assert set(entry) >= {"path", "size", "mode", "mtime_ns", "hash"}
 
 
-def _rewrite_file_list(folder, lines):
+def _rewrite_file_list(config, folder, lines):
     import hashlib
 
     data = "".join(json.dumps(line) + "\n" for line in lines).encode()
@@ -160,7 +159,7 @@ def _rewrite_file_list(folder, lines):
     manifest["files"]["list_sha256"] = hashlib.sha256(data).hexdigest()
     manifest["files"]["entries"] = len(lines)
     # Re-signed as by someone holding the site key: the checks behind the signature still hold.
-    resign(Config(folder.parents[3]), folder, manifest)
+    resign(config, folder, manifest)
 
 
 def test_a_tampered_file_list_cannot_lead_a_restore_through_a_link_out_of_the_scope(service, config, site, tmp_path):
@@ -174,7 +173,7 @@ def test_a_tampered_file_list_cannot_lead_a_restore_through_a_link_out_of_the_sc
     (folder / "files" / "zz" / "pwned").write_bytes((folder / "files" / victim["path"]).read_bytes())
     lines += [{"path": "zz", "type": "symlink", "target": str(outside), "mtime_ns": 0},
               {**victim, "path": "zz/pwned"}]
-    _rewrite_file_list(folder, lines)
+    _rewrite_file_list(config, folder, lines)
     (outside / "pwned").unlink()
 
     report = service.verify_backup(made["id"])
@@ -188,7 +187,7 @@ def test_a_file_list_out_of_walk_order_is_corrupt(service, config, site):
     made = service.make_backup()
     folder = backups_root(config, Scope.site()) / made["id"]
     lines = [json.loads(line) for line in (folder / "files.jsonl").read_text().splitlines()]
-    _rewrite_file_list(folder, list(reversed(lines)))
+    _rewrite_file_list(config, folder, list(reversed(lines)))
     assert not service.verify_backup(made["id"])["ok"]
 
 

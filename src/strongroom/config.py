@@ -1,4 +1,15 @@
-"""Configuration: one frozen value, built from arguments or the environment. No globals."""
+"""Configuration: one frozen value, built from arguments or the environment. No globals.
+
+Where the backups live (``backups_root``) is computed here and nowhere else: the
+configured folder (``STRONGROOM_BACKUPS_DIR``), else Strongroom's own root inside the data
+dir, ``backups/.strongroom/``, which the original module never lists (it lists the
+folders of ``backups/<mode>/``, and a run mode's name never starts with a dot). A data dir
+whose backups were made before that root existed (``backups/.pool`` and the site key
+directly in ``backups/``, each mode's backups in ``backups/<mode>/``, beside the original
+module's) keeps working where it is until ``strongroom migrate-layout`` moves it
+(``repo.layout``). The run modes, and which of them are production (no user-triggered
+change in the web face: ``policy``), are configuration too.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +18,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from strongroom.errors import BadInput
+from strongroom.ids import validate_mode_name
 
-RUN_MODES = ("pilot", "test", "prod")
+RUN_MODES = ("pilot", "test", "prod", "custom")  # the default list (the original's run modes)
+PRODUCTION_MODES = ("prod",)  # the default: in these, backups are the system's job alone
+OWN_ROOT = ".strongroom"  # Strongroom's own root in <data dir>/backups/ (the default)
+LEGACY_MARKERS = (".pool", ".site-key")  # in <data dir>/backups/: backups made before OWN_ROOT
+MOVING_SUFFIX = ".moving"  # <root>.moving: a ``migrate-layout`` under way (``repo.layout``)
 
 ENV_DATA_DIR = "STRONGROOM_DATA_DIR"
 ENV_MODE = "STRONGROOM_MODE"
+ENV_MODES = "STRONGROOM_MODES"
+ENV_PRODUCTION_MODES = "STRONGROOM_PRODUCTION_MODES"
+ENV_BACKUPS_DIR = "STRONGROOM_BACKUPS_DIR"
 ENV_DB = "STRONGROOM_DB"
 ENV_SITE_KEY_FILE = "STRONGROOM_SITE_KEY_FILE"
 ENV_BACKUP_GROUP = "STRONGROOM_BACKUP_GROUP"
@@ -74,10 +93,15 @@ class Config:
     """Where the data lives and which database holds it.
 
     ``db_uri`` is ``mongodb://…/<name>`` for a MongoDB server (through pymongo) or
-    ``None`` for the embedded database at ``<data dir>/db/<mode>``. ``site_key_file``
-    holds the key that signs manifests (default ``<data dir>/backups/.site-key``, made at
-    first use); ``backup_group``, when set, may read the backups (``privacy``); ``remote``
-says where offsite copies go.
+    ``None`` for the embedded database at ``<data dir>/db/<mode>``. ``backups_location``
+    is where the backups were configured to be (None: the default, see the module's
+    docstring); ``backups_root``, computed from it, is the folder in use: it holds the
+    pool, the site key and a folder per run mode. ``site_key_file`` holds the key
+    that signs manifests (default ``<backups root>/.site-key``, made at first use);
+    ``backup_group``, when set, may read the backups (``privacy``); ``remote`` says where
+    offsite copies go. ``modes`` are the run modes (``mode`` is one of them), and
+    ``production_modes`` those where nobody triggers a change through the web face (None:
+    ``prod``, if it is one of the modes).
     """
 
     data_dir: Path
@@ -87,15 +111,39 @@ says where offsite copies go.
     site_key_file: Path | None = None
     backup_group: str | None = None
     remote: RemoteSettings = field(default_factory=RemoteSettings)
+    backups_location: Path | None = None
+    modes: tuple[str, ...] = RUN_MODES
+    production_modes: tuple[str, ...] | None = None  # None: those of PRODUCTION_MODES that are modes
+    backups_root: Path = field(init=False)  # from backups_location and the data dir
 
     def __post_init__(self) -> None:
-        if self.mode not in RUN_MODES:
-            raise BadInput(f"run mode must be one of {', '.join(RUN_MODES)}, not {self.mode!r}")
+        modes = tuple(validate_mode_name(m) for m in self.modes)
+        given = self.production_modes
+        production = tuple(m for m in PRODUCTION_MODES if m in modes) if given is None else tuple(
+            validate_mode_name(m) for m in given)
+        if not modes:
+            raise BadInput("give at least one run mode")
+        if self.mode not in modes:
+            raise BadInput(f"run mode must be one of {', '.join(modes)}, not {self.mode!r}")
+        strays = [name for name in production if name not in modes]
+        if strays:
+            raise BadInput(f"production mode {strays[0]!r} is not one of the run modes ({', '.join(modes)})")
+        object.__setattr__(self, "modes", modes)
+        object.__setattr__(self, "production_modes", production)
         object.__setattr__(self, "data_dir", Path(self.data_dir).absolute())
         if self.db_uri is not None:
             database_name(self.db_uri)  # a URI that cannot work is refused here, by every face
         if self.site_key_file is not None:
             object.__setattr__(self, "site_key_file", Path(self.site_key_file).absolute())
+        if self.backups_location is not None:
+            object.__setattr__(self, "backups_location", Path(self.backups_location).absolute())
+        root = self.backups_location or default_backups_root(self.data_dir)
+        object.__setattr__(self, "backups_root", _checked_root(self.data_dir, root, modes))
+
+    @property
+    def production(self) -> bool:
+        """Is this run mode a production one (``policy``: no user-triggered change)?"""
+        return self.mode in self.production_modes
 
     @property
     def working_dir(self) -> Path:
@@ -104,22 +152,39 @@ says where offsite copies go.
     @property
     def backups_dir(self) -> Path:
         """The mode's backups: ``site/`` and ``project/<id>/`` below it."""
-        return self.data_dir / "backups" / self.mode
+        return self.backups_root / self.mode
 
     @property
     def backups_base(self) -> Path:
-        """``backups/``: every mode's backups, the pool and the site key."""
+        """The backups root: every mode's backups, the pool and the site key."""
+        return self.backups_root
+
+    @property
+    def backups_anchor(self) -> Path:
+        """The folder below which no link is followed on the way to the backups
+        (``nofollow``): the data dir, or the folder of a backups root that lies elsewhere."""
+        return self.data_dir if self.backups_root.is_relative_to(self.data_dir) else self.backups_root.parent
+
+    @property
+    def shared_backups_dir(self) -> Path:
+        """``<data dir>/backups``: the original module's folder, and the backups root of the
+        layout before ``OWN_ROOT`` (``repo.layout``)."""
         return self.data_dir / "backups"
 
     @property
+    def legacy_layout(self) -> bool:
+        """Are the backups in the layout shared with the original module's folders?"""
+        return self.backups_root == self.shared_backups_dir
+
+    @property
     def site_key_path(self) -> Path:
-        """The key that signs manifests: configured, or made at first use in ``backups/``."""
+        """The key that signs manifests: configured, or made at first use in the backups root."""
         return self.site_key_file or self.backups_base / ".site-key"
 
     @property
     def pool_dir(self) -> Path:
         """Shared by every mode of the data dir, so identical content is stored once."""
-        return self.data_dir / "backups" / ".pool"
+        return self.backups_root / ".pool"
 
     @property
     def embedded_db_dir(self) -> Path:
@@ -141,15 +206,62 @@ says where offsite copies go.
         data_dir: str | os.PathLike | None = None,
         mode: str | None = None,
         db_uri: str | None = None,
+        *,
+        backups_dir: str | os.PathLike | None = None,
+        modes: str | None = None,
+        production_modes: str | None = None,
     ) -> Config:
-        """Arguments win over the environment; the data dir defaults to ``./data``."""
-        data_dir = data_dir or os.environ.get(ENV_DATA_DIR) or "data"
-        mode = mode or os.environ.get(ENV_MODE) or "pilot"
-        db_uri = db_uri or os.environ.get(ENV_DB) or None
+        """Arguments win over the environment; the data dir defaults to ``./data``.
+        ``modes`` and ``production_modes`` are lists separated by commas
+        (``pilot,test,prod,custom``)."""
+        env = os.environ.get
+        data_dir = data_dir or env(ENV_DATA_DIR) or "data"
+        mode = mode or env(ENV_MODE) or "pilot"
+        db_uri = db_uri or env(ENV_DB) or None
+        backups_dir = backups_dir or env(ENV_BACKUPS_DIR) or None
+        modes = parse_modes(modes or env(ENV_MODES), RUN_MODES)
+        production = parse_modes(production_modes if production_modes is not None else env(ENV_PRODUCTION_MODES),
+                                 None)
         return cls(data_dir=Path(data_dir), mode=mode, db_uri=db_uri,
-                   site_key_file=os.environ.get(ENV_SITE_KEY_FILE) or None,
-                   backup_group=os.environ.get(ENV_BACKUP_GROUP) or None,
-                   remote=RemoteSettings.from_env())
+                   site_key_file=env(ENV_SITE_KEY_FILE) or None,
+                   backup_group=env(ENV_BACKUP_GROUP) or None,
+                   remote=RemoteSettings.from_env(),
+                   backups_location=Path(backups_dir) if backups_dir else None,
+                   modes=modes, production_modes=production)
+
+
+def parse_modes(text: str | None, default: tuple[str, ...] | None) -> tuple[str, ...] | None:
+    """``pilot, test,prod`` as a tuple of names (checked by ``Config``); ``default`` when
+    not given. An empty string is an empty list (``STRONGROOM_PRODUCTION_MODES=``: none)."""
+    if text is None:
+        return default
+    return tuple(dict.fromkeys(name.strip() for name in text.split(",") if name.strip()))
+
+
+def default_backups_root(data_dir: Path) -> Path:
+    """``<data dir>/backups/.strongroom``, unless the data dir holds backups made in the
+    layout before it (its pool or site key directly in ``backups/``) and they were not
+    moved yet: then ``<data dir>/backups`` itself, where they are."""
+    shared = data_dir / "backups"
+    own = shared / OWN_ROOT
+    if os.path.lexists(own):
+        return own
+    legacy = (*LEGACY_MARKERS, OWN_ROOT + MOVING_SUFFIX)
+    return shared if any(os.path.lexists(shared / name) for name in legacy) else own
+
+
+def _checked_root(data_dir: Path, root: Path, modes: tuple[str, ...]) -> Path:
+    """A backups root that can work: not in the working folders (a site backup would take
+    its own backups in), and not a run mode's folder of the original module's
+    ``backups/`` or below one (its admin page would list Strongroom's folders)."""
+    shared = data_dir / "backups"
+    if root.is_relative_to(data_dir / "working"):
+        raise BadInput(f"the backups root {root} lies in the working folders ({data_dir / 'working'}): "
+                       "a site backup would hold its own backups")
+    if any(root.is_relative_to(shared / mode) for mode in modes):
+        raise BadInput(f"the backups root {root} lies in a run mode's folder of {shared}, where the original "
+                       f"module would list its folders as its own backups; use {shared / OWN_ROOT}")
+    return root
 
 
 def database_name(uri: str) -> str:

@@ -36,6 +36,11 @@ class NotFound(StrongroomError):
     http_status = 404
 
 
+class NoDatabase(NotFound):
+    """No database to read or write the records in: no server is configured and the run
+    mode has no embedded database (a forgotten ``--db`` would otherwise make an empty one)."""
+
+
 class Busy(StrongroomError):
     """Another operation holds the lock of this data dir and mode."""
 

@@ -1,4 +1,4 @@
-"""Backup ids, project ids and relative paths: make, parse, validate.
+"""Backup ids, project ids, run mode names and relative paths: make, parse, validate.
 
 This is the one validator: every name that comes from a user, a URL, a form, a backup
 folder, an archive member or a manifest goes through a function here before it reaches
@@ -18,6 +18,10 @@ from strongroom.errors import InvalidName
 # ASCII digits only: ``\d`` alone would take any script's digits, another name for the same time.
 BACKUP_ID_RE = re.compile(r"\A(\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2})(?:\.([1-9][0-9]{0,5}))?\Z", re.ASCII)
 PROJECT_ID_RE = re.compile(r"\A[0-9a-f]{24}\Z")
+# A run mode names folders (``working/<mode>``, ``db/<mode>``, a backups folder per mode):
+# lower-case ASCII letters, digits, ``_`` and ``-``, starting with a letter, so it is never
+# hidden, never ``.``/``..`` and never takes a path apart.
+MODE_NAME_RE = re.compile(r"\A[a-z][a-z0-9_-]{0,31}\Z", re.ASCII)
 TIME_FORMAT = "%Y-%m-%dT%H-%M-%S"
 MAX_SUFFIX = 999_999  # the largest suffix BACKUP_ID_RE accepts
 
@@ -92,6 +96,18 @@ def validate_project_id(value: object) -> str:
     if not isinstance(value, str) or not PROJECT_ID_RE.match(value):
         raise InvalidName(f"not a project id: {_shown(value)} (expected 24 hex digits)")
     return value
+
+
+def validate_mode_name(value: object) -> str:
+    """Return ``value`` if it can name a run mode (``pilot``, ``custom``, ``prod-2``)."""
+    if not isinstance(value, str) or not MODE_NAME_RE.match(value):
+        raise InvalidName(f"not a run mode name: {_shown(value)} (lower-case letters, digits, _ and -, "
+                          "starting with a letter, at most 32)")
+    return value
+
+
+def is_mode_name(value: object) -> bool:
+    return isinstance(value, str) and MODE_NAME_RE.match(value) is not None
 
 
 def validate_relative_path(value: object) -> PurePosixPath:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from strongroom.config import Config
-from strongroom.ids import validate_backup_id, validate_project_id
+from strongroom.ids import validate_backup_id, validate_mode_name, validate_project_id
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,12 @@ def rescue_dir(config: Config, scope: Scope, restore_id: str) -> Path:
     return config.backups_dir / "rescued" / "project" / scope.project_id / validate_backup_id(restore_id)
 
 
+def original_backups_dir(data_dir: Path, mode: str) -> Path:
+    """Where the original module keeps a run mode's backups in its data dir:
+    ``backups/<mode>/<time>/`` for the site, ``project/<id>/<time>/`` below it for a project."""
+    return Path(data_dir) / "backups" / validate_mode_name(mode)
+
+
 def backup_dir(config: Config, scope: Scope, backup_id: str) -> Path:
     return backups_root(config, scope) / validate_backup_id(backup_id)
 
@@ -92,15 +98,18 @@ SITE_NAME = "the whole site"
 MAX_TITLE_SHOWN = 80
 
 
-def scope_name(config: Config, database, scope: Scope) -> str:
+def scope_name(config: Config, database, scope: Scope, with_id: bool = False) -> str:
     """How people know the scope: ``the whole site``, or ``project “Alpine Atlas”`` from the
     project record's title, falling back to ``project <id>`` when it has none or the
-    database (None: there is none) cannot say. The title is user text: escape it for a
-    terminal, as for a page."""
+    database (None: there is none) cannot say; ``with_id`` adds the id after a title
+    (``project “Alpine Atlas” (6548a1b2c3d4e5f601234567)``), where the id is what to type
+    next. The title is user text: escape it for a terminal, as for a page."""
     if scope.is_site:
         return SITE_NAME
     title = project_title(config, database, scope.project_id) if database is not None else None
-    return f"project “{title}”" if title else f"project {scope.project_id}"
+    if not title:
+        return f"project {scope.project_id}"
+    return f"project “{title}” ({scope.project_id})" if with_id else f"project “{title}”"
 
 
 def project_title(config: Config, database, project_id: str) -> str | None:

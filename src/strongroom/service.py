@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -34,7 +35,7 @@ from strongroom.backup.snapshot import CHANGED_FILES
 from strongroom.check import verifying
 from strongroom.config import Config
 from strongroom.db.engines import database_exists, list_collections, open_database
-from strongroom.errors import BadInput, Busy, NotFound
+from strongroom.errors import BadInput, Busy, NoDatabase, NotFound
 from strongroom.exchange import archive_import, exporting, importing
 from strongroom.exchange.archive_format import Limits
 from strongroom.fs import privacy
@@ -45,7 +46,7 @@ from strongroom.inspect.status import scope_status, site_status
 from strongroom.offsite import remote_pull
 from strongroom.offsite.remote import Remote
 from strongroom.progress_model import announce
-from strongroom.repo import audit, checks_record
+from strongroom.repo import audit, checks_record, layout
 from strongroom.repo.audit import AuditLog, audited
 from strongroom.repo.journal import Journal
 from strongroom.repo.locking import OperationLock, is_locked
@@ -62,7 +63,7 @@ class Strongroom:
         self.config = config
         # Where the calls come from, for the audit log: "cli", "web", or a library caller.
         self.origin = origin
-        self.audit_log = AuditLog(config.backups_dir, config.data_dir)
+        self.audit_log = AuditLog(config.backups_dir, config.backups_anchor)
         # The time new backups are named and stamped with; tests inject a clock that jumps.
         self.clock = clock or (lambda: datetime.now(UTC))
         self._database = database
@@ -101,23 +102,30 @@ class Strongroom:
             raise NotFound(f"no project {scope.project_id}")
         return scope
 
-    def scope_name(self, project_id: str | None = None) -> str:
-        """``the whole site`` or ``project “Title”`` (``scopes.scope_name``); asking makes no
-        embedded database."""
+    def scope_name(self, project_id: str | None = None, *, with_id: bool = False) -> str:
+        """``the whole site`` or ``project “Title”`` (``scopes.scope_name``; ``with_id``:
+        ``project “Title” (<id>)``); asking makes no embedded database."""
         database = self.database if database_exists(self.config) else None
-        return scope_name(self.config, database, Scope.of(project_id))
+        return scope_name(self.config, database, Scope.of(project_id), with_id)
 
     def existing(self, backup_id: str, project_id: str | None) -> Scope:
         """The scope, once it is known that the backup exists (checked before any lock)."""
         scope = self.scope(project_id, in_database=False)
         if not self.store.exists(scope, backup_id):
-            raise NotFound(f"no backup {backup_id} of {self.scope_name(scope.project_id)}")
+            raise NotFound(f"no backup {backup_id} of {self.scope_name(scope.project_id, with_id=True)}")
         self.store.refuse_links(scope, backup_id)  # before the lock is written, in backups/
         return scope
 
-    def _lock(self, operation: str, by: str | None) -> OperationLock:
-        privacy.ensure_folders(self.config)  # first use: made private before anything goes in
-        return OperationLock(self.lock_path, operation, by)
+    @contextmanager
+    def _lock(self, operation: str, by: str | None) -> Iterator[OperationLock]:
+        """Hold the operation lock, once the backups are known to be where the
+        configuration says (``layout``: not moved away meanwhile) and their folders are
+        private (whoever made them)."""
+        layout.check_in_place(self.config)
+        privacy.ensure_folders(self.config)
+        with OperationLock(self.lock_path, operation, by) as held:
+            layout.check_in_place(self.config)  # again: a move may have ended while we waited
+            yield held
 
     # -- reading --------------------------------------------------------------------
 
@@ -129,6 +137,8 @@ class Strongroom:
         """The summary of one backup plus its manifest's details."""
         validate_backup_id(backup_id)
         scope = self.scope(project_id, in_database=False)
+        if not self.store.exists(scope, backup_id):
+            raise NotFound(f"no backup {backup_id} of {self.scope_name(project_id, with_id=True)}")
         _, manifest = self.store.open(scope, backup_id)
         return {**summary(manifest), "manifest": manifest}
 
@@ -214,9 +224,10 @@ class Strongroom:
             raise BadInput(f"reason must be one of {', '.join(REASONS)}, not {reason!r}")
         if changed_files not in CHANGED_FILES:
             raise BadInput(f"changed_files must be one of {', '.join(CHANGED_FILES)}, not {changed_files!r}")
+        self._refuse_nothing_there(Scope.of(project_id))
+        self._require_database("backup")
         scope = self.scope(project_id)
-        self._refuse_nothing_there(scope)
-        check_no_links(self.config.data_dir, backups_root(self.config, scope))  # before the lock is written
+        check_no_links(self.config.backups_anchor, backups_root(self.config, scope))  # before the lock is written
         by = by or _default_user()
         with self._lock("backup", by):
             self._recover_locked()
@@ -231,6 +242,21 @@ class Strongroom:
         if scope.is_site and not os.path.lexists(working) and not self._holds_records():
             raise NotFound(f"nothing to back up: the working dir {working} does not exist and the "
                            f"{self.config.mode} database holds no records (a wrong data dir or run mode?)")
+
+    def _require_database(self, doing: str) -> None:  # doing: a key of ``REFUSALS``
+        """``NoDatabase`` when no server is configured and the run mode has no embedded
+        database: a backup would hold no records (and make an empty database), a restore
+        would put them where the app does not read them. A restore onto a site that has no
+        working folder either (a new machine) makes the embedded database it needs."""
+        if not self.config.embedded or self._database is not None or database_exists(self.config):
+            return
+        if doing != "backup" and not os.path.lexists(self.config.working_dir):
+            return
+        where = (f"no database server is named and run mode {self.config.mode} has no embedded database "
+                 f"({self.config.embedded_db_dir})")
+        how = ("pass --db mongodb://host/<name>" if self.origin == "cli" else
+               "configure the site's database (STRONGROOM_DB, or the db_uri of the Config given to Strongroom)")
+        raise NoDatabase(f"refusing to {REFUSALS[doing]}: {where}; {how}")
 
     def _holds_records(self) -> bool:
         return database_exists(self.config) and bool(list_collections(self.database))
@@ -274,10 +300,12 @@ class Strongroom:
                                                  limits or Limits.from_env())
             return {**summary(made), "imported_from": made["imported_from"]}
 
-    @audited("import", lambda entry, found: entry.update(bytes=sum(m["bytes_added"] for m in found["imported"])))
+    @audited("import", lambda entry, found: _tree_outcome(entry, found))
     def import_original_tree(self, data_dir: str | os.PathLike, *, by: str | None = None) -> dict:
         """Take in every backup of this run mode in an original data dir, oldest first,
-        leaving out those imported before. ``{"imported": [summaries], "skipped": [names]}``."""
+        leaving out those imported before and Strongroom's own, going on past a source it
+        refuses. ``{"imported": [summaries], "skipped": [names], "refused": [{"scope",
+        "project", "folder", "reason"}]}`` (``importing.import_tree``)."""
         by = by or _default_user()
         with self._lock("import", by):
             self._recover_locked()
@@ -300,6 +328,7 @@ class Strongroom:
         """
         validate_backup_id(backup_id)
         scope = self.existing(backup_id, project_id)
+        self._require_database("restore")
         by = by or _default_user()
         with self._lock("restore", by):
             self._recover_locked()
@@ -317,7 +346,9 @@ class Strongroom:
         "unchanged"}}}``.
         """
         validate_backup_id(backup_id)
-        return whole.preview_whole(self, self.existing(backup_id, project_id), backup_id)
+        scope = self.existing(backup_id, project_id)
+        self._require_database("preview")
+        return whole.preview_whole(self, scope, backup_id)
 
     def from_site_backup(self, backup_id: str, project_id: str | None, from_site: bool | None = None) -> bool:
         """Would restoring ``project_id`` from ``backup_id`` take the project out of a site
@@ -350,6 +381,8 @@ class Strongroom:
         """
         scope, backup_scope = in_part.scopes_of(self, backup_id, project_id, from_site)
         target = partial.check_target(self.config, to) if to is not None else None
+        if target is None:
+            self._require_database("restore")
         by = by or _default_user()
         with self._lock("restore", by):
             self._recover_locked()
@@ -361,6 +394,8 @@ class Strongroom:
         report counting only the parts, plus ``"parts"`` and ``"records_restored"``."""
         scope, backup_scope = in_part.scopes_of(self, backup_id, project_id, from_site)
         target = partial.check_target(self.config, to) if to is not None else None
+        if target is None:
+            self._require_database("preview")
         return in_part.preview_parts(self, scope, backup_scope, backup_id, paths, target)
 
     def maintenance(self) -> dict | None:
@@ -444,8 +479,11 @@ class Strongroom:
         validate_backup_id(backup_id)
         scope = self.existing(backup_id, project_id)
         by = by or _default_user()
+        # Before the lock, which gives the folders their modes silently: here it is said.
+        fixed = privacy.repair_folders(self.config) + privacy.repair_key(self.config)
         with self._lock("verify", by):
             report = verifying.verify_backup(self, scope, backup_id, repair=repair, sign_unsigned=sign_unsigned)
+            report["fixed"][:0] = fixed
             try:
                 report["checked"] = checks_record.record_check(self.store.path(scope, backup_id), report, by)
             except OSError as exc:  # a full disk or a read-only copy: the check itself still stands
@@ -458,6 +496,13 @@ class Strongroom:
         scope = self.scope(project_id, in_database=False)
         return [self.verify_backup(backup_id, project_id, repair=repair, sign_unsigned=sign_unsigned, by=by)
                 for backup_id in self.store.ids(scope)]
+
+    # -- the backups' layout ----------------------------------------------------------
+
+    def migrate_layout(self, *, by: str | None = None) -> dict:
+        """Move backups made in the layout shared with the original module's folders into
+        Strongroom's own root (``layout.migrate``). ``{"from", "to", "moved"}``."""
+        return layout.migrate(self.config, by or _default_user())
 
     # -- offsite copies (``remote``) -------------------------------------------------
 
@@ -512,6 +557,22 @@ class Strongroom:
         target = self._remote()
         with self._lock("prune", by or _default_user()):
             return target.prune(self, scope, policy, dry_run)
+
+
+def _tree_outcome(entry: dict, found: dict) -> None:
+    """The audit entry of a tree import: what it made, and a failure naming what it refused."""
+    entry.update(bytes=sum(m["bytes_added"] for m in found["imported"]),
+                 imported=[m["id"] for m in found["imported"]])
+    if found["refused"]:
+        entry.update(outcome="failed", error=audit.one_line(
+            f"refused {len(found['refused'])}: " + "; ".join(r["folder"] for r in found["refused"])))
+
+
+REFUSALS = {  # what ``_require_database`` refuses, and why
+    "backup": "back up without the records",
+    "restore": "restore: the records would go into a new, empty database, not the site's",
+    "preview": "compare with the live records: there are none to compare with",
+}
 
 
 def _default_user() -> str:

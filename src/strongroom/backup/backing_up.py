@@ -25,7 +25,7 @@ from time import perf_counter
 
 from strongroom.backup import snapshot
 from strongroom.db import dbdump
-from strongroom.db.engines import is_embedded, list_collections
+from strongroom.db.engines import describe, list_collections
 from strongroom.errors import BadInput, CorruptBackup, NoSpace
 from strongroom.fs import mutations, space
 from strongroom.fs.nofollow import check_no_links
@@ -92,14 +92,13 @@ def make_backup(sr, scope: Scope, reason: str, note: str, by: str, source: Sourc
     """
     # Nothing is written through a link: a scope's backups folder (or one above it, or the
     # pool) replaced by a link would take the new backup, and its objects, out of ``backups/``.
-    check_no_links(sr.config.data_dir, backups_root(sr.config, scope))
-    check_no_links(sr.config.data_dir, sr.store.pool.root)
+    check_no_links(sr.config.backups_anchor, backups_root(sr.config, scope))
+    check_no_links(sr.config.backups_anchor, sr.store.pool.root)
     key = sr.store.site_key.get(create=True)
     source = source or live_source(sr, scope)
     started = sr.clock()  # one reading: the id and ``started_at`` agree
     backup_id = new_backup_id(sr.store.taken_names(scope), started)
-    staging = sr.store.staging_path(scope, backup_id)
-    mutations.makedirs(staging)
+    staging = sr.store.make_staging(sr.store.staging_path(scope, backup_id))
     try:
         manifest = _fill(sr, staging, scope, backup_id, reason, note, by, source, key, changed_files,
                          started.astimezone(UTC).isoformat(timespec="seconds"))
@@ -137,8 +136,7 @@ def _fill(sr, staging: Path, scope: Scope, backup_id: str, reason: str, note: st
         created_at=sr.clock().astimezone(UTC).isoformat(timespec="seconds"), created_by=by, reason=reason, note=note,
         parent=previous[1]["id"] if previous else None,
         hash_algorithm="sha256",
-        database={"engine": "embedded" if is_embedded(sr.database) else "mongodb",
-                  "name": sr.database.name},
+        database=describe(sr.config, sr.database if source.live else None),
         collections=collections,
         files=_files_section(stats, list_sha256, entries),
         warnings=source.warnings + stats.warnings,

@@ -106,7 +106,7 @@ def snapshot(
         raise BadInput(f"changed_files must be one of {', '.join(CHANGED_FILES)}, not {changed_files!r}")
     stats = SnapshotStats()
     times = PhaseTimes() if times is None else times
-    mutations.makedirs(files_dir)
+    pool.make_folder(files_dir)
     root_fd = open_if_present(trusted or source.parent, source)
     if root_fd is None:
         return stats
@@ -215,7 +215,7 @@ class _Snapshot:
         """Queue anything but an unchanged file: folders and links at once, files as jobs."""
         rel, st, dest = item.rel, item.stat, self.base + item.rel
         if stat.S_ISDIR(st.st_mode):
-            mutations.mkdir(dest)
+            self.pool.make_folder(dest)
             jobs.put(({"path": rel, "type": "dir", "mode": stat.S_IMODE(st.st_mode), "mtime_ns": st.st_mtime_ns},
                       None, None))
         elif stat.S_ISLNK(st.st_mode):

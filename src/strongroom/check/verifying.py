@@ -113,16 +113,22 @@ def verify_backup(sr, scope: Scope, backup_id: str, *, repair: bool = False,
     """Everything about one backup (lock held by the caller).
 
     ``{"id", "ok", "problems", "signed", "fixed", "repaired", "notes"}``: ``fixed`` lists
-    the modes made private, ``repaired`` the files stored again.
+    the modes made private in the backup (the service adds the folders above it),
+    ``repaired`` the files stored again.
     """
     report = {"id": backup_id, "ok": False, "problems": [], "signed": False,
-              "fixed": privacy.repair_folders(sr.config) + privacy.repair_key(sr.config),
+              "fixed": [],
               "repaired": [], "notes": []}
     try:
         path, manifest = sr.store.open(scope, backup_id)
     except CorruptBackup as exc:
         report["problems"] = [str(exc)]
         return report
+    tightened = privacy.seal_backup(sr.config, path)  # made before its modes were given when written
+    if tightened:
+        report["fixed"].append(f"{len(tightened)} folders and files of {path} (records, lists) had modes "
+                               f"others could use; now {privacy.folder_mode(sr.config):04o} and "
+                               f"{privacy.file_mode(sr.config):04o}")
     found = _Findings()
     _verify(sr, path, manifest, found)
     if repair and found.list_intact:

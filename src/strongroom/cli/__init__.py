@@ -30,12 +30,22 @@ from strongroom.cli.checks import recover, verify
 from strongroom.cli.clierrors import STOP_SIGNALS, describe_error, on_stop_signal, set_up_logging
 from strongroom.cli.imports import import_
 from strongroom.cli.monitoring import PingingGroup, ping_url_option
-from strongroom.cli.ops import log_, status
+from strongroom.cli.ops import log_, migrate_layout, status
 from strongroom.cli.preconditions import asks_for_help, check_data_dir
 from strongroom.cli.progress import TerminalProgress
 from strongroom.cli.remote import pull, push
 from strongroom.cli.site import demo, serve
-from strongroom.config import ENV_DATA_DIR, ENV_DB, ENV_MODE, RUN_MODES, Config
+from strongroom.config import (
+    ENV_BACKUPS_DIR,
+    ENV_DATA_DIR,
+    ENV_DB,
+    ENV_MODE,
+    ENV_MODES,
+    ENV_PRODUCTION_MODES,
+    PRODUCTION_MODES,
+    RUN_MODES,
+    Config,
+)
 from strongroom.errors import StrongroomError
 
 if TYPE_CHECKING:
@@ -48,8 +58,9 @@ class Context:
     """What every command gets (``obj``): the configuration, the progress bar, and the
     service, opened on first use (``demo`` and ``--help`` need no database)."""
 
-    def __init__(self, data_dir, mode, db):
-        self.config = Config.from_env(data_dir, mode, db)
+    def __init__(self, data_dir, mode, db, backups_dir=None, modes=None, production_modes=None):
+        self.config = Config.from_env(data_dir, mode, db, backups_dir=backups_dir, modes=modes,
+                                      production_modes=production_modes)
         self.progress = TerminalProgress()
         self._service = None
 
@@ -67,15 +78,23 @@ class Context:
 @click.group(cls=PingingGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--data-dir", envvar=ENV_DATA_DIR, type=click.Path(file_okay=False),
               help=f"The data dir: working/<mode>/ and backups/ (env {ENV_DATA_DIR}; default ./data).")
-@click.option("--mode", envvar=ENV_MODE, type=click.Choice(RUN_MODES), default="pilot", show_default=True,
-              help=f"Run mode; each has its own working dir, database and backups (env {ENV_MODE}).")
+@click.option("--mode", envvar=ENV_MODE, default="pilot", show_default=True, metavar="MODE",
+              help=f"Run mode, one of --modes; each has its own working dir, database and backups (env {ENV_MODE}).")
+@click.option("--modes", envvar=ENV_MODES, metavar="LIST",
+              help=f"The run modes, separated by commas (env {ENV_MODES}; default {','.join(RUN_MODES)}).")
+@click.option("--production-modes", envvar=ENV_PRODUCTION_MODES, metavar="LIST",
+              help="The run modes where backups are the system's job: no backup, restore or delete from the "
+                   f"web face (env {ENV_PRODUCTION_MODES}; default {','.join(PRODUCTION_MODES)}).")
 @click.option("--db", envvar=ENV_DB, metavar="URI",
               help=f"mongodb://host/<name> for a MongoDB server (env {ENV_DB}); "
                    "default: the embedded database at <data dir>/db/<mode>.")
+@click.option("--backups-dir", envvar=ENV_BACKUPS_DIR, type=click.Path(file_okay=False), metavar="DIR",
+              help=f"Where the backups, their pool and the site key live (env {ENV_BACKUPS_DIR}); "
+                   "default: <data dir>/backups/.strongroom.")
 @ping_url_option
 @click.version_option(__version__, prog_name="strongroom")
 @click.pass_context
-def main(ctx, data_dir, mode, db, ping_url):
+def main(ctx, data_dir, mode, modes, production_modes, db, backups_dir, ping_url):
     """Back up and restore a site's working files and MongoDB database, whole or per project.
 
     \b
@@ -88,7 +107,10 @@ def main(ctx, data_dir, mode, db, ping_url):
     from strongroom.repo.journal import unfinished_restore  # here: ``--version`` starts without it
 
     set_up_logging()
-    ctx.obj = Context(data_dir, mode, db)
+    try:
+        ctx.obj = Context(data_dir, mode, db, backups_dir, modes, production_modes)
+    except StrongroomError as exc:  # a setting that cannot work: a usage error, with the help to try
+        raise click.UsageError(str(exc), ctx=ctx) from None
     check_data_dir(ctx, ctx.obj.config)
     for stop in STOP_SIGNALS:
         signal.signal(stop, on_stop_signal)
@@ -126,3 +148,4 @@ for command in (ls, cat, get, diff):
 main.add_command(export)
 main.add_command(status)
 main.add_command(log_)
+main.add_command(migrate_layout)

@@ -46,9 +46,9 @@ def backup(obj, project_id, note, reason, on_change, as_json):
 @json_option
 @click.pass_obj
 def list_(obj, project_id, remote, as_json):
-    """List the backups of the site or of a project, newest first; on a terminal under a
-    line naming the scope (a project by its title). With --remote: their copies in the
-    configured S3 storage."""
+    """List the backups of the site or of a project, newest first, under a line naming the
+    scope: a project's by its title and id, always; the site's on a terminal (down a pipe
+    its rows come alone). With --remote: their copies in the configured S3 storage."""
     if remote:
         backups = obj.service.list_remote(project_id)
     else:  # the service (and the database behind it) only when the backup folders cannot answer
@@ -62,11 +62,14 @@ def list_(obj, project_id, remote, as_json):
     if as_json:
         print_json(backups)
         return
-    if not backups:  # the scope's name asks the database: only where it is shown
-        click.echo(f"No backups of {_text(obj.service.scope_name(project_id))}.")
+    name = _text(obj.service.scope_name(project_id, with_id=True))  # asks the database: only where shown
+    if not backups:
+        click.echo(f"No backups of {name}.")
         return
-    if sys.stdout.isatty():  # a heading for people; a pipe gets the rows alone, as before
-        click.echo(f"Backups of {_text(obj.service.scope_name(project_id))}, newest first:")
+    # A heading naming the scope: a project's always (its rows do not say whose they are),
+    # the site's on a terminal (down a pipe its rows come alone, as they always did).
+    if project_id is not None or sys.stdout.isatty():
+        click.echo(f"Backups of {name}, newest first:")
     click.echo("\n".join(map(_row, backups)))  # one write, not one per backup
 
 

@@ -83,7 +83,7 @@ def restore(obj, backup_id, project_id, yes, as_json, dry_run, paths, to, from_s
 def _restore_parts(obj, backup_id, project_id, yes, as_json, dry_run, paths, to, from_site) -> None:
     """``restore --path``/``--to``, or one project out of a site backup (``restore_parts``)."""
     what = ", ".join(_path(path) for path in paths) if paths else "all files"
-    scope = "the site" if project_id is None else f"project {project_id}"
+    scope = "the site" if project_id is None else _text(obj.service.scope_name(project_id, with_id=True))
     scope += f" (out of site backup {backup_id})" if from_site else ""
     if dry_run:
         report = obj.service.preview_parts(backup_id, paths, project_id, to=to, from_site=from_site)

@@ -10,6 +10,8 @@ from strongroom.cli.common import json_option, print_json, project_option
 from strongroom.errors import BadArchive, BadInput
 from strongroom.exchange.archive_format import SNIFF_BYTES, is_archive
 from strongroom.humanize import escape as _text
+from strongroom.humanize import path as _path
+from strongroom.humanize import plural
 
 
 @click.command("import")
@@ -87,12 +89,21 @@ def _import_archive(obj, source: str, project_id, as_project, note) -> dict:
 
 
 def _import_tree(obj, original_tree, as_json: bool) -> None:
+    """What was imported, skipped and refused; then, if any source was refused, one line
+    naming them and exit 2 (the others were imported all the same)."""
     result = obj.service.import_original_tree(original_tree)
     obj.progress.done()
     if as_json:
         print_json(result)
-        return
-    for made in result["imported"]:
-        scope = "site" if made["scope"] == "site" else f"project {made['project']}"
-        click.echo(f"{made['id']}  {scope}  {_text(made['note'])}")
-    click.echo(f"Imported {len(result['imported'])} backups, skipped {len(result['skipped'])} imported before.")
+    else:
+        for made in result["imported"]:
+            scope = "site" if made["scope"] == "site" else obj.service.scope_name(made["project"], with_id=True)
+            click.echo(f"{made['id']}  {_text(scope)}  {_text(made['note'])}")
+        click.echo(f"Imported {plural(len(result['imported']), 'backup')}, skipped {len(result['skipped'])} "
+                   f"imported before, refused {len(result['refused'])}.")
+        for refused in result["refused"]:
+            click.echo(f"refused  {_path(refused['folder'])}: {_text(refused['reason'])}")
+    if result["refused"]:
+        names = ", ".join(_path(Path(r["folder"]).name) for r in result["refused"])
+        raise BadInput(f"{plural(len(result['refused']), 'original backup')} refused ({names}); "
+                       "the others were imported")

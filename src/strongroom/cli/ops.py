@@ -1,7 +1,9 @@
-"""The commands an operator and a monitoring probe read: status, log (the audit log).
+"""The commands an operator and a monitoring probe read: status, log (the audit log); and
+the operator's one-time move of the backups out of the old layout: migrate-layout.
 
-Both only read: they take no lock and, unlike the other commands, do not first recover
-an interrupted restore (a probe must never start a rollback; ``status`` shows it pending).
+``status`` and ``log`` only read: they take no lock and, unlike the other commands, do
+not first recover an interrupted restore (a probe must never start a rollback;
+``status`` shows it pending).
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from strongroom.cli.common import json_option, print_json, project_option
 from strongroom.errors import BadInput
 from strongroom.humanize import ago, when
 from strongroom.humanize import escape as _text
+from strongroom.humanize import path as _path
 from strongroom.humanize import size as _size
+from strongroom.ids import PROJECT_ID_RE
 
 DURATION_RE = re.compile(r"\A(\d+)([smhdw])\Z")
 UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -41,21 +45,26 @@ def status(obj, as_json):
         return
     click.echo(f"Strongroom status ({found['mode']}), {when(found['checked_at'])}")
     for scope in found["scopes"]:
-        click.echo(f"  {_scope_name(scope):<33} {_scope_line(scope, found['checked_at'])}")
+        click.echo(f"  {_text(scope['name']):<33} {_scope_line(scope, found['checked_at'])}")
+    shared = " (among the original module's folders: `strongroom migrate-layout` moves them)"
+    click.echo(f"  {'backups':<33} {_path(found['backups_root'])}{shared if found['shared_layout'] else ''}")
     pool = found["pool"]
     click.echo(f"  {'pool':<33} {pool['objects']:,} objects, {_size(pool['bytes'])}")
     click.echo(f"  {'free':<33} {_size(found['free']['bytes'])} on {found['free']['on']}")
     pending = found["restore_pending"]
     click.echo(f"  {'restore journal':<33} " + (
-        f"PENDING: restore of {pending['backup']} ({pending['scope']} {pending['project'] or ''}), "
+        f"PENDING: restore of {pending['backup']} ({_text(_pending_scope(obj.service, pending))}), "
         f"step {pending['step']}; the next command finishes or rolls it back" if pending else "none pending"))
     busy = found["busy"]
     click.echo(f"  {'lock':<33} " + (f"held: {busy.get('operation')} by {_text(str(busy.get('by')))}"
                                      if busy else "free"))
 
 
-def _scope_name(scope: dict) -> str:
-    return "site" if scope["scope"] == "site" else f"project {scope['project']}"
+def _pending_scope(service, pending: dict) -> str:
+    project = pending.get("project")
+    if isinstance(project, str) and PROJECT_ID_RE.match(project):
+        return service.scope_name(project, with_id=True)
+    return "the whole site"
 
 
 def _scope_line(scope: dict, now: str) -> str:
@@ -97,17 +106,25 @@ def log_(obj, project_id, since, as_json):
         return
     if not entries:
         click.echo("No entries.")
+    names = _project_names(obj.service, entries)
     for entry in entries:
-        click.echo(format_entry(entry))
+        click.echo(format_entry(entry, names))
 
 
-def format_entry(entry: dict) -> str:
-    """One entry on one line, user text escaped."""
-    scope = "site" if entry.get("scope") == "site" else f"project {entry.get('project') or '?'}"
+def _project_names(service, entries: list[dict]) -> dict[str, str]:
+    """Each project of the entries by its title and id (``scope_name``), asked once each."""
+    ids = {e.get("project") for e in entries if isinstance(e.get("project"), str) and PROJECT_ID_RE.match(e["project"])}
+    return {project_id: service.scope_name(project_id, with_id=True) for project_id in sorted(ids)}
+
+
+def format_entry(entry: dict, names: dict[str, str] | None = None) -> str:
+    """One entry on one line, user text escaped; ``names`` names the projects (else their ids)."""
+    project = entry.get("project") or "?"
+    scope = "site" if entry.get("scope") == "site" else (names or {}).get(project) or f"project {project}"
     figures = [f"{entry['duration']:.1f} s" if isinstance(entry.get("duration"), (int, float)) else "",
                _size(entry["bytes"]) if isinstance(entry.get("bytes"), int) else ""]
     line = (f"{when(entry['at'])}  {_text(str(entry.get('operation'))):<8} {_text(str(entry.get('outcome'))):<6} "
-            f"{_text(str(entry.get('origin')))}:{_text(str(entry.get('by')))}  {scope}  {entry.get('backup') or '-'}"
+            f"{_text(str(entry.get('origin')))}:{_text(str(entry.get('by')))}  {_text(scope)}  {entry.get('backup') or '-'}"
             f"  {'  '.join(f for f in figures if f)}")
     if entry.get("error"):
         line += f"  error: {_text(str(entry['error']))}"
@@ -125,3 +142,30 @@ def parse_since(value: str, now: datetime) -> datetime:
         raise BadInput(f"--since takes a date (2026-11-20, 2026-11-20T10:00) or a duration "
                        f"(30m, 12h, 7d, 2w), not {value!r}") from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@click.command("migrate-layout")
+@json_option
+@click.pass_obj
+def migrate_layout(obj, as_json):
+    """Move backups made before Strongroom had a root of its own out of the original
+    module's folders (backups/<mode>/) into it (default: <data dir>/backups/.strongroom).
+
+    Every backup, the pool and the site key are renamed, not copied, under the lock of
+    each run mode: hard links stay whole, no content is read again. The original
+    module's own backups stay where they are. Run it again to finish a move that was cut
+    short; afterwards, restart any program (a web app) that was using the backups.
+
+    \b
+    Example:
+        strongroom migrate-layout
+    """
+    result = obj.service.migrate_layout()
+    if as_json:
+        print_json(result)
+    elif not result["moved"]:
+        click.echo(f"Nothing to move: no backups of Strongroom's in the old layout of {_path(result['from'])}; "
+                   f"the backups are in {_path(result['to'])}.")
+    else:
+        click.echo(f"Moved {len(result['moved'])} entries from {_path(result['from'])} to {_path(result['to'])}: "
+                   + ", ".join(map(_path, result["moved"][:10])) + (" …" if len(result["moved"]) > 10 else ""))

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import bson
 
-from strongroom.config import Config
+from strongroom.config import Config, database_name
 from strongroom.errors import BadInput
 
 
@@ -42,6 +42,16 @@ def open_database(config: Config):
     if config.embedded:
         return _open_embedded(config.embedded_db_dir, config.mode)
     return _open_mongodb(config)
+
+
+def describe(config: Config, database=None) -> dict:
+    """``{"engine", "name"}`` of ``database``, or of the one ``config`` names (opening
+    nothing, so an import makes no embedded database)."""
+    if database is not None:
+        return {"engine": "embedded" if is_embedded(database) else "mongodb", "name": database.name}
+    if config.embedded:
+        return {"engine": "embedded", "name": config.mode}
+    return {"engine": "mongodb", "name": database_name(config.db_uri)}
 
 
 def database_exists(config: Config) -> bool:

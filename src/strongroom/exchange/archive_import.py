@@ -52,9 +52,8 @@ def import_archive(sr, raw, project_id: str | None, as_project: str | None, note
     requested = Scope.of(project_id) if project_id else None
     wanted = Scope.of(as_project) if as_project else None
     root = backups_root(sr.config, Scope.site())
-    check_no_links(sr.config.data_dir, root)
-    staging = root / f"{STAGING}{os.getpid()}-{os.urandom(6).hex()}"
-    mutations.makedirs(staging)
+    check_no_links(sr.config.backups_anchor, root)
+    staging = sr.store.make_staging(root / f"{STAGING}{os.getpid()}-{os.urandom(6).hex()}")
     try:
         unpacked = archive_reading.unpack(raw, staging, limits)
         origin = _scope(unpacked.manifest)

@@ -50,7 +50,7 @@ def export_backup(sr, scope: Scope, backup_id: str, out, compress: str = "none")
     for name in sorted(manifest["collections"]):
         for member in (f"db/bson/{name}.bson", f"db/bson/{name}.metadata.json", f"db/json/{name}.json"):
             writer.add_file(f"{fmt.BACKUP}/{member}", path / member)
-    check_no_links(sr.config.data_dir, sr.store.pool.root)
+    check_no_links(sr.config.backups_anchor, sr.store.pool.root)
     for done, digest in enumerate(digests):
         sr.progress("export", done, len(digests))
         writer.add_object(digest, sr.store.pool.object_path(digest))

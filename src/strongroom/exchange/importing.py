@@ -21,7 +21,9 @@ folder goes, with the pool objects only it used: nothing lands.
 For a project only that project's records are kept, selected by the data model's queries
 (``scopes.project_queries``); the project's own record must be among them. The new backup
 gets a new id, so it lists as the newest; its manifest's ``imported_from`` says what it
-was made from. ``original_tree`` finds every backup of an original data dir.
+was made from. ``original_tree`` finds every backup of an original data dir, passing over
+what is Strongroom's own there (``layout.strongrooms_own``: its backups, its ``rescued/``,
+hidden names), and ``import_tree`` takes each in, going on past one it refuses.
 """
 
 from __future__ import annotations
@@ -31,13 +33,13 @@ import stat
 from pathlib import Path
 
 from strongroom.backup import backing_up
-from strongroom.config import RUN_MODES
 from strongroom.db import dbdump
-from strongroom.errors import BadInput, CorruptBackup
+from strongroom.errors import BadInput, CorruptBackup, InvalidName, LinkedFolder
 from strongroom.exchange import foreign
-from strongroom.ids import PROJECT_ID_RE
+from strongroom.ids import PROJECT_ID_RE, is_mode_name
+from strongroom.repo.layout import strongrooms_own
 from strongroom.repo.manifest import MANIFEST, summary
-from strongroom.scopes import Scope, record_queries
+from strongroom.scopes import Scope, original_backups_dir, record_queries
 
 SYSTEM_DATABASES = ("admin", "config", "local")
 
@@ -111,7 +113,7 @@ def _check_original_scope(source: Path, scope: Scope) -> None:
     wrong data on restore: its place in the original's tree says which it is."""
     owner = source.parent
     if owner.parent.name != "project" or not PROJECT_ID_RE.match(owner.name):
-        if not scope.is_site and (owner.name == "site" or owner.name in RUN_MODES):
+        if not scope.is_site and (owner.name == "site" or (owner.parent.name == "backups" and is_mode_name(owner.name))):
             raise BadInput(f"{source} is a backup of the whole site: import it without --project")
         return
     if scope.is_site:
@@ -152,14 +154,16 @@ def original_tree(data_dir: Path, mode: str) -> list[tuple[Scope, Path]]:
     """Every backup folder of an original data dir's run mode, oldest first per scope:
     ``backups/<mode>/<time>/`` (or ``site/<time>/``) and ``project/<id>/<time>/``.
 
-    Strongroom's own backups (with a manifest) are passed over, so the data dir may be
-    the one Strongroom now uses, the original's backups beside its own."""
-    root = _folder(Path(data_dir), "the original data dir") / "backups" / mode
+    What is Strongroom's own there is passed over (``layout.strongrooms_own``), so the
+    data dir may be the one Strongroom uses, its backups beside the original's."""
+    root = original_backups_dir(_folder(Path(data_dir), "the original data dir"), mode)
     found: list[tuple[Scope, Path]] = []
     for folder, scope in [(root, Scope.site()), (root / "site", Scope.site()), *_project_roots(root)]:
         for name in sorted(_subfolders(folder)):
             path = folder / name
-            if name not in ("site", "project") and not name.startswith(".") and not (path / MANIFEST).exists():
+            if folder == root and name in ("site", "project"):
+                continue
+            if not strongrooms_own(path, in_mode_folder=folder == root):
                 found.append((scope, path))
     return found
 
@@ -180,13 +184,23 @@ def _subfolders(folder: Path) -> list[str]:
         return []
 
 
+REFUSALS = (BadInput, InvalidName, CorruptBackup, LinkedFolder)  # a source refused; the others go on
+
+
 def import_tree(sr, data_dir: Path, by: str) -> dict:
     """Take in every backup of this run mode in an original data dir, oldest first,
-    leaving out those imported before (``Strongroom.import_original_tree``)."""
-    imported, skipped = [], []
+    leaving out those imported before (``Strongroom.import_original_tree``). A source
+    that is refused is named with the reason, and the others are still taken in:
+    ``{"imported": [summaries], "skipped": [names], "refused": [{"scope", "project",
+    "folder", "reason"}]}``."""
+    imported, skipped, refused = [], [], []
     for scope, folder in original_tree(data_dir, sr.config.mode):
         if folder.name in imported_names(sr.store, scope):
             skipped.append(f"{scope}: {folder.name}")
             continue
-        imported.append(summary(import_folder(sr, scope, folder, None, "", by)))
-    return {"imported": imported, "skipped": skipped}
+        try:
+            imported.append(summary(import_folder(sr, scope, folder, None, "", by)))
+        except REFUSALS as exc:
+            refused.append({"scope": scope.kind, "project": scope.project_id, "folder": str(folder),
+                            "reason": str(exc)})
+    return {"imported": imported, "skipped": skipped, "refused": refused}

@@ -1,16 +1,21 @@
-"""Who may read the backups: the modes of ``backups/``, of each mode's folder, of the pool
-and of every stored object; made so at first use, checked and repaired by ``verify``.
+"""Who may read the backups: the modes of the backups root, of each mode's folder, of the
+pool, of every folder and file Strongroom writes below them and of every stored object.
 
 A backup holds copies of files its owner may have kept secret (a file of mode 000 is
-stored all the same), so nobody but the operator may read them: the backups root, each
-run mode's folder and the pool are folders of mode 0700, and objects have mode 0400.
-Every path to an object passes through the backups root, so the folders alone keep
-others out; the objects' own modes keep them out of a copy made without ``-p``. The
-site key (``signing``) is mode 0600 in any case.
+stored all the same), so nobody but the operator may read them: every folder Strongroom
+makes or writes into below the backups root is mode 0700, every file it writes there
+0600, and objects have mode 0400. Every path to an object passes through the backups
+root, so the folders alone keep others out; the inner modes keep them out of a copy made
+without ``-p``. The site key (``signing``) is mode 0600 in any case.
+
+Modes are given when Strongroom writes, whoever made a folder before: a host that made
+``backups/`` or ``backups/<mode>/`` 0755 finds them 0700 after the first backup
+(``ensure_folders`` at every operation, ``make_folders`` for a scope's folders, and the
+store's publishing of a backup, ``seal_backup``). ``verify`` checks them again.
 
 A site that wants a group of auditors or a copying job to read backups configures it
-(``STRONGROOM_BACKUP_GROUP``): folders are then 0750 and objects 0440, owned by that
-group. Modes are set by ``chmod`` after ``mkdir``, so no umask can widen them.
+(``STRONGROOM_BACKUP_GROUP``): folders are then 0750, files 0640 and objects 0440, owned
+by that group. Modes are set by ``chmod`` after ``mkdir``, so no umask can widen them.
 """
 
 from __future__ import annotations
@@ -20,13 +25,15 @@ import os
 import stat
 from pathlib import Path
 
-from strongroom.config import RUN_MODES, Config
+from strongroom.config import Config
 from strongroom.errors import BadInput
 from strongroom.fs import mutations
 
 PRIVATE_FOLDER = 0o700
+PRIVATE_FILE = 0o600
 PRIVATE_OBJECT = 0o400
 GROUP_FOLDER = 0o750
+GROUP_FILE = 0o640
 GROUP_OBJECT = 0o440
 
 
@@ -49,23 +56,83 @@ def object_mode(config: Config) -> int:
     return PRIVATE_OBJECT if config.backup_group is None else GROUP_OBJECT
 
 
+def file_mode(config: Config) -> int:
+    """The mode of the files Strongroom writes into a backup (its records, its lists)."""
+    return PRIVATE_FILE if config.backup_group is None else GROUP_FILE
+
+
 def private_folders(config: Config) -> list[Path]:
-    """The folders whose modes keep others out: ``backups/``, ``backups/<mode>/``, the pool."""
+    """The folders whose modes keep others out: the backups root, the mode's folder, the pool."""
     return [config.backups_base, config.backups_dir, config.pool_dir]
 
 
 def every_private_folder(config: Config) -> list[Path]:
     """``private_folders`` with every run mode's folder, not only this one's."""
-    return [config.backups_base, *(config.backups_base / mode for mode in RUN_MODES), config.pool_dir]
+    return [config.backups_base, *(config.backups_base / mode for mode in config.modes), config.pool_dir]
 
 
 def ensure_folders(config: Config) -> None:
-    """Create the private folders that are missing, with their modes (first use)."""
-    wanted, gid = folder_mode(config), group_id(config)
+    """Create the private folders that are missing, and give them all their modes, whoever
+    made them (at every operation, before anything goes in)."""
     for folder in private_folders(config):
-        if not folder.is_dir():
-            mutations.makedirs(folder, mode=PRIVATE_FOLDER)
-            _seal(folder, wanted, gid)
+        make_folders(config, folder)
+
+
+def make_folders(config: Config, folder: Path, root: Path | None = None) -> None:
+    """``folder`` and the folders from the backups root (or ``root``) down to it: made if missing, and
+    each given the private mode and group if it has another (whoever made it). The
+    folders above the root are not Strongroom's (a host's ``backups/``): made if missing,
+    as ``mkdir -p`` would, and left as they are. A link is never changed: the operations
+    that would use it refuse it (``nofollow``)."""
+    root, wanted, gid = root or config.backups_base, folder_mode(config), group_id(config)
+    if not os.path.lexists(root.parent):
+        mutations.makedirs(root.parent)
+    parts = folder.relative_to(root).parts
+    for path in [root, *(root.joinpath(*parts[:n]) for n in range(1, len(parts) + 1))]:
+        _make_or_seal(path, wanted, gid)
+
+
+def _make_or_seal(path: Path, wanted: int, gid: int | None) -> None:
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        try:
+            mutations.mkdir(path, wanted)
+        except FileExistsError:  # made meanwhile by another process
+            pass
+        st = os.lstat(path)
+    if stat.S_ISDIR(st.st_mode) and (stat.S_IMODE(st.st_mode) != wanted or (gid is not None and st.st_gid != gid)):
+        _seal(path, wanted, gid)
+
+
+def seal_backup(config: Config, backup: Path) -> list[str]:
+    """Give a backup its modes: its folder, ``files/`` and every folder and file outside
+    ``files/`` (the records, the manifest, the file list); say which were changed. At
+    publishing (before the backup is renamed into place) and by ``verify`` (backups made
+    before it was done). What is below ``files/`` was made private as it was written
+    (folders by the pool's ``make_folder``; files are the pool's objects)."""
+    folders, files, gid = folder_mode(config), file_mode(config), group_id(config)
+    changed = [_tighten(backup, os.lstat(backup), folders, gid)]
+    stack = [backup]
+    while stack:
+        with os.scandir(stack.pop()) as entries:
+            for entry in entries:
+                st = entry.stat(follow_symlinks=False)
+                if stat.S_ISDIR(st.st_mode):
+                    changed.append(_tighten(Path(entry.path), st, folders, gid))
+                    if entry.path != os.path.join(backup, "files"):
+                        stack.append(Path(entry.path))
+                elif stat.S_ISREG(st.st_mode):
+                    changed.append(_tighten(Path(entry.path), st, files, gid))
+    return [change for change in changed if change]
+
+
+def _tighten(path: Path, st: os.stat_result, wanted: int, gid: int | None) -> str | None:
+    mode = stat.S_IMODE(st.st_mode)
+    if mode == wanted and (gid is None or st.st_gid == gid):
+        return None
+    _seal(path, wanted, gid)
+    return f"{path} was mode {mode:04o}, now {wanted:04o}"
 
 
 def repair_folders(config: Config) -> list[str]:

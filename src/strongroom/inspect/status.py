@@ -24,14 +24,17 @@ from strongroom.scopes import Scope, backups_root
 
 
 def scope_status(sr, scope: Scope) -> dict:
-    """``{"scope", "project", "backups", "newest", "newest_verified", "failed_verification"}``."""
+    """``{"scope", "project", "name", "backups", "newest", "newest_verified",
+    "failed_verification"}``; ``name`` as people know the scope (a project by its title
+    and id: ``scopes.scope_name``)."""
     now = sr.clock()
     ids = sr.store.ids(scope)  # once: each id was validated by it, and a scope may have thousands
     root = backups_root(sr.config, scope)
     checks = {i: checks_record.last_check(root / i) or {} for i in ids}
     verified = next((i for i in ids if checks[i].get("ok") is True), None)
     return {
-        "scope": scope.kind, "project": scope.project_id, "backups": len(ids),
+        "scope": scope.kind, "project": scope.project_id, "name": sr.scope_name(scope.project_id, with_id=True),
+        "backups": len(ids),
         "newest": _newest(sr, scope, ids, now),
         "newest_verified": verified and {**_backup(sr, scope, verified, now), "verified_at": checks[verified]["at"]},
         "failed_verification": [i for i in ids if checks[i].get("ok") is False],
@@ -58,11 +61,14 @@ def _backup(sr, scope: Scope, backup_id: str, now: datetime) -> dict:
 
 
 def site_status(sr, scopes: list[dict]) -> dict:
-    """The whole status: the scopes given, and the data dir's pool, space, journal, lock."""
+    """The whole status: the scopes given, and the data dir's pool, space, journal, lock,
+    and where the backups are (``backups_root``; ``shared_layout``: still among the original
+    module's folders, for ``strongroom migrate-layout``)."""
     base = sr.config.backups_base
     journal = sr.journal.read()
     return {
         "mode": sr.config.mode, "checked_at": sr.clock().isoformat(timespec="seconds"),
+        "backups_root": str(base), "shared_layout": sr.config.legacy_layout,
         "scopes": scopes, "pool": pool_usage(sr.config.pool_dir),
         "free": {"bytes": free_bytes(base), "on": str(mount_point(base))},
         "restore_pending": journal and {key: journal.get(key) for key in ("backup", "scope", "project", "step", "started")},

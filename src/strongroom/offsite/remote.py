@@ -39,10 +39,10 @@ from pathlib import Path
 
 from strongroom.backup.pruning import RetentionPolicy, backups_to_keep
 from strongroom.check import verifying
-from strongroom.config import RUN_MODES, RemoteSettings
+from strongroom.config import RemoteSettings
 from strongroom.db import dbdump
 from strongroom.errors import BadInput, CorruptBackup, InvalidName, NotFound
-from strongroom.ids import backup_id_sort_key, validate_backup_id
+from strongroom.ids import backup_id_sort_key, is_mode_name, validate_backup_id
 from strongroom.offsite.remote_cipher import Plain, Sealed, cipher_for
 from strongroom.offsite.remote_store import ObjectStore, S3Store
 from strongroom.repo.manifest import FILE_LIST, HEX64, iter_entries, summary
@@ -239,7 +239,7 @@ def backup_parts(manifest: dict) -> list[str]:
 
 def _check_document(doc: dict) -> None:
     """A remote manifest's form; ``ValueError`` (or ``InvalidName``) when it is not right."""
-    if doc["format"] != BACKUP_FORMAT or doc["version"] != 1 or doc["mode"] not in RUN_MODES:
+    if doc["format"] != BACKUP_FORMAT or doc["version"] != 1 or not is_mode_name(doc["mode"]):
         raise ValueError("not a Strongroom remote manifest of a known version")
     scope = Scope.site() if doc["scope"] == "site" and doc["project"] is None else Scope.project(doc["project"])
     if scope.kind != doc["scope"]:

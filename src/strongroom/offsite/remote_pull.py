@@ -56,10 +56,9 @@ def pull(sr, remote: Remote, scope: Scope, backup_id: str) -> dict:
     if backup_id in sr.store.taken_names(scope):
         raise BadInput(f"backup {backup_id} of the {scope} is already here")
     manifest = _trusted(sr, remote, backup_id, doc["manifest"])
-    check_no_links(sr.config.data_dir, backups_root(sr.config, scope))
-    check_no_links(sr.config.data_dir, sr.store.pool.root)
-    staging = sr.store.staging_path(scope, backup_id)
-    mutations.makedirs(staging)
+    check_no_links(sr.config.backups_anchor, backups_root(sr.config, scope))
+    check_no_links(sr.config.backups_anchor, sr.store.pool.root)
+    staging = sr.store.make_staging(sr.store.staging_path(scope, backup_id))
     fetched = {"objects_fetched": 0, "bytes_fetched": 0}
     try:
         _fill(sr, remote, staging, doc, manifest, fetched)
@@ -101,13 +100,13 @@ def _fill(sr, remote: Remote, staging: Path, doc: dict, manifest: dict, fetched:
     entries = iter_file_list(staging / FILE_LIST, f"remote backup {doc['id']}",
                              files.get("list_sha256"), files.get("entries"))
     files_dir = staging / "files"
-    mutations.makedirs(files_dir)
     pool = sr.store.pool
+    pool.make_folder(files_dir)
     download = staging / ".download"
     for done, entry in enumerate(entries, 1):
         dest = files_dir / entry["path"]
         if entry["type"] == "dir":
-            mutations.mkdir(dest)
+            pool.make_folder(dest)
         elif entry["type"] == "symlink":
             mutations.symlink(entry["target"], dest)
         elif not _link_existing(pool, entry["hash"], dest):

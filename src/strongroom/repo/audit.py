@@ -42,6 +42,7 @@ from time import perf_counter
 from strongroom.errors import LinkedFolder
 from strongroom.fs.nofollow import check_no_links, open_below
 from strongroom.ids import PROJECT_ID_RE, is_backup_id
+from strongroom.repo import layout
 
 log = logging.getLogger("strongroom")
 
@@ -252,9 +253,10 @@ def new_entry(operation: str, project_id: object, backup_id: object, by: str, or
 
 def _write(service, entry: dict, started: float) -> None:
     entry["duration"] = round(perf_counter() - started, 3)
-    if not service.audit_log.folder.is_dir():
-        # Nothing was ever backed up in this run mode (or the data dir is mistyped): a
-        # refused attempt creates no folders; its error was said to the caller.
+    if not service.audit_log.folder.is_dir() or not layout.in_place(service.config):
+        # Nothing was ever backed up in this run mode (or the data dir is mistyped), or the
+        # backups were moved away (``layout``): a refused attempt creates nothing; its
+        # error was said to the caller.
         log.info("no backups folder for the audit log; not recorded: %s", entry)
         return
     try:

@@ -37,6 +37,7 @@ from strongroom.fs.parallel import PhaseTimes
 ALGORITHM = "sha256"
 BUFFER = 4 << 20  # large reads: fewer system calls, and hashlib releases the GIL on them
 OBJECT_MODE = 0o400  # the owner alone reads objects (``privacy``: 0440 with a backup group)
+FOLDER_MODE = 0o700  # the pool's folders and a backup's (``privacy``: 0750 with a backup group)
 SMALL_FILE = 1 << 20  # files up to this size are read whole, in one call (``_store_small``)
 
 _local = threading.local()
@@ -195,9 +196,11 @@ def _hash_zeros(hasher, count: int) -> None:
 class Pool:
     """The objects below ``root``; it knows nothing of backups."""
 
-    def __init__(self, root: Path, object_mode: int = OBJECT_MODE, group: int | None = None):
+    def __init__(self, root: Path, object_mode: int = OBJECT_MODE, group: int | None = None,
+                 folder_mode: int = FOLDER_MODE):
         self.root = root
         self.object_mode = object_mode
+        self.folder_mode = folder_mode
         self.group = group
         self.tmp = root / ".tmp"
         self._prefix = f"{root}/"
@@ -328,8 +331,20 @@ class Pool:
         except FileNotFoundError as exc:
             if exc.filename != tmp:
                 raise
-        mutations.makedirs(self.tmp)
+        self.make_folder(self.tmp)
         return copy_hashing(src, tmp, times, sparse)
+
+    def make_folder(self, path: Path | str) -> None:
+        """A new folder of the pool or of a backup's ``files/``, private as the objects are
+        (``privacy``): the folder mode, the backup group's when one is configured."""
+        try:
+            mutations.mkdir(path, self.folder_mode)
+        except FileNotFoundError:  # the pool's own folder is not there yet (a pool used alone)
+            mutations.makedirs(Path(path).parent)
+            mutations.mkdir(path, self.folder_mode)
+        if self.group is not None:
+            mutations.chown_group(path, self.group)
+            mutations.chmod(path, self.folder_mode)
 
     def seal(self, path: Path | str) -> None:
         """Make a new object read-only, readable by the owner (and the backup group) alone."""
@@ -344,7 +359,10 @@ class Pool:
             try:
                 mutations.link(tmp, obj)
             except FileNotFoundError:  # its bucket's first object: make the bucket then, not stat it each time
-                mutations.makedirs(Path(obj).parent)
+                try:
+                    self.make_folder(os.path.dirname(obj))
+                except FileExistsError:  # made meanwhile by another writer
+                    pass
                 mutations.link(tmp, obj)
         except FileExistsError:
             return False  # the same content was named first by another thread or process

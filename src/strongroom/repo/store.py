@@ -27,10 +27,10 @@ from pathlib import Path
 
 from strongroom.config import Config
 from strongroom.errors import CorruptBackup, LinkedFolder, NotFound
-from strongroom.fs import mutations
+from strongroom.fs import mutations, privacy
 from strongroom.fs.nofollow import check_folder, check_no_links, open_below
 from strongroom.fs.parallel import Ordered
-from strongroom.fs.privacy import group_id, object_mode
+from strongroom.fs.privacy import folder_mode, group_id, object_mode
 from strongroom.ids import backup_id_sort_key, is_backup_id, validate_backup_id
 from strongroom.repo.manifest import (
     MANIFEST,
@@ -51,7 +51,7 @@ READERS = 16  # threads reading a listing's manifests: small reads that mostly w
 class BackupStore:
     def __init__(self, config: Config):
         self.config = config
-        self.pool = Pool(config.pool_dir, object_mode(config), group_id(config))
+        self.pool = Pool(config.pool_dir, object_mode(config), group_id(config), folder_mode(config))
         self.site_key = SiteKey(config)
 
     def ids(self, scope: Scope) -> list[str]:
@@ -133,7 +133,7 @@ class BackupStore:
         another. The checks are ``open``'s."""
         root = backups_root(self.config, scope)
         try:
-            check_no_links(self.config.data_dir, root)
+            check_no_links(self.config.backups_anchor, root)
         except LinkedFolder:
             return
         with Ordered(workers=READERS, window=-1) as reads:
@@ -149,7 +149,7 @@ class BackupStore:
         backup after another (the newest is nearly always the one)."""
         root = backups_root(self.config, scope)
         try:
-            check_no_links(self.config.data_dir, root)
+            check_no_links(self.config.backups_anchor, root)
         except LinkedFolder:
             return None
         opened = (self._opened(scope, root, *_read_listed(root, backup_id)) for backup_id in _listed(root))
@@ -186,8 +186,17 @@ class BackupStore:
     def staging_path(self, scope: Scope, backup_id: str) -> Path:
         return backups_root(self.config, scope) / (STAGING_PREFIX + validate_backup_id(backup_id))
 
+    def make_staging(self, staging: Path) -> Path:
+        """The new folder ``staging`` below a scope's root, and the folders from the backups
+        root to it made or given the private mode (``privacy``: whoever made them)."""
+        privacy.make_folders(self.config, staging.parent)
+        mutations.mkdir(staging, folder_mode(self.config))
+        return staging
+
     def publish(self, staging: Path, scope: Scope, backup_id: str) -> Path:
+        """Give the finished backup in ``staging`` its modes and rename it into place."""
         final = self.path(scope, backup_id)
+        privacy.seal_backup(self.config, staging)
         mutations.rename(staging, final)
         mutations.fsync_dir(final.parent)
         return final
@@ -195,11 +204,11 @@ class BackupStore:
     def delete(self, scope: Scope, backup_id: str) -> tuple[int, int]:
         """Remove a backup and the objects only it used; return (objects, bytes) freed."""
         path, manifest = self.open(scope, backup_id, authenticated=False)
-        check_no_links(self.config.data_dir, self.pool.root)
+        check_no_links(self.config.backups_anchor, self.pool.root)
         doomed = DELETING_PREFIX + backup_id
         # Through the scope root's descriptor: a folder swapped for a link after the
         # check above cannot redirect the rename or the removal out of ``backups/``.
-        root_fd = open_below(self.config.data_dir, path.parent)
+        root_fd = open_below(self.config.backups_anchor, path.parent)
         try:
             mutations.rename(backup_id, doomed, src_dir_fd=root_fd, dst_dir_fd=root_fd)
             os.fsync(root_fd)
@@ -216,7 +225,7 @@ class BackupStore:
     def _refuse_links(self, path: Path) -> None:
         """``LinkedFolder`` if the backup ``path``, a folder between the data dir and it,
         or its ``files``/``db`` folder is a link: no backup is used or removed through one."""
-        check_no_links(self.config.data_dir, path)
+        check_no_links(self.config.backups_anchor, path)
         for part in ("files", "db"):
             check_no_links(path, path / part)
 
@@ -232,7 +241,7 @@ class BackupStore:
         """Remove staging and deleting folders left by a crash; return what was removed."""
         removed = []
         for root in self.scope_roots():
-            if not root.is_dir() or _linked(self.config.data_dir, root):
+            if not root.is_dir() or _linked(self.config.backups_anchor, root):
                 continue  # nothing is removed through a link (``open`` and ``delete`` refuse it)
             for entry in os.scandir(root):
                 if entry.name.startswith((STAGING_PREFIX, DELETING_PREFIX)) or entry.name.endswith(".tmp"):

@@ -54,7 +54,8 @@ def open_source(sr, scope: Scope, backup_scope: Scope, backup_id: str, paths) ->
     """The backup's folder and manifest, what restoring ``scope`` from it puts back, and
     the chosen parts (None: all), once known to be in the backup."""
     path, manifest = sr.store.open(backup_scope, backup_id)
-    source = partial.source_for(sr.config, scope, backup_scope, path, manifest)
+    source = partial.source_for(sr.config, scope, backup_scope, path, manifest,
+                                lambda: sr.scope_name(scope.project_id, with_id=True))
     parts = Parts(paths) if paths else None
     if parts:
         parts.check_present(source.entries(), backup_id)

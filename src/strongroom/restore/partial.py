@@ -23,6 +23,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 import bson
@@ -36,14 +37,17 @@ from strongroom.restore.recovering import tree_paths
 from strongroom.scopes import Scope, project_queries
 
 
-def source_for(config, scope: Scope, backup_scope: Scope, path: Path, manifest: dict) -> sources.Source:
-    """What restoring ``scope`` from the backup at ``path`` (of ``backup_scope``) puts back."""
+def source_for(config, scope: Scope, backup_scope: Scope, path: Path, manifest: dict,
+               name: Callable[[], str] | None = None) -> sources.Source:
+    """What restoring ``scope`` from the backup at ``path`` (of ``backup_scope``) puts back;
+    ``name()`` names the project in a refusal (``scopes.scope_name``)."""
     if scope == backup_scope:
         return sources.whole(path, manifest)
     queries = project_queries(config, scope.project_id)
     folder = f"project/{scope.project_id}"
     if not (sources.has_folder(path, manifest, folder) or _holds_record(path, manifest, config, queries)):
-        raise NotFound(f"site backup {manifest['id']} holds no project {scope.project_id}: nothing was changed")
+        named = name() if name else str(scope)
+        raise NotFound(f"site backup {manifest['id']} holds no {named}: nothing was changed")
     return sources.project_of_site(path, manifest, scope.project_id, list(queries))
 
 
@@ -63,7 +67,7 @@ def check_target(config, target: str | os.PathLike) -> Path:
     its way is a link, ``BadInput`` if it is there and not an empty folder."""
     folder = Path(os.path.abspath(target))
     _refuse_links_on_the_way(folder)
-    for kept in (config.data_dir / "working", config.data_dir / "backups"):
+    for kept in (config.data_dir / "working", config.shared_backups_dir, config.backups_root):
         kept = Path(os.path.realpath(kept))
         if folder == kept or kept in folder.parents or folder in kept.parents:
             raise BadInput(f"refusing to restore into {folder}: it is inside the live files or the backups "

@@ -236,7 +236,7 @@ def _rescuer(sr, scope: Scope, entry: dict) -> rescue.Rescuer | None:
     if not pre_id:
         return None
     pre_path, pre = sr.store.open(scope, pre_id)
-    return rescue.Rescuer(lambda: iter_entries(pre_path, pre), sr.config.data_dir,
+    return rescue.Rescuer(lambda: iter_entries(pre_path, pre), sr.config.backups_anchor,
                           rescue_dir(sr.config, scope, pre_id))
 
 

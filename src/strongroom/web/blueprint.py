@@ -37,7 +37,7 @@ from werkzeug.exceptions import HTTPException
 
 from strongroom import humanize
 from strongroom.config import Config
-from strongroom.db.engines import open_database
+from strongroom.db.engines import database_exists, open_database
 from strongroom.errors import Busy, StrongroomError
 from strongroom.policy import User
 from strongroom.service import Strongroom
@@ -47,11 +47,12 @@ from strongroom.web.layouts import Layout
 
 
 def service_factory_for(config: Config, database=None) -> Callable[..., Strongroom]:
-    """``factory(progress=None)``: a service on ``config``, sharing one open database."""
+    """``factory(progress=None)``: a service on ``config``, sharing one open database (once
+    it exists: an embedded one is not made by a look, nor by a backup, see ``service``)."""
     shared = {"database": database}
 
     def factory(progress=None) -> Strongroom:
-        if shared["database"] is None:
+        if shared["database"] is None and database_exists(config):
             shared["database"] = open_database(config)
         return Strongroom(config, database=shared["database"], progress=progress, origin="web")
 
@@ -169,7 +170,7 @@ def panel_context(project_id: str | None) -> dict | None:
     listed = listing.page_of(face.list(project_id), request.args)
     return {
         "project_id": project_id, "backups": listed["rows"], "listing": listed, "panel_link": _panel_link,
-        "mode": face.mode,
+        "mode": face.mode, "production": face.production,
         "may_change": face.can("backup", project_id), "notice": face.notice(),
         "job": job if job and job.project == project_id else None, "csrf_token": csrf.token(),
         "ops": operations.panel_operations(face.service(), project_id),

@@ -187,9 +187,9 @@ def admin():
 
 
 def _signing_in() -> str | None:
-    """How one signs in here: ``picker`` (outside prod), ``password`` (prod, with
+    """How one signs in here: ``picker`` (outside production modes), ``password`` (prod, with
     ``$STRONGROOM_DEMO_PASSWORD`` set) or None (prod without it: nobody)."""
-    if _state()["config"].mode != "prod":
+    if not _state()["config"].production:
         return "picker"
     return "password" if _state()["password"] else None
 

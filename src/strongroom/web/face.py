@@ -45,6 +45,11 @@ class Face:
     def mode(self) -> str:
         return self.service().config.mode
 
+    @property
+    def production(self) -> bool:
+        """Is the run mode a production one (``policy``: no user-triggered change)?"""
+        return self.service().config.production
+
     def user(self) -> User | None:
         return self.current_user()
 
@@ -58,18 +63,19 @@ class Face:
         return "" if user is None else user.name
 
     def can(self, action: str, project_id: str | None) -> bool:
-        return can(self.user(), action, Scope.of(project_id), self.mode)
+        config = self.service().config
+        return can(self.user(), action, Scope.of(project_id), config.mode, config.production_modes)
 
     def authorize(self, action: str, project_id: str | None) -> Scope:
         """The validated scope, if the current user may do ``action`` on it."""
         scope = Scope.of(project_id)
-        user, mode = self.user(), self.mode
-        if can(user, action, scope, mode):
+        user, config = self.user(), self.service().config
+        if can(user, action, scope, config.mode, config.production_modes):
             return scope
         if user is None:
             raise NotAllowed("sign in first: backups are shown only to those allowed to see them")
-        if mode == "prod" and can(user, VIEW, scope, mode):
-            raise NotAllowed("not in prod: there the system makes backups (scheduled); "
+        if config.production and can(user, VIEW, scope, config.mode, config.production_modes):
+            raise NotAllowed(f"not in {config.mode}: there the system makes backups (scheduled); "
                              "nobody makes, restores or deletes them by hand")
         who = "admins and root" if scope.is_site else "admins, root and the project's organisers"
         raise NotAllowed(f"only {who} may {action} backups of {self.service().scope_name(scope.project_id)}")
