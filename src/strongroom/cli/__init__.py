@@ -35,7 +35,7 @@ from strongroom.cli.preconditions import asks_for_help, check_data_dir
 from strongroom.cli.progress import TerminalProgress
 from strongroom.cli.remote import pull, push
 from strongroom.cli.site import demo, serve
-from strongroom.config import ENV_DATA_DIR, ENV_DB, ENV_MODE, RUN_MODES, Config
+from strongroom.config import ENV_DATA_DIR, ENV_DB, ENV_MODE, ENV_MODEL, MODELS, RUN_MODES, Config
 from strongroom.errors import StrongroomError
 
 if TYPE_CHECKING:
@@ -48,8 +48,8 @@ class Context:
     """What every command gets (``obj``): the configuration, the progress bar, and the
     service, opened on first use (``demo`` and ``--help`` need no database)."""
 
-    def __init__(self, data_dir, mode, db):
-        self.config = Config.from_env(data_dir, mode, db)
+    def __init__(self, data_dir, mode, db, model=None):
+        self.config = Config.from_env(data_dir, mode, db, model)
         self.progress = TerminalProgress()
         self._service = None
 
@@ -72,10 +72,13 @@ class Context:
 @click.option("--db", envvar=ENV_DB, metavar="URI",
               help=f"mongodb://host/<name> for a MongoDB server (env {ENV_DB}); "
                    "default: the embedded database at <data dir>/db/<mode>.")
+@click.option("--model", envvar=ENV_MODEL, metavar="NAME|FILE",
+              help=f"Which records make a project: {' or '.join(MODELS)} (default original: project and "
+                   f"edition), or a .json/.toml model file (env {ENV_MODEL}; docs/data-model.md).")
 @ping_url_option
 @click.version_option(__version__, prog_name="strongroom")
 @click.pass_context
-def main(ctx, data_dir, mode, db, ping_url):
+def main(ctx, data_dir, mode, db, model, ping_url):
     """Back up and restore a site's working files and MongoDB database, whole or per project.
 
     \b
@@ -88,7 +91,7 @@ def main(ctx, data_dir, mode, db, ping_url):
     from strongroom.repo.journal import unfinished_restore  # here: ``--version`` starts without it
 
     set_up_logging()
-    ctx.obj = Context(data_dir, mode, db)
+    ctx.obj = Context(data_dir, mode, db, model)
     check_data_dir(ctx, ctx.obj.config)
     for stop in STOP_SIGNALS:
         signal.signal(stop, on_stop_signal)
