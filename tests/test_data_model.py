@@ -203,6 +203,24 @@ def test_a_restore_that_fails_after_the_editions_are_replaced_puts_every_couplin
     assert (all_couplings(database), records_fingerprint(database, {"edition": {}})) == before
 
 
+def test_an_edition_moved_to_another_project_since_the_backup_fails_the_restore_and_changes_nothing(pure3d):
+    """As with the original model, the backup's edition cannot be inserted beside the moved
+    one; the rollback puts the couplings back too, the other project's included, although
+    the pre-restore backup holds couplings of an edition it does not (the moved one's)."""
+    _config, database, site, service = pure3d
+    project, other = site.project_ids[0], site.project_ids[1]
+    made = service.make_backup(project)
+    moved = ObjectId(site.edition_ids[project][0])
+    database.edition.update_one({"_id": moved}, {"$set": {"projectId": ObjectId(other)}})
+    before = all_couplings(database), records_fingerprint(database, {"edition": {}})
+
+    with pytest.raises(RestoreFailed, match="put back as it was"):
+        service.restore_backup(made["id"], project)
+
+    assert (all_couplings(database), records_fingerprint(database, {"edition": {}})) == before
+    assert len(couplings(database, other)) == 2 * EDITIONS + 2
+
+
 # -- preview and diff --------------------------------------------------------------------
 
 
@@ -363,3 +381,29 @@ def test_a_project_archive_with_its_couplings_lands_on_another_site(tmp_path):
     assert landed["records"]["editionUser"] == 10
     elsewhere.restore_backup(landed["id"], project)
     assert couplings(elsewhere.database, project) == couplings(database, project)
+
+
+def test_an_original_project_backup_imported_with_the_pure3d_model_leaves_the_couplings_alone(tmp_path):
+    """The original module never backs couplings up: the import leaves editionUser out,
+    saying so, rather than writing it empty (which a restore would take as none)."""
+    from test_importing import write_original_backup
+
+    config = Config(data_dir=tmp_path / "data", model="pure3d")
+    database = open_database(config)
+    site = create_demo_site(config, database, projects=2, editions=EDITIONS, seed=6)
+    service = Strongroom(config, database=database)
+    project = site.project_ids[0]
+    live = scope_dir(config, Scope.project(project))
+    original = {"project": {"_id": ObjectId(project)}, "edition": {"projectId": ObjectId(project)}}
+    source = write_original_backup(tmp_path / f"orig/backups/pilot/project/{project}/2024-03-01T10-00-00",
+                                   database, original, live, per_record=True)
+    remove_two(database, project)
+    now = couplings(database, project)
+
+    made = service.import_backup(source, project)
+    service.restore_backup(made["id"], project)
+
+    assert "editionUser" not in made["records"]
+    assert any("left out editionUser" in warning for warning in service.show_backup(made["id"], project)["warnings"])
+    assert couplings(database, project) == now and len(now) == 8
+

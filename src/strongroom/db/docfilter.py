@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import bson
+from bson import ObjectId
 
 from strongroom.config import Config
 from strongroom.db.dbdump import RAW_OPTIONS
@@ -83,6 +84,33 @@ def dump_ids(bson_dir: Path) -> IdsOf:
             return []
 
     return ids_of
+
+
+def named_ids(config: Config, bson_dir: Path) -> IdsOf:
+    """``scopes.IdsOf`` giving, for a collection others are linked through, the ids that
+    the dump's records of those others name (the ``editionId`` of each ``editionUser``
+    record, whatever its edition), a hex id also as ObjectId: where a dump loaded whole
+    puts records, so that a restore can clear those places first (``linking``)."""
+
+    def ids_of(name: str, _query: dict) -> list:
+        found = []
+        for link in config.model.linked:
+            if link.via != name:
+                continue
+            try:
+                with open(bson_dir / f"{link.collection}.bson", "rb") as fh:
+                    for document in bson.decode_file_iter(fh, RAW_OPTIONS):
+                        found.extend(_named(_value(document, link.field)))
+            except FileNotFoundError:
+                continue
+        return found
+
+    return ids_of
+
+
+def _named(value) -> list:
+    values = value if isinstance(value, list) else [] if value is _MISSING else [value]
+    return [*values, *(ObjectId(v) for v in values if isinstance(v, str) and ObjectId.is_valid(v))]
 
 
 def dump_queries(config: Config, project_id: str, bson_dir: Path) -> dict[str, dict]:

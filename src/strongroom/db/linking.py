@@ -15,6 +15,10 @@ the query that *replaces* records covers both sides.
   project's, and the edition goes), one deleted since gets its couplings back. From a
   dump that holds more (one project of a site backup) it loads what the dump's own ids
   select (``docfilter.dump_queries``), never another project's records.
+- A dump loaded whole also clears the places its own records go (``named_ids``: the
+  editions its couplings name). That matters for a pre-restore backup, which may hold
+  couplings of editions it does not hold (an edition moved to another project since the
+  backup being restored): rolling back to it must not fail on records already there.
 - A rollback is a restore of the pre-restore backup: the same rule.
 - The preview, the comparison that lets a restore do nothing (``matching``) and the diff
   against live read the live side as a restore would replace it.
@@ -31,7 +35,7 @@ from pathlib import Path
 import bson
 
 from strongroom.config import Config
-from strongroom.db.docfilter import dump_ids
+from strongroom.db.docfilter import dump_ids, named_ids
 from strongroom.db.engines import raw_documents
 from strongroom.scopes import IdsOf, Scope, project_queries
 
@@ -51,10 +55,14 @@ def either(*sources: IdsOf) -> IdsOf:
     return lambda name, query: [found for ids_of in sources for found in ids_of(name, query)]
 
 
-def replaced_queries(config: Config, scope: Scope, database, bson_dir: Path | None) -> dict[str, dict] | None:
+def replaced_queries(config: Config, scope: Scope, database, bson_dir: Path, *,
+                     filtered: bool = False) -> dict[str, dict] | None:
     """What restoring ``scope`` from the dump in ``bson_dir`` replaces (None: the whole site):
-    the records the live ids select and those the dump's ids select."""
+    the records the live ids select, those the dump's ids select and, for a dump loaded
+    whole (not ``filtered``), those in the places its own records go (``named_ids``)."""
     if scope.is_site:
         return None
-    sources = (live_ids(database),) if bson_dir is None else (live_ids(database), dump_ids(bson_dir))
+    sources = [live_ids(database), dump_ids(bson_dir)]
+    if not filtered:
+        sources.append(named_ids(config, bson_dir))
     return project_queries(config, scope.project_id, either(*sources))

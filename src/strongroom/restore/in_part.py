@@ -95,7 +95,7 @@ def preview_parts(sr, scope: Scope, backup_scope: Scope, backup_id: str, paths,
     live = target if target is not None else scope_dir(sr.config, scope)
     records = {}
     if parts is None and target is None:
-        queries = linking.replaced_queries(sr.config, scope, sr.database, source.bson_dir)
+        queries = linking.replaced_queries(sr.config, scope, sr.database, source.bson_dir, filtered=source.filtered)
         selects = docfilter.dump_queries(sr.config, scope.project_id, source.bson_dir) if source.filtered else None
         records = preview.diff_records(sr.database, source.bson_dir, list(source.collections), queries, selects)
     return {"backup": backup_id, "scope": scope.kind, "project": scope.project_id,

@@ -216,7 +216,7 @@ def build_and_switch(sr, scope: Scope, source: sources.Source, entry: dict,
 def _restore_records(sr, scope: Scope, source: sources.Source) -> dbrestore.Restored:
     """Replace the scope's records by the source's: what the live ids and the dump's select
     (``linking``), in the model's order; from a dump holding more, what its own ids select."""
-    queries = linking.replaced_queries(sr.config, scope, sr.database, source.bson_dir)
+    queries = linking.replaced_queries(sr.config, scope, sr.database, source.bson_dir, filtered=source.filtered)
     selects = docfilter.dump_queries(sr.config, scope.project_id, source.bson_dir) if source.filtered else None
     names = in_model_order(sr.config, source.collections)
     sr.progress("loading", 0, source.records)
