@@ -383,6 +383,23 @@ def test_a_project_archive_with_its_couplings_lands_on_another_site(tmp_path):
     assert couplings(elsewhere.database, project) == couplings(database, project)
 
 
+def test_a_project_archive_landed_under_another_id_keeps_its_couplings_to_its_editions(tmp_path):
+    here, there = (Config(data_dir=tmp_path / name, model="pure3d") for name in ("here", "there"))
+    database = open_database(here)
+    project = create_demo_site(here, database, projects=2, editions=EDITIONS, seed=5).project_ids[0]
+    service, elsewhere = Strongroom(here, database=database), Strongroom(there, database=open_database(there))
+    archive = io.BytesIO()
+    service.export_backup(service.make_backup(project)["id"], archive, project)
+    new_id = "0123456789abcdef01234567"
+
+    archive.seek(0)
+    landed = elsewhere.import_archive(archive, as_project=new_id)
+    elsewhere.restore_backup(landed["id"], new_id)
+
+    assert elsewhere.database.edition.count_documents({"projectId": ObjectId(new_id)}) == EDITIONS
+    assert couplings(elsewhere.database, new_id) == couplings(database, project)
+
+
 def test_an_original_project_backup_imported_with_the_pure3d_model_leaves_the_couplings_alone(tmp_path):
     """The original module never backs couplings up: the import leaves editionUser out,
     saying so, rather than writing it empty (which a restore would take as none)."""
