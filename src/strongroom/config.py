@@ -13,9 +13,13 @@ change in the web face: ``policy``), are configuration too.
 
 from __future__ import annotations
 
+import json
 import os
+import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from strongroom.errors import BadInput
 from strongroom.ids import validate_mode_name
@@ -32,6 +36,7 @@ ENV_MODES = "STRONGROOM_MODES"
 ENV_PRODUCTION_MODES = "STRONGROOM_PRODUCTION_MODES"
 ENV_BACKUPS_DIR = "STRONGROOM_BACKUPS_DIR"
 ENV_DB = "STRONGROOM_DB"
+ENV_MODEL = "STRONGROOM_MODEL"
 ENV_SITE_KEY_FILE = "STRONGROOM_SITE_KEY_FILE"
 ENV_BACKUP_GROUP = "STRONGROOM_BACKUP_GROUP"
 ENV_S3_BUCKET = "STRONGROOM_S3_BUCKET"
@@ -41,23 +46,111 @@ ENV_S3_REGION = "STRONGROOM_S3_REGION"
 ENV_REMOTE_KEY_FILE = "STRONGROOM_REMOTE_KEY_FILE"
 
 
+class Link(NamedTuple):
+    """A collection whose records belong to a project: those whose ``field`` holds the id
+    of the project (``via`` the project collection) or of one of the project's records of
+    another collection (``via`` that collection: Pure3D's ``editionUser`` by ``editionId``
+    through ``edition``)."""
+
+    collection: str
+    field: str
+    via: str | None = None  # None: the project collection
+
+    @classmethod
+    def of(cls, value) -> Link:
+        """A link from a tuple ``(collection, field[, via])`` or a mapping with those keys."""
+        if isinstance(value, Mapping):
+            unknown = set(value) - set(cls._fields)
+            if unknown or not {"collection", "field"} <= set(value):
+                raise BadInput(f"a linked collection is {{collection, field, via?}}, not {dict(value)!r}")
+            value = (value["collection"], value["field"], value.get("via"))
+        if not isinstance(value, list | tuple) or len(value) not in (2, 3):
+            raise BadInput(f"a linked collection is (collection, field[, via]), not {value!r}")
+        link = cls(*value)
+        if not all(isinstance(part, str) and part for part in link[:2]) or not (
+                link.via is None or isinstance(link.via, str) and link.via):
+            raise BadInput(f"a linked collection names its collection, field and via as text, not {value!r}")
+        return link
+
+
 @dataclass(frozen=True)
 class DataModel:
     """Which collections make up a project, and the user data a project restore never touches.
 
     The default is the original's model: the ``project`` record by ``_id`` and the
-    ``edition`` records whose ``projectId`` is the project's id.
+    ``edition`` records whose ``projectId`` is the project's id. ``linked`` lists the other
+    collections in the order their queries are made (``scopes.project_queries``): a link
+    ``via`` another collection comes after that collection's own. ``MODELS`` holds the
+    named presets (``pure3d`` adds ``editionUser`` by ``editionId`` through ``edition``);
+    ``load_model`` reads a name or a file.
     """
 
     project_collection: str = "project"
     title_field: str = "title"  # what people call a project by (``scopes.scope_name``)
-    linked: tuple[tuple[str, str], ...] = (("edition", "projectId"),)
+    linked: tuple[Link, ...] = (Link("edition", "projectId"),)
     user_collections: tuple[str, ...] = ("user", "projectUser")
+    name: str = field(default="custom", compare=False)  # the preset's name or the file read: for people
 
     def __post_init__(self) -> None:
-        touched = {self.project_collection, *(name for name, _ in self.linked)}
-        if touched & set(self.user_collections):
-            raise BadInput(f"a project restore may not replace user data: {sorted(touched & set(self.user_collections))}")
+        links = tuple(Link.of(link) for link in self.linked)
+        links = tuple(link._replace(via=link.via or self.project_collection) for link in links)
+        object.__setattr__(self, "linked", links)
+        object.__setattr__(self, "user_collections", tuple(self.user_collections))
+        known = [self.project_collection]
+        for link in links:
+            if link.collection in known:
+                raise BadInput(f"the data model names the collection {link.collection!r} twice")
+            if link.via not in known:
+                raise BadInput(f"{link.collection!r} is linked via {link.via!r}, which is not the project "
+                               "collection or a linked collection named before it")
+            known.append(link.collection)
+        touched = set(known) & set(self.user_collections)
+        if touched:
+            raise BadInput(f"a project restore may not replace user data: {sorted(touched)}")
+
+    @property
+    def collections(self) -> tuple[str, ...]:
+        """The project's collections, each after the one it is linked via."""
+        return (self.project_collection, *(link.collection for link in self.linked))
+
+    def describe(self) -> dict:
+        """The model as its file would hold it (``load_model``)."""
+        return {"project_collection": self.project_collection, "title_field": self.title_field,
+                "linked": [link._asdict() for link in self.linked],
+                "user_collections": list(self.user_collections)}
+
+
+MODELS = {
+    "original": DataModel(name="original"),
+    "pure3d": DataModel(linked=(Link("edition", "projectId"), Link("editionUser", "editionId", "edition")),
+                        name="pure3d"),
+}
+MODEL_KEYS = ("project_collection", "title_field", "linked", "user_collections")
+
+
+def load_model(spec: str | os.PathLike | None) -> DataModel:
+    """The data model ``spec`` names: a preset of ``MODELS`` (None: ``original``), or a JSON or
+    TOML file holding ``DataModel``'s fields (``describe``; those left out keep the
+    original's values). ``BadInput``, one line, for anything else."""
+    if spec is None or str(spec) in MODELS:
+        return MODELS[str(spec or "original")]
+    path = Path(spec)
+    if path.suffix not in (".json", ".toml"):
+        raise BadInput(f"the data model is one of {', '.join(MODELS)} or a .json or .toml file, not {str(spec)!r}")
+    try:
+        text = path.read_text(encoding="utf-8")
+        found = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+    except (OSError, ValueError) as exc:  # tomllib's and json's errors are ValueErrors
+        raise BadInput(f"cannot read the data model from {path}: {exc}") from None
+    if not isinstance(found, dict) or set(found) - set(MODEL_KEYS):
+        keys = sorted(set(found) - set(MODEL_KEYS)) if isinstance(found, dict) else found
+        raise BadInput(f"{path}: a data model holds {', '.join(MODEL_KEYS)}; not {keys!r}")
+    texts = {key: found[key] for key in ("project_collection", "title_field") if key in found}
+    if not all(isinstance(value, str) and value for value in texts.values()) or not all(
+            isinstance(found.get(key, []), list) for key in ("linked", "user_collections")):
+        raise BadInput(f"{path}: project_collection and title_field are text, linked and user_collections lists")
+    return DataModel(**texts, **{key: tuple(found[key]) for key in ("linked", "user_collections") if key in found},
+                     name=str(path))
 
 
 @dataclass(frozen=True)
@@ -101,13 +194,14 @@ class Config:
     ``backup_group``, when set, may read the backups (``privacy``); ``remote`` says where
     offsite copies go. ``modes`` are the run modes (``mode`` is one of them), and
     ``production_modes`` those where nobody triggers a change through the web face (None:
-    ``prod``, if it is one of the modes).
+    ``prod``, if it is one of the modes). ``model`` says which records make a project: a ``DataModel``,
+    or a preset's name or a model file (``load_model``).
     """
 
     data_dir: Path
     mode: str = "pilot"
     db_uri: str | None = None
-    model: DataModel = field(default_factory=DataModel)
+    model: DataModel = field(default_factory=lambda: MODELS["original"])
     site_key_file: Path | None = None
     backup_group: str | None = None
     remote: RemoteSettings = field(default_factory=RemoteSettings)
@@ -131,6 +225,8 @@ class Config:
         object.__setattr__(self, "modes", modes)
         object.__setattr__(self, "production_modes", production)
         object.__setattr__(self, "data_dir", Path(self.data_dir).absolute())
+        if not isinstance(self.model, DataModel):
+            object.__setattr__(self, "model", load_model(self.model))
         if self.db_uri is not None:
             database_name(self.db_uri)  # a URI that cannot work is refused here, by every face
         if self.site_key_file is not None:
@@ -210,19 +306,22 @@ class Config:
         backups_dir: str | os.PathLike | None = None,
         modes: str | None = None,
         production_modes: str | None = None,
+        model: str | os.PathLike | None = None,
     ) -> Config:
         """Arguments win over the environment; the data dir defaults to ``./data``.
         ``modes`` and ``production_modes`` are lists separated by commas
-        (``pilot,test,prod,custom``)."""
+        (``pilot,test,prod,custom``); the data model defaults to the original's (``load_model``:
+        a preset's name or a file)."""
         env = os.environ.get
         data_dir = data_dir or env(ENV_DATA_DIR) or "data"
         mode = mode or env(ENV_MODE) or "pilot"
         db_uri = db_uri or env(ENV_DB) or None
         backups_dir = backups_dir or env(ENV_BACKUPS_DIR) or None
+        model = load_model(model or env(ENV_MODEL) or None)
         modes = parse_modes(modes or env(ENV_MODES), RUN_MODES)
         production = parse_modes(production_modes if production_modes is not None else env(ENV_PRODUCTION_MODES),
                                  None)
-        return cls(data_dir=Path(data_dir), mode=mode, db_uri=db_uri,
+        return cls(data_dir=Path(data_dir), mode=mode, db_uri=db_uri, model=model,
                    site_key_file=env(ENV_SITE_KEY_FILE) or None,
                    backup_group=env(ENV_BACKUP_GROUP) or None,
                    remote=RemoteSettings.from_env(),

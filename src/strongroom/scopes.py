@@ -8,7 +8,9 @@ them (the CLI, the web pages and the messages all call it).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 from strongroom.config import Config
@@ -73,25 +75,77 @@ def backup_dir(config: Config, scope: Scope, backup_id: str) -> Path:
     return backups_root(config, scope) / validate_backup_id(backup_id)
 
 
-def record_queries(config: Config, scope: Scope) -> dict[str, dict] | None:
+IdsOf = Callable[[str, dict], Iterable]  # (collection, its query) -> the _id of each record it selects
+
+
+def record_queries(config: Config, scope: Scope, ids_of: IdsOf | None = None) -> dict[str, dict] | None:
     """What selects a scope's records: None for the site (every collection, whole), the
     project's queries (``project_queries``) for a project."""
-    return None if scope.is_site else project_queries(config, scope.project_id)
+    return None if scope.is_site else project_queries(config, scope.project_id, ids_of)
 
 
-def project_queries(config: Config, project_id: str) -> dict[str, dict]:
-    """The records of a project, per collection: its record by ``_id``, the linked ones.
+def project_queries(config: Config, project_id: str, ids_of: IdsOf | None = None) -> dict[str, dict]:
+    """The records of a project, per collection in the model's order (a collection after
+    the one it is linked via): its record by ``_id``, then each linked collection's.
 
-    Links are matched as ObjectId or as the same id in hex, as apps store either.
+    A link to the project matches its id as ObjectId or as the same id in hex, as apps
+    store either. A link ``via`` another collection (Pure3D's ``editionUser`` by
+    ``editionId`` through ``edition``) matches the ids of that collection's records in the
+    scope, as ``ids_of(collection, its query)`` gives them: the live database's, a
+    dump's, or both (``db.linking``); an ObjectId among them matches in hex too. Without
+    ``ids_of`` the model may have no such link (``ValueError``: a mistake in the code).
     """
+    makers = project_query_makers(config, project_id, ids_of)
+    return {name: make() for name, make in makers.items()}
+
+
+def project_query_makers(config: Config, project_id: str,
+                         ids_of: IdsOf | None = None) -> dict[str, Callable[[], dict]]:
+    """``project_queries`` with each query made only when it is asked for (and once), in
+    order: a backup asks for a linked collection's query once the collection it is linked
+    via is dumped, so that it reads the ids from that dump (``dbdump.dump_collections``).
+    The project's own record's query needs no ids."""
     from bson import ObjectId  # here, not at the top: listing backups needs no bson
 
     oid = ObjectId(validate_project_id(project_id))
     model = config.model
-    queries = {model.project_collection: {"_id": oid}}
-    for collection, field in model.linked:
-        queries[collection] = {field: {"$in": [oid, project_id]}}
-    return queries
+    makers = {model.project_collection: cache(lambda: {"_id": oid})}
+    for link in model.linked:
+        if link.via == model.project_collection:
+            makers[link.collection] = cache(_linked_to_project(link, [oid, project_id]))
+        else:
+            makers[link.collection] = cache(_linked_through(link, makers[link.via], ids_of))
+    return makers
+
+
+def _linked_to_project(link, ids: list) -> Callable[[], dict]:
+    return lambda: {link.field: {"$in": ids}}
+
+
+def _linked_through(link, via: Callable[[], dict], ids_of: IdsOf | None) -> Callable[[], dict]:
+    def make() -> dict:
+        if ids_of is None:
+            raise ValueError(f"the query of {link.collection!r} needs the ids of the project's {link.via!r} records")
+        return {link.field: {"$in": both_forms(ids_of(link.via, via()))}}
+    return make
+
+
+def in_model_order(config: Config, names) -> list[str]:
+    """``names`` with the project's collections first, in the model's order (a linked
+    collection is replaced after the one it is linked via), then the others as given."""
+    order = {name: n for n, name in enumerate(config.model.collections)}
+    return sorted(names, key=lambda name: order.get(name, len(order)))
+
+
+def both_forms(ids: Iterable) -> list:
+    """Each id once, in the order first seen; an ObjectId also as its hex string."""
+    from bson import ObjectId, encode
+
+    found: dict[bytes, object] = {}
+    for value in ids:
+        for form in (value, str(value)) if isinstance(value, ObjectId) else (value,):
+            found.setdefault(encode({"v": form}), form)
+    return list(found.values())
 
 
 SITE_NAME = "the whole site"

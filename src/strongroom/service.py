@@ -334,9 +334,12 @@ class Strongroom:
             self._recover_locked()
             return whole.restore_whole(self, scope, backup_id, by)
 
-    def make_pre_restore(self, scope: Scope, backup_id: str, by: str) -> dict:
-        """The backup of the current state a restore makes first (reason ``pre-restore``)."""
-        return self._make_backup(scope, "pre-restore", f"before restoring {backup_id}", by)
+    def make_pre_restore(self, scope: Scope, backup_id: str, by: str, restoring: Path | None = None) -> dict:
+        """The backup of the current state a restore makes first (reason ``pre-restore``);
+        ``restoring`` is the folder of the backup to be restored, whose records it adds to
+        what a project's linked collections select (``linking``)."""
+        source = backing_up.live_source(self, scope, restoring and restoring / "db" / "bson")
+        return backing_up.make_backup(self, scope, "pre-restore", f"before restoring {backup_id}", by, source)
 
     def preview_restore(self, backup_id: str, project_id: str | None = None) -> dict:
         """What ``restore_backup`` would change, changing nothing (a dry run).

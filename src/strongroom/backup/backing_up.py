@@ -24,7 +24,7 @@ from pathlib import Path
 from time import perf_counter
 
 from strongroom.backup import snapshot
-from strongroom.db import dbdump
+from strongroom.db import dbdump, docfilter, linking
 from strongroom.db.engines import describe, list_collections
 from strongroom.errors import BadInput, CorruptBackup, NoSpace
 from strongroom.fs import mutations, space
@@ -43,7 +43,7 @@ from strongroom.repo.manifest import (
     summary,
     write_manifest,
 )
-from strongroom.scopes import Scope, backups_root, record_queries, scope_dir
+from strongroom.scopes import Scope, backups_root, project_query_makers, scope_dir
 
 log = logging.getLogger("strongroom")
 
@@ -68,16 +68,25 @@ class Source:
     check_file_list: bool = False
 
 
-def _dump_queries(sr, scope: Scope) -> dict[str, dict]:
-    """What a backup of ``scope`` dumps: every collection whole for the site, else the project's records."""
-    queries = record_queries(sr.config, scope)
-    return {name: {} for name in list_collections(sr.database)} if queries is None else queries
+def _dump_queries(sr, scope: Scope, db_dir: Path, restoring: Path | None) -> dict:
+    """What a backup of ``scope`` into ``db_dir`` dumps: every collection whole for the
+    site, else the project's records, a collection linked through another chosen by the
+    ids of that other's records in this very dump, as it is written (and, before a
+    restore, in the dump ``restoring`` about to be restored: ``linking``)."""
+    if scope.is_site:
+        return {name: {} for name in list_collections(sr.database)}
+    ids_of = docfilter.dump_ids(db_dir / dbdump.BSON_DIR)
+    if restoring is not None:
+        ids_of = linking.either(ids_of, docfilter.dump_ids(restoring))
+    return project_query_makers(sr.config, scope.project_id, ids_of)
 
 
-def live_source(sr, scope: Scope) -> Source:
-    """The scope as it is now: its records in the database, its folder in the working dir."""
+def live_source(sr, scope: Scope, restoring: Path | None = None) -> Source:
+    """The scope as it is now: its records in the database, its folder in the working dir.
+    ``restoring``: the record dump a restore is about to load (``_dump_queries``)."""
     return Source(
-        dump=lambda db_dir, progress: dbdump.dump_collections(sr.database, db_dir, _dump_queries(sr, scope), progress),
+        dump=lambda db_dir, progress: dbdump.dump_collections(
+            sr.database, db_dir, _dump_queries(sr, scope, db_dir, restoring), progress),
         files=scope_dir(sr.config, scope),
     )
 

@@ -40,8 +40,10 @@ from strongroom.config import (
     ENV_DATA_DIR,
     ENV_DB,
     ENV_MODE,
+    ENV_MODEL,
     ENV_MODES,
     ENV_PRODUCTION_MODES,
+    MODELS,
     PRODUCTION_MODES,
     RUN_MODES,
     Config,
@@ -58,9 +60,9 @@ class Context:
     """What every command gets (``obj``): the configuration, the progress bar, and the
     service, opened on first use (``demo`` and ``--help`` need no database)."""
 
-    def __init__(self, data_dir, mode, db, backups_dir=None, modes=None, production_modes=None):
+    def __init__(self, data_dir, mode, db, backups_dir=None, modes=None, production_modes=None, model=None):
         self.config = Config.from_env(data_dir, mode, db, backups_dir=backups_dir, modes=modes,
-                                      production_modes=production_modes)
+                                      production_modes=production_modes, model=model)
         self.progress = TerminalProgress()
         self._service = None
 
@@ -91,10 +93,13 @@ class Context:
 @click.option("--backups-dir", envvar=ENV_BACKUPS_DIR, type=click.Path(file_okay=False), metavar="DIR",
               help=f"Where the backups, their pool and the site key live (env {ENV_BACKUPS_DIR}); "
                    "default: <data dir>/backups/.strongroom.")
+@click.option("--model", envvar=ENV_MODEL, metavar="NAME|FILE",
+              help=f"Which records make a project: {' or '.join(MODELS)} (default original: project and "
+                   f"edition), or a .json/.toml model file (env {ENV_MODEL}; docs/data-model.md).")
 @ping_url_option
 @click.version_option(__version__, prog_name="strongroom")
 @click.pass_context
-def main(ctx, data_dir, mode, modes, production_modes, db, backups_dir, ping_url):
+def main(ctx, data_dir, mode, modes, production_modes, db, backups_dir, model, ping_url):
     """Back up and restore a site's working files and MongoDB database, whole or per project.
 
     \b
@@ -108,7 +113,7 @@ def main(ctx, data_dir, mode, modes, production_modes, db, backups_dir, ping_url
 
     set_up_logging()
     try:
-        ctx.obj = Context(data_dir, mode, db, backups_dir, modes, production_modes)
+        ctx.obj = Context(data_dir, mode, db, backups_dir, modes, production_modes, model)
     except StrongroomError as exc:  # a setting that cannot work: a usage error, with the help to try
         raise click.UsageError(str(exc), ctx=ctx) from None
     check_data_dir(ctx, ctx.obj.config)

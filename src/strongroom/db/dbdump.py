@@ -37,7 +37,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from uuid import UUID
 
@@ -76,17 +76,21 @@ INT32 = range(-(2**31), 2**31)
 
 
 def dump_collections(
-    database, db_dir: Path, queries: dict[str, dict], progress: Progress | None = None
+    database, db_dir: Path, queries: Mapping[str, dict | Callable[[], dict]], progress: Progress | None = None
 ) -> dict[str, dict]:
     """Dump the documents of each collection matching its query (``{}``: all) into ``db_dir``.
 
-    A collection that does not exist dumps as empty. Returns, per collection,
-    ``{"count": documents, "bytes": size of the .bson file, "sha256": its hex digest}``.
+    A query may be a function, called when its collection's turn comes, once every
+    collection before it is written: a project's collection linked through another reads
+    the ids from that other's dump (``scopes.project_query_makers``). A collection that
+    does not exist dumps as empty. Returns, per collection, ``{"count": documents,
+    "bytes": size of the .bson file, "sha256": its hex digest}``.
     """
     for name in queries:
         check_collection_name(name)
     collections = (
-        (name, engines.raw_documents(database, name, query), lambda name=name: collection_metadata(database, name))
+        (name, engines.raw_documents(database, name, query() if callable(query) else query),
+         lambda name=name: collection_metadata(database, name))
         for name, query in queries.items()
     )
     return write_collections(db_dir, collections, len(queries), progress)

@@ -73,19 +73,20 @@ def restore_collections(
     queries: dict[str, dict] | None,
     progress: Progress | None = None,
     *,
-    filtered: bool = False,
+    selects: dict[str, dict] | None = None,
 ) -> Restored:
     """Put the dumped documents of ``names`` back; return the count inserted per collection
     (a ``Restored``, whose ``warnings`` name what the engine refused).
 
     ``queries is None`` restores the whole database (see the module's description);
-    otherwise, per collection, the documents matching its query are replaced. With
-    ``filtered`` the dump may hold more (a site backup restoring one project): only the
-    documents the query matches (``docfilter``) are loaded.
+    otherwise, per collection, the documents matching its query are replaced, in the
+    order of ``names`` (a collection linked through another after it: ``linking``). With
+    ``selects`` the dump may hold more (a site backup restoring one project): only the
+    documents its queries match (``docfilter``) are loaded.
     """
-    _check_restorable(bson_dir, names, queries)
+    _check_restorable(bson_dir, names, queries, selects)
     if queries is not None:
-        return _restore_project(database, bson_dir, names, queries, progress, filtered)
+        return _restore_project(database, bson_dir, names, queries, progress, selects)
     restored = Restored()
     if not engines.is_embedded(database):
         capabilities.put_back_aside(database)
@@ -195,7 +196,7 @@ def drop_staging_collections(database) -> None:
             mutations.drop_collection(database, name)
 
 
-def _restore_project(database, bson_dir, names, queries, progress, filtered: bool = False) -> Restored:
+def _restore_project(database, bson_dir, names, queries, progress, selects: dict[str, dict] | None) -> Restored:
     # montydb cannot delete from a collection that was never written (it has no file yet:
     # "unable to open database file"); there is nothing to delete there anyway.
     existing = set(database.list_collection_names()) if engines.is_embedded(database) else None
@@ -206,7 +207,7 @@ def _restore_project(database, bson_dir, names, queries, progress, filtered: boo
             _report(progress, "loading", sum(inserted.values()), None)
             if existing is None or name in existing:
                 mutations.delete_many(database[name], queries[name], session=session)
-            keep = docfilter.matcher(queries[name]) if filtered else None
+            keep = docfilter.matcher(selects[name]) if selects is not None else None
             if engines.is_embedded(database):
                 inserted[name] = _insert_documents(database[name], bson_dir / f"{name}.bson", keep=keep)
                 continue
@@ -225,11 +226,14 @@ def _restore_project(database, bson_dir, names, queries, progress, filtered: boo
     return restored
 
 
-def _check_restorable(bson_dir: Path, names: list[str], queries: dict[str, dict] | None) -> None:
+def _check_restorable(bson_dir: Path, names: list[str], queries: dict[str, dict] | None,
+                      selects: dict[str, dict] | None) -> None:
     for name in names:
         check_collection_name(name)
         if queries is not None and name not in queries:
             raise BadInput(f"no query says which records of {name!r} a project restore replaces")
+        if selects is not None and name not in selects:
+            raise BadInput(f"no query says which records of {name!r} to load from the dump")
         for path in (bson_dir / f"{name}.bson", bson_dir / f"{name}.metadata.json"):
             if not path.is_file():
                 raise CorruptBackup(f"{path} is missing from the backup")

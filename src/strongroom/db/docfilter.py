@@ -6,13 +6,24 @@ two forms, and only these are understood: ``{field: value}`` (equal, BSON types 
 an ObjectId never equals its hex string) and ``{field: {"$in": [values]}}``. A field
 may be a dotted path; an array field matches if any element does, as MongoDB's do. Any
 other operator is refused (``BadInput``), never guessed at.
+
+A project's collection linked through another (``editionUser`` through ``edition``) has
+its query made from the ids of the project's records of that other collection, read
+from the same dump first (``dump_ids``, ``dump_queries``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from pathlib import Path
 
+import bson
+from bson import ObjectId
+
+from strongroom.config import Config
+from strongroom.db.dbdump import RAW_OPTIONS
 from strongroom.errors import BadInput
+from strongroom.scopes import IdsOf, project_queries
 
 _MISSING = object()
 
@@ -55,3 +66,54 @@ def _equal(value, candidate) -> bool:
     if isinstance(value, bool) or isinstance(candidate, bool):
         return type(value) is type(candidate) and value == candidate
     return value == candidate
+
+
+def dump_ids(bson_dir: Path) -> IdsOf:
+    """``scopes.IdsOf`` read from a dump: the ``_id`` of each document of
+    ``<collection>.bson`` the query selects (none when the dump lacks the collection). A
+    site backup's ``edition.bson`` read with a project's query gives that project's
+    editions, so the project's ``editionUser`` records can be chosen from the same dump."""
+
+    def ids_of(name: str, query: dict) -> list:
+        keep = matcher(query)
+        try:
+            with open(bson_dir / f"{name}.bson", "rb") as fh:
+                return [document["_id"] for document in bson.decode_file_iter(fh, RAW_OPTIONS)
+                        if keep(document)]
+        except FileNotFoundError:
+            return []
+
+    return ids_of
+
+
+def named_ids(config: Config, bson_dir: Path) -> IdsOf:
+    """``scopes.IdsOf`` giving, for a collection others are linked through, the ids that
+    the dump's records of those others name (the ``editionId`` of each ``editionUser``
+    record, whatever its edition), a hex id also as ObjectId: where a dump loaded whole
+    puts records, so that a restore can clear those places first (``linking``)."""
+
+    def ids_of(name: str, _query: dict) -> list:
+        found = []
+        for link in config.model.linked:
+            if link.via != name:
+                continue
+            try:
+                with open(bson_dir / f"{link.collection}.bson", "rb") as fh:
+                    for document in bson.decode_file_iter(fh, RAW_OPTIONS):
+                        found.extend(_named(_value(document, link.field)))
+            except FileNotFoundError:
+                continue
+        return found
+
+    return ids_of
+
+
+def _named(value) -> list:
+    values = value if isinstance(value, list) else [] if value is _MISSING else [value]
+    return [*values, *(ObjectId(v) for v in values if isinstance(v, str) and ObjectId.is_valid(v))]
+
+
+def dump_queries(config: Config, project_id: str, bson_dir: Path) -> dict[str, dict]:
+    """A project's queries as far as the dump in ``bson_dir`` knows its records: what to
+    load from a dump that holds more (one project of a site backup)."""
+    return project_queries(config, project_id, dump_ids(bson_dir))

@@ -1,7 +1,8 @@
 """A deterministic demo site on the original app's data model: for tests, web demo, benchmarks.
 
 The site is a 3D-edition publishing site in the manner of pure3d: users, projects, the
-users' roles in projects and editions in the database; per project a folder with its
+users' roles in projects and editions in the database (and with the ``pure3d`` data model
+the users' roles in editions, ``editionUser``); per project a folder with its
 editions' scene, model, texture and annotations in the working dir, plus site-level
 files outside the project folders.
 
@@ -17,7 +18,7 @@ Guarantees:
   identical records, ObjectIds included (they are hashes of the seed, the kind and the
   number); timestamps are a fixed base date plus offsets.
 - It never overwrites: a non-empty working dir or a document in ``user``, ``project``,
-  ``projectUser`` or ``edition`` makes it refuse before it changes anything. A failure
+  ``projectUser``, ``edition`` or ``editionUser`` makes it refuse before it changes anything. A failure
   half-way leaves a partial site; remove the data dir and start again.
 - Binaries are incompressible and unique (no two chunks alike, so neither compression nor
   chunk-level deduplication can shrink them). A file of up to one chunk is
@@ -55,8 +56,11 @@ def create_demo_site(
     seed: int = 0,
     progress: Progress | None = None,
 ) -> DemoSite:
-    """Write a demo site into ``config``'s working dir and ``database``; refuse if not empty."""
-    plan = plan_demo_site(projects=projects, editions=editions, size=size, seed=seed)
+    """Write a demo site into ``config``'s working dir and ``database``; refuse if not empty.
+    A data model that makes ``editionUser`` a project's (``--model pure3d``) gets those
+    records too."""
+    plan = plan_demo_site(projects=projects, editions=editions, size=size, seed=seed,
+                          edition_users="editionUser" in config.model.collections)
     refuse_if_occupied(config, database)
     write_demo_site(config, database, plan, progress=progress)
     return plan.site

@@ -22,7 +22,8 @@ from strongroom.demo.seeded import mtime_ns, object_id
 from strongroom.demo.users import natural_key, plan_users
 from strongroom.errors import BadInput
 
-COLLECTIONS = ("user", "project", "projectUser", "edition")
+COLLECTIONS = ("user", "project", "projectUser", "edition", "editionUser")
+EDITION_ROLES = ("editor", "reader")  # Pure3D's roles in an edition (``editionUser``)
 
 
 @dataclass(frozen=True)
@@ -58,9 +59,11 @@ class DemoPlan:
 
 
 def plan_demo_site(
-    *, projects: int = 3, editions: int = 2, size: str = "small", seed: int = 0
+    *, projects: int = 3, editions: int = 2, size: str = "small", seed: int = 0, edition_users: bool = False
 ) -> DemoPlan:
-    """Every record and file of a demo site; pure, and the same for the same arguments."""
+    """Every record and file of a demo site; pure, and the same for the same arguments.
+    With ``edition_users``, Pure3D's couplings of users to editions too (``editionUser``:
+    per edition, the project's organiser as editor and its collaborator as reader)."""
     if size not in SIZES:
         raise BadInput(f"demo size must be one of {', '.join(SIZES)}, not {size!r}")
     if projects < 1 or editions < 1:
@@ -73,6 +76,7 @@ def plan_demo_site(
         "project": [],
         "projectUser": [],
         "edition": [],
+        **({"editionUser": []} if edition_users else {}),
     }
     files: list[tuple[str, bytes, int, str | None]] = list(site_files(seed, projects))
     project_ids, edition_ids, organised = [], {}, {}
@@ -104,7 +108,8 @@ def _plan_project(seed: int, p: int, editions: int, profile: SizeProfile, rng: r
     project = project_record(seed, p, rng)
     pid = str(project["_id"])
     records["project"].append(project)
-    for n, (name, role) in enumerate(((organiser, "organiser"), (f"user{p % 2 + 1}", "collaborator"))):
+    members = (organiser, f"user{p % 2 + 1}")
+    for n, (name, role) in enumerate(zip(members, ("organiser", "collaborator"), strict=True)):
         records["projectUser"].append(
             {"_id": object_id(seed, "projectUser", p * 2 + n), "projectId": project["_id"], "user": name, "role": role}
         )
@@ -116,5 +121,10 @@ def _plan_project(seed: int, p: int, editions: int, profile: SizeProfile, rng: r
         edition = edition_record(seed, project, p, e, profile.annotations + e % 2, rng)
         edition_ids.append(str(edition["_id"]))
         records["edition"].append(edition)
+        if "editionUser" in records:
+            records["editionUser"].extend(
+                {"_id": object_id(seed, "editionUser", (p * editions + e) * 2 + n), "editionId": edition["_id"],
+                 "user": name, "role": role}
+                for n, (name, role) in enumerate(zip(members, EDITION_ROLES, strict=True)))
         files.extend(edition_files(f"{folder}/edition/{edition['_id']}", edition, profile, rng))
     return pid, edition_ids

@@ -32,7 +32,7 @@ from bson import ObjectId, json_util
 from bson.codec_options import CodecOptions, DatetimeConversion
 
 from strongroom.backup import backing_up
-from strongroom.db import dbdump
+from strongroom.db import dbdump, docfilter
 from strongroom.errors import BadArchive, CorruptBackup, InvalidName, NoSpace
 from strongroom.exchange import archive_reading, foreign
 from strongroom.exchange.archive_format import Limits
@@ -198,7 +198,7 @@ def _check_records(sr, unpacked, origin: Scope, target: Scope) -> None:
 def _check_project_records(sr, source: Path, collections: dict, origin: Scope) -> None:
     """Every record of a project archive is of that project: a site backup relabelled as
     a project's (or one of another project) is refused."""
-    queries = project_queries(sr.config, origin.project_id)
+    queries = project_queries(sr.config, origin.project_id, docfilter.dump_ids(source / "bson"))
     for name in collections:
         if name not in queries:
             raise BadArchive(f"the archive of {origin} holds the collection {name}, which is not a project's")
@@ -212,12 +212,14 @@ def _refuse_clashes(sr, source: Path, collections: dict, target: Scope) -> None:
     """A project landed under another id keeps its linked records' ids: if one of them
     belongs to another project on this site, a restore could not insert it. Refused now,
     in one line, rather than by a restore that rolls back."""
-    model = sr.config.model
-    for name, field in model.linked:
+    every_id = docfilter.dump_ids(source / "bson")  # all the archive's: they are all its project's
+    queries = project_queries(sr.config, target.project_id, lambda name, _query: every_id(name, {}))
+    for link in sr.config.model.linked:
+        name, field = link.collection, link.field
         if name not in collections:
             continue
-        ids = [document["_id"] for document in _documents(source / "bson" / f"{name}.bson") if "_id" in document]
-        mine = [ObjectId(target.project_id), target.project_id]
+        ids = every_id(name, {})
+        mine = queries[name][field]["$in"]  # the new project's id, or the ids of its records it is linked via
         for start in range(0, len(ids), 1000):
             clash = sr.database[name].find_one({"_id": {"$in": ids[start:start + 1000]}, field: {"$nin": mine}},
                                                {"_id": 1})
@@ -244,7 +246,8 @@ class _Rewrite:
 
     def __init__(self, config, old: str, new: str):
         self.project_collection = config.model.project_collection
-        self.links = dict(config.model.linked)
+        model = config.model  # a link through another collection points to ids that are kept
+        self.links = {link.collection: link.field for link in model.linked if link.via == model.project_collection}
         self.old, self.new = old, new
 
     def batches(self, name: str, path: Path):

@@ -19,7 +19,10 @@ source that is refused (see ``foreign``) fails the import with one line, and the
 folder goes, with the pool objects only it used: nothing lands.
 
 For a project only that project's records are kept, selected by the data model's queries
-(``scopes.project_queries``); the project's own record must be among them. The new backup
+(``scopes.project_queries``, a collection linked through another by the ids the source
+holds of that other); the project's own record must be among them. A collection linked
+through another that the source lacks (the original module never backs up
+``editionUser``) is left out, not written empty, so restoring the backup leaves it alone. The new backup
 gets a new id, so it lists as the newest; its manifest's ``imported_from`` says what it
 was made from. ``original_tree`` finds every backup of an original data dir, passing over
 what is Strongroom's own there (``layout.strongrooms_own``: its backups, its ``rescued/``,
@@ -32,6 +35,8 @@ import os
 import stat
 from pathlib import Path
 
+import bson
+
 from strongroom.backup import backing_up
 from strongroom.db import dbdump
 from strongroom.errors import BadInput, CorruptBackup, InvalidName, LinkedFolder
@@ -39,7 +44,7 @@ from strongroom.exchange import foreign
 from strongroom.ids import PROJECT_ID_RE, is_mode_name
 from strongroom.repo.layout import strongrooms_own
 from strongroom.repo.manifest import MANIFEST, summary
-from strongroom.scopes import Scope, original_backups_dir, record_queries
+from strongroom.scopes import IdsOf, Scope, original_backups_dir, record_queries
 
 SYSTEM_DATABASES = ("admin", "config", "local")
 
@@ -72,8 +77,8 @@ def import_folder(sr, scope: Scope, source: Path, files: Path | None, note: str,
 
 def write_records(sr, scope: Scope, dump: foreign.ForeignDump, db_dir: Path, progress) -> dict[str, dict]:
     """Write the dump's records for ``scope`` into ``db_dir``, as a backup's dump."""
-    queries = record_queries(sr.config, scope)
-    names = list(dump.collections) if queries is None else list(queries)
+    queries = record_queries(sr.config, scope, _ids_in(dump))
+    names = list(dump.collections) if queries is None else _project_collections(sr.config, dump)
     if queries is not None:
         dump.warnings.extend(f"left out {name}: not a collection of a project"
                              for name in dump.collections if name not in queries)
@@ -86,6 +91,33 @@ def write_records(sr, scope: Scope, dump: foreign.ForeignDump, db_dir: Path, pro
     if queries is not None and written[sr.config.model.project_collection]["count"] == 0:
         raise BadInput(f"{dump.folder} holds no record of project {scope.project_id}")
     return written
+
+
+def _ids_in(dump: foreign.ForeignDump) -> IdsOf:
+    """``scopes.IdsOf`` read from a foreign dump (a collection it lacks has none)."""
+
+    def ids_of(name: str, query: dict) -> list:
+        collection = dump.collections.get(name) or foreign.ForeignCollection(name)
+        return [document["_id"] for batch in foreign.documents(dump, collection, query)
+                for document in bson.decode_all(batch)]
+
+    return ids_of
+
+
+def _project_collections(config, dump: foreign.ForeignDump) -> list[str]:
+    """The project's collections to write: every one of the model, empty where the dump
+    lacks it, except a collection linked through another (``editionUser``): the original
+    module leaves those out of its project backups on purpose, so the new backup has none
+    either, and restoring it leaves the live records of that collection as they are."""
+    names = []
+    for name in config.model.collections:
+        link = next((link for link in config.model.linked if link.collection == name), None)
+        if name not in dump.collections and link is not None and link.via != config.model.project_collection:
+            dump.warnings.append(f"left out {name}: the source holds none, so restoring this backup leaves "
+                                 f"the live {name} records as they are")
+            continue
+        names.append(name)
+    return names
 
 
 def _folder(path: Path, what: str) -> Path:

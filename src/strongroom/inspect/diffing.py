@@ -13,7 +13,8 @@ Records: per collection, each document is keyed by its ``_id`` (type-exact) and
 compared by the SHA-256 of its BSON bytes: *added*, *removed*, *changed* and
 *unchanged* counts. The older side's keys and hashes are held in memory (about 100
 bytes a record); the newer side is streamed. Against live, the scope's records are read
-from the database with the scope's queries (a site: every collection).
+from the database as a restore of the backup would replace them (``linking``; a site:
+every collection).
 """
 
 from __future__ import annotations
@@ -25,11 +26,12 @@ from pathlib import Path
 
 import bson
 
+from strongroom.db import linking
 from strongroom.db.engines import list_collections, raw_documents
 from strongroom.inspect import preview
 from strongroom.repo.manifest import COUNTED_AS, counted_as, iter_entries, path_key
 from strongroom.repo.pool import hash_file
-from strongroom.scopes import Scope, record_queries, scope_dir
+from strongroom.scopes import Scope, scope_dir
 
 KINDS = ("added", "removed", "changed")
 
@@ -171,8 +173,9 @@ def diff(sr, scope: Scope, backup_id: str, against: str) -> dict:
     old_dir, old = sr.store.open(scope, backup_id)
     if against == "live":
         files = diff_live_files(scope_dir(sr.config, scope), old_dir, old)
-        records = diff_live_records(old_dir / "db" / "bson", old["collections"], sr.database,
-                                    record_queries(sr.config, scope))
+        bson_dir = old_dir / "db" / "bson"
+        records = diff_live_records(bson_dir, old["collections"], sr.database,
+                                    linking.replaced_queries(sr.config, scope, sr.database, bson_dir))
     else:
         new_dir, new = sr.store.open(scope, against)
         files = diff_backup_files(old_dir, old, new_dir, new)

@@ -97,12 +97,14 @@ def _note(report: dict, kind: str, path: str, size: int) -> None:
 
 
 def diff_records(database, bson_dir: Path, names: list[str], queries: dict[str, dict] | None,
-                 filtered: bool = False) -> dict:
-    """Per collection ``{"added", "removed", "changed", "unchanged"}`` counts; with
-    ``filtered``, only the dump's documents the queries select count (``docfilter``)."""
+                 selects: dict[str, dict] | None = None) -> dict:
+    """Per collection ``{"added", "removed", "changed", "unchanged"}`` counts: the live
+    records ``queries`` select (as a restore replaces them: ``linking``; None: the whole
+    site) against the dump's; with ``selects``, only the dump's documents those select
+    count (``docfilter``: one project of a site backup)."""
     report = {}
     for name in names:
-        keep = docfilter.matcher(queries[name]) if filtered and queries is not None else (lambda doc: True)
+        keep = docfilter.matcher(selects[name]) if selects is not None else (lambda doc: True)
         with open(bson_dir / f"{name}.bson", "rb") as fh:
             wanted = {_id_key(doc): doc for doc in bson.decode_file_iter(fh) if keep(doc)}
         query = {} if queries is None else queries[name]

@@ -13,13 +13,14 @@ import logging
 import os
 
 from strongroom.check import verifying
+from strongroom.db import docfilter, linking
 from strongroom.errors import CorruptBackup, NotFound
 from strongroom.ids import validate_backup_id
 from strongroom.inspect import preview
 from strongroom.repo.checkedlist import CheckedList
 from strongroom.restore import partial, preflight, restoring, sources
 from strongroom.restore.parts import Parts
-from strongroom.scopes import Scope, record_queries, scope_dir
+from strongroom.scopes import Scope, scope_dir
 
 log = logging.getLogger("strongroom")
 
@@ -80,7 +81,7 @@ def restore_parts(sr, scope: Scope, backup_scope: Scope, backup_id: str, paths,
         preflight.check_restore(sr, scope, path, manifest)  # a whole restore's needs bound a part's
     plan = (lambda pre_path, pre: sources.with_parts(source, parts, pre_path, pre)) if parts \
         else (lambda pre_path, pre: source)
-    result = restoring.restore(sr, scope, path, manifest, by, lambda: sr.make_pre_restore(scope, backup_id, by),
+    result = restoring.restore(sr, scope, path, manifest, by, lambda: sr.make_pre_restore(scope, backup_id, by, path),
                                plan)
     log.info("partial restore of %s into the %s: %s; %d files copied", backup_id, scope,
              ", ".join(chosen) if chosen else "whole", result["copied"])
@@ -95,8 +96,9 @@ def preview_parts(sr, scope: Scope, backup_scope: Scope, backup_id: str, paths,
     live = target if target is not None else scope_dir(sr.config, scope)
     records = {}
     if parts is None and target is None:
-        records = preview.diff_records(sr.database, source.bson_dir, list(source.collections),
-                                       record_queries(sr.config, scope), filtered=source.filtered)
+        queries = linking.replaced_queries(sr.config, scope, sr.database, source.bson_dir, filtered=source.filtered)
+        selects = docfilter.dump_queries(sr.config, scope.project_id, source.bson_dir) if source.filtered else None
+        records = preview.diff_records(sr.database, source.bson_dir, list(source.collections), queries, selects)
     return {"backup": backup_id, "scope": scope.kind, "project": scope.project_id,
             "parts": parts and parts.paths, "to": target and str(target),
             "records_restored": parts is None and target is None,

@@ -26,15 +26,13 @@ import stat
 from collections.abc import Callable
 from pathlib import Path
 
-import bson
-
 from strongroom.db import docfilter
 from strongroom.errors import BadInput, LinkedFolder, NotFound
 from strongroom.fs import mutations
 from strongroom.restore import rebuild, sources
 from strongroom.restore.parts import Parts
 from strongroom.restore.recovering import tree_paths
-from strongroom.scopes import Scope, project_queries
+from strongroom.scopes import Scope, project_query_makers
 
 
 def source_for(config, scope: Scope, backup_scope: Scope, path: Path, manifest: dict,
@@ -43,22 +41,20 @@ def source_for(config, scope: Scope, backup_scope: Scope, path: Path, manifest: 
     ``name()`` names the project in a refusal (``scopes.scope_name``)."""
     if scope == backup_scope:
         return sources.whole(path, manifest)
-    queries = project_queries(config, scope.project_id)
     folder = f"project/{scope.project_id}"
-    if not (sources.has_folder(path, manifest, folder) or _holds_record(path, manifest, config, queries)):
+    if not (sources.has_folder(path, manifest, folder) or _holds_record(path, manifest, config, scope.project_id)):
         named = name() if name else str(scope)
         raise NotFound(f"site backup {manifest['id']} holds no {named}: nothing was changed")
-    return sources.project_of_site(path, manifest, scope.project_id, list(queries))
+    return sources.project_of_site(path, manifest, scope.project_id, list(config.model.collections))
 
 
-def _holds_record(path: Path, manifest: dict, config, queries: dict) -> bool:
+def _holds_record(path: Path, manifest: dict, config, project_id: str) -> bool:
     """Does the site backup's dump hold the project's own record?"""
     name = config.model.project_collection
     if name not in manifest["collections"]:
         return False
-    keep = docfilter.matcher(queries[name])
-    with open(path / "db" / "bson" / f"{name}.bson", "rb") as fh:
-        return any(keep(document) for document in bson.decode_file_iter(fh))
+    query = project_query_makers(config, project_id)[name]()
+    return bool(docfilter.dump_ids(path / "db" / "bson")(name, query))
 
 
 def check_target(config, target: str | os.PathLike) -> Path:

@@ -28,7 +28,7 @@ from strongroom.backup.backing_up import known_entries
 from strongroom.fs import space
 from strongroom.fs.walking import Cursor, walk
 from strongroom.repo.manifest import iter_entries, same_file
-from strongroom.scopes import Scope, record_queries, scope_dir
+from strongroom.scopes import Scope, scope_dir
 
 JSON_FACTOR = 2  # a dump is BSON plus Extended JSON, which is larger than the BSON
 
@@ -106,8 +106,7 @@ def _dumps(sr, scope: Scope, latest: dict | None) -> int:
     upper bound for a project), else the latest backup's dumps."""
     if sr.config.embedded:
         folder = sr.config.embedded_db_dir / sr.config.mode
-        queries = record_queries(sr.config, scope)
-        names = None if queries is None else queries.keys()
+        names = None if scope.is_site else sr.config.model.collections
         total = 0
         if folder.is_dir():
             for entry in os.scandir(folder):

@@ -18,11 +18,11 @@ import os
 import stat
 from pathlib import Path
 
-from strongroom.db import dbrestore
+from strongroom.db import dbrestore, linking
 from strongroom.errors import CorruptBackup, RestoreFailed
 from strongroom.fs import mutations, space, sweeping
 from strongroom.fs.nofollow import open_below
-from strongroom.scopes import Scope, record_queries, scope_dir
+from strongroom.scopes import Scope, in_model_order, scope_dir
 
 log = logging.getLogger("strongroom")
 
@@ -66,8 +66,9 @@ def undo(sr, entry: dict, cause: BaseException | None = None, reserve: space.Res
             _put_old_tree_back(sr, live, old.name)
             if entry.get("records", True):  # a partial restore of files leaves the records as they are
                 pre_path, pre = sr.store.open(scope, pre_id)
-                queries = record_queries(sr.config, scope)
-                dbrestore.restore_collections(sr.database, pre_path / "db" / "bson", list(pre["collections"]),
+                bson_dir = pre_path / "db" / "bson"
+                queries = linking.replaced_queries(sr.config, scope, sr.database, bson_dir)
+                dbrestore.restore_collections(sr.database, bson_dir, in_model_order(sr.config, pre["collections"]),
                                               queries)
         remove_leftover_trees(sr, scope)
     except BaseException as exc:

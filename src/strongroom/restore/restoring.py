@@ -42,7 +42,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from strongroom.db import dbrestore
+from strongroom.db import dbrestore, docfilter, linking
 from strongroom.errors import CorruptBackup, NoSpace, RestoreFailed, StrongroomError
 from strongroom.fs import mutations, space, sweeping
 from strongroom.fs.nofollow import check_no_links, open_below
@@ -53,7 +53,7 @@ from strongroom.restore import rebuild, rescue, sources
 from strongroom.restore.recovering import CHANGED_STEPS, tree_paths, undo
 from strongroom.restore.recovering import quietly as _quietly
 from strongroom.restore.recovering import reason_of as _reason
-from strongroom.scopes import Scope, backups_root, record_queries, rescue_dir, scope_dir
+from strongroom.scopes import Scope, backups_root, in_model_order, rescue_dir, scope_dir
 
 log = logging.getLogger("strongroom")
 
@@ -193,11 +193,7 @@ def build_and_switch(sr, scope: Scope, source: sources.Source, entry: dict,
         records = dbrestore.Restored()
         if source.bson_dir is not None:
             step("records")
-            queries = record_queries(sr.config, scope)
-            names = list(source.collections)
-            sr.progress("loading", 0, source.records)
-            records = dbrestore.restore_collections(sr.database, source.bson_dir, names, queries, sr.progress,
-                                                    filtered=source.filtered)
+            records = _restore_records(sr, scope, source)
         step("swap")
         sr.progress("switching", 0, 1)
         rebuild.swap_in(staging, live, old, before_cleanup=lambda: step("cleanup"), root=sr.config.data_dir,
@@ -215,6 +211,17 @@ def build_and_switch(sr, scope: Scope, source: sources.Source, entry: dict,
             "bytes_copied": stats.bytes_copied, "records": records, "timings": stats.times.rounded(),
             "warnings": list(getattr(records, "warnings", [])),
             "rescued": rescuer.outcome() if rescuer else rescue.NOTHING}
+
+
+def _restore_records(sr, scope: Scope, source: sources.Source) -> dbrestore.Restored:
+    """Replace the scope's records by the source's: what the live ids and the dump's select
+    (``linking``), in the model's order; from a dump holding more, what its own ids select."""
+    queries = linking.replaced_queries(sr.config, scope, sr.database, source.bson_dir, filtered=source.filtered)
+    selects = docfilter.dump_queries(sr.config, scope.project_id, source.bson_dir) if source.filtered else None
+    names = in_model_order(sr.config, source.collections)
+    sr.progress("loading", 0, source.records)
+    return dbrestore.restore_collections(sr.database, source.bson_dir, names, queries, sr.progress,
+                                         selects=selects)
 
 
 def _hand_over(sr, parent_fd: int, name: str) -> None:

@@ -17,6 +17,7 @@ from time import perf_counter
 
 from strongroom.backup.backing_up import phases
 from strongroom.check import verifying
+from strongroom.db import linking
 from strongroom.errors import CorruptBackup
 from strongroom.fs.nofollow import check_no_links
 from strongroom.inspect import preview
@@ -24,7 +25,7 @@ from strongroom.progress_model import announce, marked, restore_plan
 from strongroom.repo.checkedlist import CheckedList
 from strongroom.repo.manifest import iter_entries
 from strongroom.restore import matching, preflight, restoring, sources
-from strongroom.scopes import Scope, record_queries, scope_dir
+from strongroom.scopes import Scope, scope_dir
 
 log = logging.getLogger("strongroom")
 
@@ -46,7 +47,7 @@ def restore_whole(sr, scope: Scope, backup_id: str, by: str) -> dict:
     if unchanged:
         result = restoring.nothing_to_do(source, manifest)  # nothing to change, nothing to save first
     else:
-        make_pre_restore = lambda: sr.make_pre_restore(scope, backup_id, by)
+        make_pre_restore = lambda: sr.make_pre_restore(scope, backup_id, by, path)
         result = restoring.restore(sr, scope, path, manifest, by, make_pre_restore, lambda pre_path, pre: source)
     result["timings"] = {"check": round(checked, 4), **result.get("timings", {}),
                          "total": round(perf_counter() - started, 4)}
@@ -71,13 +72,14 @@ def check_or_match(sr, scope: Scope, path: Path, manifest: dict, listing: Checke
     if problems:
         raise marked(CorruptBackup(f"refusing to restore {manifest['id']}: it fails verification: "
                                    f"{problems[0]}"), "refused")
-    return files_match and matching.records_match(sr.database, source, record_queries(sr.config, scope))
+    return files_match and matching.records_match(
+        sr.database, source, linking.replaced_queries(sr.config, scope, sr.database, source.bson_dir))
 
 
 def preview_whole(sr, scope: Scope, backup_id: str) -> dict:
     """What ``restore_whole`` would change, changing nothing (``Strongroom.preview_restore``)."""
     path, manifest = sr.store.open(scope, backup_id)
-    queries = record_queries(sr.config, scope)
+    queries = linking.replaced_queries(sr.config, scope, sr.database, path / "db" / "bson")
     return {
         "backup": backup_id, "scope": scope.kind, "project": scope.project_id,
         **preview.diff_files(scope_dir(sr.config, scope), iter_entries(path, manifest)),
