@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +22,8 @@ ENV_S3_PREFIX = "STRONGROOM_S3_PREFIX"
 ENV_S3_ENDPOINT = "STRONGROOM_S3_ENDPOINT"
 ENV_S3_REGION = "STRONGROOM_S3_REGION"
 ENV_REMOTE_KEY_FILE = "STRONGROOM_REMOTE_KEY_FILE"
+ENV_LEASE_EXPIRY = "STRONGROOM_LEASE_EXPIRY"
+ENV_LEASE_HEARTBEAT = "STRONGROOM_LEASE_HEARTBEAT"
 
 
 @dataclass(frozen=True)
@@ -77,7 +81,9 @@ class Config:
     ``None`` for the embedded database at ``<data dir>/db/<mode>``. ``site_key_file``
     holds the key that signs manifests (default ``<data dir>/backups/.site-key``, made at
     first use); ``backup_group``, when set, may read the backups (``privacy``); ``remote``
-says where offsite copies go.
+says where offsite copies go. ``lease_expiry`` and ``lease_heartbeat`` (seconds): a
+    job or an operation lease whose process has not beaten for ``lease_expiry`` is taken
+    as dead (``repo.control``, ``repo.lease``); a live one beats every ``lease_heartbeat``.
     """
 
     data_dir: Path
@@ -87,8 +93,12 @@ says where offsite copies go.
     site_key_file: Path | None = None
     backup_group: str | None = None
     remote: RemoteSettings = field(default_factory=RemoteSettings)
+    lease_expiry: float = 30.0
+    lease_heartbeat: float = 5.0
 
     def __post_init__(self) -> None:
+        if not 0 < 2 * float(self.lease_heartbeat) <= float(self.lease_expiry):
+            raise BadInput("the lease's heartbeat must be positive and at most half its expiry")
         if self.mode not in RUN_MODES:
             raise BadInput(f"run mode must be one of {', '.join(RUN_MODES)}, not {self.mode!r}")
         object.__setattr__(self, "data_dir", Path(self.data_dir).absolute())
@@ -135,6 +145,19 @@ says where offsite copies go.
         server)? If not, ``engines`` waits a few seconds, not pymongo's 30."""
         return bool(self.db_uri) and "serverSelectionTimeoutMS" in _parse_db_uri(self.db_uri)["options"]
 
+    def to_json(self) -> str:
+        """This configuration as JSON, for a process of its own (``from_json``)."""
+        return json.dumps(dataclasses.asdict(self), default=str)
+
+    @classmethod
+    def from_json(cls, text: str) -> Config:
+        fields = json.loads(text)
+        model = fields.pop("model")
+        model = DataModel(model["project_collection"], model["title_field"],
+                          tuple(tuple(pair) for pair in model["linked"]), tuple(model["user_collections"]))
+        remote = RemoteSettings(**fields.pop("remote"))
+        return cls(**fields, model=model, remote=remote)
+
     @classmethod
     def from_env(
         cls,
@@ -149,7 +172,19 @@ says where offsite copies go.
         return cls(data_dir=Path(data_dir), mode=mode, db_uri=db_uri,
                    site_key_file=os.environ.get(ENV_SITE_KEY_FILE) or None,
                    backup_group=os.environ.get(ENV_BACKUP_GROUP) or None,
-                   remote=RemoteSettings.from_env())
+                   remote=RemoteSettings.from_env(), **_lease_from_env())
+
+
+def _lease_from_env() -> dict:
+    found = {}
+    for name, variable in (("lease_expiry", ENV_LEASE_EXPIRY), ("lease_heartbeat", ENV_LEASE_HEARTBEAT)):
+        value = os.environ.get(variable)
+        if value:
+            try:
+                found[name] = float(value)
+            except ValueError:
+                raise BadInput(f"{variable} must be a number of seconds, not {value!r}") from None
+    return found
 
 
 def database_name(uri: str) -> str:

@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from strongroom.fs import mutations
+from strongroom.repo import fencing
 
 STEPS = ("pre-restore", "records", "files", "swap", "cleanup", "rollback")
 NAME = ".journal.json"  # in ``backups/<mode>/``
@@ -63,6 +64,7 @@ class Journal:
     def step(self, entry: dict, step: str) -> None:
         """Record that ``step`` is about to begin; durable before it does."""
         assert step in STEPS, step
+        fencing.check(f"restore's {step} step")
         entry["step"] = step
         self._write(entry)
 
