@@ -80,7 +80,8 @@ def test_a_second_operation_through_another_worker_is_refused_naming_the_holder(
 
 def test_a_job_whose_process_died_is_ended_as_failed_by_the_next_poll(site):
     config, _, _ = site
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True)
     record = {"id": "b" * 32, "kind": "backup", "project": None, "backup": None, "by": "admin", "params": None,
               "state": "running", "created": time.time(), "heartbeat": time.time(), "started": "2026-12-05T10:14:00+00:00",
               "holder": {"host": control.this_host(), "pid": int(dead.stdout)}}
@@ -138,9 +139,8 @@ def test_control_collections_are_neither_dumped_nor_restored(server_config):
 def test_a_second_lease_taker_is_refused_naming_the_holder(server_config):
     database = open_database(server_config)
     with lease.ServerLease(database, "restore", "org1", expiry=30, heartbeat=5):
-        with pytest.raises(Busy, match="restore by org1"):
-            with lease.ServerLease(database, "backup", "admin", expiry=30, heartbeat=5):
-                pass
+        with pytest.raises(Busy, match="restore by org1"), lease.ServerLease(database, "backup", "admin"):
+            pass
         assert lease.holder(database)["by"] == "org1"
     assert lease.holder(database) is None
     with lease.ServerLease(database, "backup", "admin", expiry=30, heartbeat=5):
@@ -154,9 +154,8 @@ def test_a_lease_that_is_renewed_is_kept_beyond_its_expiry(server_config):
         first = lease.holder(database)["expires"]
         wait_until(lambda: lease.holder(database)["expires"] > first + 1.0, what="a renewal")
         held.check("swap")  # still ours
-        with pytest.raises(Busy):
-            with lease.ServerLease(database, "delete", "admin", expiry=1.0, heartbeat=0.2):
-                pass
+        with pytest.raises(Busy), lease.ServerLease(database, "delete", "admin", expiry=1.0, heartbeat=0.2):
+            pass
 
 
 @pytest.mark.mongodb
@@ -194,7 +193,8 @@ def test_an_interrupted_restore_is_recovered_by_the_next_request_and_its_job_say
     service.control.add_job({"id": job_id, "kind": "restore", "project": None, "backup": made["id"], "by": "admin",
                              "params": None, "state": "running", "created": time.time(), "heartbeat": time.time(),
                              "started": "2026-12-05T10:14:00+00:00", "holder": {"host": "elsewhere", "pid": 1}})
-    killed = subprocess.run([sys.executable, "-c", KILLED_RESTORE, config.to_json(), made["id"], job_id])
+    killed = subprocess.run([sys.executable, "-c", KILLED_RESTORE, config.to_json(), made["id"], job_id],
+                            check=False)
     assert killed.returncode == -9
     assert service.maintenance() is not None
     wait_until(lambda: service.busy() is None, what="the lock's or lease's release")
@@ -235,3 +235,19 @@ def test_a_sign_in_through_one_worker_holds_in_another_and_a_sign_out_everywhere
     three = create_app(config).test_client()
     three.set_cookie("session", cookie.value)  # the old cookie, after sign-out elsewhere
     assert three.get("/admin").status_code == 403
+
+
+def test_status_shows_the_holder_its_heartbeat_and_the_running_jobs(site):
+    config, database, _ = site
+    service = Strongroom(config, database=database)
+    service.control.add_job({"id": "9" * 32, "kind": "restore", "project": None, "backup": None, "by": "org1",
+                             "params": None, "state": "running", "created": time.time(), "heartbeat": time.time(),
+                             "started": "2026-12-05T10:14:00+00:00",
+                             "holder": {"host": control.this_host(), "pid": os.getpid()}})
+    with Strongroom(config, database=database, job="9" * 32)._lock("restore", "org1"):
+        found = service.status()
+    assert [job["id"] for job in found["jobs"]] == ["9" * 32] and found["jobs"][0]["by"] == "org1"
+    assert found["busy"]["by"] == "org1" and found["busy"]["job"] == "9" * 32
+    assert found["busy"]["pid"] == os.getpid() and found["busy"]["host"] == control.this_host()
+    if not config.embedded:
+        assert time.time() - found["busy"]["heartbeat"] < 60

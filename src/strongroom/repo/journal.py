@@ -69,6 +69,7 @@ class Journal:
         self._write(entry)
 
     def finish(self) -> None:
+        fencing.check("end of the restore's journal")  # never a journal a new holder may be using
         if self.path.exists():
             mutations.unlink(self.path)
             mutations.fsync_dir(self.path.parent)

@@ -55,6 +55,7 @@ def undo(sr, entry: dict, cause: BaseException | None = None, reserve: space.Res
     """
     scope = journal_scope(entry)
     pre_id = entry.get("pre_restore")
+    fencing.check("rollback")  # a holder that lost its lease leaves the undoing to the new one
     try:
         live = scope_dir(sr.config, scope)
         staging, old = tree_paths(live, entry["backup"])
