@@ -226,11 +226,13 @@ def test_every_poll_of_a_running_job_through_any_worker_answers(deployment):
     assert started.status_code == 202, started.text[:300]
     job_id = started.json()["job"]["id"]
     pid = deployment.stopped_job_process()  # held mid-backup while the polls go round
-    with ThreadPoolExecutor(8) as pool:  # several at once, as browsers poll: every worker takes some
-        answers = list(pool.map(lambda _: instance.call("GET", f"/api/v1/jobs/{job_id}"), range(24)))
-    assert [a.status_code for a in answers] == [200] * 24
+    answers = []
+    with ThreadPoolExecutor(8) as pool:  # several at once, as browsers poll, until several workers answered
+        while len({a.headers.get("X-Worker") for a in answers}) < 2 and len(answers) < 400:
+            answers += pool.map(lambda _: instance.call("GET", f"/api/v1/jobs/{job_id}"), range(16))
+    assert len({a.headers.get("X-Worker") for a in answers}) >= 2, "one worker answered every poll"
+    assert [a.status_code for a in answers] == [200] * len(answers)
     assert {a.json()["job"]["state"] for a in answers} == {"running"}
-    assert len({a.headers["X-Worker"] for a in answers}) >= 2, "one worker answered every poll"
     os.kill(pid, signal.SIGCONT)
     assert final(instance, job_id)["state"] == "done"
 

@@ -6,17 +6,20 @@ one. So on a server the lock is a document, ``{_id: "operation"}`` in the contro
 collection ``strongroom.lease``: its holder (host, process, job, operation, user, start),
 a random token, its heartbeat and its expiry, as epoch seconds.
 
-- Taking it is one atomic ``find_one_and_update`` whose condition is "free or expired",
-  with ``upsert``: when the condition fails, the upsert collides with the existing
-  ``_id`` and the taker is refused with ``Busy``, naming the holder. Taking an expired
-  lease is a takeover: said in the log and, by the caller's ``on_takeover``, in the audit
-  log, never silently.
+- Taking it: the document is read; a live one refuses the taker with ``Busy``, naming
+  the holder; an expired one (or one whose holder was a process of this host that is
+  gone) is deleted, conditioned on its token; then the taker inserts its own. The insert
+  is the arbiter: of two takers, one inserts and the other collides on the unique
+  ``_id`` and is refused. (A conditional update would do on MongoDB, where it is atomic;
+  FerretDB 1.x runs an update as a read and then a write, so two could both match.)
+  Taking a lease that was not released is a takeover: said in the log and, by the
+  caller's ``on_takeover``, in the audit log, never silently.
 - A thread renews it every ``heartbeat`` seconds by an update conditioned on the token;
   an update that matches nothing means the lease was taken over: it is lost.
 - ``check(step)`` (``fencing``) is asked before each irreversible step: it raises
   ``LeaseLost`` once the lease is lost, or when the lease's expiry has passed on this
   side and the document no longer carries our token.
-- Releasing it clears the holder, conditioned on the token.
+- Releasing it deletes the document, conditioned on the token.
 
 Times are the machines' clocks: keep them in step (NTP) and the expiry well above the
 heartbeat (the defaults: 30 s and 5 s; ``config``).
@@ -33,29 +36,33 @@ from datetime import UTC, datetime
 
 from strongroom.errors import Busy, LeaseLost
 from strongroom.repo import fencing
-from strongroom.repo.control import LEASE, this_host
+from strongroom.repo.control import LEASE, process_alive, this_host
 from strongroom.repo.locking import describe
 
 log = logging.getLogger("strongroom")
 LEASE_ID = "operation"
 
 
+def _expired(document: dict, now: float) -> bool:
+    return float(document.get("expires") or 0) < now
+
+
+def _dead_here(document: dict) -> bool:
+    """Was the lease taken by a process of this host that is gone? (No need to wait for
+    its expiry then, as with the embedded engine's lock.)"""
+    old = document.get("holder") or {}
+    return old.get("host") == this_host() and not process_alive(old.get("pid"))
+
+
 def holder(database, now: float | None = None) -> dict | None:
     """The live lease's holder with its ``heartbeat`` and ``expires``, or None when the
-    lease is free or expired."""
+    lease is free, expired, or held by a dead process of this host."""
     document = database[LEASE].find_one({"_id": LEASE_ID})
     now = time.time() if now is None else now
-    if not document or not document.get("token") or float(document.get("expires") or 0) < now:
+    if not document or not document.get("token") or _expired(document, now) or _dead_here(document):
         return None
     return {**(document.get("holder") or {}), "heartbeat": document.get("heartbeat"),
             "expires": document.get("expires")}
-
-
-def last_holder(database) -> dict | None:
-    """Whatever the lease document names, live, expired or released (its job, for the
-    record of a recovery)."""
-    document = database[LEASE].find_one({"_id": LEASE_ID})
-    return (document or {}).get("holder") or (document or {}).get("last")
 
 
 class ServerLease:
@@ -76,18 +83,19 @@ class ServerLease:
         self._fence = None
 
     def __enter__(self):
-        from pymongo import ReturnDocument
         from pymongo.errors import DuplicateKeyError
 
         now = time.time()
-        free = {"_id": LEASE_ID, "$or": [{"token": None}, {"expires": {"$lt": now}}]}
         taken = {"holder": self.info, "token": self.token, "heartbeat": now, "expires": now + self.expiry}
+        before = self.collection.find_one({"_id": LEASE_ID})
+        if before is not None and before.get("token") and not _expired(before, now) and not _dead_here(before):
+            self._refuse()
+        if before is not None:  # expired, or its process gone: remove that lease, then race to insert
+            self.collection.delete_one({"_id": LEASE_ID, "token": before.get("token")})
         try:
-            before = self.collection.find_one_and_update(free, {"$set": taken}, upsert=True,
-                                                         return_document=ReturnDocument.BEFORE)
+            self.collection.insert_one({"_id": LEASE_ID, **taken})  # the one arbiter: a unique _id
         except DuplicateKeyError:
-            current = holder(self.collection.database) or {}
-            raise Busy(f"refused: {describe(current)} is running; try again when it is done") from None
+            self._refuse()
         self.expires = now + self.expiry
         if before and before.get("token"):
             self._took_over(before)
@@ -97,10 +105,14 @@ class ServerLease:
         self._fence.__enter__()
         return self
 
+    def _refuse(self):
+        current = holder(self.collection.database) or {}
+        raise Busy(f"refused: {describe(current)} is running; try again when it is done")
+
     def _took_over(self, before: dict) -> None:
         old = before.get("holder") or {}
         beat = datetime.fromtimestamp(float(before.get("heartbeat") or 0), UTC).isoformat(timespec="seconds")
-        log.warning("took over the operation lease from %s (its last heartbeat %s, expired): "
+        log.warning("took over the operation lease from %s (its last heartbeat %s; expired or its process gone): "
                     "its work is recovered now", describe(old), beat)
         if self.on_takeover is not None:
             self.on_takeover(old, beat)
@@ -140,7 +152,6 @@ class ServerLease:
         if self._thread is not None:
             self._thread.join(timeout=5)
         try:
-            self.collection.update_one({"_id": LEASE_ID, "token": self.token},
-                                       {"$set": {"token": None, "holder": None, "last": self.info, "expires": 0}})
+            self.collection.delete_one({"_id": LEASE_ID, "token": self.token})
         except Exception as failure:  # noqa: BLE001 - it expires by itself
             log.warning("could not release the operation lease (%s); it expires by itself", failure)
