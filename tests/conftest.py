@@ -26,6 +26,9 @@ from strongroom.db.engines import list_collections, open_database
 from strongroom.service import Strongroom
 
 ENGINES = ("embedded", "ferretdb")
+# The web face's jobs run in threads of the test's process, where a test can pause them at
+# a chosen point (``web_support.paused_job``); the gunicorn tests run them as processes.
+os.environ.setdefault("STRONGROOM_JOBS", "thread")
 _servers: list[Server] = []
 
 

@@ -62,9 +62,7 @@ def test_two_processes_starting_together_one_runs_the_other_is_refused(service, 
 
 
 def test_the_library_refuses_a_second_operation_at_once_naming_the_holder(service, config, site):
-    from strongroom.repo.locking import OperationLock
-
-    with OperationLock(config.backups_dir / ".lock", "restore", "admin"):
+    with Strongroom(config)._lock("restore", "admin"):  # the lock (embedded) or the lease (server)
         started = time.monotonic()
         with pytest.raises(Busy, match="restore by admin"):
             service.make_backup()

@@ -5,6 +5,7 @@ operator checks first."""
 from __future__ import annotations
 
 import configparser
+import importlib.util
 import json
 import os
 import shlex
@@ -345,3 +346,26 @@ def test_the_verification_record_is_private_and_a_full_record_never_fails_verify
     assert result.exit_code == 0 and result.output.splitlines()[0] == f"{made}: ok"
     assert "could not be kept" in result.output  # said, not hidden
     assert status(cli)["scopes"][0]["newest_verified"] is None  # unreadable: "never verified"
+
+
+def test_the_web_recipe_runs_two_replicas_under_gunicorn_on_the_cronjobs_shared_volume():
+    documents = list(yaml.safe_load_all((RECIPES / "strongroom-web.yaml").read_text()))
+    deployment = next(d for d in documents if d["kind"] == "Deployment")
+    assert deployment["spec"]["replicas"] == 2
+    pod = deployment["spec"]["template"]["spec"]
+    assert deployment["spec"]["selector"]["matchLabels"] == deployment["spec"]["template"]["metadata"]["labels"]
+    (container,) = pod["containers"]
+    argv = [*container["command"], *container["args"]]
+    assert argv[0] == "gunicorn" and argv[-1] == "strongroom.web.wsgi:app"
+    assert int(argv[argv.index("--workers") + 1]) >= 2 and int(argv[argv.index("--threads") + 1]) >= 2
+    assert importlib.util.find_spec("strongroom.web.wsgi") is not None  # the module gunicorn loads
+    cron_claims = {v["persistentVolumeClaim"]["claimName"]
+                   for d in yaml.safe_load_all((RECIPES / "strongroom-cronjob.yaml").read_text())
+                   if d["kind"] == "CronJob"
+                   for v in d["spec"]["jobTemplate"]["spec"]["template"]["spec"]["volumes"]}
+    assert {v["persistentVolumeClaim"]["claimName"] for v in pod["volumes"]} == cron_claims  # one shared volume
+    env = {e["name"]: float(e["value"]) for e in container["env"]}
+    assert 0 < 2 * env["STRONGROOM_LEASE_HEARTBEAT"] <= env["STRONGROOM_LEASE_EXPIRY"]
+    assert {"configMapRef": {"name": "strongroom"}} in container["envFrom"]
+    service = next(d for d in documents if d["kind"] == "Service")
+    assert service["spec"]["selector"] == deployment["spec"]["template"]["metadata"]["labels"]

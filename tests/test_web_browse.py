@@ -9,7 +9,7 @@ import pytest
 from strongroom.policy import VIEW, can
 from strongroom.repo.checks_record import last_check
 from strongroom.scopes import Scope
-from web_support import csrf_token, host_app, prepared, state_of, wait_for_jobs, web_data  # noqa: F401
+from web_support import csrf_token, host_app, last_job, prepared, state_of, wait_for_jobs, web_data  # noqa: F401
 
 USERS = {"anonymous": "", "plain user": "user1", "organiser of A": "org1", "organiser of B": "org2",
          "admin": "admin", "root": "root"}
@@ -73,7 +73,7 @@ def test_browse_download_diff_and_check_follow_the_panels_permissions(web_data, 
     if op == "check":
         assert response.status_code == (202 if face == "api" else 303)
         wait_for_jobs(app)
-        job = next(iter(app.extensions["strongroom"].runner._jobs.values()))
+        job = last_job(app)
         assert job.state == "done" and job.result["ok"], job.error
         folder = config.backups_dir / ("site" if scope == "site" else f"project/{project_id}") / backup_id
         assert last_check(folder)["by"] == USERS[user] and last_check(folder)["ok"]

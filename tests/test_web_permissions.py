@@ -11,7 +11,7 @@ import pytest
 
 from strongroom.policy import can
 from strongroom.scopes import Scope
-from web_support import csrf_token, host_app, prepared, state_of, wait_for_jobs, web_data  # noqa: F401
+from web_support import csrf_token, host_app, last_job, prepared, state_of, wait_for_jobs, web_data  # noqa: F401
 
 USERS = {"anonymous": "", "plain user": "user1", "organiser of A": "org1", "organiser of B": "org2",
          "admin": "admin", "root": "root"}
@@ -80,7 +80,7 @@ def test_permission_matrix_cell(web_data, user, op, scope, mode, face):
     if op in CHANGES:
         assert response.status_code == (202 if face == "api" else 303)
         wait_for_jobs(app)
-        job = next(iter(app.extensions["strongroom"].runner._jobs.values()))
+        job = last_job(app)
         assert job.state == "done", job.error
         assert state_of(config) != before
     else:

@@ -13,6 +13,7 @@ change in the web face: ``policy``), are configuration too.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import tomllib
@@ -44,6 +45,8 @@ ENV_S3_PREFIX = "STRONGROOM_S3_PREFIX"
 ENV_S3_ENDPOINT = "STRONGROOM_S3_ENDPOINT"
 ENV_S3_REGION = "STRONGROOM_S3_REGION"
 ENV_REMOTE_KEY_FILE = "STRONGROOM_REMOTE_KEY_FILE"
+ENV_LEASE_EXPIRY = "STRONGROOM_LEASE_EXPIRY"
+ENV_LEASE_HEARTBEAT = "STRONGROOM_LEASE_HEARTBEAT"
 
 
 class Link(NamedTuple):
@@ -195,7 +198,10 @@ class Config:
     offsite copies go. ``modes`` are the run modes (``mode`` is one of them), and
     ``production_modes`` those where nobody triggers a change through the web face (None:
     ``prod``, if it is one of the modes). ``model`` says which records make a project: a ``DataModel``,
-    or a preset's name or a model file (``load_model``).
+    or a preset's name or a model file (``load_model``). ``lease_expiry``
+    and ``lease_heartbeat`` (seconds): a job or an operation lease whose process has not
+    beaten for ``lease_expiry`` is taken as dead (``repo.control``, ``repo.lease``); a live
+    one beats every ``lease_heartbeat``.
     """
 
     data_dir: Path
@@ -208,9 +214,13 @@ class Config:
     backups_location: Path | None = None
     modes: tuple[str, ...] = RUN_MODES
     production_modes: tuple[str, ...] | None = None  # None: those of PRODUCTION_MODES that are modes
+    lease_expiry: float = 30.0
+    lease_heartbeat: float = 5.0
     backups_root: Path = field(init=False)  # from backups_location and the data dir
 
     def __post_init__(self) -> None:
+        if not 0 < 2 * float(self.lease_heartbeat) <= float(self.lease_expiry):
+            raise BadInput("the lease's heartbeat must be positive and at most half its expiry")
         modes = tuple(validate_mode_name(m) for m in self.modes)
         given = self.production_modes
         production = tuple(m for m in PRODUCTION_MODES if m in modes) if given is None else tuple(
@@ -296,6 +306,25 @@ class Config:
         server)? If not, ``engines`` waits a few seconds, not pymongo's 30."""
         return bool(self.db_uri) and "serverSelectionTimeoutMS" in _parse_db_uri(self.db_uri)["options"]
 
+    def to_json(self) -> str:
+        """This configuration as JSON, for a process of its own (``from_json``); the backups
+        root in use is computed again there from ``backups_location``."""
+        fields = dataclasses.asdict(self)
+        fields.pop("backups_root")
+        return json.dumps(fields, default=str)
+
+    @classmethod
+    def from_json(cls, text: str) -> Config:
+        fields = json.loads(text)
+        model = fields.pop("model")
+        model = DataModel(model["project_collection"], model["title_field"],
+                          tuple(Link(*link) for link in model["linked"]), tuple(model["user_collections"]),
+                          model.get("name", "custom"))
+        remote = RemoteSettings(**fields.pop("remote"))
+        for name in ("modes", "production_modes"):
+            fields[name] = fields[name] if fields[name] is None else tuple(fields[name])
+        return cls(**fields, model=model, remote=remote)
+
     @classmethod
     def from_env(
         cls,
@@ -326,7 +355,7 @@ class Config:
                    backup_group=env(ENV_BACKUP_GROUP) or None,
                    remote=RemoteSettings.from_env(),
                    backups_location=Path(backups_dir) if backups_dir else None,
-                   modes=modes, production_modes=production)
+                   modes=modes, production_modes=production, **_lease_from_env())
 
 
 def parse_modes(text: str | None, default: tuple[str, ...] | None) -> tuple[str, ...] | None:
@@ -361,6 +390,18 @@ def _checked_root(data_dir: Path, root: Path, modes: tuple[str, ...]) -> Path:
         raise BadInput(f"the backups root {root} lies in a run mode's folder of {shared}, where the original "
                        f"module would list its folders as its own backups; use {shared / OWN_ROOT}")
     return root
+
+
+def _lease_from_env() -> dict:
+    found = {}
+    for name, variable in (("lease_expiry", ENV_LEASE_EXPIRY), ("lease_heartbeat", ENV_LEASE_HEARTBEAT)):
+        value = os.environ.get(variable)
+        if value:
+            try:
+                found[name] = float(value)
+            except ValueError:
+                raise BadInput(f"{variable} must be a number of seconds, not {value!r}") from None
+    return found
 
 
 def database_name(uri: str) -> str:

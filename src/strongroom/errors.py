@@ -48,6 +48,14 @@ class Busy(StrongroomError):
     http_status = 409
 
 
+class LeaseLost(StrongroomError):
+    """The operation's lease expired and another process took it over: this one must not
+    take another irreversible step (the new holder recovers what it left)."""
+
+    exit_code = 4
+    http_status = 409
+
+
 class CorruptBackup(StrongroomError):
     """A backup whose content does not match its manifest."""
 

@@ -46,8 +46,9 @@ from strongroom.inspect.status import scope_status, site_status
 from strongroom.offsite import remote_pull
 from strongroom.offsite.remote import Remote
 from strongroom.progress_model import announce
-from strongroom.repo import audit, checks_record, layout
+from strongroom.repo import audit, checks_record, layout, lease
 from strongroom.repo.audit import AuditLog, audited
+from strongroom.repo.control import FileControl, ServerControl, end_stale, note_recovery
 from strongroom.repo.journal import Journal
 from strongroom.repo.locking import OperationLock, is_locked
 from strongroom.repo.manifest import REASONS, summary
@@ -59,8 +60,10 @@ log = logging.getLogger("strongroom")
 
 
 class Strongroom:
-    def __init__(self, config: Config, database=None, progress=None, clock=None, origin: str = "library"):
+    def __init__(self, config: Config, database=None, progress=None, clock=None, origin: str = "library",
+                 job: str | None = None):
         self.config = config
+        self.job = job  # the web job this service runs, if any: named by the lock, the lease and the journal
         # Where the calls come from, for the audit log: "cli", "web", or a library caller.
         self.origin = origin
         self.audit_log = AuditLog(config.backups_dir, config.backups_anchor)
@@ -82,8 +85,21 @@ class Strongroom:
         return self.config.backups_dir / ".lock"
 
     def busy(self) -> dict | None:
-        """Who holds the operation lock now, or None."""
-        return is_locked(self.lock_path)
+        """Who holds the operation lock (embedded) or lease (server) now, or None."""
+        if self.config.embedded:
+            return is_locked(self.lock_path)
+        return lease.holder(self.database)
+
+    @property
+    def control(self) -> FileControl | ServerControl:
+        """The shared control state of this run mode: jobs and sign-ins (``repo.control``)."""
+        return FileControl(self.config.backups_dir) if self.config.embedded else ServerControl(self.database)
+
+    def jobs(self) -> list[dict]:
+        """The kept job records, newest first, once those whose process stopped are ended."""
+        control = self.control
+        end_stale(control, self.config.lease_expiry)
+        return control.jobs()
 
     # -- scopes ---------------------------------------------------------------------
 
@@ -117,15 +133,31 @@ class Strongroom:
         return scope
 
     @contextmanager
-    def _lock(self, operation: str, by: str | None) -> Iterator[OperationLock]:
-        """Hold the operation lock, once the backups are known to be where the
-        configuration says (``layout``: not moved away meanwhile) and their folders are
-        private (whoever made them)."""
+    def _lock(self, operation: str, by: str | None) -> Iterator[OperationLock | lease.ServerLease]:
+        """Hold the operation lock (the embedded engine's ``flock``: one machine) or the
+        server's lease (several), once the backups are known to be where the configuration
+        says (``layout``: not moved away meanwhile) and their folders are private (whoever
+        made them)."""
         layout.check_in_place(self.config)
         privacy.ensure_folders(self.config)
-        with OperationLock(self.lock_path, operation, by) as held:
+        if self.config.embedded:
+            held = OperationLock(self.lock_path, operation, by, self.job)
+        else:
+            held = lease.ServerLease(self.database, operation, by, self.job, expiry=self.config.lease_expiry,
+                                     heartbeat=self.config.lease_heartbeat, on_takeover=self._took_over)
+        with held as taken:
             layout.check_in_place(self.config)  # again: a move may have ended while we waited
-            yield held
+            yield taken
+    def _took_over(self, old: dict, heartbeat: str) -> None:
+        """An expired lease was taken over: a line in the audit log (the log has one too)."""
+        entry = audit.new_entry("take-over", None, None, old.get("by") or "unknown", self.origin)
+        entry["error"] = audit.one_line(f"took over the lease of {old.get('operation')} by {old.get('by')} "
+                                        f"(process {old.get('pid')} on {old.get('host')}, job {old.get('job')}): "
+                                        f"no heartbeat since {heartbeat}")
+        try:
+            self.audit_log.append(entry)
+        except Exception as exc:  # noqa: BLE001 - the log line stands
+            log.warning("could not write the take-over to the audit log: %s", exc)
 
     # -- reading --------------------------------------------------------------------
 
@@ -432,6 +464,11 @@ class Strongroom:
     def _recover_locked(self) -> dict | None:
         outcome = recovering.recover(self)
         self.store.clean_leftovers()
+        if outcome is not None:  # the job that left the journal says what became of its restore
+            try:
+                note_recovery(self.control, outcome.get("job"), outcome["outcome"])
+            except Exception as exc:  # noqa: BLE001 - the recovery itself stands
+                log.warning("could not note the recovery in the job's record: %s", exc)
         return outcome
 
     # -- deleting and verifying -----------------------------------------------------

@@ -9,6 +9,7 @@ not first recover an interrupted restore (a probe must never start a rollback;
 from __future__ import annotations
 
 import re
+import time
 from datetime import UTC, datetime, timedelta
 
 import click
@@ -57,7 +58,20 @@ def status(obj, as_json):
         f"step {pending['step']}; the next command finishes or rolls it back" if pending else "none pending"))
     busy = found["busy"]
     click.echo(f"  {'lock':<33} " + (f"held: {busy.get('operation')} by {_text(str(busy.get('by')))}"
-                                     if busy else "free"))
+                                     f"{_holder_words(busy)}" if busy else "free"))
+    for job in found.get("jobs") or []:
+        click.echo(f"  {'job ' + job['id'][:8]:<33} {job['state']}: {job['kind']} by {_text(str(job['by']))}"
+                   f"{' (' + job['phase'] + ')' if job.get('phase') else ''}{_holder_words(job)}")
+
+
+def _holder_words(info: dict) -> str:
+    """``, process 123 on web-1, heartbeat 2 s ago``: who holds a lease or runs a job."""
+    where = info.get("holder") or info
+    words = f", process {where.get('pid')} on {_text(str(where.get('host')))}" if where.get("pid") else ""
+    beat = info.get("heartbeat")
+    if isinstance(beat, (int, float)):
+        words += f", heartbeat {max(0, round(time.time() - beat))} s ago"
+    return words
 
 
 def _pending_scope(service, pending: dict) -> str:

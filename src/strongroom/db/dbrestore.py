@@ -53,6 +53,8 @@ from strongroom.db.dbdump import (
 )
 from strongroom.errors import BadInput, CorruptBackup, ServerRefused
 from strongroom.fs import mutations
+from strongroom.repo import fencing
+from strongroom.repo.control import is_control_collection
 
 Progress = Callable[[str, int, "int | None"], None]
 STAGING_PREFIX = engines.RESTORE_STAGING_PREFIX
@@ -85,6 +87,8 @@ def restore_collections(
     documents its queries match (``docfilter``) are loaded.
     """
     _check_restorable(bson_dir, names, queries, selects)
+    names = [name for name in names if not is_control_collection(name)]  # never ours, whatever a dump holds
+    fencing.check("replacement of the records")
     if queries is not None:
         return _restore_project(database, bson_dir, names, queries, progress, selects)
     restored = Restored()

@@ -27,6 +27,7 @@ import bson
 
 from strongroom.config import Config, database_name
 from strongroom.errors import BadInput
+from strongroom.repo.control import CONTROL_PREFIX
 
 
 def driver_errors(*names: str) -> tuple[type[BaseException], ...]:
@@ -150,12 +151,14 @@ RESTORE_ASIDE_PREFIX = "strongroom_replaced_"
 
 
 def list_collections(database) -> list[str]:
-    """The collections that hold site data, sorted; system collections and the staging
-    and set-aside collections of a restore in progress are left out."""
+    """The collections that hold site data, sorted; system collections, the staging
+    and set-aside collections of a restore in progress, and Strongroom's own control
+    collections (``repo.control``: jobs, lease, sign-ins) are left out."""
     # A set: montydb names a collection after each file of its folder, so the -wal and
     # -shm files of an open SQLite connection would list the collection two more times.
     names = set(database.list_collection_names())
-    return sorted(n for n in names if not n.startswith(("system.", RESTORE_STAGING_PREFIX, LEGACY_STAGING_PREFIX, RESTORE_ASIDE_PREFIX)))
+    return sorted(n for n in names if not n.startswith(("system.", RESTORE_STAGING_PREFIX, LEGACY_STAGING_PREFIX,
+                                                         RESTORE_ASIDE_PREFIX, CONTROL_PREFIX)))
 
 
 def supports_transactions(database) -> bool:

@@ -4,7 +4,8 @@ Per scope (the site, and each project that has backups): how many backups, the n
 one and its age, the newest one that passed ``verify`` (from ``checks_record``) and the
 backups whose last verification failed. For the data dir: what the pool holds (objects
 and bytes), the free space where the backups are, whether a restore journal is pending
-(an interrupted restore the next command recovers) and who holds the lock now.
+(an interrupted restore the next command recovers), who holds the lock (embedded) or
+the lease (server) now, with its heartbeat, and the web face's queued and running jobs.
 
 Everything here only reads, and a part that cannot be read (a damaged manifest, a pool
 object removed meanwhile) is left out rather than failing the whole status: a probe must
@@ -73,7 +74,19 @@ def site_status(sr, scopes: list[dict]) -> dict:
         "free": {"bytes": free_bytes(base), "on": str(mount_point(base))},
         "restore_pending": journal and {key: journal.get(key) for key in ("backup", "scope", "project", "step", "started")},
         "busy": sr.busy(),
+        "jobs": _active_jobs(sr),
     }
+
+
+def _active_jobs(sr) -> list[dict] | None:
+    """The web face's queued and running jobs (``repo.control``): kind, scope, who, state,
+    phase, the process running it and its heartbeat; None when they cannot be read."""
+    keys = ("id", "kind", "project", "backup", "by", "state", "started", "holder", "heartbeat")
+    try:
+        return [{**{key: job.get(key) for key in keys}, "phase": (job.get("progress") or {}).get("phase")}
+                for job in sr.jobs() if job.get("state") in ("queued", "running")]
+    except Exception:  # noqa: BLE001 - a probe must always get an answer
+        return None
 
 
 def pool_usage(pool_dir) -> dict:

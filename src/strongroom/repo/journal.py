@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from strongroom.fs import mutations
+from strongroom.repo import fencing
 
 STEPS = ("pre-restore", "records", "files", "swap", "cleanup", "rollback")
 NAME = ".journal.json"  # in ``backups/<mode>/``
@@ -63,10 +64,12 @@ class Journal:
     def step(self, entry: dict, step: str) -> None:
         """Record that ``step`` is about to begin; durable before it does."""
         assert step in STEPS, step
+        fencing.check(f"restore's {step} step")
         entry["step"] = step
         self._write(entry)
 
     def finish(self) -> None:
+        fencing.check("end of the restore's journal")  # never a journal a new holder may be using
         if self.path.exists():
             mutations.unlink(self.path)
             mutations.fsync_dir(self.path.parent)

@@ -1,10 +1,12 @@
-"""One operation at a time per data dir and run mode.
+"""One operation at a time per data dir and run mode, on one machine (the embedded engine).
 
 The lock is an ``flock`` on ``backups/<mode>/.lock``: the kernel drops it when its
 process dies, so a lock left by a dead process never blocks anyone. The holder writes
 who it is (operation, user, start, process) into the file, so that a refused caller can
 be told what holds the lock. The lock is taken without waiting: a second operation is
-refused at once with ``Busy``, never queued.
+refused at once with ``Busy``, never queued. A lock cannot be lost while its process
+lives, so its fencing check (``check``) always passes. On a MongoDB server, where several
+machines may share the data dir, the lease of ``lease`` takes its place.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import socket
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Self
@@ -39,12 +42,14 @@ def describe(info: dict | None) -> str:
 class OperationLock:
     """``with OperationLock(path, "restore", "admin"):`` runs the block holding the lock."""
 
-    def __init__(self, path: Path, operation: str, by: str | None = None):
+    def __init__(self, path: Path, operation: str, by: str | None = None, job: str | None = None):
         self.path = path
         self.info = {
             "operation": operation,
             "by": by,
             "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "job": job,
             "started": datetime.now(UTC).isoformat(timespec="seconds"),
         }
         self._fd: int | None = None
@@ -64,6 +69,9 @@ class OperationLock:
             pass
         self._fd = fd
         return self
+
+    def check(self, step: str) -> None:
+        """Fencing (``fencing``): an ``flock`` is held until its process ends."""
 
     def __exit__(self, *exc) -> None:
         if self._fd is not None:

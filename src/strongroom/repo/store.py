@@ -32,6 +32,7 @@ from strongroom.fs.nofollow import check_folder, check_no_links, open_below
 from strongroom.fs.parallel import Ordered
 from strongroom.fs.privacy import folder_mode, group_id, object_mode
 from strongroom.ids import backup_id_sort_key, is_backup_id, validate_backup_id
+from strongroom.repo import fencing
 from strongroom.repo.manifest import (
     MANIFEST,
     is_signed_format,
@@ -206,6 +207,7 @@ class BackupStore:
         path, manifest = self.open(scope, backup_id, authenticated=False)
         check_no_links(self.config.backups_anchor, self.pool.root)
         doomed = DELETING_PREFIX + backup_id
+        fencing.check(f"deletion of {backup_id}")
         # Through the scope root's descriptor: a folder swapped for a link after the
         # check above cannot redirect the rename or the removal out of ``backups/``.
         root_fd = open_below(self.config.backups_anchor, path.parent)

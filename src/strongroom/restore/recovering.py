@@ -22,6 +22,7 @@ from strongroom.db import dbrestore, linking
 from strongroom.errors import CorruptBackup, RestoreFailed
 from strongroom.fs import mutations, space, sweeping
 from strongroom.fs.nofollow import open_below
+from strongroom.repo import fencing
 from strongroom.scopes import Scope, in_model_order, scope_dir
 
 log = logging.getLogger("strongroom")
@@ -54,6 +55,7 @@ def undo(sr, entry: dict, cause: BaseException | None = None, reserve: space.Res
     """
     scope = journal_scope(entry)
     pre_id = entry.get("pre_restore")
+    fencing.check("rollback")  # a holder that lost its lease leaves the undoing to the new one
     try:
         live = scope_dir(sr.config, scope)
         staging, old = tree_paths(live, entry["backup"])
@@ -63,6 +65,7 @@ def undo(sr, entry: dict, cause: BaseException | None = None, reserve: space.Res
         space.remove_stale(sr.config.backups_dir)
         if pre_id and entry.get("step") in CHANGED_STEPS:
             _journal_quietly(sr, entry, "rollback")
+            fencing.check("return of the old tree")
             _put_old_tree_back(sr, live, old.name)
             if entry.get("records", True):  # a partial restore of files leaves the records as they are
                 pre_path, pre = sr.store.open(scope, pre_id)

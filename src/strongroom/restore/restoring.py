@@ -43,11 +43,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from strongroom.db import dbrestore, docfilter, linking
-from strongroom.errors import CorruptBackup, NoSpace, RestoreFailed, StrongroomError
+from strongroom.errors import CorruptBackup, LeaseLost, NoSpace, RestoreFailed, StrongroomError
 from strongroom.fs import mutations, space, sweeping
 from strongroom.fs.nofollow import check_no_links, open_below
 from strongroom.progress_model import marked, nested
-from strongroom.repo import liveindex
+from strongroom.repo import fencing, liveindex
 from strongroom.repo.manifest import iter_entries
 from strongroom.restore import rebuild, rescue, sources
 from strongroom.restore.recovering import CHANGED_STEPS, tree_paths, undo
@@ -83,7 +83,8 @@ def _restore_reserved(sr, scope: Scope, backup_id: str, by: str, make_pre_restor
                       reserve: space.Reserve) -> dict:
     try:
         entry = sr.journal.start(operation="restore", scope=scope.kind, project=scope.project_id,
-                                 backup=backup_id, pre_restore=None, by=by, step="pre-restore")
+                                 backup=backup_id, pre_restore=None, by=by, step="pre-restore",
+                                 job=getattr(sr, "job", None))
     except Exception as exc:
         error = NoSpace if space.is_out_of_space(exc) else RestoreFailed
         raise marked(error(f"restore of {backup_id} refused: its journal could not be written ({_reason(exc)}); "
@@ -98,8 +99,9 @@ def _restore_reserved(sr, scope: Scope, backup_id: str, by: str, make_pre_restor
                 raise
             raise error from exc
         _reserve(reserve, space.RESERVE_BASE + records_room(sr, pre), backup_id)
-    except BaseException:
-        _quietly(sr.journal.finish)
+    except BaseException as exc:
+        if not isinstance(exc, LeaseLost):
+            _quietly(sr.journal.finish)
         raise
     entry["pre_restore"] = pre["id"]
     rescuer = _rescuer(sr, scope, entry)
@@ -108,6 +110,8 @@ def _restore_reserved(sr, scope: Scope, backup_id: str, by: str, make_pre_restor
         entry["records"] = source.bson_dir is not None
         result = build_and_switch(sr, scope, source, entry, rescuer=rescuer)
     except BaseException as exc:
+        if isinstance(exc, LeaseLost):  # another process took over: it recovers; this one touches nothing
+            raise
         if entry["step"] == "cleanup":  # complete: only the old tree's removal was cut short
             _quietly(sr.journal.finish)
             raise
@@ -195,6 +199,7 @@ def build_and_switch(sr, scope: Scope, source: sources.Source, entry: dict,
             step("records")
             records = _restore_records(sr, scope, source)
         step("swap")
+        fencing.check("swap")
         sr.progress("switching", 0, 1)
         rebuild.swap_in(staging, live, old, before_cleanup=lambda: step("cleanup"), root=sr.config.data_dir,
                         inspect_old=rescuer and rescuer.inspect,

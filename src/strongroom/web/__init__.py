@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import os
-import secrets
 
 from flask import Flask
 
@@ -33,12 +32,12 @@ def create_app(config: Config, database=None, secret_key: str | None = None) -> 
     """The demo app on ``config``'s data dir: projects, editions, an admin page, the panels.
 
     The session key comes from ``secret_key``, ``$STRONGROOM_SECRET_KEY`` or, failing
-    both, is random. Sign-ins end at sign-out or restart either way (``demo_app``).
+    both, a random key kept in the data dir for every worker (``demo_app.shared_secret``).
     """
     from strongroom.web import demo_app
 
     app = Flask(__name__, static_folder=None)
-    app.secret_key = secret_key or os.environ.get(ENV_SECRET_KEY) or secrets.token_hex(32)
+    app.secret_key = secret_key or os.environ.get(ENV_SECRET_KEY) or demo_app.shared_secret(config)
     app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax")
     app.url_map.merge_slashes = False  # "//etc" in an id place is a 404, not a redirect to "/etc"
     factory = service_factory_for(config, database)

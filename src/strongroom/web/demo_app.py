@@ -7,8 +7,10 @@ is a user picker outside ``prod``: it is for trying things out. In ``prod`` ther
 picker; a demo user signs in with their name and the password set in
 ``$STRONGROOM_DEMO_PASSWORD`` when the server starts (without it nobody can sign in there,
 and ``/signin`` is not found). The admin page, with its list of users, is for admins and
-root only. A sign-in starts a new session (a new CSRF token) with an id kept in this process; sign-out
-forgets it, so a copy of the old cookie signs nobody in (nor does any cookie after a restart).
+root only. A sign-in starts a new session (a new CSRF token) with an id kept in the shared
+control state (``repo.control``: under the data dir, or in a control collection on a server),
+so every worker and every instance knows it; sign-out forgets it, so a copy of the old cookie
+signs nobody in.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from strongroom import humanize
 from strongroom.config import Config
 from strongroom.demo import demo_users
 from strongroom.errors import BadInput, NotAllowed, NotFound, StrongroomError
+from strongroom.fs import mutations, privacy
 from strongroom.ids import validate_project_id
 from strongroom.policy import SITE_ROLES, User
 from strongroom.scopes import Scope, scope_dir
@@ -57,18 +60,48 @@ def _database():
     return _state()["factory"]().database
 
 
+def _control():
+    return _state()["factory"]().control
+
+
 def current_user() -> User | None:
     """The signed-in demo user, as the blueprint wants it (cached for the request)."""
     if "demo_user" not in g:
         g.demo_user = None
         name = session.get(SESSION_USER)
-        if not isinstance(name, str) or _state()["sessions"].get(session.get(SESSION_ID)) != name:
+        token = session.get(SESSION_ID)
+        if not isinstance(name, str) or not isinstance(token, str) or _control().session_user(token) != name:
             name = None  # never signed in, or signed out since: the cookie alone proves nothing
         record = _database()["user"].find_one({"user": name}) if name is not None else None
         if record is not None:
             links = _database()["projectUser"].find({"user": name, "role": "organiser"})
             g.demo_user = User(name, record.get("role", "user"), frozenset(str(x["projectId"]) for x in links))
     return g.demo_user
+
+
+SECRET_FILE = ".web-secret-key"  # in backups/: the demo app's session key, shared by its workers
+
+
+def shared_secret(config: Config) -> str:
+    """The demo app's session key when none is given: made once, at random, into
+    ``backups/.web-secret-key`` (readable by the operator alone), so that every worker and
+    every instance on the data dir signs and accepts the same cookies."""
+    path = config.backups_base / SECRET_FILE
+    privacy.ensure_folders(config)
+    try:
+        return path.read_text("ascii").strip()
+    except FileNotFoundError:
+        pass
+    tmp = path.with_name(f"{SECRET_FILE}.{os.getpid()}.tmp")
+    mutations.write_file(tmp, secrets.token_hex(32).encode(), sync=True)
+    mutations.chmod(tmp, 0o600)
+    try:
+        mutations.link(tmp, path)  # the first to make it wins; the others read it
+    except FileExistsError:
+        pass
+    finally:
+        mutations.unlink(tmp)
+    return path.read_text("ascii").strip()
 
 
 def panel_url(project_id: str | None) -> str:
@@ -79,7 +112,7 @@ def make_demo_blueprint(config: Config, factory: Callable) -> Blueprint:
     bp = Blueprint("demo", __name__, template_folder="templates")
     password = os.environ.get(ENV_DEMO_PASSWORD) or None
     bp.record_once(lambda state: state.app.extensions.update(
-        strongroom_demo={"config": config, "factory": factory, "sessions": {}, "password": password}))
+        strongroom_demo={"config": config, "factory": factory, "password": password}))
     bp.before_request(csrf.check_request)
     bp.before_request(refuse_reads_of_a_project_being_restored)
     bp.errorhandler(StrongroomError)(error_page)
@@ -217,7 +250,7 @@ def signin_as():
     # an id the server knows, which sign-out forgets (the cookie is signed, not secret).
     session.clear()
     session_id = secrets.token_urlsafe(32)
-    _state()["sessions"][session_id] = name
+    _control().add_session(session_id, name)
     session.update({SESSION_ID: session_id, SESSION_USER: name})
     flash(f"Signed in as {name}", "success")
     return redirect(url_for("demo.home"), 303)
@@ -229,7 +262,8 @@ def _password_matches(given: str) -> bool:
 
 
 def signout():
-    _state()["sessions"].pop(session.get(SESSION_ID), None)  # a copy of the cookie is now worth nothing
+    if isinstance(session.get(SESSION_ID), str):
+        _control().drop_session(session[SESSION_ID])  # a copy of the cookie is now worth nothing
     session.clear()
     flash("Signed out", "success")
     return redirect(url_for("demo.home"), 303)

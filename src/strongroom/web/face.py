@@ -9,7 +9,8 @@ service called or a job started. Nothing here knows HTML or JSON.
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
+
+from flask import g, session
 
 from strongroom import humanize
 from strongroom.errors import BadInput, NotAllowed, StrongroomError
@@ -17,6 +18,7 @@ from strongroom.ids import validate_backup_id
 from strongroom.policy import BACKUP, DELETE, RESTORE, VIEW, User, can
 from strongroom.scopes import Scope
 from strongroom.web import messages
+from strongroom.web.job_process import work_of
 from strongroom.web.jobs import Job, JobRunner, describe_holder
 from strongroom.web.layouts import Layout
 
@@ -27,6 +29,8 @@ NAME = "strongroom"  # the blueprint's name, and the key of the host app's exten
 ACTION_OF = {"backup": BACKUP, "restore": RESTORE, "delete": DELETE, "check": VIEW}
 LIVE = "live"
 MAX_NOTE = 500
+STARTED_HERE = "strongroom_jobs"  # the session's key for the ids of the jobs it started
+KEEP_STARTED = 10
 
 
 class Face:
@@ -117,7 +121,15 @@ class Face:
         return self.service().diff_backups(validate_backup_id(backup_id), against, project_id)
 
     def job(self, job_id: str) -> Job:
+        """The job, for whoever may see its scope; during a site restore (the users are
+        being reloaded: nobody can be asked who they are) for the session that started it."""
         job = self.runner.get(job_id)
+        journal = self.service().maintenance()
+        if journal is not None and journal.get("scope") == "site":
+            if job.id not in session.get(STARTED_HERE, []):
+                raise NotAllowed("only the session that started this job may follow it during a site restore")
+            g.strongroom_maintenance_page = True  # the host's layout must not read its users either
+            return job
         self.authorize(VIEW, job.project)
         return job
 
@@ -139,21 +151,11 @@ class Face:
         if kind == "backup":
             note = _clean_note(note)
             service.scope(project_id)  # NotFound now, not in the job
-            name = service.scope_name(project_id)
-            work = lambda s: s.make_backup(project_id, note=note, reason="manual", by=by)
-            return self.runner.start(kind, project_id, None, by, work, partial(messages.made, name=name), service)
+            return self._run(service, kind, project_id, None, by, note=note, name=service.scope_name(project_id))
         validate_backup_id(backup_id)
         service.show_backup(backup_id, project_id)  # NotFound now, not in the job
-        name = service.scope_name(project_id)  # named now: a restore may change the title
-        if kind == "restore":
-            work = lambda s: s.restore_backup(backup_id, project_id, by=by)
-            return self.runner.start(kind, project_id, backup_id, by, work, partial(messages.restored, name=name),
-                                     service)
-        if kind == "check":
-            work = lambda s: s.verify_backup(backup_id, project_id, by=by)
-            return self.runner.start(kind, project_id, backup_id, by, work, messages.checked, service)
-        work = lambda s: s.delete_backup(backup_id, project_id, by=by)
-        return self.runner.start(kind, project_id, backup_id, by, work, partial(messages.deleted, name=name), service)
+        # named now: a restore may change the title
+        return self._run(service, kind, project_id, backup_id, by, name=service.scope_name(project_id))
 
     def start_parts(self, project_id: str | None, backup_id: str, paths: list[str]) -> Job:
         """Restore only ``paths`` of the backup, as a job (kind ``restore``), once they are
@@ -161,8 +163,16 @@ class Face:
         self.authorize(RESTORE, project_id)
         service, by = self.service(), self.user().name
         paths = service.check_parts(validate_backup_id(backup_id), paths, project_id)  # NotFound now
-        work = lambda s: s.restore_parts(backup_id, paths, project_id, by=by)
-        return self.runner.start("restore", project_id, backup_id, by, work, messages.restored_parts, service)
+        return self._run(service, "restore", project_id, backup_id, by, paths=paths)
+
+    def _run(self, service, kind: str, project_id: str | None, backup_id: str | None, by: str, **more) -> Job:
+        """The job, in a process of its own or a thread (``jobs``); remembered in the
+        session, so that its status answers while a site restore reloads the users."""
+        params = {"kind": kind, "project": project_id, "backup": backup_id, "by": by, **more}
+        work, describe = work_of(params)
+        job = self.runner.start(kind, project_id, backup_id, by, work, describe, service, params)
+        session[STARTED_HERE] = [*session.get(STARTED_HERE, [])[-(KEEP_STARTED - 1):], job.id]
+        return job
 
 
 def _text_or_none(value: object) -> str | None:

@@ -15,6 +15,13 @@ it exists:
 - A request that began before the restore and ends during it with 403, 404 or 500 is
   answered 503 too: what it read may have been half-loaded.
 - Requests that routing refuses (404, or 405 with ``Allow``) are answered by routing.
+- A job's status (``/api/v1/jobs/<id>``) always answers: it reads the shared control
+  state, not the site's records (``face.Face.job``).
+
+The journal, the lock or lease and the jobs are shared state (the data dir, the
+database), so every worker of every instance gives the same answers. A journal whose
+restore's process is gone is recovered by the first request that meets it
+(``recover_orphan``), and the maintenance answer ends.
 
 The notice's page refreshes itself, so a browser comes back once the restore is over.
 """
@@ -33,7 +40,8 @@ from strongroom.web.layouts import Layout, layout_of
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 SPURIOUS_DURING_RESTORE = (403, 404, 500)
 RETRY_AFTER = 5
-ALWAYS_OPEN = ("static", "strongroom.static", "strongroom.api.openapi")
+# Never refused: they need no site record (a job's status is read from the control state).
+ALWAYS_OPEN = ("static", "strongroom.static", "strongroom.api.openapi", "strongroom.api.job")
 
 
 def wants_json() -> bool:
@@ -73,7 +81,7 @@ class Guard:
                 and request.endpoint not in self.open_endpoints)
 
     def before(self):
-        journal = self.service_factory().maintenance()
+        journal = recover_orphan(self.service_factory())
         g.strongroom_restore_at_start = journal
         if journal is None or not self._routed():
             return None
@@ -96,6 +104,17 @@ class Guard:
             return response  # it was answered knowing the restore: not spurious
         journal = self.service_factory().maintenance()
         return answer(journal, self.layout, self.is_api(), self._running()) if journal else response
+
+
+def recover_orphan(service) -> dict | None:
+    """The journal of a restore in progress, or None; a journal whose restore's process is
+    gone (the lock's holder dead, the lease expired) is recovered first, here and now, by
+    whichever worker meets it: rolled back or finished, and said in its job's record."""
+    journal = service.maintenance()
+    if journal is not None and service.busy() is None:
+        service.recover_if_needed()
+        journal = service.maintenance()
+    return journal
 
 
 def _kind_of(endpoint: str | None) -> str:
