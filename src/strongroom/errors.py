@@ -50,6 +50,26 @@ class CorruptBackup(StrongroomError):
     http_status = 409
 
 
+class SignedElsewhere(CorruptBackup):
+    """A backup whose signature this site cannot check: it was signed with another key
+    than the site key in use, or there is no site key. ``key_id`` is the key it names.
+    Listed and named as such, never restored (``strongroom key adopt`` is the way back)."""
+
+    def __init__(self, message: str, key_id: str | None):
+        super().__init__(message)
+        self.key_id = key_id
+
+
+class KeyRefused(StrongroomError):
+    """The site key cannot be used: what is at its place could have been put there by
+    someone else (owner, mode, type), is no key (too short or too long), a configured key
+    is missing, or making a key now would leave backups signed by another one
+    unverifiable. Nothing was changed."""
+
+    exit_code = 2
+    http_status = 409
+
+
 class NotAllowed(StrongroomError):
     """The user may not do this here (see ``policy``)."""
 
