@@ -81,6 +81,11 @@ class RestoreFailed(StrongroomError):
     """A restore failed part-way; the scope was put back from its pre-restore backup."""
 
 
+class RollbackBlocked(CorruptBackup):
+    """A restore cannot be undone: the backup its rollback would load is damaged. Nothing
+    was changed by the attempt; the restore stays pending (its journal as it was)."""
+
+
 class ServerRefused(StrongroomError):
     """The database server refused to store something a backup holds (a document, a type)."""
 

@@ -375,13 +375,17 @@ class Strongroom:
     @audited("recover", lambda entry, outcome: outcome and entry.update(backup=outcome.get("backup"),
                                                                         result=outcome.get("outcome")),
              skip=lambda outcome: outcome is None)
-    def recover(self, by: str | None = None) -> dict | None:
+    def recover(self, by: str | None = None, *, records_from: str | None = None) -> dict | None:
         """Finish or roll back an interrupted restore; clean what a crash left behind.
 
         Returns the journal with an ``outcome`` if there was a restore to recover.
+        ``records_from``: when the pre-restore backup is damaged (``RollbackBlocked``
+        names it and the newest sound backup), the backup to load the records from.
         """
         with self._lock("recover", by or _default_user()):
-            return self._recover_locked()
+            outcome = recovering.recover(self, records_from)
+            self.store.clean_leftovers()
+            return outcome
 
     def recover_if_needed(self) -> dict | None:
         """``recover`` when a crash left work behind and nobody holds the lock; else None."""
