@@ -43,7 +43,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from strongroom.db import dbrestore
-from strongroom.errors import CorruptBackup, NoSpace, RestoreFailed, StrongroomError
+from strongroom.errors import Busy, CorruptBackup, NoSpace, RestoreFailed, StrongroomError
 from strongroom.fs import mutations, space, sweeping
 from strongroom.fs.nofollow import check_no_links, open_below
 from strongroom.progress_model import marked, nested
@@ -115,7 +115,8 @@ def _restore_reserved(sr, scope: Scope, backup_id: str, by: str, make_pre_restor
         undo(sr, entry, cause=exc, reserve=reserve)
         what = (f"; the {scope} was put back as it was, from backup {pre['id']}" if changed else
                 f" before anything live changed; the {scope} is as it was (also saved as backup {pre['id']})")
-        error = CorruptBackup if isinstance(exc, CorruptBackup) else RestoreFailed
+        error = (Busy if isinstance(exc, Busy) and not changed else  # a holder past the bound: busy (exit 4)
+                 CorruptBackup if isinstance(exc, CorruptBackup) else RestoreFailed)
         what += _rescued_words(rescuer.outcome() if rescuer else rescue.NOTHING)
         raise marked(error(f"restore of {backup_id} failed ({_reason(exc)}){what}"), "rolled back") from exc
     _quietly(sr.journal.finish)
@@ -192,6 +193,7 @@ def build_and_switch(sr, scope: Scope, source: sources.Source, entry: dict,
         sr.progress("flushing", stats.bytes_copied, stats.bytes_copied)
         records = dbrestore.Restored()
         if source.bson_dir is not None:
+            dbrestore.probe_replacing(sr.database)  # a reader that never lets go: fail now, nothing changed
             step("records")
             queries = record_queries(sr.config, scope)
             names = list(source.collections)
