@@ -180,6 +180,27 @@ def cli_process(config):
     return run
 
 
+@pytest.fixture
+def tmpfs(tmp_path):
+    """``tmpfs("64m")``: a small file system of that size mounted for the test (we are
+    root), always unmounted after; skips, with the reason, where mounting is refused."""
+    mounted = []
+
+    def mount(size: str) -> Path:
+        place = tmp_path / f"fs{len(mounted) or ''}"
+        place.mkdir()
+        made = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(place)],
+                              check=False, capture_output=True, text=True)
+        if made.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {made.stderr.strip()}")
+        mounted.append(place)
+        return place
+
+    yield mount
+    for place in mounted:
+        subprocess.run(["umount", "-l", str(place)], check=False)
+
+
 def give_the_restore_work(folder: Path) -> Path:
     """Change one file's content below ``folder``, so that restoring a backup made just
     before has a file to copy back: a restore onto the backup's very state changes

@@ -98,9 +98,19 @@ def get(obj, backup_id, path, target, project_id):
         fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         raise BadInput(f"{target} exists already; give a new file name") from None
+    from strongroom.inspect.browsing import (
+        write_keeping_holes,  # here: ``--help`` starts without it
+    )
+
     try:
-        with open(fd, "wb") as fh:
-            fh.writelines(blocks)
+        try:
+            if listing["type"] == "dir":
+                with open(fd, "wb", closefd=False) as fh:
+                    fh.writelines(blocks)
+            else:
+                write_keeping_holes(fd, blocks)  # a sparse file stays sparse
+        finally:
+            os.close(fd)
     except BaseException:
         os.unlink(target)  # a damaged file or an interrupted copy leaves nothing half-written
         raise
