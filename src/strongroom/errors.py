@@ -81,6 +81,22 @@ class RestoreFailed(StrongroomError):
     """A restore failed part-way; the scope was put back from its pre-restore backup."""
 
 
+class BackupFailed(StrongroomError):
+    """A backup failed part-way (a disk turned read-only, an I/O error): no backup was
+    made and nothing else changed."""
+
+
+class OutputFailed(StrongroomError):
+    """Writing where the caller asked (an archive's file, standard output) failed: what
+    was read is fine. ``reason``: the system's words; exit 6 when the disk is full."""
+
+    def __init__(self, message: str, reason: str, full: bool):
+        super().__init__(message)
+        self.reason, self.full = reason, full
+        if full:
+            self.exit_code, self.http_status = 6, 507
+
+
 class RollbackBlocked(CorruptBackup):
     """A restore cannot be undone: the backup its rollback would load is damaged. Nothing
     was changed by the attempt; the restore stays pending (its journal as it was)."""
@@ -125,3 +141,9 @@ class BadArchive(StrongroomError):
 
     exit_code = 2
     http_status = 400
+
+
+def os_reason(exc: OSError) -> str:
+    """An OS error in a few words: its text and, when it has one, the file it names."""
+    text = exc.strerror or str(exc) or type(exc).__name__
+    return f"{text}: {exc.filename}" if exc.filename else text

@@ -59,14 +59,30 @@ def holders(fd: int) -> str:
     return ", ".join(f"process {pid}{_command(pid)}" for pid in pids[:5]) + (" and others" if len(pids) > 5 else "")
 
 
+def lock_holders(path) -> set[int] | None:
+    """The processes that hold a lock on the file ``path`` now, read from ``/proc/locks``
+    (taking no lock); None when that cannot be told (no such file, no ``/proc``)."""
+    try:
+        info = os.stat(path)
+        with open("/proc/locks", encoding="ascii", errors="replace") as fh:
+            lines = fh.read().splitlines()
+    except OSError:
+        return None
+    return _holding(lines, info.st_dev, info.st_ino)
+
+
 def _locking_pids(dev: int, ino: int) -> set[int]:
     """The processes ``/proc/locks`` says hold a lock on the inode (not those waiting)."""
-    wanted = f"{os.major(dev):02x}:{os.minor(dev):02x}:{ino}"
     try:
         with open("/proc/locks", encoding="ascii", errors="replace") as fh:
             lines = fh.read().splitlines()
     except OSError:
         return set()
+    return _holding(lines, dev, ino)
+
+
+def _holding(lines: list[str], dev: int, ino: int) -> set[int]:
+    wanted = f"{os.major(dev):02x}:{os.minor(dev):02x}:{ino}"
     found, by_inode = set(), set()
     for line in lines:
         parts = line.split()

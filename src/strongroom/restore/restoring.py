@@ -43,7 +43,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from strongroom.db import dbrestore
-from strongroom.errors import Busy, CorruptBackup, NoSpace, RestoreFailed, StrongroomError
+from strongroom.errors import (
+    BackupFailed,
+    Busy,
+    CorruptBackup,
+    NoSpace,
+    RestoreFailed,
+    StrongroomError,
+)
 from strongroom.fs import mutations, space, sweeping
 from strongroom.fs.nofollow import check_no_links, open_below
 from strongroom.progress_model import marked, nested
@@ -154,10 +161,10 @@ def _reserve(reserve: space.Reserve, size: int, backup_id: str) -> None:
 
 def _not_saved(backup_id: str, exc: Exception) -> Exception:
     """The error for a pre-restore backup that could not be made: nothing changed."""
-    if isinstance(exc, StrongroomError) and not isinstance(exc, NoSpace):
+    if isinstance(exc, StrongroomError) and not isinstance(exc, (NoSpace, BackupFailed)):
         return exc
     error = NoSpace if space.is_out_of_space(exc) else RestoreFailed
-    reason = _reason(exc.__cause__ if isinstance(exc, NoSpace) and exc.__cause__ else exc)
+    reason = _reason(exc.__cause__ if isinstance(exc, (NoSpace, BackupFailed)) and exc.__cause__ else exc)
     return error(f"restore of {backup_id} refused: the current state could not be saved first ({reason}); "
                  "nothing was changed")
 
