@@ -13,21 +13,18 @@ import shutil
 import stat
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
 
-from conftest import records_fingerprint, tree_fingerprint
+from conftest import SECOND_USER as ATTACKER
+from conftest import SYSTEM_PYTHON, as_user, records_fingerprint, tree_fingerprint
 from strongroom.config import Config
 from strongroom.db.engines import open_database
 from strongroom.demo import create_demo_site
 from strongroom.repo.signing import key_id
 from strongroom.scopes import Scope, backups_root
 from strongroom.service import Strongroom
-
-ATTACKER = "strongroom-attacker"
-SYSTEM_PYTHON = shutil.which("python3", path="/usr/bin:/bin")
 
 
 def _run(config, *args, env=None, timeout=60):
@@ -84,32 +81,6 @@ def test_anything_but_a_plain_file_at_the_key_place_is_refused_at_once(config, s
 # -- a key swapped by someone who may write backups/ -----------------------------------------------
 
 
-@pytest.fixture(scope="session")
-def attacker():
-    """A second, unprivileged user: (uid, gid)."""
-    if os.geteuid() != 0:
-        pytest.skip("needs root, to make a second user and run a process as that user")
-    if SYSTEM_PYTHON is None or shutil.which("setpriv") is None:
-        pytest.skip("needs /usr/bin/python3 and setpriv to run the attacker's steps as that user")
-    made = subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", ATTACKER],
-                          capture_output=True, text=True, check=False)
-    if made.returncode not in (0, 9):  # 9: the user exists already (an earlier session made it)
-        pytest.skip(f"cannot make a second user: {made.stderr.strip()}")
-    import pwd
-
-    entry = pwd.getpwnam(ATTACKER)
-    return entry.pw_uid, entry.pw_gid
-
-
-@pytest.fixture
-def public_place():
-    """A folder every user may enter (pytest's own temporary folders are root's alone)."""
-    place = Path(tempfile.mkdtemp(prefix="strongroom-keys-"))
-    place.chmod(0o755)
-    yield place
-    shutil.rmtree(place)
-
-
 # The attacker's steps, with nothing but Python's standard library: put a key of their own
 # in place of root's (which they may rename, not read), copy the genuine backup under a
 # newer id with a PHP shell planted in a text file, fix its file list and checksums, and
@@ -152,13 +123,11 @@ json.dump(manifest, open(os.path.join(forged, "manifest.json"), "w"))
 
 
 def _as_attacker(attacker, *args):
-    uid, gid = attacker
-    return subprocess.run(["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "--",
-                           SYSTEM_PYTHON, "-I", "-c", FORGE, *map(str, args)],
-                          capture_output=True, text=True, timeout=120, cwd="/", check=False, env={"PATH": "/usr/bin:/bin"})
+    return as_user(attacker, SYSTEM_PYTHON, "-I", "-c", FORGE, *map(str, args))
 
 
-def test_a_backup_forged_by_a_user_who_swapped_the_key_is_refused_by_root(attacker, public_place):
+def test_a_backup_forged_by_a_user_who_swapped_the_key_is_refused_by_root(second_user, public_place):
+    attacker = second_user
     config = Config(data_dir=public_place / "data")
     database = open_database(config)
     create_demo_site(config, database, projects=2, editions=1, size="small", seed=3)

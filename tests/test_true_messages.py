@@ -14,9 +14,13 @@ import sys
 
 import pytest
 
-from conftest import give_the_restore_work
+from conftest import as_user, give_the_restore_work
 from faults import raised_with
+from strongroom.config import Config
+from strongroom.db.engines import open_database
+from strongroom.demo import create_demo_site
 from strongroom.errors import BackupFailed, StrongroomError
+from strongroom.scopes import Scope, scope_dir
 from strongroom.service import Strongroom
 
 KB = 1 << 10
@@ -120,3 +124,19 @@ def test_a_disk_turning_read_only_is_reported_as_the_operation_s_failure_and_the
         assert isinstance(raised, BackupFailed)
     assert service.busy() is None  # the lock's file still names the operation, but nobody holds it
     Strongroom(config, database=database).make_backup(note="the lock was let go")  # same process, as serve
+
+
+def test_a_file_the_backup_cannot_read_fails_it_naming_its_path_in_the_scope(second_user, public_place):
+    """Strongroom run by an application's user, a file of root's in the site."""
+    config = Config(data_dir=public_place / "data")
+    site = create_demo_site(config, open_database(config), projects=1, editions=1, size="small", seed=4)
+    subprocess.run(["chown", "-R", f"{second_user[0]}:{second_user[1]}", str(config.data_dir)], check=True)
+    secret = scope_dir(config, Scope.project(site.project_ids[0])) / "secret.txt"
+    secret.write_text("root's alone")
+    secret.chmod(0o600)  # root's: the application's user cannot read it
+
+    failed = as_user(second_user, "strongroom", "--data-dir", str(config.data_dir), "backup")
+
+    assert failed.returncode == 1, failed.stderr
+    line = _one_line(failed)
+    assert f"Permission denied: project/{site.project_ids[0]}/secret.txt" in line and "no backup was made" in line

@@ -10,7 +10,7 @@ import click
 
 from strongroom.cli.common import json_option, print_json, project_option
 from strongroom.errors import BadInput
-from strongroom.humanize import escape as _text
+from strongroom.humanize import path as _path
 from strongroom.humanize import plural as _plural
 from strongroom.humanize import size as _size
 
@@ -40,12 +40,12 @@ def ls(obj, backup_id, path, project_id, as_json):
         print_json(listing)
         return
     for folder in listing["folders"]:
-        click.echo(f"{'folder':<7} {_size(folder['bytes']):>9}  {folder['mtime']}  {_text(folder['name'])}/"
+        click.echo(f"{'folder':<7} {_size(folder['bytes']):>9}  {folder['mtime']}  {_path(folder['name'])}/"
                    f"  ({_plural(folder['files'], 'file')})")
     for row in listing["files"]:
-        target = f" -> {_text(row['target'])}" if row["type"] == "symlink" else ""
+        target = f" -> {_path(row['target'])}" if row["type"] == "symlink" else ""
         kind = "link" if row["type"] == "symlink" else "file"
-        click.echo(f"{kind:<7} {_size(row['size']):>9}  {row['mtime']}  {_text(row['name'])}{target}")
+        click.echo(f"{kind:<7} {_size(row['size']):>9}  {row['mtime']}  {_path(row['name'])}{target}")
     for name, count in listing["collections"].items():
         click.echo(f"{'records':<7} {count:>9}  {name}")
     if not (listing["folders"] or listing["files"] or listing["collections"]):
@@ -143,7 +143,7 @@ def diff(obj, backup_id, other, project_id, as_json):
                f"{files['changed']['count']} changed, {files['unchanged']} unchanged")
     for kind, mark in (("added", "+"), ("removed", "-"), ("changed", "~")):
         for path in files[kind]["paths"]:
-            click.echo(f"    {mark} {_text(path)}")
+            click.echo(f"    {mark} {_path(path)}")
     for name, counts in report["records"].items():
         click.echo(f"  {name}: {counts['added']} added, {counts['removed']} removed, "
                    f"{counts['changed']} changed, {counts['unchanged']} unchanged")
