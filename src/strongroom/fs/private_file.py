@@ -63,7 +63,7 @@ def _judge(path: Path, info: os.stat_result) -> None:
         raise Refused(f"it is owned by {user_name(info.st_uid)}, not by {user_name(os.geteuid())} who runs Strongroom")
     if info.st_mode & 0o022:
         raise Refused(f"its mode {stat.S_IMODE(info.st_mode):04o} lets others than its owner write it")
-    if info.st_nlink > 1 and not _being_made(path, info):
+    if info.st_nlink > 1 and not _being_made(path, info) and not _one_name_now(path, info):
         raise Refused(f"it has {info.st_nlink} names (a hard link): its content may be another file's")
 
 
@@ -86,6 +86,16 @@ def _being_made(path: Path, info: os.stat_result) -> bool:
             return any(entry.name.startswith(prefix) and entry.inode() == info.st_ino for entry in entries)
     except OSError:
         return False
+
+
+def _one_name_now(path: Path, info: os.stat_result) -> bool:
+    """Has the second name gone meanwhile (the maker removed its temporary name between
+    the first look and ``_being_made``'s)? The same file, with one name now."""
+    try:
+        now = os.lstat(path)
+    except OSError:
+        return False
+    return (now.st_dev, now.st_ino) == (info.st_dev, info.st_ino) and now.st_nlink == 1
 
 
 def user_name(uid: int) -> str:
