@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+import pwd
+import shutil
 import stat
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -181,6 +184,70 @@ def cli_process(config):
         )
 
     return run
+
+
+@pytest.fixture
+def tmpfs(tmp_path):
+    """``tmpfs("64m")``: a small file system of that size mounted for the test (we are
+    root), always unmounted after; skips, with the reason, where mounting is refused."""
+    mounted = []
+
+    def mount(size: str) -> Path:
+        place = tmp_path / f"fs{len(mounted) or ''}"
+        place.mkdir()
+        made = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(place)],
+                              check=False, capture_output=True, text=True)
+        if made.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {made.stderr.strip()}")
+        mounted.append(place)
+        return place
+
+    yield mount
+    for place in mounted:
+        subprocess.run(["umount", "-l", str(place)], check=False)
+
+
+SECOND_USER = "strongroom-attacker"
+SYSTEM_PYTHON = shutil.which("python3", path="/usr/bin:/bin")  # the test's own lives under /root, closed to others
+
+
+@pytest.fixture(scope="session")
+def second_user():
+    """A second, unprivileged user, made once (``useradd``): ``(uid, gid)``. Skips, with
+    the reason, where no user can be made or no process run as one."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root, to make a second user and run a process as that user")
+    if SYSTEM_PYTHON is None or shutil.which("setpriv") is None:
+        pytest.skip("needs /usr/bin/python3 and setpriv to run a process as another user")
+    made = subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", SECOND_USER],
+                          capture_output=True, text=True, check=False)
+    if made.returncode not in (0, 9):  # 9: the user exists already (an earlier session made it)
+        pytest.skip(f"cannot make a second user: {made.stderr.strip()}")
+    entry = pwd.getpwnam(SECOND_USER)
+    return entry.pw_uid, entry.pw_gid
+
+
+def as_user(user: tuple[int, int], *command: str, env: dict | None = None, timeout: float = 300):
+    """Run ``command`` as ``user`` (``second_user``), with no supplementary group; a
+    command starting with ``strongroom`` runs this worktree's Strongroom on the system's
+    Python (the same minor version as the test's, whose own is not reachable by others)."""
+    uid, gid = user
+    if command[0] == "strongroom":
+        command = (SYSTEM_PYTHON, "-m", "strongroom.cli", *command[1:])
+        site = next(Path(sys.prefix).glob("lib/python3*/site-packages"))
+        env = {"PYTHONPATH": f"{Path(__file__).parent.parent / 'src'}:{site}", **(env or {})}
+    return subprocess.run(["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "--", *command],
+                          capture_output=True, text=True, timeout=timeout, cwd="/", check=False,
+                          env={"PATH": "/usr/bin:/bin", **(env or {})})
+
+
+@pytest.fixture
+def public_place():
+    """A folder every user may enter (pytest's own temporary folders are root's alone)."""
+    place = Path(tempfile.mkdtemp(prefix="strongroom-test-"))
+    place.chmod(0o755)
+    yield place
+    shutil.rmtree(place)
 
 
 def give_the_restore_work(folder: Path) -> Path:

@@ -330,9 +330,66 @@ def test_a_bomb_stops_at_the_size_cap_whatever_its_compression(service, config, 
 
 
 def test_a_bomb_of_members_stops_at_the_count_cap(service, config, tmp_path, genuine):
-    contents = [str(i).encode() for i in range(50)]  # each a genuine object: only the count is wrong
+    refused(service, config, tmp_path, tar_of(genuine), "bomb", limits=Limits(max_members=len(genuine) - 3))
+
+
+def test_objects_the_file_list_does_not_name_are_refused_before_they_are_read(service, config, tmp_path, genuine):
+    contents = [str(i).encode() for i in range(50)]  # each a genuine object, of no file of the list
     archive = tar_of([*genuine[:-1], *(regular(object_name(data), data) for data in contents)])
-    refused(service, config, tmp_path, archive, "bomb", limits=Limits(max_members=len(genuine) + 10))
+    refused(service, config, tmp_path, archive, "content its file list does not name")
+
+
+class _Zeros(io.RawIOBase):
+    """``size`` zero bytes, read without holding them."""
+
+    def __init__(self, size: int):
+        self.left = size
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        n = min(len(buffer), self.left)
+        buffer[:n] = bytes(n)
+        self.left -= n
+        return n
+
+
+def _bombed(members, name: str, size: int, compress: str) -> bytes:
+    """The archive with member ``name`` made ``size`` zero bytes (its header says so), and
+    compressed: a few hundred KB that expand to ``size``. Its SHA256SUMS is left as it was:
+    the import must stop long before it."""
+    out = io.BytesIO()
+    writer = (gzip.GzipFile(fileobj=out, mode="wb", compresslevel=1) if compress == "gzip" else
+              zstandard.ZstdCompressor(level=1).stream_writer(out, closefd=False))
+    with writer, tarfile.open(fileobj=writer, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+        for info, data in members:
+            if info.name == name:
+                info = copy.copy(info)
+                info.size = size
+                tar.addfile(info, _Zeros(size))
+            else:
+                tar.addfile(info, io.BytesIO(data))
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("compress", ["zstd", "gzip"])
+@pytest.mark.parametrize("bombed", ["object", "file list", "records as JSON"])
+def test_a_member_larger_than_the_archive_declares_is_refused_before_it_is_written(
+        service, config, tmp_path, genuine, monkeypatch, compress, bombed):
+    from strongroom.fs import mutations
+
+    name = {"object": next(i.name for i, _ in genuine if i.name.startswith("objects/")),
+            "file list": "backup/files.jsonl", "records as JSON": "backup/db/json/edition.json"}[bombed]
+    archive = _bombed(genuine, name, 1 << 30, compress)
+    assert len(archive) < 8 << 20  # a small archive that would expand to a GB
+    written = []
+    write = mutations.write
+    monkeypatch.setattr(mutations, "write", lambda fh, data: (written.append(len(data)), write(fh, data))[1])
+
+    refused(service, config, tmp_path, archive, "but the archive's own")
+
+    assert sum(written) < 4 << 20  # next to nothing was written before the refusal
 
 
 def test_the_caps_come_from_the_environment(monkeypatch):
@@ -384,8 +441,10 @@ def test_a_tampered_manifest_is_refused_whether_or_not_the_checksums_were_made_a
 
 def test_a_changed_stored_content_or_file_list_is_refused(service, config, tmp_path, genuine):
     obj = next(info.name for info, _ in genuine if info.name.startswith("objects/"))
-    changed = with_size(replaced(genuine, obj, lambda data: data + b"!"))
+    changed = with_size(replaced(genuine, obj, lambda data: bytes([data[0] ^ 1]) + data[1:]))
     refused(service, config, tmp_path, tar_of(changed), "does not hash to its name")
+    grown = with_size(replaced(genuine, obj, lambda data: data + b"!"))
+    refused(service, config, tmp_path, tar_of(grown), "but the archive's own file list gives it")
     listed = with_size(replaced(genuine, "backup/files.jsonl", lambda data: data.replace(b'"mode":', b'"mode": ', 1)))
     refused(service, config, tmp_path, tar_of(listed), "file list does not match")
     missing = [m for m in genuine if m[0].name != obj]

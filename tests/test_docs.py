@@ -206,7 +206,7 @@ PLACEHOLDERS = {
     "N": "3", "TEXT": "a note", "PATH": "texts", "DIR": "/tmp/recovered", "FILE": "site.tar",
     "SOURCE": "/old/data/backups/pilot/2024-03-01T10-00-00", "DATA_DIR": "/old/data", "DATE": "2026-11-20",
     "DURATION": "7d", "URI": "mongodb://127.0.0.1:27017/site", "URL": "https://monitoring.example.org/ping/1",
-    "HOST": "127.0.0.1", "MODE": "pilot", "MODES": "pilot,test,prod,custom", "MODEL": "pure3d",
+    "HOST": "127.0.0.1", "MODE": "pilot", "MODES": "pilot,test,prod,custom", "MODEL": "pure3d", "KEY": "0123456789abcdef",
 }
 PLACEHOLDER = re.compile(r"\A[A-Z][A-Z0-9_]*\Z")
 

@@ -74,18 +74,9 @@ def template(tmp_path_factory):
 
 
 @pytest.fixture
-def small_fs(tmp_path):
+def small_fs(tmpfs):
     """A tmpfs of FS_SIZE mounted for the test, always unmounted after."""
-    mount = tmp_path / "fs"
-    mount.mkdir()
-    made = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={FS_SIZE}", "tmpfs", str(mount)],
-                          check=False, capture_output=True, text=True)
-    if made.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {made.stderr.strip()}")
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
+    return tmpfs(FS_SIZE)
 
 
 def fill(mount: Path, free: int) -> Path:

@@ -101,6 +101,24 @@ def test_the_dry_run_shows_every_odd_name_on_one_printable_line(service, config,
     assert "      caf\\xe9\n" in result.output
 
 
+def test_ls_and_diff_show_a_name_that_is_not_utf8_as_the_dry_run_does(service, config, cli):
+    live = scope_dir(config, Scope.site())
+    folder = live / os.fsdecode(b"dir-\xff")
+    folder.mkdir(parents=True)
+    (folder / os.fsdecode(b"caf\xe9")).write_text("x")
+    (folder / "link").symlink_to(os.fsdecode(b"caf\xe9"))
+    made = service.make_backup()
+    (folder / os.fsdecode(b"caf\xe9")).write_text("changed")
+
+    top = cli("ls", made["id"])
+    inside = cli("ls", made["id"], os.fsdecode(b"dir-\xff"))
+    changed = cli("diff", made["id"])
+
+    assert "dir-\\xff/" in top.output and "udc" not in top.output
+    assert "  caf\\xe9\n" in inside.output and "link -> caf\\xe9" in inside.output and "udc" not in inside.output
+    assert "~ dir-\\xff/caf\\xe9" in changed.output and "udc" not in changed.output
+
+
 def test_the_web_preview_shows_odd_names_readably(web_data):
     from strongroom.web import create_app
 

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import grp
 import os
-import shutil
 import stat
 import subprocess
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -53,15 +51,6 @@ def test_a_file_of_mode_000_is_stored_where_only_the_operator_can_read_it(config
     stored = _stored(config, made["id"], "secret.key")
     assert _mode(stored) == 0o400
     assert all(_mode(p) == 0o400 for p in config.pool_dir.glob("??/*"))
-
-
-@pytest.fixture
-def public_place():
-    """A folder every user may enter (pytest's own temporary folders are the owner's)."""
-    place = tempfile.mkdtemp(prefix="strongroom-privacy-")
-    os.chmod(place, 0o755)
-    yield Path(place)
-    shutil.rmtree(place)
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run a process as another user")

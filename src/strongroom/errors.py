@@ -63,6 +63,26 @@ class CorruptBackup(StrongroomError):
     http_status = 409
 
 
+class SignedElsewhere(CorruptBackup):
+    """A backup whose signature this site cannot check: it was signed with another key
+    than the site key in use, or there is no site key. ``key_id`` is the key it names.
+    Listed and named as such, never restored (``strongroom key adopt`` is the way back)."""
+
+    def __init__(self, message: str, key_id: str | None):
+        super().__init__(message)
+        self.key_id = key_id
+
+
+class KeyRefused(StrongroomError):
+    """The site key cannot be used: what is at its place could have been put there by
+    someone else (owner, mode, type), is no key (too short or too long), a configured key
+    is missing, or making a key now would leave backups signed by another one
+    unverifiable. Nothing was changed."""
+
+    exit_code = 2
+    http_status = 409
+
+
 class NotAllowed(StrongroomError):
     """The user may not do this here (see ``policy``)."""
 
@@ -72,6 +92,27 @@ class NotAllowed(StrongroomError):
 
 class RestoreFailed(StrongroomError):
     """A restore failed part-way; the scope was put back from its pre-restore backup."""
+
+
+class BackupFailed(StrongroomError):
+    """A backup failed part-way (a disk turned read-only, an I/O error): no backup was
+    made and nothing else changed."""
+
+
+class OutputFailed(StrongroomError):
+    """Writing where the caller asked (an archive's file, standard output) failed: what
+    was read is fine. ``reason``: the system's words; exit 6 when the disk is full."""
+
+    def __init__(self, message: str, reason: str, full: bool):
+        super().__init__(message)
+        self.reason, self.full = reason, full
+        if full:
+            self.exit_code, self.http_status = 6, 507
+
+
+class RollbackBlocked(CorruptBackup):
+    """A restore cannot be undone: the backup its rollback would load is damaged. Nothing
+    was changed by the attempt; the restore stays pending (its journal as it was)."""
 
 
 class ServerRefused(StrongroomError):
@@ -113,3 +154,9 @@ class BadArchive(StrongroomError):
 
     exit_code = 2
     http_status = 400
+
+
+def os_reason(exc: OSError) -> str:
+    """An OS error in a few words: its text and, when it has one, the file it names."""
+    text = exc.strerror or str(exc) or type(exc).__name__
+    return f"{text}: {exc.filename}" if exc.filename else text

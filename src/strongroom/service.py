@@ -9,7 +9,8 @@ and hands the work to the package that does it:
 - restoring: ``restore.whole`` and ``restore.in_part`` (over ``restore.restoring``);
   recovery: ``restore.recovering``
 - reading: ``inspect.listing``, ``inspect.browsing``, ``inspect.diffing``, ``inspect.status``
-- checking: ``check.verifying`` (its outcome kept with the backup: ``repo.checks_record``)
+- checking: ``check.verifying`` (its outcome kept with the backup: ``repo.checks_record``);
+  the site key's life (status, export, import, adopt): ``check.keys``
 - in and out: ``exchange.importing``, ``exchange.archive_import``, ``exchange.exporting``;
   offsite: ``offsite.remote``, ``offsite.remote_pull``
 
@@ -32,7 +33,7 @@ from bson import ObjectId
 from strongroom.backup import backing_up, pruning
 from strongroom.backup.pruning import RetentionPolicy
 from strongroom.backup.snapshot import CHANGED_FILES
-from strongroom.check import verifying
+from strongroom.check import keys, verifying
 from strongroom.config import Config
 from strongroom.db.engines import database_exists, list_collections, open_database
 from strongroom.errors import BadInput, Busy, NoDatabase, NotFound
@@ -444,13 +445,17 @@ class Strongroom:
     @audited("recover", lambda entry, outcome: outcome and entry.update(backup=outcome.get("backup"),
                                                                         result=outcome.get("outcome")),
              skip=lambda outcome: outcome is None)
-    def recover(self, by: str | None = None) -> dict | None:
+    def recover(self, by: str | None = None, *, records_from: str | None = None) -> dict | None:
         """Finish or roll back an interrupted restore; clean what a crash left behind.
 
         Returns the journal with an ``outcome`` if there was a restore to recover.
+        ``records_from``: when the pre-restore backup is damaged (``RollbackBlocked``
+        names it and the newest sound backup), the backup to load the records from.
         """
         with self._lock("recover", by or _default_user()):
-            return self._recover_locked()
+            outcome = recovering.recover(self, records_from)
+            self.store.clean_leftovers()
+            return outcome
 
     def recover_if_needed(self) -> dict | None:
         """``recover`` when a crash left work behind and nobody holds the lock; else None."""
@@ -543,6 +548,38 @@ class Strongroom:
         """Move backups made in the layout shared with the original module's folders into
         Strongroom's own root (``layout.migrate``). ``{"from", "to", "moved"}``."""
         return layout.migrate(self.config, by or _default_user())
+
+    # -- the site key (``check.keys``) -----------------------------------------------
+
+    def key_report(self) -> dict:
+        """The site key in use, its exports, and which keys sign the backups (``key status``)."""
+        return keys.report(self)
+
+    @audited("key-export")
+    def export_key(self, to: str | os.PathLike, *, by: str | None = None) -> dict:
+        """Copy the site key into the new file ``to`` for safekeeping, and record it."""
+        return keys.export_key(self, Path(to), by or _default_user())
+
+    @audited("key-import")
+    def import_key(self, source: str | os.PathLike, *, by: str | None = None) -> dict:
+        """Put a saved site key back in place (``keys.import_key``)."""
+        with self._lock("key-import", by or _default_user()):
+            return keys.import_key(self, Path(source), by or _default_user())
+
+    def adoption_candidates(self, from_key: str) -> list[dict]:
+        """What ``adopt_key`` would sign: the summaries of the backups signed by ``from_key``
+        that the site key cannot check, with ``scope`` and ``project``."""
+        return [summary(manifest) for _, _, manifest in keys.candidates(self, from_key)]
+
+    @audited("key-adopt", lambda entry, result: entry.update(
+        adopted=[b["id"] for b in result["adopted"]], refused=[b["id"] for b in result["refused"]]))
+    def adopt_key(self, from_key: str, *, by: str | None = None) -> dict:
+        """Trust the content of the backups signed by the lost key ``from_key``: verify each in
+        full and sign those that pass with the site key (``keys.adopt``)."""
+        by = by or _default_user()
+        with self._lock("key-adopt", by):
+            self._recover_locked()
+            return keys.adopt(self, from_key, by)
 
     # -- offsite copies (``remote``) -------------------------------------------------
 

@@ -26,7 +26,7 @@ from time import perf_counter
 from strongroom.backup import snapshot
 from strongroom.db import dbdump, docfilter, linking
 from strongroom.db.engines import describe, list_collections
-from strongroom.errors import BadInput, CorruptBackup, NoSpace
+from strongroom.errors import BackupFailed, BadInput, CorruptBackup, NoSpace, os_reason
 from strongroom.fs import mutations, space
 from strongroom.fs.nofollow import check_no_links
 from strongroom.fs.parallel import PhaseTimes
@@ -118,6 +118,9 @@ def make_backup(sr, scope: Scope, reason: str, note: str, by: str, source: Sourc
         if space.is_out_of_space(exc):
             raise NoSpace(f"backup of the {scope} failed: the disk is full ({exc}); no backup was made, "
                           "nothing else changed") from exc
+        if isinstance(exc, OSError):  # a disk turned read-only, an I/O error: say what it means
+            raise BackupFailed(f"backup of the {scope} failed: {os_reason(exc)}; no backup was made, "
+                               "nothing else changed") from exc
         raise
     return manifest
 

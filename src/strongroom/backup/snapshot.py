@@ -279,7 +279,7 @@ class _Snapshot:
                 return None, None, f"skipped {shown(item.rel)}: it disappeared before it was read"
             except OSError as exc:
                 if exc.errno != errno.ELOOP:
-                    raise
+                    raise naming(exc, item.rel) from exc
                 return self._link_entry(item.rel, item.name, folder.fd, item.stat)
         finally:
             folder.release()
@@ -304,7 +304,7 @@ class _Snapshot:
             return
         except OSError as exc:
             if exc.errno != errno.ELOOP:
-                raise
+                raise naming(exc, item.rel) from exc
             self._forget(item)
             self._link(jobs, item)  # replaced by a link since the walk saw it: store the link
             return
@@ -337,6 +337,10 @@ class _Snapshot:
                     break
                 mutations.unlink(dest)  # torn: read it again
                 self.pool.release([digest])
+        except OSError as exc:
+            if exc.filename is not None:
+                raise  # it names its file (one the backup writes)
+            raise naming(exc, rel) from exc  # a read of the live file: say which
         finally:
             self.open_files.discard(fd)
             os.close(fd)
@@ -452,6 +456,12 @@ def _same_version(before: os.stat_result, after: os.stat_result, size: int) -> b
     """Did nothing write the file between the two stats (and was all of it read)?"""
     return (before.st_size == after.st_size == size and before.st_mtime_ns == after.st_mtime_ns
             and before.st_ctime_ns == after.st_ctime_ns)
+
+
+def naming(exc: OSError, rel: str) -> OSError:
+    """``exc`` naming the live file by its path in the scope (the system names only what
+    it was given: a name in its folder, or nothing for a read), as the message shows it."""
+    return type(exc)(exc.errno, exc.strerror, shown(rel))
 
 
 def _sparse(st: os.stat_result) -> bool:

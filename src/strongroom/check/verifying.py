@@ -129,8 +129,8 @@ def verify_backup(sr, scope: Scope, backup_id: str, *, repair: bool = False,
         report["fixed"].append(f"{len(tightened)} folders and files of {path} (records, lists) had modes "
                                f"others could use; now {privacy.folder_mode(sr.config):04o} and "
                                f"{privacy.file_mode(sr.config):04o}")
-    found = _Findings()
-    _verify(sr, path, manifest, found)
+    found = Findings()
+    check_content(sr, path, manifest, found)
     if repair and found.list_intact:
         report["repaired"] = _repair(sr, scope, path, found)
     if found.private_again:
@@ -150,7 +150,7 @@ def verify_backup(sr, scope: Scope, backup_id: str, *, repair: bool = False,
     return report
 
 
-class _Findings:
+class Findings:
     def __init__(self) -> None:
         self.problems: list[str] = []
         self.damaged: list[tuple[dict, str]] = []  # file entries whose stored content is wrong
@@ -158,7 +158,7 @@ class _Findings:
         self.private_again = 0
 
 
-def _repair(sr, scope: Scope, path: Path, found: _Findings) -> list[str]:
+def _repair(sr, scope: Scope, path: Path, found: Findings) -> list[str]:
     """Store again what can be; what is repaired is no longer a problem."""
     repaired = []
     live = scope_dir(sr.config, scope)
@@ -170,7 +170,9 @@ def _repair(sr, scope: Scope, path: Path, found: _Findings) -> list[str]:
     return repaired
 
 
-def _verify(sr, path: Path, manifest: dict, found: _Findings) -> None:
+def check_content(sr, path: Path, manifest: dict, found: Findings) -> None:
+    """Every dump and stored file re-hashed against ``manifest`` (as given: authenticating
+    it is the caller's), and nothing in the folder it does not list; into ``found``."""
     found.problems.extend(dbdump.verify_dump(path / "db", manifest["collections"]))
     wanted, gid = privacy.object_mode(sr.config), privacy.group_id(sr.config)
     total, done, files = manifest["files"].get("bytes", 0), 0, 0

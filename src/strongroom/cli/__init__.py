@@ -1,8 +1,8 @@
 """The ``strongroom`` command: parse, call the service, print. Nothing else lives here.
 
 One module per group of commands (``backups``, ``changes``, ``checks``, ``imports``,
-``ops``, ``site``); this one holds the group itself, its global options and the recovery
-every command but ``recover``, ``demo``, ``status`` and ``log`` runs first. The group's
+``keys``, ``ops``, ``site``); this one holds the group itself, its global options and the
+recovery every command but ``recover``, ``demo``, ``status``, ``log`` and ``key`` runs first. The group's
 ``--ping-url`` is ``monitoring``'s.
 
 Exit status: 0 success, 2 bad input, 3 not found, 4 busy (another operation holds the
@@ -29,6 +29,7 @@ from strongroom.cli.changes import delete, prune, restore
 from strongroom.cli.checks import recover, verify
 from strongroom.cli.clierrors import STOP_SIGNALS, describe_error, on_stop_signal, set_up_logging
 from strongroom.cli.imports import import_
+from strongroom.cli.keys import key
 from strongroom.cli.monitoring import PingingGroup, ping_url_option
 from strongroom.cli.ops import log_, migrate_layout, status
 from strongroom.cli.preconditions import asks_for_help, check_data_dir
@@ -125,7 +126,7 @@ def main(ctx, data_dir, mode, modes, production_modes, db, backups_dir, model, p
 
 
 READ_ONLY = ("list", "show", "verify", "ls", "cat", "get", "diff", "export")
-OPS_READERS = ("status", "log")  # a monitoring probe must never start a rollback
+OPS_READERS = ("status", "log", "key")  # a probe never starts a rollback; nor does mending the key
 
 
 def _recover_first(service: Strongroom, reading: bool) -> None:
@@ -154,3 +155,4 @@ main.add_command(export)
 main.add_command(status)
 main.add_command(log_)
 main.add_command(migrate_layout)
+main.add_command(key)

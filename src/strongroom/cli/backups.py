@@ -62,6 +62,7 @@ def list_(obj, project_id, remote, as_json):
     if as_json:
         print_json(backups)
         return
+    _warn_of_keys(obj.config, backups)
     name = _text(obj.service.scope_name(project_id, with_id=True))  # asks the database: only where shown
     if not backups:
         click.echo(f"No backups of {name}.")
@@ -78,7 +79,28 @@ def _row(b: dict) -> str:
     records = sum(b["records"].values())
     note = f"  {_text(b['note'])}" if b["note"] else ""  # user text: never raw to a terminal
     return (f"{b['id']:<22} {b['reason']:<11} {b['files']:>7} files {_size(b['bytes']):>9} "
-            f"{records:>7} records  by {_text(b['created_by'])}{note}")
+            f"{records:>7} records  by {_text(b['created_by'])}{note}{UNTRUSTED.get(b['signature'], '')}")
+
+
+UNTRUSTED = {  # what a row says of a backup whose signature this site cannot check
+    "other-key": "  [SIGNED BY ANOTHER KEY: not restorable]",
+    "no-key": "  [NOT CHECKED: no usable site key]",
+}
+
+
+def _warn_of_keys(config, backups: list[dict]) -> None:
+    """One line on standard error when some backups' signatures cannot be checked here,
+    naming the keys they name and the site key's own problem if it has one."""
+    others = sorted({str(b["signed_by"]) for b in backups if b["signature"] in UNTRUSTED})
+    if not others:
+        return
+    from strongroom.repo.signing import SiteKey  # here: ``--version`` starts without it
+
+    state = SiteKey(config).state()
+    why = state["problem"] or (f"the site key is {state['id']}" if state["id"] else "there is no site key")
+    count = sum(b["signature"] in UNTRUSTED for b in backups)
+    click.echo(f"warning: {count} backups are signed by a key this site cannot check them with "
+               f"({', '.join(others)}); {_text(why)}; see `strongroom key status`", err=True)
 
 
 @click.command()

@@ -10,7 +10,7 @@ import click
 
 from strongroom.cli.common import json_option, print_json, project_option
 from strongroom.errors import BadInput
-from strongroom.humanize import escape as _text
+from strongroom.humanize import path as _path
 from strongroom.humanize import plural as _plural
 from strongroom.humanize import size as _size
 
@@ -40,12 +40,12 @@ def ls(obj, backup_id, path, project_id, as_json):
         print_json(listing)
         return
     for folder in listing["folders"]:
-        click.echo(f"{'folder':<7} {_size(folder['bytes']):>9}  {folder['mtime']}  {_text(folder['name'])}/"
+        click.echo(f"{'folder':<7} {_size(folder['bytes']):>9}  {folder['mtime']}  {_path(folder['name'])}/"
                    f"  ({_plural(folder['files'], 'file')})")
     for row in listing["files"]:
-        target = f" -> {_text(row['target'])}" if row["type"] == "symlink" else ""
+        target = f" -> {_path(row['target'])}" if row["type"] == "symlink" else ""
         kind = "link" if row["type"] == "symlink" else "file"
-        click.echo(f"{kind:<7} {_size(row['size']):>9}  {row['mtime']}  {_text(row['name'])}{target}")
+        click.echo(f"{kind:<7} {_size(row['size']):>9}  {row['mtime']}  {_path(row['name'])}{target}")
     for name, count in listing["collections"].items():
         click.echo(f"{'records':<7} {count:>9}  {name}")
     if not (listing["folders"] or listing["files"] or listing["collections"]):
@@ -98,9 +98,19 @@ def get(obj, backup_id, path, target, project_id):
         fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         raise BadInput(f"{target} exists already; give a new file name") from None
+    from strongroom.inspect.browsing import (
+        write_keeping_holes,  # here: ``--help`` starts without it
+    )
+
     try:
-        with open(fd, "wb") as fh:
-            fh.writelines(blocks)
+        try:
+            if listing["type"] == "dir":
+                with open(fd, "wb", closefd=False) as fh:
+                    fh.writelines(blocks)
+            else:
+                write_keeping_holes(fd, blocks)  # a sparse file stays sparse
+        finally:
+            os.close(fd)
     except BaseException:
         os.unlink(target)  # a damaged file or an interrupted copy leaves nothing half-written
         raise
@@ -133,7 +143,7 @@ def diff(obj, backup_id, other, project_id, as_json):
                f"{files['changed']['count']} changed, {files['unchanged']} unchanged")
     for kind, mark in (("added", "+"), ("removed", "-"), ("changed", "~")):
         for path in files[kind]["paths"]:
-            click.echo(f"    {mark} {_text(path)}")
+            click.echo(f"    {mark} {_path(path)}")
     for name, counts in report["records"].items():
         click.echo(f"  {name}: {counts['added']} added, {counts['removed']} removed, "
                    f"{counts['changed']} changed, {counts['unchanged']} unchanged")

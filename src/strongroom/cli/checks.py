@@ -11,15 +11,20 @@ from strongroom.humanize import escape as _text
 
 
 @click.command()
+@click.option("--from", "records_from", metavar="BACKUP_ID",
+              help="When the pre-restore backup is damaged: put the records back from this (sound) backup "
+                   "of the scope instead; the files go back as they were before the restore.")
 @json_option
 @click.pass_obj
-def recover(obj, as_json):
+def recover(obj, records_from, as_json):
     """Finish or roll back a restore that was interrupted (crash, power loss, kill).
 
     Every other command does this first by itself; this one only recovers. The scope
-    ends exactly as the backup or exactly as before the restore, never a mix.
+    ends exactly as the backup or exactly as before the restore, never a mix. If the
+    backup the rollback needs is damaged, nothing is changed and the message names the
+    newest sound backup to give with --from.
     """
-    recovered = obj.service.recover()
+    recovered = obj.service.recover(records_from=records_from)
     if as_json:  # always an object: {"recovered": null} when there was nothing to do
         print_json({"recovered": recovered})
     elif recovered:

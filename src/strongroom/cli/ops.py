@@ -62,6 +62,24 @@ def status(obj, as_json):
     for job in found.get("jobs") or []:
         click.echo(f"  {'job ' + job['id'][:8]:<33} {job['state']}: {job['kind']} by {_text(str(job['by']))}"
                    f"{' (' + job['phase'] + ')' if job.get('phase') else ''}{_holder_words(job)}")
+    click.echo(f"  {'site key':<33} {_text(key_line(found['key'], found['scopes']))}")
+
+
+def key_line(key: dict, scopes: list[dict]) -> str:
+    """What ``status`` says of the site key: refused, missing while backups need it,
+    never exported (a warning), or its fingerprint and last export."""
+    if key["problem"]:
+        return f"REFUSED: {key['problem']}"
+    if not key["id"]:
+        signed = sorted({u["signed_by"] for s in scopes for u in s.get("unopened", []) if u.get("signed_by")})
+        if signed:
+            return (f"MISSING: backups are signed by {', '.join(signed)}; put the key back "
+                    "(`strongroom key import FILE`) or see `strongroom key status`")
+        return f"none yet at {key['path']} (made by the first backup)"
+    if not key["exported"]:
+        return (f"{key['id']} at {key['path']}; WARNING: never exported: keep a copy elsewhere "
+                "(`strongroom key export --to FILE`), without it no backup can be checked or restored")
+    return f"{key['id']} at {key['path']}; exported {when(key['exported']['at'])}"
 
 
 def _holder_words(info: dict) -> str:
@@ -82,11 +100,15 @@ def _pending_scope(service, pending: dict) -> str:
 
 
 def _scope_line(scope: dict, now: str) -> str:
-    newest, verified = scope["newest"], scope["newest_verified"]
+    newest, verified, unopened = scope["newest"], scope["newest_verified"], scope.get("unopened", [])
     if not newest:
+        if scope["backups"]:  # never "no backups" when there are: say why none opens
+            return f"{scope['backups']} backups, NONE OPENS: {unopened[0]['problem'] if unopened else 'unreadable'}"
         return "no backups"
     line = (f"{scope['backups']} backups; newest {newest['id']} ({ago(newest['created_at'], _at(now))}, "
             f"{newest['reason']})")
+    if unopened:
+        line += f"; {len(unopened)} newer do NOT open ({unopened[0]['problem']})"
     line += f"; verified {verified['id']}" if verified else "; none verified"
     if scope["failed_verification"]:
         line += f"; FAILED verification: {', '.join(scope['failed_verification'])}"

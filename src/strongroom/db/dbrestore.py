@@ -110,6 +110,15 @@ def restore_collections(
     return restored
 
 
+def probe_replacing(database) -> None:
+    """Before any record changes: on the embedded engine, ``Busy`` (after the bounded
+    wait, naming the holder) when a connection keeps the gate a drop needs
+    (``embedded_sharing``), so that the restore fails with nothing changed."""
+    gate = getattr(database, "gate", None)
+    if engines.is_embedded(database) and gate is not None:
+        gate.probe_exclusive()
+
+
 def _metadata(bson_dir: Path, name: str) -> dict:
     return json_util.loads((bson_dir / f"{name}.metadata.json").read_text(encoding="utf-8"))
 

@@ -19,7 +19,11 @@ read of a file that is absent or has no table yet answers "no documents", as mon
 does for a collection that does not exist. Dropping a collection takes the gate
 exclusive: no connection is open, in this process or another, while the file and its
 ``-wal``/``-shm`` are removed. The gate is an ``flock`` on the repository's folder, so a
-CLI restore and a running web server respect each other.
+CLI restore and a running web server respect each other. No hold is waited for without
+limit (``waiting``): past ``STRONGROOM_WAIT_SECONDS`` the wait ends with ``Busy``, naming
+the processes that hold the gate (a reader that never lets go), and a restore probes
+the gate (``probe_exclusive``) before it changes a record, so such a reader makes it fail
+with nothing changed rather than wait in maintenance.
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ from pathlib import Path
 
 from montydb.storage import sqlite
 from montydb.storage.sqlite import SQLiteKVEngine
+
+from strongroom.fs.waiting import flock_within
 
 SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
 ABSENT_MESSAGES = ("unable to open database file", "no such table")
@@ -53,7 +59,8 @@ class Gate:
     def _lock(self, operation: int) -> int:
         fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
-            fcntl.flock(fd, operation)
+            what = f"the embedded database {self.path} ({'to replace a collection' if operation == fcntl.LOCK_EX else 'to read it'})"
+            flock_within(fd, operation, what)
         except BaseException:
             os.close(fd)
             raise
@@ -69,6 +76,12 @@ class Gate:
         self._local.depth -= 1
         if self._local.depth == 0:
             os.close(self._local.fd)  # closing the descriptor lets go of its lock
+
+    def probe_exclusive(self) -> None:
+        """Take the gate exclusive and let go at once: ``Busy`` (nothing changed) when a
+        connection keeps it past the bound."""
+        with self.exclusive():
+            pass
 
     @contextmanager
     def exclusive(self):

@@ -205,7 +205,13 @@ class CountingReader(io.RawIOBase):
 
     def __init__(self, inner, limits: Limits):
         self._inner, self._limits = inner, limits
+        self._cap, self._capped_by = limits.max_bytes, "the most an import reads"
         self.count = 0
+
+    def cap(self, total: int, why: str) -> None:
+        """Refuse the stream past ``total`` bytes as well (``why``: who declared it)."""
+        if total < self._cap:
+            self._cap, self._capped_by = total, why
 
     def readable(self) -> bool:
         return True
@@ -220,8 +226,8 @@ class CountingReader(io.RawIOBase):
                 raise
             raise BadArchive(f"the archive is truncated or damaged ({exc})") from None
         self.count += len(data)
-        if self.count > self._limits.max_bytes:
-            raise BadArchive(f"the archive holds more than {self._limits.max_bytes} bytes once "
-                             "decompressed, the most an import reads: refused as a bomb")
+        if self.count > self._cap:
+            raise BadArchive(f"the archive holds more than {self._cap} bytes once "
+                             f"decompressed, {self._capped_by}: refused as a bomb")
         buffer[:len(data)] = data
         return len(data)

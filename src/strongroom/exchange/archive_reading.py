@@ -8,14 +8,18 @@ input works); each member is checked before a byte of it is written:
   absolute path, no ``..``), never seen before, in the layout's order;
 - within the caps (``archive_format.Limits``): members counted, and bytes counted after
   decompression as they are read, so a bomb stops at the cap;
+- of the size the archive itself declared for it (``archive_sizes``): the manifest and
+  then the file list, which come first, size every member after them, so a member whose
+  header says more is refused before it is read, and the stream is cut at the declared
+  total;
 - an object is re-hashed as it is written and must hash to its name.
 
 Members are written below ``staging`` only, under names the layout allows, in folders
 this module made, with ``O_EXCL``. After the last member: ``SHA256SUMS`` must list every
 member before it, in order, with the SHA-256 each hashed to (an archive cut anywhere
 lacks it and is refused as truncated); ``archive.json`` must say what the manifest says;
-the manifest must be well-formed and signed; the file list must match the manifest and
-name exactly the objects the archive holds; the record dumps must match the manifest.
+the manifest must be well-formed and signed; the file list (checked against the manifest
+when it is read) must name exactly the objects the archive holds; the record dumps must match the manifest.
 Any failure is ``BadArchive``; the caller removes ``staging``.
 """
 
@@ -32,8 +36,9 @@ from pathlib import Path
 from strongroom.db import dbdump
 from strongroom.errors import BadArchive, CorruptBackup
 from strongroom.exchange import archive_format as fmt
+from strongroom.exchange.archive_sizes import Declared
 from strongroom.fs import mutations
-from strongroom.repo.manifest import check_manifest, is_signed_format, iter_file_list
+from strongroom.repo.manifest import check_manifest, is_signed_format
 
 SMALL_MEMBER = 16 << 20  # archive.json, the manifest and SHA256SUMS are read into memory
 CHUNK = 1 << 20
@@ -65,7 +70,7 @@ class Unpacked:
 def unpack(raw, staging: Path, limits: fmt.Limits) -> Unpacked:
     """Read the archive stream ``raw`` into ``staging`` and check it whole."""
     reader, compression = fmt.decompressing(raw, limits)
-    members = _Members(staging, limits)
+    members = _Members(staging, limits, reader)
     try:
         with tarfile.open(fileobj=reader, mode="r|", tarinfo=_HeaderChecked) as tar:
             for member in tar:
@@ -91,8 +96,9 @@ class _HeaderChecked(tarfile.TarInfo):
 
 
 class _Members:
-    def __init__(self, staging: Path, limits: fmt.Limits):
-        self.staging, self.limits = staging, limits
+    def __init__(self, staging: Path, limits: fmt.Limits, reader: fmt.CountingReader):
+        self.staging, self.limits, self.reader = staging, limits, reader
+        self.declared: Declared | None = None  # what the manifest, then the list, say of the sizes
         self.count = 0
         self.sums: list[tuple[str, str]] = []
         self.names: set[str] = set()
@@ -122,6 +128,8 @@ class _Members:
                              "the most an import reads: refused as a bomb")
         kind, detail = fmt.member_kind(name)
         self._check_order(name, kind)
+        if self.declared is not None:
+            self.declared.check(kind, detail, name, member.size)  # before a byte of it is read
         data = tar.extractfile(member)
         if kind in ("label", "manifest", "checksums"):
             content = _read_small(name, data, member.size)
@@ -130,8 +138,14 @@ class _Members:
                 return
             self.small[kind] = content
             digest = hashlib.sha256(content).hexdigest()
+            if kind == "manifest":
+                self.declared = Declared(_json("the manifest", content))
         else:
             digest = self._write(name, data)
+        if kind == "list":
+            self.declared.take_list(self.staging / name)
+            self.reader.cap(self.declared.total(self.reader.count, self.count),
+                            "what its manifest and file list declare")
         if kind == "object":
             if digest != detail:
                 raise BadArchive(f"archive member {name!r} does not hash to its name: its content was changed")
@@ -168,9 +182,10 @@ class _Members:
         manifest = _json("the manifest", self.small["manifest"])
         mutations.makedirs(self.staging / fmt.BACKUP)
         mutations.write_file(self.staging / fmt.BACKUP / "manifest.json", self.small["manifest"])
-        unpacked = Unpacked(self.staging, label, manifest, hashlib.sha256(self.listed).hexdigest(), compression)
+        unpacked = Unpacked(self.staging, label, manifest, hashlib.sha256(self.listed).hexdigest(), compression,
+                            self.declared.uses)
         _check_label(label, manifest)
-        _check_contents(unpacked, self.objects, self.db)
+        _check_contents(unpacked, set(self.declared.sizes), self.objects, self.db)
         return unpacked
 
 
@@ -225,21 +240,10 @@ def _scope(kind, project) -> str:
     return "site" if kind == "site" else f"project {project}"
 
 
-def _check_contents(unpacked: Unpacked, objects: set[str], db: dict[str, int]) -> None:
-    """The file list matches the manifest and names exactly the archive's objects; the
-    record dumps match the manifest."""
+def _check_contents(unpacked: Unpacked, needed: set[str], objects: set[str], db: dict[str, int]) -> None:
+    """The file list (read and checked as it came: ``Declared.take_list``) names exactly
+    the archive's objects; the record dumps match the manifest."""
     manifest = unpacked.manifest
-    files = manifest["files"]
-    needed: set[str] = set()
-    try:
-        for entry in iter_file_list(unpacked.backup / "files.jsonl", "the archive's backup",
-                                    files.get("list_sha256"), files.get("entries")):
-            if entry["type"] == "file":
-                needed.add(entry["hash"])
-                if "hardlink" not in entry:
-                    unpacked.uses[entry["hash"]] += 1
-    except CorruptBackup as exc:
-        raise BadArchive(str(exc)) from None
     if needed - objects:
         raise BadArchive(f"the archive lacks the stored content {min(needed - objects)} its file list names")
     if objects - needed:

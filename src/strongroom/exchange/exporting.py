@@ -5,8 +5,10 @@ its folder checked for links), its file list read through the validator, and eac
 distinct object it names is written once, re-hashed on the way: a damaged object fails
 the export (``CorruptBackup``) instead of travelling. Every member is hashed as it is
 written, and ``SHA256SUMS`` closes the archive; a stream cut before it is refused by
-import as truncated. The backup is only read: the export takes no lock, and a backup
-deleted meanwhile fails the export, never the deletion.
+import as truncated. A failure to write the archive (a full disk, ``/dev/full``, a reader
+gone) is ``OutputFailed``, told apart from a damaged backup: the backup is not blamed.
+The backup is only read: the export takes no lock, and a backup deleted meanwhile fails
+the export, never the deletion.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ import tarfile
 from datetime import datetime
 from pathlib import Path
 
-from strongroom.errors import BadInput, CorruptBackup
+from strongroom.errors import BadInput, CorruptBackup, OutputFailed, os_reason
 from strongroom.exchange import archive_format as fmt
+from strongroom.fs import space
 from strongroom.fs.nofollow import check_no_links
 from strongroom.repo.manifest import FILE_LIST, MANIFEST, is_signed_format, iter_entries
 from strongroom.scopes import Scope
@@ -40,6 +43,24 @@ def export_backup(sr, scope: Scope, backup_id: str, out, compress: str = "none")
         raise BadInput(f"backup {backup_id} was made before backups were signed: "
                        "sign it first (verify --sign-unsigned), then export it")
     digests = list(dict.fromkeys(e["hash"] for e in iter_entries(path, manifest) if e["type"] == "file"))
+    output = _Output(out)
+    try:
+        return _write(sr, scope, backup_id, path, manifest, digests, output, compress)
+    except _WriteError as exc:  # the destination's fault, never the backup's
+        output.dead = True  # what tar and the compressor still hold is dropped, never written later
+        error = exc.error
+        if isinstance(error, BrokenPipeError):
+            raise error from None  # the reader went away: the command ends quietly, as other tools do
+        full = space.is_out_of_space(error)
+        raise OutputFailed(f"cannot write the archive: {os_reason(error)}; no archive was made (the backup is "
+                           "fine)", os_reason(error), full) from error
+    except BaseException:
+        output.dead = True
+        raise
+
+
+def _write(sr, scope: Scope, backup_id: str, path: Path, manifest: dict, digests: list[str], out,
+           compress: str) -> dict:
     writer = _ArchiveWriter(fmt.compressing(out, compress), _timestamp(manifest))
     label = {"format": fmt.FORMAT, "version": fmt.VERSION, "backup": backup_id, "scope": scope.kind,
              "project": scope.project_id, "mode": manifest.get("mode"), "created_at": manifest.get("created_at"),
@@ -66,6 +87,33 @@ def _timestamp(manifest: dict) -> int:
         return int(datetime.fromisoformat(manifest.get("created_at", "")).timestamp())
     except (TypeError, ValueError):
         return 0
+
+
+class _WriteError(Exception):
+    """Writing the archive failed (not an ``OSError``, so that no read's handler takes it)."""
+
+    def __init__(self, error: OSError):
+        super().__init__(str(error))
+        self.error = error
+
+
+class _Output(io.RawIOBase):
+    """The caller's stream, its write errors told apart from the backup's read errors."""
+
+    def __init__(self, out):
+        self.out, self.dead = out, False
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        if self.dead:
+            return len(data)
+        try:
+            self.out.write(data)
+        except OSError as exc:
+            raise _WriteError(exc) from exc
+        return len(data)
 
 
 class _Counted(io.RawIOBase):

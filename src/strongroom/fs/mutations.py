@@ -213,6 +213,12 @@ def create_fd(path: Path | str, mode: int) -> int:
     return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
 
 
+def open_append(path: Path | str, mode: int) -> int:
+    """A file open to add to its end, made with ``mode`` if new; never through a link."""
+    point("create", path)
+    return os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+
+
 def write_fd(fd: int, data: bytes, detail: str = "") -> None:
     """Write all of ``data`` to the open descriptor ``fd``: the point where a full disk shows."""
     point("write", detail)

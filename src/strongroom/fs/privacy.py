@@ -155,7 +155,9 @@ def repair_folders(config: Config) -> list[str]:
 
 def repair_key(config: Config) -> list[str]:
     """The site key is the operator's alone (mode 0600), whatever the backup group; a
-    configured key elsewhere is the site's business and left as it is."""
+    configured key elsewhere is the site's business and left as it is. A key that others
+    could write, or that is not the operator's, is never "repaired": its content may be
+    someone else's, and reading it refuses it (``private_file``)."""
     key = config.site_key_path
     if config.site_key_file is not None:
         return []
@@ -163,7 +165,8 @@ def repair_key(config: Config) -> list[str]:
         st = os.lstat(key)
     except FileNotFoundError:
         return []
-    if not stat.S_ISREG(st.st_mode) or stat.S_IMODE(st.st_mode) == 0o600:
+    if (not stat.S_ISREG(st.st_mode) or stat.S_IMODE(st.st_mode) == 0o600 or st.st_mode & 0o022
+            or st.st_uid != os.geteuid()):
         return []
     mutations.chmod(key, 0o600)
     return [f"{key} was mode {stat.S_IMODE(st.st_mode):04o}, now 0600"]

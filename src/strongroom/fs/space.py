@@ -16,6 +16,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import re
 from pathlib import Path
 
 from strongroom.errors import NoSpace
@@ -41,6 +42,52 @@ def free_bytes(path: Path) -> int:
     """The bytes an unprivileged writer may still use on the file system holding ``path``."""
     st = os.statvfs(existing_ancestor(path))
     return st.f_bavail * st.f_frsize
+
+
+def used_bytes(path: Path) -> int:
+    """The bytes in use on the file system holding ``path``."""
+    st = os.statvfs(existing_ancestor(path))
+    return (st.f_blocks - st.f_bfree) * st.f_frsize
+
+
+def used_below(folder: Path) -> int:
+    """An upper bound of the room everything below ``folder`` takes, without walking it:
+    the bytes in use on its file system and on every file system mounted below it."""
+    folder = existing_ancestor(folder)
+    seen, total = set(), 0
+    for place in [folder, *_mounts_below(folder)]:
+        try:
+            device = place.stat().st_dev
+            if device not in seen:
+                seen.add(device)
+                total += used_bytes(place)
+        except OSError:
+            continue
+    return total
+
+
+def _mounts_below(folder: Path) -> list[Path]:
+    """The mount points strictly below ``folder`` (``/proc/self/mountinfo``; none if unreadable)."""
+    try:
+        with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as fh:
+            lines = fh.read().splitlines()
+    except OSError:
+        return []
+    found = []
+    for line in lines:
+        fields = line.split(" ")
+        if len(fields) > 4:
+            place = Path(re.sub(r"\\([0-7]{3})", lambda m: chr(int(m[1], 8)), fields[4]))
+            if folder in place.parents:
+                found.append(place)
+    return found
+
+
+def stored_size(st: os.stat_result) -> int:
+    """The room a copy of the file ``st`` takes where holes are kept (the pool, a restore,
+    ``get``): its size, or its allocated blocks when fewer (a sparse file; the rule by
+    which a backup stores a file with its holes, ``snapshot``)."""
+    return min(st.st_size, st.st_blocks * 512)
 
 
 def mount_point(path: Path) -> Path:

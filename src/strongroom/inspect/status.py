@@ -5,7 +5,9 @@ one and its age, the newest one that passed ``verify`` (from ``checks_record``) 
 backups whose last verification failed. For the data dir: what the pool holds (objects
 and bytes), the free space where the backups are, whether a restore journal is pending
 (an interrupted restore the next command recovers), who holds the lock (embedded) or
-the lease (server) now, with its heartbeat, and the web face's queued and running jobs.
+the lease (server) now, with its heartbeat, the web face's queued and running jobs, and the
+site key: its fingerprint, why it cannot be used if it cannot, and whether a copy of it
+was ever exported.
 
 Everything here only reads, and a part that cannot be read (a damaged manifest, a pool
 object removed meanwhile) is left out rather than failing the whole status: a probe must
@@ -17,48 +19,74 @@ from __future__ import annotations
 import os
 from datetime import datetime
 
-from strongroom.errors import CorruptBackup, LinkedFolder
+from strongroom.errors import CorruptBackup, KeyRefused, LinkedFolder, SignedElsewhere
 from strongroom.fs.space import free_bytes, mount_point
 from strongroom.humanize import parse_time
-from strongroom.repo import checks_record
+from strongroom.repo import checks_record, keyring
 from strongroom.scopes import Scope, backups_root
 
 
 def scope_status(sr, scope: Scope) -> dict:
     """``{"scope", "project", "name", "backups", "newest", "newest_verified",
-    "failed_verification"}``; ``name`` as people know the scope (a project by its title
-    and id: ``scopes.scope_name``)."""
+    "failed_verification", "unopened"}``; ``name`` as people know the scope (a project by
+    its title and id: ``scopes.scope_name``); ``newest`` is the newest backup that opens
+    (authenticated under the site key), ``unopened`` the backups newer than it that do
+    not, each ``{"id", "problem", "signed_by"}`` (signed by another key, no usable key,
+    edited)."""
     now = sr.clock()
     ids = sr.store.ids(scope)  # once: each id was validated by it, and a scope may have thousands
     root = backups_root(sr.config, scope)
     checks = {i: checks_record.last_check(root / i) or {} for i in ids}
     verified = next((i for i in ids if checks[i].get("ok") is True), None)
+    newest, unopened = _newest(sr, scope, ids, now)
     return {
         "scope": scope.kind, "project": scope.project_id, "name": sr.scope_name(scope.project_id, with_id=True),
         "backups": len(ids),
-        "newest": _newest(sr, scope, ids, now),
+        "newest": newest,
         "newest_verified": verified and {**_backup(sr, scope, verified, now), "verified_at": checks[verified]["at"]},
         "failed_verification": [i for i in ids if checks[i].get("ok") is False],
+        "unopened": unopened,
     }
 
 
-def _newest(sr, scope: Scope, ids: list[str], now: datetime) -> dict | None:
+def _newest(sr, scope: Scope, ids: list[str], now: datetime) -> tuple[dict | None, list[dict]]:
+    """The newest backup that opens, and those newer than it that do not."""
+    unopened = []
     for backup_id in ids:
         found = _backup(sr, scope, backup_id, now)
         if found.get("created_at"):
-            return found
-    return None
+            return found, unopened
+        unopened.append({"id": backup_id, "problem": found["problem"], "signed_by": found["signed_by"]})
+    return None, unopened
 
 
 def _backup(sr, scope: Scope, backup_id: str, now: datetime) -> dict:
-    """``{"id", "created_at", "age_seconds", "reason"}``; only the id if it cannot be opened."""
+    """``{"id", "created_at", "age_seconds", "reason"}``; when it cannot be opened, the id
+    with ``problem`` and ``signed_by`` (the key a signature it cannot check names)."""
     try:
         _, manifest = sr.store.open(scope, backup_id)
-    except (CorruptBackup, LinkedFolder, OSError, ValueError):
-        return {"id": backup_id, "created_at": None, "age_seconds": None, "reason": None}
+    except SignedElsewhere as exc:
+        return _unopened(backup_id, str(exc), exc.key_id)
+    except (CorruptBackup, LinkedFolder, KeyRefused) as exc:
+        return _unopened(backup_id, str(exc), None)
+    except (OSError, ValueError) as exc:
+        return _unopened(backup_id, f"backup {backup_id} cannot be read: {exc}", None)
     created = manifest.get("created_at")
     age = int((now - parse_time(created)).total_seconds()) if created else None
     return {"id": backup_id, "created_at": created, "age_seconds": age, "reason": manifest.get("reason")}
+
+
+def _unopened(backup_id: str, problem: str, signed_by: str | None) -> dict:
+    return {"id": backup_id, "created_at": None, "age_seconds": None, "reason": None,
+            "problem": problem, "signed_by": signed_by}
+
+
+def key_status(sr) -> dict:
+    """The site key: ``SiteKey.state`` (``path``, ``configured``, ``id``, ``problem``) and
+    ``exported``, the last recorded export of the key in use (None: never)."""
+    state = sr.store.site_key.state()
+    exported = keyring.exports(sr.config, state["id"]) if state["id"] else []
+    return {**state, "exported": exported[-1] if exported else None}
 
 
 def site_status(sr, scopes: list[dict]) -> dict:
@@ -75,6 +103,7 @@ def site_status(sr, scopes: list[dict]) -> dict:
         "restore_pending": journal and {key: journal.get(key) for key in ("backup", "scope", "project", "step", "started")},
         "busy": sr.busy(),
         "jobs": _active_jobs(sr),
+        "key": key_status(sr),
     }
 
 

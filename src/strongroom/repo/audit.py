@@ -41,6 +41,7 @@ from time import perf_counter
 
 from strongroom.errors import LinkedFolder
 from strongroom.fs.nofollow import check_no_links, open_below
+from strongroom.fs.waiting import flock_within
 from strongroom.ids import PROJECT_ID_RE, is_backup_id
 from strongroom.repo import layout
 
@@ -87,7 +88,7 @@ class AuditLog:
         try:
             lock_fd = os.open(LOCK_NAME, FILE_FLAGS | os.O_RDWR, FILE_MODE, dir_fd=folder)
             try:
-                fcntl.flock(lock_fd, fcntl.LOCK_EX)
+                flock_within(lock_fd, fcntl.LOCK_EX, f"the audit log's lock {self.folder / LOCK_NAME}")
                 self._rotate_if_full(folder, len(line))
                 fd = os.open(LOG_NAME, FILE_FLAGS | os.O_RDWR | os.O_APPEND, FILE_MODE, dir_fd=folder)
                 try:

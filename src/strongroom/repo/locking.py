@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Self
 
 from strongroom.errors import Busy
+from strongroom.fs.waiting import lock_holders
 
 
 def holder(lock_path: Path) -> dict | None:
@@ -74,11 +75,17 @@ class OperationLock:
         """Fencing (``fencing``): an ``flock`` is held until its process ends."""
 
     def __exit__(self, *exc) -> None:
+        """Let go, whatever happens to the file: on a disk that turned read-only the name
+        cannot be emptied (``is_locked`` sees it is no longer held), but the lock goes, and
+        the operation's own error is what the caller sees."""
         if self._fd is not None:
-            os.ftruncate(self._fd, 0)
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
-            self._fd = None
+            fd, self._fd = self._fd, None
+            try:
+                os.ftruncate(fd, 0)
+            except OSError:
+                pass
+            finally:
+                os.close(fd)  # closing the descriptor releases its flock
 
 
 def is_locked(lock_path: Path) -> dict | None:
@@ -97,4 +104,6 @@ def is_locked(lock_path: Path) -> dict | None:
         return None  # died holding it: the kernel has released its flock
     except PermissionError:
         pass
+    if lock_holders(lock_path) == set():
+        return None  # it lives but let go without emptying the file (a read-only disk)
     return info

@@ -131,6 +131,29 @@ def read_manifest(backup_dir: Path) -> dict:
     return parse_manifest(backup_dir.name, data)
 
 
+def read_manifest_bytes(backup_dir: Path | str) -> bytes | None:
+    """The bytes of ``manifest.json`` in ``backup_dir``, or None when it has none (not
+    complete) or it is not a file. Opened without blocking: a FIFO in the manifest's
+    place must not hang the reader (listings read these on threads, unauthenticated)."""
+    try:
+        fd = os.open(os.path.join(backup_dir, MANIFEST), os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    try:
+        info = os.fstat(fd)
+        return _read_all(fd, info.st_size) if stat.S_ISREG(info.st_mode) else None
+    finally:
+        os.close(fd)
+
+
+def _read_all(fd: int, size: int) -> bytes:
+    """Everything in the file ``fd`` of ``size`` bytes (more if it grew meanwhile)."""
+    chunks = [os.read(fd, size + 1)]
+    while chunks[-1] and sum(map(len, chunks)) > size:
+        chunks.append(os.read(fd, 1 << 16))
+    return b"".join(chunks)
+
+
 def parse_manifest(name: str, data: bytes) -> dict:
     """The manifest of backup ``name`` from the bytes of its file, checked for form as
     ``read_manifest`` checks it (for callers that read the file themselves)."""

@@ -8,11 +8,19 @@ key, over its canonical JSON form (keys sorted, no spaces, ASCII) without the
 checksums, no longer matches.
 
 The site key is 32 random bytes in ``<data dir>/backups/.site-key`` (mode 0600), made
-at the first backup: written under a temporary name and linked into place, so two
-processes never make two keys and an existing key is never overwritten. A site may
-keep it elsewhere (``STRONGROOM_SITE_KEY_FILE``); a configured key must exist. The
-key's id (a hash of it, not the key) is recorded beside each signature, so a backup
-signed under another key is told apart from an edited one.
+at the first backup, or a file of the site's choice (``STRONGROOM_SITE_KEY_FILE``,
+which must exist). Whoever could replace the key could sign a backup of their own, so
+the key is read only when nothing but its reader could have written it
+(``private_file``: a plain file owned by the user running Strongroom, writable by
+nobody else, one name, small; a FIFO, folder, device or link at its place is refused
+at once, never opened to wait on). Anything else is ``KeyRefused``, never used.
+
+Every signature names its key by its fingerprint, the key's id (``key_id``: a hash of
+the key, which cannot sign): so a backup signed under another key is told apart from an
+edited one (``SignedElsewhere``), and listed as such rather than hidden. A new key is
+made only where no backup signed by a key exists (``keyring.signers``): a lost or
+renamed key never silently becomes a second one that splits the history; the way
+through a lost key is ``strongroom key``'s (``check.keys``).
 """
 
 from __future__ import annotations
@@ -23,8 +31,10 @@ import json
 import os
 
 from strongroom.config import Config
-from strongroom.errors import BadInput, CorruptBackup
+from strongroom.errors import CorruptBackup, KeyRefused, SignedElsewhere
 from strongroom.fs import mutations
+from strongroom.fs.private_file import Refused, read_private_file, write_private_file
+from strongroom.repo import keyring
 
 ALGORITHM = "hmac-sha256"
 KEY_BYTES = 32
@@ -58,17 +68,26 @@ def is_signed_by(document: dict, key: bytes | None) -> bool:
     return hmac.compare_digest(expected, str(signature.get("value")))
 
 
+def signer(manifest: dict) -> str | None:
+    """The id of the key ``manifest`` says signed it (a claim: only the key checks it)."""
+    signature = manifest.get("signature")
+    key = signature.get("key_id") if isinstance(signature, dict) else None
+    return key if isinstance(key, str) else None
+
+
 def authenticate(name: str, manifest: dict, key: bytes | None) -> None:
-    """Raise ``CorruptBackup`` unless the manifest's signature is the site key's over it."""
+    """Raise ``CorruptBackup`` unless the manifest's signature is the site key's over it:
+    ``SignedElsewhere`` when it names another key, or there is no key to check it with."""
     signature = manifest.get("signature")
     if not isinstance(signature, dict) or signature.get("algorithm") != ALGORITHM:
         raise CorruptBackup(f"backup {name}: its manifest carries no valid signature")
+    claimed = signer(manifest)
     if key is None:
-        raise CorruptBackup(f"backup {name}: cannot check its signature: there is no site key "
-                            "(restore the key file, or point STRONGROOM_SITE_KEY_FILE at it)")
-    if signature.get("key_id") != key_id(key):
-        raise CorruptBackup(f"backup {name} was signed with another site key "
-                            f"({signature.get('key_id')!r}, this site's is {key_id(key)!r})")
+        raise SignedElsewhere(f"backup {name}: cannot check its signature (key {claimed}): there is no site key "
+                              "(put it back: `strongroom key import FILE`; see `strongroom key status`)", claimed)
+    if claimed != key_id(key):
+        raise SignedElsewhere(f"backup {name} was signed with another site key (key {claimed}, this site's "
+                              f"is {key_id(key)}; see `strongroom key status`)", claimed)
     expected = hmac.new(key, canonical(manifest), hashlib.sha256).hexdigest()
     if not hmac.compare_digest(expected, str(signature.get("value"))):
         raise CorruptBackup(f"backup {name}: its manifest does not match its signature: "
@@ -76,52 +95,75 @@ def authenticate(name: str, manifest: dict, key: bytes | None) -> None:
 
 
 class SiteKey:
-    """The site's key, read once; made at first use when it is the default one."""
+    """The site's key, read once (and checked: ``private_file``); made at first use when
+    it is the default one and no backup is signed by another."""
 
     def __init__(self, config: Config):
+        self.config = config
         self.path = config.site_key_path
         self.configured = config.site_key_file is not None
         self._key: bytes | None = None
 
     def get(self, create: bool = False) -> bytes | None:
-        """The key; None when there is none yet and ``create`` is False."""
+        """The key; None when there is none yet and ``create`` is False. ``KeyRefused``
+        when the key at its place cannot be trusted or used, and when ``create`` would
+        make a key while backups signed by another exist."""
         if self._key is None:
             self._key = self._read()
         if self._key is None and create:
-            self._key = self._create()
+            refuse_new_key(self.config, self.path)
+            self._key = self.make()
         return self._key
+
+    def state(self) -> dict:
+        """``{"path", "configured", "id", "problem"}``, never raising: ``id`` is the key's
+        fingerprint when it can be used, ``problem`` why not (None: there is none yet, or
+        it is fine)."""
+        found = {"path": str(self.path), "configured": self.configured, "id": None, "problem": None}
+        try:
+            key = self.get()
+        except KeyRefused as exc:
+            return {**found, "problem": str(exc)}
+        return {**found, "id": key and key_id(key)}
 
     def _read(self) -> bytes | None:
         try:
-            key = self.path.read_bytes()
+            key = read_private_file(self.path)
         except FileNotFoundError:
             if self.configured:
-                raise BadInput(f"the configured site key {self.path} does not exist") from None
+                raise KeyRefused(f"the configured site key {self.path} does not exist") from None
             return None
+        except Refused as exc:
+            raise KeyRefused(f"the site key {self.path} is refused: {exc} (it may have been swapped: put the "
+                             "genuine key back, see `strongroom key status`)") from None
+        except OSError as exc:
+            raise KeyRefused(f"the site key {self.path} cannot be read: {exc.strerror}") from None
         if len(key) < MIN_KEY_BYTES:
-            raise BadInput(f"the site key {self.path} is too short ({len(key)} bytes; at least {MIN_KEY_BYTES})")
+            raise KeyRefused(f"the site key {self.path} is too short ({len(key)} bytes; at least {MIN_KEY_BYTES})")
         return key
 
-    def _create(self) -> bytes:
-        """Write a new key beside its place, then link it there: the first writer wins."""
-        folder = self.path.parent
-        mutations.makedirs(folder, mode=0o700)
-        tmp = folder / f".site-key.{os.getpid()}-{os.urandom(6).hex()}"
-        try:
-            with mutations.create(tmp) as fh:
-                mutations.chmod(tmp, 0o600)  # before the key is in it
-                mutations.write(fh, os.urandom(KEY_BYTES))
-                fh.flush()
-                os.fsync(fh.fileno())
-            try:
-                mutations.link(tmp, self.path)
-            except FileExistsError:
-                pass  # another process made it first: use that one
-            mutations.fsync_dir(folder)
-        finally:
-            if os.path.lexists(tmp):
-                mutations.unlink(tmp)
-        key = self._read()
-        assert key is not None
-        return key
+    def make(self, key: bytes | None = None) -> bytes:
+        """Put ``key`` (a new random one when None) at the key's place, unless a key is
+        already there (the first writer wins); return the key that is there. The caller
+        has checked that this may be done (``refuse_new_key``, ``check.keys``)."""
+        mutations.makedirs(self.path.parent, mode=0o700)
+        write_private_file(self.path, key if key is not None else os.urandom(KEY_BYTES))
+        self._key = None
+        made = self._read()
+        assert made is not None
+        self._key = made
+        return made
 
+
+def refuse_new_key(config: Config, path) -> None:
+    """``KeyRefused`` if a backup signed by a key exists: a new key would leave it (and
+    every backup like it) unverifiable, and so unrestorable, without a word."""
+    signed = {key: names for key, names in keyring.signers(config).items() if key is not None}
+    if not signed:
+        return
+    count = sum(map(len, signed.values()))
+    keys = ", ".join(f"{key} ({len(names)}, e.g. {names[-1]})" for key, names in signed.items())
+    raise KeyRefused(f"there is no site key at {path}, and {count} backups are signed by another key ({keys}): "
+                     "no new key is made, which would leave them unverifiable; put the key back "
+                     "(`strongroom key import FILE`) or, if it is lost for good, trust those backups' content "
+                     "under a new key (`strongroom key adopt --from KEY`; see docs/keys.md)")

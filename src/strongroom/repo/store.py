@@ -21,12 +21,11 @@ from __future__ import annotations
 
 import os
 import re
-import stat
 from collections.abc import Iterator
 from pathlib import Path
 
 from strongroom.config import Config
-from strongroom.errors import CorruptBackup, LinkedFolder, NotFound
+from strongroom.errors import CorruptBackup, KeyRefused, LinkedFolder, NotFound, SignedElsewhere
 from strongroom.fs import mutations, privacy
 from strongroom.fs.nofollow import check_folder, check_no_links, open_below
 from strongroom.fs.parallel import Ordered
@@ -39,6 +38,7 @@ from strongroom.repo.manifest import (
     iter_entries,
     parse_manifest,
     read_manifest,
+    read_manifest_bytes,
 )
 from strongroom.repo.pool import Pool
 from strongroom.repo.signing import SiteKey, authenticate
@@ -121,10 +121,15 @@ class BackupStore:
         self._refuse_links(path)
         return path, self._manifest(scope, path, authenticated)
 
-    def open_each(self, scope: Scope) -> Iterator[tuple[Path, dict]]:
-        """``open`` of each complete backup of the scope, newest first, leaving out those it
-        refuses (``CorruptBackup``, ``LinkedFolder``: ``verify --all`` reports them). For the
-        listings: the folders from the data dir to the scope's root are checked for links
+    def open_each(self, scope: Scope) -> Iterator[tuple[Path, dict, str]]:
+        """Each complete backup of the scope, newest first, as ``(folder, manifest, trust)``,
+        for the listings. ``trust`` says what the signature proves: ``"valid"`` (``open``
+        accepts the backup), ``"unsigned"`` (made before signing, format 1), ``"other-key"``
+        (signed with a key that is not the site's) or ``"no-key"`` (there is no usable site
+        key to check it with): a backup is never hidden for its key, so that a lost or
+        swapped key shows. Left out are the backups ``open`` refuses for anything else (an
+        edited manifest, another scope's, a folder that is a link: ``verify --all`` reports
+        them). The folders from the data dir to the scope's root are checked for links
         once, not again for each backup (each backup's own folder, ``files`` and ``db`` are).
 
         The backups' folders are checked and their manifests read on ``READERS`` threads, in
@@ -137,24 +142,31 @@ class BackupStore:
             check_no_links(self.config.backups_anchor, root)
         except LinkedFolder:
             return
+        try:
+            key = self.site_key.get()
+        except KeyRefused:
+            key = None  # every signed backup is then "no-key"; the key's problem is ``key status``'s
         with Ordered(workers=READERS, window=-1) as reads:
             for backup_id in _listed(root):
                 reads.batch(0, _read_listed, root, backup_id)
             for backup_id, data in reads.drain():
-                opened = self._opened(scope, root, backup_id, data)
+                opened = self._listed_backup(scope, root, backup_id, data, key)
                 if opened is not None:
                     yield opened
 
     def latest(self, scope: Scope) -> tuple[Path, dict] | None:
-        """The newest backup ``open`` accepts, or None: ``open_each``'s first, found one
-        backup after another (the newest is nearly always the one)."""
+        """The newest backup ``open`` accepts, or None, found one backup after another (the
+        newest is nearly always the one)."""
         root = backups_root(self.config, scope)
         try:
             check_no_links(self.config.backups_anchor, root)
         except LinkedFolder:
             return None
-        opened = (self._opened(scope, root, *_read_listed(root, backup_id)) for backup_id in _listed(root))
-        return next(filter(None, opened), None)
+        for backup_id in _listed(root):
+            opened = self._opened(scope, root, *_read_listed(root, backup_id))
+            if opened is not None:
+                return opened
+        return None
 
     def _opened(self, scope: Scope, root: Path, backup_id: str, data: bytes | None) -> tuple[Path, dict] | None:
         """The folder and checked manifest of a backup ``_read_listed`` read (``data``: its
@@ -166,6 +178,23 @@ class BackupStore:
         except CorruptBackup:
             return None
 
+    def _listed_backup(self, scope: Scope, root: Path, backup_id: str, data: bytes | None,
+                       key: bytes | None) -> tuple[Path, dict, str] | None:
+        """``open_each``'s entry for one backup (``_opened``'s checks, ``key`` given)."""
+        if data is None:
+            return None
+        try:
+            manifest = parse_manifest(backup_id, data)
+            self._check_scope(scope, backup_id, manifest)
+            if not is_signed_format(manifest):
+                return root / backup_id, manifest, "unsigned"
+            authenticate(backup_id, manifest, key)
+        except SignedElsewhere:
+            return root / backup_id, manifest, "no-key" if key is None else "other-key"
+        except CorruptBackup:
+            return None
+        return root / backup_id, manifest, "valid"
+
     def _manifest(self, scope: Scope, path: Path, authenticated: bool) -> dict:
         """The manifest of the backup in ``path``, read and checked (see ``open``)."""
         return self._checked(scope, path.name, read_manifest(path), authenticated)
@@ -175,6 +204,12 @@ class BackupStore:
         ``authenticated``), scope, project and run mode are checked (see ``open``)."""
         if authenticated and is_signed_format(manifest):
             authenticate(backup_id, manifest, self.site_key.get())
+        self._check_scope(scope, backup_id, manifest)
+        return manifest
+
+    def _check_scope(self, scope: Scope, backup_id: str, manifest: dict) -> None:
+        """``CorruptBackup`` unless ``manifest`` says it is a backup of ``scope`` in this
+        run mode (the folder it was read from)."""
         expected = (scope.kind, scope.project_id)
         if (manifest.get("scope"), manifest.get("project")) != expected:
             raise CorruptBackup(f"backup {backup_id}: manifest is for another scope "
@@ -182,7 +217,6 @@ class BackupStore:
         if manifest.get("mode") != self.config.mode:
             raise CorruptBackup(f"backup {backup_id}: manifest is for run mode {manifest.get('mode')!r}, "
                                 f"not {self.config.mode!r}")
-        return manifest
 
     def staging_path(self, scope: Scope, backup_id: str) -> Path:
         return backups_root(self.config, scope) / (STAGING_PREFIX + validate_backup_id(backup_id))
@@ -288,26 +322,10 @@ def _read_listed(root: Path, backup_id: str) -> tuple[str, bytes | None]:
     return backup_id, data
 
 
-def _read_all(fd: int, size: int) -> bytes:
-    """Everything in the file ``fd`` of ``size`` bytes (more if it grew meanwhile)."""
-    chunks = [os.read(fd, size + 1)]
-    while chunks[-1] and sum(map(len, chunks)) > size:
-        chunks.append(os.read(fd, 1 << 16))
-    return b"".join(chunks)
-
-
 def _read_manifest_bytes(root: Path, backup_id: str) -> tuple[str, bytes | None]:
     """The bytes of the manifest of backup ``backup_id`` below ``root``, or None when it
-    has none (not complete) or it is not a file."""
-    try:  # O_NONBLOCK: a FIFO in the manifest's place must not hang the reader
-        fd = os.open(os.path.join(root, backup_id, MANIFEST), os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except (FileNotFoundError, NotADirectoryError):
-        return backup_id, None
-    try:
-        info = os.fstat(fd)
-        return backup_id, _read_all(fd, info.st_size) if stat.S_ISREG(info.st_mode) else None
-    finally:
-        os.close(fd)
+    has none (not complete) or it is not a file (``manifest.read_manifest_bytes``)."""
+    return backup_id, read_manifest_bytes(os.path.join(root, backup_id))
 
 
 # The top-level "sequence" as ``manifest`` writes it (indented 2, one key a line). Only a

@@ -12,9 +12,12 @@ The estimate counts what will be written, not what exists:
   records (when the embedded database is on the same file system), and holds the
   rollback's reserve (``space``).
 
-Counting means walking the live folder, so it is skipped when even a generous upper
-bound fits (the scope's whole size, twice, from the latest manifest): an ordinary disk
-costs nothing. The check is an estimate, not a promise: a refused operation changed
+A file is counted at the room its copy takes: a sparse file by its allocated blocks
+(the pool and a restore keep its holes), not its length. Counting means walking the live
+folder, so it is skipped when even a generous upper bound fits, twice over: everything
+in use on the file systems holding the scope (``live_bound``; never an earlier backup's
+size, which says nothing of how the live data grew since), the dumps, and for a restore
+the backup's whole size: a disk that is not nearly full costs nothing. The check is an estimate, not a promise: a refused operation changed
 nothing (``NoSpace``, exit 6); an accepted one that still runs out is undone.
 """
 
@@ -37,7 +40,7 @@ def check_backup(sr, scope: Scope) -> None:
     """``NoSpace`` if a backup of ``scope`` clearly does not fit."""
     free = space.free_bytes(sr.config.backups_dir)
     latest = sr.store.latest(scope)
-    if latest and free > 2 * (_scope_bytes(latest[1]) + _dumps(sr, scope, latest[1])):
+    if free > 2 * (live_bound(sr, scope) + _dumps(sr, scope, latest[1] if latest else None)):
         return
     needed = backup_needs(sr, scope, latest)
     if needed > free:
@@ -51,7 +54,7 @@ def check_restore(sr, scope: Scope, path: Path, manifest: dict) -> None:
     latest = sr.store.latest(scope)
     records = _records_here(sr, manifest)
     bound = _scope_bytes(manifest) + records + space.RESERVE_BASE
-    if latest and free > 2 * (bound + _scope_bytes(latest[1]) + _dumps(sr, scope, latest[1])):
+    if free > 2 * (bound + live_bound(sr, scope) + _dumps(sr, scope, latest[1] if latest else None)):
         return
     needed = restore_needs(sr, scope, path, manifest, latest)
     if needed > free:
@@ -71,7 +74,7 @@ def backup_needs(sr, scope: Scope, latest: tuple[Path, dict] | None) -> int:
     copied = 0
     for rel, _path, st in _walk(scope_dir(sr.config, scope)):
         if stat.S_ISREG(st.st_mode) and not _known_unchanged(known.find(rel), st):
-            copied += st.st_size
+            copied += space.stored_size(st)  # the pool keeps a sparse file's holes
     return copied + _dumps(sr, scope, latest[1] if latest else None)
 
 
@@ -83,8 +86,26 @@ def restore_copies(sr, scope: Scope, path: Path, manifest: dict) -> int:
         if entry["type"] == "file":
             found = live.find(entry["path"])
             if found is None or not same_file(entry, found[2]):
-                copied += entry["size"]
+                copied += _stored(path, entry)
     return copied
+
+
+def _stored(path: Path, entry: dict) -> int:
+    """Room the restored copy of ``entry`` takes: a sparse file's is its stored object's
+    allocated blocks (a restore keeps its holes), any other file's its size."""
+    if not entry.get("sparse"):
+        return entry["size"]
+    try:
+        return space.stored_size(os.lstat(path / "files" / entry["path"]))
+    except OSError:
+        return entry["size"]
+
+
+def live_bound(sr, scope: Scope) -> int:
+    """An upper bound of what the scope's live files take, found without walking them
+    and without trusting an earlier backup's size (the live data may have grown since):
+    the room in use on the file systems that hold them (``space.used_below``)."""
+    return space.used_below(scope_dir(sr.config, scope))
 
 
 def _known_unchanged(entry: dict | None, st: os.stat_result) -> bool:

@@ -1,10 +1,15 @@
 """Undoing a restore, and recovering from one a crash cut short.
 
-``undo`` puts the journal's scope back as it was before the restore: space first (the
-new tree is removed and the rollback's reserve released), then, if the records may have
-changed (``CHANGED_STEPS``), the old tree is renamed back and the records are loaded
-from the pre-restore backup. Undoing is idempotent, so a journal step that cannot be
-written does not stop it. ``recover``, run before every command, reads the journal: a
+``undo`` puts the journal's scope back as it was before the restore. It trusts nothing
+it reads: before anything changes, the pre-restore backup whose records it will load is
+authenticated and its record dumps re-hashed against its manifest (the files go back
+from the old tree, which is the live folder as the restore found it, not from a backup);
+a damaged one stops it there, naming the damage and the newest sound older backup, with
+the journal as it was, so that ``recover --from <that backup>`` can take the records from
+it instead. Then space first (the new tree is removed and the rollback's reserve
+released), then, if the records may have changed (``CHANGED_STEPS``), the old tree is
+renamed back and the records are loaded. Undoing is idempotent, so a journal step that
+cannot be written does not stop it. ``recover``, run before every command, reads the journal: a
 restore that reached ``cleanup`` is finished, any other is undone; with no journal, the
 trees an ended restore or a dead sweep left are removed (``sweeping``). Nothing is removed or
 renamed through a link: the live folder's parent is opened from the data dir
@@ -18,10 +23,19 @@ import os
 import stat
 from pathlib import Path
 
-from strongroom.db import dbrestore, linking
-from strongroom.errors import CorruptBackup, RestoreFailed
+from strongroom.check.verifying import check_before_restore
+from strongroom.db import dbdump, dbrestore, linking
+from strongroom.errors import (
+    BadInput,
+    CorruptBackup,
+    KeyRefused,
+    NotFound,
+    RestoreFailed,
+    RollbackBlocked,
+)
 from strongroom.fs import mutations, space, sweeping
 from strongroom.fs.nofollow import open_below
+from strongroom.ids import validate_backup_id
 from strongroom.repo import fencing
 from strongroom.scopes import Scope, in_model_order, scope_dir
 
@@ -48,14 +62,21 @@ def journal_scope(entry: dict) -> Scope:
 def undo(sr, entry: dict, cause: BaseException | None = None, reserve: space.Reserve | None = None) -> None:
     """Put the journal's scope back as it was before the restore, then end the journal.
 
-    Space first: the new tree goes and the reserve is released before anything is
-    written. Then, if the records may have changed, the old tree is renamed back (if it
-    had been moved) and the records are loaded from the pre-restore backup (unless the
-    journal says the restore left them alone: ``"records": false``).
+    First, before anything changes, the backup whose records will be loaded (the
+    pre-restore one, or the one ``recover --from`` named: ``records_from``) is opened
+    (authenticated) and its record dumps re-hashed against its manifest: a damaged one
+    stops the undo there (``RollbackBlocked``), the journal left as it was. Then space:
+    the new tree goes and the reserve is released before anything is written. Then, if
+    the records may have changed, the old tree is renamed back (if it had been moved) and
+    the records are loaded from that backup (unless the journal says the restore left
+    them alone: ``"records": false``).
     """
     scope = journal_scope(entry)
     pre_id = entry.get("pre_restore")
     fencing.check("rollback")  # a holder that lost its lease leaves the undoing to the new one
+    loads_records = bool(pre_id) and entry.get("step") in CHANGED_STEPS and entry.get("records", True)
+    source_id = entry.get("records_from") or pre_id
+    source = sound_source(sr, scope, entry, cause) if loads_records else None
     try:
         live = scope_dir(sr.config, scope)
         staging, old = tree_paths(live, entry["backup"])
@@ -67,48 +88,109 @@ def undo(sr, entry: dict, cause: BaseException | None = None, reserve: space.Res
             _journal_quietly(sr, entry, "rollback")
             fencing.check("return of the old tree")
             _put_old_tree_back(sr, live, old.name)
-            if entry.get("records", True):  # a partial restore of files leaves the records as they are
-                pre_path, pre = sr.store.open(scope, pre_id)
-                bson_dir = pre_path / "db" / "bson"
+            if source is not None:  # a partial restore of files leaves the records as they are
+                source_path, source_manifest = source
+                bson_dir = source_path / "db" / "bson"
                 queries = linking.replaced_queries(sr.config, scope, sr.database, bson_dir)
-                dbrestore.restore_collections(sr.database, bson_dir, in_model_order(sr.config, pre["collections"]),
-                                              queries)
+                dbrestore.restore_collections(sr.database, bson_dir,
+                                              in_model_order(sr.config, source_manifest["collections"]), queries)
         remove_leftover_trees(sr, scope)
     except BaseException as exc:
         what = f"restore of {entry.get('backup')} failed ({reason_of(cause)}) and so did" if cause else "recovery failed"
         project = f" --project {scope.project_id}" if scope.project_id else ""
         raise RestoreFailed(
             f"{what} putting the {scope} back ({reason_of(exc)}); the state before the restore is safe "
-            f"in backup {pre_id}: free some space if the disk is full, then run `strongroom recover` "
-            f"(or `strongroom restore {pre_id}{project}`)"
+            f"in backup {source_id}: free some space if the disk is full, then run `strongroom recover` "
+            f"(or `strongroom restore {source_id}{project}`)"
         ) from exc
     quietly(sr.journal.finish)
 
 
-def recover(sr) -> dict | None:
+def sound_source(sr, scope: Scope, entry: dict, cause: BaseException | None = None) -> tuple[Path, dict]:
+    """The folder and manifest of the backup an undo loads the records from, once its
+    signature and every record dump it holds check against its manifest; else
+    ``RollbackBlocked``, naming what is damaged and the newest sound older backup."""
+    source_id = entry.get("records_from") or entry["pre_restore"]
+    try:
+        path, manifest = sr.store.open(scope, source_id)
+        problems = dbdump.verify_dump(path / "db", manifest["collections"])
+    except (CorruptBackup, KeyRefused, OSError) as exc:
+        problems = [reason_of(exc)]
+    if not problems:
+        return path, manifest
+    failed = f"the restore of {entry.get('backup')} failed ({reason_of(cause)}); it" if cause else \
+        f"the interrupted restore of {entry.get('backup')}"
+    sound = newest_sound(sr, scope, skip={source_id})
+    way = (f"to put the records back from backup {sound} instead (the files go back as they were before the "
+           f"restore), run `strongroom recover --from {sound}`" if sound else
+           "no other sound backup of it was found")
+    raise RollbackBlocked(
+        f"{failed} cannot be rolled back: backup {source_id}, which holds the {scope}'s records from before "
+        f"the restore, is damaged ({'; '.join(problems[:3])}); nothing was changed, and the restore stays "
+        f"pending (the next command tries again); {way}")
+
+
+def newest_sound(sr, scope: Scope, skip: set) -> str | None:
+    """The newest backup of ``scope`` (none of ``skip``) that passes the checks a restore
+    makes first (``verifying.check_before_restore``: signature, dumps, stored files)."""
+    for backup_id in sr.store.ids(scope):
+        if backup_id in skip:
+            continue
+        try:
+            path, manifest = sr.store.open(scope, backup_id)
+        except (CorruptBackup, KeyRefused, OSError):
+            continue
+        if not check_before_restore(path, manifest):
+            return backup_id
+    return None
+
+
+def recover(sr, records_from: str | None = None) -> dict | None:
     """Finish or roll back a restore interrupted by a crash (lock held by the caller).
 
     With no journal, only sweeps what a finished restore could not remove; that writes
-    nothing, so it works on a full disk.
+    nothing, so it works on a full disk. ``records_from``: the backup to take the
+    records from when the pre-restore backup is damaged (``sound_source`` names one).
     """
     entry = sr.journal.read()
     if entry is None:
+        if records_from is not None:
+            raise NotFound("there is no interrupted restore to recover")
         sweep_leftovers(sr)
         return None
     scope = journal_scope(entry)
     step = entry.get("step")
+    if records_from is not None:
+        _take_records_from(sr, scope, entry, records_from)
     if step == "cleanup":
         outcome = f"completed the restore of {entry['backup']}"
         remove_leftover_trees(sr, scope)
         space.remove_stale(sr.config.backups_dir)
         sr.journal.finish()
     elif step in CHANGED_STEPS and entry.get("pre_restore"):
-        outcome = f"rolled back to {entry['pre_restore']}, the state before the restore"
+        source = entry.get("records_from")
+        outcome = (f"rolled back: the files as they were before the restore, the records from backup {source} "
+                   f"(the pre-restore backup {entry['pre_restore']} is damaged)" if source else
+                   f"rolled back to {entry['pre_restore']}, the state before the restore")
         undo(sr, entry)
     else:
         outcome = "nothing had changed yet"
         undo(sr, entry)
     return {**entry, "outcome": outcome}
+
+
+def _take_records_from(sr, scope: Scope, entry: dict, backup_id: str) -> None:
+    """Record in the journal that the undo loads the records from ``backup_id`` (a backup
+    of the journal's scope, checked as every source is), so that a crash during this
+    recovery goes on the same way."""
+    validate_backup_id(backup_id)
+    if entry.get("step") not in CHANGED_STEPS or not entry.get("records", True):
+        raise BadInput("the interrupted restore had not changed the records: `strongroom recover` needs no --from")
+    if not sr.store.exists(scope, backup_id):
+        raise NotFound(f"no backup {backup_id} of the {scope}")
+    sound_source(sr, scope, {**entry, "records_from": backup_id})
+    entry["records_from"] = backup_id
+    sr.journal.step(entry, entry["step"])
 
 
 def _remove_beside(sr, live: Path, name: str) -> None:

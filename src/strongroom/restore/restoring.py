@@ -43,7 +43,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 from strongroom.db import dbrestore, docfilter, linking
-from strongroom.errors import CorruptBackup, LeaseLost, NoSpace, RestoreFailed, StrongroomError
+from strongroom.errors import (
+    BackupFailed,
+    Busy,
+    CorruptBackup,
+    LeaseLost,
+    NoSpace,
+    RestoreFailed,
+    StrongroomError,
+)
 from strongroom.fs import mutations, space, sweeping
 from strongroom.fs.nofollow import check_no_links, open_below
 from strongroom.progress_model import marked, nested
@@ -119,7 +127,8 @@ def _restore_reserved(sr, scope: Scope, backup_id: str, by: str, make_pre_restor
         undo(sr, entry, cause=exc, reserve=reserve)
         what = (f"; the {scope} was put back as it was, from backup {pre['id']}" if changed else
                 f" before anything live changed; the {scope} is as it was (also saved as backup {pre['id']})")
-        error = CorruptBackup if isinstance(exc, CorruptBackup) else RestoreFailed
+        error = (Busy if isinstance(exc, Busy) and not changed else  # a holder past the bound: busy (exit 4)
+                 CorruptBackup if isinstance(exc, CorruptBackup) else RestoreFailed)
         what += _rescued_words(rescuer.outcome() if rescuer else rescue.NOTHING)
         raise marked(error(f"restore of {backup_id} failed ({_reason(exc)}){what}"), "rolled back") from exc
     _quietly(sr.journal.finish)
@@ -157,10 +166,10 @@ def _reserve(reserve: space.Reserve, size: int, backup_id: str) -> None:
 
 def _not_saved(backup_id: str, exc: Exception) -> Exception:
     """The error for a pre-restore backup that could not be made: nothing changed."""
-    if isinstance(exc, StrongroomError) and not isinstance(exc, NoSpace):
+    if isinstance(exc, StrongroomError) and not isinstance(exc, (NoSpace, BackupFailed)):
         return exc
     error = NoSpace if space.is_out_of_space(exc) else RestoreFailed
-    reason = _reason(exc.__cause__ if isinstance(exc, NoSpace) and exc.__cause__ else exc)
+    reason = _reason(exc.__cause__ if isinstance(exc, (NoSpace, BackupFailed)) and exc.__cause__ else exc)
     return error(f"restore of {backup_id} refused: the current state could not be saved first ({reason}); "
                  "nothing was changed")
 
@@ -196,6 +205,7 @@ def build_and_switch(sr, scope: Scope, source: sources.Source, entry: dict,
         sr.progress("flushing", stats.bytes_copied, stats.bytes_copied)
         records = dbrestore.Restored()
         if source.bson_dir is not None:
+            dbrestore.probe_replacing(sr.database)  # a reader that never lets go: fail now, nothing changed
             step("records")
             records = _restore_records(sr, scope, source)
         step("swap")
