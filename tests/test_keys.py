@@ -87,8 +87,7 @@ def test_anything_but_a_plain_file_at_the_key_place_is_refused_at_once(config, s
 # sign its manifest with their key, as docs/guarantees.md tells anyone how to.
 FORGE = r"""
 import hashlib, hmac, json, os, shutil, sys
-data, genuine, forged, victim = sys.argv[1:5]
-backups = os.path.join(data, "backups")
+backups, genuine, forged, victim = sys.argv[1:5]  # backups: the backups root, where the key is
 os.rename(os.path.join(backups, ".site-key"), os.path.join(backups, ".site-key.was"))
 key = os.urandom(32)
 fd = os.open(os.path.join(backups, ".site-key"), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -139,7 +138,7 @@ def test_a_backup_forged_by_a_user_who_swapped_the_key_is_refused_by_root(second
         if path != config.site_key_path:
             os.chown(path, attacker[0], attacker[1], follow_symlinks=False)
     forged_id = genuine["id"][:-2] + "59"
-    done = _as_attacker(attacker, config.data_dir, root / genuine["id"], root / forged_id, victim)
+    done = _as_attacker(attacker, config.backups_base, root / genuine["id"], root / forged_id, victim)
     assert done.returncode == 0, done.stderr
     live, records = tree_fingerprint(config.working_dir), records_fingerprint(database)
 

@@ -453,9 +453,7 @@ class Strongroom:
         names it and the newest sound backup), the backup to load the records from.
         """
         with self._lock("recover", by or _default_user()):
-            outcome = recovering.recover(self, records_from)
-            self.store.clean_leftovers()
-            return outcome
+            return self._recover_locked(records_from)
 
     def recover_if_needed(self) -> dict | None:
         """``recover`` when a crash left work behind and nobody holds the lock; else None."""
@@ -466,8 +464,8 @@ class Strongroom:
         except Busy:
             return None
 
-    def _recover_locked(self) -> dict | None:
-        outcome = recovering.recover(self)
+    def _recover_locked(self, records_from: str | None = None) -> dict | None:
+        outcome = recovering.recover(self, records_from)
         self.store.clean_leftovers()
         if outcome is not None:  # the job that left the journal says what became of its restore
             try:

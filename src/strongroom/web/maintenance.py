@@ -28,10 +28,12 @@ The notice's page refreshes itself, so a browser comes back once the restore is 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 
 from flask import Flask, current_app, g, render_template, request
 
+from strongroom.errors import StrongroomError
 from strongroom.web import messages
 from strongroom.web.api import error_response
 from strongroom.web.face import NAME
@@ -42,6 +44,9 @@ SPURIOUS_DURING_RESTORE = (403, 404, 500)
 RETRY_AFTER = 5
 # Never refused: they need no site record (a job's status is read from the control state).
 ALWAYS_OPEN = ("static", "strongroom.static", "strongroom.api.openapi", "strongroom.api.job")
+
+
+log = logging.getLogger("strongroom")
 
 
 def wants_json() -> bool:
@@ -112,7 +117,10 @@ def recover_orphan(service) -> dict | None:
     whichever worker meets it: rolled back or finished, and said in its job's record."""
     journal = service.maintenance()
     if journal is not None and service.busy() is None:
-        service.recover_if_needed()
+        try:
+            service.recover_if_needed()
+        except StrongroomError as exc:  # the journal stays: the notice says to run `strongroom recover`
+            log.warning("could not recover the interrupted restore of %s: %s", journal.get("backup"), exc)
         journal = service.maintenance()
     return journal
 
