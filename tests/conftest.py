@@ -17,6 +17,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -289,3 +290,15 @@ def records_fingerprint(database, queries: dict[str, dict] | None = None) -> dic
         docs = list(database[name].find((queries or {}).get(name, {})))
         found[name] = sorted(docs, key=lambda d: str(d["_id"]))
     return {name: docs for name, docs in found.items() if docs or queries is not None}
+
+
+def wait_until(predicate, timeout: float = 60, what: str = "a state"):
+    """Poll ``predicate`` until it returns something true, and return that: a generous
+    bound, never a fixed sleep that assumes the machine's speed."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = predicate()
+        if found:
+            return found
+        time.sleep(0.05)
+    raise AssertionError(f"{what} was not reached within {timeout} s")

@@ -11,11 +11,11 @@ about the lease; elsewhere it is long, so that a job held at its stop is not tak
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import subprocess
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -23,6 +23,7 @@ import pytest
 import requests
 
 from conftest import ENGINES, records_fingerprint, tree_fingerprint
+from conftest import wait_until as poll_until
 from servers import free_port
 from strongroom.config import Config
 from strongroom.db.engines import open_database
@@ -36,14 +37,7 @@ BOUND = 90  # seconds: generous bounds for every wait
 ADMIN = {"X-Test-User": "admin"}
 
 
-def wait_until(predicate, timeout: float = BOUND, what: str = "a state"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = predicate()
-        if found:
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"{what} was not reached within {timeout} s")
+wait_until = functools.partial(poll_until, timeout=BOUND)
 
 
 class Instance:

@@ -10,15 +10,16 @@ in processes of their own started by that venv's Python.
 
 from __future__ import annotations
 
+import functools
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 import requests
 
 from conftest import records_fingerprint
+from conftest import wait_until as poll_until
 from servers import free_port
 from strongroom.config import Config
 from strongroom.db.engines import open_database
@@ -29,18 +30,11 @@ BOUND = 120  # seconds any one state is waited for, at most; each wait polls for
 HERE = Path(__file__).parent
 
 
-def wait_until(predicate, what: str):
-    deadline = time.monotonic() + BOUND
-    while time.monotonic() < deadline:
-        found = predicate()
-        if found:
-            return found
-        time.sleep(0.1)
-    raise AssertionError(f"{what} was not reached within {BOUND} s")
+wait_until = functools.partial(poll_until, timeout=BOUND)
 
 
 @pytest.fixture
-def pure3d(venv, web_data, tmp_path):  # noqa: F811
+def pure3d(venv, web_data, tmp_path):
     """The Pure3D-shaped host under gunicorn -w 2 --threads 2, from the wheel's venv."""
     site = tmp_path / "host"
     site.mkdir()
@@ -66,7 +60,7 @@ def pure3d(venv, web_data, tmp_path):  # noqa: F811
             return False
 
     try:
-        wait_until(ready, "gunicorn answering")
+        wait_until(ready, what="gunicorn answering")
         yield url, web_data
     finally:
         server.terminate()
@@ -98,7 +92,7 @@ def follow(browser: requests.Session, url: str, job_id: str, also=None) -> tuple
         job = answer.json().get("job") if answer.status_code == 200 else None
         return job if job and job["state"] in ("done", "failed") else None
 
-    return wait_until(ended, f"the end of job {job_id}"), statuses
+    return wait_until(ended, what=f"the end of job {job_id}"), statuses
 
 
 def test_the_permission_matrix_holds_for_the_hosts_users_under_two_workers(pure3d):
@@ -107,7 +101,7 @@ def test_the_permission_matrix_holds_for_the_hosts_users_under_two_workers(pure3
     users = users_of(open_database(config))
     organiser = next(user for user in users.values() if user.role == "user" and user.organises)
     plain = next(user for user in users.values() if user.role == "user" and not user.organises)
-    mine, other = sorted(organiser.organises)[0], next(p for p in (data.project_a, data.project_b)
+    mine, other = min(organiser.organises), next(p for p in (data.project_a, data.project_b)
                                                         if p not in organiser.organises)
     expected = {
         ("admin", "/backups/site"): 200, ("root", "/backups/site"): 200,

@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from conftest import records_fingerprint, tree_fingerprint
+from conftest import records_fingerprint, tree_fingerprint, wait_until
 from strongroom.config import Config
 from strongroom.db.engines import open_database
 from strongroom.demo import create_demo_site
@@ -29,15 +29,6 @@ from web_support import csrf_token, host_app
 SHORT = {"lease_expiry": 2.0, "lease_heartbeat": 0.5}
 
 
-def wait_until(predicate, timeout: float = 60, what: str = "a state"):
-    """Poll ``predicate`` until it returns something true (generous bound, never a fixed sleep)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = predicate()
-        if found:
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"{what} was not reached within {timeout} s")
 
 
 @pytest.fixture
