@@ -230,6 +230,31 @@ def test_identical_files_stored_at_once_by_many_threads_share_one_object(tmp_pat
     assert not list((tmp_path / "pool" / ".tmp").iterdir())
 
 
+def test_a_writer_that_finds_the_temporary_folder_made_by_another_at_the_same_moment_goes_on(tmp_path):
+    """Two writers both miss the pool's temporary folder; the other one makes it first.
+    Seen in CI as a failed backup ("File exists: .pool/.tmp") when the first objects of a
+    pool were stored by several threads at once."""
+    from strongroom.fs import mutations
+    from strongroom.repo.pool import Pool
+
+    pool = Pool(tmp_path / "pool")
+    pool.root.mkdir()
+    (tmp_path / "f").write_bytes(b"content")
+
+    def other_writer_first(kind, detail):
+        if kind == "mkdir" and detail == str(pool.tmp):
+            os.mkdir(pool.tmp)
+
+    previous = mutations.set_hook(other_writer_first)
+    try:
+        digest, size, added = pool.store(tmp_path / "f", tmp_path / "out")
+    finally:
+        mutations.set_hook(previous)
+    assert (added, size) == (True, 7)
+    assert (tmp_path / "out").read_bytes() == b"content"
+    assert pool.object_path(digest).stat().st_nlink == 2
+
+
 def test_a_new_small_file_is_written_once_where_the_backup_holds_it_and_named_as_its_object(service, config):
     import hashlib
 

@@ -331,7 +331,10 @@ class Pool:
         except FileNotFoundError as exc:
             if exc.filename != tmp:
                 raise
-        self.make_folder(self.tmp)
+        try:
+            self.make_folder(self.tmp)
+        except FileExistsError:  # another thread or process missed it too and made it first
+            pass
         return copy_hashing(src, tmp, times, sparse)
 
     def make_folder(self, path: Path | str) -> None:
