@@ -66,7 +66,7 @@ def site(tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("pages") / "data"
     config = Config(data_dir=data_dir)
     database = open_database(config)
-    made = create_demo_site(config, database, projects=2, editions=2, seed=1)
+    made = create_demo_site(config, database, projects=40, editions=5, seed=1)  # the large site's shape
     project = made.project_ids[0]
     service = Strongroom(config, database=database)
     first = service.make_backup(project, note=NOTE, by="org1")["id"]
