@@ -75,3 +75,6 @@ def print_pruned(result: dict, as_json: bool) -> None:
                + ("." if result["dry_run"] else f" ({_size(result['bytes_deleted'])} freed)."))
     for backup_id in result["deleted"]:
         click.echo(f"  {backup_id}")
+    if result.get("objects_deferred"):
+        click.echo(f"{result['objects_deferred']} objects no copy uses were left for a later prune: "
+                   "a push to the same storage is under way.")
