@@ -197,16 +197,20 @@ class ObjectServer:
 def start_seaweedfs(binary: Path, folder: Path, timeout: float = 120) -> ObjectServer:
     """``weed server`` with its master, volume server, filer and S3 gateway on free loopback
     ports (every listener named: none on a default port, none beyond 127.0.0.1, no
-    telemetry), data under ``folder``; returns once S3 answers a bucket listing. Its log is
+    telemetry), data under ``folder``, volumes of 64 MB as many as the disk holds
+    (``-volume.max=0``); returns once S3 answers a bucket listing. Its log is
     ``folder/weed.log``. ``RuntimeError`` when it does not start (a port taken meanwhile)."""
     data = folder / "data"
     data.mkdir(parents=True)
+    # Each bucket is a collection of its own, which grows 7 volumes at a time by default:
+    # one at a time lets a test session's hundred buckets fit (read from the working folder).
+    (folder / "master.toml").write_text("[master.volume_growth]\ncopy_1 = 1\ncopy_other = 1\n")
     ports = _free_ports(8)
     names = ["master.port", "master.port.grpc", "volume.port", "volume.port.grpc", "filer.port",
              "filer.port.grpc", "s3.port", "s3.port.grpc"]
     command = [str(binary), "server", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
                "-master.telemetry=false", "-filer", "-s3", "-s3.port.iceberg=0", "-s3.port.lance=0",
-               "-master.volumeSizeLimitMB=64", "-volume.max=20",
+               "-master.volumeSizeLimitMB=64", "-volume.max=0",
                f"-filer.localSocket={folder}/filer.sock", f"-s3.localSocket={folder}/s3.sock",
                *(f"-{name}={port}" for name, port in zip(names, ports, strict=True))]
     log = folder / "weed.log"
