@@ -215,8 +215,10 @@ def start_seaweedfs(binary: Path, folder: Path, timeout: float = 120) -> ObjectS
                *(f"-{name}={port}" for name, port in zip(names, ports, strict=True))]
     log = folder / "weed.log"
     with open(log, "wb") as out:
+        # The gateway takes its one identity from these variables: requests are authenticated.
+        env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                   cwd=folder)
+                                   cwd=folder, env=env)
     server = ObjectServer(f"http://127.0.0.1:{ports[names.index('s3.port')]}", log, process)
     deadline = time.monotonic() + timeout
     import boto3

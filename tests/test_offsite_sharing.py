@@ -35,7 +35,8 @@ def _missing(remote: Remote) -> dict[str, list[str]]:
     present = set(remote.store.list(OBJECTS))
     found = {}
     for doc in remote.documents().values():
-        lacking = [d for d in doc["objects"] if OBJECTS + remote.cipher.object_name(d) not in present]
+        parts = {digest: rel for rel, digest in doc["parts"].items()}
+        lacking = [parts.get(d, d) for d in doc["objects"] if OBJECTS + remote.cipher.object_name(d) not in present]
         if lacking:
             found[f"{doc['mode']}/{doc['id']}"] = lacking
     return found
@@ -61,6 +62,18 @@ def test_a_push_and_a_remote_prune_racing_on_one_bucket_never_leave_a_listed_cop
         outcome[role] = json.loads(out)
 
     remote = Remote.open(settings)
+    import boto3
+    c = boto3.client("s3", endpoint_url=settings.endpoint, region_name="us-east-1")
+    for doc in remote.documents().values():
+        d = doc["parts"]["files.jsonl"]
+        key = "strongroom/" + OBJECTS + d
+        try:
+            c.head_object(Bucket=settings.bucket, Key=key)
+            print("HEAD ok", doc["id"])
+        except Exception as e:
+            print("HEAD fails", doc["id"], e)
+        print(doc["mode"], doc["id"], d in doc["objects"], len(doc["objects"]))
+    print(len(remote.store.list(OBJECTS)))
     assert _missing(remote) == {}, "a copy listed as complete lacks objects"
     pusher = Strongroom(hosts["push"], database=open_database(hosts["push"]))
     listed = {b["id"] for b in pusher.list_remote()}
