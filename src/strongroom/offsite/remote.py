@@ -230,10 +230,13 @@ class Remote:
             return result
         with remote_lease.holding(self.store, "prune") as lease:
             self.store.delete([mine[i] for i in doomed])  # manifests first: no copy lists a missing object
+            # Before looking at what is named: a push under way now may need what is not yet
+            # named (a later prune deletes it); a push that starts later waits for this one.
+            pushing = lease.others("push")
             named = {OBJECTS + self.cipher.object_name(digest)
                      for doc in self.documents().values() for digest in doc["objects"]}
             garbage = {name: size for name, size in self.store.list(OBJECTS).items() if name not in named}
-            if garbage and lease.others("push"):  # a push under way may need them: a later prune
+            if pushing:
                 result["objects_deferred"] = len(garbage)
                 return result
             names = sorted(garbage)

@@ -10,18 +10,21 @@ leases after:
 - a push puts ``leases/push-<random>``, waits while any live ``leases/prune-*`` is there,
   then lists the objects and sends what is missing; it renews its lease as it goes and
   removes it once its manifests are up;
-- a prune puts ``leases/prune-<random>``, deletes the manifests its policy drops, lists
-  what is named and what is there, then the leases: while any live push lease is there it
-  deletes no object (they are left for a later prune, ``objects_deferred``); otherwise it
-  deletes the objects nobody names, and removes its lease.
+- a prune puts ``leases/prune-<random>``, deletes the manifests its policy drops, then
+  lists the leases: while any live push lease is there it deletes no object (they are left
+  for a later prune, ``objects_deferred``); otherwise it lists what is named and what is
+  there, deletes the objects nobody names, and removes its lease.
 
-Each puts its lease before it lists the other's, and the store lists every object put
-before the listing (S3, and the S3-compatible stores tested, list consistently after a
-write). So of a push and a prune, either the prune sees the push's lease and deletes no
-object, or the push's lease came after the prune's listing: then the prune's lease was
-there before the push listed the leases, and the push waits for it to go before it lists
-the objects. No push counts on an object a prune deletes, and no prune deletes what a
-push sent before its manifest.
+Each puts its lease before it lists the other's, and each lists the other's before it
+looks at the objects; the store lists every object put before the listing (S3, and the
+S3-compatible stores tested, list consistently after a write). So of a push and a prune,
+either the prune sees the push's lease and deletes no object, or the push's lease came
+after the prune's listing of leases: then the prune's lease was there before the push
+listed the leases, and the push waits for it to go before it lists the objects. A push
+that ended before the prune listed the leases had put its manifest, which the prune's
+listing of what is named then shows. No push counts on an object a prune deletes, and no
+prune deletes what a push sent before its manifest. (Checking the leases after listing
+what is named is not enough: a push can run whole in between; the race test caught it.)
 
 Ages are the store's own: a lease's age is the difference between its ``LastModified``
 and that of the reader's own lease, just put, so the hosts' clocks do not matter. A lease
