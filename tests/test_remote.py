@@ -439,3 +439,32 @@ def test_a_backup_whose_stored_content_was_damaged_is_not_pushed(config, databas
     with pytest.raises(CorruptBackup, match="no longer matches its hash"):
         sr.push_backups()
     assert sr.list_remote() == []
+
+
+MULTIPART = 8 << 20  # boto3's default threshold: larger objects go up in parts
+
+
+def test_objects_of_every_size_class_go_out_and_come_back_whole(config, database, settings):
+    """Empty, one byte, just below and above the multipart threshold, several parts; the
+    store's ETags show which went up in parts."""
+    sizes = {"empty": 0, "one": 1, "below": MULTIPART - 1, "above": MULTIPART + 1, "parts": 3 * MULTIPART + 5}
+    config.working_dir.mkdir(parents=True)
+    for name, size in sizes.items():
+        (config.working_dir / f"{name}.bin").write_bytes(os.urandom(size))
+    files = tree_fingerprint(config.working_dir)
+    sr = _service(config, database, settings)
+    made = sr.make_backup()
+    sr.push_backups()
+
+    by_size = {len(v["body"]): v["etag"] for k, v in _bucket(settings).items() if "/objects/" in k}
+    assert "-" not in by_size[MULTIPART - 1] and "-" in by_size[MULTIPART + 1], "one part below, parts above"
+    assert by_size[3 * MULTIPART + 5].strip('"').endswith("-4")
+
+    sr.delete_backup(made["id"])
+    sr.store.pool.collect_garbage()
+    sr.pull_backup(made["id"])
+    assert sr.verify_backup(made["id"])["ok"]
+    for path in config.working_dir.iterdir():
+        path.unlink()
+    sr.restore_backup(made["id"])
+    assert tree_fingerprint(config.working_dir) == files
