@@ -31,8 +31,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "tests"))  # the suite's SeaweedFS starter: one of it
-import workloads as w  # noqa: E402
-from servers import seaweedfs_binary, start_seaweedfs  # noqa: E402
+import workloads as w
+
+from servers import seaweedfs_binary, start_seaweedfs
 
 AWSCLI = Path.home() / ".cache" / "strongroom" / "bench-awscli"
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}

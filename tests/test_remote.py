@@ -26,6 +26,7 @@ from strongroom.offsite.remote_store import S3Store
 from strongroom.scopes import scope_dir
 from strongroom.service import Strongroom
 
+
 def _service(config, database, settings, key=None, **kwargs) -> Strongroom:
     remote = dataclasses.replace(settings, key_file=key)
     return Strongroom(dataclasses.replace(config, remote=remote), database=database, **kwargs)

@@ -78,8 +78,7 @@ class S3Store:
                 response = self.client.get_object(Bucket=self.bucket, Key=self.prefix + key)
             except self.client.exceptions.NoSuchKey:
                 return False
-            for chunk in response["Body"].iter_chunks(1 << 20):
-                out.write(chunk)  # one write at a time: a spooled file's writelines holds it all in memory
+            out.writelines(response["Body"].iter_chunks(1 << 20))  # one write at a time: a spooled file's writelines holds it all in memory
         return True
 
     def delete(self, keys: list[str]) -> None:
