@@ -47,6 +47,7 @@ ENV_S3_REGION = "STRONGROOM_S3_REGION"
 ENV_REMOTE_KEY_FILE = "STRONGROOM_REMOTE_KEY_FILE"
 ENV_LEASE_EXPIRY = "STRONGROOM_LEASE_EXPIRY"
 ENV_LEASE_HEARTBEAT = "STRONGROOM_LEASE_HEARTBEAT"
+ENV_WRITE_HOLD = "STRONGROOM_WRITE_HOLD"
 
 
 class Link(NamedTuple):
@@ -201,7 +202,10 @@ class Config:
     or a preset's name or a model file (``load_model``). ``lease_expiry``
     and ``lease_heartbeat`` (seconds): a job or an operation lease whose process has not
     beaten for ``lease_expiry`` is taken as dead (``repo.control``, ``repo.lease``); a live
-    one beats every ``lease_heartbeat``.
+    one beats every ``lease_heartbeat``. ``write_hold`` (seconds, 0: off): the longest a
+    backup of the live site holds the host app's writes while it dumps the records and
+    reads the files, so that a change made through the host is in it wholly or not at
+    all (``repo.write_hold``).
     """
 
     data_dir: Path
@@ -216,11 +220,14 @@ class Config:
     production_modes: tuple[str, ...] | None = None  # None: those of PRODUCTION_MODES that are modes
     lease_expiry: float = 30.0
     lease_heartbeat: float = 5.0
+    write_hold: float = 60.0
     backups_root: Path = field(init=False)  # from backups_location and the data dir
 
     def __post_init__(self) -> None:
         if not 0 < 2 * float(self.lease_heartbeat) <= float(self.lease_expiry):
             raise BadInput("the lease's heartbeat must be positive and at most half its expiry")
+        if not 0 <= float(self.write_hold) < float("inf"):
+            raise BadInput("the write hold must be a number of seconds, 0 or more (0: no hold)")
         modes = tuple(validate_mode_name(m) for m in self.modes)
         given = self.production_modes
         production = tuple(m for m in PRODUCTION_MODES if m in modes) if given is None else tuple(
@@ -394,7 +401,8 @@ def _checked_root(data_dir: Path, root: Path, modes: tuple[str, ...]) -> Path:
 
 def _lease_from_env() -> dict:
     found = {}
-    for name, variable in (("lease_expiry", ENV_LEASE_EXPIRY), ("lease_heartbeat", ENV_LEASE_HEARTBEAT)):
+    for name, variable in (("lease_expiry", ENV_LEASE_EXPIRY), ("lease_heartbeat", ENV_LEASE_HEARTBEAT),
+                           ("write_hold", ENV_WRITE_HOLD)):
         value = os.environ.get(variable)
         if value:
             try:

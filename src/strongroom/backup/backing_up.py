@@ -3,7 +3,9 @@
 The backup is built in a hidden staging folder (``store``); the records are dumped first
 (``dbdump``), then the files are snapshot into the pool (``snapshot``), merge-joined with
 the best list of what is already known about the live files, so unchanged files are
-linked unread. Everything written is flushed with one ``syncfs``; then the manifest is
+linked unread. A backup of the live scope holds the host app's writes while it dumps and
+reads (``write_hold``), so a change made through the host is in it wholly or not at all.
+Everything written is flushed with one ``syncfs``; then the manifest is
 signed with the site key (``signing``; made here at the first backup), written and
 synced, and only then is the folder renamed into place. Any failure removes
 the staging folder and the pool objects only it used.
@@ -32,7 +34,7 @@ from strongroom.fs.nofollow import check_no_links
 from strongroom.fs.parallel import PhaseTimes
 from strongroom.ids import new_backup_id
 from strongroom.progress_model import announce
-from strongroom.repo import liveindex, signing
+from strongroom.repo import liveindex, signing, write_hold
 from strongroom.repo.manifest import (
     FILE_LIST,
     FileListWriter,
@@ -130,11 +132,15 @@ def _fill(sr, staging: Path, scope: Scope, backup_id: str, reason: str, note: st
     timings = {}
     started = perf_counter()
     announce(sr.progress, _plan(sr, scope))
-    sr.progress("dumping", 0, None)
-    collections = source.dump(staging / "db", sr.progress)
-    timings["dump"] = perf_counter() - started
     previous = _intact_latest(sr, scope) if source.live else None
-    stats, list_sha256, entries = _store_files(sr, staging, scope, source, previous, changed_files, timings)
+    max_hold = sr.config.write_hold if source.live else 0
+    with write_hold.holding_writes(sr.control, {"operation": "backup", "by": by, "job": sr.job}, max_hold) as held:
+        sr.progress("dumping", 0, None)
+        collections = source.dump(staging / "db", sr.progress)
+        timings["dump"] = perf_counter() - started
+        stats, list_sha256, entries = _store_files(sr, staging, scope, source, previous, changed_files, timings)
+    if held.on:
+        timings["hold"] = held.seconds
     sr.progress("reading", stats.bytes, stats.bytes)
     mark = perf_counter()
     sr.progress("flushing", 0, stats.bytes_added)
@@ -151,13 +157,13 @@ def _fill(sr, staging: Path, scope: Scope, backup_id: str, reason: str, note: st
         database=describe(sr.config, sr.database if source.live else None),
         collections=collections,
         files=_files_section(stats, list_sha256, entries),
-        warnings=source.warnings + stats.warnings,
+        warnings=source.warnings + stats.warnings + held.warnings,
         **source.details,
         timings={k: round(v, 4) for k, v in timings.items()} | {"total": round(perf_counter() - started, 4)},
     )
     manifest = signing.sign(manifest, key)
     write_manifest(staging, manifest)
-    for warning in stats.warnings:
+    for warning in stats.warnings:  # the hold's were logged as they arose
         log.warning("backup %s of the %s: %s", backup_id, scope, warning)
     log.info("backup %s of the %s: %d files, %d bytes read, %d added; %s", backup_id, scope,
              stats.files, stats.bytes_read, stats.bytes_added, phases(manifest["timings"]))

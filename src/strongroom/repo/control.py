@@ -4,7 +4,8 @@ A web face under gunicorn or uWSGI runs in several processes, perhaps on several
 machines; what one started, any other must be able to show. So a job's record (kind,
 scope, backup, who, state, progress, outcome, error, times, the process running it and
 its heartbeat) lives here, never in a process's memory, behind one small interface with
-two stores:
+two stores. So do the marks of ``write_hold`` (a backup's hold on the host's writes, and
+each write under way): small records put, read and dropped by key.
 
 - ``FileControl`` (the embedded engine: one machine, several processes): one JSON file
   per record under ``backups/<mode>/.control/``, written whole to a temporary file and
@@ -154,6 +155,33 @@ class FileControl:
         if path.exists():
             mutations.unlink(path)
 
+    # -- marks: small records a process puts and drops (``write_hold``) -----------------
+
+    def put_mark(self, kind: str, key: str, record: dict) -> None:
+        self._write(self._path(kind, key), record)
+
+    def mark(self, kind: str, key: str) -> dict | None:
+        return self._read(self._path(kind, key))
+
+    def marks(self, kind: str) -> list[dict]:
+        folder = self.folder / kind
+        try:
+            names = os.listdir(folder)
+        except FileNotFoundError:
+            return []
+        return [r for r in (self._read(folder / n) for n in names if n.endswith(".json")) if r]
+
+    def drop_mark(self, kind: str, key: str, token: str | None = None) -> None:
+        """Remove the mark (only if its ``token`` is ``token``, when given)."""
+        path = self._path(kind, key)
+        if token is None:
+            _unlink_if_there(path)
+            return
+        with self._locked():
+            record = self.mark(kind, key)
+            if record is not None and record.get("token") == token:
+                _unlink_if_there(path)
+
 
 class ServerControl:
     """Control records in the site's database, in collections of Strongroom's own."""
@@ -188,6 +216,19 @@ class ServerControl:
 
     def drop_session(self, token: str) -> None:
         self.database[SESSIONS].delete_one({"_id": _session_key(token)})
+
+    def put_mark(self, kind: str, key: str, record: dict) -> None:
+        self.database[CONTROL_PREFIX + kind].replace_one({"_id": key}, record, upsert=True)
+
+    def mark(self, kind: str, key: str) -> dict | None:
+        found = self.database[CONTROL_PREFIX + kind].find_one({"_id": key})
+        return {k: v for k, v in found.items() if k != "_id"} if found else None
+
+    def marks(self, kind: str) -> list[dict]:
+        return [{k: v for k, v in d.items() if k != "_id"} for d in self.database[CONTROL_PREFIX + kind].find({})]
+
+    def drop_mark(self, kind: str, key: str, token: str | None = None) -> None:
+        self.database[CONTROL_PREFIX + kind].delete_one({"_id": key, **({"token": token} if token else {})})
 
 
 ENCODED = ("params", "progress", "result", "error", "holder")  # kept as JSON text on a server
@@ -245,6 +286,13 @@ def note_recovery(control, job_id: str | None, outcome: str) -> None:
     elif outcome.startswith("completed"):
         changes.update(outcome="done", state=DONE, error=None)
     control.update_job(job_id, changes)
+
+
+def _unlink_if_there(path: Path) -> None:
+    try:
+        mutations.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
 def _iso(epoch: float) -> str:

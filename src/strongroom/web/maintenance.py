@@ -15,6 +15,9 @@ it exists:
 - A request that began before the restore and ends during it with 403, 404 or 500 is
   answered 503 too: what it read may have been half-loaded.
 - Requests that routing refuses (404, or 405 with ``Allow``) are answered by routing.
+- While a backup dumps the records and reads the files, the host's writes wait for it
+  (``repo.write_hold``), at most ``write_hold.WAIT`` seconds, then get 503 with
+  ``Retry-After``; so a change is in the backup wholly or not at all.
 - A job's status (``/api/v1/jobs/<id>``) always answers: it reads the shared control
   state, not the site's records (``face.Face.job``); so does a job's page, to the session
   that started the job (to others, the notice: ``blueprint.job_page``).
@@ -35,6 +38,7 @@ from collections.abc import Callable, Iterable
 from flask import Flask, current_app, g, render_template, request
 
 from strongroom.errors import StrongroomError
+from strongroom.repo import write_hold
 from strongroom.web import messages
 from strongroom.web.api import error_response
 from strongroom.web.face import NAME
@@ -56,7 +60,16 @@ def wants_json() -> bool:
 
 def answer(journal: dict, layout: Layout | str | None, as_json: bool = False, running: bool = True):
     """The 503 maintenance answer, as JSON or as a page (in ``layout``) that refreshes itself."""
-    text = messages.maintenance(journal, running)
+    return notice_answer(messages.maintenance(journal, running), layout, as_json)
+
+
+def held_answer(exc: write_hold.WritesHeld, layout: Layout | str | None):
+    """The 503 answer to a write that a backup's hold kept waiting too long."""
+    return notice_answer(str(exc), layout)
+
+
+def notice_answer(text: str, layout: Layout | str | None, as_json: bool = False):
+    """A 503 with ``text`` and ``Retry-After``, as JSON or as a page that refreshes itself."""
     if as_json or wants_json():
         response = error_response(503, "maintenance", text)
     else:
@@ -73,9 +86,10 @@ class Guard:
 
     def __init__(self, service_factory: Callable, layout: Layout | None, open_endpoints: Iterable[str],
                  covers: Callable[[], bool] = lambda: True, is_api: Callable[[], bool] = lambda: False,
-                 refuse_writes: bool = True):
+                 refuse_writes: bool = True, hold_writes: bool = False):
         self.service_factory = service_factory
         self.refuse_writes = refuse_writes  # else a write goes on and meets the lock (the panel's forms)
+        self.hold_writes = hold_writes  # the host's writes wait while a backup reads (``write_hold``)
         self.layout = layout
         self.open_endpoints = tuple(open_endpoints)
         self.covers = covers  # the requests these hooks are for
@@ -98,6 +112,22 @@ class Guard:
         if journal.get("scope") == "site" or (write and self.refuse_writes):
             return answer(journal, self.layout, self.is_api(), self._running())
         return None
+
+    def before_write(self):
+        """Let the host's write in once no backup holds the writes (else 503)."""
+        if not self.hold_writes or request.method in SAFE_METHODS or not self._routed():
+            return None
+        control = self.service_factory().control
+        try:
+            g.strongroom_write = (control, write_hold.enter_write(control))
+        except write_hold.WritesHeld as exc:
+            return held_answer(exc, self.layout)
+        return None
+
+    def teardown(self, _exc=None) -> None:
+        entered = g.pop("strongroom_write", None)
+        if entered is not None:
+            write_hold.leave_write(*entered)
 
     def _running(self) -> bool:
         """Does the restore's process still hold the lock (or did it die, leaving the journal)?"""
@@ -143,9 +173,11 @@ def refuse_writes_during_restore(app: Flask, service_factory: Callable, layout: 
     """
 
     guard = Guard(service_factory, Layout(layout, layout_blocks), open_endpoints,
-                  covers=lambda: (request.blueprint or "").split(".")[0] != NAME)
+                  covers=lambda: (request.blueprint or "").split(".")[0] != NAME, hold_writes=True)
     app.before_request(guard.before)
+    app.before_request(guard.before_write)
     app.after_request(guard.after)
+    app.teardown_request(guard.teardown)
 
     def notice() -> str | None:
         service = service_factory()

@@ -24,7 +24,9 @@ Its pages extend ``layout`` (with ``layout_blocks``, ``layouts.py``), found in
 gives the layout's variables. While a restore runs the mount also guards the host as
 ``refuse_writes_during_restore`` does, before any of the host's code runs: its writes get
 503, during a site restore every request but those under ``open_paths`` gets 503, and a
-403, 404 or 500 that a restore's start overtook becomes 503 (``maintenance.py``).
+403, 404 or 500 that a restore's start overtook becomes 503 (``maintenance.py``). While a
+backup reads, the host's writes wait for it, then get 503 (``repo.write_hold``); a write
+counts as under way until its answer's body is closed.
 """
 
 from __future__ import annotations
@@ -37,9 +39,11 @@ from pathlib import Path
 
 from flask import Flask, g, request
 from jinja2 import BaseLoader, FileSystemLoader
+from werkzeug.wsgi import ClosingIterator
 
 from strongroom.config import Config
 from strongroom.policy import User
+from strongroom.repo import write_hold
 from strongroom.web import maintenance
 from strongroom.web.blueprint import make_blueprint, routing_error, service_factory_for
 from strongroom.web.layouts import Layout
@@ -68,12 +72,32 @@ class Mounted:
         return self._guarded(environ, start_response)
 
     def _guarded(self, environ: dict, start_response: Callable):
-        journal = self.service_factory().maintenance()
+        service = self.service_factory()
+        journal = service.maintenance()
+        write = environ.get("REQUEST_METHOD", "GET") not in maintenance.SAFE_METHODS
         if journal is not None:
-            write = environ.get("REQUEST_METHOD", "GET") not in maintenance.SAFE_METHODS
             if write or journal.get("scope") == "site":
                 return self._maintenance(environ, start_response, journal)
             return self.host(environ, start_response)  # answered knowing the restore
+        if not write:
+            return self._answered(environ, start_response)
+        control = service.control
+        try:
+            key = write_hold.enter_write(control)
+        except write_hold.WritesHeld as exc:
+            with self.app.request_context(environ):
+                response = maintenance.held_answer(exc, self.layout)
+            return response(environ, start_response)
+        try:
+            body = self._answered(environ, start_response)
+        except BaseException:
+            write_hold.leave_write(control, key)
+            raise
+        return ClosingIterator(body, lambda: write_hold.leave_write(control, key))
+
+    def _answered(self, environ: dict, start_response: Callable):
+        """The host's answer, or the maintenance answer if a restore began meanwhile and
+        made it spurious."""
         held = _Held(start_response)
         body = self.host(environ, held.start_response)
         if not held.waiting():

@@ -1,0 +1,162 @@
+"""Holding the host's writes while a backup reads: records and files of one moment.
+
+A backup dumps the records, then reads the files. A change made through the host app
+in between (a record and its file) would be in the backup in part: the record from
+before, the file from after. So, for that window, the backup holds the host's writes on
+every worker of every instance, through the shared control state (``control``):
+
+- A writing request (the web face's guard, ``enter_write``) first puts a mark of its own
+  under ``writers``, then looks for the hold: none, it goes on and drops its mark when
+  it ends (``leave_write``); a hold, it drops its mark and waits for the hold to end,
+  at most ``WAIT`` seconds, then is refused (``WritesHeld``: 503 with ``Retry-After``).
+- The backup (``holding_writes``) puts the hold, then waits until no writer's mark is
+  left (the writes already under way end), dumps the records and reads the files, and
+  drops the hold.
+
+Each side writes its own mark before it reads the other's, so of a write and a hold
+that begin together at least one sees the other: the write is wholly before the
+backup's reading or wholly after it. Nothing waits without bound: a hold expires
+``max_hold`` seconds after it was put (a backup still reading then goes on, and says in
+its warnings that writes were let through); a writer's mark whose process on this host
+is gone, or older than ``STALE_WRITER`` seconds, is not waited for; a backup waits at
+most ``DRAIN`` seconds for the writes under way, and says so if one was still going.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from strongroom.errors import StrongroomError
+from strongroom.repo.control import process_alive, this_host
+
+log = logging.getLogger("strongroom")
+
+HOLD, HOLD_KEY, WRITERS = "hold", "writes", "writers"
+WAIT = 10.0  # seconds a write request waits for a hold to end before its 503
+DRAIN = 30.0  # seconds a backup waits for the writes under way when it put its hold
+STALE_WRITER = 600.0  # a writer's mark this old is from a request that will not end it
+POLL = 0.05
+
+
+class WritesHeld(StrongroomError):
+    """A backup holds the host's writes: try again in a moment."""
+
+    exit_code = 4
+    http_status = 503
+
+    def __init__(self, hold: dict):
+        super().__init__(f"a backup of the site is reading it ({hold.get('operation', 'backup')} by "
+                         f"{hold.get('by') or 'someone'}): changes wait until it is done; try again in a moment")
+        self.hold = hold
+
+
+@dataclass
+class Held:
+    """What a backup's hold came to: how long it lasted and what it could not promise."""
+
+    since: float
+    max_hold: float
+    seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def on(self) -> bool:
+        return self.max_hold > 0
+
+
+def _me() -> dict:
+    return {"host": this_host(), "pid": os.getpid()}
+
+
+def _live(record: dict | None, now: float, lifetime: float | None = None) -> bool:
+    """Is the mark's process still there? Its own expiry (or ``lifetime`` since it was
+    put) not passed, and, on this host, its process alive."""
+    if record is None:
+        return False
+    expires = record.get("expires") if lifetime is None else float(record.get("since") or 0) + lifetime
+    if float(expires or 0) < now:
+        return False
+    return record.get("host") != this_host() or process_alive(record.get("pid"))
+
+
+def current_hold(control, now: float | None = None) -> dict | None:
+    """The live hold, or None."""
+    hold = control.mark(HOLD, HOLD_KEY)
+    return hold if _live(hold, time.time() if now is None else now) else None
+
+
+def enter_write(control, wait: float | None = None, clock=time.monotonic, sleep=time.sleep) -> str:
+    """Let a writing request in: its mark's key (give it to ``leave_write`` when the
+    request ends), once no backup holds the writes; ``WritesHeld`` after ``wait`` seconds
+    (``WAIT``) of a hold."""
+    deadline = clock() + (WAIT if wait is None else wait)
+    while True:
+        key = f"{os.getpid()}-{secrets.token_hex(8)}"
+        control.put_mark(WRITERS, key, {**_me(), "since": time.time()})
+        hold = current_hold(control)
+        if hold is None:
+            return key
+        control.drop_mark(WRITERS, key)
+        if clock() >= deadline:
+            raise WritesHeld(hold)
+        sleep(POLL)
+
+
+def leave_write(control, key: str) -> None:
+    control.drop_mark(WRITERS, key)
+
+
+def writes_under_way(control, now: float | None = None) -> list[dict]:
+    now = time.time() if now is None else now
+    return [w for w in control.marks(WRITERS) if _live(w, now, STALE_WRITER)]
+
+
+@contextmanager
+def holding_writes(control, who: dict, max_hold: float, drain: float | None = None,
+                   clock=time.monotonic, sleep=time.sleep) -> Iterator[Held]:
+    """Hold the host's writes for the ``with`` block (at most ``max_hold`` seconds; 0:
+    no hold). ``who`` (operation, by, job) is shown to the writes refused meanwhile."""
+    since = time.time()
+    held = Held(since, max_hold)
+    if max_hold <= 0:
+        yield held
+        return
+    token = secrets.token_hex(8)
+    started = clock()
+    control.put_mark(HOLD, HOLD_KEY, {**who, **_me(), "token": token, "since": since, "expires": since + max_hold})
+    try:
+        _drain(control, held, DRAIN if drain is None else drain, started, clock, sleep)
+        yield held
+    finally:
+        try:
+            control.drop_mark(HOLD, HOLD_KEY, token)
+        finally:
+            held.seconds = clock() - started
+            if held.seconds > max_hold:
+                message = (f"the host's writes were held for at most {max_hold:g} s and this backup read for "
+                           f"{held.seconds:.1f} s: a change made after that may be in it in part "
+                           "(set STRONGROOM_WRITE_HOLD higher)")
+                log.warning(message)
+                held.warnings.append(message)
+
+
+def _drain(control, held: Held, drain: float, started: float, clock, sleep) -> None:
+    """Wait for the writes under way to end, at most ``drain`` seconds from ``started``."""
+    while True:
+        under_way = writes_under_way(control)
+        if not under_way:
+            return
+        if clock() >= started + drain:
+            oldest = min(float(w.get("since") or 0) for w in under_way)
+            message = (f"{len(under_way)} write(s) to the host app still under way after {drain:g} s "
+                       f"(the oldest began {time.time() - oldest:.0f} s ago): the backup may hold part of them")
+            log.warning(message)
+            held.warnings.append(message)
+            return
+        sleep(POLL)
