@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import json
 import uuid
+from contextlib import contextmanager
 
 import bson
 import pytest
@@ -557,3 +558,44 @@ def test_a_document_the_server_refuses_fails_the_restore_naming_it(mongo_databas
         dbrestore.restore_collections(database, tmp_path / "db" / "bson", ["edition"], None)
 
     assert _raw_documents(database, "edition") == before  # the live collection was never touched
+
+
+def test_a_server_without_snapshot_reads_dumps_collection_by_collection(engine_database, engine_site, tmp_path):
+    # FerretDB 1.x is a standalone server and the embedded engine has no sessions: neither
+    # offers the "snapshot" read concern, and the dump must not ask for it.
+    assert engines.snapshot_reads(engine_database) is False
+    made = dbdump.dump_collections(engine_database, tmp_path / "db", {"project": {}, "edition": {}})
+    assert made["project"]["count"] == len(engine_site.project_ids)
+
+
+def test_a_snapshot_the_server_lost_midway_is_read_again_without_it(engine_database, engine_site, tmp_path,
+                                                                    monkeypatch, caplog):
+    """A dump longer than the server's snapshot history window fails with SnapshotTooOld
+    (code 239) in the middle: it is read again from the start without a snapshot, whole."""
+    from pymongo.errors import OperationFailure
+
+    queries = {"project": {}, "edition": {}, "user": {}}
+    expected = dbdump.dump_collections(engine_database, tmp_path / "plain", queries)
+    snapshot = object()
+    reads = []
+    plain_reads = engines.raw_documents
+
+    @contextmanager
+    def a_snapshot(database, wanted=True):
+        yield snapshot
+
+    def raw_documents(database, name, query, session=None):
+        reads.append((name, session is snapshot))
+        if session is snapshot and name == "edition":
+            raise OperationFailure("Read timestamp is older than the oldest available timestamp", code=239)
+        return plain_reads(database, name, query, None)
+
+    monkeypatch.setattr(engines, "snapshot_session", a_snapshot)
+    monkeypatch.setattr(engines, "raw_documents", raw_documents)
+    with caplog.at_level("WARNING", logger="strongroom"):
+        made = dbdump.dump_collections(engine_database, tmp_path / "again", queries)
+    assert made == expected
+    assert reads == [("project", True), ("edition", True), ("project", False), ("edition", False), ("user", False)]
+    assert "could not keep one moment" in caplog.text
+    assert sorted(p.name for p in (tmp_path / "again" / "bson").iterdir()) == sorted(
+        p.name for p in (tmp_path / "plain" / "bson").iterdir())

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
@@ -49,6 +50,8 @@ from bson.raw_bson import RawBSONDocument
 from strongroom.db import engines
 from strongroom.errors import InvalidName
 from strongroom.fs import mutations
+
+log = logging.getLogger("strongroom")
 
 Progress = Callable[[str, int, "int | None"], None]
 
@@ -80,6 +83,10 @@ def dump_collections(
 ) -> dict[str, dict]:
     """Dump the documents of each collection matching its query (``{}``: all) into ``db_dir``.
 
+    Where the server offers snapshot reads every collection is read at one moment
+    (``engines.snapshot_session``); should the server lose that moment (a dump longer than
+    its history window), the dump is read again without it, with a warning in the log.
+
     A query may be a function, called when its collection's turn comes, once every
     collection before it is written: a project's collection linked through another reads
     the ids from that other's dump (``scopes.project_query_makers``). A collection that
@@ -88,12 +95,33 @@ def dump_collections(
     """
     for name in queries:
         check_collection_name(name)
+    try:
+        with engines.snapshot_session(database) as session:
+            return _dump_in(database, db_dir, queries, progress, session)
+    except Exception as exc:
+        if not engines.snapshot_lost(exc):
+            raise
+        log.warning("the server could not keep one moment for the whole dump (%s): reading it again "
+                    "collection by collection", exc)
+        _empty(db_dir)
+        return _dump_in(database, db_dir, queries, progress, None)
+
+
+def _dump_in(database, db_dir: Path, queries: Mapping[str, dict | Callable[[], dict]],
+             progress: Progress | None, session) -> dict[str, dict]:
     collections = (
-        (name, engines.raw_documents(database, name, query() if callable(query) else query),
+        (name, engines.raw_documents(database, name, query() if callable(query) else query, session),
          lambda name=name: collection_metadata(database, name))
         for name, query in queries.items()
     )
     return write_collections(db_dir, collections, len(queries), progress)
+
+
+def _empty(db_dir: Path) -> None:
+    """Remove what a dump that is to be read again wrote."""
+    for folder in (db_dir / BSON_DIR, db_dir / JSON_DIR):
+        for path in sorted(folder.iterdir()) if folder.is_dir() else ():
+            mutations.unlink(path)
 
 
 def write_collections(

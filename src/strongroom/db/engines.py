@@ -12,6 +12,10 @@ against it. Where the engines differ, the functions here hide it:
   MongoDB that is ``find_raw_batches``; the embedded engine stores each document as
   ``bson.encode(document)`` in the SQLite table ``documents(k, v)`` of the collection's
   file, in the same row order as ``find()``, so the rows are read straight from there.
+- One moment: where the server offers snapshot reads (MongoDB 5.0 or later on a replica
+  set or a sharded cluster), a dump reads every collection in one snapshot session
+  (``snapshot_session``), so the collections agree with each other; elsewhere (a
+  standalone server, FerretDB 1.x, the embedded engine) each collection is read as it is.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import sqlite3
 import sys
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import bson
@@ -169,17 +174,45 @@ def supports_transactions(database) -> bool:
     return kind in (TOPOLOGY_TYPE.ReplicaSetWithPrimary, TOPOLOGY_TYPE.Sharded)
 
 
+SNAPSHOT_WIRE_VERSION = 13  # MongoDB 5.0: find with the "snapshot" read concern outside a transaction
+# The server no longer keeps the snapshot's moment (its history window, 300 s by default,
+# passed) or cannot give it: the dump is read again without one.
+SNAPSHOT_LOST_CODES = (239, 246)  # SnapshotTooOld, SnapshotUnavailable
+
+
+def snapshot_reads(database) -> bool:
+    """Can one dump read every collection at one moment (the "snapshot" read concern)?"""
+    if is_embedded(database) or not supports_transactions(database):
+        return False
+    return int(database.command("hello").get("maxWireVersion", 0)) >= SNAPSHOT_WIRE_VERSION
+
+
+@contextmanager
+def snapshot_session(database, wanted: bool = True):
+    """A snapshot session for the reads of one dump, or None where the server has none."""
+    if not wanted or not snapshot_reads(database):
+        yield None
+        return
+    with database.client.start_session(snapshot=True) as session:
+        yield session
+
+
+def snapshot_lost(exc: BaseException) -> bool:
+    return isinstance(exc, driver_errors("OperationFailure")) and getattr(exc, "code", None) in SNAPSHOT_LOST_CODES
+
+
 RAW_BATCH_DOCUMENTS = 1000
 
 
-def raw_documents(database, name: str, query: dict) -> Iterator[bytes]:
-    """The documents of ``name`` matching ``query``, as batches of concatenated raw BSON.
+def raw_documents(database, name: str, query: dict, session=None) -> Iterator[bytes]:
+    """The documents of ``name`` matching ``query``, as batches of concatenated raw BSON,
+    read in ``session`` (a snapshot, ``snapshot_session``) when one is given.
 
     The bytes are the stored ones (mongodump's ``.bson`` format once concatenated), in
     natural order. A collection that does not exist yields nothing.
     """
     if not is_embedded(database):
-        yield from database[name].find_raw_batches(query)
+        yield from database[name].find_raw_batches(query, session=session)
         return
     rows = _embedded_rows(database, name, query)
     if rows is None:  # the collection was being written: go the slow, consistent way
