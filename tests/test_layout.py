@@ -122,7 +122,8 @@ def test_migrate_layout_moves_strongrooms_backups_and_leaves_the_originals(confi
     result = cli("migrate-layout")
 
     assert result.exit_code == 0, result.output
-    assert result.output.startswith(f"Moved 6 entries from {config.shared_backups_dir} to ")
+    assert result.output.startswith(f"Moved 7 entries from {config.shared_backups_dir} to ")
+    assert "pilot/.control," in result.output  # the shared control state (jobs, the backup's hold) goes too
     moved = Config(data_dir=config.data_dir)
     service = Strongroom(moved, database=database)
     assert moved.backups_root == config.data_dir / "backups" / ".strongroom" and not moved.legacy_layout

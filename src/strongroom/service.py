@@ -94,7 +94,9 @@ class Strongroom:
     @property
     def control(self) -> FileControl | ServerControl:
         """The shared control state of this run mode: jobs and sign-ins (``repo.control``)."""
-        return FileControl(self.config.backups_dir) if self.config.embedded else ServerControl(self.database)
+        if self.config.embedded:
+            return FileControl(self.config.backups_dir, lambda folder: privacy.make_folders(self.config, folder))
+        return ServerControl(self.database)
 
     def jobs(self) -> list[dict]:
         """The kept job records, newest first, once those whose process stopped are ended."""

@@ -30,8 +30,10 @@ import fcntl
 import hashlib
 import json
 import os
+import secrets
 import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from strongroom.fs import mutations
@@ -85,8 +87,10 @@ def _session_key(token: str) -> str:
 class FileControl:
     """Control records as files under ``backups/<mode>/.control/``."""
 
-    def __init__(self, backups_dir: Path):
+    def __init__(self, backups_dir: Path, make_folder: Callable[[Path], None] | None = None):
         self.folder = backups_dir / FOLDER
+        # Made private as every folder below the backups root is (``privacy.make_folders``).
+        self.make_folder = make_folder or (lambda folder: mutations.makedirs(folder, 0o700))
 
     def _path(self, kind: str, key: str) -> Path:
         return self.folder / kind / f"{key}.json"
@@ -98,17 +102,22 @@ class FileControl:
             return None
 
     def _write(self, path: Path, record: dict) -> None:
-        mutations.makedirs(path.parent, 0o700)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        if not path.parent.is_dir():
+            self.make_folder(path.parent)
+        # Its own name per writer: two threads of one process may write the same record.
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
         try:
-            mutations.write_file(tmp, json.dumps(record, default=str).encode())
+            fd = mutations.create_fd(tmp, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(json.dumps(record, default=str).encode())
             mutations.rename(tmp, path)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
 
     def _locked(self):
-        mutations.makedirs(self.folder, 0o700)
+        if not self.folder.is_dir():
+            self.make_folder(self.folder)
         return _Flock(self.folder / ".lock")
 
     # -- jobs -------------------------------------------------------------------------
