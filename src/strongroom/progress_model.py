@@ -10,7 +10,10 @@ a plain callable that lacks them loses nothing (``announce`` and ``nested`` chec
   in order, with the work each is expected to take (None: unknown);
 - ``enter(phase)`` / ``leave()``: an operation run as one phase of another (the
   pre-restore backup is the restore's "Saving the current state"); its own plan then
-  fills that one phase.
+  fills that one phase;
+- ``no_return()``: the operation has passed its point of no return (a restore's swap):
+  from here on it completes, so a face that would stop it on a signal should let it
+  finish and say so (``past_no_return``; the CLI defers Ctrl-C, ``cli.clierrors``).
 
 ``ProgressModel`` turns that into what a person reads (``snapshot``): the phase in
 words, the amount done in its unit, an overall fraction and an estimate of the time
@@ -86,6 +89,13 @@ def announce(progress: Progress | None, phases: list[tuple[str, float | None]]) 
     plan = getattr(progress, "plan", None)
     if plan is not None:
         plan(phases)
+
+
+def past_no_return(progress: Progress | None) -> None:
+    """Tell ``progress`` the operation can no longer be undone, only completed, if it listens."""
+    no_return = getattr(progress, "no_return", None)
+    if no_return is not None:
+        no_return()
 
 
 @contextmanager

@@ -50,7 +50,7 @@ class Group(click.Group):
         rest = [*(getattr(ctx, "_protected_args", None) or []), *ctx.args]
         ctx.meta["asks_for_help"] = any(arg in ctx.help_option_names for arg in rest)
         try:
-            return super().invoke(ctx)
+            result = super().invoke(ctx)
         except click.UsageError as exc:  # a sub-command's: click would print four lines
             raise OneLineUsageError(exc.format_message(), exc.ctx) from None
         except (click.exceptions.ClickException, click.exceptions.Abort, click.exceptions.Exit):
@@ -72,6 +72,8 @@ class Group(click.Group):
             if full:
                 fail(exc, f"{describe_error(exc)} ({full})", 6)
             fail(exc, describe_error(exc), 1)
+        report_held()
+        return result
 
 
 class OneLineUsageError(click.UsageError):
@@ -158,6 +160,37 @@ def reader_gone() -> None:
     sys.exit(128 + signal.SIGPIPE)
 
 
+class _Held:
+    """Signals that came after an operation's point of no return (``no_return``)."""
+
+    holding = False
+    signals: list[int] = []
+
+
+def hold_signals() -> None:
+    """The operation has passed its point of no return (a restore's swap): from now on
+    Ctrl-C, SIGTERM and SIGHUP no longer stop the command; it finishes, and says it did
+    (``report_held``), so the exit status, the message, the audit log and the job say
+    the same true thing: done."""
+    _Held.holding = True
+
+
+def report_held() -> None:
+    """After a command that succeeded: say which signal came too late to stop it."""
+    if _Held.signals:
+        name = signal.Signals(_Held.signals[0]).name
+        click.echo(f"strongroom: {name} came after the point of no return: the operation was completed, "
+                   "not stopped", err=True)
+
+
+def on_interrupt(signum, frame):
+    """Ctrl-C: stop (KeyboardInterrupt, exit 130), unless past the point of no return."""
+    if _Held.holding:
+        _Held.signals.append(signum)
+        return
+    raise KeyboardInterrupt
+
+
 class Terminated(BaseException):
     """SIGTERM or SIGHUP: unwinds like an error, so a restore in progress is rolled back."""
 
@@ -167,7 +200,11 @@ class Terminated(BaseException):
 
 
 def on_stop_signal(signum, frame):
-    """SIGTERM or SIGHUP (the terminal went away): unwind, so a restore is rolled back."""
+    """SIGTERM or SIGHUP (the terminal went away): unwind, so a restore is rolled back
+    (past its point of no return, it is finished instead: ``hold_signals``)."""
+    if _Held.holding:
+        _Held.signals.append(signum)
+        return
     for ignored in STOP_SIGNALS:
         signal.signal(ignored, signal.SIG_IGN)  # the first one suffices: let the rollback finish
     raise Terminated(signum)
