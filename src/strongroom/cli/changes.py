@@ -83,8 +83,8 @@ def restore(obj, backup_id, project_id, yes, as_json, dry_run, paths, to, from_s
 def _restore_parts(obj, backup_id, project_id, yes, as_json, dry_run, paths, to, from_site) -> None:
     """``restore --path``/``--to``, or one project out of a site backup (``restore_parts``)."""
     what = ", ".join(_path(path) for path in paths) if paths else "all files"
-    scope = "the site" if project_id is None else _text(obj.service.scope_name(project_id, with_id=True))
-    scope += f" (out of site backup {backup_id})" if from_site else ""
+    name = "the site" if project_id is None else _text(obj.service.scope_name(project_id, with_id=True))
+    scope = name + (f" (out of site backup {backup_id})" if from_site else "")
     if dry_run:
         report = obj.service.preview_parts(backup_id, paths, project_id, to=to, from_site=from_site)
         if as_json:
@@ -106,7 +106,13 @@ def _restore_parts(obj, backup_id, project_id, yes, as_json, dry_run, paths, to,
         click.echo(f"Wrote {what} of backup {backup_id} into {_path(result['to'])} ({result['files']} files); "
                    "nothing live changed.")
         return
-    click.echo(f"Restored {what} of {scope} from {backup_id} ({result['copied']} files copied, "
+    records = sum((result.get("records") or {}).values())
+    if result.get("unchanged"):
+        click.echo(f"Nothing to restore: {name} already is what site backup {backup_id} holds of it, every file "
+                   "and record; nothing was changed, so no pre-restore backup was needed.")
+        return
+    click.echo(f"Restored {what}{' and ' + plural(records, 'record') if result['records_restored'] else ''} "
+               f"of {scope} from {backup_id} ({plural(result['copied'], 'file')} copied, "
                f"{result['kept']} unchanged); the previous state is backup {result['pre_restore']}.")
     if not result["records_restored"]:
         click.echo("Records were not restored: --path puts back files only.")
