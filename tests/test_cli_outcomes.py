@@ -27,3 +27,36 @@ def test_one_project_out_of_a_site_backup_counts_its_records_and_a_no_op_says_no
     assert "no pre-restore backup was needed" in again.output
     assert len(json.loads(cli("list", "--project", project, "--json").output)) == backups  # none made
     assert json.loads(cli("restore", backup, "--project", project, "--from-site", "--yes", "--json").output)["pre_restore"] is None
+
+
+def test_status_tells_a_restore_running_now_from_one_that_was_interrupted(cli, config, site, tmp_path):
+    """A restore stopped (SIGSTOP) mid-way by the fault hook still holds the lock: status
+    says it is running; once its process is killed, that it was interrupted."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from test_cli_faults import RUNNER
+
+    backup = cli("backup").output.strip()
+    (config.working_dir / "site.json").write_text("changed")
+    env = {**os.environ, "FAULT": "SIGSTOP", "FAULT_AT": "insert after rename .staging-"}
+    child = subprocess.Popen([sys.executable, "-c", RUNNER, "--data-dir", str(config.data_dir), "--mode", config.mode,
+                              "restore", backup, "--yes"], env=env, stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _, state = os.waitpid(child.pid, os.WUNTRACED)  # returns once it has stopped itself, at that point
+        assert os.WIFSTOPPED(state)
+        running = cli("status")
+        line = next(x for x in running.output.splitlines() if "restore journal" in x)
+        assert f"running: restore of {backup} (the whole site), step records" in line, line
+        assert "PENDING" not in line and "( " not in line and " )" not in line
+        assert json.loads(cli("status", "--json").output)["restore_pending"]["running"] is True
+    finally:
+        child.kill()
+        child.wait()
+    interrupted = cli("status")
+    line = next(x for x in interrupted.output.splitlines() if "restore journal" in x)
+    assert f"PENDING: restore of {backup} (the whole site), step records, interrupted;" in line, line
+    assert json.loads(cli("status", "--json").output)["restore_pending"]["running"] is False

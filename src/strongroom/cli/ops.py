@@ -53,9 +53,7 @@ def status(obj, as_json):
     click.echo(f"  {'pool':<33} {pool['objects']:,} objects, {_size(pool['bytes'])}")
     click.echo(f"  {'free':<33} {_size(found['free']['bytes'])} on {found['free']['on']}")
     pending = found["restore_pending"]
-    click.echo(f"  {'restore journal':<33} " + (
-        f"PENDING: restore of {pending['backup']} ({_text(_pending_scope(obj.service, pending))}), "
-        f"step {pending['step']}; the next command finishes or rolls it back" if pending else "none pending"))
+    click.echo(f"  {'restore journal':<33} " + (_pending_words(obj.service, pending) if pending else "none pending"))
     busy = found["busy"]
     click.echo(f"  {'lock':<33} " + (f"held: {busy.get('operation')} by {_text(str(busy.get('by')))}"
                                      f"{_holder_words(busy)}" if busy else "free"))
@@ -90,6 +88,14 @@ def _holder_words(info: dict) -> str:
     if isinstance(beat, (int, float)):
         words += f", heartbeat {max(0, round(time.time() - beat))} s ago"
     return words
+
+
+def _pending_words(service, pending: dict) -> str:
+    """A restore running now (its process holds the lock), or one that was interrupted."""
+    what = f"restore of {pending['backup']} ({_text(_pending_scope(service, pending))}), step {pending['step']}"
+    if pending.get("running"):
+        return f"running: {what}, by the process holding the lock"
+    return f"PENDING: {what}, interrupted; the next command finishes or rolls it back"
 
 
 def _pending_scope(service, pending: dict) -> str:
