@@ -60,3 +60,22 @@ def test_status_tells_a_restore_running_now_from_one_that_was_interrupted(cli, c
     line = next(x for x in interrupted.output.splitlines() if "restore journal" in x)
     assert f"PENDING: restore of {backup} (the whole site), step records, interrupted;" in line, line
     assert json.loads(cli("status", "--json").output)["restore_pending"]["running"] is False
+
+
+def test_a_prune_dry_run_gives_the_real_runs_figures_and_is_logged_as_a_dry_run(cli, config, site):
+    for n in range(4):  # each backup holds a file no later one does
+        (config.working_dir / "new.bin").write_bytes(bytes([n]) * (1000 + n))
+        assert cli("backup").exit_code == 0
+    dry = json.loads(cli("prune", "--keep-last", "1", "--dry-run", "--json").output)
+    assert dry["dry_run"] is True and len(dry["deleted"]) == 3 and dry["bytes_freed"] > 0
+    logged = json.loads(cli("log", "--json").output)[-1]
+    assert logged["operation"] == "prune" and logged["dry_run"] is True
+    assert "deleted" not in logged and logged["would_delete"] == dry["deleted"]
+    assert cli("log").output.splitlines()[-1].endswith("dry run")
+    text = cli("prune", "--keep-last", "1", "--dry-run").output
+    assert text.startswith("Would delete 3 backups, kept 1 (") and "would be freed)." in text.splitlines()[0]
+
+    real = json.loads(cli("prune", "--keep-last", "1", "--yes", "--json").output)
+    assert real["deleted"] == dry["deleted"]
+    assert (real["objects_freed"], real["bytes_freed"]) == (dry["objects_freed"], dry["bytes_freed"])
+    assert "dry_run" not in json.loads(cli("log", "--json").output)[-1]

@@ -488,18 +488,22 @@ class Strongroom:
             self.progress("removing", 1, 1)
         return {"deleted": backup_id, "objects_freed": objects, "bytes_freed": freed}
 
-    @audited("prune", lambda entry, result: entry.update(bytes=result["bytes_freed"], deleted=result["deleted"]))
+    @audited("prune", lambda entry, result: entry.update(bytes=result["bytes_freed"], dry_run=True,
+                                                          would_delete=result["deleted"]) if result["dry_run"]
+             else entry.update(bytes=result["bytes_freed"], deleted=result["deleted"]))
     def prune_backups(self, policy: RetentionPolicy, project_id: str | None = None, *,
                       dry_run: bool = False, by: str | None = None) -> dict:
         """Delete the scope's backups that ``policy`` does not keep, and the content only
-        they used. ``{"kept": [ids], "deleted": [ids], "objects_freed", "bytes_freed"}``."""
+        they used. ``{"kept": [ids], "deleted": [ids], "objects_freed", "bytes_freed",
+        "dry_run"}``; a dry run deletes nothing and gives the figures the real run would
+        (``store.would_free``), and its audit entry says ``dry_run`` and ``would_delete``."""
         scope = self.scope(project_id, in_database=False)
         with self._lock("prune", by or _default_user()):
             self._recover_locked()
             ids = self.store.ids(scope)
             kept = pruning.backups_to_keep(ids, policy, self.store.sequences(scope))
             doomed = [backup_id for backup_id in ids if backup_id not in kept]
-            objects = freed = 0
+            objects, freed = self.store.would_free(scope, doomed) if dry_run else (0, 0)
             announce(self.progress, [("removing", len(doomed))])
             for done, backup_id in enumerate([] if dry_run else doomed):
                 self.progress("removing", done, len(doomed))

@@ -194,6 +194,6 @@ def prune(obj, project_id, keep_last, keep_hourly, keep_daily, keep_weekly, keep
         return
     verb = "Would delete" if dry_run else "Deleted"
     click.echo(f"{verb} {plural(len(result['deleted']), 'backup')}, kept {len(result['kept'])}"
-               + ("." if dry_run else f" ({_size(result['bytes_freed'])} freed)."))
+               + f" ({_size(result['bytes_freed'])} {'would be freed' if dry_run else 'freed'}).")
     for backup_id in result["deleted"]:
         click.echo(f"  {backup_id}")

@@ -164,7 +164,8 @@ def format_entry(entry: dict, names: dict[str, str] | None = None) -> str:
     project = entry.get("project") or "?"
     scope = "site" if entry.get("scope") == "site" else (names or {}).get(project) or f"project {project}"
     figures = [f"{entry['duration']:.1f} s" if isinstance(entry.get("duration"), (int, float)) else "",
-               _size(entry["bytes"]) if isinstance(entry.get("bytes"), int) else ""]
+               _size(entry["bytes"]) if isinstance(entry.get("bytes"), int) else "",
+               "dry run" if entry.get("dry_run") is True else ""]
     line = (f"{when(entry['at'])}  {_text(str(entry.get('operation'))):<8} {_text(str(entry.get('outcome'))):<6} "
             f"{_text(str(entry.get('origin')))}:{_text(str(entry.get('by')))}  {_text(scope)}  {entry.get('backup') or '-'}"
             f"  {'  '.join(f for f in figures if f)}")
