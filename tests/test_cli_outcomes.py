@@ -16,7 +16,7 @@ def test_one_project_out_of_a_site_backup_counts_its_records_and_a_no_op_says_no
 
     done = cli("restore", backup, "--project", project, "--from-site", "--yes")
     assert done.exit_code == 0, done.output
-    assert done.output.startswith(f"Restored all files and ") and " records of project “" in done.output
+    assert done.output.startswith("Restored all files and ") and " records of project “" in done.output
     assert "(0 files copied, " in done.output  # the files were as they are: only the records changed
     assert database.project.find_one({"_id": ObjectId(project)})["title"] == title
     backups = len(json.loads(cli("list", "--project", project, "--json").output))
@@ -33,7 +33,6 @@ def test_status_tells_a_restore_running_now_from_one_that_was_interrupted(cli, c
     """A restore stopped (SIGSTOP) mid-way by the fault hook still holds the lock: status
     says it is running; once its process is killed, that it was interrupted."""
     import os
-    import signal
     import subprocess
     import sys
 

@@ -28,7 +28,13 @@ from strongroom.cli.backups import backup, list_, show
 from strongroom.cli.browsing import cat, diff, get, ls
 from strongroom.cli.changes import delete, prune, restore
 from strongroom.cli.checks import recover, verify
-from strongroom.cli.clierrors import STOP_SIGNALS, describe_error, on_interrupt, on_stop_signal, set_up_logging
+from strongroom.cli.clierrors import (
+    STOP_SIGNALS,
+    describe_error,
+    on_interrupt,
+    on_stop_signal,
+    set_up_logging,
+)
 from strongroom.cli.imports import import_
 from strongroom.cli.keys import key
 from strongroom.cli.monitoring import PingingGroup, ping_url_option

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import signal
 import sys
+from typing import ClassVar
 
 import click
 
-from strongroom.errors import StrongroomError
+from strongroom.errors import StrongroomError, describe
 from strongroom.humanize import escape
 from strongroom.humanize import size as human_size
 from strongroom.progress_model import outcome_of
@@ -115,25 +115,8 @@ def full_disk(ctx: click.Context, exc: BaseException) -> str | None:
 
 
 def describe_error(exc: BaseException) -> str:
-    """One line that says what failed: the OS's words and the file, or the database's."""
-    if _unreachable_server(exc):
-        text = f"cannot reach the database server: {_unreachable_server(exc)}"
-    elif isinstance(exc, OSError) and exc.strerror:
-        text = f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
-    elif type(exc).__module__.split(".")[0] in ("sqlite3", "pymongo", "montydb", "bson"):
-        text = f"database error: {exc}"
-    else:
-        text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    return " ".join(text.split())
-
-
-def _unreachable_server(exc: BaseException) -> str | None:
-    """Why no MongoDB server answered (``host:port: Connection refused``), from pymongo's
-    message without its topology dump, or None when ``exc`` is something else."""
-    if type(exc).__name__ != "ServerSelectionTimeoutError":
-        return None
-    first = re.split(r" \(configured timeouts|, Timeout: ", str(exc), maxsplit=1)[0]
-    return first.split(",")[0].strip() or "no server answered"
+    """One line that says what failed: the core's one rule (``errors.describe``)."""
+    return describe(exc)
 
 
 def stopped_by(exc: BaseException) -> int | None:
@@ -164,7 +147,7 @@ class _Held:
     """Signals that came after an operation's point of no return (``no_return``)."""
 
     holding = False
-    signals: list[int] = []
+    signals: ClassVar[list[int]] = []
 
 
 def hold_signals() -> None:
