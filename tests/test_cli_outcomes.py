@@ -78,3 +78,47 @@ def test_a_prune_dry_run_gives_the_real_runs_figures_and_is_logged_as_a_dry_run(
     assert real["deleted"] == dry["deleted"]
     assert (real["objects_freed"], real["bytes_freed"]) == (dry["objects_freed"], dry["bytes_freed"])
     assert "dry_run" not in json.loads(cli("log", "--json").output)[-1]
+
+
+NOTES_REFUSED = ["esc \x1b]0;title\x07", "bell \x07", "rtl \u202eabc", "line \u2028 sep", "new\nline",
+                 "isolate \u2066x\u2069", "lone \ud800 x", "x" * 501]
+
+
+def test_every_face_refuses_a_note_the_api_refuses_and_makes_nothing(cli, config, database, site, tmp_path):
+    """One validator (``humanize.validate_note``): the CLI's backup and import, the library,
+    an archive's import, as the API and the web forms (``web.face``) refuse it."""
+    import pytest
+
+    from strongroom.errors import BadInput
+    from strongroom.service import Strongroom
+    from test_importing import ORIGINAL_TIME, write_original_backup
+
+    made = cli("backup").output.strip()
+    archive = tmp_path / "site.tar"
+    assert cli("export", made, "-o", str(archive)).exit_code == 0
+    source = write_original_backup(tmp_path / ORIGINAL_TIME, database, {"user": {}}, config.working_dir, True)
+    service = Strongroom(config)
+    for note in NOTES_REFUSED:
+        for args in (["backup", "--note", note], ["import", str(source), "--note", note],
+                     ["import", str(archive), "--note", note]):
+            result = cli(*args)
+            assert result.exit_code == 2, (args, result.output)
+            assert "the note must be one line of at most 500 printable characters" in result.output
+        with pytest.raises(BadInput):
+            service.make_backup(note=note)
+    assert [b["id"] for b in json.loads(cli("list", "--json").output)] == [made]  # nothing was made
+    kept = "Café — 日本語 «quoted» " + "y" * 470
+    assert cli("backup", "--note", kept).exit_code == 0
+    assert json.loads(cli("list", "--json").output)[0]["note"] == kept
+
+
+def test_an_imported_folder_s_name_in_the_note_it_gets_is_escaped(cli, config, database, site, tmp_path):
+    from test_importing import ORIGINAL_TIME, write_original_backup
+
+    source = write_original_backup(tmp_path / ORIGINAL_TIME, database, {"user": {}}, config.working_dir, True)
+    odd = source.rename(tmp_path / f"{ORIGINAL_TIME}\u202eevil\x1b")
+    result = cli("import", str(odd))
+    assert result.exit_code == 0, result.output
+    notes = [backup["note"] for backup in json.loads(cli("list", "--json").output)]
+    assert all(note.isprintable() and len(note) <= 500 for note in notes)
+    assert any(note.endswith("\\u202eevil\\x1b") for note in notes), notes

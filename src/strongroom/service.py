@@ -41,6 +41,7 @@ from strongroom.exchange import archive_import, exporting, importing
 from strongroom.exchange.archive_format import Limits
 from strongroom.fs import privacy
 from strongroom.fs.nofollow import check_no_links
+from strongroom.humanize import validate_note
 from strongroom.ids import PROJECT_ID_RE, validate_backup_id
 from strongroom.inspect import browsing, diffing, listing
 from strongroom.inspect.status import scope_status, site_status
@@ -253,6 +254,7 @@ class Strongroom:
         ``changed_files``: a file that keeps changing while it is read is stored as last
         read with a warning (``"warn"``) or fails the backup (``"fail"``).
         """
+        note = validate_note(note)
         if reason not in REASONS:
             raise BadInput(f"reason must be one of {', '.join(REASONS)}, not {reason!r}")
         if changed_files not in CHANGED_FILES:
@@ -304,6 +306,7 @@ class Strongroom:
                       files: str | os.PathLike | None = None, note: str = "", by: str | None = None) -> dict:
         """Take in a backup made by others (``importing``) as a new backup of the site or
         of a project, with reason ``import``; return its summary."""
+        note = validate_note(note)
         scope = Scope.of(project_id)
         by = by or _default_user()
         with self._lock("import", by):
@@ -326,6 +329,7 @@ class Strongroom:
         """Take in an archive made by ``export_backup`` (here or on another site) from the
         binary stream ``stream`` as a new backup with reason ``import``; return its summary
         with ``imported_from``. The archive is checked whole first (``archive_import``)."""
+        note = validate_note(note)
         by = by or _default_user()
         with self._lock("import", by):
             self._recover_locked()
