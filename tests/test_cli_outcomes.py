@@ -122,3 +122,79 @@ def test_an_imported_folder_s_name_in_the_note_it_gets_is_escaped(cli, config, d
     notes = [backup["note"] for backup in json.loads(cli("list", "--json").output)]
     assert all(note.isprintable() and len(note) <= 500 for note in notes)
     assert any(note.endswith("\\u202eevil\\x1b") for note in notes), notes
+
+
+def test_export_compresses_by_the_name_refuses_to_replace_a_file_and_names_no_temporary_file(cli, site, tmp_path):
+    import gzip
+
+    made = cli("backup").output.strip()
+    target = tmp_path / "x.tar.gz"
+    done = cli("export", made, "-o", str(target))
+    assert done.exit_code == 0, done.output
+    assert done.output.startswith(f"Exported {made} (") and " of tar) to " in done.output
+    assert " bytes of tar" not in done.output and "1 stored contents" not in done.output
+    header = target.read_bytes()[:10]
+    assert header[:2] == b"\x1f\x8b", "not gzip"
+    assert not header[3] & 0x08, "the gzip header names a file"  # FNAME: no temporary name in it
+    assert gzip.decompress(target.read_bytes())[257:262] == b"ustar"
+    before = target.read_bytes()
+    again = cli("export", made, "-o", str(target))
+    assert again.exit_code == 2 and f"refusing to replace {target}" in again.output and "--force" in again.output
+    assert target.read_bytes() == before
+    assert cli("export", made, "-o", str(target), "--force").exit_code == 0
+    plain = tmp_path / "x.tar"
+    assert cli("export", made, "-o", str(plain)).exit_code == 0
+    assert plain.read_bytes()[257:262] == b"ustar"
+    zstd = tmp_path / "x.tar.zst"
+    assert cli("export", made, "-o", str(zstd)).exit_code == 0
+    assert zstd.read_bytes()[:4] == b"\x28\xb5\x2f\xfd"
+    assert cli("import", str(target)).exit_code == 0
+
+
+def test_the_words_count_right_and_name_what_is_refused(cli, config, site):
+    made = cli("backup").output.strip()
+    status = cli("status").output
+    assert "1 backup;" in status and "1 backups" not in status
+    assert "stored content" in status and " objects" not in status
+    show = cli("show", made).output
+    assert " files, " in show and " folders, " in show
+    assert " files " in cli("list").output
+
+    keep0 = cli("prune", "--keep-last", "0", "--yes")
+    assert keep0.exit_code == 2 and "a number above 0" in keep0.output and "give --keep-last," not in keep0.output
+    up = cli("restore", made, "--path", "../x", "--yes")
+    assert up.exit_code == 2 and "'..'" in up.output and "not a relative path" not in up.output
+    absolute = cli("restore", made, "--path", "/etc/passwd", "--yes")
+    assert absolute.exit_code == 2 and "absolute path" in absolute.output
+
+    (config.working_dir / "texts" / "only.txt").write_text("x")
+    restored = cli("restore", made, "--path", "texts/only.txt", "--to", str(config.data_dir.parent / "out"))
+    assert restored.exit_code != 0 or "(1 files)" not in restored.output
+    (config.working_dir / "site.json").write_text("changed again")
+    one = cli("restore", made, "--path", "site.json", "--yes")
+    assert one.exit_code == 0 and "(1 file copied," in one.output, one.output
+
+
+def test_diff_orders_added_changed_removed_as_the_dry_run_does(cli, config, site):
+    made = cli("backup").output.strip()
+    (config.working_dir / "new.txt").write_text("new")
+    (config.working_dir / "site.json").write_text("changed")
+    removed = next(p for p in (config.working_dir / "texts").iterdir() if p.is_file())
+    removed.unlink()
+    lines = cli("diff", made).output.splitlines()
+    files = next(line for line in lines if line.strip().startswith("files:"))
+    assert files.index(" added") < files.index(" changed") < files.index(" removed"), files
+    marks = [line.strip()[0] for line in lines if line.strip()[:2] in ("+ ", "~ ", "- ")]
+    assert marks == sorted(marks, key="+~-".index), marks
+    dry = cli("restore", made, "--dry-run").output.splitlines()
+    order = [kind for line in dry for kind in ("added", "changed", "removed") if line.strip().startswith(f"files {kind}")]
+    assert order == ["added", "changed", "removed"]
+
+
+def test_log_columns_stand_still_whatever_the_operation(cli, config, site):
+    made = cli("backup").output.strip()
+    (config.working_dir / "site.json").write_text("changed")
+    assert cli("restore", made, "--path", "site.json", "--yes").exit_code == 0
+    lines = [line for line in cli("log").output.splitlines() if line.strip()]
+    starts = {line.index(" ok ") for line in lines}
+    assert len(starts) == 1, lines

@@ -74,7 +74,7 @@ def restore(obj, backup_id, project_id, yes, as_json, dry_run, paths, to, from_s
                    f"the previous state is backup {result['pre_restore']}.")
         found = result.get("rescued") or {}
         if found.get("count"):
-            click.echo(f"{found['count']} files written by others during the restore were kept in "
+            click.echo(f"{plural(found['count'], 'file')} written by others during the restore were kept in "
                        f"{_path(found['place'])}.")
     for warning in result.get("warnings", []):  # what the database did not take, never silent
         click.echo(f"warning: {_text(warning)}", err=True)
@@ -103,7 +103,7 @@ def _restore_parts(obj, backup_id, project_id, yes, as_json, dry_run, paths, to,
         print_json(result)
         return
     if to is not None:
-        click.echo(f"Wrote {what} of backup {backup_id} into {_path(result['to'])} ({result['files']} files); "
+        click.echo(f"Wrote {what} of backup {backup_id} into {_path(result['to'])} ({plural(result['files'], 'file')}); "
                    "nothing live changed.")
         return
     records = sum((result.get("records") or {}).values())
@@ -118,7 +118,8 @@ def _restore_parts(obj, backup_id, project_id, yes, as_json, dry_run, paths, to,
         click.echo("Records were not restored: --path puts back files only.")
     found = result.get("rescued") or {}
     if found.get("count"):
-        click.echo(f"{found['count']} files written by others during the restore were kept in {_path(found['place'])}.")
+        click.echo(f"{plural(found['count'], 'file')} written by others during the restore were kept in "
+                   f"{_path(found['place'])}.")
     for warning in result.get("warnings", []):
         click.echo(f"warning: {_text(warning)}", err=True)
 

@@ -22,7 +22,7 @@ from typing import ClassVar
 
 import click
 
-from strongroom.errors import StrongroomError, describe
+from strongroom.errors import Cancelled, StrongroomError, describe
 from strongroom.humanize import escape
 from strongroom.humanize import size as human_size
 from strongroom.progress_model import outcome_of
@@ -55,6 +55,11 @@ class Group(click.Group):
             raise OneLineUsageError(exc.format_message(), exc.ctx) from None
         except (click.exceptions.ClickException, click.exceptions.Abort, click.exceptions.Exit):
             raise  # click's own exits, and its other errors: already one line
+        except Cancelled as exc:  # "no" at a confirmation: the user's choice, not an error
+            end_progress(ctx, "refused")
+            log.debug("command cancelled: %s", exc)
+            click.echo(f"strongroom: {escape(str(exc))}", err=True)
+            sys.exit(exc.exit_code)
         except StrongroomError as exc:
             end_progress(ctx, outcome_of(exc))
             fail(exc, str(exc), stopped_by(exc) or exc.exit_code)
