@@ -122,7 +122,7 @@ def restore_plan(manifest: dict) -> list[tuple[str, float | None]]:
     """A restore's phases with the work each is expected to take, from its backup."""
     files, records = manifest["files"], sum(c.get("count", 0) for c in manifest["collections"].values())
     return [("checking", files.get("entries")), ("saving", files.get("entries")), ("copying", files.get("bytes")),
-            ("flushing", files.get("bytes")), ("loading", records), ("switching", 1)]
+            ("flushing", None), ("loading", records), ("switching", 1)]  # flushed: what is copied, told then
 
 
 def outcome_of(error: BaseException) -> str:
@@ -166,7 +166,7 @@ class _Frame:
         spent = left = 0.0
         for step, expected in self.expected.items():
             phase = phase_of(step)
-            total = self.totals.get(step) or expected
+            total = self.totals.get(step, expected)
             taken = self.spent.get(step, 0.0)
             if step == self.current:
                 taken += now - self.since
@@ -214,7 +214,7 @@ class ProgressModel:
             frame = self._frames[-1]
             frame.move_to(step, self.clock())
             frame.done[step] = done
-            if total:
+            if total is not None:  # 0 too: a phase with nothing to do (a restore's flush of no copy)
                 frame.totals[step] = total
             self._last = (step, done, total)
 
