@@ -36,7 +36,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import workloads as w  # noqa: E402
+import workloads as w
 
 TARGETS = [  # row, what Strongroom does, anchor scenario/tool, target ratio (issue 12)
     ("first_backup", "first site backup", ("first", "rsync"), 1.0),

@@ -10,6 +10,7 @@ the reason, only where no FerretDB binary could be built (no Go).
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import pwd
 import shutil
@@ -18,14 +19,23 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from servers import OWN_SERVER_URI, Server, ferretdb_binary, start_ferretdb
+from servers import (
+    OWN_SERVER_URI,
+    Server,
+    ferretdb_binary,
+    free_port,
+    seaweedfs_binary,
+    start_ferretdb,
+    start_seaweedfs,
+)
 from strongroom.cli import main
-from strongroom.config import Config
+from strongroom.config import Config, RemoteSettings
 from strongroom.db.engines import list_collections, open_database
 from strongroom.service import Strongroom
 
@@ -72,15 +82,93 @@ def mongodb_server(tmp_path_factory):
     _servers.remove(server)
 
 
-def _start_with_retries(binary, tmp_path_factory, attempts: int = 3) -> Server:
-    """The free port found may be taken before FerretDB binds it: try again on another."""
+def _start_with_retries(binary, tmp_path_factory, attempts: int = 3, start=start_ferretdb, name="ferretdb"):
+    """The free port found may be taken before the server binds it: try again on another."""
     for attempt in range(1, attempts + 1):
         try:
-            return start_ferretdb(binary, tmp_path_factory.mktemp("ferretdb"))
+            return start(binary, tmp_path_factory.mktemp(name))
         except RuntimeError:
             if attempt == attempts:
                 raise
     raise AssertionError("unreachable")
+
+
+# -- object stores for the offsite copies -------------------------------------------------
+
+S3_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                  "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint():
+    """moto's S3 server (a mock of AWS) on loopback for the whole session (skipped, with
+    the reason, if it cannot start)."""
+    try:
+        from moto.server import ThreadedMotoServer
+    except ImportError as exc:
+        pytest.skip(f"moto's server mode is not installed: {exc}")
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # a line per request otherwise
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    try:
+        server.start()
+    except Exception as exc:  # noqa: BLE001 - any reason it cannot start is a reason to skip
+        pytest.skip(f"moto's S3 server did not start: {exc}")
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def seaweedfs_endpoint(tmp_path_factory):
+    """SeaweedFS (a real object store, its S3 gateway) on loopback for the whole session;
+    skipped, with the reason, only where no ``weed`` could be built (no Go)."""
+    binary, reason = seaweedfs_binary()
+    if binary is None:
+        pytest.skip(reason)
+    server = _start_with_retries(binary, tmp_path_factory, start=start_seaweedfs, name="seaweedfs")
+    yield server.endpoint
+    server.stop()
+
+
+@pytest.fixture(scope="session", params=["seaweedfs", "moto"])
+def s3_endpoint(request):
+    """Each object store in turn: the offsite tests that take it run against both."""
+    return request.getfixturevalue(f"{request.param}_endpoint")
+
+
+def s3_client(endpoint: str):
+    import boto3
+
+    return boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+                        aws_access_key_id="testing", aws_secret_access_key="testing")
+
+
+@pytest.fixture
+def settings(s3_endpoint, monkeypatch) -> RemoteSettings:
+    """A new bucket, and the environment a user sets to use it (the CLI reads it)."""
+    return new_bucket(s3_endpoint, monkeypatch)
+
+
+@pytest.fixture
+def key_file(tmp_path, monkeypatch):
+    """A remote key (32 random bytes), named in the environment as a user would."""
+    path = tmp_path / "remote.key"
+    path.write_bytes(os.urandom(32))
+    monkeypatch.setenv("STRONGROOM_REMOTE_KEY_FILE", str(path))
+    return path
+
+
+def new_bucket(endpoint: str, monkeypatch) -> RemoteSettings:
+    for name, value in S3_CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    bucket = f"offsite-{uuid.uuid4().hex[:12]}"
+    s3_client(endpoint).create_bucket(Bucket=bucket)
+    monkeypatch.setenv("STRONGROOM_S3_BUCKET", bucket)
+    monkeypatch.setenv("STRONGROOM_S3_PREFIX", "strongroom")
+    monkeypatch.setenv("STRONGROOM_S3_ENDPOINT", endpoint)
+    monkeypatch.delenv("STRONGROOM_REMOTE_KEY_FILE", raising=False)
+    return RemoteSettings(bucket=bucket, prefix="strongroom", endpoint=endpoint)
 
 
 class ServerDatabases:

@@ -158,3 +158,95 @@ def copy_database(server: Server, source: str, target: str) -> None:
                 options = {k: v for k, v in index.items() if k not in ("v", "key", "ns")}
                 client[target][name].create_index(list(index["key"].items()), **options)
 
+
+
+# -- SeaweedFS: a real S3-compatible object store for the offsite tests -----------------------
+
+SEAWEEDFS_VERSION = "v0.0.0-20261109003541-7506e5f91cd6"
+
+
+def seaweedfs_binary() -> tuple[Path | None, str]:
+    """SeaweedFS's ``weed``, or ``None`` and the reason it is not there."""
+    folder = _cache() / f"seaweedfs-{SEAWEEDFS_VERSION}"
+    binary = Path(os.environ.get("STRONGROOM_SEAWEEDFS") or folder / "weed")
+    if binary.is_file() and os.access(binary, os.X_OK):
+        return binary, ""
+    return None, _unavailable(folder, "STRONGROOM_SEAWEEDFS_UNAVAILABLE",
+                              f"no SeaweedFS {SEAWEEDFS_VERSION} binary: run scripts/build-peers (needs Go)")
+
+
+class ObjectServer:
+    """A running S3-compatible server: its endpoint, its process and its log."""
+
+    def __init__(self, endpoint: str, log: Path, process: subprocess.Popen):
+        self.endpoint, self.log, self.process = endpoint, log, process
+
+    def log_tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:]) if self.log.is_file() else ""
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def start_seaweedfs(binary: Path, folder: Path, timeout: float = 120) -> ObjectServer:
+    """``weed server`` with its master, volume server, filer and S3 gateway on free loopback
+    ports (every listener named: none on a default port, none beyond 127.0.0.1, no
+    telemetry), data under ``folder``, volumes of 64 MB as many as the disk holds
+    (``-volume.max=0``); returns once S3 answers a bucket listing. Its log is
+    ``folder/weed.log``. ``RuntimeError`` when it does not start (a port taken meanwhile)."""
+    data = folder / "data"
+    data.mkdir(parents=True)
+    # Each bucket is a collection of its own, which grows 7 volumes at a time by default:
+    # one at a time lets a test session's hundred buckets fit (read from the working folder).
+    (folder / "master.toml").write_text("[master.volume_growth]\ncopy_1 = 1\ncopy_other = 1\n")
+    ports = _free_ports(8)
+    names = ["master.port", "master.port.grpc", "volume.port", "volume.port.grpc", "filer.port",
+             "filer.port.grpc", "s3.port", "s3.port.grpc"]
+    command = [str(binary), "server", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+               "-master.telemetry=false", "-filer", "-s3", "-s3.port.iceberg=0", "-s3.port.lance=0",
+               "-master.volumeSizeLimitMB=64", "-volume.max=0",
+               f"-filer.localSocket={folder}/filer.sock", f"-s3.localSocket={folder}/s3.sock",
+               *(f"-{name}={port}" for name, port in zip(names, ports, strict=True))]
+    log = folder / "weed.log"
+    with open(log, "wb") as out:
+        # The gateway takes its one identity from these variables: requests are authenticated.
+        env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                   cwd=folder, env=env)
+    server = ObjectServer(f"http://127.0.0.1:{ports[names.index('s3.port')]}", log, process)
+    deadline = time.monotonic() + timeout
+    import boto3
+    from botocore.config import Config as BotoConfig
+
+    client = boto3.client("s3", endpoint_url=server.endpoint, region_name="us-east-1",
+                          aws_access_key_id="testing", aws_secret_access_key="testing",
+                          config=BotoConfig(connect_timeout=2, read_timeout=10, retries={"max_attempts": 1}))
+    probe, made = f"probe-{os.getpid()}", False
+    while True:
+        try:  # a bucket made and written: the filer and a volume are up, not only the gateway
+            if not made:
+                client.create_bucket(Bucket=probe)
+                made = True
+            client.put_object(Bucket=probe, Key="probe", Body=b"probe")
+            client.delete_object(Bucket=probe, Key="probe")
+            return server
+        except Exception as exc:
+            if process.poll() is not None or time.monotonic() > deadline:
+                server.stop()
+                raise RuntimeError(f"SeaweedFS did not start ({exc}); its log:\n{server.log_tail()}") from exc
+            time.sleep(0.2)
+
+
+def _free_ports(count: int) -> list[int]:
+    """``count`` distinct ports free now (another process may take one before it is bound:
+    the caller retries)."""
+    ports: set[int] = set()
+    while len(ports) < count:
+        ports.add(free_port())
+    return sorted(ports)

@@ -392,6 +392,46 @@ def test_a_member_larger_than_the_archive_declares_is_refused_before_it_is_writt
     assert sum(written) < 4 << 20  # next to nothing was written before the refusal
 
 
+@pytest.mark.parametrize("compress", ["zstd", "gzip"])
+@pytest.mark.parametrize("bombed", ["file list", "records as BSON"])
+def test_a_bomb_its_own_manifest_declares_is_refused_as_it_streams(
+        service, config, tmp_path, genuine, monkeypatch, compress, bombed):
+    """The manifest is nobody's signature here: an archive whose manifest says the file list
+    has ten million entries, or a collection 256 MB of BSON, may not fill the disk with
+    zeros under that cover. The list's lines and the dump's documents are checked as they
+    stream, so the import stops within the first few KB."""
+    from strongroom.fs import mutations
+
+    size = 256 << 20
+    name = {"file list": "backup/files.jsonl", "records as BSON": "backup/db/bson/edition.bson"}[bombed]
+
+    def declare(content: bytes) -> bytes:
+        manifest = json.loads(content)
+        if bombed == "file list":
+            manifest["files"]["entries"] = 10_000_000
+        else:
+            manifest["collections"]["edition"]["bytes"] = size
+        return json.dumps(manifest).encode()
+
+    archive = _bombed(with_size(replaced(genuine, "backup/manifest.json", declare)), name, size, compress)
+    written = []
+    write = mutations.write
+    monkeypatch.setattr(mutations, "write", lambda fh, data: (written.append(len(data)), write(fh, data))[1])
+
+    refused(service, config, tmp_path, archive, "refused as it was read")
+
+    assert sum(written) < 4 << 20  # next to nothing was written before the refusal
+
+
+def test_a_manifest_counting_more_records_than_its_bson_can_hold_is_refused(service, config, tmp_path, genuine):
+    def declare(content: bytes) -> bytes:
+        manifest = json.loads(content)
+        manifest["collections"]["edition"]["count"] = 10_000_000  # would allow gigabytes of JSON
+        return json.dumps(manifest).encode()
+
+    refused(service, config, tmp_path, tar_of(with_size(replaced(genuine, "backup/manifest.json", declare))), "no BSON holds")
+
+
 def test_the_caps_come_from_the_environment(monkeypatch):
     monkeypatch.setenv("STRONGROOM_ARCHIVE_MAX_BYTES", "1234")
     monkeypatch.setenv("STRONGROOM_ARCHIVE_MAX_MEMBERS", "56")

@@ -94,7 +94,7 @@ def test_at_1280_px_each_backup_is_one_line_with_its_actions_side_by_side(browse
     page.goto(base + f"projects/{project}")
     rows = page.locator("#sr-backups tbody tr")
     assert rows.count() == 20  # a page
-    shown = page.locator(".sr-table-box").bounding_box()  # what is not scrolled out of sight
+    shown = page.locator("#sr-panel .sr-table-box").first.bounding_box()  # what is not scrolled out of sight
     assert overflow(page) <= 0
     assert set(lines_of(page, "#sr-backups td.sr-reason")) == {1}  # "pre-restore" whole
     assert set(lines_of(page, "#sr-backups td.sr-when time")) == {1}  # "UTC" with its time

@@ -44,7 +44,7 @@ def test_restore_this_previews_the_part_then_puts_back_only_it(demo):
                                data={"csrf_token": token, "path": part}))
 
     assert scene.read_text() == "changed"  # the preview changed nothing
-    changed_row = re.search(r'<tr class="sr-changed"><td>changed</td><td class="sr-num">(\d+)</td>', preview)
+    changed_row = re.search(r'<tr class="sr-changed"><td data-label="Change">changed</td><td class="sr-num" data-label="Files">(\d+)</td>', preview)
     assert changed_row and changed_row.group(1) == "1" and "about.md" not in preview
     assert "records stay as they are" in preview
     response = client.post(f"/backups/projects/{data.project_a}/{backup}/restore-part",

@@ -1,7 +1,8 @@
-"""Offsite copies: push, list --remote, pull and prune --remote against a real S3 server.
+"""Offsite copies: push, list --remote, pull and prune --remote against real S3 servers.
 
-The server is moto's, started by the suite on 127.0.0.1 on a free port; each test gets a
-bucket of its own. The bucket is read back with boto3 to check what the storage provider
+Every test runs against two servers started by the suite on 127.0.0.1 (``s3_endpoint`` in
+conftest): SeaweedFS, a real object store, and moto's mock of AWS; each test gets a bucket
+of its own. The bucket is read back with boto3 to check what the storage provider
 sees: names, content, what a second push sends, what an interrupted push leaves.
 """
 
@@ -11,80 +12,19 @@ import dataclasses
 import hashlib
 import io
 import json
-import logging
 import os
-import socket
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from conftest import records_fingerprint, tree_fingerprint
-from strongroom.config import RemoteSettings
+from conftest import free_port, records_fingerprint, s3_client, tree_fingerprint
 from strongroom.errors import BadInput, CorruptBackup, NotFound, RemoteFailed
 from strongroom.offsite.remote import OBJECTS, Remote
 from strongroom.offsite.remote_cipher import CHUNK, NONCE, TAG, Sealed
+from strongroom.offsite.remote_lease import LEASES
 from strongroom.offsite.remote_store import S3Store
 from strongroom.scopes import scope_dir
 from strongroom.service import Strongroom
-
-CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-               "AWS_DEFAULT_REGION": "us-east-1"}
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@pytest.fixture(scope="session")
-def s3_endpoint():
-    """moto's S3 server on loopback for the whole session (skipped, with the reason, if it
-    cannot start)."""
-    try:
-        from moto.server import ThreadedMotoServer
-    except ImportError as exc:
-        pytest.skip(f"moto's server mode is not installed: {exc}")
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # a line per request otherwise
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    try:
-        server.start()
-    except Exception as exc:  # noqa: BLE001 - any reason it cannot start is a reason to skip
-        pytest.skip(f"moto's S3 server did not start: {exc}")
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
-
-
-@pytest.fixture
-def settings(s3_endpoint, monkeypatch) -> RemoteSettings:
-    """A new bucket, and the environment a user sets to use it (the CLI reads it)."""
-    for name, value in CREDENTIALS.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    bucket = f"offsite-{uuid.uuid4().hex[:12]}"
-    _client(s3_endpoint).create_bucket(Bucket=bucket)
-    monkeypatch.setenv("STRONGROOM_S3_BUCKET", bucket)
-    monkeypatch.setenv("STRONGROOM_S3_PREFIX", "strongroom")
-    monkeypatch.setenv("STRONGROOM_S3_ENDPOINT", s3_endpoint)
-    monkeypatch.delenv("STRONGROOM_REMOTE_KEY_FILE", raising=False)
-    return RemoteSettings(bucket=bucket, prefix="strongroom", endpoint=s3_endpoint)
-
-
-@pytest.fixture
-def key_file(tmp_path, monkeypatch):
-    path = tmp_path / "remote.key"
-    path.write_bytes(os.urandom(32))
-    monkeypatch.setenv("STRONGROOM_REMOTE_KEY_FILE", str(path))
-    return path
-
-
-def _client(endpoint: str):
-    import boto3
-
-    return boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
-                        aws_access_key_id="testing", aws_secret_access_key="testing")
 
 
 def _service(config, database, settings, key=None, **kwargs) -> Strongroom:
@@ -94,7 +34,7 @@ def _service(config, database, settings, key=None, **kwargs) -> Strongroom:
 
 def _bucket(settings) -> dict[str, dict]:
     """Every object in the bucket: its key -> {"etag", "modified", "body"}."""
-    client = _client(settings.endpoint)
+    client = s3_client(settings.endpoint)
     found = {}
     for item in client.list_objects_v2(Bucket=settings.bucket).get("Contents", []):
         body = client.get_object(Bucket=settings.bucket, Key=item["Key"])["Body"].read()
@@ -181,7 +121,8 @@ def test_a_second_push_sends_nothing_and_a_new_backup_sends_only_what_changed(
 
     puts = []
     real_put = S3Store.put
-    monkeypatch.setattr(S3Store, "put", lambda store, key, body: (puts.append(key), real_put(store, key, body)))
+    monkeypatch.setattr(S3Store, "put", lambda store, key, body: (
+        key.startswith(LEASES) or puts.append(key), real_put(store, key, body)))  # leases are no content
     again = sr.push_backups(all_backups=True)
     assert again["pushed"] == [] and again["objects_uploaded"] == 0 and puts == []
     after = _bucket(settings)
@@ -208,6 +149,8 @@ def test_an_interrupted_push_leaves_the_remote_consistent_and_the_next_push_comp
     puts = []
 
     def failing_put(store, key, body):
+        if key.startswith(LEASES):
+            return real_put(store, key, body)
         last = fail_after == "manifest" and key.startswith("backups/")
         if last or (fail_after != "manifest" and len(puts) > fail_after):  # the marker goes first
             raise RemoteFailed("the connection dropped (injected)")
@@ -290,7 +233,7 @@ def test_a_changed_remote_object_fails_the_pull_and_nothing_lands(config, databa
     sr = _service(config, database, settings, key_file)
     made = sr.make_backup()
     sr.push_backups()
-    client = _client(settings.endpoint)
+    client = s3_client(settings.endpoint)
     bucket = _bucket(settings)
     biggest = max((k for k in bucket if "/objects/" in k), key=lambda k: len(bucket[k]["body"]))
     body = bytearray(bucket[biggest]["body"])
@@ -384,7 +327,7 @@ def test_no_bucket_configured_is_one_line_and_exit_2(config, database, site, cli
 
 def test_a_storage_that_cannot_be_reached_is_one_line(config, database, site, settings, cli_process):
     Strongroom(config, database=database).make_backup()
-    down = f"http://127.0.0.1:{_free_port()}"
+    down = f"http://127.0.0.1:{free_port()}"
     done = cli_process("push", env={"STRONGROOM_S3_ENDPOINT": down}, timeout=60)
     assert done.returncode == 1
     assert done.stderr.count("\n") == 1 and "cannot reach the remote storage" in done.stderr
@@ -497,3 +440,32 @@ def test_a_backup_whose_stored_content_was_damaged_is_not_pushed(config, databas
     with pytest.raises(CorruptBackup, match="no longer matches its hash"):
         sr.push_backups()
     assert sr.list_remote() == []
+
+
+MULTIPART = 8 << 20  # boto3's default threshold: larger objects go up in parts
+
+
+def test_objects_of_every_size_class_go_out_and_come_back_whole(config, database, settings):
+    """Empty, one byte, just below and above the multipart threshold, several parts; the
+    store's ETags show which went up in parts."""
+    sizes = {"empty": 0, "one": 1, "below": MULTIPART - 1, "above": MULTIPART + 1, "parts": 3 * MULTIPART + 5}
+    config.working_dir.mkdir(parents=True)
+    for name, size in sizes.items():
+        (config.working_dir / f"{name}.bin").write_bytes(os.urandom(size))
+    files = tree_fingerprint(config.working_dir)
+    sr = _service(config, database, settings)
+    made = sr.make_backup()
+    sr.push_backups()
+
+    by_size = {len(v["body"]): v["etag"] for k, v in _bucket(settings).items() if "/objects/" in k}
+    assert "-" not in by_size[MULTIPART - 1] and "-" in by_size[MULTIPART + 1], "one part below, parts above"
+    assert by_size[3 * MULTIPART + 5].strip('"').endswith("-4")
+
+    sr.delete_backup(made["id"])
+    sr.store.pool.collect_garbage()
+    sr.pull_backup(made["id"])
+    assert sr.verify_backup(made["id"])["ok"]
+    for path in config.working_dir.iterdir():
+        path.unlink()
+    sr.restore_backup(made["id"])
+    assert tree_fingerprint(config.working_dir) == files

@@ -51,7 +51,7 @@ def test_the_panel_lists_newest_first_with_time_who_why_note_files_size_and_reco
     page = text(client.get("/admin"))
     page = page[page.index('id="sr-panel"'):]
     assert page.index(data.backups["pilot"]["site"]) < page.index("</tbody>")
-    for words in ("Made", "By", "Why", "Note", "Files", "Size added", "Records", "Details", "Restore", "Delete",
+    for words in ("Made", "By", "Why", "Note", "Files", "Size", "New", "Records", "Details", "Restore", "Delete",
                   "just now", " UTC", "manual", ">site<"):
         assert words in page, words
 
@@ -72,7 +72,8 @@ def test_make_backup_runs_as_a_job_then_flashes_the_outcome_and_lists_it(demo):
     assert made, page
     assert 'id="sr-progress"' in page and 'value="100"' in page
     listed = text(client.get(f"/projects/{data.project_a}"))
-    assert listed.index(made.group(1)) < listed.index(data.backups["pilot"]["A"])
+    table = listed[listed.index('id="sr-backups"'):]
+    assert table.index(made.group(1)) < table.index(data.backups["pilot"]["A"])
     assert "from the page" in listed
 
 
@@ -85,7 +86,7 @@ def test_restore_shows_the_preview_first_then_puts_the_file_back(demo):
     scene.write_text("changed")
     preview = text(client.get(f"/backups/projects/{data.project_a}/{backup}/preview"))
     assert scene.read_text() == "changed"  # the preview changed nothing
-    changed_row = re.search(r'<tr class="sr-changed"><td>changed</td><td class="sr-num">(\d+)</td>', preview)
+    changed_row = re.search(r'<tr class="sr-changed"><td data-label="Change">changed</td><td class="sr-num" data-label="Files">(\d+)</td>', preview)
     assert changed_row and changed_row.group(1) == "1" and scene.name in preview
     response = client.post(f"/backups/projects/{data.project_a}/{backup}/restore", data={"csrf_token": token})
     wait_for_jobs(app)
@@ -235,3 +236,23 @@ def test_pages_that_list_files_show_any_name_a_file_system_allows(demo):
     made = Strongroom(data.config()).make_backup(data.project_a)["id"]
     details = client.get(f"/backups/projects/{data.project_a}/{made}/details")
     assert details.status_code == 200 and "<img src=x" not in text(details)
+
+
+def test_not_found_is_said_in_our_words_and_a_missing_project_is_404_to_admins(demo):
+    """Routing's 404 in pages and in the API says what was asked for, not Werkzeug's stock
+    text; a project id that names no project is 404 "no project" to an admin (who may know
+    which projects exist) and 403 to an organiser of another project (who may not)."""
+    _app, client, _data = demo
+    stock = "The requested URL was not found on the server"
+    page = client.get("/backups/no/such/page")
+    assert page.status_code == 404 and stock not in text(page) and "There is nothing at /backups/no/such/page" in text(page)
+    api = client.get("/api/v1/no-such-thing")
+    assert api.status_code == 404 and api.get_json()["error"]["message"].startswith("There is nothing at /api/v1/no-such")
+    assert stock not in api.get_data(as_text=True)
+    missing = "a" * 24
+    signed_in(client, "admin")
+    assert client.get(f"/api/v1/projects/{missing}/backups").get_json()["error"] == {
+        "status": 404, "code": "not_found", "message": f"no project {missing}"}
+    assert client.get(f"/backups/projects/{missing}").status_code == 404
+    signed_in(client, "org1")
+    assert client.get(f"/api/v1/projects/{missing}/backups").status_code == 403  # not told whether it exists

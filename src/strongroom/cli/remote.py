@@ -63,6 +63,10 @@ def pull(obj, backup_id, project_id, as_json):
     else:
         click.echo(f"pulled {result['id']} ({result['objects_fetched']} objects fetched, "
                    f"{_size(result['bytes_fetched'])})")
+        if result.get("signed_again_from"):
+            click.echo(f"signed again under this site's key: it was signed by the site key "
+                       f"{result['signed_again_from']}, which this site does not hold (its content "
+                       "was proven by the remote key)")
 
 
 def print_pruned(result: dict, as_json: bool) -> None:
@@ -75,3 +79,6 @@ def print_pruned(result: dict, as_json: bool) -> None:
                + ("." if result["dry_run"] else f" ({_size(result['bytes_deleted'])} freed)."))
     for backup_id in result["deleted"]:
         click.echo(f"  {backup_id}")
+    if result.get("objects_deferred"):
+        click.echo(f"{result['objects_deferred']} objects no copy uses were left for a later prune: "
+                   "a push to the same storage is under way.")

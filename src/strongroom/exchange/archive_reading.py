@@ -141,7 +141,7 @@ class _Members:
             if kind == "manifest":
                 self.declared = Declared(_json("the manifest", content))
         else:
-            digest = self._write(name, data)
+            digest = self._write(name, data, self.declared.watch(kind, detail, name) if self.declared else None)
         if kind == "list":
             self.declared.take_list(self.staging / name)
             self.reader.cap(self.declared.total(self.reader.count, self.count),
@@ -162,13 +162,16 @@ class _Members:
             raise BadArchive(f"archive member {name!r} comes where {_expected(self.phase + 1)} must")
         self.phase = order
 
-    def _write(self, name: str, data) -> str:
-        """Write a member below staging (a name of the layout: no way out), hashing it."""
+    def _write(self, name: str, data, watch=None) -> str:
+        """Write a member below staging (a name of the layout: no way out), hashing it;
+        each chunk is first given to ``watch`` (``Declared.watch``), which may refuse it."""
         path = self.staging / name
         mutations.makedirs(path.parent)
         hasher = hashlib.sha256()
         with mutations.create(path) as out:
             while chunk := data.read(CHUNK):
+                if watch is not None:
+                    watch(chunk)
                 hasher.update(chunk)
                 mutations.write(out, chunk)
         return hasher.hexdigest()

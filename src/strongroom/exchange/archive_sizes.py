@@ -15,7 +15,13 @@ it is read, is held to what the archive itself declared:
   headers and padding (``PER_MEMBER``) and the archive's closing blocks.
 
 A member whose header says more, or an object the list does not name, is refused before
-it is read, and the decompressed stream is cut at the declared total: a crafted archive
+it is read. The file list and the record dumps, whose sizes only the manifest (which
+nobody signed for this site) declares, are watched as they stream (``watch``): a list
+line longer than ``MAX_LINE`` or more lines than the manifest counts, a BSON document
+whose length field is not that of a document (at least ``MIN_DOCUMENT``, at most
+``MAX_DOCUMENT`` bytes, ending in a zero byte) or more documents than it counts, stop
+the member at once; so a manifest that declares gigabytes for a bomb of zeros gains
+nothing. And and the decompressed stream is cut at the declared total: a crafted archive
 that would expand to gigabytes writes next to nothing. What is declared is checked too,
 in the end (``archive_reading``): the list against the manifest's checksum as soon as it
 is read, every dump and object against its hash.
@@ -36,6 +42,8 @@ PER_DOCUMENT = 256
 PER_MEMBER = 4 * 512  # a member's header, a pax header and its block, its padding
 CLOSING = 20 * 512  # the two end blocks and the last record's padding
 CHECKSUM_LINE = 256  # "<64 hex>  <member name>\n"
+MIN_DOCUMENT = 5  # a BSON document: its int32 length, no field, its closing zero byte
+MAX_DOCUMENT = (16 << 20) + (16 << 10)  # MongoDB's 16 MiB, and what mongodump allows beyond it
 
 
 class Declared:
@@ -48,6 +56,9 @@ class Declared:
         for name, info in collections.items():
             if not isinstance(info, dict) or not _count(info.get("bytes")) or not _count(info.get("count")):
                 raise BadArchive(f"the archive's manifest gives collection {name!r} no size")
+            if info["count"] * MIN_DOCUMENT > info["bytes"]:
+                raise BadArchive(f"the archive's manifest gives collection {name!r} {info['count']} records "
+                                 f"in {info['bytes']} bytes: no BSON holds that")
         self.manifest, self.entries, self.collections = manifest, files["entries"], collections
         self.sizes: dict[str, int] | None = None  # object -> size, once the list is read
         self.uses: Counter = Counter()  # object -> file entries that copy it
@@ -79,6 +90,16 @@ class Declared:
             raise BadArchive(f"archive member {name!r} is {size} bytes, but the archive's own {said} "
                              f"{'gives it' if exact else 'allows it at most'} {limit}: refused before it is read")
 
+    def watch(self, kind: str, detail: str | None, name: str):
+        """A function to give each chunk of member ``name`` as it is read, which raises
+        ``BadArchive`` as soon as the content cannot be what the manifest declares; None
+        for members held to an exact size the list gives or checked whole."""
+        if kind == "list":
+            return _Lines(name, self.entries).feed
+        if kind == "db" and name.endswith(".bson"):
+            return _Documents(name, self.collections[detail]["count"]).feed
+        return None
+
     def take_list(self, path: Path) -> None:
         """Read the file list just written (checked against the manifest's checksum and
         count, and by the validator every restore uses): the objects and their sizes."""
@@ -105,6 +126,61 @@ class Declared:
         members = members_so_far + 3 * len(self.collections) + len(self.sizes) + 1
         return (so_far + dumps + sum(self.sizes.values()) + members * CHECKSUM_LINE
                 + (members - members_so_far) * PER_MEMBER + CLOSING)
+
+
+class _Lines:
+    """A file list as it streams: no line longer than ``MAX_LINE``, at most ``entries`` lines."""
+
+    def __init__(self, name: str, entries: int):
+        self.name, self.left, self.open = name, entries, 0  # bytes of the line not ended yet
+
+    def feed(self, chunk: bytes) -> None:
+        ends = chunk.count(b"\n")
+        self.left -= ends
+        if self.left < 0:
+            raise BadArchive(f"archive member {self.name!r} has more lines than the archive's own manifest "
+                             "counts entries: refused as it was read")
+        self.open = len(chunk) - chunk.rfind(b"\n") - 1 if ends else self.open + len(chunk)
+        if self.open > MAX_LINE:
+            raise BadArchive(f"archive member {self.name!r} has a line of more than {MAX_LINE} bytes, "
+                             "which no file list holds: refused as it was read")
+
+
+class _Documents:
+    """A BSON dump as it streams: each document's length field is a document's (at least
+    ``MIN_DOCUMENT``, at most ``MAX_DOCUMENT``), each ends in a zero byte, and there are
+    at most ``count`` of them."""
+
+    def __init__(self, name: str, count: int):
+        self.name, self.left = name, count
+        self.head = b""  # the start of a length field cut by a chunk's end
+        self.need = 0  # bytes of the current document still to come
+
+    def feed(self, chunk: bytes) -> None:
+        at, end = 0, len(chunk)
+        while at < end:
+            if self.need:
+                step = min(self.need, end - at)
+                at, self.need = at + step, self.need - step
+                if not self.need and chunk[at - 1] != 0:
+                    self._refuse("a document that does not end in a zero byte")
+                continue
+            taken = chunk[at:at + 4 - len(self.head)]
+            self.head, at = self.head + taken, at + len(taken)
+            if len(self.head) < 4:
+                return
+            length = int.from_bytes(self.head, "little", signed=True)
+            self.head = b""
+            if not MIN_DOCUMENT <= length <= MAX_DOCUMENT:
+                self._refuse(f"a document {length} bytes long")
+            self.left -= 1
+            if self.left < 0:
+                self._refuse("more documents than the archive's own manifest counts")
+            self.need = length - 4
+
+    def _refuse(self, what: str) -> None:
+        raise BadArchive(f"archive member {self.name!r} holds {what}, which no record dump holds: "
+                         "refused as it was read")
 
 
 def _count(value: object) -> bool:

@@ -6,6 +6,7 @@ The remote (a bucket and a prefix in it, ``remote_store``) holds:
 <prefix>strongroom-remote.json   whether the copies are encrypted, and the key's public id
 <prefix>objects/<name>           content, one object per distinct content hash
 <prefix>backups/<name>           one remote manifest per backup copied
+<prefix>leases/<kind>-<random>   a push or prune under way (``remote_lease``)
 ```
 
 Names and content are as ``remote_cipher`` makes them (plain, or sealed under the
@@ -26,6 +27,9 @@ Guarantees:
 - ``prune`` deletes the remote manifests its policy does not keep first, then the
   objects no remaining manifest (of any scope or run mode) names: an interruption
   leaves at worst objects nobody names, which the next prune deletes.
+- Pushes and prunes of several hosts or run modes on one prefix hold leases
+  (``remote_lease``): no prune deletes an object a push under way sent or counts on; it
+  leaves them for a later prune (``objects_deferred``).
 - One remote holds encrypted or plain copies, never both, and one key: the marker says
   which, and any other key or none is refused before anything is read or written.
 """
@@ -43,6 +47,7 @@ from strongroom.config import RemoteSettings
 from strongroom.db import dbdump
 from strongroom.errors import BadInput, CorruptBackup, InvalidName, NotFound
 from strongroom.ids import backup_id_sort_key, is_mode_name, validate_backup_id
+from strongroom.offsite import remote_lease
 from strongroom.offsite.remote_cipher import Plain, Sealed, cipher_for
 from strongroom.offsite.remote_store import ObjectStore, S3Store
 from strongroom.repo.manifest import FILE_LIST, HEX64, iter_entries, summary
@@ -138,21 +143,24 @@ class Remote:
     def push(self, sr, scope: Scope, backup_ids: list[str]) -> dict:
         """Copy the backups (oldest first) that the remote lacks (the caller holds the lock)."""
         self.check_marker(create=True)
-        present = set(self.store.list(OBJECTS))
-        manifests = set(self.store.list(BACKUPS))
         result = {"pushed": [], "already": [], "objects_uploaded": 0, "bytes_uploaded": 0,
                   "encrypted": self.cipher.encrypted, "remote": self.store.describe(),
                   "warnings": [] if self.cipher.encrypted else [UNENCRYPTED]}
-        for backup_id in sorted(backup_ids, key=backup_id_sort_key):
-            name = self.manifest_name(sr.config.mode, scope, backup_id)
-            if name in manifests:
-                result["already"].append(backup_id)
-                continue
-            self._push_one(sr, scope, backup_id, name, present, result)
-            result["pushed"].append(backup_id)
+        with remote_lease.holding(self.store, "push") as lease:
+            lease.wait_while("prune")  # then no prune deletes what is listed here, or sent
+            present = set(self.store.list(OBJECTS))
+            manifests = set(self.store.list(BACKUPS))
+            for backup_id in sorted(backup_ids, key=backup_id_sort_key):
+                name = self.manifest_name(sr.config.mode, scope, backup_id)
+                if name in manifests:
+                    result["already"].append(backup_id)
+                    continue
+                self._push_one(sr, scope, backup_id, name, present, result, lease)
+                result["pushed"].append(backup_id)
         return result
 
-    def _push_one(self, sr, scope: Scope, backup_id: str, name: str, present: set[str], result: dict) -> None:
+    def _push_one(self, sr, scope: Scope, backup_id: str, name: str, present: set[str], result: dict,
+                  lease: remote_lease.Lease) -> None:
         path, manifest = sr.store.open(scope, backup_id)
         problems = verifying.check_before_restore(path, manifest)
         if problems:
@@ -163,6 +171,7 @@ class Remote:
         wanted += [(digest, path / "files" / rel) for digest, rel in files.items()]
         for done, (digest, source) in enumerate(wanted, 1):
             sr.progress("push", done, len(wanted))
+            lease.renew_if_due()
             object_name = OBJECTS + self.cipher.object_name(digest)
             if object_name not in present:
                 result["bytes_uploaded"] += self._upload(object_name, source, digest)
@@ -172,6 +181,7 @@ class Remote:
                "project": scope.project_id, "id": backup_id, "manifest": manifest, "parts": parts,
                "objects": sorted({digest for digest, _ in wanted})}
         # Last: once the manifest is there, everything it names is there.
+        lease.check()
         self._upload_bytes(name, json.dumps(doc).encode())
 
     def _upload(self, name: str, source: Path, digest: str) -> int:
@@ -215,15 +225,25 @@ class Remote:
         kept = backups_to_keep(list(mine), policy, sequences)
         doomed = sorted((i for i in mine if i not in kept), key=backup_id_sort_key, reverse=True)
         result = {"kept": sorted(kept, key=backup_id_sort_key, reverse=True), "deleted": doomed,
-                  "objects_deleted": 0, "bytes_deleted": 0, "dry_run": dry_run}
-        if dry_run or not doomed:
+                  "objects_deleted": 0, "bytes_deleted": 0, "objects_deferred": 0, "dry_run": dry_run}
+        if dry_run:
             return result
-        self.store.delete([mine[i] for i in doomed])  # manifests first: no copy lists a missing object
-        named = {OBJECTS + self.cipher.object_name(digest)
-                 for name, doc in docs.items() if name not in {mine[i] for i in doomed}
-                 for digest in doc["objects"]}
-        garbage = {name: size for name, size in self.store.list(OBJECTS).items() if name not in named}
-        self.store.delete(sorted(garbage))
+        with remote_lease.holding(self.store, "prune") as lease:
+            self.store.delete([mine[i] for i in doomed])  # manifests first: no copy lists a missing object
+            # Before looking at what is named: a push under way now may need what is not yet
+            # named (a later prune deletes it); a push that starts later waits for this one.
+            pushing = lease.others("push")
+            named = {OBJECTS + self.cipher.object_name(digest)
+                     for doc in self.documents().values() for digest in doc["objects"]}
+            garbage = {name: size for name, size in self.store.list(OBJECTS).items() if name not in named}
+            if pushing:
+                result["objects_deferred"] = len(garbage)
+                return result
+            names = sorted(garbage)
+            for start in range(0, len(names), 1000):
+                lease.check()
+                self.store.delete(names[start:start + 1000])
+            self.store.delete(lease.expired())
         result["objects_deleted"], result["bytes_deleted"] = len(garbage), sum(garbage.values())
         return result
 

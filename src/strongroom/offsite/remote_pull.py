@@ -44,7 +44,9 @@ from strongroom.scopes import Scope, backups_root
 
 def pull(sr, remote: Remote, scope: Scope, backup_id: str) -> dict:
     """Fetch the remote copy of ``backup_id`` into the scope's backups (lock held by the
-    caller); its summary, with ``objects_fetched`` and ``bytes_fetched``."""
+    caller); its summary, with ``objects_fetched``, ``bytes_fetched`` and
+    ``signed_again_from`` (the key id of the site key that had signed it, when it was signed
+    again under this site's key; else None)."""
     if not remote.check_marker():
         raise NotFound(f"no copies at {remote.store.describe()}")
     doc = remote.read_document(remote.manifest_name(sr.config.mode, scope, backup_id))
@@ -56,6 +58,7 @@ def pull(sr, remote: Remote, scope: Scope, backup_id: str) -> dict:
     if backup_id in sr.store.taken_names(scope):
         raise BadInput(f"backup {backup_id} of the {scope} is already here")
     manifest = _trusted(sr, remote, backup_id, doc["manifest"])
+    resigned = manifest is not doc["manifest"]
     check_no_links(sr.config.backups_anchor, backups_root(sr.config, scope))
     check_no_links(sr.config.backups_anchor, sr.store.pool.root)
     staging = sr.store.make_staging(sr.store.staging_path(scope, backup_id))
@@ -69,7 +72,10 @@ def pull(sr, remote: Remote, scope: Scope, backup_id: str) -> dict:
         mutations.rmtree(staging)
         sr.store.pool.collect_garbage()
         raise
-    return {**summary(sr.store.open(scope, backup_id)[1]), **fetched}
+    # Signed again here: the site key that signed it is not this one (a machine rebuilt
+    # without its exported key); the remote key proved who wrote it. The result says so.
+    return {**summary(sr.store.open(scope, backup_id)[1]), **fetched,
+            "signed_again_from": manifest["pulled"]["signed_by"] if resigned else None}
 
 
 def _trusted(sr, remote: Remote, backup_id: str, manifest: dict) -> dict:

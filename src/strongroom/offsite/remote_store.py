@@ -27,6 +27,7 @@ class ObjectStore(Protocol):
 
     def describe(self) -> str: ...
     def list(self, prefix: str) -> dict[str, int]: ...
+    def stamps(self, prefix: str) -> dict[str, float]: ...
     def put(self, key: str, body: BinaryIO) -> None: ...
     def get(self, key: str, out: BinaryIO) -> bool: ...
     def delete(self, keys: list[str]) -> None: ...
@@ -54,14 +55,17 @@ class S3Store:
 
     def list(self, prefix: str) -> dict[str, int]:
         """Every key below ``prefix`` with its size."""
-        found: dict[str, int] = {}
+        return {key: item["Size"] for key, item in self._items(prefix)}
+
+    def stamps(self, prefix: str) -> dict[str, float]:
+        """Every key below ``prefix`` with the store's time of its last write (POSIX seconds)."""
+        return {key: item["LastModified"].timestamp() for key, item in self._items(prefix)}
+
+    def _items(self, prefix: str) -> list[tuple[str, dict]]:
         with self._talking():
             pages = self.client.get_paginator("list_objects_v2").paginate(
                 Bucket=self.bucket, Prefix=self.prefix + prefix)
-            for page in pages:
-                for item in page.get("Contents", []):
-                    found[item["Key"][len(self.prefix):]] = item["Size"]
-        return found
+            return [(item["Key"][len(self.prefix):], item) for page in pages for item in page.get("Contents", [])]
 
     def put(self, key: str, body: BinaryIO) -> None:
         with self._talking():
@@ -74,7 +78,9 @@ class S3Store:
                 response = self.client.get_object(Bucket=self.bucket, Key=self.prefix + key)
             except self.client.exceptions.NoSuchKey:
                 return False
-            out.writelines(response["Body"].iter_chunks(1 << 20))
+            # One write at a time: a spooled temporary file's ``writelines`` holds it all in memory.
+            for chunk in response["Body"].iter_chunks(1 << 20):  # noqa: FURB122
+                out.write(chunk)
         return True
 
     def delete(self, keys: list[str]) -> None:

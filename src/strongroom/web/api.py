@@ -43,7 +43,7 @@ def _strongroom_error(exc: StrongroomError):
 
 
 def _http_error(exc: HTTPException):
-    response = error_response(exc.code or 500, _code(exc), exc.description or exc.name)
+    response = error_response(exc.code or 500, _code(exc), messages.routing(exc, request.path, request.method, api=True))
     for name, value in exc.get_headers():  # a 405's Allow
         if name.lower() != "content-type":
             response.headers[name] = value

@@ -38,10 +38,20 @@ from werkzeug.exceptions import HTTPException
 from strongroom import humanize
 from strongroom.config import Config
 from strongroom.db.engines import database_exists, open_database
-from strongroom.errors import Busy, StrongroomError
+from strongroom.errors import Busy, NotAllowed, StrongroomError
 from strongroom.policy import User
 from strongroom.service import Strongroom
-from strongroom.web import api, csrf, downloads, listing, maintenance, messages, operations
+from strongroom.web import (
+    api,
+    chart,
+    csrf,
+    downloads,
+    listing,
+    maintenance,
+    messages,
+    operations,
+    titles,
+)
 from strongroom.web.face import NAME, Face
 from strongroom.web.layouts import Layout
 
@@ -105,7 +115,9 @@ def make_blueprint(services: Config | Callable[..., Strongroom], current_user: C
 
 def _guard_during_restores(bp: Blueprint, factory: Callable, layout: Layout) -> None:
     """The blueprint's own maintenance answers (``maintenance.py``), after the CSRF check."""
-    guard = maintenance.Guard(factory, layout, maintenance.ALWAYS_OPEN, refuse_writes=False,
+    # A job's page answers for itself: its progress to the session that started it, the
+    # maintenance notice to others (``job_page``).
+    guard = maintenance.Guard(factory, layout, (*maintenance.ALWAYS_OPEN, f"{NAME}.job_page"), refuse_writes=False,
                               is_api=lambda: request.blueprint == f"{NAME}.api")
     bp.before_request(guard.before)
     bp.after_request(guard.after)
@@ -118,9 +130,10 @@ def _install(app: Flask, face: Face, prefix: str, pages_path: str) -> None:
     app.jinja_env.globals["sr_path_url"] = downloads.path_url
     app.jinja_env.filters["sr_path_field"] = downloads.path_field
     app.jinja_env.globals["strongroom_scope_name"] = scope_name
+    app.jinja_env.globals["sr_titled"] = lambda path, exact=False: titles.titled(face, path, exact)
     app.jinja_env.filters.update(sr_size=humanize.size, sr_count=humanize.count,
                                  sr_when=humanize.when, sr_ago=humanize.ago, sr_took=humanize.took,
-                                 sr_path=humanize.path, sr_plural=lambda n, word: humanize.plural(n, word))
+                                 sr_path=humanize.path, sr_text=humanize.escape, sr_plural=lambda n, word: humanize.plural(n, word))
     if app.config.get("SESSION_COOKIE_SAMESITE") is None:
         app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
     app.config["SESSION_COOKIE_HTTPONLY"] = True
@@ -143,7 +156,8 @@ def error_page(exc: StrongroomError):
 
 def routing_error(exc: HTTPException):
     """Routing's 404 and 405 as a page in the panel's look (a 405 keeps its ``Allow``)."""
-    body, status = _page("strongroom/error.html", exc.code or 500, error=exc.description, status=exc.code)
+    body, status = _page("strongroom/error.html", exc.code or 500, error=messages.routing(exc, request.path, request.method),
+                         status=exc.code)
     response = make_response(body, status)
     for name, value in exc.get_headers():
         if name.lower() != "content-type":
@@ -167,13 +181,15 @@ def panel_context(project_id: str | None) -> dict | None:
     if not face.can("view", project_id):
         return None
     job = face.runner.running()
-    listed = listing.page_of(face.list(project_id), request.args)
+    backups = face.list(project_id)
+    listed = listing.page_of(backups, request.args)
     return {
         "project_id": project_id, "backups": listed["rows"], "listing": listed, "panel_link": _panel_link,
         "mode": face.mode, "production": face.production,
         "may_change": face.can("backup", project_id), "notice": face.notice(),
         "job": job if job and job.project == project_id else None, "csrf_token": csrf.token(),
         "ops": operations.panel_operations(face.service(), project_id),
+        "chart": chart.backups_chart(backups),
     }
 
 
@@ -286,7 +302,16 @@ def _start(kind: str, project_id, backup_id=None, note=""):
 def job_page(job_id):
     # One moment of the job for the whole page: the job's thread may end while the page is
     # made, and a page drawn as finished must also carry the outcome's flash.
-    job = _face().job(job_id).still()
+    face = _face()
+    try:
+        job = face.job(job_id).still()
+    except NotAllowed:
+        journal = face.service().maintenance()
+        if journal is None or journal.get("scope") != "site":
+            raise
+        # Another session's job during a site restore: the users are being reloaded, so
+        # nobody can be asked who they are; the notice, as on every other page.
+        return maintenance.answer(journal, face.layout, running=face.service().busy() is not None)
     if job.state == "done":
         found_damage = job.kind == "check" and not (job.result or {}).get("ok")
         flash(job.message, "error" if found_damage else "success")

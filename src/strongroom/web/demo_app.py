@@ -64,14 +64,21 @@ def _control():
     return _state()["factory"]().control
 
 
+def session_user_name() -> str | None:
+    """Who signed in on this session, from the shared control state alone (not the site's
+    users, which a site restore is replacing): the name, or None."""
+    name = session.get(SESSION_USER)
+    token = session.get(SESSION_ID)
+    if not isinstance(name, str) or not isinstance(token, str) or _control().session_user(token) != name:
+        return None  # never signed in, or signed out since: the cookie alone proves nothing
+    return name
+
+
 def current_user() -> User | None:
     """The signed-in demo user, as the blueprint wants it (cached for the request)."""
     if "demo_user" not in g:
         g.demo_user = None
-        name = session.get(SESSION_USER)
-        token = session.get(SESSION_ID)
-        if not isinstance(name, str) or not isinstance(token, str) or _control().session_user(token) != name:
-            name = None  # never signed in, or signed out since: the cookie alone proves nothing
+        name = session_user_name()
         record = _database()["user"].find_one({"user": name}) if name is not None else None
         if record is not None:
             links = _database()["projectUser"].find({"user": name, "role": "organiser"})
@@ -128,8 +135,14 @@ def make_demo_blueprint(config: Config, factory: Callable) -> Blueprint:
 
 
 def _layout_context() -> dict:
-    user = None if g.get("strongroom_maintenance_page") else current_user()
-    return {"demo_user": user, "demo_mode": _state()["config"].mode, "csrf_token": csrf.token(),
+    if g.get("strongroom_maintenance_page"):
+        # The users are not read (a site restore may be replacing them): the header names
+        # who signed in on this session, as the shared control state knows it, without a role.
+        user, name = None, session_user_name()
+    else:
+        user = current_user()
+        name = user.name if user else None
+    return {"demo_user": user, "demo_user_name": name, "demo_mode": _state()["config"].mode, "csrf_token": csrf.token(),
             "layout": LAYOUT, "demo_is_admin": user is not None and user.role in SITE_ROLES,
             "demo_can_sign_in": _signing_in() is not None}
 

@@ -16,7 +16,8 @@ it exists:
   answered 503 too: what it read may have been half-loaded.
 - Requests that routing refuses (404, or 405 with ``Allow``) are answered by routing.
 - A job's status (``/api/v1/jobs/<id>``) always answers: it reads the shared control
-  state, not the site's records (``face.Face.job``).
+  state, not the site's records (``face.Face.job``); so does a job's page, to the session
+  that started the job (to others, the notice: ``blueprint.job_page``).
 
 The journal, the lock or lease and the jobs are shared state (the data dir, the
 database), so every worker of every instance gives the same answers. A journal whose

@@ -93,3 +93,16 @@ def maintenance(journal: dict, running: bool = True, name: str | None = None) ->
         return (f"Maintenance: {restore_running(journal, False, name)}; {during} until `strongroom recover` "
                 "puts it back as it was.")
     return f"Maintenance: {restore_running(journal, True, name)}; {during} until it is done. Try again in a moment."
+
+
+def routing(exc, path: str, method: str, api: bool = False) -> str:
+    """What routing's refusal says, in our words (not Werkzeug's stock text): a 404 names
+    what was asked for, a 405 what the address takes; any other keeps its description."""
+    if exc.code == 404:
+        hint = "the API's addresses are in its openapi.json" if api else "check the address, or go back to the backups"
+        return f"There is nothing at {humanize.escape(path)}: {hint}."
+    if exc.code == 405:
+        allowed = [m for m in getattr(exc, "valid_methods", None) or [] if m not in ("HEAD", "OPTIONS")]
+        takes = f"; it takes {' or '.join(allowed)}" if allowed else ""
+        return f"{humanize.escape(path)} does not take {method}{takes}."
+    return exc.description or exc.name
