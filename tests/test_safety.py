@@ -27,6 +27,7 @@ from faults import (
     sample,
 )
 from strongroom.errors import NoSpace, RestoreFailed
+from strongroom.fs import mutations
 from strongroom.scopes import Scope
 
 SAMPLED = 8
@@ -122,22 +123,93 @@ def test_enospc_during_a_backup_leaves_no_partial_backup(prepared):
     assert not temporary.exists() or not list(temporary.iterdir())
 
 
-def test_sigterm_during_a_restore_rolls_back_and_exits(prepared):
-    from strongroom.cli import clierrors
+def cli_args(config, *args: str) -> list[str]:
+    return ["--data-dir", str(config.data_dir), "--mode", config.mode,
+            *(["--db", config.db_uri] if config.db_uri else []), *args]
 
-    config = prepared.copy()
-    before = State(config, prepared.project_ids)
-    points = count_points(lambda: fresh_service(prepared.copy()).restore_backup(prepared.site_backup))
 
-    def restore_under_cli_handlers():
-        signal.signal(signal.SIGTERM, clierrors.on_stop_signal)
-        fresh_service(config).restore_backup(prepared.site_backup)
+def restore_after_another(prepared, config, sigterm_at: int | None = None) -> int:
+    """In one process, as a test or a host that runs the CLI in-process does: the CLI
+    restores the project's backup (past its point of no return), then the site's, which
+    gets SIGTERM at its ``sigterm_at``-th mutation point. Run in a forked child; return
+    the second command's exit status, or, with no ``sigterm_at``, its mutation points
+    (counted here)."""
+    from click.testing import CliRunner
 
-    status = crash_at(len(points) * 2 // 3, restore_under_cli_handlers, how=signal.SIGTERM)
-    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 1  # unwound, not killed
-    assert fresh_service(config).maintenance() is None  # rolled back in-process, no recovery needed
-    after = State(config, prepared.project_ids)
-    assert after.scope(Scope.site()) == before.scope(Scope.site())
+    from strongroom.cli import main
+
+    def first_then_second(hook) -> int:
+        runner = CliRunner()
+        first = runner.invoke(main, cli_args(config, "restore", prepared.project_backup, "--project",
+                                             prepared.project, "--yes"))
+        assert first.exit_code == 0, first.output
+        previous = mutations.set_hook(hook)
+        try:
+            return runner.invoke(main, cli_args(config, "restore", prepared.site_backup, "--yes")).exit_code
+        finally:
+            mutations.set_hook(previous)
+
+    if sigterm_at is None:
+        points = []
+        assert first_then_second(lambda kind, detail: points.append((kind, detail))) == 0
+        return points
+    pid = os.fork()
+    if pid == 0:  # the child: never returns
+        code = 99
+        try:
+            seen = 0
+
+            def hook(kind, detail):
+                nonlocal seen
+                seen += 1
+                if seen == sigterm_at:
+                    os.kill(os.getpid(), signal.SIGTERM)
+
+            code = first_then_second(hook)
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status), status  # unwound or finished, never killed
+    return os.WEXITSTATUS(status)
+
+
+def point_of(points: list[tuple[str, str]], kind: str, holding: str, after: int = 0) -> int:
+    """The number (from 1) of the first point of ``kind`` whose detail holds ``holding``,
+    past the first ``after`` points."""
+    return next(i for i, (k, detail) in enumerate(points, 1) if i > after and k == kind and holding in detail)
+
+
+def test_sigterm_before_the_point_of_no_return_rolls_back_and_exits(prepared):
+    """SIGTERM while a restore replaces the records (its journal written) or at the swap
+    itself: the restore unwinds, puts back what it had replaced, and the command exits
+    143; nothing is left for a recovery. So too when the process ran a restore before
+    (one that passed its own point of no return: that one's held signals are not this
+    one's)."""
+    points = restore_after_another(prepared, prepared.copy())
+    first_drop = point_of(points, "drop", "", after=point_of(points, "rename", ".journal.json"))  # journal written
+    swap = point_of(points, "rename", ".old-", after=first_drop)  # the live tree moved aside
+    probe = prepared.copy()
+    fresh_service(probe).restore_backup(prepared.project_backup, prepared.project)
+    before = State(probe, prepared.project_ids)  # as the first command leaves the site
+    for k in (first_drop, swap):
+        config = prepared.copy()
+        assert restore_after_another(prepared, config, sigterm_at=k) == 128 + signal.SIGTERM, points[k - 1]
+        assert fresh_service(config).maintenance() is None  # rolled back in-process, no recovery needed
+        assert State(config, prepared.project_ids).scope(Scope.site()) == before.scope(Scope.site()), points[k - 1]
+
+
+def test_sigterm_past_the_point_of_no_return_lets_the_restore_finish(prepared):
+    """Past the swap (the new tree in place) a restore can only be completed: SIGTERM then
+    is held, the restore finishes and the command exits 0, with the backup's state in
+    place and no journal pending (what the CLI says then: test_cli_faults)."""
+    points = restore_after_another(prepared, prepared.copy())
+    swapped = point_of(points, "rename", ".restore-", after=point_of(points, "drop", ""))  # the new tree in
+    cleanup = point_of(points, "create", ".journal.json.tmp", after=swapped)  # the journal's "cleanup"
+    for k in (cleanup, point_of(points, "rmtree", ".sweep-", after=swapped), len(points)):
+        config = prepared.copy()
+        assert restore_after_another(prepared, config, sigterm_at=k) == 0, points[k - 1]  # finished, not stopped
+        assert fresh_service(config).maintenance() is None
+        assert State(config, prepared.project_ids).scope(Scope.site()) == prepared.at_backup.scope(Scope.site())
 
 
 def test_a_crashed_restore_is_recovered_by_the_next_command(prepared, tmp_path):

@@ -49,6 +49,7 @@ class Group(click.Group):
         # Before click takes the sub-command's arguments away: does the line ask for help?
         rest = [*(getattr(ctx, "_protected_args", None) or []), *ctx.args]
         ctx.meta["asks_for_help"] = any(arg in ctx.help_option_names for arg in rest)
+        release_signals()  # a command starts stoppable, whatever one before it in this process passed
         try:
             result = super().invoke(ctx)
         except click.UsageError as exc:  # a sub-command's: click would print four lines
@@ -161,6 +162,13 @@ def hold_signals() -> None:
     (``report_held``), so the exit status, the message, the audit log and the job say
     the same true thing: done."""
     _Held.holding = True
+
+
+def release_signals() -> None:
+    """A new command: a signal stops it again until it passes its own point of no return
+    (the CLI run in-process, as a test or a host does, ran others before it)."""
+    _Held.holding = False
+    _Held.signals.clear()
 
 
 def report_held() -> None:
