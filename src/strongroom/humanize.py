@@ -118,6 +118,6 @@ def ago(value: str | datetime, now: datetime | None = None) -> str:
     return "1 minute ago"
 
 
-def plural(n: int, word: str) -> str:
-    """``1 file``, ``1,204 files``."""
-    return f"{count(n)} {word}{'' if n == 1 else 's'}"
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``1 file``, ``1,204 files``; ``many`` for a word that does not take an s (``copies``)."""
+    return f"{count(n)} {word if n == 1 else many or word + 's'}"

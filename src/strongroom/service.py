@@ -630,12 +630,14 @@ class Strongroom:
         """Summaries of the scope's remote copies in this run mode, newest first."""
         return self._remote().list(self.config.mode, Scope.of(project_id))
 
-    @audited("prune-remote", lambda entry, result: entry.update(bytes=result.get("bytes_deleted"),
-                                                             deleted=result.get("deleted")))
+    @audited("prune-remote", lambda entry, result: entry.update(bytes=result["bytes_deleted"], dry_run=True,
+                                                             would_delete=result["deleted"]) if result["dry_run"]
+             else entry.update(bytes=result["bytes_deleted"], deleted=result["deleted"]))
     def prune_remote(self, policy: RetentionPolicy, project_id: str | None = None, *,
                      dry_run: bool = False, by: str | None = None) -> dict:
         """Delete the remote copies ``policy`` does not keep, then the objects no copy
-        uses. ``{"kept", "deleted", "objects_deleted", "bytes_deleted", "dry_run"}``."""
+        uses. ``{"kept", "deleted", "objects_deleted", "bytes_deleted", "objects_deferred",
+        "dry_run"}``; a dry run deletes nothing and gives the real run's figures."""
         scope = Scope.of(project_id)
         target = self._remote()
         with self._lock("prune", by or _default_user()):
