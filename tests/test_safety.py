@@ -128,44 +128,40 @@ def cli_args(config, *args: str) -> list[str]:
             *(["--db", config.db_uri] if config.db_uri else []), *args]
 
 
-def restore_after_another(prepared, config, sigterm_at: int | None = None) -> int:
+NOT_REACHED = 97  # the child's exit status when the point named never came
+
+
+def restore_after_another(prepared, config, at: list[tuple[str, str]]) -> int:
     """In one process, as a test or a host that runs the CLI in-process does: the CLI
     restores the project's backup (past its point of no return), then the site's, which
-    gets SIGTERM at its ``sigterm_at``-th mutation point. Run in a forked child; return
-    the second command's exit status, or, with no ``sigterm_at``, its mutation points
-    (counted here)."""
+    gets SIGTERM at the point ``at`` names: the first point of the last (kind, detail
+    holding) pair once the points the pairs before it name have passed, in order (named,
+    not numbered: how many points come first depends on the run, a file the pre-restore
+    backup copies rather than links). Run in a forked child; return the second
+    command's exit status (``NOT_REACHED`` if the point never came)."""
     from click.testing import CliRunner
 
     from strongroom.cli import main
 
-    def first_then_second(hook) -> int:
-        runner = CliRunner()
-        first = runner.invoke(main, cli_args(config, "restore", prepared.project_backup, "--project",
-                                             prepared.project, "--yes"))
-        assert first.exit_code == 0, first.output
-        previous = mutations.set_hook(hook)
-        try:
-            return runner.invoke(main, cli_args(config, "restore", prepared.site_backup, "--yes")).exit_code
-        finally:
-            mutations.set_hook(previous)
-
-    if sigterm_at is None:
-        points = []
-        assert first_then_second(lambda kind, detail: points.append((kind, detail))) == 0
-        return points
     pid = os.fork()
     if pid == 0:  # the child: never returns
         code = 99
         try:
-            seen = 0
+            runner = CliRunner()
+            first = runner.invoke(main, cli_args(config, "restore", prepared.project_backup, "--project",
+                                                 prepared.project, "--yes"))
+            assert first.exit_code == 0, first.output
+            waiting = list(at)
 
             def hook(kind, detail):
-                nonlocal seen
-                seen += 1
-                if seen == sigterm_at:
-                    os.kill(os.getpid(), signal.SIGTERM)
+                if waiting and kind == waiting[0][0] and waiting[0][1] in str(detail):
+                    del waiting[0]
+                    if not waiting:
+                        os.kill(os.getpid(), signal.SIGTERM)
 
-            code = first_then_second(hook)
+            mutations.set_hook(hook)
+            code = runner.invoke(main, cli_args(config, "restore", prepared.site_backup, "--yes")).exit_code
+            code = NOT_REACHED if waiting else code
         finally:
             os._exit(code)
     _, status = os.waitpid(pid, 0)
@@ -173,10 +169,8 @@ def restore_after_another(prepared, config, sigterm_at: int | None = None) -> in
     return os.WEXITSTATUS(status)
 
 
-def point_of(points: list[tuple[str, str]], kind: str, holding: str, after: int = 0) -> int:
-    """The number (from 1) of the first point of ``kind`` whose detail holds ``holding``,
-    past the first ``after`` points."""
-    return next(i for i, (k, detail) in enumerate(points, 1) if i > after and k == kind and holding in detail)
+JOURNAL_WRITTEN = ("rename", ".journal.json")  # the restore's journal: the first one it writes
+SWAPPED = ("rename", ".restore-")  # the new tree moved in (the old one moved aside before)
 
 
 def test_sigterm_before_the_point_of_no_return_rolls_back_and_exits(prepared):
@@ -185,29 +179,26 @@ def test_sigterm_before_the_point_of_no_return_rolls_back_and_exits(prepared):
     143; nothing is left for a recovery. So too when the process ran a restore before
     (one that passed its own point of no return: that one's held signals are not this
     one's)."""
-    points = restore_after_another(prepared, prepared.copy())
-    first_drop = point_of(points, "drop", "", after=point_of(points, "rename", ".journal.json"))  # journal written
-    swap = point_of(points, "rename", ".old-", after=first_drop)  # the live tree moved aside
     probe = prepared.copy()
     fresh_service(probe).restore_backup(prepared.project_backup, prepared.project)
     before = State(probe, prepared.project_ids)  # as the first command leaves the site
-    for k in (first_drop, swap):
+    first_drop = [JOURNAL_WRITTEN, ("drop", "")]
+    for at in (first_drop, [*first_drop, ("rename", ".old-")]):  # the live tree about to be moved aside
         config = prepared.copy()
-        assert restore_after_another(prepared, config, sigterm_at=k) == 128 + signal.SIGTERM, points[k - 1]
+        assert restore_after_another(prepared, config, at) == 128 + signal.SIGTERM, at
         assert fresh_service(config).maintenance() is None  # rolled back in-process, no recovery needed
-        assert State(config, prepared.project_ids).scope(Scope.site()) == before.scope(Scope.site()), points[k - 1]
+        assert State(config, prepared.project_ids).scope(Scope.site()) == before.scope(Scope.site()), at
 
 
 def test_sigterm_past_the_point_of_no_return_lets_the_restore_finish(prepared):
     """Past the swap (the new tree in place) a restore can only be completed: SIGTERM then
     is held, the restore finishes and the command exits 0, with the backup's state in
     place and no journal pending (what the CLI says then: test_cli_faults)."""
-    points = restore_after_another(prepared, prepared.copy())
-    swapped = point_of(points, "rename", ".restore-", after=point_of(points, "drop", ""))  # the new tree in
-    cleanup = point_of(points, "create", ".journal.json.tmp", after=swapped)  # the journal's "cleanup"
-    for k in (cleanup, point_of(points, "rmtree", ".sweep-", after=swapped), len(points)):
+    for at in ([SWAPPED, ("create", ".journal.json.tmp")],  # the journal's "cleanup"
+               [SWAPPED, ("rmtree", ".sweep-")],  # the old tree's sweep
+               [SWAPPED, ("unlink", ".reserve")]):  # the last change
         config = prepared.copy()
-        assert restore_after_another(prepared, config, sigterm_at=k) == 0, points[k - 1]  # finished, not stopped
+        assert restore_after_another(prepared, config, at) == 0, at  # finished, not stopped
         assert fresh_service(config).maintenance() is None
         assert State(config, prepared.project_ids).scope(Scope.site()) == prepared.at_backup.scope(Scope.site())
 
