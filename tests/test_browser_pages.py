@@ -24,6 +24,7 @@ from conftest import wait_until
 from strongroom.config import Config
 from strongroom.db.engines import open_database
 from strongroom.demo import create_demo_site
+from strongroom.humanize import MAX_NOTE
 from strongroom.scopes import Scope, scope_dir
 from strongroom.service import Strongroom
 from strongroom.web import create_app
@@ -33,7 +34,13 @@ from web_support import paused_job
 
 pytestmark = [pytest.mark.browser]
 WIDTHS = (420, 1280)
-NOTE = "before the move \u202eevil\u202c \x1b[31m red" + " long" * 40
+# The longest note every face takes (``humanize.validate_note``): markup, right-to-left
+# words (their order beside the numbers is the bdi's to keep), invisible characters the
+# validator lets through (zero-width space, byte-order mark: shown as escapes).
+NOTE = ("before the move <b>bold</b> & \u05e9\u05dc\u05d5\u05dd 12 \u200b\ufeff" + " long" * 100)[:MAX_NOTE]
+# A note stored before that rule, or by another program (the library's inner call, as
+# such a backup was made): bidi override and a terminal escape, shown as escapes.
+OLD_NOTE = "stored before the rule \u202eevil\u202c \x1b[31m red" + " long" * 40
 
 # Each table: does its header row show? Its cells' labels, and their column's header text.
 TABLES = """() => Array.from(document.querySelectorAll("table")).map(table => {
@@ -61,8 +68,9 @@ TABLES = """() => Array.from(document.querySelectorAll("table")).map(table => {
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    """The demo site served from a thread: project A with a few backups (one note full of
-    controls and a bidi override), a site backup; jobs run in threads of this process."""
+    """The demo site served from a thread: project A with a few backups (the longest note
+    taken, with markup and right-to-left words; one stored before the rule, with controls
+    and a bidi override), a site backup; jobs run in threads of this process."""
     data_dir = tmp_path_factory.mktemp("pages") / "data"
     config = Config(data_dir=data_dir)
     database = open_database(config)
@@ -70,6 +78,7 @@ def site(tmp_path_factory):
     project = made.project_ids[0]
     service = Strongroom(config, database=database)
     first = service.make_backup(project, note=NOTE, by="org1")["id"]
+    before_rule = service._make_backup(Scope.project(project), "manual", OLD_NOTE, "org1")["id"]
     scene = min(scope_dir(config, Scope.project(project)).rglob("scene.json"))
     scene.write_text('{"changed": true}')
     (scene.parent / "extra.bin").write_bytes(os.urandom(50_000))
@@ -86,7 +95,7 @@ def site(tmp_path_factory):
     thread = threading.Thread(target=server.serve_forever, daemon=True, name="pages-server")
     thread.start()
     try:
-        yield {"base": f"http://127.0.0.1:{server.server_port}/", "project": project, "first": first,
+        yield {"base": f"http://127.0.0.1:{server.server_port}/", "project": project, "first": first, "before_rule": before_rule,
                "site_backup": site_backup, "app": app, "service": service, "config": config}
     finally:
         server.shutdown()
@@ -234,15 +243,21 @@ def test_the_panel_and_the_status_page_chart_the_backups_over_time(site, browser
 def test_notes_are_shown_escaped_isolated_and_bounded(site, browser):
     base, project, first = site["base"], site["project"], site["first"]
     page = signed_in(browser, base, "admin")
-    for path in (f"projects/{project}", f"backups/projects/{project}/{first}/details"):
+    old = site["before_rule"]
+    for path, words, shown, hidden in (
+            (f"projects/{project}", "before the move", ("<b>bold</b> &", "\\u200b\\ufeff"), ("\u200b", "\ufeff")),
+            (f"backups/projects/{project}/{first}/details", "before the move", ("<b>bold</b> &",), ("\u200b",)),
+            (f"projects/{project}", "stored before the rule", ("\\u202e", "\\x1b"), ("\u202e", "\x1b")),
+            (f"backups/projects/{project}/{old}/details", "stored before the rule", ("\\u202e",), ("\u202e",))):
         page.goto(base + path)
-        note = page.locator(".sr-user-text", has_text="before the move").first
+        note = page.locator(".sr-user-text", has_text=words).first
         text = note.inner_text()
-        assert "\\u202e" in text and "\\x1b" in text and "\u202e" not in text and "\x1b" not in text
+        assert all(s in text for s in shown) and not any(h in text for h in hidden), (path, text)
+        assert note.locator("b").count() == 0  # markup shown as text
         assert note.evaluate("n => getComputedStyle(n).unicodeBidi") == "isolate"
         height = note.bounding_box()["height"]
         line = note.evaluate("n => parseFloat(getComputedStyle(n).lineHeight) || 20")
-        assert height <= 5 * line, (height, line)
+        assert height <= 5 * line, (path, height, line)
 
 
 def test_paths_name_the_edition_beside_its_folder(site, browser):

@@ -168,3 +168,30 @@ def test_a_reader_that_goes_away_ends_the_command_quietly_as_sigpipe_does(config
         finally:
             os.close(writer)
         assert (result.returncode, result.stderr) == (141, ""), (args, result.stderr)
+
+
+@pytest.mark.parametrize("at", [
+    "rename after rename .restore-",  # the journal's "cleanup" being committed, the new tree in place
+    "rmtree after rename .restore-",  # the old tree's sweep
+    "unlink after rename .live-index.json.tmp",  # the journal's removal, the last change
+])
+@pytest.mark.parametrize("stop", ["SIGINT", "SIGTERM"])
+def test_a_signal_past_the_point_of_no_return_lets_the_restore_finish_and_says_done(config, prepared, tmp_path,
+                                                                                      cli, at, stop):
+    """Past the swap a restore can only complete: a Ctrl-C (or SIGTERM) then is held until
+    it has, and the exit status, the message, the audit log all say the same: done."""
+    import json
+
+    from faults import fresh_service
+
+    site_json = config.working_dir / "site.json"
+    assert site_json.read_text() == "changed"
+    result = run_with_fault(config, ["restore", prepared["site"], "--yes"], stop, at, tmp_path / "log")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("Restored the whole site from"), result.stdout
+    assert result.stderr == (f"strongroom: {stop} came after the point of no return: the operation was completed, "
+                             "not stopped\n")
+    assert site_json.read_text() != "changed"  # the backup's state, really
+    assert fresh_service(config).maintenance() is None  # no journal left pending
+    last = json.loads(cli("log", "--json").output)[-1]
+    assert (last["operation"], last["outcome"]) == ("restore", "ok"), last

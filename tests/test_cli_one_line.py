@@ -89,5 +89,27 @@ def test_answering_no_at_the_confirmation_exits_1_cancelled_and_changes_nothing(
     backup_id = cli("backup").output.strip()
     before = tree_fingerprint(config.data_dir / "backups"), tree_fingerprint(config.working_dir)
     code, err, _ = run_on_a_terminal(config, [command, backup_id], b"n\n")
-    assert code == 1 and "cancelled" in err, err
+    assert code == 1 and err == "strongroom: cancelled: nothing was changed\n", err  # the user's choice: no "error"
     assert (tree_fingerprint(config.data_dir / "backups"), tree_fingerprint(config.working_dir)) == before
+
+
+def test_a_restore_against_an_unreachable_mongodb_says_so_by_one_rule_in_the_line_the_log_and_the_panel(
+        cli_process, cli, config, site):
+    """One rule for a database failure: the server and the cause, never pymongo's dump of
+    its timeouts and topology; the same words on the terminal, in the audit log and in
+    the panel's last operations (which read the audit log)."""
+    import json
+
+    from strongroom.service import Strongroom
+    from strongroom.web.operations import panel_operations
+
+    backup = cli("backup").output.strip()
+    result = cli_process("--db", "mongodb://127.0.0.1:1/site", "restore", backup, "--yes", timeout=60)
+    line = one_line(result)
+    assert result.returncode == 1
+    assert line == "strongroom: error: cannot reach the database server 127.0.0.1:1: [Errno 111] Connection refused"
+    logged = json.loads(cli("log", "--json").output)[-1]
+    assert (logged["operation"], logged["outcome"]) == ("restore", "failed")
+    assert logged["error"] == "cannot reach the database server 127.0.0.1:1: [Errno 111] Connection refused"
+    shown = panel_operations(Strongroom(config), None)["entries"][0]
+    assert shown["error"] == logged["error"]

@@ -193,7 +193,7 @@ def test_a_lost_key_hides_no_backup_and_makes_no_new_key(service, config, site, 
     assert as_json.returncode == text.returncode == 0
     site_status = json.loads(as_json.stdout)["scopes"][0]
     assert site_status["backups"] == 1 and site_status["unopened"][0]["signed_by"] == fingerprint
-    assert "no backups" not in text.stdout and "1 backups, NONE OPENS" in text.stdout
+    assert "no backups" not in text.stdout and "1 backup, NONE OPENS" in text.stdout
     assert "MISSING" in text.stdout
 
     refused = _run(config, "backup")

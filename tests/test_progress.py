@@ -206,3 +206,52 @@ def test_a_backup_reports_records_dumped_then_bytes_read_then_the_flush(config, 
     assert read[-1] == (made["bytes"], made["bytes"]) == (FILES * SIZE, FILES * SIZE)
     shown = progress.snapshot()
     assert shown["words"] == "Writing to disk" and 0 < shown["percent"] < 100
+
+
+class Snapshots(Recording):
+    """The model, keeping what a person read (``snapshot``) at every report of reading."""
+
+    def __init__(self):
+        super().__init__()
+        self.read = []
+
+    def __call__(self, step, done, total):
+        super().__call__(step, done, total)
+        if step == "reading":
+            self.read.append(self.snapshot())
+
+
+def test_a_first_backups_bar_shows_the_total_it_reads_from_its_first_report(config, database):
+    """A first backup has no earlier one to say how much it reads: a walk that reads no
+    content finds the total first, so the amount shows "x of total" and the bar moves
+    with the bytes rather than sitting near its end."""
+    live = scope_dir(config, Scope.site())
+    (live / "many").mkdir(parents=True)
+    for n in range(350):  # the snapshot reports every 100 files: several reports before the end
+        (live / "many" / f"f{n:03}.bin").write_bytes(bytes([n % 256]) * 2000)
+    progress = Snapshots()
+    made = Strongroom(config, database=database, progress=progress).make_backup()
+    assert len(progress.read) >= 3
+    assert all(shown["total"] == made["bytes"] for shown in progress.read), progress.read
+    assert [shown["done"] for shown in progress.read] == sorted(shown["done"] for shown in progress.read)
+    assert progress.read[0]["done"] < made["bytes"]
+
+
+def test_a_restores_bar_does_not_count_on_flushing_bytes_it_never_copied():
+    """A restore that copies little (most files linked, as after a small change) flushes
+    little: the time left once the copy is over is the records' load and the switch,
+    not a flush of the whole backup's bytes (the bar went from 26 % to done)."""
+    from strongroom.progress_model import restore_plan
+
+    now = [0.0]
+    model = ProgressModel(clock=lambda: now[0])
+    manifest = {"files": {"entries": 4000, "bytes": 706_000_000}, "collections": {"project": {"count": 100}}}
+    model.plan(restore_plan(manifest))
+    for step, total, seconds in (("checking", 4000, 0.1), ("saving", 4000, 1.0), ("copying", 706_000_000, 1.0)):
+        model(step, 0, total)
+        now[0] += seconds
+        model(step, total, total)
+    model("flushing", 0, 0)  # nothing was copied: nothing to flush
+    left = model.snapshot()["eta_seconds"]
+    assert left < 0.5, left  # the load of 100 records and the switch; not 1.4 s of flushing 706 MB
+    assert model.fraction() > 0.8

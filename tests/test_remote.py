@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from conftest import free_port, records_fingerprint, s3_client, tree_fingerprint
+from strongroom import humanize
 from strongroom.errors import BadInput, CorruptBackup, NotFound, RemoteFailed
 from strongroom.offsite.remote import OBJECTS, Remote
 from strongroom.offsite.remote_cipher import CHUNK, NONCE, TAG, Sealed
@@ -289,11 +290,24 @@ def test_prune_remote_keeps_what_the_policy_keeps_and_deletes_content_only_the_o
     old_digest = next(e["hash"] for e in _entries(sr, ids[0]) if e["path"] == only_old.name)
     assert any(k.endswith(f"/objects/{old_digest}") for k in _bucket(settings))
 
-    dry = cli("prune", "--remote", "--keep-last", "2", "--dry-run", "--json")
-    assert json.loads(dry.output)["deleted"] == [ids[1], ids[0]]
-    assert len(sr.list_remote()) == 4
-    pruned = cli("prune", "--remote", "--keep-last", "2", "--yes")
+    bucket = {key: found["etag"] for key, found in _bucket(settings).items()}
+    dry = json.loads(cli("prune", "--remote", "--keep-last", "2", "--dry-run", "--json").output)
+    assert dry["deleted"] == [ids[1], ids[0]] and dry["dry_run"] is True
+    assert dry["objects_deleted"] >= 1 and dry["bytes_deleted"] >= len("gone after the first backup")
+    words = cli("prune", "--remote", "--keep-last", "2", "--dry-run").output.splitlines()
+    assert words == [f"Would delete 2 remote copies, kept 2 ({humanize.size(dry['bytes_deleted'])} would be freed).",
+                     f"  {ids[1]}", f"  {ids[0]}"]
+    assert {key: found["etag"] for key, found in _bucket(settings).items()} == bucket  # nothing written, not a lease
+    logged = json.loads(cli("log", "--json").output)[-1]
+    assert (logged["operation"], logged["dry_run"], logged["would_delete"]) == ("prune-remote", True, [ids[1], ids[0]])
+    assert "deleted" not in logged and logged["bytes"] == dry["bytes_deleted"]
+
+    pruned = cli("prune", "--remote", "--keep-last", "2", "--yes", "--json")
     assert pruned.exit_code == 0, pruned.output
+    done = json.loads(pruned.output)
+    assert {**done, "dry_run": True} == dry  # the dry run's figures were the real run's
+    logged = json.loads(cli("log", "--json").output)[-1]
+    assert (logged["deleted"], logged["bytes"], "dry_run" in logged) == ([ids[1], ids[0]], done["bytes_deleted"], False)
 
     assert [b["id"] for b in sr.list_remote()] == [ids[3], ids[2]]
     assert not any(k.endswith(f"/objects/{old_digest}") for k in _bucket(settings))

@@ -27,6 +27,7 @@ from faults import (
     sample,
 )
 from strongroom.errors import NoSpace, RestoreFailed
+from strongroom.fs import mutations
 from strongroom.scopes import Scope
 
 SAMPLED = 8
@@ -122,22 +123,84 @@ def test_enospc_during_a_backup_leaves_no_partial_backup(prepared):
     assert not temporary.exists() or not list(temporary.iterdir())
 
 
-def test_sigterm_during_a_restore_rolls_back_and_exits(prepared):
-    from strongroom.cli import clierrors
+def cli_args(config, *args: str) -> list[str]:
+    return ["--data-dir", str(config.data_dir), "--mode", config.mode,
+            *(["--db", config.db_uri] if config.db_uri else []), *args]
 
-    config = prepared.copy()
-    before = State(config, prepared.project_ids)
-    points = count_points(lambda: fresh_service(prepared.copy()).restore_backup(prepared.site_backup))
 
-    def restore_under_cli_handlers():
-        signal.signal(signal.SIGTERM, clierrors.on_stop_signal)
-        fresh_service(config).restore_backup(prepared.site_backup)
+NOT_REACHED = 97  # the child's exit status when the point named never came
 
-    status = crash_at(len(points) * 2 // 3, restore_under_cli_handlers, how=signal.SIGTERM)
-    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 1  # unwound, not killed
-    assert fresh_service(config).maintenance() is None  # rolled back in-process, no recovery needed
-    after = State(config, prepared.project_ids)
-    assert after.scope(Scope.site()) == before.scope(Scope.site())
+
+def restore_after_another(prepared, config, at: list[tuple[str, str]]) -> int:
+    """In one process, as a test or a host that runs the CLI in-process does: the CLI
+    restores the project's backup (past its point of no return), then the site's, which
+    gets SIGTERM at the point ``at`` names: the first point of the last (kind, detail
+    holding) pair once the points the pairs before it name have passed, in order (named,
+    not numbered: how many points come first depends on the run, a file the pre-restore
+    backup copies rather than links). Run in a forked child; return the second
+    command's exit status (``NOT_REACHED`` if the point never came)."""
+    from click.testing import CliRunner
+
+    from strongroom.cli import main
+
+    pid = os.fork()
+    if pid == 0:  # the child: never returns
+        code = 99
+        try:
+            runner = CliRunner()
+            first = runner.invoke(main, cli_args(config, "restore", prepared.project_backup, "--project",
+                                                 prepared.project, "--yes"))
+            assert first.exit_code == 0, first.output
+            waiting = list(at)
+
+            def hook(kind, detail):
+                if waiting and kind == waiting[0][0] and waiting[0][1] in str(detail):
+                    del waiting[0]
+                    if not waiting:
+                        os.kill(os.getpid(), signal.SIGTERM)
+
+            mutations.set_hook(hook)
+            code = runner.invoke(main, cli_args(config, "restore", prepared.site_backup, "--yes")).exit_code
+            code = NOT_REACHED if waiting else code
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status), status  # unwound or finished, never killed
+    return os.WEXITSTATUS(status)
+
+
+JOURNAL_WRITTEN = ("rename", ".journal.json")  # the restore's journal: the first one it writes
+SWAPPED = ("rename", ".restore-")  # the new tree moved in (the old one moved aside before)
+
+
+def test_sigterm_before_the_point_of_no_return_rolls_back_and_exits(prepared):
+    """SIGTERM while a restore replaces the records (its journal written) or at the swap
+    itself: the restore unwinds, puts back what it had replaced, and the command exits
+    143; nothing is left for a recovery. So too when the process ran a restore before
+    (one that passed its own point of no return: that one's held signals are not this
+    one's)."""
+    probe = prepared.copy()
+    fresh_service(probe).restore_backup(prepared.project_backup, prepared.project)
+    before = State(probe, prepared.project_ids)  # as the first command leaves the site
+    first_drop = [JOURNAL_WRITTEN, ("drop", "")]
+    for at in (first_drop, [*first_drop, ("rename", ".old-")]):  # the live tree about to be moved aside
+        config = prepared.copy()
+        assert restore_after_another(prepared, config, at) == 128 + signal.SIGTERM, at
+        assert fresh_service(config).maintenance() is None  # rolled back in-process, no recovery needed
+        assert State(config, prepared.project_ids).scope(Scope.site()) == before.scope(Scope.site()), at
+
+
+def test_sigterm_past_the_point_of_no_return_lets_the_restore_finish(prepared):
+    """Past the swap (the new tree in place) a restore can only be completed: SIGTERM then
+    is held, the restore finishes and the command exits 0, with the backup's state in
+    place and no journal pending (what the CLI says then: test_cli_faults)."""
+    for at in ([SWAPPED, ("create", ".journal.json.tmp")],  # the journal's "cleanup"
+               [SWAPPED, ("rmtree", ".sweep-")],  # the old tree's sweep
+               [SWAPPED, ("unlink", ".reserve")]):  # the last change
+        config = prepared.copy()
+        assert restore_after_another(prepared, config, at) == 0, at  # finished, not stopped
+        assert fresh_service(config).maintenance() is None
+        assert State(config, prepared.project_ids).scope(Scope.site()) == prepared.at_backup.scope(Scope.site())
 
 
 def test_a_crashed_restore_is_recovered_by_the_next_command(prepared, tmp_path):

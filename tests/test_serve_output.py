@@ -38,3 +38,18 @@ def test_serve_prints_the_strongroom_info_line_of_a_backup_made_through_the_web(
     lines = [line for line in err.splitlines() if " strongroom INFO backup " in line]
     assert len(lines) == 1, err
     assert re.search(r"backup \S+ of the site: \d+ files, \d+ bytes read", lines[0])
+
+
+def test_serve_stopped_by_sigterm_says_it_stopped_and_exits_0_not_as_an_error(tmp_path):
+    data_dir = tmp_path / "data"
+    base = [sys.executable, "-m", "strongroom.cli", "--data-dir", str(data_dir)]
+    subprocess.run([*base, "demo", "init"], capture_output=True, check=True, timeout=120)
+    process = subprocess.Popen([*base, "serve", "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, stdin=subprocess.DEVNULL)
+    try:
+        assert "Serving the demo app on" in process.stdout.readline()  # it is up, its handlers in place
+    finally:
+        process.terminate()
+        _, err = process.communicate(timeout=30)
+    assert process.returncode == 0, err
+    assert "error" not in err and err.strip().splitlines()[-1] == "Stopped serving (SIGTERM).", err

@@ -65,7 +65,7 @@ def test_counts_have_their_plurals_and_sizes_one_style(web_data):
 def test_prune_says_one_backup_not_one_backups(cli, site):
     cli("backup")
     cli("backup")
-    assert "Would delete 1 backup, kept 1." in cli("prune", "--keep-last", "1", "--dry-run").output
+    assert "Would delete 1 backup, kept 1 (0 B would be freed)." in cli("prune", "--keep-last", "1", "--dry-run").output
 
 
 def test_the_panel_shows_20_backups_a_page_and_can_hide_pre_restore_ones(web_data):

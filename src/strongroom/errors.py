@@ -1,5 +1,7 @@
 """Typed errors of the core. The CLI maps them to exit codes, the web to HTTP statuses."""
 
+import re
+
 
 class StrongroomError(Exception):
     """Base of every error the core raises on purpose."""
@@ -160,3 +162,33 @@ def os_reason(exc: OSError) -> str:
     """An OS error in a few words: its text and, when it has one, the file it names."""
     text = exc.strerror or str(exc) or type(exc).__name__
     return f"{text}: {exc.filename}" if exc.filename else text
+
+
+DRIVER_MODULES = ("sqlite3", "pymongo", "montydb", "bson")
+UNREACHABLE = ("ServerSelectionTimeoutError", "AutoReconnect", "ConnectionFailure", "NetworkTimeout")
+_DRIVER_TAIL = re.compile(r" \(configured timeouts|, Timeout: |, Topology Description: ")
+
+
+def describe(exc: BaseException) -> str:
+    """Any error in one short line, the one rule of every face (CLI, audit log, jobs, the
+    panel): an OS error by its text and file, ours by its message, and a database
+    failure as a sentence with the server and the cause (``cannot reach the database
+    server 127.0.0.1:27017: [Errno 111] Connection refused``), never the driver's dump
+    of its timeouts and topology."""
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted"
+    if isinstance(exc, StrongroomError):
+        text = str(exc) or type(exc).__name__
+    elif isinstance(exc, OSError) and exc.strerror and type(exc).__module__.split(".")[0] not in DRIVER_MODULES:
+        text = os_reason(exc)
+    elif type(exc).__module__.split(".")[0] in DRIVER_MODULES:
+        first = _DRIVER_TAIL.split(str(exc), maxsplit=1)[0].strip()
+        if type(exc).__name__ in UNREACHABLE:
+            server, _, cause = first.split(",")[0].partition(": ")
+            text = (f"cannot reach the database server {server}: {cause}" if cause else
+                    f"cannot reach the database server: {server or 'no server answered'}")
+        else:
+            text = f"database error: {first or type(exc).__name__}"
+    else:
+        text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return " ".join(text.split())

@@ -6,6 +6,8 @@ import os
 import re
 from datetime import UTC, datetime
 
+from strongroom.errors import BadInput
+
 
 def size(n: int) -> str:
     """``3.2 MB``: decimal units, one decimal from kB up."""
@@ -27,6 +29,25 @@ _REFUSED = re.compile(f"[{REFUSED_IN_TEXT}]")
 def has_refused_characters(text: str) -> bool:
     """Does ``text`` hold a character no user text may hold (``REFUSED_IN_TEXT``)?"""
     return _REFUSED.search(text) is not None
+
+
+MAX_NOTE = 500  # characters
+
+
+def validate_note(value: object) -> str:
+    """A note from a user, by the one rule every face applies (the CLI's ``--note``, the
+    API and the web forms, ``import``): text of at most ``MAX_NOTE`` characters on one
+    line, none of ``REFUSED_IN_TEXT`` (controls, line separators, bidirectional
+    controls, lone surrogates); ``BadInput`` otherwise. None is no note; the note is
+    returned without surrounding spaces."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise BadInput("the note must be text")
+    if len(value) > MAX_NOTE or has_refused_characters(value):
+        raise BadInput(f"the note must be one line of at most {MAX_NOTE} printable characters "
+                       "(no control, line-separator or bidirectional-control characters)")
+    return value.strip()
 
 
 def escape(text: str) -> str:
@@ -97,6 +118,6 @@ def ago(value: str | datetime, now: datetime | None = None) -> str:
     return "1 minute ago"
 
 
-def plural(n: int, word: str) -> str:
-    """``1 file``, ``1,204 files``."""
-    return f"{count(n)} {word}{'' if n == 1 else 's'}"
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``1 file``, ``1,204 files``; ``many`` for a word that does not take an s (``copies``)."""
+    return f"{count(n)} {word if n == 1 else many or word + 's'}"

@@ -126,10 +126,15 @@ def validate_relative_path(value: object) -> PurePosixPath:
 def check_relative_path(value: object) -> None:
     """``validate_relative_path``'s checks alone, for a caller that keeps the string (a
     file list's every entry: building the ``PurePosixPath`` was most of the cost)."""
-    if not isinstance(value, str) or not value or "\0" in value or value.startswith("/"):
-        raise InvalidName(f"not a relative path: {_shown(value)}")
-    if any(part in ("", ".", "..") for part in value.split("/")):
-        raise InvalidName(f"not a relative path: {_shown(value)}")
+    if not isinstance(value, str) or not value or "\0" in value:
+        raise InvalidName(f"not a path: {_shown(value)}")
+    if value.startswith("/"):
+        raise InvalidName(f"refusing the absolute path {_shown(value)}: paths are relative to the scope's folder")
+    parts = value.split("/")
+    if ".." in parts:
+        raise InvalidName(f"refusing the path {_shown(value)}: '..' could lead out of the scope's folder")
+    if any(part in ("", ".") for part in parts):
+        raise InvalidName(f"refusing the path {_shown(value)}: an empty or '.' part (write it without)")
     try:
         os.fsencode(value)  # bytes that are not UTF-8 come as surrogate escapes; no other surrogate
     except UnicodeEncodeError:

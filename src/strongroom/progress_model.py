@@ -10,7 +10,10 @@ a plain callable that lacks them loses nothing (``announce`` and ``nested`` chec
   in order, with the work each is expected to take (None: unknown);
 - ``enter(phase)`` / ``leave()``: an operation run as one phase of another (the
   pre-restore backup is the restore's "Saving the current state"); its own plan then
-  fills that one phase.
+  fills that one phase;
+- ``no_return()``: the operation has passed its point of no return (a restore's swap):
+  from here on it completes, so a face that would stop it on a signal should let it
+  finish and say so (``past_no_return``; the CLI defers Ctrl-C, ``cli.clierrors``).
 
 ``ProgressModel`` turns that into what a person reads (``snapshot``): the phase in
 words, the amount done in its unit, an overall fraction and an estimate of the time
@@ -88,6 +91,13 @@ def announce(progress: Progress | None, phases: list[tuple[str, float | None]]) 
         plan(phases)
 
 
+def past_no_return(progress: Progress | None) -> None:
+    """Tell ``progress`` the operation can no longer be undone, only completed, if it listens."""
+    no_return = getattr(progress, "no_return", None)
+    if no_return is not None:
+        no_return()
+
+
 @contextmanager
 def nested(progress: Progress | None, phase: str) -> Iterator[None]:
     """Run an operation as the phase ``phase`` of the one reporting to ``progress``."""
@@ -112,7 +122,7 @@ def restore_plan(manifest: dict) -> list[tuple[str, float | None]]:
     """A restore's phases with the work each is expected to take, from its backup."""
     files, records = manifest["files"], sum(c.get("count", 0) for c in manifest["collections"].values())
     return [("checking", files.get("entries")), ("saving", files.get("entries")), ("copying", files.get("bytes")),
-            ("flushing", files.get("bytes")), ("loading", records), ("switching", 1)]
+            ("flushing", None), ("loading", records), ("switching", 1)]  # flushed: what is copied, told then
 
 
 def outcome_of(error: BaseException) -> str:
@@ -156,7 +166,7 @@ class _Frame:
         spent = left = 0.0
         for step, expected in self.expected.items():
             phase = phase_of(step)
-            total = self.totals.get(step) or expected
+            total = self.totals.get(step, expected)
             taken = self.spent.get(step, 0.0)
             if step == self.current:
                 taken += now - self.since
@@ -204,7 +214,7 @@ class ProgressModel:
             frame = self._frames[-1]
             frame.move_to(step, self.clock())
             frame.done[step] = done
-            if total:
+            if total is not None:  # 0 too: a phase with nothing to do (a restore's flush of no copy)
                 frame.totals[step] = total
             self._last = (step, done, total)
 

@@ -41,6 +41,7 @@ from strongroom.exchange import archive_import, exporting, importing
 from strongroom.exchange.archive_format import Limits
 from strongroom.fs import privacy
 from strongroom.fs.nofollow import check_no_links
+from strongroom.humanize import validate_note
 from strongroom.ids import PROJECT_ID_RE, validate_backup_id
 from strongroom.inspect import browsing, diffing, listing
 from strongroom.inspect.status import scope_status, site_status
@@ -255,6 +256,7 @@ class Strongroom:
         ``changed_files``: a file that keeps changing while it is read is stored as last
         read with a warning (``"warn"``) or fails the backup (``"fail"``).
         """
+        note = validate_note(note)
         if reason not in REASONS:
             raise BadInput(f"reason must be one of {', '.join(REASONS)}, not {reason!r}")
         if changed_files not in CHANGED_FILES:
@@ -306,6 +308,7 @@ class Strongroom:
                       files: str | os.PathLike | None = None, note: str = "", by: str | None = None) -> dict:
         """Take in a backup made by others (``importing``) as a new backup of the site or
         of a project, with reason ``import``; return its summary."""
+        note = validate_note(note)
         scope = Scope.of(project_id)
         by = by or _default_user()
         with self._lock("import", by):
@@ -328,6 +331,7 @@ class Strongroom:
         """Take in an archive made by ``export_backup`` (here or on another site) from the
         binary stream ``stream`` as a new backup with reason ``import``; return its summary
         with ``imported_from``. The archive is checked whole first (``archive_import``)."""
+        note = validate_note(note)
         by = by or _default_user()
         with self._lock("import", by):
             self._recover_locked()
@@ -490,18 +494,22 @@ class Strongroom:
             self.progress("removing", 1, 1)
         return {"deleted": backup_id, "objects_freed": objects, "bytes_freed": freed}
 
-    @audited("prune", lambda entry, result: entry.update(bytes=result["bytes_freed"], deleted=result["deleted"]))
+    @audited("prune", lambda entry, result: entry.update(bytes=result["bytes_freed"], dry_run=True,
+                                                          would_delete=result["deleted"]) if result["dry_run"]
+             else entry.update(bytes=result["bytes_freed"], deleted=result["deleted"]))
     def prune_backups(self, policy: RetentionPolicy, project_id: str | None = None, *,
                       dry_run: bool = False, by: str | None = None) -> dict:
         """Delete the scope's backups that ``policy`` does not keep, and the content only
-        they used. ``{"kept": [ids], "deleted": [ids], "objects_freed", "bytes_freed"}``."""
+        they used. ``{"kept": [ids], "deleted": [ids], "objects_freed", "bytes_freed",
+        "dry_run"}``; a dry run deletes nothing and gives the figures the real run would
+        (``store.would_free``), and its audit entry says ``dry_run`` and ``would_delete``."""
         scope = self.scope(project_id, in_database=False)
         with self._lock("prune", by or _default_user()):
             self._recover_locked()
             ids = self.store.ids(scope)
             kept = pruning.backups_to_keep(ids, policy, self.store.sequences(scope))
             doomed = [backup_id for backup_id in ids if backup_id not in kept]
-            objects = freed = 0
+            objects, freed = self.store.would_free(scope, doomed) if dry_run else (0, 0)
             announce(self.progress, [("removing", len(doomed))])
             for done, backup_id in enumerate([] if dry_run else doomed):
                 self.progress("removing", done, len(doomed))
@@ -624,12 +632,14 @@ class Strongroom:
         """Summaries of the scope's remote copies in this run mode, newest first."""
         return self._remote().list(self.config.mode, Scope.of(project_id))
 
-    @audited("prune-remote", lambda entry, result: entry.update(bytes=result.get("bytes_deleted"),
-                                                             deleted=result.get("deleted")))
+    @audited("prune-remote", lambda entry, result: entry.update(bytes=result["bytes_deleted"], dry_run=True,
+                                                             would_delete=result["deleted"]) if result["dry_run"]
+             else entry.update(bytes=result["bytes_deleted"], deleted=result["deleted"]))
     def prune_remote(self, policy: RetentionPolicy, project_id: str | None = None, *,
                      dry_run: bool = False, by: str | None = None) -> dict:
         """Delete the remote copies ``policy`` does not keep, then the objects no copy
-        uses. ``{"kept", "deleted", "objects_deleted", "bytes_deleted", "dry_run"}``."""
+        uses. ``{"kept", "deleted", "objects_deleted", "bytes_deleted", "objects_deferred",
+        "dry_run"}``; a dry run deletes nothing and gives the real run's figures."""
         scope = Scope.of(project_id)
         target = self._remote()
         with self._lock("prune", by or _default_user()):

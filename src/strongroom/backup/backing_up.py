@@ -19,6 +19,7 @@ backup's ``sequence``, its place among the scope's backups in the order they wer
 from __future__ import annotations
 
 import logging
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC
@@ -28,10 +29,18 @@ from time import perf_counter
 from strongroom.backup import snapshot
 from strongroom.db import dbdump, docfilter, linking
 from strongroom.db.engines import describe, list_collections
-from strongroom.errors import BackupFailed, BadInput, CorruptBackup, NoSpace, os_reason
+from strongroom.errors import (
+    BackupFailed,
+    BadInput,
+    CorruptBackup,
+    NoSpace,
+    StrongroomError,
+    os_reason,
+)
 from strongroom.fs import mutations, space
 from strongroom.fs.nofollow import check_no_links
 from strongroom.fs.parallel import PhaseTimes
+from strongroom.fs.walking import walk
 from strongroom.ids import new_backup_id
 from strongroom.progress_model import announce
 from strongroom.repo import liveindex, signing, write_hold
@@ -131,7 +140,7 @@ def _fill(sr, staging: Path, scope: Scope, backup_id: str, reason: str, note: st
     """Fill ``staging``: the records' dump, the files, a flush to disk, then the signed manifest."""
     timings = {}
     started = perf_counter()
-    announce(sr.progress, _plan(sr, scope))
+    announce(sr.progress, _plan(sr, scope, source))
     previous = _intact_latest(sr, scope) if source.live else None
     max_hold = sr.config.write_hold if source.live else 0
     with write_hold.holding_writes(sr.control, {"operation": "backup", "by": by, "job": sr.job}, max_hold) as held:
@@ -170,15 +179,27 @@ def _fill(sr, staging: Path, scope: Scope, backup_id: str, reason: str, note: st
     return manifest
 
 
-def _plan(sr, scope: Scope) -> list[tuple[str, float | None]]:
+def _plan(sr, scope: Scope, source: Source) -> list[tuple[str, float | None]]:
     """The phases of a backup with the work each is expected to take: as much as the
-    scope's latest backup held (unknown for a first backup)."""
+    scope's latest backup held; for a first backup, the bytes of the files to read,
+    found by a walk of their folder that reads no content (``_bytes_below``), so
+    that its bar moves with the bytes and shows their total."""
     latest = sr.store.latest(scope)
     if latest is None:
-        return [("dumping", None), ("reading", None), ("flushing", None)]
+        listens = getattr(sr.progress, "plan", None) is not None  # a bare callback: no walk for it
+        total = _bytes_below(source.files) if listens else None
+        return [("dumping", None), ("reading", total), ("flushing", total)]
     made = summary(latest[1])
     return [("dumping", sum(made["records"].values())), ("reading", made["bytes"]),
             ("flushing", made["bytes_added"] or None)]
+
+
+def _bytes_below(folder: Path) -> int | None:
+    """The bytes of the regular files below ``folder`` (None if it cannot be walked)."""
+    try:
+        return sum(st.st_size for _, _, st in walk(folder) if stat.S_ISREG(st.st_mode))
+    except (OSError, StrongroomError):
+        return None
 
 
 def _store_files(sr, staging: Path, scope: Scope, source: Source, previous, changed_files: str,

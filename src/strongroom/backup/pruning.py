@@ -34,7 +34,8 @@ class RetentionPolicy:
         if any(n < 0 for n in self.counts()):
             raise BadInput("retention counts cannot be negative")
         if not any(self.counts()):
-            raise BadInput("a retention policy must keep something: give --keep-last, --keep-daily, …")
+            raise BadInput("a retention policy must keep something: give at least one of --keep-last, "
+                           "--keep-hourly, --keep-daily, --keep-weekly, --keep-monthly a number above 0")
 
     def counts(self) -> tuple[int, ...]:
         return (self.last, self.hourly, self.daily, self.weekly, self.monthly)

@@ -8,7 +8,8 @@ recovery every command but ``recover``, ``demo``, ``status``, ``log`` and ``key`
 Exit status: 0 success, 2 bad input, 3 not found, 4 busy (another operation holds the
 lock), 5 verification failed, 6 not enough disk space, 130 interrupted, 143 / 129
 terminated (SIGTERM / SIGHUP), 141 the reader went away, 1 any other failure (also "no" at
-a confirmation: cancelled). Every failure prints one line on
+a confirmation: cancelled). A signal that comes after a restore's point of no return
+is held until it is done, and it exits 0 (``clierrors.hold_signals``). Every failure prints one line on
 standard error saying what went wrong and why, never a traceback (that goes to the
 ``strongroom`` log: ``clierrors``).
 """
@@ -27,7 +28,13 @@ from strongroom.cli.backups import backup, list_, show
 from strongroom.cli.browsing import cat, diff, get, ls
 from strongroom.cli.changes import delete, prune, restore
 from strongroom.cli.checks import recover, verify
-from strongroom.cli.clierrors import STOP_SIGNALS, describe_error, on_stop_signal, set_up_logging
+from strongroom.cli.clierrors import (
+    STOP_SIGNALS,
+    describe_error,
+    on_interrupt,
+    on_stop_signal,
+    set_up_logging,
+)
 from strongroom.cli.imports import import_
 from strongroom.cli.keys import key
 from strongroom.cli.monitoring import PingingGroup, ping_url_option
@@ -120,6 +127,8 @@ def main(ctx, data_dir, mode, modes, production_modes, db, backups_dir, model, p
     check_data_dir(ctx, ctx.obj.config)
     for stop in STOP_SIGNALS:
         signal.signal(stop, on_stop_signal)
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not when started ignoring it (``&``)
+        signal.signal(signal.SIGINT, on_interrupt)
     if (ctx.invoked_subcommand not in ("recover", "demo", *OPS_READERS) and not asks_for_help(ctx)
             and unfinished_restore(ctx.obj.config.backups_dir)):  # none: the service need not load for it
         _recover_first(ctx.obj.service, reading=ctx.invoked_subcommand in READ_ONLY)

@@ -14,6 +14,7 @@ from strongroom.cli.common import json_option, project_option
 from strongroom.errors import BadInput, OutputFailed, os_reason
 from strongroom.exchange.archive_format import COMPRESSIONS
 from strongroom.fs import mutations, space
+from strongroom.humanize import plural
 from strongroom.humanize import size as human_size
 
 
@@ -22,26 +23,30 @@ from strongroom.humanize import size as human_size
 @project_option
 @click.option("-o", "--output", required=True, metavar="FILE|-",
               help="The archive to write; '-' writes it to standard output.")
-@click.option("--compress", type=click.Choice(COMPRESSIONS), default="none", show_default=True,
-              help="Compress the archive as a whole.")
+@click.option("--compress", type=click.Choice(COMPRESSIONS), default=None,
+              help="Compress the archive as a whole (default: by the name's suffix, .gz or .tgz gzip, "
+                   ".zst zstd, any other none).")
+@click.option("--force", is_flag=True, help="Replace FILE if it is there (else an existing FILE is refused).")
 @json_option
 @click.pass_obj
-def export(obj, backup_id, project_id, output, compress, as_json):
+def export(obj, backup_id, project_id, output, compress, force, as_json):
     """Write a backup as one portable archive (tar), to take in elsewhere with import.
 
     The archive holds the backup's manifest, file list, record dumps and each stored
     file content once, and ends with SHA256SUMS, a checksum of every member before it.
     Its fingerprint (the SHA-256 of SHA256SUMS) is printed (on standard error when the
     archive goes to standard output), and again by the import, to compare them. The
-    backup is only read.
+    backup is only read. Without --compress the name says: x.tar.gz is gzip, x.tar.zst
+    zstd. An existing FILE is replaced only with --force.
 
     \b
     Example:
-        strongroom export 2026-11-26T04-27-43 -o site.tar.zst --compress zstd
+        strongroom export 2026-11-26T04-27-43 -o site.tar.zst
         strongroom export 2026-11-26T04-27-43 -o - | ssh host strongroom import -
     """
+    compress = compress or compression_of(output)
     try:
-        result = _export(obj, backup_id, project_id, output, compress)
+        result = _export(obj, backup_id, project_id, output, compress, force)
     except OutputFailed as exc:  # say where, and which disk: the backup is not at fault
         raise OutputFailed(_where_it_failed(output, exc), exc.reason, exc.full) from exc
     obj.progress.done()
@@ -49,11 +54,19 @@ def export(obj, backup_id, project_id, output, compress, as_json):
     if as_json:
         click.echo(json.dumps({**result, "output": output}, indent=2), err=to_stderr)
         return
-    click.echo(f"exported {backup_id} ({result['objects']} stored contents, {result['bytes']} bytes of tar) "
+    click.echo(f"Exported {backup_id} ({plural(result['objects'], 'stored content')}, {human_size(result['bytes'])} of tar) "
                f"to {output}; fingerprint {result['fingerprint']}", err=to_stderr)
 
 
-def _export(obj, backup_id: str, project_id, output: str, compress: str) -> dict:
+SUFFIXES = {".gz": "gzip", ".tgz": "gzip", ".zst": "zstd", ".tzst": "zstd"}
+
+
+def compression_of(output: str) -> str:
+    """The compression an archive's name asks for (``x.tar.gz``: gzip), none for any other."""
+    return SUFFIXES.get(Path(output).suffix.lower(), "none") if output != "-" else "none"
+
+
+def _export(obj, backup_id: str, project_id, output: str, compress: str, force: bool) -> dict:
     if output == "-":
         stdout = click.get_binary_stream("stdout")
         if stdout.isatty():
@@ -66,6 +79,8 @@ def _export(obj, backup_id: str, project_id, output: str, compress: str) -> dict
     if _special(target):  # a device or a FIFO (/dev/null, a pipe): written as it is, never beside it
         with open(target, "wb") as fh:
             return obj.service.export_backup(backup_id, _Flushed(fh), project_id, compress=compress)
+    if os.path.lexists(target) and not force:
+        raise BadInput(f"refusing to replace {output}: it is there; give --force to replace it, or another name")
     return _export_to_file(obj, backup_id, project_id, target, compress)
 
 

@@ -8,8 +8,8 @@ import click
 
 from strongroom.cli.common import json_option, print_json, project_option
 from strongroom.humanize import escape as _text
+from strongroom.humanize import plural, took
 from strongroom.humanize import size as _size
-from strongroom.humanize import took
 
 
 @click.command()
@@ -78,8 +78,8 @@ def _row(b: dict) -> str:
     """One backup's line in ``list``."""
     records = sum(b["records"].values())
     note = f"  {_text(b['note'])}" if b["note"] else ""  # user text: never raw to a terminal
-    return (f"{b['id']:<22} {b['reason']:<11} {b['files']:>7} files {_size(b['bytes']):>9} "
-            f"{records:>7} records  by {_text(b['created_by'])}{note}{UNTRUSTED.get(b['signature'], '')}")
+    return (f"{b['id']:<22} {b['reason']:<11} {b['files']:>7,} files {_size(b['bytes']):>9} "
+            f"{records:>7,} records  by {_text(b['created_by'])}{note}{UNTRUSTED.get(b['signature'], '')}")
 
 
 UNTRUSTED = {  # what a row says of a backup whose signature this site cannot check
@@ -124,7 +124,8 @@ def show(obj, backup_id, project_id, as_json):
     if m.get("note"):
         click.echo(f"  note     {_text(m['note'])}")
     f = m["files"]
-    click.echo(f"  files    {f['count']} files, {f['dirs']} folders, {f['symlinks']} links, "
+    click.echo(f"  files    {plural(f['count'], 'file')}, {plural(f['dirs'], 'folder')}, "
+               f"{plural(f['symlinks'], 'link')}, "
                f"{_size(f['bytes'])} ({_size(f['bytes_added'])} new in the pool)")
     for name, info in m["collections"].items():
         click.echo(f"  records  {name}: {info['count']} ({_size(info['bytes'])})")

@@ -125,8 +125,9 @@ def get(obj, backup_id, path, target, project_id):
 @click.pass_obj
 def diff(obj, backup_id, other, project_id, as_json):
     """What changed from a backup to another backup, or to the live files and records (the
-    default): files added, removed and changed (by content), and per collection the
-    records added, removed and changed (by _id and content).
+    default): files added, changed (by content) and removed, and per collection the
+    records added, changed (by _id and content) and removed, in the order the dry run
+    of a restore gives them.
 
     \b
     Example:
@@ -139,11 +140,11 @@ def diff(obj, backup_id, other, project_id, as_json):
         return
     click.echo(f"From {report['from']} to {report['to']}:")
     files = report["files"]
-    click.echo(f"  files: {files['added']['count']} added, {files['removed']['count']} removed, "
-               f"{files['changed']['count']} changed, {files['unchanged']} unchanged")
-    for kind, mark in (("added", "+"), ("removed", "-"), ("changed", "~")):
+    click.echo(f"  files: {files['added']['count']} added, {files['changed']['count']} changed, "
+               f"{files['removed']['count']} removed, {files['unchanged']} unchanged")
+    for kind, mark in (("added", "+"), ("changed", "~"), ("removed", "-")):
         for path in files[kind]["paths"]:
             click.echo(f"    {mark} {_path(path)}")
     for name, counts in report["records"].items():
-        click.echo(f"  {name}: {counts['added']} added, {counts['removed']} removed, "
-                   f"{counts['changed']} changed, {counts['unchanged']} unchanged")
+        click.echo(f"  {name}: {counts['added']} added, {counts['changed']} changed, "
+                   f"{counts['removed']} removed, {counts['unchanged']} unchanged")

@@ -74,7 +74,7 @@ def restore(obj, backup_id, project_id, yes, as_json, dry_run, paths, to, from_s
                    f"the previous state is backup {result['pre_restore']}.")
         found = result.get("rescued") or {}
         if found.get("count"):
-            click.echo(f"{found['count']} files written by others during the restore were kept in "
+            click.echo(f"{plural(found['count'], 'file')} written by others during the restore were kept in "
                        f"{_path(found['place'])}.")
     for warning in result.get("warnings", []):  # what the database did not take, never silent
         click.echo(f"warning: {_text(warning)}", err=True)
@@ -83,8 +83,8 @@ def restore(obj, backup_id, project_id, yes, as_json, dry_run, paths, to, from_s
 def _restore_parts(obj, backup_id, project_id, yes, as_json, dry_run, paths, to, from_site) -> None:
     """``restore --path``/``--to``, or one project out of a site backup (``restore_parts``)."""
     what = ", ".join(_path(path) for path in paths) if paths else "all files"
-    scope = "the site" if project_id is None else _text(obj.service.scope_name(project_id, with_id=True))
-    scope += f" (out of site backup {backup_id})" if from_site else ""
+    name = "the site" if project_id is None else _text(obj.service.scope_name(project_id, with_id=True))
+    scope = name + (f" (out of site backup {backup_id})" if from_site else "")
     if dry_run:
         report = obj.service.preview_parts(backup_id, paths, project_id, to=to, from_site=from_site)
         if as_json:
@@ -103,16 +103,23 @@ def _restore_parts(obj, backup_id, project_id, yes, as_json, dry_run, paths, to,
         print_json(result)
         return
     if to is not None:
-        click.echo(f"Wrote {what} of backup {backup_id} into {_path(result['to'])} ({result['files']} files); "
+        click.echo(f"Wrote {what} of backup {backup_id} into {_path(result['to'])} ({plural(result['files'], 'file')}); "
                    "nothing live changed.")
         return
-    click.echo(f"Restored {what} of {scope} from {backup_id} ({result['copied']} files copied, "
+    records = sum((result.get("records") or {}).values())
+    if result.get("unchanged"):
+        click.echo(f"Nothing to restore: {name} already is what site backup {backup_id} holds of it, every file "
+                   "and record; nothing was changed, so no pre-restore backup was needed.")
+        return
+    click.echo(f"Restored {what}{' and ' + plural(records, 'record') if result['records_restored'] else ''} "
+               f"of {scope} from {backup_id} ({plural(result['copied'], 'file')} copied, "
                f"{result['kept']} unchanged); the previous state is backup {result['pre_restore']}.")
     if not result["records_restored"]:
         click.echo("Records were not restored: --path puts back files only.")
     found = result.get("rescued") or {}
     if found.get("count"):
-        click.echo(f"{found['count']} files written by others during the restore were kept in {_path(found['place'])}.")
+        click.echo(f"{plural(found['count'], 'file')} written by others during the restore were kept in "
+                   f"{_path(found['place'])}.")
     for warning in result.get("warnings", []):
         click.echo(f"warning: {_text(warning)}", err=True)
 
@@ -188,6 +195,6 @@ def prune(obj, project_id, keep_last, keep_hourly, keep_daily, keep_weekly, keep
         return
     verb = "Would delete" if dry_run else "Deleted"
     click.echo(f"{verb} {plural(len(result['deleted']), 'backup')}, kept {len(result['kept'])}"
-               + ("." if dry_run else f" ({_size(result['bytes_freed'])} freed)."))
+               + f" ({_size(result['bytes_freed'])} {'would be freed' if dry_run else 'freed'}).")
     for backup_id in result["deleted"]:
         click.echo(f"  {backup_id}")

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import signal
 import sys
+from typing import ClassVar
 
 import click
 
-from strongroom.errors import StrongroomError
+from strongroom.errors import Cancelled, StrongroomError, describe
 from strongroom.humanize import escape
 from strongroom.humanize import size as human_size
 from strongroom.progress_model import outcome_of
@@ -49,12 +49,18 @@ class Group(click.Group):
         # Before click takes the sub-command's arguments away: does the line ask for help?
         rest = [*(getattr(ctx, "_protected_args", None) or []), *ctx.args]
         ctx.meta["asks_for_help"] = any(arg in ctx.help_option_names for arg in rest)
+        release_signals()  # a command starts stoppable, whatever one before it in this process passed
         try:
-            return super().invoke(ctx)
+            result = super().invoke(ctx)
         except click.UsageError as exc:  # a sub-command's: click would print four lines
             raise OneLineUsageError(exc.format_message(), exc.ctx) from None
         except (click.exceptions.ClickException, click.exceptions.Abort, click.exceptions.Exit):
             raise  # click's own exits, and its other errors: already one line
+        except Cancelled as exc:  # "no" at a confirmation: the user's choice, not an error
+            end_progress(ctx, "refused")
+            log.debug("command cancelled: %s", exc)
+            click.echo(f"strongroom: {escape(str(exc))}", err=True)
+            sys.exit(exc.exit_code)
         except StrongroomError as exc:
             end_progress(ctx, outcome_of(exc))
             fail(exc, str(exc), stopped_by(exc) or exc.exit_code)
@@ -72,6 +78,8 @@ class Group(click.Group):
             if full:
                 fail(exc, f"{describe_error(exc)} ({full})", 6)
             fail(exc, describe_error(exc), 1)
+        report_held()
+        return result
 
 
 class OneLineUsageError(click.UsageError):
@@ -113,25 +121,8 @@ def full_disk(ctx: click.Context, exc: BaseException) -> str | None:
 
 
 def describe_error(exc: BaseException) -> str:
-    """One line that says what failed: the OS's words and the file, or the database's."""
-    if _unreachable_server(exc):
-        text = f"cannot reach the database server: {_unreachable_server(exc)}"
-    elif isinstance(exc, OSError) and exc.strerror:
-        text = f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
-    elif type(exc).__module__.split(".")[0] in ("sqlite3", "pymongo", "montydb", "bson"):
-        text = f"database error: {exc}"
-    else:
-        text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    return " ".join(text.split())
-
-
-def _unreachable_server(exc: BaseException) -> str | None:
-    """Why no MongoDB server answered (``host:port: Connection refused``), from pymongo's
-    message without its topology dump, or None when ``exc`` is something else."""
-    if type(exc).__name__ != "ServerSelectionTimeoutError":
-        return None
-    first = re.split(r" \(configured timeouts|, Timeout: ", str(exc), maxsplit=1)[0]
-    return first.split(",")[0].strip() or "no server answered"
+    """One line that says what failed: the core's one rule (``errors.describe``)."""
+    return describe(exc)
 
 
 def stopped_by(exc: BaseException) -> int | None:
@@ -158,6 +149,44 @@ def reader_gone() -> None:
     sys.exit(128 + signal.SIGPIPE)
 
 
+class _Held:
+    """Signals that came after an operation's point of no return (``no_return``)."""
+
+    holding = False
+    signals: ClassVar[list[int]] = []
+
+
+def hold_signals() -> None:
+    """The operation has passed its point of no return (a restore's swap): from now on
+    Ctrl-C, SIGTERM and SIGHUP no longer stop the command; it finishes, and says it did
+    (``report_held``), so the exit status, the message, the audit log and the job say
+    the same true thing: done."""
+    _Held.holding = True
+
+
+def release_signals() -> None:
+    """A new command: a signal stops it again until it passes its own point of no return
+    (the CLI run in-process, as a test or a host does, ran others before it)."""
+    _Held.holding = False
+    _Held.signals.clear()
+
+
+def report_held() -> None:
+    """After a command that succeeded: say which signal came too late to stop it."""
+    if _Held.signals:
+        name = signal.Signals(_Held.signals[0]).name
+        click.echo(f"strongroom: {name} came after the point of no return: the operation was completed, "
+                   "not stopped", err=True)
+
+
+def on_interrupt(signum, frame):
+    """Ctrl-C: stop (KeyboardInterrupt, exit 130), unless past the point of no return."""
+    if _Held.holding:
+        _Held.signals.append(signum)
+        return
+    raise KeyboardInterrupt
+
+
 class Terminated(BaseException):
     """SIGTERM or SIGHUP: unwinds like an error, so a restore in progress is rolled back."""
 
@@ -167,7 +196,11 @@ class Terminated(BaseException):
 
 
 def on_stop_signal(signum, frame):
-    """SIGTERM or SIGHUP (the terminal went away): unwind, so a restore is rolled back."""
+    """SIGTERM or SIGHUP (the terminal went away): unwind, so a restore is rolled back
+    (past its point of no return, it is finished instead: ``hold_signals``)."""
+    if _Held.holding:
+        _Held.signals.append(signum)
+        return
     for ignored in STOP_SIGNALS:
         signal.signal(ignored, signal.SIG_IGN)  # the first one suffices: let the rollback finish
     raise Terminated(signum)

@@ -16,7 +16,7 @@ import click
 
 from strongroom.cli.common import json_option, print_json, project_option
 from strongroom.errors import BadInput
-from strongroom.humanize import ago, when
+from strongroom.humanize import ago, plural, when
 from strongroom.humanize import escape as _text
 from strongroom.humanize import path as _path
 from strongroom.humanize import size as _size
@@ -50,12 +50,11 @@ def status(obj, as_json):
     shared = " (among the original module's folders: `strongroom migrate-layout` moves them)"
     click.echo(f"  {'backups':<33} {_path(found['backups_root'])}{shared if found['shared_layout'] else ''}")
     pool = found["pool"]
-    click.echo(f"  {'pool':<33} {pool['objects']:,} objects, {_size(pool['bytes'])}")
+    click.echo(f"  {'pool':<33} {plural(pool['objects'], 'stored content')} (each distinct file content once, "
+               f"however many files and backups hold it), {_size(pool['bytes'])}")
     click.echo(f"  {'free':<33} {_size(found['free']['bytes'])} on {found['free']['on']}")
     pending = found["restore_pending"]
-    click.echo(f"  {'restore journal':<33} " + (
-        f"PENDING: restore of {pending['backup']} ({_text(_pending_scope(obj.service, pending))}), "
-        f"step {pending['step']}; the next command finishes or rolls it back" if pending else "none pending"))
+    click.echo(f"  {'restore journal':<33} " + (_pending_words(obj.service, pending) if pending else "none pending"))
     busy = found["busy"]
     click.echo(f"  {'lock':<33} " + (f"held: {busy.get('operation')} by {_text(str(busy.get('by')))}"
                                      f"{_holder_words(busy)}" if busy else "free"))
@@ -92,6 +91,14 @@ def _holder_words(info: dict) -> str:
     return words
 
 
+def _pending_words(service, pending: dict) -> str:
+    """A restore running now (its process holds the lock), or one that was interrupted."""
+    what = f"restore of {pending['backup']} ({_text(_pending_scope(service, pending))}), step {pending['step']}"
+    if pending.get("running"):
+        return f"running: {what}, by the process holding the lock"
+    return f"PENDING: {what}, interrupted; the next command finishes or rolls it back"
+
+
 def _pending_scope(service, pending: dict) -> str:
     project = pending.get("project")
     if isinstance(project, str) and PROJECT_ID_RE.match(project):
@@ -103,9 +110,9 @@ def _scope_line(scope: dict, now: str) -> str:
     newest, verified, unopened = scope["newest"], scope["newest_verified"], scope.get("unopened", [])
     if not newest:
         if scope["backups"]:  # never "no backups" when there are: say why none opens
-            return f"{scope['backups']} backups, NONE OPENS: {unopened[0]['problem'] if unopened else 'unreadable'}"
+            return f"{plural(scope['backups'], 'backup')}, NONE OPENS: {unopened[0]['problem'] if unopened else 'unreadable'}"
         return "no backups"
-    line = (f"{scope['backups']} backups; newest {newest['id']} ({ago(newest['created_at'], _at(now))}, "
+    line = (f"{plural(scope['backups'], 'backup')}; newest {newest['id']} ({ago(newest['created_at'], _at(now))}, "
             f"{newest['reason']})")
     if unopened:
         line += f"; {len(unopened)} newer do NOT open ({unopened[0]['problem']})"
@@ -158,8 +165,9 @@ def format_entry(entry: dict, names: dict[str, str] | None = None) -> str:
     project = entry.get("project") or "?"
     scope = "site" if entry.get("scope") == "site" else (names or {}).get(project) or f"project {project}"
     figures = [f"{entry['duration']:.1f} s" if isinstance(entry.get("duration"), (int, float)) else "",
-               _size(entry["bytes"]) if isinstance(entry.get("bytes"), int) else ""]
-    line = (f"{when(entry['at'])}  {_text(str(entry.get('operation'))):<8} {_text(str(entry.get('outcome'))):<6} "
+               _size(entry["bytes"]) if isinstance(entry.get("bytes"), int) else "",
+               "dry run" if entry.get("dry_run") is True else ""]
+    line = (f"{when(entry['at'])}  {_text(str(entry.get('operation'))):<12} {_text(str(entry.get('outcome'))):<6} "
             f"{_text(str(entry.get('origin')))}:{_text(str(entry.get('by')))}  {_text(scope)}  {entry.get('backup') or '-'}"
             f"  {'  '.join(f for f in figures if f)}")
     if entry.get("error"):

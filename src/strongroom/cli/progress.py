@@ -16,6 +16,7 @@ from __future__ import annotations
 import sys
 import time
 
+from strongroom.cli.clierrors import hold_signals
 from strongroom.progress_model import OUTCOMES, ProgressModel, amount
 
 WIDTH = 30
@@ -53,6 +54,10 @@ class TerminalProgress(ProgressModel):
         self.stream.write("\r" + text.ljust(self._shown))
         self.stream.flush()
         self._shown = len(text)
+
+    def no_return(self) -> None:
+        """The operation passed its point of no return: a signal no longer stops it."""
+        hold_signals()
 
     def end(self, outcome: str) -> None:
         """The command failed: leave the line on screen, saying what became of the

@@ -9,6 +9,7 @@ from __future__ import annotations
 import click
 
 from strongroom.cli.common import json_option, print_json, project_option
+from strongroom.humanize import plural
 from strongroom.humanize import size as _size
 
 
@@ -74,9 +75,10 @@ def print_pruned(result: dict, as_json: bool) -> None:
     if as_json:
         print_json(result)
         return
-    verb = "Would delete" if result["dry_run"] else "Deleted"
-    click.echo(f"{verb} {len(result['deleted'])} remote copies, kept {len(result['kept'])}"
-               + ("." if result["dry_run"] else f" ({_size(result['bytes_deleted'])} freed)."))
+    dry_run = result["dry_run"]
+    copies = plural(len(result["deleted"]), "remote copy", "remote copies")
+    click.echo(f"{'Would delete' if dry_run else 'Deleted'} {copies}, kept {len(result['kept'])} "
+               f"({_size(result['bytes_deleted'])} {'would be freed' if dry_run else 'freed'}).")
     for backup_id in result["deleted"]:
         click.echo(f"  {backup_id}")
     if result.get("objects_deferred"):

@@ -25,14 +25,18 @@ def serve(obj, host, port, server):
         strongroom demo init && strongroom serve --port 8000
         strongroom --mode prod serve --server waitress --host 0.0.0.0
     """
-    from strongroom.cli.clierrors import log_to_terminal
+    from strongroom.cli.clierrors import Terminated, log_to_terminal
     from strongroom.web import create_app
     from strongroom.web.serving import run_server
 
     log_to_terminal()  # the one INFO line per backup and restore, as docs/cli.md promises
     app = create_app(obj.config, database=obj.service.database)
-    run_server(app, host, port, server, announce=lambda url: click.echo(f"Serving the demo app on {url} "
-                                                                        "(Ctrl-C to stop)", err=False))
+    try:
+        run_server(app, host, port, server, announce=lambda url: click.echo(f"Serving the demo app on {url} "
+                                                                            "(Ctrl-C to stop)", err=False))
+    except (KeyboardInterrupt, Terminated) as exc:  # how a server is meant to stop: no error
+        how = "Ctrl-C" if isinstance(exc, KeyboardInterrupt) else str(exc).removeprefix("terminated by ")
+        click.echo(f"Stopped serving ({how}).", err=True)
 
 
 @click.group()

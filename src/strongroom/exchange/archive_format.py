@@ -122,7 +122,8 @@ def compressing(out, compress: str):
     if compress == "none":
         return _Unclosed(out)
     if compress == "gzip":
-        return gzip.GzipFile(fileobj=out, mode="wb", mtime=0)
+        return gzip.GzipFile(filename="", fileobj=out, mode="wb", mtime=0)  # no name in the header: the
+        # stream's may be a temporary one (``.x.tar.gz.partial-123``), and a name says nothing of the content
     if compress == "zstd":
         import zstandard
 

@@ -41,6 +41,7 @@ from strongroom.backup import backing_up
 from strongroom.db import dbdump
 from strongroom.errors import BadInput, CorruptBackup, InvalidName, LinkedFolder
 from strongroom.exchange import foreign
+from strongroom.humanize import MAX_NOTE, escape, validate_note
 from strongroom.ids import PROJECT_ID_RE, is_mode_name
 from strongroom.repo.layout import strongrooms_own
 from strongroom.repo.manifest import MANIFEST, summary
@@ -71,7 +72,8 @@ def import_folder(sr, scope: Scope, source: Path, files: Path | None, note: str,
         files=files_dir, live=False, details={"imported_from": origin}, warnings=dump.warnings,
         check_file_list=True,
     )
-    note = note or f"imported from the {origin['format']} backup {origin['name']}"
+    # The folder's name is another's text: shown escaped, and bounded, as every note is (``humanize.validate_note``)
+    note = note or validate_note(f"imported from the {origin['format']} backup {escape(origin['name'])}"[:MAX_NOTE])
     return backing_up.make_backup(sr, scope, "import", note, by, source=content)
 
 

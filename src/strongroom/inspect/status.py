@@ -92,16 +92,22 @@ def key_status(sr) -> dict:
 def site_status(sr, scopes: list[dict]) -> dict:
     """The whole status: the scopes given, and the data dir's pool, space, journal, lock,
     and where the backups are (``backups_root``; ``shared_layout``: still among the original
-    module's folders, for ``strongroom migrate-layout``)."""
+    module's folders, for ``strongroom migrate-layout``). A restore's journal with a live
+holder of the lock is a restore running now (``"running": true``); without one, a restore
+that was interrupted, which the next command finishes or rolls back."""
     base = sr.config.backups_base
-    journal = sr.journal.read()
+    journal, busy = sr.journal.read(), sr.busy()
+    if journal and busy is None:  # interrupted, or it ended between the two reads: look again
+        busy = sr.busy()
+        journal = sr.journal.read()
     return {
         "mode": sr.config.mode, "checked_at": sr.clock().isoformat(timespec="seconds"),
         "backups_root": str(base), "shared_layout": sr.config.legacy_layout,
         "scopes": scopes, "pool": pool_usage(sr.config.pool_dir),
         "free": {"bytes": free_bytes(base), "on": str(mount_point(base))},
-        "restore_pending": journal and {key: journal.get(key) for key in ("backup", "scope", "project", "step", "started")},
-        "busy": sr.busy(),
+        "restore_pending": journal and {**{key: journal.get(key) for key in ("backup", "scope", "project", "step", "started")},
+                                        "running": busy is not None},
+        "busy": busy,
         "jobs": _active_jobs(sr),
         "key": key_status(sr),
     }

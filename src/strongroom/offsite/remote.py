@@ -39,6 +39,7 @@ from __future__ import annotations
 import io
 import json
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 from strongroom.backup.pruning import RetentionPolicy, backups_to_keep
@@ -215,7 +216,9 @@ class Remote:
                       key=lambda s: backup_id_sort_key(s["id"]), reverse=True)
 
     def prune(self, sr, scope: Scope, policy: RetentionPolicy, dry_run: bool) -> dict:
-        """Delete the remote copies ``policy`` does not keep, then the objects nobody names."""
+        """Delete the remote copies ``policy`` does not keep, then the objects nobody names;
+        with ``dry_run``, delete nothing and give the figures the real run would give
+        (were no push under way then: it would leave the objects for a later prune)."""
         if not self.check_marker():
             raise NotFound(f"no copies at {self.store.describe()}")
         docs = self.documents()
@@ -226,16 +229,17 @@ class Remote:
         doomed = sorted((i for i in mine if i not in kept), key=backup_id_sort_key, reverse=True)
         result = {"kept": sorted(kept, key=backup_id_sort_key, reverse=True), "deleted": doomed,
                   "objects_deleted": 0, "bytes_deleted": 0, "objects_deferred": 0, "dry_run": dry_run}
-        if dry_run:
+        if dry_run:  # the real run's figures, nothing written (not even a lease)
+            dropped = {mine[i] for i in doomed}
+            garbage = self._unnamed(doc for name, doc in docs.items() if name not in dropped)
+            result["objects_deleted"], result["bytes_deleted"] = len(garbage), sum(garbage.values())
             return result
         with remote_lease.holding(self.store, "prune") as lease:
             self.store.delete([mine[i] for i in doomed])  # manifests first: no copy lists a missing object
             # Before looking at what is named: a push under way now may need what is not yet
             # named (a later prune deletes it); a push that starts later waits for this one.
             pushing = lease.others("push")
-            named = {OBJECTS + self.cipher.object_name(digest)
-                     for doc in self.documents().values() for digest in doc["objects"]}
-            garbage = {name: size for name, size in self.store.list(OBJECTS).items() if name not in named}
+            garbage = self._unnamed(self.documents().values())
             if pushing:
                 result["objects_deferred"] = len(garbage)
                 return result
@@ -246,6 +250,12 @@ class Remote:
             self.store.delete(lease.expired())
         result["objects_deleted"], result["bytes_deleted"] = len(garbage), sum(garbage.values())
         return result
+
+
+    def _unnamed(self, docs: Iterable[dict]) -> dict[str, int]:
+        """The objects in the store that none of the remote manifests ``docs`` names, with their sizes."""
+        named = {OBJECTS + self.cipher.object_name(digest) for doc in docs for digest in doc["objects"]}
+        return {name: size for name, size in self.store.list(OBJECTS).items() if name not in named}
 
 
 def backup_parts(manifest: dict) -> list[str]:

@@ -39,7 +39,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from time import perf_counter
 
-from strongroom.errors import LinkedFolder
+from strongroom.errors import LinkedFolder, describe
 from strongroom.fs.nofollow import check_no_links, open_below
 from strongroom.fs.waiting import flock_within
 from strongroom.ids import PROJECT_ID_RE, is_backup_id
@@ -225,7 +225,7 @@ def audited(operation: str, outcome: Callable[[dict, object], None] | None = Non
             try:
                 result = method(service, *args, **kwargs)
             except BaseException as exc:
-                entry.update(outcome="failed", error=one_line(str(exc) or type(exc).__name__))
+                entry.update(outcome="failed", error=one_line(describe(exc)))
                 _write(service, entry, started)
                 raise
             if outcome is not None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -253,6 +254,21 @@ class BackupStore:
         finally:
             os.close(root_fd)
         return self.pool.release(digests)
+
+    def would_free(self, scope: Scope, backup_ids: list[str]) -> tuple[int, int]:
+        """What deleting ``backup_ids`` together would free, as ``delete`` counts it,
+        changing nothing: (objects, bytes) of the pool objects whose every other link is
+        in those backups (``delete`` then leaves them with the pool's own link alone)."""
+        held: dict[tuple[int, int], list] = {}
+        for backup_id in backup_ids:
+            path, _ = self.open(scope, backup_id, authenticated=False)
+            for folder, _, names in os.walk(path / "files"):
+                for name in names:
+                    st = os.lstat(os.path.join(folder, name))
+                    if stat.S_ISREG(st.st_mode):
+                        held.setdefault((st.st_dev, st.st_ino), [0, st])[0] += 1
+        freed = [st.st_size for links, st in held.values() if st.st_nlink - links == 1]
+        return len(freed), sum(freed)
 
     def refuse_links(self, scope: Scope, backup_id: str) -> None:
         """``LinkedFolder`` if the backup's folder or one above it in ``backups/`` is a link."""

@@ -18,7 +18,7 @@ from strongroom.errors import CorruptBackup, NotFound
 from strongroom.ids import validate_backup_id
 from strongroom.inspect import preview
 from strongroom.repo.checkedlist import CheckedList
-from strongroom.restore import partial, preflight, restoring, sources
+from strongroom.restore import partial, preflight, rescue, restoring, sources
 from strongroom.restore.parts import Parts
 from strongroom.scopes import Scope, scope_dir
 
@@ -79,6 +79,10 @@ def restore_parts(sr, scope: Scope, backup_scope: Scope, backup_id: str, paths,
         return {"restored": backup_id, "parts": chosen, "records_restored": False, **done}
     if scope == backup_scope:
         preflight.check_restore(sr, scope, path, manifest)  # a whole restore's needs bound a part's
+    elif parts is None:  # one project out of a site backup: nothing to do when it already is that
+        unchanged = _already(preview_parts(sr, scope, backup_scope, backup_id, None, None), backup_id)
+        if unchanged:
+            return unchanged
     plan = (lambda pre_path, pre: sources.with_parts(source, parts, pre_path, pre)) if parts \
         else (lambda pre_path, pre: source)
     result = restoring.restore(sr, scope, path, manifest, by, lambda: sr.make_pre_restore(scope, backup_id, by, path),
@@ -86,6 +90,25 @@ def restore_parts(sr, scope: Scope, backup_scope: Scope, backup_id: str, paths,
     log.info("partial restore of %s into the %s: %s; %d files copied", backup_id, scope,
              ", ".join(chosen) if chosen else "whole", result["copied"])
     return {**result, "parts": chosen, "records_restored": not parts}
+
+
+def _already(report: dict, backup_id: str) -> dict | None:
+    """A restore's result saying nothing was to be done, when ``report`` (``preview_parts``)
+    finds no file, folder, link or record that the restore would change; else None. As a
+    whole restore of a scope that already is its backup (``restoring.nothing_to_do``), it
+    makes no pre-restore backup."""
+    kinds = [report[kind] for kind in ("files", "folders", "links")] + list(report["records"].values())
+    if any(_counted(kind.get(change)) for kind in kinds for change in ("added", "removed", "changed")):
+        return None
+    files = report["files"]["unchanged"]
+    return {"restored": backup_id, "pre_restore": None, "unchanged": True, "files": files, "copied": 0,
+            "kept": files, "hardlinked": 0, "bytes_copied": 0,
+            "records": {name: counts["unchanged"] for name, counts in report["records"].items()},
+            "warnings": [], "rescued": dict(rescue.NOTHING), "parts": None, "records_restored": True}
+
+
+def _counted(change) -> int:
+    return change["count"] if isinstance(change, dict) else change or 0
 
 
 def preview_parts(sr, scope: Scope, backup_scope: Scope, backup_id: str, paths,

@@ -26,12 +26,14 @@ from pathlib import Path
 from strongroom.check.verifying import check_before_restore
 from strongroom.db import dbdump, dbrestore, linking
 from strongroom.errors import (
+    DRIVER_MODULES,
     BadInput,
     CorruptBackup,
     KeyRefused,
     NotFound,
     RestoreFailed,
     RollbackBlocked,
+    describe,
 )
 from strongroom.fs import mutations, space, sweeping
 from strongroom.fs.nofollow import open_below
@@ -293,6 +295,6 @@ def reason_of(exc: BaseException | None) -> str:
     """An error in a few words, for a message that names what caused a failure."""
     if exc is None:
         return "unknown"
-    if isinstance(exc, KeyboardInterrupt):
-        return "interrupted"
-    return str(exc) or type(exc).__name__
+    if isinstance(exc, Exception) and type(exc).__module__.split(".")[0] in DRIVER_MODULES:
+        return describe(exc)  # a database's failure by the one rule, never the driver's dump
+    return "interrupted" if isinstance(exc, KeyboardInterrupt) else str(exc) or type(exc).__name__

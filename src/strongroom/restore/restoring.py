@@ -54,7 +54,7 @@ from strongroom.errors import (
 )
 from strongroom.fs import mutations, space, sweeping
 from strongroom.fs.nofollow import check_no_links, open_below
-from strongroom.progress_model import marked, nested
+from strongroom.progress_model import marked, nested, past_no_return
 from strongroom.repo import fencing, liveindex
 from strongroom.repo.manifest import iter_entries
 from strongroom.restore import rebuild, rescue, sources
@@ -211,7 +211,7 @@ def build_and_switch(sr, scope: Scope, source: sources.Source, entry: dict,
         step("swap")
         fencing.check("swap")
         sr.progress("switching", 0, 1)
-        rebuild.swap_in(staging, live, old, before_cleanup=lambda: step("cleanup"), root=sr.config.data_dir,
+        rebuild.swap_in(staging, live, old, before_cleanup=lambda: _no_return(sr, step), root=sr.config.data_dir,
                         inspect_old=rescuer and rescuer.inspect,
                         dispose_old=lambda parent_fd, name: _hand_over(sr, parent_fd, name))
         sr.progress("switching", 1, 1)
@@ -226,6 +226,14 @@ def build_and_switch(sr, scope: Scope, source: sources.Source, entry: dict,
             "bytes_copied": stats.bytes_copied, "records": records, "timings": stats.times.rounded(),
             "warnings": list(getattr(records, "warnings", [])),
             "rescued": rescuer.outcome() if rescuer else rescue.NOTHING}
+
+
+def _no_return(sr, step) -> None:
+    """The point of no return: the new tree is in place; once the journal says
+    "cleanup" the restore completes. The face is told first (``past_no_return``), so
+    that a signal from here on lets it finish rather than report it stopped."""
+    past_no_return(sr.progress)
+    step("cleanup")
 
 
 def _restore_records(sr, scope: Scope, source: sources.Source) -> dbrestore.Restored:

@@ -12,8 +12,8 @@ from collections.abc import Callable
 
 from flask import g, session
 
-from strongroom import humanize
 from strongroom.errors import BadInput, NotAllowed, StrongroomError
+from strongroom.humanize import validate_note
 from strongroom.ids import validate_backup_id
 from strongroom.policy import BACKUP, DELETE, RESTORE, VIEW, User, can
 from strongroom.scopes import Scope
@@ -28,7 +28,6 @@ NAME = "strongroom"  # the blueprint's name, and the key of the host app's exten
 # them (admins for the site, organisers for their projects), in prod too.
 ACTION_OF = {"backup": BACKUP, "restore": RESTORE, "delete": DELETE, "check": VIEW}
 LIVE = "live"
-MAX_NOTE = 500
 STARTED_HERE = "strongroom_jobs"  # the session's key for the ids of the jobs it started
 KEEP_STARTED = 10
 
@@ -183,16 +182,8 @@ def _text_or_none(value: object) -> str | None:
 
 
 def _clean_note(note: object) -> str:
-    """The note as the OpenAPI document says: text of at most ``MAX_NOTE`` characters on one
-    line, none of ``humanize.REFUSED_IN_TEXT`` (controls, separators, bidi, surrogates)."""
-    if note is None:
-        return ""
-    if not isinstance(note, str):
-        raise BadInput("the note must be text")
-    if len(note) > MAX_NOTE or humanize.has_refused_characters(note):
-        raise BadInput(f"the note must be one line of at most {MAX_NOTE} printable characters "
-                       "(no control, line-separator or bidirectional-control characters)")
-    return note.strip()
+    """The note as the OpenAPI document says, by the core's one rule (``humanize.validate_note``)."""
+    return validate_note(note)
 
 
 def journal_scope_name(service, journal: dict) -> str | None:

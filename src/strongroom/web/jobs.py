@@ -38,6 +38,7 @@ from datetime import UTC, datetime
 
 from strongroom import humanize
 from strongroom.errors import Busy, InvalidName, NotFound, StrongroomError
+from strongroom.errors import describe as describe_error
 from strongroom.progress_model import OUTCOMES, ProgressModel, outcome_of
 from strongroom.repo.control import (
     ACTIVE,
@@ -247,7 +248,7 @@ def run_job(service_factory: Callable, job_id: str, work: Callable, describe: Ca
         ending["error"] = {"status": exc.http_status, "type": type(exc).__name__, "message": str(exc)}
         ending["outcome"] = outcome_of(exc)
     except Exception as exc:  # noqa: BLE001 - a job must always end with an outcome
-        ending["error"] = {"status": 500, "type": type(exc).__name__, "message": str(exc) or repr(exc)}
+        ending["error"] = {"status": 500, "type": type(exc).__name__, "message": describe_error(exc)}
     finally:
         reporter.stop()
         progress.finish(ending["outcome"])

@@ -35,7 +35,11 @@ def restored(result: dict, name: str | None = None) -> str:
 
 def restored_parts(result: dict) -> str:
     """``Restored texts, site.json from backup … (2 files copied); …; records were not restored``."""
+    if result.get("unchanged"):
+        return restored(result)
     what = ", ".join(result.get("parts") or []) or "all files"
+    if result.get("records_restored"):
+        what += f" and {humanize.plural(sum((result.get('records') or {}).values()), 'record')}"
     records = "" if result.get("records_restored") else "; records were not restored (files only)"
     return (f"Restored {what} from backup {result['restored']} ({humanize.plural(result['copied'], 'file')} "
             f"copied); the state before it is kept as backup {result['pre_restore']}{records}{rescued(result)}")

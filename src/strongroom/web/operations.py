@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 
+from strongroom.errors import describe as describe_error
+
 log = logging.getLogger("strongroom")
 
 LAST_ENTRIES = 10
@@ -26,5 +28,5 @@ def panel_operations(service, project_id: str | None) -> dict:
         entries = service.last_audit_entries(LAST_ENTRIES, project_id)
     except Exception as exc:  # noqa: BLE001 - the panel's list of backups matters more
         log.warning("could not read the status or the audit log for the panel: %s", exc)
-        return {"status": None, "entries": [], "error": str(exc)}
+        return {"status": None, "entries": [], "error": describe_error(exc)}
     return {"status": status, "entries": entries, "error": None}
