@@ -12,6 +12,10 @@ against it. Where the engines differ, the functions here hide it:
   MongoDB that is ``find_raw_batches``; the embedded engine stores each document as
   ``bson.encode(document)`` in the SQLite table ``documents(k, v)`` of the collection's
   file, in the same row order as ``find()``, so the rows are read straight from there.
+- Counts without reading: ``collection_statistics`` gives what a collection holds as the
+  engine tells it cheaply: on the embedded engine the rows and their bytes, exactly, from
+  the SQLite file; on a server its statistics (``$collStats``), which may be off (MongoDB
+  after an unclean shutdown; FerretDB on PostgreSQL estimates).
 - One moment: where the server offers snapshot reads (MongoDB 5.0 or later on a replica
   set or a sharded cluster), a dump reads every collection in one snapshot session
   (``snapshot_session``), so the collections agree with each other; elsewhere (a
@@ -26,6 +30,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import bson
@@ -242,20 +247,55 @@ def _embedded_rows(database, name: str, query: dict) -> list[bytes] | None:
     if not path.is_file():
         return [] if name not in database.list_collection_names() else None
     wanted = _embedded_keys(database, name, query) if query else None
+    rows = _embedded_select(path, "SELECT k, v FROM documents")
+    if rows is None:
+        return None
+    return [bytes(v) for k, v in rows if wanted is None or bytes(k) in wanted]
+
+
+def _embedded_select(path: Path, sql: str) -> list[tuple] | None:
+    """The rows ``sql`` selects from an embedded collection's file, read as ``_embedded_rows``
+    says, or ``None`` when a writer was at work (or the file dropped or being made)."""
     before = _file_state(path)
     if before is None:
         return None
     try:
         connection = sqlite3.connect(f"{path.as_uri()}?mode=ro&immutable=1", uri=True)
         try:
-            rows = connection.execute("SELECT k, v FROM documents").fetchall()
+            rows = connection.execute(sql).fetchall()
         finally:
             connection.close()
-    except sqlite3.OperationalError:  # dropped or being made meanwhile: ask montydb
+    except sqlite3.OperationalError:  # dropped or being made meanwhile
         return None
-    if _file_state(path) != before:
+    return rows if _file_state(path) == before else None
+
+
+@dataclass(frozen=True)
+class Statistics:
+    """What a collection holds, as its engine tells it without reading a document."""
+
+    count: int
+    bytes: int | None  # the documents' BSON bytes, where the engine knows them exactly
+    exact: bool  # False: a server's statistics, which can be off
+
+
+def collection_statistics(database, name: str) -> Statistics | None:
+    """``name``'s count (and, on the embedded engine, bytes), or ``None`` when nothing cheap
+    can tell (an embedded collection being written, a server that will not say).
+
+    Embedded: ``count(*)`` and the sum of the stored documents' lengths, from the SQLite
+    file without decoding a row. A server: ``$collStats`` (its ``count``, summed over
+    shards), the number it keeps, which an unclean shutdown can leave off until the next
+    ``validate`` and which FerretDB on PostgreSQL estimates: ``exact`` is False."""
+    if is_embedded(database):
+        rows = _embedded_select(embedded_collection_file(database, name),
+                                "SELECT count(*), coalesce(sum(length(v)), 0) FROM documents")
+        return None if rows is None else Statistics(rows[0][0], rows[0][1], exact=True)
+    try:
+        answers = list(database[name].aggregate([{"$collStats": {"count": {}}}]))
+    except driver_errors("PyMongoError"):
         return None
-    return [bytes(v) for k, v in rows if wanted is None or bytes(k) in wanted]
+    return Statistics(sum(int(answer.get("count", 0)) for answer in answers), None, exact=False)
 
 
 def _embedded_keys(database, name: str, query: dict) -> set[bytes]:

@@ -21,33 +21,56 @@ The comparison is the restore's own idea of "already in place", made strict:
   restore gives them back; and so has the scope's folder itself. Anything else in the
   live folder, an extra path or a socket, is a difference.
 - Records: per collection of the scope, the documents the scope selects and the
-  backup's dump are the same byte for byte (compared in order first, since after a
-  restore the natural order is the dump's; by ``_id`` only when the two part at
-  different ``_id``s with as many records on both sides: a record changed where it
-  stands, one more or one fewer, ends the comparison at once). For the site, the live
-  collections are exactly the backup's, with the same options and indexes (the
-  dump's metadata, its ``uuid`` aside: a restore makes a new collection).
+  backup's dump are the same, byte for byte, as a whole (in any order: a restore would
+  leave the same records, in the dump's order, which no reader is promised). For the
+  site, the live collections are exactly the backup's, with the same options and indexes
+  (the dump's metadata, its ``uuid`` aside: a restore makes a new collection).
 
-The first difference ends the comparison, so a restore that has work to do pays at most
-one walk of the live folder and one read of the records before it starts. What others
-write meanwhile is what they would have written just after the restore: a path they
-change before the walk reaches it is a difference, and the restore proper runs.
+Cheap evidence comes first, and the first difference ends the comparison: for the site,
+the collections' names, then every collection's options and indexes, then every
+collection's count (``engines.collection_statistics``: on the embedded engine the rows
+and their bytes, exactly, from its SQLite file; on a server its statistics, which can be
+off, so a count that differs there is asked again exactly, ``count_documents``, before it
+counts as a difference), smallest collection first; only then any document, smallest
+collection first again. Each collection's documents are read once, the dump's and the
+live ones side by side: while the two agree in order (after a restore the natural order
+is the dump's) that costs a comparison of bytes; where they part, each record waits,
+keyed by its ``_id`` with the SHA-256 of its bytes, for the record of that ``_id`` on the
+other side. A record of the same ``_id`` with other bytes, one side ending first, or a
+record still waiting at the end is a difference. A count is never taken as proof of
+sameness, only of a difference: what it lets pass, the documents decide.
+
+So a restore that has work to do pays at most one walk of the live folder and one read
+of the records up to the first difference before it starts, and none of the records
+when a count or an index already tells. What others write meanwhile is what they would
+have written just after the restore: a path they change before the walk reaches it is a
+difference, and the restore proper runs.
+
+Nothing extra is kept with the backup for this: the manifest's per-collection count and
+bytes (checked against the dump by the check before the restore) are the evidence a
+backup can give. A digest of each collection kept at backup time would let a restore
+skip a collection only if the live side could be shown unchanged without reading it, and
+no engine offers that: a server keeps no change counter per collection (MongoDB's
+``dbHash`` reads the whole collection on the server, FerretDB has none), and the embedded
+engine's file times are too coarse to prove that nothing was written.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import stat
+from collections.abc import Iterator
 from itertools import zip_longest
 from pathlib import Path
 
 from bson import json_util
 
 from strongroom.db.dbdump import collection_metadata
-from strongroom.db.engines import list_collections, raw_documents
+from strongroom.db.engines import collection_statistics, list_collections, raw_documents
 from strongroom.fs.walking import walk
-from strongroom.inspect.diffing import diff_live_records, dump_documents, id_key, split_documents
+from strongroom.inspect.diffing import dump_documents, id_key, split_documents
 from strongroom.inspect.preview import same_as_restore
 from strongroom.restore.rebuild import folder_mode
 from strongroom.restore.sources import Source
@@ -103,31 +126,33 @@ class FilesMatcher:
         self._walked.close()
 
 
-def records_match(database, source: Source, queries: dict[str, dict] | None) -> bool:
+def records_match(database, source: Source, recorded: dict[str, dict], queries: dict[str, dict] | None) -> bool:
     """Are the scope's records (``queries``, None for the whole site) the dump's, byte
-    for byte, and for the site the collections, options and indexes too? A comparison
-    that cannot be made (the database failing meanwhile) is no match: the restore proper
-    runs, and says what fails as it did before there was this shortcut."""
+    for byte, and for the site the collections, options and indexes too? ``recorded`` is
+    the manifest's per collection ``count`` and ``bytes`` (checked against the dump
+    already). A comparison that cannot be made (the database failing meanwhile) is no
+    match: the restore proper runs, and says what fails as it did before there was this
+    shortcut."""
     try:
-        return _records_match(database, source, queries)
+        return _records_match(database, source, recorded, queries)
     except Exception as exc:  # noqa: BLE001 - only a shortcut: never the reason a restore fails
         log.info("the records could not be compared with the backup (%s): restoring them", exc)
         return False
 
 
-def _records_match(database, source: Source, queries: dict[str, dict] | None) -> bool:
-    names = list(source.collections)
-    if queries is None and sorted(list_collections(database)) != sorted(names):
-        return False
-    for name in names:
-        if queries is not None and name not in queries:
-            return False  # no query selects its records: the restore proper refuses it, saying so
-        query = {} if queries is None else queries[name]
-        if queries is None and not _same_metadata(database, source.bson_dir, name):
+def _records_match(database, source: Source, recorded: dict[str, dict], queries: dict[str, dict] | None) -> bool:
+    names = sorted(source.collections, key=lambda name: (recorded.get(name, {}).get("bytes", 0), name))
+    if queries is None:
+        if sorted(list_collections(database)) != sorted(names):
             return False
-        if not _same_documents(database, source.bson_dir, name, query):
+        if not all(_same_metadata(database, source.bson_dir, name) for name in names):
             return False
-    return True
+        if not all(_same_count(database, name, recorded.get(name, {})) for name in names):
+            return False
+    elif any(name not in queries for name in names):
+        return False  # no query selects its records: the restore proper refuses it, saying so
+    return all(_same_documents(database, source.bson_dir, name, {} if queries is None else queries[name])
+               for name in names)
 
 
 def _same(entry: dict, path: str, st: os.stat_result, inodes: dict[str, int]) -> bool:
@@ -149,29 +174,63 @@ def _same_folder(entry: dict, st: os.stat_result) -> bool:
             and st.st_mtime_ns == entry["mtime_ns"])
 
 
+def _same_count(database, name: str, recorded: dict) -> bool:
+    """Does nothing cheap tell the whole collection ``name`` apart from its dump? Its
+    count (and bytes, where the engine knows them exactly) against the manifest's; a
+    server's count that differs is asked again exactly before it is believed."""
+    statistics = collection_statistics(database, name)
+    if statistics is None or recorded.get("count") is None:
+        return True  # nothing cheap to tell: the documents will
+    if statistics.count != recorded["count"] and not statistics.exact:
+        return database[name].count_documents({}) == recorded["count"]
+    if statistics.bytes is not None and recorded.get("bytes") is not None and statistics.bytes != recorded["bytes"]:
+        return False
+    return statistics.count == recorded["count"]
+
+
 def _same_documents(database, bson_dir: Path, name: str, query: dict) -> bool:
-    """The live documents are the dump's, byte for byte. Compared in natural order first
-    (after a restore it is the dump's). Where the two part, an ``_id`` being unique, it is
-    a difference when one side ends first, when both documents have the same ``_id``, or
-    when the two sides hold different numbers of documents; only the same number in
-    another order needs the comparison by ``_id`` (``diffing``), which reads both again."""
+    """The live documents ``query`` selects are the dump's, byte for byte, in one read of
+    each (``same_records``)."""
     stored = dump_documents(bson_dir, name)
     live = split_documents(raw_documents(database, name, query))
     try:
-        for mine, theirs in zip_longest(stored, live):
-            if mine != theirs:
-                break
-        else:
-            return True
-        if mine is None or theirs is None or id_key(mine) == id_key(theirs):
-            return False
-        if sum(1 for _ in stored) != sum(1 for _ in live):
-            return False
+        return same_records(stored, live)
     finally:
         stored.close()
         live.close()
-    counts = diff_live_records(bson_dir, [name], database, {name: query})[name]
-    return not (counts["added"] or counts["removed"] or counts["changed"])
+
+
+def same_records(stored: Iterator[bytes], live: Iterator[bytes]) -> bool:
+    """Do the two streams of raw BSON documents hold the same documents, in any order?
+    Both are read once, side by side, and no further than the first difference: equal
+    bytes in step cost nothing more; where the two part, each record waits (its ``_id``
+    and the SHA-256 of its bytes) for the record of its ``_id`` on the other side, so what
+    is held is what is out of step. The same ``_id`` with other bytes, one side ending
+    first, an ``_id`` twice on one side, or anything still waiting at the end is a
+    difference."""
+    waiting: tuple[dict, dict] = ({}, {})  # the stored side's, the live side's: _id -> SHA-256
+    for pair in zip_longest(stored, live):
+        if pair[0] == pair[1]:
+            continue
+        if pair[0] is None or pair[1] is None:
+            return False
+        keys = id_key(pair[0]), id_key(pair[1])
+        if keys[0] == keys[1]:
+            return False
+        if not (_meet(keys[0], pair[0], waiting[0], waiting[1]) and _meet(keys[1], pair[1], waiting[1], waiting[0])):
+            return False
+    return not waiting[0] and not waiting[1]
+
+
+def _meet(key: bytes, raw: bytes, mine: dict, theirs: dict) -> bool:
+    """Meet the other side's record of ``key`` if it waits (the same bytes?), else wait."""
+    digest = hashlib.sha256(raw).digest()
+    if key in theirs:
+        return theirs.pop(key) == digest
+    if key in mine:
+        return False
+    mine[key] = digest
+    return True
 
 
 def _same_metadata(database, bson_dir: Path, name: str) -> bool:

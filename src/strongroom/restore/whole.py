@@ -73,7 +73,8 @@ def check_or_match(sr, scope: Scope, path: Path, manifest: dict, listing: Checke
         raise marked(CorruptBackup(f"refusing to restore {manifest['id']}: it fails verification: "
                                    f"{problems[0]}"), "refused")
     return files_match and matching.records_match(
-        sr.database, source, linking.replaced_queries(sr.config, scope, sr.database, source.bson_dir))
+        sr.database, source, manifest["collections"],
+        linking.replaced_queries(sr.config, scope, sr.database, source.bson_dir))
 
 
 def preview_whole(sr, scope: Scope, backup_id: str) -> dict:
