@@ -1,0 +1,237 @@
+"""Is the site already the backup's state? And a site restore with one record changed, on a
+MongoDB server with a large collection: this build, and another (``--compare``), in one run.
+
+    .venv/bin/python bench/records.py                   200,015 records on FerretDB, 3 runs
+    .venv/bin/python bench/records.py --records 50000 --runs 1
+    .venv/bin/python bench/records.py --compare OLD/.venv/bin/strongroom
+    .venv/bin/python bench/records.py --uri mongodb://host:port/   your own server, not FerretDB
+
+Starts FerretDB on loopback (``scripts/build-peers``; SQLite handler, as the suite does)
+unless ``--uri`` names a server, makes the small demo site there (``demo init``), grows its
+``edition`` collection to ``--records`` records in all (300-1,000 bytes each, as the
+issue's), backs it up, then times, run after run, each build in turn (the order
+alternating) on the same site and the same backup:
+
+- "already?": the answer alone, in the build's own process (``restore.whole.check_or_match``:
+  the check before a restore and the comparison of files and records), and of that the
+  records' comparison (``matching.records_match``) and the check alone; with the site
+  unchanged, with one ``project`` record changed in place (same count, same size), and with
+  one ``edition`` record changed in place half-way through the collection. Nothing is
+  restored: the record is put back after each.
+- ``strongroom restore <id> --yes`` onto the unchanged site (the command: start-up, check,
+  answer) and after one ``project`` record changed in place (the whole restore: the
+  pre-restore backup, the load and the swap).
+- one plain read of every record (``find_raw_batches`` of every collection): what one
+  full comparison cannot go below.
+
+Warm cache (the database's files stay in memory). Prints medians (min-max) per row and
+build, the load average before and after, and writes every run to DIR/records.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent / "tests"))  # the suite's FerretDB starter: one of it
+import workloads as w
+
+DATABASE = "bench"
+CHANGES = ("unchanged", "project changed", "edition changed half-way")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--records", type=int, default=200_015, help="records in all (default 200,015)")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--compare", metavar="STRONGROOM", help="another build's strongroom command")
+    parser.add_argument("--uri", help="a MongoDB server of yours (mongodb://host:port/) instead of FerretDB")
+    parser.add_argument("--dir", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "strongroom-bench-records")
+    parser.add_argument("--keep", action="store_true", help="keep the data afterwards")
+    parser.add_argument("--probe", nargs=2, metavar=("DATA_DIR", "BACKUP"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.probe:
+        print(json.dumps(probe(Path(args.probe[0]), args.probe[1])))
+        return 0
+    w.WARM = True
+    w.remove(args.dir)
+    args.dir.mkdir(parents=True)
+    server = None
+    if args.uri is None:
+        from servers import ferretdb_binary, start_ferretdb
+
+        binary, reason = ferretdb_binary()
+        if binary is None:
+            print(f"no FerretDB: {reason}", file=sys.stderr)
+            return 2
+        server = start_ferretdb(binary, args.dir / "ferretdb", timeout=120)
+    uri = (args.uri or server.uri(DATABASE)).rstrip("/")
+    uri = uri if uri.endswith("/" + DATABASE) else f"{uri}/{DATABASE}"
+    os.environ["STRONGROOM_DB"] = uri
+    try:
+        result = measure(args, uri)
+    finally:
+        if server is not None:
+            server.stop()
+        if not args.keep:
+            w.remove(args.dir / "site", args.dir / "ferretdb")
+    (args.dir / "records.json").write_text(json.dumps(result, indent=2))
+    print_report(result)
+    return 0
+
+
+def measure(args, uri: str) -> dict:
+    import pymongo
+
+    site = args.dir / "site"
+    load = [os.getloadavg()]
+    w.strongroom(site, "demo", "init", "--size", "small")
+    database = pymongo.MongoClient(uri).get_default_database()
+    started = time.perf_counter()
+    grow(database, args.records)
+    grown = time.perf_counter() - started
+    started = time.perf_counter()
+    w.strongroom(site, "backup")
+    backed_up = time.perf_counter() - started
+    backup = w.latest_backup(site)
+    builds = {"this": w.STRONGROOM, **({"compare": args.compare} if args.compare else {})}
+    runs: dict[str, dict[str, list]] = {build: {} for build in builds}
+    for run in range(args.runs):
+        order = list(builds) if run % 2 == 0 else list(reversed(builds))
+        for build in order:
+            note = runs[build]
+            for change in CHANGES:
+                undo = make_change(database, change)
+                answer = probe_in(builds[build], site, backup)
+                undo()
+                if answer["matched"] is not (change == "unchanged"):
+                    raise RuntimeError(f"{build}: '{change}' answered {answer['matched']}")
+                for key in ("answer", "records", "check"):
+                    note.setdefault(f"{change}: {key}", []).append(answer[key])
+            note.setdefault("restore, unchanged", []).append(restore(site, backup, builds[build], expect_new=0))
+            undo = make_change(database, "project changed")
+            note.setdefault("restore, project changed", []).append(restore(site, backup, builds[build], expect_new=1))
+        runs.setdefault("find()", {}).setdefault("one read of every record", []).append(read_all(database))
+    load.append(os.getloadavg())
+    counts = {name: database[name].estimated_document_count() for name in sorted(database.list_collection_names())
+              if not name.startswith(("strongroom", "system."))}
+    return {"records": sum(counts.values()), "collections": counts, "runs": args.runs, "load": load,
+            "grow_seconds": grown, "backup_seconds": backed_up, "builds": builds, "times": runs}
+
+
+def grow(database, records: int) -> None:
+    """``edition`` records (300-1,000 bytes, of the demo's projects) up to ``records`` in all."""
+    present = sum(database[name].count_documents({}) for name in database.list_collection_names()
+                  if not name.startswith(("strongroom", "system.")))
+    projects = [project["_id"] for project in database.project.find({}, {"_id": 1})]
+    rng = random.Random(23)
+    for start in range(present, records, 5_000):
+        database.edition.insert_many(
+            [{"projectId": projects[n % len(projects)], "title": f"Edition {n}", "n": n, "published": n % 3 == 0,
+              "description": rng.randbytes(rng.randint(120, 460)).hex()} for n in range(start, min(records, start + 5_000))])
+
+
+def make_change(database, change: str):
+    """Change one record in place (same count, same size) and return how to put it back."""
+    if change == "unchanged":
+        return lambda: None
+    if change == "project changed":
+        name, document = "project", database.project.find_one({})
+    else:
+        name = "edition"
+        document = database.edition.find_one({}, skip=database.edition.estimated_document_count() // 2)
+    field = next(key for key, value in document.items() if key != "_id" and isinstance(value, str))
+    value = document[field]
+    database[name].update_one({"_id": document["_id"]}, {"$set": {field: value[:-1] + ("x" if value[-1] != "x" else "y")}})
+    return lambda: database[name].update_one({"_id": document["_id"]}, {"$set": {field: value}})
+
+
+def probe_in(command: str, site: Path, backup: str) -> dict:
+    """``probe`` in the interpreter of the build whose command is ``command``."""
+    python = str(Path(command).with_name("python"))
+    done = subprocess.run([python, str(Path(__file__).resolve()), "--probe", str(site), backup],
+                          capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"the probe failed: {done.stderr.strip()[-800:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def probe(data_dir: Path, backup: str) -> dict:
+    """In this interpreter's build: seconds of the whole answer, of the records' comparison
+    and of the check alone, and the answer."""
+    from strongroom.check import verifying
+    from strongroom.config import Config
+    from strongroom.db import linking
+    from strongroom.repo.checkedlist import CheckedList
+    from strongroom.restore import matching, sources, whole
+    from strongroom.scopes import Scope
+    from strongroom.service import Strongroom
+
+    sr = Strongroom(Config.from_env(data_dir=data_dir))
+    path, manifest = sr.store.open(Scope.site(), backup)
+    started = time.perf_counter()
+    if verifying.check_before_restore(path, manifest, CheckedList(path, manifest)):
+        raise RuntimeError("the backup fails its check")
+    checked = time.perf_counter() - started
+    source = sources.whole(path, manifest)
+    queries = linking.replaced_queries(sr.config, Scope.site(), sr.database, source.bson_dir)
+    started = time.perf_counter()
+    if "recorded" in inspect.signature(matching.records_match).parameters:
+        matching.records_match(sr.database, source, manifest["collections"], queries)
+    else:
+        matching.records_match(sr.database, source, queries)
+    records = time.perf_counter() - started
+    started = time.perf_counter()
+    listing = CheckedList(path, manifest)
+    matched = whole.check_or_match(sr, Scope.site(), path, manifest, listing, sources.whole(path, manifest, listing))
+    return {"answer": time.perf_counter() - started, "records": records, "check": checked, "matched": matched}
+
+
+def restore(site: Path, backup: str, command: str, expect_new: int) -> float:
+    """Seconds of ``strongroom restore`` (and its sync); it must make ``expect_new`` pre-restore backups."""
+    before = len(json.loads(w.strongroom(site, "list", "--json")))
+    seconds = w.strongroom_timed(site, "restore", backup, "--yes", command=command)
+    made = len(json.loads(w.strongroom(site, "list", "--json"))) - before
+    if made != expect_new:
+        raise RuntimeError(f"{command}: restore made {made} pre-restore backups, not {expect_new}")
+    return seconds
+
+
+def read_all(database) -> float:
+    started = time.perf_counter()
+    for name in database.list_collection_names():
+        for _ in database[name].find_raw_batches({}):
+            pass
+    return time.perf_counter() - started
+
+
+def print_report(result: dict) -> None:
+    print(f"{result['records']:,} records ({', '.join(f'{n} {c:,}' for n, c in result['collections'].items())}); "
+          f"{result['runs']} runs; load average {result['load'][0][0]:.1f} before, {result['load'][1][0]:.1f} after")
+    rows = sorted({row for times in result["times"].values() for row in times}, key=_row_order)
+    builds = list(result["times"])
+    print(f"{'row':44}" + "".join(f"{build:>24}" for build in builds))
+    for row in rows:
+        cells = []
+        for build in builds:
+            values = result["times"][build].get(row)
+            cells.append(f"{statistics.median(values):8.2f} ({min(values):.2f}-{max(values):.2f})" if values else "")
+        print(f"{row:44}" + "".join(f"{cell:>24}" for cell in cells))
+
+
+def _row_order(row: str) -> tuple:
+    return (row.startswith("restore"), row.startswith("one read"), row)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
