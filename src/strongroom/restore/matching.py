@@ -209,15 +209,15 @@ def same_records(stored: Iterator[bytes], live: Iterator[bytes]) -> bool:
     first, an ``_id`` twice on one side, or anything still waiting at the end is a
     difference."""
     waiting: tuple[dict, dict] = ({}, {})  # the stored side's, the live side's: _id -> SHA-256
-    for pair in zip_longest(stored, live):
-        if pair[0] == pair[1]:
+    for mine, theirs in zip_longest(stored, live):
+        if mine == theirs:
             continue
-        if pair[0] is None or pair[1] is None:
+        if mine is None or theirs is None:
             return False
-        keys = id_key(pair[0]), id_key(pair[1])
-        if keys[0] == keys[1]:
+        my_key, their_key = id_key(mine), id_key(theirs)
+        if my_key == their_key:
             return False
-        if not (_meet(keys[0], pair[0], waiting[0], waiting[1]) and _meet(keys[1], pair[1], waiting[1], waiting[0])):
+        if not (_meet(my_key, mine, waiting[0], waiting[1]) and _meet(their_key, theirs, waiting[1], waiting[0])):
             return False
     return not waiting[0] and not waiting[1]
 
