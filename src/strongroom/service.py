@@ -190,6 +190,14 @@ class Strongroom:
         entry = browsing.find_entry(backup_dir, manifest, path)
         return entry, browsing.read_file(backup_dir, entry)
 
+    def write_backup_file(self, backup_id: str, project_id: str | None, path: str, fd: int) -> dict:
+        """Write one stored file into the new file open as ``fd``, its holes kept and its
+        content checked against its hash (``browsing.write_file``); its file-list entry."""
+        backup_dir, manifest = self._open(backup_id, project_id)
+        entry = browsing.find_entry(backup_dir, manifest, path)
+        browsing.write_file(backup_dir, entry, fd)
+        return entry
+
     def backup_archive(self, backup_id: str, project_id: str | None, path: str | None = "") -> tuple[str, Iterator[bytes]]:
         """A file name and the tar.gz stream of one folder of the backup (``browsing.archive_folder``)."""
         backup_dir, manifest = self._open(backup_id, project_id)
