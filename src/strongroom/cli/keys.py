@@ -33,10 +33,12 @@ def key_status(obj, as_json):
     if as_json:
         print_json(found)
         return
-    if found["problem"]:
-        click.echo(f"site key   REFUSED: {_text(found['problem'])}")
-    elif found["id"]:
+    if found["id"]:
         click.echo(f"site key   {found['id']} at {_text(found['path'])}")
+    elif found["state"] == "refused":
+        click.echo(f"site key   REFUSED: {_text(found['problem'])}")
+    elif found["state"] == "missing":
+        click.echo(f"site key   MISSING: {_text(found['problem'] or 'there is none at ' + found['path'])}")
     else:
         click.echo(f"site key   none at {_text(found['path'])}")
     exports = found["exports"]
