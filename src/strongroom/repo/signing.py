@@ -36,6 +36,7 @@ from strongroom.config import Config
 from strongroom.errors import CorruptBackup, KeyMissing, KeyRefused, SignedElsewhere
 from strongroom.fs import mutations
 from strongroom.fs.private_file import Refused, judge_folder, read_private_file, write_private_file
+from strongroom.humanize import plural
 from strongroom.repo import keyring
 
 ALGORITHM = "hmac-sha256"
@@ -180,7 +181,7 @@ def refuse_new_key(config: Config, path) -> None:
         return
     count = sum(map(len, signed.values()))
     keys = ", ".join(f"{key} ({len(names)}, e.g. {names[-1]})" for key, names in signed.items())
-    raise KeyRefused(f"there is no site key at {path}, and {count} backups are signed by another key ({keys}): "
-                     "no new key is made, which would leave them unverifiable; put the key back "
-                     "(`strongroom key import FILE`) or, if it is lost for good, trust those backups' content "
+    raise KeyRefused(f"there is no site key at {path}, and {plural(count, 'backup')} {'is' if count == 1 else 'are'} "
+                     f"signed by another key ({keys}): no new key is made, which would leave them unverifiable; "
+                     "put the key back (`strongroom key import FILE`) or, if it is lost for good, trust those backups' content "
                      "under a new key (`strongroom key adopt --from KEY`; see docs/keys.md)")
