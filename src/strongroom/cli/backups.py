@@ -99,7 +99,7 @@ def _warn_of_keys(config, backups: list[dict]) -> None:
     state = SiteKey(config).state()
     why = state["problem"] or (f"the site key is {state['id']}" if state["id"] else "there is no site key")
     count = sum(b["signature"] in UNTRUSTED for b in backups)
-    click.echo(f"warning: {count} backups are signed by a key this site cannot check them with "
+    click.echo(f"warning: {plural(count, 'backup')} {'is' if count == 1 else 'are'} signed by a key this site cannot check them with "
                f"({', '.join(others)}); {_text(why)}; see `strongroom key status`", err=True)
 
 

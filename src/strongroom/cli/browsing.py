@@ -90,25 +90,18 @@ def get(obj, backup_id, path, target, project_id):
     """
     path = _typed(path)
     listing = obj.service.browse_backup(backup_id, project_id, path)
-    if listing["type"] == "dir":
-        _, blocks = obj.service.backup_archive(backup_id, project_id, path)
-    else:
-        _, blocks = obj.service.backup_file(backup_id, project_id, path)
+    blocks = obj.service.backup_archive(backup_id, project_id, path)[1] if listing["type"] == "dir" else None
     try:
         fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         raise BadInput(f"{target} exists already; give a new file name") from None
-    from strongroom.inspect.browsing import (
-        write_keeping_holes,  # here: ``--help`` starts without it
-    )
-
     try:
         try:
-            if listing["type"] == "dir":
+            if blocks is not None:
                 with open(fd, "wb", closefd=False) as fh:
                     fh.writelines(blocks)
             else:
-                write_keeping_holes(fd, blocks)  # a sparse file stays sparse
+                obj.service.write_backup_file(backup_id, project_id, path, fd)  # a sparse file stays sparse
         finally:
             os.close(fd)
     except BaseException:

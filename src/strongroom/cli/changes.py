@@ -51,6 +51,7 @@ def restore(obj, backup_id, project_id, yes, as_json, dry_run, paths, to, from_s
         strongroom restore 2026-11-26T04-27-43 --path texts/intro.md --to /tmp/recovered
     """
     from_site = obj.service.from_site_backup(backup_id, project_id, from_site or None)
+    obj.service.check_restorable(backup_id, project_id, from_site)  # before any question: no key, no restore
     if paths or to is not None or from_site:
         _restore_parts(obj, backup_id, project_id, yes, as_json, dry_run, paths, to, from_site)
         return

@@ -67,13 +67,14 @@ def status(obj, as_json):
 def key_line(key: dict, scopes: list[dict]) -> str:
     """What ``status`` says of the site key: refused, missing while backups need it,
     never exported (a warning), or its fingerprint and last export."""
-    if key["problem"]:
+    if key["state"] == "refused":
         return f"REFUSED: {key['problem']}"
-    if not key["id"]:
+    if key["state"] == "missing":
         signed = sorted({u["signed_by"] for s in scopes for u in s.get("unopened", []) if u.get("signed_by")})
-        if signed:
-            return (f"MISSING: backups are signed by {', '.join(signed)}; put the key back "
-                    "(`strongroom key import FILE`) or see `strongroom key status`")
+        return (f"MISSING: {key['problem'] or 'there is none at ' + key['path']}"
+                + (f"; backups are signed by {', '.join(signed)}" if signed else "")
+                + "; put the key back (`strongroom key import FILE`) or see `strongroom key status`")
+    if key["state"] == "none":
         return f"none yet at {key['path']} (made by the first backup)"
     if not key["exported"]:
         return (f"{key['id']} at {key['path']}; WARNING: never exported: keep a copy elsewhere "

@@ -86,7 +86,7 @@ def restore_parts(sr, scope: Scope, backup_scope: Scope, backup_id: str, paths,
     plan = (lambda pre_path, pre: sources.with_parts(source, parts, pre_path, pre)) if parts \
         else (lambda pre_path, pre: source)
     result = restoring.restore(sr, scope, path, manifest, by, lambda: sr.make_pre_restore(scope, backup_id, by, path),
-                               plan)
+                               plan, replaces_records=not parts)
     log.info("partial restore of %s into the %s: %s; %d files copied", backup_id, scope,
              ", ".join(chosen) if chosen else "whole", result["copied"])
     return {**result, "parts": chosen, "records_restored": not parts}

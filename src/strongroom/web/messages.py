@@ -62,6 +62,8 @@ def checked(report: dict) -> str:
     """``Backup 2026-11-26T10-15-00 checked: whole`` or ``…: 2 problems: file a.txt does not match…``."""
     if report["ok"]:
         return f"Backup {report['id']} checked: every file and record is as it was made"
+    if report.get("not_checked"):
+        return f"Backup {report['id']} NOT checked: {report['not_checked']}"
     problems = report.get("problems") or []
     return (f"Backup {report['id']} checked: {humanize.plural(len(problems), 'problem')}: "
             f"{'; '.join(problems[:3])}{' …' if len(problems) > 3 else ''}")
