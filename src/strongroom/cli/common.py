@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
+import unicodedata
+from collections.abc import Collection
 
 import click
 
@@ -14,6 +16,27 @@ project_option = click.option(
 )
 json_option = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 yes_option = click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+
+
+def shown_width(text: str) -> int:
+    """How many terminal columns ``text`` takes: a wide character (CJK) two, a combining
+    mark or an invisible format character none (user text is escaped first)."""
+    return sum(0 if unicodedata.combining(c) or unicodedata.category(c) == "Cf"
+               else 2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def columns(rows: list[list[str]], right: Collection[int] = (), indent: str = "", gap: str = "  ") -> list[str]:
+    """``rows`` of cells as lines whose columns line up, whatever the width of each value:
+    every column as wide as its widest cell, the columns ``right`` names (numbers, sizes)
+    right-aligned under their header; nothing trails a line."""
+    widths = [max((shown_width(row[i]) for row in rows if i < len(row)), default=0)
+              for i in range(max((len(row) for row in rows), default=0))]
+    lines = []
+    for row in rows:
+        cells = [" " * (widths[i] - shown_width(cell)) + cell if i in right else
+                 cell + " " * (widths[i] - shown_width(cell)) for i, cell in enumerate(row)]
+        lines.append((indent + gap.join(cells)).rstrip())
+    return lines
 
 
 def print_json(value) -> None:

@@ -1,0 +1,63 @@
+"""Text that lines up (issue 21): the columns of ``status``, ``log`` and a restore's dry
+run stand still whatever the width of their values (a project's title beside ``site``,
+``restore-part`` beside ``backup``, ``refused`` beside ``ok``), numbers and sizes
+right-aligned under their headers."""
+
+import re
+
+from strongroom.cli.common import columns, shown_width
+from strongroom.repo.audit import AuditLog
+
+
+def _starts(line: str, values: list[str]) -> list[int]:
+    """Where each of ``values`` starts in ``line``, in order."""
+    found, at = [], 0
+    for value in values:
+        at = line.index(value, at)
+        found.append(at)
+        at += len(value)
+    return found
+
+
+def test_columns_pad_each_to_its_widest_cell_and_stand_numbers_right():
+    lines = columns([["name", "files", "size"], ["a", "1", "852 B"], ["longer name", "1,204", "300.0 KB"],
+                     ["\u5927\u5b66", "7", ""]], right=(1, 2), indent="  ")
+    assert lines == ["  name         files      size",
+                     "  a                1     852 B",
+                     "  longer name  1,204  300.0 KB",
+                     "  \u5927\u5b66             7"]  # a wide character takes two columns
+    assert shown_width("\u5927\u5b66") == 4 and shown_width("e\u0301") == 1
+
+
+def test_status_values_start_in_one_column_whatever_the_scopes_name(cli, site):
+    project = site.project_ids[0]
+    assert cli("backup").exit_code == 0
+    assert cli("backup", "--project", project).exit_code == 0
+    shown = cli("status")
+    assert shown.exit_code == 0, shown.output
+    rows = shown.output.splitlines()[1:]
+    assert any("project “" in row for row in rows) and any(row.startswith("  the whole site ") for row in rows)
+    labels = ("the whole site", "project “", "backups", "pool", "free", "restore journal", "lock", "site key")
+    starts = {re.search(r"\S  +(?=\S)", row).end() for row in rows if row.lstrip().startswith(labels)}
+    assert len(starts) == 1, shown.output
+
+
+def test_log_columns_stand_still_for_every_operation_scope_and_outcome(cli, config, site):
+    project = site.project_ids[0]
+    made = cli("backup").output.strip()
+    assert cli("backup", "--project", project, "--note", "one project").exit_code == 0
+    (config.working_dir / "site.json").write_text("changed")
+    assert cli("restore", made, "--path", "site.json", "--yes").exit_code == 0
+    assert cli("prune", "--keep-last", "1", "--dry-run").exit_code == 0
+    AuditLog(config.backups_dir).append({"at": "2026-01-01T00:00:00+00:00", "operation": "restore", "by": "someone",
+                                         "origin": "web", "scope": "site", "outcome": "refused",
+                                         "error": "another backup is running"})
+    lines = [line for line in cli("log").output.splitlines() if line.strip()]
+    assert {"backup", "restore-part", "prune", "restore"} <= {line.split()[3] for line in lines}
+    assert any("project “" in line for line in lines) and any(" site " in line for line in lines)
+    ids = [re.search(r"  (\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d(\.\d+)?|-)(  |$)", line) for line in lines]
+    assert all(ids) and len({match.start(1) for match in ids}) == 1, lines  # the backup column
+    outcomes = [re.search(r" (ok|refused) ", line).start() for line in lines]
+    assert len(set(outcomes)) == 1, lines
+    durations = [re.search(r"\d+\.\d s", line) for line in lines]
+    assert len({match.end() for match in durations if match}) == 1, lines  # right-aligned
