@@ -61,3 +61,26 @@ def test_log_columns_stand_still_for_every_operation_scope_and_outcome(cli, conf
     assert len(set(outcomes)) == 1, lines
     durations = [re.search(r"\d+\.\d s", line) for line in lines]
     assert len({match.end() for match in durations if match}) == 1, lines  # right-aligned
+
+
+def test_the_dry_run_stands_counts_and_sizes_right_under_their_headers(cli, config, site):
+    made = cli("backup").output.strip()
+    live = config.working_dir
+    (live / "texts" / "big.bin").write_bytes(b"x" * 300_000)  # to be removed: 300.0 KB
+    min((live / "images").iterdir()).unlink()  # to come back: a few KB
+    (live / "site.json").write_text("{}")  # to be changed: a few bytes
+
+    shown = cli("restore", made, "--dry-run")
+
+    assert shown.exit_code == 0, shown.output
+    lines = shown.output.splitlines()
+    header = next(line for line in lines if line.split() == ["added", "changed", "removed", "unchanged"])
+    ends = [match.end() for match in re.finditer(r"\S+", header)]
+    table = lines[lines.index(header) + 1:]
+    table = table[:next(i for i, line in enumerate(table) if line.lstrip()[:2] in ("+ ", "~ ", "- "))]
+    assert [line.split()[0] for line in table][:2] == ["files", "size"] and any("records" in line for line in table)
+    for line in table:
+        cells = list(re.finditer(r"\S+(?: \S+)*", line))[1:]  # after the row's name: its figures
+        assert cells and [cell.end() for cell in cells] == ends[:len(cells)], (line, header)
+    sizes = next(line for line in table if line.split()[0] == "size")
+    assert "300.0 KB" in sizes and " B " in sizes + " "

@@ -12,6 +12,10 @@ counted as a file).
 Records: per collection of the scope, the backup's documents and the live ones are
 compared by ``_id``: *added*, *removed*, *changed* (same ``_id``, other content) and
 *unchanged* counts. A site restore also removes every collection the backup lacks.
+
+``changes_nothing`` reads a report (a preview's, or a diff's of the same shape): no file,
+folder, link or record added, changed or removed. A preview says so
+(``"changes_nothing"``), and a restore of parts that would change nothing does nothing.
 """
 
 from __future__ import annotations
@@ -62,6 +66,18 @@ def diff_files(live: Path, entries: Iterator[dict], within: Callable[[str], bool
         _note_live(report, live_item)
         live_item = next(current, None)
     return report
+
+
+def changes_nothing(report: dict) -> bool:
+    """Does ``report`` (``diff_files`` with ``"records"``: a preview, or a diff) find no
+    file, folder, link or record added, changed or removed?"""
+    kinds = [report[word] for word in COUNTED_AS.values() if word in report] + list(report["records"].values())
+    return not any(_counted(kind.get(change)) for kind in kinds for change in ("added", "changed", "removed"))
+
+
+def _counted(change) -> int:
+    """A change's count: ``{"count": n, …}`` for files, folders and links, ``n`` for records."""
+    return change["count"] if isinstance(change, dict) else change or 0
 
 
 def _empty() -> dict:
