@@ -84,3 +84,20 @@ def test_the_dry_run_stands_counts_and_sizes_right_under_their_headers(cli, conf
         assert cells and [cell.end() for cell in cells] == ends[:len(cells)], (line, header)
     sizes = next(line for line in table if line.split()[0] == "size")
     assert "300.0 KB" in sizes and " B " in sizes + " "
+
+
+def test_every_count_a_command_prints_takes_its_plural_and_its_thousands_separator(cli, config):
+    """Issue 21's "4,566 objects beside 4465 files", "1 backups": every count in words."""
+    made_site = cli("demo", "init", "--projects", "1", "--editions", "200")
+    assert made_site.exit_code == 0, made_site.output
+    assert ": 1 project, " in made_site.output and " files (" in made_site.output
+    made = cli("backup").output.strip()
+    shown = {"demo init": made_site.output, "show": cli("show", made).output, "key status": cli("key", "status").output}
+    min((config.working_dir / "project").rglob("scene.json")).write_text("changed")
+    shown |= {"restore": cli("restore", made, "--yes").output, "status": cli("status").output, "log": cli("log").output}
+
+    assert "signs      1 backup: " in shown["key status"], shown["key status"]
+    assert "(1 file copied, 1,10" in shown["restore"], shown["restore"]
+    for command, output in shown.items():
+        without_times = re.sub(r"\d{4}-\d\d-\d\d[T ]\d\d[-:]\d\d[-:]\d\d(\.\d+)?|[0-9a-f]{16,}|/\S+", "", output)
+        assert not re.search(r"(?<![\d,.])\d{4,}(?![\d,])", without_times), (command, output)
