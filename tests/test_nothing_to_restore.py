@@ -135,3 +135,20 @@ def test_the_api_preview_says_whether_the_restore_would_change_anything(api):
     assert preview["changes_nothing"] is True and preview["changes_only_metadata"] is False
     (scope_dir(data.config(), Scope.project(data.project_a)) / "about.md").write_text("changed")
     assert conforms(call("POST", url, json={}), path, "post")["preview"]["changes_nothing"] is False
+
+
+def test_the_preview_of_a_path_lists_only_that_path_and_the_folders_leading_to_it(service, config, site, monkeypatch):
+    """So that asking whether one file needs restoring costs that file, not a walk of the site."""
+    from strongroom.fs import walking
+
+    project = site.project_ids[0]
+    made = service.make_backup()["id"]
+    part = min((config.working_dir / "project" / project).rglob("scene.json")).parent.relative_to(config.working_dir)
+    listed, listing = [], walking._listing
+    monkeypatch.setattr(walking, "_listing", lambda fd: listed.append(os.readlink(f"/proc/self/fd/{fd}")) or listing(fd))
+
+    assert service.preview_parts(made, [part.as_posix()])["changes_nothing"] is True
+
+    root = str(config.working_dir)
+    leading = {root, *(f"{root}/{'/'.join(part.parts[:n])}" for n in range(1, len(part.parts)))}
+    assert listed and all(folder in leading or folder.startswith(f"{root}/{part.as_posix()}") for folder in listed), listed

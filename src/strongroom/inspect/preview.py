@@ -36,14 +36,16 @@ MAX_LISTED = 1000  # paths listed per kind; the counts are always complete
 
 
 def diff_files(live: Path, entries: Iterator[dict], within: Callable[[str], bool] | None = None,
-               same=None) -> dict:
+               same=None, descend: Callable[[str], bool] | None = None) -> dict:
     """``{"files"|"links"|"folders": {"added"|"removed"|"changed": {"count", "bytes",
     "paths"}, "unchanged": n}}``, each path counted under its kind (``counted_as``); with
-    ``within``, only the paths it accepts count (a partial restore's parts);
+    ``within``, only the paths it accepts count (a partial restore's parts), and the walk
+    of the live folder goes only into the folders ``descend`` accepts (those in the
+    parts and those that lead to them);
     ``same(entry, path, st)`` says whether a live item is the entry's (default: as a restore decides)."""
     same = same or same_as_restore
     report = {word: _empty() for word in COUNTED_AS.values()}
-    current = walk(live) if live.is_dir() else iter(())
+    current = walk(live, descend) if live.is_dir() else iter(())
     if within is not None:
         current = (item for item in current if within(item[0]))
         entries = (entry for entry in entries if within(entry["path"]))

@@ -116,6 +116,7 @@ def preview_parts(sr, scope: Scope, backup_scope: Scope, backup_id: str, paths,
     """``Strongroom.preview_parts``: what ``restore_parts`` would change, changing nothing."""
     _, _, source, parts = open_source(sr, scope, backup_scope, backup_id, paths)
     within = parts.contains if parts else None
+    descend = (lambda rel: parts.contains(rel) or rel in parts.ancestors) if parts else None
     live = target if target is not None else scope_dir(sr.config, scope)
     records = {}
     if parts is None and target is None:
@@ -125,5 +126,5 @@ def preview_parts(sr, scope: Scope, backup_scope: Scope, backup_id: str, paths,
     report = {"backup": backup_id, "scope": scope.kind, "project": scope.project_id,
               "parts": parts and parts.paths, "to": target and str(target),
               "records_restored": parts is None and target is None,
-              **preview.diff_files(live, source.entries(), within), "records": records}
+              **preview.diff_files(live, source.entries(), within, descend=descend), "records": records}
     return {**report, "changes_nothing": preview.changes_nothing(report), "changes_only_metadata": False}
