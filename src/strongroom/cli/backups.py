@@ -7,6 +7,7 @@ import sys
 import click
 
 from strongroom.cli.common import json_option, print_json, project_option
+from strongroom.humanize import count as _count
 from strongroom.humanize import escape as _text
 from strongroom.humanize import plural, took
 from strongroom.humanize import size as _size
@@ -128,6 +129,6 @@ def show(obj, backup_id, project_id, as_json):
                f"{plural(f['symlinks'], 'link')}, "
                f"{_size(f['bytes'])} ({_size(f['bytes_added'])} new in the pool)")
     for name, info in m["collections"].items():
-        click.echo(f"  records  {name}: {info['count']} ({_size(info['bytes'])})")
+        click.echo(f"  records  {name}: {_count(info['count'])} ({_size(info['bytes'])})")
     for warning in m.get("warnings", []):
         click.echo(f"  warning  {_text(warning)}")

@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from strongroom.cli.common import json_option, print_json, project_option
+from strongroom.cli.common import change_lines, json_option, print_json, project_option
 from strongroom.errors import BadInput
 from strongroom.humanize import path as _path
 from strongroom.humanize import plural as _plural
@@ -132,12 +132,5 @@ def diff(obj, backup_id, other, project_id, as_json):
         print_json(report)
         return
     click.echo(f"From {report['from']} to {report['to']}:")
-    files = report["files"]
-    click.echo(f"  files: {files['added']['count']} added, {files['changed']['count']} changed, "
-               f"{files['removed']['count']} removed, {files['unchanged']} unchanged")
-    for kind, mark in (("added", "+"), ("changed", "~"), ("removed", "-")):
-        for path in files[kind]["paths"]:
-            click.echo(f"    {mark} {_path(path)}")
-    for name, counts in report["records"].items():
-        click.echo(f"  {name}: {counts['added']} added, {counts['changed']} changed, "
-                   f"{counts['removed']} removed, {counts['unchanged']} unchanged")
+    for line in change_lines(report, listed=None):
+        click.echo(line)

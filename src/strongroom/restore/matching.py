@@ -103,6 +103,23 @@ class FilesMatcher:
         self._walked.close()
 
 
+def already_is(live: Path, source: Source, database, queries: dict[str, dict] | None) -> bool:
+    """The whole comparison in one call, for a preview (which checks no backup): is the
+    scope at ``live`` with the records ``queries`` select exactly ``source``'s state?"""
+    if not may_match(live, source):
+        return False
+    matcher = FilesMatcher(live)
+    try:
+        for entry in source.entries():
+            matcher.see(entry)
+            if not matcher.same:
+                return False
+        files_match = matcher.matched()
+    finally:
+        matcher.close()
+    return files_match and records_match(database, source, queries)
+
+
 def records_match(database, source: Source, queries: dict[str, dict] | None) -> bool:
     """Are the scope's records (``queries``, None for the whole site) the dump's, byte
     for byte, and for the site the collections, options and indexes too? A comparison

@@ -228,7 +228,7 @@ def build_and_switch(sr, scope: Scope, source: sources.Source, entry: dict,
     try:
         stats = rebuild.build_tree(source.entries(), source.files_dir, live, staging, source.total,
                                    sr.progress, index=index.add, root=sr.config.data_dir, top=source.top,
-                                   more_files=source.more_files)
+                                   more_files=source.more_files, counted=source.counted)
         # The new tree must be on disk before anything live changes: once the journal
         # says "cleanup", recovery keeps it, and the old tree goes.
         sr.progress("flushing", 0, stats.bytes_copied)
