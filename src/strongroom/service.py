@@ -382,6 +382,7 @@ class Strongroom:
             self._recover_locked()
             return whole.restore_whole(self, scope, backup_id, by)
 
+    @audited("restore", skip=lambda _: True)  # a refusal is the restore's, logged as such; a pass is not yet one
     def check_restorable(self, backup_id: str, project_id: str | None = None, from_site: bool | None = None) -> None:
         """What a restore checks before it asks anything: the backup exists (``NotFound``)
         and there is a usable site key to check it with (``KeyRefused``: ``keys.require_key``)."""
