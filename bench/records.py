@@ -31,7 +31,6 @@ build, the load average before and after, and writes every run to DIR/records.js
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import os
 import random
@@ -187,10 +186,7 @@ def probe(data_dir: Path, backup: str) -> dict:
     source = sources.whole(path, manifest)
     queries = linking.replaced_queries(sr.config, Scope.site(), sr.database, source.bson_dir)
     started = time.perf_counter()
-    if "recorded" in inspect.signature(matching.records_match).parameters:
-        matching.records_match(sr.database, source, manifest["collections"], queries)
-    else:
-        matching.records_match(sr.database, source, queries)
+    matching.records_match(sr.database, source, queries)
     records = time.perf_counter() - started
     started = time.perf_counter()
     listing = CheckedList(path, manifest)

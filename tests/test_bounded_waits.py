@@ -14,6 +14,8 @@ import pytest
 from conftest import give_the_restore_work, records_fingerprint, tree_fingerprint
 from strongroom.errors import Busy
 from strongroom.fs.waiting import flock_within
+from strongroom.scopes import Scope
+from strongroom.service import Strongroom
 
 # Holds a shared flock on a folder (what every reader connection of the embedded engine
 # holds while it is open) until killed.
@@ -69,6 +71,35 @@ def test_a_restore_does_not_wait_for_ever_on_a_reader_that_keeps_the_database_op
     assert refused.returncode == 4, refused.stderr
     line = refused.stderr.strip()
     assert len(line.splitlines()) == 1 and f"process {holder.pid}" in line and "embedded database" in line
-    assert "before anything live changed" in line
+    assert "refused before anything was saved or changed" in line
     assert tree_fingerprint(config.working_dir) == files and records_fingerprint(database) == records
     assert not (config.backups_dir / ".journal.json").exists()  # no maintenance left behind
+    assert service.store.ids(Scope.site()) == [made["id"]]  # the gate was asked before saving: no pre-restore backup
+
+
+def test_a_restore_refused_after_its_pre_restore_backup_deletes_that_backup_again(config, database, site, hold,
+                                                                                  monkeypatch):
+    """The gate is free when the restore starts and taken by a reader once the current
+    state is saved (while the new tree is flushed): the restore is refused with nothing
+    live changed, and the pre-restore backup, a copy of that unchanged state, goes."""
+    made = Strongroom(config, database=database).make_backup()
+    give_the_restore_work(config.working_dir)
+    files, records = tree_fingerprint(config.working_dir), records_fingerprint(database)
+    objects = sorted(p.name for p in config.pool_dir.rglob("*") if p.is_file())
+    monkeypatch.setenv("STRONGROOM_WAIT_SECONDS", "1")
+    holders = []
+
+    def progress(phase, done, total):
+        if phase == "flushing" and not holders:
+            holders.append(hold(config.embedded_db_dir))
+
+    service = Strongroom(config, database=database, progress=progress)
+    with pytest.raises(Busy, match="before anything live changed") as refused:
+        service.restore_backup(made["id"])
+
+    assert holders and f"process {holders[0].pid}" in str(refused.value)
+    assert "also saved as backup" not in str(refused.value)
+    assert service.store.ids(Scope.site()) == [made["id"]]
+    assert tree_fingerprint(config.working_dir) == files and records_fingerprint(database) == records
+    assert not (config.backups_dir / ".journal.json").exists()
+    assert sorted(p.name for p in config.pool_dir.rglob("*") if p.is_file()) == objects  # its new objects went too

@@ -41,7 +41,8 @@ def test_the_preview_counts_files_not_folders_as_the_backup_does(service, config
 def test_the_cli_dry_run_and_its_json_count_files_not_folders(cli, config, database):  # a site with a database
     _tree(scope_dir(config, Scope.site()))
     backup_id = cli("backup").output.strip()
+    (scope_dir(config, Scope.site()) / "after.txt").write_text("made after the backup")
     shown = cli("restore", backup_id, "--dry-run")
-    assert re.search(r"files unchanged\s+5\n", shown.output), shown.output
+    assert re.search(r"^  files +0 +0 +1 +5$", shown.output, re.MULTILINE), shown.output  # added changed removed unchanged
     report = json.loads(cli("restore", backup_id, "--dry-run", "--json").output)
     assert report["files"]["unchanged"] == 5

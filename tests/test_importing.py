@@ -416,7 +416,10 @@ def test_a_full_disk_at_any_write_of_an_import_leaves_nothing_behind(service, co
 def test_records_are_selected_by_the_data_models_queries_as_mongodb_would():
     from bson import ObjectId
 
-    from strongroom.exchange.foreign import matches
+    from strongroom.db.docfilter import matcher
+
+    def matches(document, query):
+        return matcher(query)(document)
 
     oid = ObjectId()
     query = {"projectId": {"$in": [oid, str(oid)]}}

@@ -97,8 +97,8 @@ def test_the_dry_run_shows_every_odd_name_on_one_printable_line(service, config,
     (live / os.fsdecode(b"caf\xe9")).write_text("x")
     result = cli("restore", made["id"], "--dry-run")
     assert result.exit_code == 0, result.output
-    assert "      new\\nline\n" in result.output
-    assert "      caf\\xe9\n" in result.output
+    assert "\n  - new\\nline\n" in result.output
+    assert "\n  - caf\\xe9\n" in result.output
 
 
 def test_ls_and_diff_show_a_name_that_is_not_utf8_as_the_dry_run_does(service, config, cli):

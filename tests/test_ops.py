@@ -369,3 +369,24 @@ def test_the_web_recipe_runs_two_replicas_under_gunicorn_on_the_cronjobs_shared_
     assert {"configMapRef": {"name": "strongroom"}} in container["envFrom"]
     service = next(d for d in documents if d["kind"] == "Service")
     assert service["spec"]["selector"] == deployment["spec"]["template"]["metadata"]["labels"]
+
+
+def test_the_site_panel_tells_a_restore_running_now_from_an_interrupted_one_and_counts_in_words(web_data, monkeypatch):
+    """Issue 21: the panel said "pending" for a restore running now, and "objects" where
+    every other face says stored contents."""
+    from strongroom.service import Strongroom
+    from strongroom.web import create_app
+    from test_audit import _panel
+    from test_web_security import signed_in
+
+    client = create_app(web_data.config("pilot"), secret_key="test").test_client()
+    signed_in(client, "admin")
+    status = Strongroom.status
+    for running, words in ((True, "a restore of B1 is running (step files)"),
+                           (False, "PENDING: a restore of B1 was interrupted at step files; the next operation")):
+        pending = {"backup": "B1", "scope": "project", "project": web_data.project_a, "step": "files",
+                   "started": None, "running": running}
+        monkeypatch.setattr(Strongroom, "status", lambda self, pending=pending: {**status(self), "restore_pending": pending})
+        site = _panel(client, "/admin")
+        assert words in site, site
+    assert " stored contents (each distinct file content once)" in site and " objects," not in site

@@ -4,6 +4,7 @@ state that says what happened; the same model for the CLI's line and the web's b
 """
 
 import io
+import re
 import threading
 import time
 
@@ -255,3 +256,70 @@ def test_a_restores_bar_does_not_count_on_flushing_bytes_it_never_copied():
     left = model.snapshot()["eta_seconds"]
     assert left < 0.5, left  # the load of 100 records and the switch; not 1.4 s of flushing 706 MB
     assert model.fraction() > 0.8
+
+
+def test_the_terminal_lines_percent_and_bar_are_the_bytes_shown_beside_them():
+    """Issue 21: the line said "17%  194.1 MB of 2.1 GB" (the whole operation's time-weighted
+    share beside the phase's bytes). The bar and the percentage are the phase's done /
+    total, the figures beside them; "(3/6)" says which phase; the time left is the whole's."""
+    from strongroom.progress_model import restore_plan
+
+    now = [0.0]
+    line = TerminalProgress(stream=Terminal(), interval=0)
+    line.clock = lambda: now[0]
+    line.plan(restore_plan({"files": {"entries": 5048, "bytes": 2_100_000_000}, "collections": {"p": {"count": 329}}}))
+    for step, total, seconds in (("checking", 5048, 0.2), ("saving", 5048, 2.0)):
+        line(step, 0, total)
+        now[0] += seconds
+        line(step, total, total)
+    line("copying", 0, 2_100_000_000)
+    now[0] += 1.0
+    line("copying", 194_100_000, 2_100_000_000)
+
+    drawn = line.line()
+    assert drawn.startswith("Copying files (3/6)") and "194.1 MB of 2.1 GB" in drawn, drawn
+    assert "]   9%  " in drawn and "[##----" in drawn, drawn  # 194.1 / 2,100 of the bar, not the whole's share
+    assert line.snapshot()["percent"] > 9  # the whole operation's share (the web's bar) is another figure
+    line("flushing", 0, 0)  # nothing to flush: that phase is done
+    assert "] 100%  0 B" in line.line()
+
+
+def test_every_line_a_restore_draws_has_its_percent_and_bar_from_the_figures_it_shows(config, database):
+    _files(config)
+    service = Strongroom(config, database=database)
+    made = service.make_backup()
+    _emptied(config)
+
+    class Lines(TerminalProgress):
+        def __init__(self):
+            super().__init__(stream=Terminal(), interval=0)
+            self.seen = []
+
+        def draw(self):
+            self.seen.append((self.snapshot(), self.line()))
+            super().draw()
+
+    service.progress = Lines()
+    service.restore_backup(made["id"])
+
+    copying = [(shown, drawn) for shown, drawn in service.progress.seen if shown["phase"] == "copying"]
+    assert copying and copying[-1][0]["done"] == copying[-1][0]["total"] == made["bytes"]
+    for shown, drawn in service.progress.seen:
+        if shown["total"]:
+            share = min(shown["done"] / shown["total"], 1)
+            bar = re.search(r"\[(#*)-*\] +(\d+)%  ", drawn)
+            assert (len(bar.group(1)), int(bar.group(2))) == (int(30 * share), int(100 * share)), drawn
+
+
+def test_a_restore_of_one_file_counts_the_bytes_of_that_file_not_of_the_site(config, database):
+    _files(config)
+    service = Strongroom(config, database=database)
+    made = service.make_backup()
+    _emptied(config)
+    progress = Recording()
+    service.progress = progress
+
+    service.restore_parts(made["id"], ["big/file-007.bin"])
+
+    copying = [(done, total) for step, done, total in progress.calls if step == "copying"]
+    assert copying[-1] == (SIZE, SIZE), copying  # was: the site's bytes twice over (pre-restore + backup)

@@ -64,6 +64,30 @@ def test_a_sparse_file_far_larger_than_the_disk_is_backed_up_restored_and_fetche
     assert _allocated(fetched) < MB and fetched.stat().st_size == APPARENT and _sha256(fetched) == digest
 
 
+def test_get_keeps_every_hole_of_a_file_whose_data_is_scattered(tmpfs):
+    """4 KB of data in every 64 KB: no run of zeros a reader could turn back into holes,
+    so only the stored object's own holes (``SEEK_DATA``/``SEEK_HOLE``) keep the fetched
+    file smaller than the file system (a dense copy needs 128 MB of a 64 MB tmpfs)."""
+    mount = tmpfs("64m")
+    config = _site_on(mount)
+    scattered = config.working_dir / "scattered.img"
+    apparent, step, piece = 128 * MB, 64 << 10, 4 << 10
+    with open(scattered, "wb") as fh:
+        fh.truncate(apparent)
+        for offset in range(step // 2, apparent, step):
+            fh.seek(offset)
+            fh.write(os.urandom(piece))
+    digest, allocated = _sha256(scattered), _allocated(scattered)
+    assert allocated <= apparent // 8
+    made = _cli(config, "backup")
+    assert made.returncode == 0, made.stderr
+
+    fetched = mount / "fetched.img"
+    got = _cli(config, "get", made.stdout.strip(), "scattered.img", "--to", str(fetched))
+    assert got.returncode == 0, got.stderr
+    assert _allocated(fetched) <= allocated and fetched.stat().st_size == apparent and _sha256(fetched) == digest
+
+
 def test_a_backup_after_the_live_data_grew_is_refused_before_it_writes_anything(tmpfs):
     mount = tmpfs("64m")
     config = _site_on(mount)

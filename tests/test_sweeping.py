@@ -74,9 +74,22 @@ def slow_sweeps(tmp_path, monkeypatch):
 
 
 def kill_sweeps(config) -> None:
-    for pid in sweeps_of(config):
+    """Kill every sweep and wait until each has let go of its lock: until it is gone or a
+    zombie. A dying process's command line empties (its memory goes) before its files are
+    closed, so 'no sweep in /proc' alone came too early under load: the lock was still
+    held, and the next operation rightly left that tree to its holder."""
+    killed = list(sweeps_of(config))
+    for pid in killed:
         os.kill(pid, signal.SIGKILL)
-    wait_until(lambda: not sweeps_of(config))
+    wait_until(lambda: all(_ended(pid) for pid in killed))
+
+
+def _ended(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # reaped
+    return stat[stat.rindex(")") + 2] in "ZX"  # the state field, after the command's name
 
 
 def test_the_restore_returns_before_its_old_tree_is_removed_and_the_sweep_removes_it(

@@ -126,6 +126,27 @@ def test_a_disk_turning_read_only_is_reported_as_the_operation_s_failure_and_the
     Strongroom(config, database=database).make_backup(note="the lock was let go")  # same process, as serve
 
 
+@pytest.mark.parametrize("command", [["backup"], ["restore", "BACKUP", "--yes"], ["delete", "BACKUP", "--yes"]])
+def test_a_disk_read_only_before_an_operation_refuses_it_in_one_true_line(tmpfs, command):
+    mount = tmpfs("64m")
+    config = Config(data_dir=mount / "data")
+    create_demo_site(config, open_database(config), projects=1, editions=1, size="small", seed=5)
+    made = subprocess.run([sys.executable, "-m", "strongroom.cli", "--data-dir", str(config.data_dir), "backup"],
+                          capture_output=True, text=True, timeout=300, check=True).stdout.strip()
+    subprocess.run(["mount", "-o", "remount,ro", str(mount)], check=True)
+
+    args = [made if arg == "BACKUP" else arg for arg in command]
+    refused = subprocess.run([sys.executable, "-m", "strongroom.cli", "--data-dir", str(config.data_dir), *args],
+                             capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL, check=False)
+
+    lines = refused.stderr.strip().splitlines()
+    assert refused.returncode == 1 and len(lines) == 1, refused.stderr
+    assert "Read-only file system" in lines[0] and "nothing was changed" in lines[0]
+    status = subprocess.run([sys.executable, "-m", "strongroom.cli", "--data-dir", str(config.data_dir), "status"],
+                            capture_output=True, text=True, timeout=300, check=False)
+    assert status.returncode == 0 and made in status.stdout
+
+
 def test_a_file_the_backup_cannot_read_fails_it_naming_its_path_in_the_scope(second_user, public_place):
     """Strongroom run by an application's user, a file of root's in the site."""
     config = Config(data_dir=public_place / "data")

@@ -7,7 +7,11 @@ files. Each test fixes the order of the two with events, never with sleeps.
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
 import threading
+import time
 
 import pytest
 from flask import Flask, request
@@ -19,7 +23,13 @@ from strongroom.errors import BadInput
 from strongroom.repo import write_hold
 from strongroom.repo.manifest import read_manifest
 from strongroom.service import Strongroom
-from strongroom.web import make_blueprint, mount, refuse_writes_during_restore, service_factory_for
+from strongroom.web import (
+    maintenance,
+    make_blueprint,
+    mount,
+    refuse_writes_during_restore,
+    service_factory_for,
+)
 from web_support import paused_job
 
 COLLECTION = "note"
@@ -76,6 +86,21 @@ def post_in_thread(app: Flask, name: str) -> tuple[threading.Thread, dict]:
     return thread, answered
 
 
+def writes_meeting_a_hold(monkeypatch) -> threading.Event:
+    """Set when a request's thread (not the backup's) finds a hold: a write that waits."""
+    met = threading.Event()
+    seen = write_hold.current_hold
+
+    def current_hold(control, now=None):
+        found = seen(control, now)
+        if found is not None and threading.current_thread().name != "strongroom-test-backup":
+            met.set()
+        return found
+
+    monkeypatch.setattr(write_hold, "current_hold", current_hold)
+    return met
+
+
 @pytest.fixture
 def patient_writes(monkeypatch):
     """Writes wait for a hold as long as a slow machine may need (the bound is not under test)."""
@@ -102,16 +127,7 @@ def test_a_write_begun_while_a_backup_reads_waits_and_is_wholly_absent(engine_co
                                                                        patient_writes, monkeypatch):
     app = host_app(engine_config, engine_database)
     service = Strongroom(engine_config, database=engine_database)
-    saw_hold = threading.Event()
-    seen = write_hold.current_hold
-
-    def current_hold(control, now=None):
-        found = seen(control, now)
-        if found is not None and threading.current_thread().name != "strongroom-test-backup":
-            saw_hold.set()
-        return found
-
-    monkeypatch.setattr(write_hold, "current_hold", current_hold)
+    saw_hold = writes_meeting_a_hold(monkeypatch)
     with paused_job(lambda kind, detail: "/files/" in detail) as (reached, release):  # the records are dumped
         backing_up, made = backup_in_thread(service)
         assert reached.wait(60)
@@ -176,9 +192,9 @@ def test_a_mounted_host_has_its_writes_held_too(config, database, site, monkeypa
     assert wrote == ["GET"]
     saved = client.post("/save/title/p1")
     assert saved.status_code == 200
-    assert len(write_hold.writes_under_way(service.control)) == 1  # until the server closes its answer
+    assert len(service.control.marks(write_hold.WRITERS)) == 1  # until the server closes its answer
     saved.close()
-    assert write_hold.writes_under_way(service.control) == []  # the write's mark went with its answer
+    assert service.control.marks(write_hold.WRITERS) == {}  # the write's mark went with its answer
 
 
 def test_a_hold_whose_backup_is_gone_holds_nothing(config, site):
@@ -202,10 +218,13 @@ def test_a_writer_whose_process_is_gone_is_not_waited_for(config, site):
 
 def test_a_write_that_does_not_end_is_waited_for_a_bounded_time_and_named(config, site):
     control = Strongroom(config).control
-    key = write_hold.enter_write(control)  # this process: alive, and never leaves during the hold
+    entered = {}
+    other_request = threading.Thread(target=lambda: entered.update(key=write_hold.enter_write(control)))
+    other_request.start()  # a request of its own (this thread's own write is not waited for)
+    other_request.join(60)
     with write_hold.holding_writes(control, {"operation": "backup"}, max_hold=60, drain=0) as held:
-        pass
-    write_hold.leave_write(control, key)
+        pass  # this process: alive, and the write never leaves during the hold
+    write_hold.leave_write(control, entered["key"])
     assert len(held.warnings) == 1 and "still under way" in held.warnings[0]
 
 
@@ -236,3 +255,151 @@ def test_a_bad_hold_is_refused_in_one_line(monkeypatch, tmp_path, value):
     with pytest.raises(BadInput) as refused:
         Config.from_env()
     assert "\n" not in str(refused.value)
+
+
+def mounted_host_app(config: Config, database) -> Flask:
+    """The same host as ``host_app`` as a bare WSGI app behind ``mount`` (Pure3D's shape):
+    ``POST /note/<name>`` writes a record and a file; ``/webdav/…`` answers any method."""
+
+    def host(environ, start_response):
+        method, path = environ["REQUEST_METHOD"], environ["PATH_INFO"]
+        if method == "POST" and path.startswith("/note/"):
+            name = path.removeprefix("/note/")
+            database[COLLECTION].insert_one({"_id": name, "text": "x"})
+            (config.working_dir / f"{name}.txt").write_text("a note")
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [f"{method} {path}".encode()]
+
+    outer = Flask("outer")
+    outer.wsgi_app = mount(host, "/backups", config, lambda request: None, secret_key="k")
+    return outer
+
+
+def dead_pid() -> int:
+    """The id of a process that was killed (SIGKILL) and is gone, as a worker killed mid-request."""
+    worker = subprocess.Popen(["sleep", "600"])
+    worker.send_signal(signal.SIGKILL)
+    worker.wait(60)
+    return worker.pid
+
+
+@pytest.mark.parametrize("make_host", [host_app, mounted_host_app], ids=["blueprint host", "mounted host"])
+def test_a_write_that_waited_for_a_restores_pre_restore_backup_is_refused_as_during_the_restore(
+        make_host, config, database, site, patient_writes, monkeypatch):
+    app = make_host(config, database)
+    service = Strongroom(config, database=database)
+    backup = service.make_backup()
+    (config.working_dir / "changed-since.txt").write_text("so the restore has work to do")
+    past_check, go_on = threading.Event(), threading.Event()
+    entering, saw_hold = maintenance.enter_host_write, writes_meeting_a_hold(monkeypatch)
+
+    def enter_host_write(service):  # the guard found no restore; the write is about to enter
+        past_check.set()
+        go_on.wait(60)
+        return entering(service)
+
+    monkeypatch.setattr(maintenance, "enter_host_write", enter_host_write)
+    writing, answered = post_in_thread(app, "late")
+    assert past_check.wait(60)
+    restored: dict = {}
+    with paused_job(lambda kind, detail: "/files/" in detail) as (reached, release):
+        restoring = threading.Thread(target=lambda: restored.update(service.restore_backup(backup["id"])),
+                                     name="strongroom-test-backup")
+        restoring.start()
+        assert reached.wait(60)  # the restore's journal is there; its pre-restore backup holds the writes
+        go_on.set()
+        assert saw_hold.wait(60)  # the write waits for that hold
+        release.set()
+        restoring.join(120)
+        writing.join(60)
+    assert restored["restored"] == backup["id"]
+    assert answered["status"] == 503 and "Retry-After" in answered["headers"]
+    assert database[COLLECTION].find_one({"_id": "late"}) is None
+    assert not (config.working_dir / "late.txt").exists()
+    assert write_hold.writes_under_way(service.control) == {}
+
+
+def failing_admit():
+    raise OSError("the journal cannot be read")
+
+
+@pytest.mark.parametrize("broken", ["the hold cannot be read", "the admission fails"])
+def test_a_write_that_fails_on_its_way_in_leaves_no_mark(broken, config, site, monkeypatch):
+    control = Strongroom(config).control
+    admit = lambda: None
+    if broken == "the hold cannot be read":
+        def unreadable(kind, key):
+            raise OSError("the control store is gone")
+
+        monkeypatch.setattr(control, "mark", unreadable)
+    else:
+        admit = failing_admit
+    with pytest.raises(OSError):
+        write_hold.enter_write(control, admit=admit)
+    assert control.marks(write_hold.WRITERS) == {}
+
+
+def test_a_backup_made_inside_a_guarded_write_does_not_wait_for_that_write(config, database, site, monkeypatch):
+    monkeypatch.setattr(write_hold, "DRAIN", 0.0)  # a write it waited for would be named in its warnings
+    app = host_app(config, database)
+    service = Strongroom(config, database=database)
+
+    @app.post("/backup-now")
+    def backup_now():  # a host's own button that makes a backup in the request
+        return service.make_backup()["id"]
+
+    response = app.test_client().post("/backup-now")
+    assert response.status_code == 200
+    warnings = read_manifest(config.backups_dir / "site" / response.get_data(True))["warnings"]
+    assert not [w for w in warnings if "still under way" in w]
+    assert write_hold.writes_under_way(service.control) == {}
+
+
+def test_a_write_waiting_for_a_hold_writes_its_mark_once_more_not_at_every_look(config, site, monkeypatch):
+    control = Strongroom(config).control
+    control.put_mark(write_hold.HOLD, write_hold.HOLD_KEY, {"host": write_hold.this_host(), "pid": os.getpid(),
+                                                            "since": time.time(), "expires": time.time() + 600})
+    writes, put = [], control.put_mark
+    monkeypatch.setattr(control, "put_mark", lambda kind, key, record: (writes.append(kind), put(kind, key, record)))
+    looks = []
+
+    def sleep(_seconds):
+        looks.append(dict(control.marks(write_hold.WRITERS)))
+        if len(looks) == 50:
+            control.drop_mark(write_hold.HOLD, write_hold.HOLD_KEY)
+
+    key = write_hold.enter_write(control, wait=300, sleep=sleep)
+    write_hold.leave_write(control, key)
+    assert len(looks) == 50
+    assert looks == [{}] * 50  # while it waits it is not under way: a backup's drain never sees it
+    assert writes.count(write_hold.WRITERS) == 2  # its first look, and its way in
+
+
+def test_a_backup_drops_the_marks_of_writes_that_will_never_end_them(config, site):
+    control = Strongroom(config).control
+    now = time.time()
+    control.put_mark(write_hold.WRITERS, "killed", {"host": write_hold.this_host(), "pid": dead_pid(), "since": now})
+    control.put_mark(write_hold.WRITERS, "elsewhere-old", {"host": "another-machine", "pid": 1,
+                                                           "since": now - write_hold.STALE_WRITER - 1})
+    control.put_mark(write_hold.WRITERS, "elsewhere", {"host": "another-machine", "pid": 1, "since": now})
+    with write_hold.holding_writes(control, {"operation": "backup"}, max_hold=60, drain=0) as held:
+        pass
+    # Another machine's process cannot be asked whether it lives: its mark is waited for
+    # (a bounded time) until it is STALE_WRITER old.
+    assert set(control.marks(write_hold.WRITERS)) == {"elsewhere"}
+    assert len(held.warnings) == 1 and held.warnings[0].startswith("1 write(s)")
+
+
+def test_webdav_reads_are_not_writes(config, database, site, monkeypatch):
+    monkeypatch.setattr(write_hold, "WAIT", 0.0)
+    client = mounted_host_app(config, database).test_client()
+    service = Strongroom(config, database=database)
+    with paused_job(lambda kind, detail: "/files/" in detail) as (reached, release):
+        backing_up, _ = backup_in_thread(service)
+        assert reached.wait(60)
+        answers = {method: client.open("/webdav/project/p1/scene.glb", method=method).status_code
+                   for method in ("PROPFIND", "OPTIONS", "REPORT", "PUT", "PROPPATCH", "MKCOL", "LOCK")}
+        release.set()
+        backing_up.join(120)
+    assert answers == {"PROPFIND": 200, "OPTIONS": 200, "REPORT": 200,
+                       "PUT": 503, "PROPPATCH": 503, "MKCOL": 503, "LOCK": 503}

@@ -75,9 +75,18 @@ class SignedElsewhere(CorruptBackup):
         self.key_id = key_id
 
 
+class KeyMissing(SignedElsewhere):
+    """A signed backup met with no site key to check it: not damage, and not a verdict
+    on the backup (``verify`` says NOT CHECKED; a restore is refused before anything is
+    saved or changed). The way back is to put the key back (docs/keys.md)."""
+
+    exit_code = 2
+
+
 class KeyRefused(StrongroomError):
     """The site key cannot be used: what is at its place could have been put there by
-    someone else (owner, mode, type), is no key (too short or too long), a configured key
+    someone else (owner, mode, type), is no key (not exactly 32 bytes), lies in a folder others
+    may write, a configured key
     is missing, or making a key now would leave backups signed by another one
     unverifiable. Nothing was changed."""
 

@@ -22,7 +22,10 @@ its amount at a typical speed (``COST``), the running phase by the speed measure
 far, finished phases by the time they took. So a 2 GB restore's bar moves with the
 bytes copied, not with files placed. The fraction never goes back, and reaches 1 only
 when ``finish("done")`` says the operation succeeded; ``finish`` records the outcome
-(``OUTCOMES``). ``outcome_of`` names the outcome of a failed operation's error.
+(``OUTCOMES``). ``outcome_of`` names the outcome of a failed operation's error. The web's
+bar shows that fraction; the terminal's line, which shows the phase's amount beside its
+bar, shows the phase's own done / total there instead (``cli.progress``), and which of
+the planned phases runs (``stage`` of ``stages``).
 """
 
 from __future__ import annotations
@@ -144,6 +147,7 @@ class _Frame:
     spent: dict[str, float] = field(default_factory=dict)
     current: str | None = None
     since: float = 0.0  # when the current phase began
+    planned: bool = False  # its phases were announced (``plan``), so "phase k of n" means something
 
     def move_to(self, step: str, now: float) -> None:
         if step == self.current:
@@ -223,6 +227,7 @@ class ProgressModel:
             if len(self._frames) == 1 and not self._entered:
                 self._reset()  # a new top-level operation
             frame = self._frames[-1]
+            frame.planned = True
             for step, expected in phases:
                 frame.expected[step] = expected
 
@@ -267,7 +272,10 @@ class ProgressModel:
 
     def snapshot(self) -> dict:
         """``{"phase", "words", "done", "total", "unit", "fraction", "percent",
-        "eta_seconds", "eta", "outcome"}``: the innermost running phase's figures."""
+        "eta_seconds", "eta", "outcome", "stage", "stages"}``: the innermost running
+        phase's figures (``done`` of ``total`` in its ``unit``; a total of 0: nothing to
+        do), the whole operation's ``fraction`` and time left, and which of the planned
+        top-level phases runs (``stage`` of ``stages``; None without a plan)."""
         with self._lock:
             fraction, eta = self._fraction(self.clock())
             frame = self._frames[-1]
@@ -278,13 +286,17 @@ class ProgressModel:
             if self.outcome == "done":
                 words = "Finished"  # a failure keeps the phase it stopped in
             phase = phase_of(step) if step else Phase("Starting", "steps", 0)
-            done, total = frame.done.get(step, 0), frame.totals.get(step) or frame.expected.get(step)
+            done = frame.done.get(step, 0)
+            total = frame.totals[step] if step in frame.totals else frame.expected.get(step)
+            top = self._frames[0]
+            order = list(top.expected)
+            stage = order.index(top.current) + 1 if top.planned and top.current in order else None
         return {
-            "phase": step or None, "words": words, "done": int(done), "total": int(total) if total else None,
+            "phase": step or None, "words": words, "done": int(done), "total": None if total is None else int(total),
             "unit": phase.unit, "fraction": round(fraction, 4), "percent": int(100 * fraction),
             "eta_seconds": None if eta is None else round(eta, 1),
             "eta": None if eta is None else _left_words(eta),
-            "outcome": self.outcome,
+            "outcome": self.outcome, "stage": stage, "stages": len(order) if stage else None,
         }
 
 

@@ -190,6 +190,14 @@ class Strongroom:
         entry = browsing.find_entry(backup_dir, manifest, path)
         return entry, browsing.read_file(backup_dir, entry)
 
+    def write_backup_file(self, backup_id: str, project_id: str | None, path: str, fd: int) -> dict:
+        """Write one stored file into the new file open as ``fd``, its holes kept and its
+        content checked against its hash (``browsing.write_file``); its file-list entry."""
+        backup_dir, manifest = self._open(backup_id, project_id)
+        entry = browsing.find_entry(backup_dir, manifest, path)
+        browsing.write_file(backup_dir, entry, fd)
+        return entry
+
     def backup_archive(self, backup_id: str, project_id: str | None, path: str | None = "") -> tuple[str, Iterator[bytes]]:
         """A file name and the tar.gz stream of one folder of the backup (``browsing.archive_folder``)."""
         backup_dir, manifest = self._open(backup_id, project_id)
@@ -367,11 +375,19 @@ class Strongroom:
         """
         validate_backup_id(backup_id)
         scope = self.existing(backup_id, project_id)
+        keys.require_key(self, f"restore of {backup_id}")
         self._require_database("restore")
         by = by or _default_user()
         with self._lock("restore", by):
             self._recover_locked()
             return whole.restore_whole(self, scope, backup_id, by)
+
+    @audited("restore", skip=lambda _: True)  # a refusal is the restore's, logged as such; a pass is not yet one
+    def check_restorable(self, backup_id: str, project_id: str | None = None, from_site: bool | None = None) -> None:
+        """What a restore checks before it asks anything: the backup exists (``NotFound``)
+        and there is a usable site key to check it with (``KeyRefused``: ``keys.require_key``)."""
+        in_part.scopes_of(self, backup_id, project_id, from_site)
+        keys.require_key(self, f"restore of {backup_id}")
 
     def make_pre_restore(self, scope: Scope, backup_id: str, by: str, restoring: Path | None = None) -> dict:
         """The backup of the current state a restore makes first (reason ``pre-restore``);
@@ -422,6 +438,7 @@ class Strongroom:
         "copied", "bytes_copied", "records_restored": False}``.
         """
         scope, backup_scope = in_part.scopes_of(self, backup_id, project_id, from_site)
+        keys.require_key(self, f"restore of {backup_id}")
         target = partial.check_target(self.config, to) if to is not None else None
         if target is None:
             self._require_database("restore")
@@ -520,14 +537,17 @@ class Strongroom:
                 "objects_freed": objects, "bytes_freed": freed, "dry_run": dry_run}
 
     @audited("verify", lambda entry, report: report["ok"] or entry.update(
-        outcome="failed", error=audit.one_line((report["problems"] or ["failed"])[0])))
+        outcome="not checked" if report["not_checked"] else "failed",
+        error=audit.one_line(report["not_checked"] or (report["problems"] or ["failed"])[0])))
     def verify_backup(self, backup_id: str, project_id: str | None = None, *, repair: bool = False,
                       sign_unsigned: bool = False, by: str | None = None) -> dict:
         """Re-hash every file and dump of the backup, and check its signature and folder.
 
-        ``{"id", "ok", "problems", "signed", "fixed", "repaired", "notes", "checked"}``; see
-        ``verifying.verify_backup`` for ``repair`` and ``sign_unsigned``. The outcome is
-        kept with the backup (``checks_record``): ``checked`` is that record.
+        ``{"id", "ok", "problems", "signed", "fixed", "repaired", "notes", "not_checked",
+        "checked"}``; see ``verifying.verify_backup`` for ``repair``, ``sign_unsigned`` and
+        a backup that could not be checked (``ok`` None). The outcome is kept with the
+        backup (``checks_record``): ``checked`` is that record (None when not checked:
+        no outcome is kept, as there is none).
         """
         validate_backup_id(backup_id)
         scope = self.existing(backup_id, project_id)
@@ -537,6 +557,9 @@ class Strongroom:
         with self._lock("verify", by):
             report = verifying.verify_backup(self, scope, backup_id, repair=repair, sign_unsigned=sign_unsigned)
             report["fixed"][:0] = fixed
+            if report["not_checked"]:
+                report["checked"] = None
+                return report
             try:
                 report["checked"] = checks_record.record_check(self.store.path(scope, backup_id), report, by)
             except OSError as exc:  # a full disk or a read-only copy: the check itself still stands

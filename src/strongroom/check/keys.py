@@ -8,6 +8,8 @@
   what is there is refused (moved aside, kept as evidence). It must be the key of the
   backups here: a key that signs none of them while others are signed is refused, so a
   wrong file never becomes a new key that splits the history.
+- ``require_key``: before a restore saves or changes anything, a usable key (there is
+  none to check the backup with otherwise); refused in one line saying how to proceed.
 - ``adopt``: the way through a key lost for good. The backups whose signature names key
   ``from_key`` (which cannot be checked: the key is gone) are verified in full, every
   stored file and record dump re-hashed against their manifest and nothing unlisted in
@@ -40,6 +42,24 @@ def report(sr) -> dict:
     state = sr.store.site_key.state()
     return {**state, "exports": keyring.exports(sr.config, state["id"]) if state["id"] else [],
             "signers": {key or "unsigned": len(names) for key, names in keyring.signers(sr.config).items()}}
+
+
+def require_key(sr, doing: str) -> None:
+    """``KeyRefused`` (exit 2) when there is no usable site key: ``doing`` (``restore of
+    ID``) could check no backup's signature, so it is refused before it saves or changes
+    anything, saying how to proceed (docs/keys.md)."""
+    try:
+        key = sr.store.site_key.get()
+    except KeyRefused as exc:
+        raise KeyRefused(f"{doing} refused: {exc}; nothing was saved or changed") from None
+    if key is not None:
+        return
+    signed = sorted(k for k in keyring.signers(sr.config) if k is not None)
+    by = f" (the backups here are signed by {', '.join(signed)})" if signed else ""
+    raise KeyRefused(f"{doing} refused: the site key is missing ({sr.store.site_key.path}){by}, so no backup can be "
+                     "checked; nothing was saved or changed. Put the key back (`strongroom key import FILE`) or, if "
+                     f"it is lost for good, adopt the backups (`strongroom key adopt --from {signed[0] if signed else 'KEY'}`): "
+                     "see docs/keys.md, 'When the key is lost'")
 
 
 def export_key(sr, to: Path, by: str) -> dict:
@@ -86,13 +106,12 @@ def import_key(sr, source: Path, by: str) -> dict:
 
 def _read_saved(source: Path) -> bytes:
     try:
-        key = read_private_file(source)
+        key = read_private_file(source, check_folder=False)  # a copy: checked by what it holds and signed
     except FileNotFoundError:
         raise NotFound(f"no key file {source}") from None
     except Refused as exc:
         raise KeyRefused(f"the key file {source} is refused: {exc}") from None
-    if len(key) < signing.MIN_KEY_BYTES:
-        raise KeyRefused(f"the key file {source} is too short ({len(key)} bytes; at least {signing.MIN_KEY_BYTES})")
+    signing.check_length(key, f"the key file {source}")
     return key
 
 

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from strongroom.check import repairing
 from strongroom.db import dbdump
-from strongroom.errors import CorruptBackup
+from strongroom.errors import CorruptBackup, KeyMissing, KeyRefused
 from strongroom.fs import privacy
 from strongroom.fs.nofollow import FolderChain
 from strongroom.progress_model import announce
@@ -112,15 +112,20 @@ def verify_backup(sr, scope: Scope, backup_id: str, *, repair: bool = False,
                   sign_unsigned: bool = False) -> dict:
     """Everything about one backup (lock held by the caller).
 
-    ``{"id", "ok", "problems", "signed", "fixed", "repaired", "notes"}``: ``fixed`` lists
-    the modes made private in the backup (the service adds the folders above it),
-    ``repaired`` the files stored again.
+    ``{"id", "ok", "problems", "signed", "fixed", "repaired", "notes", "not_checked"}``:
+    ``fixed`` lists the modes made private in the backup (the service adds the folders
+    above it), ``repaired`` the files stored again. A signed backup met with no usable
+    site key (none, or one refused) is not checked at all: ``ok`` is None and
+    ``not_checked`` says why (a missing key is no damage of the backup's).
     """
     report = {"id": backup_id, "ok": False, "problems": [], "signed": False,
               "fixed": [],
-              "repaired": [], "notes": []}
+              "repaired": [], "notes": [], "not_checked": None}
     try:
         path, manifest = sr.store.open(scope, backup_id)
+    except (KeyMissing, KeyRefused) as exc:
+        report.update(ok=None, not_checked=str(exc))
+        return report
     except CorruptBackup as exc:
         report["problems"] = [str(exc)]
         return report

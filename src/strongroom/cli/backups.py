@@ -7,6 +7,7 @@ import sys
 import click
 
 from strongroom.cli.common import json_option, print_json, project_option
+from strongroom.humanize import count as _count
 from strongroom.humanize import escape as _text
 from strongroom.humanize import plural, took
 from strongroom.humanize import size as _size
@@ -99,7 +100,7 @@ def _warn_of_keys(config, backups: list[dict]) -> None:
     state = SiteKey(config).state()
     why = state["problem"] or (f"the site key is {state['id']}" if state["id"] else "there is no site key")
     count = sum(b["signature"] in UNTRUSTED for b in backups)
-    click.echo(f"warning: {count} backups are signed by a key this site cannot check them with "
+    click.echo(f"warning: {plural(count, 'backup')} {'is' if count == 1 else 'are'} signed by a key this site cannot check them with "
                f"({', '.join(others)}); {_text(why)}; see `strongroom key status`", err=True)
 
 
@@ -128,6 +129,6 @@ def show(obj, backup_id, project_id, as_json):
                f"{plural(f['symlinks'], 'link')}, "
                f"{_size(f['bytes'])} ({_size(f['bytes_added'])} new in the pool)")
     for name, info in m["collections"].items():
-        click.echo(f"  records  {name}: {info['count']} ({_size(info['bytes'])})")
+        click.echo(f"  records  {name}: {_count(info['count'])} ({_size(info['bytes'])})")
     for warning in m.get("warnings", []):
         click.echo(f"  warning  {_text(warning)}")

@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from strongroom.cli.common import json_option, print_json, project_option
+from strongroom.cli.common import change_lines, json_option, print_json, project_option
 from strongroom.errors import BadInput
 from strongroom.humanize import path as _path
 from strongroom.humanize import plural as _plural
@@ -90,25 +90,18 @@ def get(obj, backup_id, path, target, project_id):
     """
     path = _typed(path)
     listing = obj.service.browse_backup(backup_id, project_id, path)
-    if listing["type"] == "dir":
-        _, blocks = obj.service.backup_archive(backup_id, project_id, path)
-    else:
-        _, blocks = obj.service.backup_file(backup_id, project_id, path)
+    blocks = obj.service.backup_archive(backup_id, project_id, path)[1] if listing["type"] == "dir" else None
     try:
         fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         raise BadInput(f"{target} exists already; give a new file name") from None
-    from strongroom.inspect.browsing import (
-        write_keeping_holes,  # here: ``--help`` starts without it
-    )
-
     try:
         try:
-            if listing["type"] == "dir":
+            if blocks is not None:
                 with open(fd, "wb", closefd=False) as fh:
                     fh.writelines(blocks)
             else:
-                write_keeping_holes(fd, blocks)  # a sparse file stays sparse
+                obj.service.write_backup_file(backup_id, project_id, path, fd)  # a sparse file stays sparse
         finally:
             os.close(fd)
     except BaseException:
@@ -139,12 +132,5 @@ def diff(obj, backup_id, other, project_id, as_json):
         print_json(report)
         return
     click.echo(f"From {report['from']} to {report['to']}:")
-    files = report["files"]
-    click.echo(f"  files: {files['added']['count']} added, {files['changed']['count']} changed, "
-               f"{files['removed']['count']} removed, {files['unchanged']} unchanged")
-    for kind, mark in (("added", "+"), ("changed", "~"), ("removed", "-")):
-        for path in files[kind]["paths"]:
-            click.echo(f"    {mark} {_path(path)}")
-    for name, counts in report["records"].items():
-        click.echo(f"  {name}: {counts['added']} added, {counts['changed']} changed, "
-                   f"{counts['removed']} removed, {counts['unchanged']} unchanged")
+    for line in change_lines(report, listed=None):
+        click.echo(line)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import click
 
 from strongroom.cli.common import (
+    change_lines,
     confirm,
     destructive_command,
     json_option,
@@ -16,9 +17,9 @@ from strongroom.cli.common import (
     project_option,
     yes_option,
 )
+from strongroom.humanize import count, plural
 from strongroom.humanize import escape as _text
 from strongroom.humanize import path as _path
-from strongroom.humanize import plural
 from strongroom.humanize import size as _size
 
 
@@ -51,14 +52,15 @@ def restore(obj, backup_id, project_id, yes, as_json, dry_run, paths, to, from_s
         strongroom restore 2026-11-26T04-27-43 --path texts/intro.md --to /tmp/recovered
     """
     from_site = obj.service.from_site_backup(backup_id, project_id, from_site or None)
+    obj.service.check_restorable(backup_id, project_id, from_site)  # before any question: no key, no restore
     if paths or to is not None or from_site:
         _restore_parts(obj, backup_id, project_id, yes, as_json, dry_run, paths, to, from_site)
         return
+    name = _text(obj.service.scope_name(project_id))
     if dry_run:
         report = obj.service.preview_restore(backup_id, project_id)
-        print_json(report) if as_json else _print_preview(report)
+        print_json(report) if as_json else _print_preview(report, f"Restoring {name} from {backup_id}")
         return
-    name = _text(obj.service.scope_name(project_id))
     what = f"{name} (users included)" if project_id is None else name
     confirm(yes, f"Replace {what} by backup {backup_id}?")
     result = obj.service.restore_backup(backup_id, project_id)
@@ -70,7 +72,7 @@ def restore(obj, backup_id, project_id, yes, as_json, dry_run, paths, to, from_s
                    "nothing was changed, so no pre-restore backup was needed.")
     else:
         click.echo(f"Restored {name} from {backup_id} ({plural(result['copied'], 'file')} copied, "
-                   f"{result['kept']} unchanged); "
+                   f"{count(result['kept'])} unchanged); "
                    f"the previous state is backup {result['pre_restore']}.")
         found = result.get("rescued") or {}
         if found.get("count"):
@@ -108,12 +110,15 @@ def _restore_parts(obj, backup_id, project_id, yes, as_json, dry_run, paths, to,
         return
     records = sum((result.get("records") or {}).values())
     if result.get("unchanged"):
-        click.echo(f"Nothing to restore: {name} already is what site backup {backup_id} holds of it, every file "
-                   "and record; nothing was changed, so no pre-restore backup was needed.")
+        held = (f"{name} already is what site backup {backup_id} holds of it, every file and record"
+                if not paths else f"{what} of {scope} already {'is' if len(paths) == 1 else 'are'} as backup "
+                                  f"{backup_id} holds {'it' if len(paths) == 1 else 'them'}, every file "
+                                  f"({plural(result['files'], 'file')})")
+        click.echo(f"Nothing to restore: {held}; nothing was changed, so no pre-restore backup was needed.")
         return
     click.echo(f"Restored {what}{' and ' + plural(records, 'record') if result['records_restored'] else ''} "
                f"of {scope} from {backup_id} ({plural(result['copied'], 'file')} copied, "
-               f"{result['kept']} unchanged); the previous state is backup {result['pre_restore']}.")
+               f"{count(result['kept'])} unchanged); the previous state is backup {result['pre_restore']}.")
     if not result["records_restored"]:
         click.echo("Records were not restored: --path puts back files only.")
     found = result.get("rescued") or {}
@@ -124,24 +129,23 @@ def _restore_parts(obj, backup_id, project_id, yes, as_json, dry_run, paths, to,
         click.echo(f"warning: {_text(warning)}", err=True)
 
 
-def _print_preview(report: dict, header: str | None = None) -> None:
-    click.echo(f"{header or 'Restoring ' + report['backup']} would change:")
-    files = report["files"]
-    for kind in ("added", "changed", "removed"):
-        click.echo(f"  files {kind:<8} {files[kind]['count']:>6}  ({_size(files[kind]['bytes'])})")
-        for path in files[kind]["paths"][:20]:
-            click.echo(f"      {_path(path)}")
-        if files[kind]["count"] > 20:
-            click.echo(f"      … and {files[kind]['count'] - 20} more")
-    click.echo(f"  files unchanged {files['unchanged']:>6}")
-    for word in ("folders", "links"):  # counted apart from files (``manifest.counted_as``)
-        counts = report.get(word) or {}
-        if any(counts.get(kind, {}).get("count") for kind in ("added", "changed", "removed")):
-            click.echo(f"  {word}: " + ", ".join(f"{counts[kind]['count']} {kind}"
-                                                 for kind in ("added", "changed", "removed")))
-    for name, counts in report["records"].items():
-        click.echo(f"  records {name}: {counts['added']} added, {counts['changed']} changed, "
-                   f"{counts['removed']} removed, {counts['unchanged']} unchanged")
+def _print_preview(report: dict, header: str) -> None:
+    """A dry run: what the restore would change, as a table (``change_lines``), or that it
+    would change nothing."""
+    if report.get("changes_nothing"):
+        records = sum(counts["unchanged"] for counts in report["records"].values())
+        files = plural(report["files"]["unchanged"], "file")
+        held = (f"every file and record already is as the backup holds it ({files}, {plural(records, 'record')})"
+                if report.get("records_restored", True) else
+                f"every file there already is as the backup holds it ({files})")
+        click.echo(f"{header} would change nothing: {held}; nothing to restore.")
+        return
+    click.echo(f"{header} would change:")
+    for line in change_lines(report):
+        click.echo(line)
+    if report.get("changes_only_metadata"):
+        click.echo("  No file, folder, link or record differs, but the restore would still set back folder modes "
+                   "or times, or the collections' options or indexes (saving the current state first).")
 
 
 @destructive_command

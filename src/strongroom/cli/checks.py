@@ -8,6 +8,7 @@ from strongroom.cli.clierrors import fail as _fail
 from strongroom.cli.common import json_option, print_json, project_option
 from strongroom.errors import BadInput
 from strongroom.humanize import escape as _text
+from strongroom.humanize import plural
 
 
 @click.command()
@@ -47,7 +48,8 @@ def verify(obj, backup_id, all_, repair, sign_unsigned, project_id, as_json):
     """Check a backup: its signature, every file and record dump re-hashed, nothing added.
 
     Also makes the backups private again where their modes let others in, and says so.
-    Exit 5 if any backup fails (after --repair: any still damaged).
+    Exit 5 if any backup fails (after --repair: any still damaged); exit 2 if a backup is
+    NOT CHECKED because there is no usable site key (no outcome is recorded for it).
 
     \b
     Example:
@@ -65,13 +67,18 @@ def verify(obj, backup_id, all_, repair, sign_unsigned, project_id, as_json):
     else:
         for report in reports:
             _print_verification(report)
-    bad = [r["id"] for r in reports if not r["ok"]]
+    bad = [r["id"] for r in reports if r["ok"] is False]
     if bad:
         _fail(None, f"verification failed for {', '.join(bad)}" + (": they stay damaged" if repair else ""), 5)
+    unchecked = [r for r in reports if r["ok"] is None]
+    if unchecked:  # no key to check with: no verdict on the backups, and nothing recorded
+        _fail(None, f"{plural(len(unchecked), 'backup')} NOT CHECKED: {unchecked[0]['not_checked']}", 2)
 
 
 def _print_verification(report: dict) -> None:
-    click.echo(f"{report['id']}: {'ok' if report['ok'] else 'FAILED'}")
+    click.echo(f"{report['id']}: {'ok' if report['ok'] else 'NOT CHECKED' if report['ok'] is None else 'FAILED'}")
+    if report["ok"] is None:
+        click.echo(f"  {_text(report['not_checked'])}")
     for label, key in (("", "problems"), ("repaired: ", "repaired"), ("fixed: ", "fixed"), ("note: ", "notes")):
         for line in report.get(key, []):
             click.echo(f"  {label}{_text(line)}")

@@ -7,8 +7,8 @@ import click
 
 from strongroom.cli.clierrors import fail
 from strongroom.cli.common import confirm, json_option, print_json, yes_option
+from strongroom.humanize import count, plural, when
 from strongroom.humanize import escape as _text
-from strongroom.humanize import when
 
 
 @click.group()
@@ -33,18 +33,20 @@ def key_status(obj, as_json):
     if as_json:
         print_json(found)
         return
-    if found["problem"]:
-        click.echo(f"site key   REFUSED: {_text(found['problem'])}")
-    elif found["id"]:
+    if found["id"]:
         click.echo(f"site key   {found['id']} at {_text(found['path'])}")
+    elif found["state"] == "refused":
+        click.echo(f"site key   REFUSED: {_text(found['problem'])}")
+    elif found["state"] == "missing":
+        click.echo(f"site key   MISSING: {_text(found['problem'] or 'there is none at ' + found['path'])}")
     else:
         click.echo(f"site key   none at {_text(found['path'])}")
     exports = found["exports"]
     click.echo("exported   " + ("; ".join(f"{when(e['at'])} to {_text(str(e['to']))}" for e in exports) if exports
                                 else "NEVER: keep a copy elsewhere (`strongroom key export --to FILE`)"))
-    for signer, count in sorted(found["signers"].items()):
+    for signer, signed in sorted(found["signers"].items()):
         mark = " (the site key)" if signer == found["id"] else "" if signer == "unsigned" else " (NOT the site key)"
-        click.echo(f"signs      {count} backups: {signer}{mark}")
+        click.echo(f"signs      {plural(signed, 'backup')}: {signer}{mark}")
 
 
 @key.command("export")
@@ -79,7 +81,7 @@ def key_import(obj, source, as_json):
         print_json(done)
         return
     aside = f" (what was there is kept as {_text(done['moved_aside'])})" if done["moved_aside"] else ""
-    click.echo(f"Site key {done['key']} is in place{aside}; it signs {done['signs']} backups.")
+    click.echo(f"Site key {done['key']} is in place{aside}; it signs {plural(done['signs'], 'backup')}.")
 
 
 @key.command("adopt")
@@ -104,13 +106,15 @@ def key_adopt(obj, from_key, yes, as_json):
             note = f"  {_text(b['note'])}" if b["note"] else ""
             click.echo(f"  {scope:<32} {b['id']:<22} {b['reason']:<11} by {_text(str(b['created_by']))}{note}")
     if chosen:  # none: the service says why
-        confirm(yes, f"Trust the content of these {len(chosen)} backups and sign them with this site's key?")
+        what = "this backup and sign it" if len(chosen) == 1 else f"these {count(len(chosen))} backups and sign them"
+        confirm(yes, f"Trust the content of {what} with this site's key?")
     done = obj.service.adopt_key(from_key)
     if as_json:
         print_json(done)
     else:
-        click.echo(f"Adopted {len(done['adopted'])} backups under site key {done['key']}.")
+        click.echo(f"Adopted {plural(len(done['adopted']), 'backup')} under site key {done['key']}.")
         for refused in done["refused"]:
             click.echo(f"NOT adopted {refused['id']}: {_text('; '.join(refused['problems']))}", err=True)
     if done["refused"]:
-        fail(None, f"{len(done['refused'])} backups failed their check and were not adopted", 5)
+        fail(None, f"{plural(len(done['refused']), 'backup')} failed {'its' if len(done['refused']) == 1 else 'their'} "
+                   f"check and {'was' if len(done['refused']) == 1 else 'were'} not adopted", 5)

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 import click
 
-from strongroom.cli.common import json_option, print_json, project_option
+from strongroom.cli.common import columns, json_option, print_json, project_option
 from strongroom.errors import BadInput
 from strongroom.humanize import ago, plural, when
 from strongroom.humanize import escape as _text
@@ -45,35 +45,38 @@ def status(obj, as_json):
         print_json(found)
         return
     click.echo(f"Strongroom status ({found['mode']}), {when(found['checked_at'])}")
-    for scope in found["scopes"]:
-        click.echo(f"  {_text(scope['name']):<33} {_scope_line(scope, found['checked_at'])}")
+    rows = [[_text(scope["name"]), _scope_line(scope, found["checked_at"])] for scope in found["scopes"]]
     shared = " (among the original module's folders: `strongroom migrate-layout` moves them)"
-    click.echo(f"  {'backups':<33} {_path(found['backups_root'])}{shared if found['shared_layout'] else ''}")
+    rows.append(["backups", _path(found["backups_root"]) + (shared if found["shared_layout"] else "")])
     pool = found["pool"]
-    click.echo(f"  {'pool':<33} {plural(pool['objects'], 'stored content')} (each distinct file content once, "
-               f"however many files and backups hold it), {_size(pool['bytes'])}")
-    click.echo(f"  {'free':<33} {_size(found['free']['bytes'])} on {found['free']['on']}")
+    rows.append(["pool", (f"{plural(pool['objects'], 'stored content')} (each distinct file content once, "
+                          f"however many files and backups hold it), {_size(pool['bytes'])}")])
+    rows.append(["free", f"{_size(found['free']['bytes'])} on {found['free']['on']}"])
     pending = found["restore_pending"]
-    click.echo(f"  {'restore journal':<33} " + (_pending_words(obj.service, pending) if pending else "none pending"))
+    rows.append(["restore journal", _pending_words(obj.service, pending) if pending else "none pending"])
     busy = found["busy"]
-    click.echo(f"  {'lock':<33} " + (f"held: {busy.get('operation')} by {_text(str(busy.get('by')))}"
-                                     f"{_holder_words(busy)}" if busy else "free"))
+    rows.append(["lock", f"held: {busy.get('operation')} by {_text(str(busy.get('by')))}{_holder_words(busy)}"
+                 if busy else "free"])
     for job in found.get("jobs") or []:
-        click.echo(f"  {'job ' + job['id'][:8]:<33} {job['state']}: {job['kind']} by {_text(str(job['by']))}"
-                   f"{' (' + job['phase'] + ')' if job.get('phase') else ''}{_holder_words(job)}")
-    click.echo(f"  {'site key':<33} {_text(key_line(found['key'], found['scopes']))}")
+        rows.append([f"job {job['id'][:8]}", (f"{job['state']}: {job['kind']} by {_text(str(job['by']))}"
+                                              f"{' (' + job['phase'] + ')' if job.get('phase') else ''}"
+                                              f"{_holder_words(job)}")])
+    rows.append(["site key", _text(key_line(found["key"], found["scopes"]))])
+    for line in columns(rows, indent="  "):
+        click.echo(line)
 
 
 def key_line(key: dict, scopes: list[dict]) -> str:
     """What ``status`` says of the site key: refused, missing while backups need it,
     never exported (a warning), or its fingerprint and last export."""
-    if key["problem"]:
+    if key["state"] == "refused":
         return f"REFUSED: {key['problem']}"
-    if not key["id"]:
+    if key["state"] == "missing":
         signed = sorted({u["signed_by"] for s in scopes for u in s.get("unopened", []) if u.get("signed_by")})
-        if signed:
-            return (f"MISSING: backups are signed by {', '.join(signed)}; put the key back "
-                    "(`strongroom key import FILE`) or see `strongroom key status`")
+        return (f"MISSING: {key['problem'] or 'there is none at ' + key['path']}"
+                + (f"; backups are signed by {', '.join(signed)}" if signed else "")
+                + "; put the key back (`strongroom key import FILE`) or see `strongroom key status`")
+    if key["state"] == "none":
         return f"none yet at {key['path']} (made by the first backup)"
     if not key["exported"]:
         return (f"{key['id']} at {key['path']}; WARNING: never exported: keep a copy elsewhere "
@@ -150,8 +153,8 @@ def log_(obj, project_id, since, as_json):
     if not entries:
         click.echo("No entries.")
     names = _project_names(obj.service, entries)
-    for entry in entries:
-        click.echo(format_entry(entry, names))
+    for line in columns([entry_cells(entry, names) for entry in entries], right=RIGHT):
+        click.echo(line)
 
 
 def _project_names(service, entries: list[dict]) -> dict[str, str]:
@@ -160,19 +163,22 @@ def _project_names(service, entries: list[dict]) -> dict[str, str]:
     return {project_id: service.scope_name(project_id, with_id=True) for project_id in sorted(ids)}
 
 
-def format_entry(entry: dict, names: dict[str, str] | None = None) -> str:
-    """One entry on one line, user text escaped; ``names`` names the projects (else their ids)."""
+RIGHT = (6, 7)  # the duration and the size stand right, as numbers do
+
+
+def entry_cells(entry: dict, names: dict[str, str] | None = None) -> list[str]:
+    """One entry as the cells of its line (``columns`` lines them up), user text escaped;
+    ``names`` names the projects (else their ids)."""
     project = entry.get("project") or "?"
     scope = "site" if entry.get("scope") == "site" else (names or {}).get(project) or f"project {project}"
-    figures = [f"{entry['duration']:.1f} s" if isinstance(entry.get("duration"), (int, float)) else "",
-               _size(entry["bytes"]) if isinstance(entry.get("bytes"), int) else "",
-               "dry run" if entry.get("dry_run") is True else ""]
-    line = (f"{when(entry['at'])}  {_text(str(entry.get('operation'))):<12} {_text(str(entry.get('outcome'))):<6} "
-            f"{_text(str(entry.get('origin')))}:{_text(str(entry.get('by')))}  {_text(scope)}  {entry.get('backup') or '-'}"
-            f"  {'  '.join(f for f in figures if f)}")
+    tail = ["dry run"] if entry.get("dry_run") is True else []
     if entry.get("error"):
-        line += f"  error: {_text(str(entry['error']))}"
-    return line.rstrip()
+        tail.append(f"error: {_text(str(entry['error']))}")
+    return [when(entry["at"]), _text(str(entry.get("operation"))), _text(str(entry.get("outcome"))),
+            f"{_text(str(entry.get('origin')))}:{_text(str(entry.get('by')))}", _text(scope),
+            _text(str(entry.get("backup") or "-")),
+            f"{entry['duration']:.1f} s" if isinstance(entry.get("duration"), (int, float)) else "",
+            _size(entry["bytes"]) if isinstance(entry.get("bytes"), int) else "", "  ".join(tail)]
 
 
 def parse_since(value: str, now: datetime) -> datetime:

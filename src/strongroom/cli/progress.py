@@ -2,10 +2,14 @@
 
 ``TerminalProgress`` is the shared ``progress_model.ProgressModel`` (the core reports to
 it as to any progress callback) that also draws what the model says: the phase in
-words, a bar of the overall fraction, the amount done in the phase's unit, and the time
-left once it can be estimated::
+words and which of the operation's phases it is, a bar and a percentage of the amount
+the phase has done (done / total in its unit, so the two never disagree with the
+figures beside them), that amount, and the time left for the whole operation once it
+can be estimated::
 
-    Copying files           [###########-------------------]  37%  740 MB of 2.0 GB, about 9 s left
+    Copying files (3/6)      [###########-------------------]  37%  740.0 MB of 2.0 GB, about 9 s left
+
+A phase whose total is unknown shows its amount alone, with an empty bar.
 
 It draws only when standard error is a terminal and stays silent otherwise (pipes, CI,
 cron), and at most every ``interval`` seconds.
@@ -44,10 +48,11 @@ class TerminalProgress(ProgressModel):
     def line(self) -> str:
         """The line as it is drawn now."""
         shown = self.snapshot()
-        filled = int(WIDTH * shown["fraction"])
+        share = phase_share(shown)
+        filled = int(WIDTH * share) if share is not None else 0
         figures = amount(shown["done"], shown["total"], shown["unit"])
         tail = ", ".join(part for part in (figures, shown["eta"]) if part)
-        return f"{shown['words']:<24} [{'#' * filled}{'-' * (WIDTH - filled)}] {shown['percent']:>3}%  {tail}"
+        return f"{_words(shown):<24} [{'#' * filled}{'-' * (WIDTH - filled)}] {_percent(share)}  {tail}"
 
     def draw(self) -> None:
         text = self.line()
@@ -65,8 +70,8 @@ class TerminalProgress(ProgressModel):
         self.finish(outcome)
         if self._shown:
             shown = self.snapshot()
-            self.stream.write("\r" + f"{shown['words']:<24} {shown['percent']:>3}%  {OUTCOMES[outcome]}".ljust(self._shown)
-                              + "\n")
+            self.stream.write("\r" + f"{_words(shown):<24} {_percent(phase_share(shown))}  {OUTCOMES[outcome]}"
+                              .ljust(self._shown) + "\n")
             self.stream.flush()
             self._shown = 0
 
@@ -77,3 +82,22 @@ class TerminalProgress(ProgressModel):
             self.stream.write("\r" + " " * self._shown + "\r")
             self.stream.flush()
             self._shown = 0
+
+
+def phase_share(shown: dict) -> float | None:
+    """How much of its amount the phase has done (``done`` / ``total``, at most 1; a total
+    of 0 is nothing to do: done), or None when its total is unknown."""
+    total = shown["total"]
+    if total is None:
+        return None
+    return 1.0 if total == 0 else min(shown["done"] / total, 1.0)
+
+
+def _percent(share: float | None) -> str:
+    return "    " if share is None else f"{int(100 * share):>3}%"
+
+
+def _words(shown: dict) -> str:
+    """``Copying files (3/6)``: the phase, and which of the planned phases it is."""
+    stage = f" ({shown['stage']}/{shown['stages']})" if shown.get("stage") and shown["stages"] > 1 else ""
+    return shown["words"] + stage

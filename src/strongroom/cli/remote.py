@@ -37,7 +37,7 @@ def push(obj, backup_id, all_backups, project_id, as_json):
             click.echo(f"pushed {pushed}")
         for already in result["already"]:
             click.echo(f"already there {already}")
-        click.echo(f"{result['objects_uploaded']} objects sent ({_size(result['bytes_uploaded'])}) "
+        click.echo(f"{plural(result['objects_uploaded'], 'stored content')} sent ({_size(result['bytes_uploaded'])}) "
                    f"to {result['remote']}")
     for warning in result["warnings"]:
         click.echo(f"warning: {warning}", err=True)
@@ -62,7 +62,7 @@ def pull(obj, backup_id, project_id, as_json):
     if as_json:
         print_json(result)
     else:
-        click.echo(f"pulled {result['id']} ({result['objects_fetched']} objects fetched, "
+        click.echo(f"Pulled {result['id']} ({plural(result['objects_fetched'], 'stored content')} fetched, "
                    f"{_size(result['bytes_fetched'])})")
         if result.get("signed_again_from"):
             click.echo(f"signed again under this site's key: it was signed by the site key "
@@ -82,5 +82,6 @@ def print_pruned(result: dict, as_json: bool) -> None:
     for backup_id in result["deleted"]:
         click.echo(f"  {backup_id}")
     if result.get("objects_deferred"):
-        click.echo(f"{result['objects_deferred']} objects no copy uses were left for a later prune: "
+        click.echo(f"{plural(result['objects_deferred'], 'stored content')} no copy uses "
+                   f"{'was' if result['objects_deferred'] == 1 else 'were'} left for a later prune: "
                    "a push to the same storage is under way.")

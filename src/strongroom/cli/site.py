@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from strongroom.humanize import plural
 from strongroom.humanize import size as _size
 
 
@@ -59,7 +60,7 @@ def demo_init(obj, projects, editions, size, seed):
     site = create_demo_site(obj.config, obj.service.database, projects=projects, editions=editions,
                             size=size, seed=seed, progress=obj.progress)
     obj.progress.done()
-    click.echo(f"Demo site made in {obj.config.data_dir}: {len(site.project_ids)} projects, "
-               f"{site.file_count} files ({_size(site.total_bytes)}).")
+    click.echo(f"Demo site made in {obj.config.data_dir}: {plural(len(site.project_ids), 'project')}, "
+               f"{plural(site.file_count, 'file')} ({_size(site.total_bytes)}).")
     for project_id in site.project_ids:
         click.echo(f"  project {project_id}")

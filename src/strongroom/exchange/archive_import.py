@@ -34,7 +34,7 @@ from bson.codec_options import CodecOptions, DatetimeConversion
 from strongroom.backup import backing_up
 from strongroom.db import dbdump, docfilter
 from strongroom.errors import BadArchive, CorruptBackup, InvalidName, NoSpace
-from strongroom.exchange import archive_reading, foreign
+from strongroom.exchange import archive_reading
 from strongroom.exchange.archive_format import Limits
 from strongroom.fs import mutations, space
 from strongroom.fs.nofollow import check_no_links
@@ -202,8 +202,9 @@ def _check_project_records(sr, source: Path, collections: dict, origin: Scope) -
     for name in collections:
         if name not in queries:
             raise BadArchive(f"the archive of {origin} holds the collection {name}, which is not a project's")
+        of_project = docfilter.matcher(queries[name])
         for document in _documents(source / "bson" / f"{name}.bson"):
-            if not foreign.matches(document, queries[name]):
+            if not of_project(document):
                 raise BadArchive(f"the archive of {origin} holds a {name} record of another project "
                                  f"({document.get('_id')!r})")
 

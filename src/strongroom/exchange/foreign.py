@@ -34,6 +34,7 @@ from pathlib import Path
 import bson
 from bson import json_util
 
+from strongroom.db import docfilter
 from strongroom.db.dbdump import ID_INDEX, RAW_OPTIONS, READ_OPTIONS
 from strongroom.errors import BadInput, InvalidName
 from strongroom.repo.manifest import validate_collection_name
@@ -233,6 +234,7 @@ def _checked_documents(source: Path, parts: tuple[str, ...], query: dict | None)
     where = _shown(source, parts)
     with opened(source, parts, directory=False) as fd, os.fdopen(os.dup(fd), "rb") as fh:
         position = 0
+        keep = docfilter.matcher(query) if query is not None else None
         try:
             for raw in bson.decode_file_iter(fh, RAW_OPTIONS):
                 position += 1
@@ -241,42 +243,10 @@ def _checked_documents(source: Path, parts: tuple[str, ...], query: dict | None)
                 document = bson.decode(raw.raw, READ_OPTIONS)
                 if "_id" not in document:
                     raise BadInput(f"{where}: document {position} has no _id")
-                if query is None or matches(document, query):
+                if keep is None or keep(document):
                     yield raw.raw
         except (bson.errors.BSONError, ValueError, OverflowError) as exc:
             raise BadInput(f"{where}: document {position + 1} is not valid BSON ({exc})") from None
-
-
-def matches(document: dict, query: dict) -> bool:
-    """Does ``document`` match ``query``? The forms ``scopes.project_queries`` builds:
-    ``{field: value}`` and ``{field: {"$in": [values]}}``, the field possibly a dotted path
-    (an array field matches if any element does, as in MongoDB)."""
-    for name, wanted in query.items():
-        if isinstance(wanted, dict):
-            if set(wanted) != {"$in"}:
-                raise BadInput(f"cannot select records by {wanted!r}: only equality and $in")
-            choices = wanted["$in"]
-        else:
-            choices = [wanted]
-        found, value = _lookup(document, name)
-        values = value if isinstance(value, list) else [value]
-        if not found or not any(_same(v, c) for v in values for c in choices):
-            return False
-    return True
-
-
-def _lookup(document: dict, dotted: str) -> tuple[bool, object]:
-    """The value at a field path (``a.b`` for a field of an embedded document)."""
-    value: object = document
-    for part in dotted.split("."):
-        if not isinstance(value, dict) or part not in value:
-            return False, None
-        value = value[part]
-    return True, value
-
-
-def _same(value, wanted) -> bool:
-    return type(value) is type(wanted) and value == wanted
 
 
 # -- metadata ------------------------------------------------------------------------

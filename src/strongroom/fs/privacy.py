@@ -6,7 +6,8 @@ stored all the same), so nobody but the operator may read them: every folder Str
 makes or writes into below the backups root is mode 0700, every file it writes there
 0600, and objects have mode 0400. Every path to an object passes through the backups
 root, so the folders alone keep others out; the inner modes keep them out of a copy made
-without ``-p``. The site key (``signing``) is mode 0600 in any case.
+without ``-p``. The site key (``signing``) is mode 0600 in any case, and its folder is
+never tightened when others may write it: it is refused instead (``private_file``).
 
 Modes are given when Strongroom writes, whoever made a folder before: a host that made
 ``backups/`` or ``backups/<mode>/`` 0755 finds them 0700 after the first backup
@@ -28,6 +29,7 @@ from pathlib import Path
 from strongroom.config import Config
 from strongroom.errors import BadInput
 from strongroom.fs import mutations
+from strongroom.fs.private_file import folder_is_safe
 
 PRIVATE_FOLDER = 0o700
 PRIVATE_FILE = 0o600
@@ -89,7 +91,15 @@ def make_folders(config: Config, folder: Path, root: Path | None = None) -> None
         mutations.makedirs(root.parent)
     parts = folder.relative_to(root).parts
     for path in [root, *(root.joinpath(*parts[:n]) for n in range(1, len(parts) + 1))]:
-        _make_or_seal(path, wanted, gid)
+        if not _keys_unsafe_folder(config, path):
+            _make_or_seal(path, wanted, gid)
+
+
+def _keys_unsafe_folder(config: Config, path: Path) -> bool:
+    """Is ``path`` the site key's folder, as others may write it? It is then left as it is,
+    never tightened in passing: the key in it may have been swapped, and reading it
+    refuses it, saying why (``private_file``)."""
+    return path == config.site_key_path.parent and os.path.isdir(path) and not folder_is_safe(path)
 
 
 def _make_or_seal(path: Path, wanted: int, gid: int | None) -> None:
@@ -145,7 +155,7 @@ def repair_folders(config: Config) -> list[str]:
             st = os.lstat(folder)
         except FileNotFoundError:
             continue
-        if not stat.S_ISDIR(st.st_mode):
+        if not stat.S_ISDIR(st.st_mode) or _keys_unsafe_folder(config, folder):
             continue  # not ours to change; the operations that use it refuse
         if stat.S_IMODE(st.st_mode) != wanted or (gid is not None and st.st_gid != gid):
             _seal(folder, wanted, gid)
@@ -166,7 +176,7 @@ def repair_key(config: Config) -> list[str]:
     except FileNotFoundError:
         return []
     if (not stat.S_ISREG(st.st_mode) or stat.S_IMODE(st.st_mode) == 0o600 or st.st_mode & 0o022
-            or st.st_uid != os.geteuid()):
+            or st.st_uid != os.geteuid() or not folder_is_safe(key.parent)):
         return []
     mutations.chmod(key, 0o600)
     return [f"{key} was mode {stat.S_IMODE(st.st_mode):04o}, now 0600"]

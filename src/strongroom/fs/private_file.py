@@ -10,6 +10,14 @@ may not write it, it has one name (a hard link to someone else's file is another
 content under the key's name), and it is small. Only then is it read, from that
 descriptor.
 
+The folder it lies in is judged too, and the file is opened through that folder's
+descriptor (so the folder judged is the one read from): it must be owned by the reader
+or by root, and no group or other may write it. Whoever may write the folder may rename
+the key away and put another file there, and not only one of their own (refused by its
+owner): any file of the reader's they can rename in, such as a stored object whose
+content they wrote, would pass every check on the file itself. Such a folder is refused,
+never tightened in passing: a key already swapped would then be taken as genuine.
+
 ``write_private_file`` makes a new one: written whole and synced under a temporary name
 in the same folder, mode 0600 before a byte of the secret is in it, then linked into
 place, so that it appears whole or not at all and never replaces an existing file.
@@ -34,12 +42,24 @@ class Refused(Exception):
     """What is at a private file's place cannot be trusted; the message says why."""
 
 
-def read_private_file(path: Path, max_bytes: int = MAX_BYTES) -> bytes:
+def read_private_file(path: Path, max_bytes: int = MAX_BYTES, check_folder: bool = True) -> bytes:
     """The content of ``path`` once it passes the checks above; ``FileNotFoundError`` if
-    there is nothing there, ``Refused`` (with the reason) if what is there fails them."""
-    _judge(path, os.lstat(path))  # a FIFO or a device is never opened at all
+    there is nothing there, ``Refused`` (with the reason) if what is there fails them.
+    ``check_folder`` False judges the file alone (a saved copy being read back, checked
+    by what it holds)."""
+    folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        if check_folder:
+            judge_folder(path.parent, os.fstat(folder))
+        return _read(path, folder, max_bytes)
+    finally:
+        os.close(folder)
+
+
+def _read(path: Path, folder: int, max_bytes: int) -> bytes:
+    _judge(path, os.lstat(path.name, dir_fd=folder))  # a FIFO or a device is never opened at all
+    try:
+        fd = os.open(path.name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=folder)
     except OSError as exc:
         if isinstance(exc, FileNotFoundError):
             raise
@@ -53,6 +73,27 @@ def read_private_file(path: Path, max_bytes: int = MAX_BYTES) -> bytes:
     if len(data) > max_bytes:
         raise Refused(f"it is larger than {max_bytes} bytes: not a key")
     return data
+
+
+def judge_folder(folder: Path, info: os.stat_result) -> None:
+    """``Refused`` unless ``folder`` (``info``: its ``stat``) is owned by the reader or
+    root and writable by nobody else."""
+    if info.st_uid not in (os.geteuid(), 0):
+        raise Refused(f"its folder {folder} is owned by {user_name(info.st_uid)}, not by "
+                      f"{user_name(os.geteuid())} who runs Strongroom (or root): its owner can swap the key")
+    if info.st_mode & 0o022:
+        raise Refused(f"its folder {folder} (mode {stat.S_IMODE(info.st_mode):04o}) may be written by others than "
+                      "its owner, who could swap the key: make it writable by its owner alone (chmod go-w), "
+                      "after checking the key in it is yours")
+
+
+def folder_is_safe(folder: Path) -> bool:
+    """Would ``judge_folder`` accept ``folder`` as it is now? (False when it cannot be read.)"""
+    try:
+        judge_folder(folder, os.stat(folder))
+    except (Refused, OSError):
+        return False
+    return True
 
 
 def _judge(path: Path, info: os.stat_result) -> None:

@@ -59,12 +59,14 @@ class _Folder:
         self.identity = (st.st_dev, st.st_ino)
 
 
-def walk_at(root_fd: int, warn: Warn = None) -> Iterator[Found]:
+def walk_at(root_fd: int, warn: Warn = None, descend: Callable[[str], bool] | None = None) -> Iterator[Found]:
     """Everything below the open folder ``root_fd``, in walk order, never through a link.
 
     An entry that disappears before it is looked at is skipped (``warn`` is told); a
     folder replaced by a link or a file in that instant is reported as what it is now.
     ``root_fd`` stays open and is the caller's; every other descriptor is closed here.
+    ``descend(rel)``, if given, says which folders to go into (a folder it refuses is
+    still reported, its contents are not walked).
     """
     stack = [_Folder(root_fd, "", _listing(root_fd), os.fstat(root_fd), owned=False)]
     try:
@@ -81,6 +83,10 @@ def walk_at(root_fd: int, warn: Warn = None) -> Iterator[Found]:
                 yield found
                 continue
             child_fd, child = found
+            if descend is not None and not descend(child.rel):
+                os.close(child_fd)
+                yield child
+                continue
             yield child
             stack.append(_Folder(child_fd, child.rel + "/", _listing(child_fd), child.stat))
             _limit_open(stack)
@@ -165,10 +171,11 @@ def _leave(stack: list[_Folder], warn: Warn) -> None:
             os.close(done.fd)
 
 
-def walk(root: Path | str) -> Iterator[tuple[str, str, os.stat_result]]:
+def walk(root: Path | str, descend: Callable[[str], bool] | None = None) -> Iterator[tuple[str, str, os.stat_result]]:
     """(relative path, absolute path, lstat) of everything below ``root``, in walk order:
-    depth-first, siblings by name, a folder right before its contents. ``root`` itself
-    is opened with ``O_NOFOLLOW``: a link there raises ``LinkedFolder``."""
+    depth-first, siblings by name, a folder right before its contents; only into the
+    folders ``descend`` accepts, if given. ``root`` itself is opened with ``O_NOFOLLOW``:
+    a link there raises ``LinkedFolder``."""
     base = f"{root}/"
     try:
         fd = os.open(root, DIR_FLAGS)
@@ -178,7 +185,7 @@ def walk(root: Path | str) -> Iterator[tuple[str, str, os.stat_result]]:
         raise LinkedFolder(f"refusing to walk {root}: it is a symbolic link or not a folder, "
                            "and links are never followed") from None
     try:
-        for found in walk_at(fd):
+        for found in walk_at(fd, descend=descend):
             yield found.rel, base + found.rel, found.stat
     finally:
         os.close(fd)

@@ -12,7 +12,9 @@ one folder at a time without following links, and hashed as it is streamed: the 
 block is held back until the hash matches the manifest's, so damaged content is never
 delivered whole (``CorruptBackup`` is raised instead, and a download ends short of its
 announced length). Nothing here holds a whole file or archive in memory. A file written
-out (``write_keeping_holes``) keeps the holes of a sparse one.
+out (``write_file``, for ``get``) keeps the holes of its stored object: only the object's
+data ranges are read and written (``SEEK_DATA``/``SEEK_HOLE``, as the pool and restores
+copy), so a 100 GB sparse file takes its data's room, not its length's.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from strongroom.errors import CorruptBackup, NotFound
 from strongroom.fs.nofollow import open_below
 from strongroom.ids import validate_relative_path
 from strongroom.repo.manifest import iter_entries
+from strongroom.repo.pool import copy_keeping_holes
 
 CHUNK = 1 << 20
 
@@ -141,27 +144,18 @@ def _checked_blocks(fh, entry: dict) -> Iterator[bytes]:
         yield held
 
 
-HOLE_GRAIN = 64 << 10  # the smallest run of zeros written as a hole
-_ZEROS = bytes(HOLE_GRAIN)
-
-
-def write_keeping_holes(fd: int, blocks: Iterator[bytes]) -> int:
-    """Write ``blocks`` to the new file ``fd``, seeking over every aligned run of
-    ``HOLE_GRAIN`` zeros instead of writing it, so that a sparse file fetched (``get``)
-    keeps its holes and takes little more room than its data; returns the length
-    written. (The caller's file, not the data dir's: not a mutation point.)"""
-    size = 0
-    for block in blocks:
-        view = memoryview(block)
-        for start in range(0, len(view), HOLE_GRAIN):
-            piece = view[start:start + HOLE_GRAIN]
-            if piece == _ZEROS[: len(piece)]:
-                os.lseek(fd, len(piece), os.SEEK_CUR)
-                continue
-            while piece:
-                piece = piece[os.write(fd, piece):]
-        size += len(block)
-    os.ftruncate(fd, size)  # a trailing hole is a length, no blocks
+def write_file(backup_dir: Path, entry: dict, fd: int) -> int:
+    """Write the stored content of the file ``entry`` into the new, empty file open as
+    ``fd``, keeping the stored object's holes, and check it against the entry's hash:
+    ``CorruptBackup`` if it does not match (the caller removes what was written); returns
+    the length written."""
+    if entry["type"] != "file":
+        raise NotFound(f"{entry['path'] or 'the top folder'} is a {_kind(entry)}, not a file")
+    with (open(_open_stored(backup_dir, entry["path"]), "rb", buffering=0) as fin,
+          open(fd, "wb", buffering=0, closefd=False) as fout):
+        digest, size = copy_keeping_holes(fin, fout)
+    if digest != entry["hash"] or size != entry["size"]:
+        raise CorruptBackup(f"file {entry['path']} in the backup does not match its hash: its content was changed")
     return size
 
 

@@ -12,6 +12,10 @@ counted as a file).
 Records: per collection of the scope, the backup's documents and the live ones are
 compared by ``_id``: *added*, *removed*, *changed* (same ``_id``, other content) and
 *unchanged* counts. A site restore also removes every collection the backup lacks.
+
+``changes_nothing`` reads a report (a preview's, or a diff's of the same shape): no file,
+folder, link or record added, changed or removed. A preview says so
+(``"changes_nothing"``), and a restore of parts that would change nothing does nothing.
 """
 
 from __future__ import annotations
@@ -32,14 +36,16 @@ MAX_LISTED = 1000  # paths listed per kind; the counts are always complete
 
 
 def diff_files(live: Path, entries: Iterator[dict], within: Callable[[str], bool] | None = None,
-               same=None) -> dict:
+               same=None, descend: Callable[[str], bool] | None = None) -> dict:
     """``{"files"|"links"|"folders": {"added"|"removed"|"changed": {"count", "bytes",
     "paths"}, "unchanged": n}}``, each path counted under its kind (``counted_as``); with
-    ``within``, only the paths it accepts count (a partial restore's parts);
+    ``within``, only the paths it accepts count (a partial restore's parts), and the walk
+    of the live folder goes only into the folders ``descend`` accepts (those in the
+    parts and those that lead to them);
     ``same(entry, path, st)`` says whether a live item is the entry's (default: as a restore decides)."""
     same = same or same_as_restore
     report = {word: _empty() for word in COUNTED_AS.values()}
-    current = walk(live) if live.is_dir() else iter(())
+    current = walk(live, descend) if live.is_dir() else iter(())
     if within is not None:
         current = (item for item in current if within(item[0]))
         entries = (entry for entry in entries if within(entry["path"]))
@@ -62,6 +68,18 @@ def diff_files(live: Path, entries: Iterator[dict], within: Callable[[str], bool
         _note_live(report, live_item)
         live_item = next(current, None)
     return report
+
+
+def changes_nothing(report: dict) -> bool:
+    """Does ``report`` (``diff_files`` with ``"records"``: a preview, or a diff) find no
+    file, folder, link or record added, changed or removed?"""
+    kinds = [report[word] for word in COUNTED_AS.values() if word in report] + list(report["records"].values())
+    return not any(_counted(kind.get(change)) for kind in kinds for change in ("added", "changed", "removed"))
+
+
+def _counted(change) -> int:
+    """A change's count: ``{"count": n, …}`` for files, folders and links, ``n`` for records."""
+    return change["count"] if isinstance(change, dict) else change or 0
 
 
 def _empty() -> dict:

@@ -1,8 +1,8 @@
 """The status an operator (or a monitoring probe) checks first, read without the lock.
 
 Per scope (the site, and each project that has backups): how many backups, the newest
-one and its age, the newest one that passed ``verify`` (from ``checks_record``) and the
-backups whose last verification failed. For the data dir: what the pool holds (objects
+one and its age, the newest one that passed ``verify`` (from ``checks_record``) and still
+opens under the key in use, and the backups whose last verification failed. For the data dir: what the pool holds (objects
 and bytes), the free space where the backups are, whether a restore journal is pending
 (an interrupted restore the next command recovers), who holds the lock (embedded) or
 the lease (server) now, with its heartbeat, the web face's queued and running jobs, and the
@@ -37,16 +37,27 @@ def scope_status(sr, scope: Scope) -> dict:
     ids = sr.store.ids(scope)  # once: each id was validated by it, and a scope may have thousands
     root = backups_root(sr.config, scope)
     checks = {i: checks_record.last_check(root / i) or {} for i in ids}
-    verified = next((i for i in ids if checks[i].get("ok") is True), None)
     newest, unopened = _newest(sr, scope, ids, now)
     return {
         "scope": scope.kind, "project": scope.project_id, "name": sr.scope_name(scope.project_id, with_id=True),
         "backups": len(ids),
         "newest": newest,
-        "newest_verified": verified and {**_backup(sr, scope, verified, now), "verified_at": checks[verified]["at"]},
+        "newest_verified": _newest_verified(sr, scope, ids, checks, now),
         "failed_verification": [i for i in ids if checks[i].get("ok") is False],
         "unopened": unopened,
     }
+
+
+def _newest_verified(sr, scope: Scope, ids: list[str], checks: dict, now: datetime) -> dict | None:
+    """The newest backup whose last check passed and that opens now, under the key in use:
+    a check that passed under another key (or before the key was lost) vouches for nothing
+    this site can restore."""
+    for backup_id in ids:
+        if checks[backup_id].get("ok") is True:
+            found = _backup(sr, scope, backup_id, now)
+            if found.get("created_at"):
+                return {**found, "verified_at": checks[backup_id]["at"]}
+    return None
 
 
 def _newest(sr, scope: Scope, ids: list[str], now: datetime) -> tuple[dict | None, list[dict]]:
@@ -82,8 +93,9 @@ def _unopened(backup_id: str, problem: str, signed_by: str | None) -> dict:
 
 
 def key_status(sr) -> dict:
-    """The site key: ``SiteKey.state`` (``path``, ``configured``, ``id``, ``problem``) and
-    ``exported``, the last recorded export of the key in use (None: never)."""
+    """The site key: ``SiteKey.state`` (``path``, ``configured``, ``state``: ``ok``, ``none``,
+    ``missing`` or ``refused``, ``id``, ``problem``) and ``exported``, the last recorded
+    export of the key in use (None: never)."""
     state = sr.store.site_key.state()
     exported = keyring.exports(sr.config, state["id"]) if state["id"] else []
     return {**state, "exported": exported[-1] if exported else None}

@@ -172,13 +172,16 @@ class FileControl:
     def mark(self, kind: str, key: str) -> dict | None:
         return self._read(self._path(kind, key))
 
-    def marks(self, kind: str) -> list[dict]:
+    def marks(self, kind: str) -> dict[str, dict]:
+        """Every mark of ``kind``, by its key (to drop one found to be left behind)."""
         folder = self.folder / kind
         try:
             names = os.listdir(folder)
         except FileNotFoundError:
-            return []
-        return [r for r in (self._read(folder / n) for n in names if n.endswith(".json")) if r]
+            return {}
+        found = {name.removesuffix(".json"): self._read(folder / name) for name in names
+                 if name.endswith(".json") and not name.startswith(".")}
+        return {key: record for key, record in found.items() if record}
 
     def drop_mark(self, kind: str, key: str, token: str | None = None) -> None:
         """Remove the mark (only if its ``token`` is ``token``, when given)."""
@@ -233,8 +236,8 @@ class ServerControl:
         found = self.database[CONTROL_PREFIX + kind].find_one({"_id": key})
         return {k: v for k, v in found.items() if k != "_id"} if found else None
 
-    def marks(self, kind: str) -> list[dict]:
-        return [{k: v for k, v in d.items() if k != "_id"} for d in self.database[CONTROL_PREFIX + kind].find({})]
+    def marks(self, kind: str) -> dict[str, dict]:
+        return {d["_id"]: {k: v for k, v in d.items() if k != "_id"} for d in self.database[CONTROL_PREFIX + kind].find({})}
 
     def drop_mark(self, kind: str, key: str, token: str | None = None) -> None:
         self.database[CONTROL_PREFIX + kind].delete_one({"_id": key, **({"token": token} if token else {})})

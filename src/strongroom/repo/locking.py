@@ -11,6 +11,7 @@ machines may share the data dir, the lease of ``lease`` takes its place.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
@@ -19,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Self
 
-from strongroom.errors import Busy
+from strongroom.errors import Busy, NoSpace, StrongroomError
 from strongroom.fs.waiting import lock_holders
 
 
@@ -56,8 +57,13 @@ class OperationLock:
         self._fd: int | None = None
 
     def __enter__(self) -> Self:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)  # the backups are the operator's (``privacy``)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)  # the backups are the operator's (``privacy``)
+        except OSError as exc:  # a disk read-only (or full) before anything began
+            error = NoSpace if exc.errno == errno.ENOSPC else StrongroomError
+            raise error(f"{self.info['operation']} refused: cannot take the operation lock {self.path} "
+                        f"({exc.strerror}); nothing was changed") from exc
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

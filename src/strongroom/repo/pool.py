@@ -99,6 +99,14 @@ def copy_hashing(src: Source, dst: Path | str, times: PhaseTimes | None = None,
     return hasher.hexdigest(), size
 
 
+def copy_keeping_holes(fin, fout) -> tuple[str, int]:
+    """Copy the open file ``fin`` into the new, empty open file ``fout`` (a file of the
+    caller's: ``get``), its holes kept as holes, hashing the whole content on the way:
+    (digest, size)."""
+    hasher, size, _, _ = _copy_sparse(fin, fout)
+    return hasher.hexdigest(), size
+
+
 def _copy_dense(fin, fout, hasher=None, limit: int | None = None) -> tuple:
     """Copy from ``fin``'s position to its end (or ``limit`` bytes), hashing on the way;
     with ``fout`` None only hash."""

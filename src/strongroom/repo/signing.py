@@ -12,8 +12,10 @@ at the first backup, or a file of the site's choice (``STRONGROOM_SITE_KEY_FILE`
 which must exist). Whoever could replace the key could sign a backup of their own, so
 the key is read only when nothing but its reader could have written it
 (``private_file``: a plain file owned by the user running Strongroom, writable by
-nobody else, one name, small; a FIFO, folder, device or link at its place is refused
-at once, never opened to wait on). Anything else is ``KeyRefused``, never used.
+nobody else, one name, in a folder writable by its owner alone, that owner being the
+same user or root; a FIFO, folder, device or link at its place is refused at once,
+never opened to wait on), and it must hold exactly 32 bytes. Anything else is
+``KeyRefused``, never used.
 
 Every signature names its key by its fingerprint, the key's id (``key_id``: a hash of
 the key, which cannot sign): so a backup signed under another key is told apart from an
@@ -31,14 +33,14 @@ import json
 import os
 
 from strongroom.config import Config
-from strongroom.errors import CorruptBackup, KeyRefused, SignedElsewhere
+from strongroom.errors import CorruptBackup, KeyMissing, KeyRefused, SignedElsewhere
 from strongroom.fs import mutations
-from strongroom.fs.private_file import Refused, read_private_file, write_private_file
+from strongroom.fs.private_file import Refused, judge_folder, read_private_file, write_private_file
+from strongroom.humanize import plural
 from strongroom.repo import keyring
 
 ALGORITHM = "hmac-sha256"
-KEY_BYTES = 32
-MIN_KEY_BYTES = 16
+KEY_BYTES = 32  # exactly: a key Strongroom made, or a copy of one
 
 
 def key_id(key: bytes) -> str:
@@ -83,7 +85,7 @@ def authenticate(name: str, manifest: dict, key: bytes | None) -> None:
         raise CorruptBackup(f"backup {name}: its manifest carries no valid signature")
     claimed = signer(manifest)
     if key is None:
-        raise SignedElsewhere(f"backup {name}: cannot check its signature (key {claimed}): there is no site key "
+        raise KeyMissing(f"backup {name}: cannot check its signature (key {claimed}): there is no site key "
                               "(put it back: `strongroom key import FILE`; see `strongroom key status`)", claimed)
     if claimed != key_id(key):
         raise SignedElsewhere(f"backup {name} was signed with another site key (key {claimed}, this site's "
@@ -116,15 +118,20 @@ class SiteKey:
         return self._key
 
     def state(self) -> dict:
-        """``{"path", "configured", "id", "problem"}``, never raising: ``id`` is the key's
-        fingerprint when it can be used, ``problem`` why not (None: there is none yet, or
-        it is fine)."""
-        found = {"path": str(self.path), "configured": self.configured, "id": None, "problem": None}
+        """``{"path", "configured", "state", "id", "problem"}``, never raising: ``state`` is
+        ``ok`` (``id``: its fingerprint), ``none`` (none yet, and no backup needs one),
+        ``missing`` (a configured key, or one that signed backups here, is not there) or
+        ``refused`` (``problem`` says why it cannot be used)."""
+        found = {"path": str(self.path), "configured": self.configured, "state": "ok", "id": None, "problem": None}
         try:
             key = self.get()
         except KeyRefused as exc:
-            return {**found, "problem": str(exc)}
-        return {**found, "id": key and key_id(key)}
+            gone = self.configured and not os.path.lexists(self.path)
+            return {**found, "state": "missing" if gone else "refused", "problem": str(exc)}
+        if key is not None:
+            return {**found, "id": key_id(key)}
+        signed = any(k is not None for k in keyring.signers(self.config))
+        return {**found, "state": "missing" if signed else "none"}
 
     def _read(self) -> bytes | None:
         try:
@@ -138,8 +145,7 @@ class SiteKey:
                              "genuine key back, see `strongroom key status`)") from None
         except OSError as exc:
             raise KeyRefused(f"the site key {self.path} cannot be read: {exc.strerror}") from None
-        if len(key) < MIN_KEY_BYTES:
-            raise KeyRefused(f"the site key {self.path} is too short ({len(key)} bytes; at least {MIN_KEY_BYTES})")
+        check_length(key, f"the site key {self.path}")
         return key
 
     def make(self, key: bytes | None = None) -> bytes:
@@ -147,12 +153,24 @@ class SiteKey:
         already there (the first writer wins); return the key that is there. The caller
         has checked that this may be done (``refuse_new_key``, ``check.keys``)."""
         mutations.makedirs(self.path.parent, mode=0o700)
+        try:  # no key is written where others could swap it
+            judge_folder(self.path.parent, os.stat(self.path.parent))
+        except Refused as exc:
+            raise KeyRefused(f"no site key is made at {self.path}: {exc}") from None
         write_private_file(self.path, key if key is not None else os.urandom(KEY_BYTES))
         self._key = None
         made = self._read()
         assert made is not None
         self._key = made
         return made
+
+
+def check_length(key: bytes, what: str) -> None:
+    """``KeyRefused`` unless ``key`` is ``KEY_BYTES`` long: a file of another length is no
+    key Strongroom made (and a short one is easier to guess)."""
+    if len(key) != KEY_BYTES:
+        raise KeyRefused(f"{what} is refused: it holds {len(key)} bytes, and a site key is exactly {KEY_BYTES} "
+                         "(the 32 random bytes Strongroom makes; see docs/keys.md)")
 
 
 def refuse_new_key(config: Config, path) -> None:
@@ -163,7 +181,7 @@ def refuse_new_key(config: Config, path) -> None:
         return
     count = sum(map(len, signed.values()))
     keys = ", ".join(f"{key} ({len(names)}, e.g. {names[-1]})" for key, names in signed.items())
-    raise KeyRefused(f"there is no site key at {path}, and {count} backups are signed by another key ({keys}): "
-                     "no new key is made, which would leave them unverifiable; put the key back "
-                     "(`strongroom key import FILE`) or, if it is lost for good, trust those backups' content "
+    raise KeyRefused(f"there is no site key at {path}, and {plural(count, 'backup')} {'is' if count == 1 else 'are'} "
+                     f"signed by another key ({keys}): no new key is made, which would leave them unverifiable; "
+                     "put the key back (`strongroom key import FILE`) or, if it is lost for good, trust those backups' content "
                      "under a new key (`strongroom key adopt --from KEY`; see docs/keys.md)")

@@ -6,20 +6,29 @@ before, the file from after. So, for that window, the backup holds the host's wr
 every worker of every instance, through the shared control state (``control``):
 
 - A writing request (the web face's guard, ``enter_write``) first puts a mark of its own
-  under ``writers``, then looks for the hold: none, it goes on and drops its mark when
-  it ends (``leave_write``); a hold, it drops its mark and waits for the hold to end,
-  at most ``WAIT`` seconds, then is refused (``WritesHeld``: 503 with ``Retry-After``).
+  under ``writers``, then looks for the hold: none, it goes on (once ``admit`` agrees:
+  the guard refuses a write a restore began under) and drops its mark when it ends
+  (``leave_write``); a hold, it drops its mark and waits for the hold to end without one
+  (a write waiting is not under way, and its mark is written once more, not at every
+  look), at most ``WAIT`` seconds, then is refused (``WritesHeld``: 503 with
+  ``Retry-After``). Should anything fail while its mark is there, the mark is dropped.
 - The backup (``holding_writes``) puts the hold, then waits until no writer's mark is
   left (the writes already under way end), dumps the records and reads the files, and
-  drops the hold.
+  drops the hold. It does not wait for the write it runs in (a backup made by a guarded
+  request: ``_current_write`` names that request's mark).
 
 Each side writes its own mark before it reads the other's, so of a write and a hold
 that begin together at least one sees the other: the write is wholly before the
-backup's reading or wholly after it. Nothing waits without bound: a hold expires
-``max_hold`` seconds after it was put (a backup still reading then goes on, and says in
-its warnings that writes were let through); a writer's mark whose process on this host
-is gone, or older than ``STALE_WRITER`` seconds, is not waited for; a backup waits at
-most ``DRAIN`` seconds for the writes under way, and says so if one was still going.
+backup's reading or wholly after it. There is one hold per data dir and run mode: a
+project's backup holds the whole site's writes too (a write does not say what it
+changes). Nothing waits without bound: a hold expires ``max_hold`` seconds after it was
+put (a backup still reading then goes on, and says in its warnings that writes were let
+through), and one whose process on this host is gone holds nothing; a writer's mark whose
+process on this host is gone, or (any host's) older than ``STALE_WRITER`` seconds, is
+dropped by the next backup that finds it (a process on another host cannot be asked
+whether it lives: its mark is waited for, ``DRAIN`` seconds at most, until it is that
+old); a backup waits at most ``DRAIN`` seconds for the writes under way, and says so if
+one was still going.
 """
 
 from __future__ import annotations
@@ -28,8 +37,9 @@ import logging
 import os
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from strongroom.errors import StrongroomError
@@ -42,6 +52,10 @@ WAIT = 10.0  # seconds a write request waits for a hold to end before its 503
 DRAIN = 30.0  # seconds a backup waits for the writes under way when it put its hold
 STALE_WRITER = 600.0  # a writer's mark this old is from a request that will not end it
 POLL = 0.05
+
+# The mark of the write this request is (set by ``enter_write``): a backup made inside it
+# must not wait for it. A context variable: each thread, each request its own.
+_current_write: ContextVar[str | None] = ContextVar("strongroom_current_write", default=None)
 
 
 class WritesHeld(StrongroomError):
@@ -91,30 +105,61 @@ def current_hold(control, now: float | None = None) -> dict | None:
     return hold if _live(hold, time.time() if now is None else now) else None
 
 
-def enter_write(control, wait: float | None = None, clock=time.monotonic, sleep=time.sleep) -> str:
+def enter_write(control, wait: float | None = None, clock=time.monotonic, sleep=time.sleep,
+                admit: Callable[[], None] = lambda: None) -> str:
     """Let a writing request in: its mark's key (give it to ``leave_write`` when the
-    request ends), once no backup holds the writes; ``WritesHeld`` after ``wait`` seconds
-    (``WAIT``) of a hold."""
+    request ends), once no backup holds the writes and ``admit()`` (called with the mark
+    in place) has not raised; ``WritesHeld`` after ``wait`` seconds (``WAIT``) of a hold."""
     deadline = clock() + (WAIT if wait is None else wait)
+    key = f"{os.getpid()}-{secrets.token_hex(8)}"
     while True:
-        key = f"{os.getpid()}-{secrets.token_hex(8)}"
         control.put_mark(WRITERS, key, {**_me(), "since": time.time()})
-        hold = current_hold(control)
+        try:
+            hold = current_hold(control)
+            if hold is None:
+                admit()
+        except BaseException:
+            _drop_quietly(control, key)
+            raise
         if hold is None:
+            _current_write.set(key)
             return key
         control.drop_mark(WRITERS, key)
-        if clock() >= deadline:
-            raise WritesHeld(hold)
-        sleep(POLL)
+        while hold is not None:  # no mark meanwhile: a waiting write is not under way
+            if clock() >= deadline:
+                raise WritesHeld(hold)
+            sleep(POLL)
+            hold = current_hold(control)
 
 
 def leave_write(control, key: str) -> None:
+    if _current_write.get() == key:
+        _current_write.set(None)
     control.drop_mark(WRITERS, key)
 
 
-def writes_under_way(control, now: float | None = None) -> list[dict]:
+def _drop_quietly(control, key: str) -> None:
+    try:
+        control.drop_mark(WRITERS, key)
+    except Exception as exc:  # noqa: BLE001 - the failure that brought us here is the one to report
+        log.warning("could not drop the mark of write %s: %s", key, exc)
+
+
+def writes_under_way(control, now: float | None = None) -> dict[str, dict]:
+    """The marks of the writes under way, by key, but for the request this runs in. A
+    mark left by a process that will not drop it (gone, on this host; or older than
+    ``STALE_WRITER``) is dropped here."""
     now = time.time() if now is None else now
-    return [w for w in control.marks(WRITERS) if _live(w, now, STALE_WRITER)]
+    own, found = _current_write.get(), {}
+    for key, mark in control.marks(WRITERS).items():
+        if _live(mark, now, STALE_WRITER):
+            if key != own:
+                found[key] = mark
+            continue
+        log.warning("dropped the mark of a write that will not end it (process %s on %s, begun %.0f s ago)",
+                    mark.get("pid"), mark.get("host"), now - float(mark.get("since") or 0))
+        control.drop_mark(WRITERS, key)
+    return found
 
 
 @contextmanager
@@ -153,7 +198,7 @@ def _drain(control, held: Held, drain: float, started: float, clock, sleep) -> N
         if not under_way:
             return
         if clock() >= started + drain:
-            oldest = min(float(w.get("since") or 0) for w in under_way)
+            oldest = min(float(w.get("since") or 0) for w in under_way.values())
             message = (f"{len(under_way)} write(s) to the host app still under way after {drain:g} s "
                        f"(the oldest began {time.time() - oldest:.0f} s ago): the backup may hold part of them")
             log.warning(message)

@@ -5,6 +5,11 @@ of its own) and the preview of either.
 A project restored from a backup of that id comes first; a project with no backup of
 that id, where the site has one, is taken out of the site backup (``from_site_backup``).
 The caller holds the operation lock for ``restore_parts`` (``service``).
+
+In place, parts that already are what the backup holds (the preview finds no file,
+folder, link or record to add, change or remove in them) are left alone, as a whole
+restore leaves a scope that already is its backup: no pre-restore backup, "nothing to
+restore". The figures of a restore of parts count the parts only.
 """
 
 from __future__ import annotations
@@ -77,16 +82,15 @@ def restore_parts(sr, scope: Scope, backup_scope: Scope, backup_id: str, paths,
     if target is not None:
         done = partial.to_folder(source, parts, target, sr.progress)
         return {"restored": backup_id, "parts": chosen, "records_restored": False, **done}
+    unchanged = _already(preview_parts(sr, scope, backup_scope, backup_id, paths, None), backup_id)
+    if unchanged:  # the parts (or the project) already are what the backup holds: nothing to do
+        return unchanged
     if scope == backup_scope:
         preflight.check_restore(sr, scope, path, manifest)  # a whole restore's needs bound a part's
-    elif parts is None:  # one project out of a site backup: nothing to do when it already is that
-        unchanged = _already(preview_parts(sr, scope, backup_scope, backup_id, None, None), backup_id)
-        if unchanged:
-            return unchanged
     plan = (lambda pre_path, pre: sources.with_parts(source, parts, pre_path, pre)) if parts \
         else (lambda pre_path, pre: source)
     result = restoring.restore(sr, scope, path, manifest, by, lambda: sr.make_pre_restore(scope, backup_id, by, path),
-                               plan)
+                               plan, replaces_records=not parts)
     log.info("partial restore of %s into the %s: %s; %d files copied", backup_id, scope,
              ", ".join(chosen) if chosen else "whole", result["copied"])
     return {**result, "parts": chosen, "records_restored": not parts}
@@ -96,19 +100,15 @@ def _already(report: dict, backup_id: str) -> dict | None:
     """A restore's result saying nothing was to be done, when ``report`` (``preview_parts``)
     finds no file, folder, link or record that the restore would change; else None. As a
     whole restore of a scope that already is its backup (``restoring.nothing_to_do``), it
-    makes no pre-restore backup."""
-    kinds = [report[kind] for kind in ("files", "folders", "links")] + list(report["records"].values())
-    if any(_counted(kind.get(change)) for kind in kinds for change in ("added", "removed", "changed")):
+    makes no pre-restore backup; it counts only what the parts hold."""
+    if not report["changes_nothing"]:
         return None
     files = report["files"]["unchanged"]
     return {"restored": backup_id, "pre_restore": None, "unchanged": True, "files": files, "copied": 0,
             "kept": files, "hardlinked": 0, "bytes_copied": 0,
             "records": {name: counts["unchanged"] for name, counts in report["records"].items()},
-            "warnings": [], "rescued": dict(rescue.NOTHING), "parts": None, "records_restored": True}
-
-
-def _counted(change) -> int:
-    return change["count"] if isinstance(change, dict) else change or 0
+            "warnings": [], "rescued": dict(rescue.NOTHING), "parts": report["parts"],
+            "records_restored": report["records_restored"]}
 
 
 def preview_parts(sr, scope: Scope, backup_scope: Scope, backup_id: str, paths,
@@ -116,13 +116,15 @@ def preview_parts(sr, scope: Scope, backup_scope: Scope, backup_id: str, paths,
     """``Strongroom.preview_parts``: what ``restore_parts`` would change, changing nothing."""
     _, _, source, parts = open_source(sr, scope, backup_scope, backup_id, paths)
     within = parts.contains if parts else None
+    descend = (lambda rel: parts.contains(rel) or rel in parts.ancestors) if parts else None
     live = target if target is not None else scope_dir(sr.config, scope)
     records = {}
     if parts is None and target is None:
         queries = linking.replaced_queries(sr.config, scope, sr.database, source.bson_dir, filtered=source.filtered)
         selects = docfilter.dump_queries(sr.config, scope.project_id, source.bson_dir) if source.filtered else None
         records = preview.diff_records(sr.database, source.bson_dir, list(source.collections), queries, selects)
-    return {"backup": backup_id, "scope": scope.kind, "project": scope.project_id,
-            "parts": parts and parts.paths, "to": target and str(target),
-            "records_restored": parts is None and target is None,
-            **preview.diff_files(live, source.entries(), within), "records": records}
+    report = {"backup": backup_id, "scope": scope.kind, "project": scope.project_id,
+              "parts": parts and parts.paths, "to": target and str(target),
+              "records_restored": parts is None and target is None,
+              **preview.diff_files(live, source.entries(), within, descend=descend), "records": records}
+    return {**report, "changes_nothing": preview.changes_nothing(report), "changes_only_metadata": False}

@@ -47,8 +47,8 @@ have written just after the restore: a path they change before the walk reaches 
 difference, and the restore proper runs.
 
 Nothing extra is kept with the backup for this: the manifest's per-collection count and
-bytes (checked against the dump by the check before the restore) are the evidence a
-backup can give. A digest of each collection kept at backup time would let a restore
+bytes (``Source.recorded``: signed with the manifest, and checked against the dump by the
+check before a restore) are the evidence a backup can give. A digest of each collection kept at backup time would let a restore
 skip a collection only if the live side could be shown unchanged without reading it, and
 no engine offers that: a server keeps no change counter per collection (MongoDB's
 ``dbHash`` reads the whole collection on the server, FerretDB has none), and the embedded
@@ -126,21 +126,38 @@ class FilesMatcher:
         self._walked.close()
 
 
-def records_match(database, source: Source, recorded: dict[str, dict], queries: dict[str, dict] | None) -> bool:
-    """Are the scope's records (``queries``, None for the whole site) the dump's, byte
-    for byte, and for the site the collections, options and indexes too? ``recorded`` is
-    the manifest's per collection ``count`` and ``bytes`` (checked against the dump
-    already). A comparison that cannot be made (the database failing meanwhile) is no
-    match: the restore proper runs, and says what fails as it did before there was this
-    shortcut."""
+def already_is(live: Path, source: Source, database, queries: dict[str, dict] | None) -> bool:
+    """The whole comparison in one call, for a preview (which checks no backup): is the
+    scope at ``live`` with the records ``queries`` select exactly ``source``'s state?"""
+    if not may_match(live, source):
+        return False
+    matcher = FilesMatcher(live)
     try:
-        return _records_match(database, source, recorded, queries)
+        for entry in source.entries():
+            matcher.see(entry)
+            if not matcher.same:
+                return False
+        files_match = matcher.matched()
+    finally:
+        matcher.close()
+    return files_match and records_match(database, source, queries)
+
+
+def records_match(database, source: Source, queries: dict[str, dict] | None) -> bool:
+    """Are the scope's records (``queries``, None for the whole site) the dump's, byte
+    for byte, and for the site the collections, options and indexes too? The counts of
+    the manifest (``source.recorded``) are evidence of a difference only. A comparison
+    that cannot be made (the database failing meanwhile) is no match: the restore proper
+    runs, and says what fails as it did before there was this shortcut."""
+    try:
+        return _records_match(database, source, queries)
     except Exception as exc:  # noqa: BLE001 - only a shortcut: never the reason a restore fails
         log.info("the records could not be compared with the backup (%s): restoring them", exc)
         return False
 
 
-def _records_match(database, source: Source, recorded: dict[str, dict], queries: dict[str, dict] | None) -> bool:
+def _records_match(database, source: Source, queries: dict[str, dict] | None) -> bool:
+    recorded = source.recorded
     names = sorted(source.collections, key=lambda name: (recorded.get(name, {}).get("bytes", 0), name))
     if queries is None:
         if sorted(list_collections(database)) != sorted(names):

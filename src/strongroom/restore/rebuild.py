@@ -91,7 +91,7 @@ class _Trees:
 def build_tree(entries: Iterator[dict], files_dir: Path, live: Path, staging: Path,
                total: int, progress: Progress = None, index: Callable | None = None, *,
                root: Path | None = None, top: dict | None = None,
-               more_files: Path | None = None) -> RestoreStats:
+               more_files: Path | None = None, counted: Callable[[str], bool] | None = None) -> RestoreStats:
     """Build the backup's tree at ``staging``, reusing unchanged files of ``live``.
 
     ``root`` is the trusted folder above both (the data dir): no folder between it and
@@ -101,7 +101,10 @@ def build_tree(entries: Iterator[dict], files_dir: Path, live: Path, staging: Pa
     ``CorruptBackup`` before the swap. ``index``, if given, receives every entry in
     walk order with its new inode (``ino``). An entry marked ``"_from"`` is copied from
     ``more_files`` instead of ``files_dir`` (a partial restore: the live state outside its
-    parts, from the pre-restore backup). ``total`` is the bytes of the files, for
+    parts, from the pre-restore backup). ``counted(path)``, if given, says which files
+    the result counts (``files``, ``copied``, ``kept``, ``hardlinked``) and the progress
+    follows: a restore of parts counts its parts, not the live files it keeps around them;
+    ``bytes_copied`` is every byte written. ``total`` is the bytes of the files counted, for
     ``progress("copying", done, total)``.
     """
     parent_fd = open_below(root or live.parent, live.parent)
@@ -117,7 +120,7 @@ def build_tree(entries: Iterator[dict], files_dir: Path, live: Path, staging: Pa
                        FolderChain(stored_root), built_root, stored_root,
                        None if more_root is None else FolderChain(more_root))
         try:
-            stats = _build(entries, trees, total, progress, index)
+            stats = _build(entries, trees, total, progress, index, counted)
             _give_folders_back(built_root, stats.folders, top)
             return stats
         finally:
@@ -130,8 +133,8 @@ def build_tree(entries: Iterator[dict], files_dir: Path, live: Path, staging: Pa
 
 
 def _build(entries: Iterator[dict], trees: _Trees, total: int, progress: Progress,
-           index: Callable | None) -> RestoreStats:
-    builder = _Builder(trees, index or (lambda built: None), _Reporter(progress, total))
+           index: Callable | None, counted: Callable[[str], bool] | None) -> RestoreStats:
+    builder = _Builder(trees, index or (lambda built: None), _Reporter(progress, total), counted)
     try:
         with Ordered() as builder.jobs:
             for entry in entries:
@@ -143,6 +146,7 @@ def _build(entries: Iterator[dict], trees: _Trees, total: int, progress: Progres
         for fd in list(builder.lent):  # jobs cancelled by a failure never ran to close theirs
             os.close(fd)
     builder.stats.times.add("link", builder.linking)
+    builder.stats.bytes_copied += builder.aside.bytes_copied
     return builder.stats
 
 
@@ -172,9 +176,12 @@ class _Reporter:
 class _Builder:
     """Places each entry of the file list in the new tree, in walk order."""
 
-    def __init__(self, trees: _Trees, index: Callable, report: _Reporter):
+    def __init__(self, trees: _Trees, index: Callable, report: _Reporter,
+                 counted: Callable[[str], bool] | None = None):
         self.trees, self.index, self.report = trees, index, report
+        self.counted = counted or (lambda path: True)
         self.stats = RestoreStats()
+        self.aside = RestoreStats()  # the files not counted (``build_tree``'s ``counted``)
         self.jobs: Ordered | None = None
         self.lent: set[int] = set()  # descriptors handed to copy jobs, each closed by its job
         self.linking = 0.0
@@ -183,7 +190,8 @@ class _Builder:
         for entry in built:
             entry.pop(FROM_MORE, None)
             self.index(entry)
-            self.report.placed(entry)
+            if self.counted(entry["path"]):
+                self.report.placed(entry)
 
     def place(self, entry: dict) -> None:
         parent, _, name = entry["path"].rpartition("/")
@@ -197,20 +205,21 @@ class _Builder:
             mutations.utime(name, entry["mtime_ns"], dir_fd=into)
             self.jobs.put(entry)
         else:
-            self.stats.files += 1
-            if not (entry.get("hardlink") and self._hard_link(entry, into, name)):
-                self._file(entry, parent, into, name)
+            stats = self.stats if self.counted(entry["path"]) else self.aside
+            stats.files += 1
+            if not (entry.get("hardlink") and self._hard_link(entry, into, name, stats)):
+                self._file(entry, parent, into, name, stats)
 
-    def _hard_link(self, entry: dict, into: int, name: str) -> bool:
+    def _hard_link(self, entry: dict, into: int, name: str, stats: RestoreStats) -> bool:
         self.hand_on(self.jobs.drain())  # the earlier file must be complete first
         linked = _link_earlier(entry, self.trees, into, name)
         if linked is None:
             return False
-        self.stats.hardlinked += 1
+        stats.hardlinked += 1
         self.jobs.put(linked)
         return True
 
-    def _file(self, entry: dict, parent: str, into: int, name: str) -> None:
+    def _file(self, entry: dict, parent: str, into: int, name: str, stats: RestoreStats) -> None:
         """Keep the live file if it is unchanged (a hard link), else copy it from the backup."""
         mark = perf_counter()
         live_dir = self.trees.live.at(parent)
@@ -218,7 +227,7 @@ class _Builder:
         if same_file(entry, st):
             mutations.link(name, name, src_dir_fd=live_dir, dst_dir_fd=into)
             self.jobs.put({**entry, "ino": st.st_ino})
-            self.stats.kept += 1
+            stats.kept += 1
             self.linking += perf_counter() - mark
             return
         stored = self.trees.more if entry.get(FROM_MORE) else self.trees.stored
@@ -227,8 +236,8 @@ class _Builder:
         dest = os.dup(into)
         self.lent.add(dest)
         self.jobs.submit(_copy_checked, entry, source, dest, name, self.stats.times, self.lent)
-        self.stats.copied += 1
-        self.stats.bytes_copied += entry["size"]
+        stats.copied += 1
+        stats.bytes_copied += entry["size"]
 
 
 def _copy_checked(entry: dict, source: int, dest_dir: int, name: str, times: PhaseTimes,

@@ -4,7 +4,9 @@ Build and check first, then switch. The sequence, each step journaled (``journal
 before it begins:
 
 0. A reserve of disk space is made for the rollback (``space.Reserve``); without it the
-   restore is refused before anything changes.
+   restore is refused before anything changes. When records are to be replaced, the
+   embedded database's gate is probed first (a reader that keeps it refuses the restore
+   here, before anything is saved).
 1. ``pre-restore``: a backup of the current state is made (atomic by itself), and the
    reserve grown to what rolling the records back could need.
 2. ``files``: the backup's tree is built beside the live folder, unchanged live files
@@ -30,7 +32,9 @@ space, the reserve is released, the old tree is renamed back if it was moved, an
 records are put back from the pre-restore backup. Nothing in that needs space the
 restore did not hold: renames and removals free space, and the records' room was
 reserved. A journal write that fails does not stop it (the journal already says enough
-to do the same again). If the process dies instead, ``recover`` does the same on the
+to do the same again). A restore refused or undone before anything live changed
+deletes its pre-restore backup again: it holds the live state as it still is. If the
+process dies instead, ``recover`` does the same on the
 next start (``recovering``). Either way the scope ends exactly in the backup's state or
 exactly in the state before, never a mix.
 """
@@ -69,15 +73,24 @@ Plan = Callable[[Path, dict], sources.Source]  # (pre-restore path, manifest) ->
 
 
 def restore(sr, scope: Scope, path: Path, manifest: dict, by: str,
-            make_pre_restore: Callable[[], dict], plan: Plan | None = None) -> dict:
+            make_pre_restore: Callable[[], dict], plan: Plan | None = None, replaces_records: bool = True) -> dict:
     """Steps 0-5 above; ``sr`` is the ``Strongroom`` service (lock held by the caller).
 
     ``make_pre_restore()`` makes the pre-restore backup and returns its manifest.
     ``plan(pre_path, pre)``, given that backup, says what to put back (``sources``);
     by default the backup at ``path``, whole. A plan without records leaves them as
     they are, and so does its rollback (the journal says ``"records": false``).
+    ``replaces_records``: the plan will replace records, so the embedded database's gate
+    is probed before anything is saved (a reader that keeps it refuses the restore then,
+    not after the pre-restore backup was made).
     """
     check_no_links(sr.config.data_dir, scope_dir(sr.config, scope))  # before anything changes
+    if replaces_records and manifest.get("collections"):
+        try:
+            dbrestore.probe_replacing(sr.database)
+        except Busy as exc:  # after the bound, naming the holder
+            raise marked(Busy(f"restore of {manifest['id']} refused before anything was saved or changed: {exc}"),
+                         "refused") from exc
     plan = plan or (lambda pre_path, pre: sources.whole(path, manifest))
     reserve = space.Reserve(sr.config.backups_dir)
     _reserve(reserve, space.RESERVE_BASE, manifest["id"])
@@ -97,6 +110,7 @@ def _restore_reserved(sr, scope: Scope, backup_id: str, by: str, make_pre_restor
         error = NoSpace if space.is_out_of_space(exc) else RestoreFailed
         raise marked(error(f"restore of {backup_id} refused: its journal could not be written ({_reason(exc)}); "
                            "nothing was changed"), "refused") from exc
+    pre = None
     try:
         try:
             with nested(sr.progress, "saving"):
@@ -110,6 +124,8 @@ def _restore_reserved(sr, scope: Scope, backup_id: str, by: str, make_pre_restor
     except BaseException as exc:
         if not isinstance(exc, LeaseLost):
             _quietly(sr.journal.finish)
+            if pre is not None:  # refused after saving: the saved state is the live one, unchanged
+                _drop_pre_restore(sr, scope, pre["id"])
         raise
     entry["pre_restore"] = pre["id"]
     rescuer = _rescuer(sr, scope, entry)
@@ -125,14 +141,29 @@ def _restore_reserved(sr, scope: Scope, backup_id: str, by: str, make_pre_restor
             raise
         changed = entry["step"] in CHANGED_STEPS
         undo(sr, entry, cause=exc, reserve=reserve)
+        kept = changed or not _drop_pre_restore(sr, scope, pre["id"])  # nothing changed: nothing to keep
         what = (f"; the {scope} was put back as it was, from backup {pre['id']}" if changed else
-                f" before anything live changed; the {scope} is as it was (also saved as backup {pre['id']})")
+                f" before anything live changed; the {scope} is as it was"
+                + (f" (also saved as backup {pre['id']})" if kept else ""))
         error = (Busy if isinstance(exc, Busy) and not changed else  # a holder past the bound: busy (exit 4)
                  CorruptBackup if isinstance(exc, CorruptBackup) else RestoreFailed)
         what += _rescued_words(rescuer.outcome() if rescuer else rescue.NOTHING)
         raise marked(error(f"restore of {backup_id} failed ({_reason(exc)}){what}"), "rolled back") from exc
     _quietly(sr.journal.finish)
     return {"restored": backup_id, "pre_restore": pre["id"], "unchanged": False, **result}
+
+
+def _drop_pre_restore(sr, scope: Scope, pre_id: str) -> bool:
+    """Delete the pre-restore backup of a restore refused before anything live changed:
+    it holds the live state as it still is, and would stand in the list as a restore that
+    never happened. True if it is gone; a failure to delete it is only logged (it is a
+    sound backup all the same)."""
+    try:
+        sr.store.delete(scope, pre_id)
+    except Exception as exc:  # noqa: BLE001 - the refusal, not this, is the outcome
+        log.warning("could not delete the pre-restore backup %s of a refused restore (%s)", pre_id, _reason(exc))
+        return False
+    return True
 
 
 def nothing_to_do(source: sources.Source, manifest: dict) -> dict:
@@ -197,7 +228,7 @@ def build_and_switch(sr, scope: Scope, source: sources.Source, entry: dict,
     try:
         stats = rebuild.build_tree(source.entries(), source.files_dir, live, staging, source.total,
                                    sr.progress, index=index.add, root=sr.config.data_dir, top=source.top,
-                                   more_files=source.more_files)
+                                   more_files=source.more_files, counted=source.counted)
         # The new tree must be on disk before anything live changes: once the journal
         # says "cleanup", recovery keeps it, and the old tree goes.
         sr.progress("flushing", 0, stats.bytes_copied)

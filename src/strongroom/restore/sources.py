@@ -18,8 +18,8 @@ partial restore runs the very same journaled build-beside-then-swap as a whole o
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from strongroom.repo.checkedlist import CheckedList
@@ -41,6 +41,8 @@ class Source:
     filtered: bool = False  # the dump holds more than the scope: load only what its queries select
     more_files: Path | None = None  # the pre-restore backup's files, for entries marked FROM_PRE
     records: int = 0  # records in the dump's chosen collections (an upper bound when filtered)
+    recorded: Mapping[str, dict] = field(default_factory=dict)  # the manifest's count, bytes, hashes per collection
+    counted: Callable[[str], bool] | None = None  # the paths a result counts (a restore of parts: its parts)
 
 
 def whole(path: Path, manifest: dict, listing: CheckedList | None = None) -> Source:
@@ -49,7 +51,8 @@ def whole(path: Path, manifest: dict, listing: CheckedList | None = None) -> Sou
     entries = listing.entries if listing is not None else lambda: iter_entries(path, manifest)
     return Source(manifest["id"], path / "files", entries,
                   manifest["files"].get("bytes", 0), _top(manifest["files"].get("root")),
-                  path / "db" / "bson", tuple(manifest["collections"]), records=_records(manifest, manifest["collections"]))
+                  path / "db" / "bson", tuple(manifest["collections"]), records=_records(manifest, manifest["collections"]),
+                  recorded=manifest["collections"])
 
 
 def project_of_site(path: Path, manifest: dict, project_id: str, collections: list[str]) -> Source:
@@ -92,17 +95,24 @@ def _below(entries: Iterator[dict], prefix: str) -> Iterator[dict]:
 
 def with_parts(source: Source, parts: Parts, pre_path: Path, pre: dict) -> Source:
     """The live scope (as the pre-restore backup ``pre`` describes it) with ``parts`` taken
-    from ``source``; no records."""
+    from ``source``; no records. Only the parts count (``Source.counted``): the restore's
+    figures and progress are theirs, not those of the live files kept around them."""
     return replace(source, entries=lambda: parts.merge(source.entries(), _marked(iter_entries(pre_path, pre))),
-                   total=pre["files"].get("bytes", 0) + source.total, top=_top(pre["files"].get("root")),
-                   bson_dir=None, collections=(), filtered=False, more_files=pre_path / "files")
+                   total=_bytes(parts.select(source.entries())), top=_top(pre["files"].get("root")),
+                   bson_dir=None, collections=(), filtered=False, more_files=pre_path / "files",
+                   counted=parts.contains)
 
 
 def only_parts(source: Source, parts: Parts) -> Source:
     """Just ``parts`` of ``source`` (and the folders that lead to them), for a folder of
     their own (``restore --to``); no records."""
-    return replace(source, entries=lambda: parts.select(source.entries()), top=None,
-                   bson_dir=None, collections=(), filtered=False)
+    return replace(source, entries=lambda: parts.select(source.entries()), total=_bytes(parts.select(source.entries())),
+                   top=None, bson_dir=None, collections=(), filtered=False)
+
+
+def _bytes(entries: Iterator[dict]) -> int:
+    """The bytes of the files among ``entries``."""
+    return sum(entry.get("size", 0) for entry in entries if entry["type"] == "file")
 
 
 def _marked(entries: Iterator[dict]) -> Iterator[dict]:

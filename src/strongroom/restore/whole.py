@@ -73,16 +73,23 @@ def check_or_match(sr, scope: Scope, path: Path, manifest: dict, listing: Checke
         raise marked(CorruptBackup(f"refusing to restore {manifest['id']}: it fails verification: "
                                    f"{problems[0]}"), "refused")
     return files_match and matching.records_match(
-        sr.database, source, manifest["collections"],
-        linking.replaced_queries(sr.config, scope, sr.database, source.bson_dir))
+        sr.database, source, linking.replaced_queries(sr.config, scope, sr.database, source.bson_dir))
 
 
 def preview_whole(sr, scope: Scope, backup_id: str) -> dict:
-    """What ``restore_whole`` would change, changing nothing (``Strongroom.preview_restore``)."""
+    """What ``restore_whole`` would change, changing nothing (``Strongroom.preview_restore``).
+    ``changes_nothing`` when the scope already is the backup's state as the restore itself
+    would find it (``matching``); ``changes_only_metadata`` when no file, folder, link or
+    record differs, yet the restore would still set back folder modes or times, or the
+    collections' options or indexes (so it would run, saving the current state first)."""
     path, manifest = sr.store.open(scope, backup_id)
     queries = linking.replaced_queries(sr.config, scope, sr.database, path / "db" / "bson")
-    return {
+    report = {
         "backup": backup_id, "scope": scope.kind, "project": scope.project_id,
         **preview.diff_files(scope_dir(sr.config, scope), iter_entries(path, manifest)),
         "records": preview.diff_records(sr.database, path / "db" / "bson", list(manifest["collections"]), queries),
     }
+    counted_nothing = preview.changes_nothing(report)
+    nothing = counted_nothing and matching.already_is(scope_dir(sr.config, scope), sources.whole(path, manifest),
+                                                      sr.database, queries)
+    return {**report, "changes_nothing": nothing, "changes_only_metadata": counted_nothing and not nothing}

@@ -17,7 +17,12 @@ it exists:
 - Requests that routing refuses (404, or 405 with ``Allow``) are answered by routing.
 - While a backup dumps the records and reads the files, the host's writes wait for it
   (``repo.write_hold``), at most ``write_hold.WAIT`` seconds, then get 503 with
-  ``Retry-After``; so a change is in the backup wholly or not at all.
+  ``Retry-After``; so a change is in the backup wholly or not at all. A write let in
+  looks for a restore's journal once more (``enter_host_write``): the hold it waited for
+  may have been a restore's pre-restore backup, and it must not write into a scope being
+  replaced.
+- Reads are the methods that change nothing: GET, HEAD, OPTIONS and WebDAV's PROPFIND,
+  REPORT and SEARCH (``SAFE_METHODS``); every other method is a write.
 - A job's status (``/api/v1/jobs/<id>``) always answers: it reads the shared control
   state, not the site's records (``face.Face.job``); so does a job's page, to the session
   that started the job (to others, the notice: ``blueprint.job_page``).
@@ -44,7 +49,7 @@ from strongroom.web.api import error_response
 from strongroom.web.face import NAME
 from strongroom.web.layouts import Layout, layout_of
 
-SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS", "PROPFIND", "REPORT", "SEARCH")  # WebDAV's reads too
 SPURIOUS_DURING_RESTORE = (403, 404, 500)
 RETRY_AFTER = 5
 # Never refused: they need no site record (a job's status is read from the control state).
@@ -117,11 +122,13 @@ class Guard:
         """Let the host's write in once no backup holds the writes (else 503)."""
         if not self.hold_writes or request.method in SAFE_METHODS or not self._routed():
             return None
-        control = self.service_factory().control
+        service = self.service_factory()
         try:
-            g.strongroom_write = (control, write_hold.enter_write(control))
+            g.strongroom_write = (service.control, enter_host_write(service))
         except write_hold.WritesHeld as exc:
             return held_answer(exc, self.layout)
+        except RestoreBegan as exc:
+            return answer(exc.journal, self.layout, self.is_api(), self._running())
         return None
 
     def teardown(self, _exc=None) -> None:
@@ -140,6 +147,29 @@ class Guard:
             return response  # it was answered knowing the restore: not spurious
         journal = self.service_factory().maintenance()
         return answer(journal, self.layout, self.is_api(), self._running()) if journal else response
+
+
+class RestoreBegan(Exception):
+    """A restore began before a write was let in: it is refused as every write then is."""
+
+    def __init__(self, journal: dict):
+        super().__init__("a restore began")
+        self.journal = journal
+
+
+def enter_host_write(service) -> str:
+    """Let a write to the host in (``write_hold.enter_write``): its mark's key. With its
+    mark in place, it looks for a restore's journal: a write that waited for the hold of
+    a restore's pre-restore backup would otherwise go on while the restore replaces the
+    scope (``RestoreBegan``; its mark is dropped). A restore that begins after this look
+    finds the mark and waits for the write before its pre-restore backup reads."""
+
+    def admit() -> None:
+        journal = service.maintenance()
+        if journal is not None:
+            raise RestoreBegan(journal)
+
+    return write_hold.enter_write(service.control, admit=admit)
 
 
 def recover_orphan(service) -> dict | None:

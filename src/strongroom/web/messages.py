@@ -26,8 +26,8 @@ def made(summary: dict, name: str | None = None) -> str:
 
 def restored(result: dict, name: str | None = None) -> str:
     if result.get("unchanged"):
-        return (f"Backup {result['restored']}{_of(name)} restored: every file and record already was as in it, "
-                "so nothing was changed and no pre-restore backup was needed")
+        return (f"Nothing to restore from backup {result['restored']}{_of(name)}: every file and record already "
+                "was as in it, so nothing was changed and no pre-restore backup was needed")
     return (f"Backup {result['restored']}{_of(name)} restored ({humanize.plural(result['copied'], 'file')} copied, "
             f"{humanize.count(result['kept'])} unchanged); the state before it is kept as backup "
             f"{result['pre_restore']}{rescued(result)}")
@@ -35,9 +35,14 @@ def restored(result: dict, name: str | None = None) -> str:
 
 def restored_parts(result: dict) -> str:
     """``Restored texts, site.json from backup … (2 files copied); …; records were not restored``."""
+    parts = result.get("parts") or []
+    if result.get("unchanged") and parts:
+        return (f"Nothing to restore from backup {result['restored']}: {', '.join(parts)} already "
+                f"{'was' if len(parts) == 1 else 'were'} as in it, every file, so nothing was changed and no "
+                "pre-restore backup was needed")
     if result.get("unchanged"):
         return restored(result)
-    what = ", ".join(result.get("parts") or []) or "all files"
+    what = ", ".join(parts) or "all files"
     if result.get("records_restored"):
         what += f" and {humanize.plural(sum((result.get('records') or {}).values()), 'record')}"
     records = "" if result.get("records_restored") else "; records were not restored (files only)"
@@ -62,6 +67,8 @@ def checked(report: dict) -> str:
     """``Backup 2026-11-26T10-15-00 checked: whole`` or ``…: 2 problems: file a.txt does not match…``."""
     if report["ok"]:
         return f"Backup {report['id']} checked: every file and record is as it was made"
+    if report.get("not_checked"):
+        return f"Backup {report['id']} NOT checked: {report['not_checked']}"
     problems = report.get("problems") or []
     return (f"Backup {report['id']} checked: {humanize.plural(len(problems), 'problem')}: "
             f"{'; '.join(problems[:3])}{' …' if len(problems) > 3 else ''}")

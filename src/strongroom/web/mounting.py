@@ -83,11 +83,13 @@ class Mounted:
             return self._answered(environ, start_response)
         control = service.control
         try:
-            key = write_hold.enter_write(control)
+            key = maintenance.enter_host_write(service)
         except write_hold.WritesHeld as exc:
             with self.app.request_context(environ):
                 response = maintenance.held_answer(exc, self.layout)
             return response(environ, start_response)
+        except maintenance.RestoreBegan as exc:
+            return self._maintenance(environ, start_response, exc.journal)
         try:
             body = self._answered(environ, start_response)
         except BaseException:
