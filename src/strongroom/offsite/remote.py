@@ -40,6 +40,7 @@ import io
 import json
 import tempfile
 from collections.abc import Iterable
+from functools import partial
 from pathlib import Path
 
 from strongroom.backup.pruning import RetentionPolicy, backups_to_keep
@@ -51,6 +52,7 @@ from strongroom.ids import backup_id_sort_key, is_mode_name, validate_backup_id
 from strongroom.offsite import remote_lease
 from strongroom.offsite.remote_cipher import Plain, Sealed, cipher_for
 from strongroom.offsite.remote_store import ObjectStore, S3Store
+from strongroom.offsite.transfers import Transfers
 from strongroom.repo.manifest import FILE_LIST, HEX64, iter_entries, summary
 from strongroom.repo.pool import hash_file
 from strongroom.scopes import Scope
@@ -170,14 +172,19 @@ class Remote:
         files = {e["hash"]: e["path"] for e in iter_entries(path, manifest) if e["type"] == "file"}
         wanted = [(digest, path / rel) for rel, digest in parts.items()]
         wanted += [(digest, path / "files" / rel) for digest, rel in files.items()]
-        for done, (digest, source) in enumerate(wanted, 1):
-            sr.progress("push", done, len(wanted))
-            lease.renew_if_due()
-            object_name = OBJECTS + self.cipher.object_name(digest)
-            if object_name not in present:
-                result["bytes_uploaded"] += self._upload(object_name, source, digest)
-                result["objects_uploaded"] += 1
-                present.add(object_name)
+        def landed(size: int) -> None:
+            result["bytes_uploaded"] += size
+            result["objects_uploaded"] += 1
+
+        with Transfers() as transfers:
+            for done, (digest, source) in enumerate(wanted, 1):
+                sr.progress("push", done, len(wanted))
+                lease.renew_if_due()
+                object_name = OBJECTS + self.cipher.object_name(digest)
+                if object_name not in present:
+                    present.add(object_name)  # sent once, though two parts may share it
+                    transfers.submit(partial(self._upload, object_name, source, digest), landed)
+            transfers.finish()
         doc = {"format": BACKUP_FORMAT, "version": 1, "mode": sr.config.mode, "scope": scope.kind,
                "project": scope.project_id, "id": backup_id, "manifest": manifest, "parts": parts,
                "objects": sorted({digest for digest, _ in wanted})}

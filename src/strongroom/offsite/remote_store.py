@@ -5,6 +5,9 @@ configured prefix; ``S3Store`` speaks it to S3 or any S3-compatible service thro
 boto3 (endpoint, region and bucket from ``config.RemoteSettings``; credentials as boto3
 finds them: ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``, ``AWS_PROFILE``, a role).
 A listing is one paginated request per thousand keys, never one request per object.
+An object below boto3's multipart threshold goes up in one request; a larger one in
+parts, several at once (boto3's transfer manager), and one such object at a time: with
+the several transfers of a push (``transfers``) under way, memory stays bounded.
 
 Every failure of the service becomes one typed error with one line of text: a bucket
 that is not configured is ``BadInput``, missing credentials too; a service that cannot
@@ -14,12 +17,16 @@ timeouts short, so a storage that is down is reported in seconds, not minutes.
 
 from __future__ import annotations
 
+import io
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import BinaryIO, Protocol
 
 from strongroom.config import ENV_S3_BUCKET, RemoteSettings
 from strongroom.errors import BadInput, RemoteFailed
+
+MULTIPART = 8 << 20  # boto3's threshold: larger objects go up in parts, one such object at a time
 
 
 class ObjectStore(Protocol):
@@ -44,7 +51,9 @@ class S3Store:
         from botocore.config import Config as BotoConfig
 
         self.bucket, self.prefix, self.endpoint = settings.bucket, settings.prefix, settings.endpoint
-        boto = BotoConfig(connect_timeout=5, read_timeout=60, retries={"max_attempts": 2, "mode": "standard"})
+        self._large = threading.Lock()
+        boto = BotoConfig(connect_timeout=5, read_timeout=60, retries={"max_attempts": 2, "mode": "standard"},
+                          max_pool_connections=32)  # several transfers, each maybe in parts
         with self._talking():
             self.client = boto3.client("s3", endpoint_url=settings.endpoint, region_name=settings.region,
                                        config=boto)
@@ -68,8 +77,15 @@ class S3Store:
             return [(item["Key"][len(self.prefix):], item) for page in pages for item in page.get("Contents", [])]
 
     def put(self, key: str, body: BinaryIO) -> None:
+        """Store ``body`` (read from its position) under ``key``; safe from several threads."""
+        head = body.read(MULTIPART)
         with self._talking():
-            self.client.upload_fileobj(body, self.bucket, self.prefix + key)
+            if len(head) < MULTIPART:  # one request, without boto3's transfer machinery
+                self.client.put_object(Bucket=self.bucket, Key=self.prefix + key, Body=head)
+                return
+            body.seek(-len(head), io.SEEK_CUR)
+            with self._large:  # boto3 sends the parts several at once already
+                self.client.upload_fileobj(body, self.bucket, self.prefix + key)
 
     def get(self, key: str, out: BinaryIO) -> bool:
         """Write the object's content to ``out``; False when there is no such object."""
