@@ -1,4 +1,4 @@
-"""Talking to the object storage that holds offsite copies: list, put, get, delete.
+"""Talking to the object storage that holds offsite copies: list, has, put, get, delete.
 
 ``ObjectStore`` is the whole interface ``remote`` needs, with keys relative to the
 configured prefix; ``S3Store`` speaks it to S3 or any S3-compatible service through
@@ -21,6 +21,7 @@ import io
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import BinaryIO, Protocol
 
 from strongroom.config import ENV_S3_BUCKET, RemoteSettings
@@ -35,6 +36,7 @@ class ObjectStore(Protocol):
     def describe(self) -> str: ...
     def list(self, prefix: str) -> dict[str, int]: ...
     def stamps(self, prefix: str) -> dict[str, float]: ...
+    def has(self, key: str) -> bool: ...
     def put(self, key: str, body: BinaryIO) -> None: ...
     def get(self, key: str, out: BinaryIO) -> bool: ...
     def delete(self, keys: list[str]) -> None: ...
@@ -47,7 +49,7 @@ class S3Store:
         if not settings.bucket:
             raise BadInput(f"no remote storage is configured: set {ENV_S3_BUCKET} "
                            "(and STRONGROOM_S3_ENDPOINT for a service other than AWS)")
-        import boto3  # only commands that use the remote pay for importing boto3
+        import botocore.session  # only commands that use the remote pay for importing botocore
         from botocore.config import Config as BotoConfig
 
         self.bucket, self.prefix, self.endpoint = settings.bucket, settings.prefix, settings.endpoint
@@ -55,8 +57,12 @@ class S3Store:
         boto = BotoConfig(connect_timeout=5, read_timeout=60, retries={"max_attempts": 2, "mode": "standard"},
                           max_pool_connections=32)  # several transfers, each maybe in parts
         with self._talking():
-            self.client = boto3.client("s3", endpoint_url=settings.endpoint, region_name=settings.region,
-                                       config=boto)
+            session = botocore.session.get_session()
+            # botocore reads each listed object's time with dateutil, which cost more than
+            # the listing itself; these times are ISO 8601 (headers' times fall back to it).
+            session.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=_timestamp)
+            self.client = session.create_client("s3", endpoint_url=settings.endpoint, region_name=settings.region,
+                                                config=boto)
 
     def describe(self) -> str:
         where = f" at {self.endpoint}" if self.endpoint else ""
@@ -76,6 +82,16 @@ class S3Store:
                 Bucket=self.bucket, Prefix=self.prefix + prefix)
             return [(item["Key"][len(self.prefix):], item) for page in pages for item in page.get("Contents", [])]
 
+    def has(self, key: str) -> bool:
+        with self._talking():
+            try:
+                self.client.head_object(Bucket=self.bucket, Key=self.prefix + key)
+            except self.client.exceptions.ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                    return False
+                raise
+        return True
+
     def put(self, key: str, body: BinaryIO) -> None:
         """Store ``body`` (read from its position) under ``key``; safe from several threads."""
         head = body.read(MULTIPART)
@@ -84,8 +100,15 @@ class S3Store:
                 self.client.put_object(Bucket=self.bucket, Key=self.prefix + key, Body=head)
                 return
             body.seek(-len(head), io.SEEK_CUR)
-            with self._large:  # boto3 sends the parts several at once already
-                self.client.upload_fileobj(body, self.bucket, self.prefix + key)
+            # boto3's transfer manager, imported for objects in parts only
+            from boto3.exceptions import Boto3Error
+            from boto3.s3.inject import upload_fileobj
+
+            with self._large:  # it sends the parts several at once already
+                try:
+                    upload_fileobj(self.client, body, self.bucket, self.prefix + key)
+                except Boto3Error as exc:
+                    raise RemoteFailed(f"the remote storage {self.describe()} failed: {_one_line(exc)}") from None
 
     def get(self, key: str, out: BinaryIO) -> bool:
         """Write the object's content to ``out``; False when there is no such object."""
@@ -112,7 +135,6 @@ class S3Store:
     @contextmanager
     def _talking(self) -> Iterator[None]:
         """Turn boto3's failures into one-line typed errors."""
-        from boto3.exceptions import Boto3Error
         from botocore import exceptions as boto
 
         try:
@@ -128,8 +150,17 @@ class S3Store:
             error = exc.response.get("Error", {})
             raise RemoteFailed(f"the remote storage {self.describe()} refused: {error.get('Code', '?')} "
                                f"{_one_line(error.get('Message', ''))}".rstrip()) from None
-        except (boto.BotoCoreError, Boto3Error) as exc:
+        except boto.BotoCoreError as exc:
             raise RemoteFailed(f"the remote storage {self.describe()} failed: {_one_line(exc)}") from None
+
+
+def _timestamp(text: str) -> datetime:
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        from botocore.utils import parse_timestamp
+
+        return parse_timestamp(text)
 
 
 def _one_line(text: object) -> str:
