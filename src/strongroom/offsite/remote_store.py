@@ -94,12 +94,13 @@ class S3Store:
 
     def put(self, key: str, body: BinaryIO) -> None:
         """Store ``body`` (read from its position) under ``key``; safe from several threads."""
-        head = body.read(MULTIPART)
+        start = body.tell()
+        size = body.seek(0, io.SEEK_END) - start
+        body.seek(start)
         with self._talking():
-            if len(head) < MULTIPART:  # one request, without boto3's transfer machinery
-                self.client.put_object(Bucket=self.bucket, Key=self.prefix + key, Body=head)
+            if size < MULTIPART:  # one request, without boto3's transfer machinery
+                self.client.put_object(Bucket=self.bucket, Key=self.prefix + key, Body=body)
                 return
-            body.seek(-len(head), io.SEEK_CUR)
             # boto3's transfer manager, imported for objects in parts only
             from boto3.exceptions import Boto3Error
             from boto3.s3.inject import upload_fileobj
