@@ -101,7 +101,7 @@ def _trusted(sr, remote: Remote, backup_id: str, manifest: dict) -> dict:
 
 def _fill(sr, remote: Remote, staging: Path, doc: dict, manifest: dict, fetched: dict) -> None:
     """The backup's parts, then its files tree, as links into the pool; several objects
-    are fetched at once (``transfers``), each stored in the pool by its worker."""
+    are fetched at once (``transfers``), each written into the pool by its worker."""
     def landed(size: int) -> None:
         fetched["objects_fetched"] += 1
         fetched["bytes_fetched"] += size
@@ -110,7 +110,7 @@ def _fill(sr, remote: Remote, staging: Path, doc: dict, manifest: dict, fetched:
         for rel, digest in doc["parts"].items():
             dest = staging / rel
             mutations.makedirs(dest.parent)
-            transfers.submit(partial(_fetch, remote, digest, dest), landed)
+            transfers.submit(partial(_fetch_into, remote, digest, dest), landed)
         transfers.finish()
         files = manifest["files"]
         entries = iter_file_list(staging / FILE_LIST, f"remote backup {doc['id']}",
@@ -120,8 +120,8 @@ def _fill(sr, remote: Remote, staging: Path, doc: dict, manifest: dict, fetched:
         pool.make_folder(files_dir)
         waiting: dict[str, list[Path]] = {}  # an object on its way -> the other files that are it
 
-        def stored(digest: str, size: int) -> None:
-            landed(size)
+        def stored(digest: str, written: tuple[int, bool]) -> None:
+            landed(written[0])
             for dest in waiting.pop(digest):
                 pool.link(digest, dest)
 
@@ -134,10 +134,10 @@ def _fill(sr, remote: Remote, staging: Path, doc: dict, manifest: dict, fetched:
             elif entry["hash"] in waiting:
                 waiting[entry["hash"]].append(dest)
             elif not _link_existing(pool, entry["hash"], dest):
-                digest, download = entry["hash"], staging / f".download-{done}"
+                digest = entry["hash"]
                 waiting[digest] = []
-                transfers.submit(partial(_fetch_into_pool, remote, pool, digest, download, dest),
-                                 partial(stored, digest))
+                fetch = partial(pool.store_written, digest, dest, partial(_fetch, remote, digest))
+                transfers.submit(fetch, partial(stored, digest))
             if done % 100 == 0:
                 sr.progress("pull", done, files.get("entries"))
         transfers.finish()
@@ -153,23 +153,20 @@ def _link_existing(pool, digest: str, dest: Path) -> bool:
     return True
 
 
-def _fetch_into_pool(remote: Remote, pool, digest: str, download: Path, dest: Path) -> int:
-    size = _fetch(remote, digest, download)
-    pool.store(download, dest)
-    mutations.unlink(download)
-    return size
+def _fetch_into(remote: Remote, digest: str, dest: Path) -> int:
+    with mutations.create(dest) as fh:
+        return _fetch(remote, digest, fh)
 
 
-def _fetch(remote: Remote, digest: str, dest: Path) -> int:
-    """Fetch, open and check one object into the new file ``dest``; its size in the store."""
+def _fetch(remote: Remote, digest: str, fh) -> int:
+    """Fetch, open and check one object into the file open as ``fh``; its size in the store."""
     name = OBJECTS + remote.cipher.object_name(digest)
     with tempfile.SpooledTemporaryFile(SPOOL) as sealed:
         if not remote.store.get(name, sealed):
             raise CorruptBackup(f"the remote copy lacks the object {name}")
         size = sealed.tell()
         sealed.seek(0)
-        with mutations.create(dest) as fh:
-            got = remote.cipher.open(name, sealed, _Writer(fh))
+        got = remote.cipher.open(name, sealed, _Writer(fh))
     if got != digest:
         raise CorruptBackup(f"the remote object {name} does not match its hash: it was changed")
     return size
