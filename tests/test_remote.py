@@ -13,6 +13,7 @@ import hashlib
 import io
 import json
 import os
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -24,6 +25,7 @@ from strongroom.offsite.remote import OBJECTS, Remote
 from strongroom.offsite.remote_cipher import CHUNK, NONCE, TAG, Sealed
 from strongroom.offsite.remote_lease import LEASES
 from strongroom.offsite.remote_store import S3Store
+from strongroom.offsite.transfers import Transfers
 from strongroom.scopes import scope_dir
 from strongroom.service import Strongroom
 
@@ -173,6 +175,91 @@ def test_an_interrupted_push_leaves_the_remote_consistent_and_the_next_push_comp
     sr.delete_backup(made["id"])
     sr.pull_backup(made["id"])
     assert sr.verify_backup(made["id"])["ok"]
+
+
+def test_a_push_with_several_objects_in_flight_one_failing_puts_no_manifest_and_the_next_push_completes(
+        config, database, site, settings, monkeypatch):
+    sr = _service(config, database, settings)
+    made = sr.make_backup()
+    real_put = S3Store.put
+    together = threading.Barrier(3, timeout=60)  # three uploads in flight at once, or it breaks
+    arrived, failed = [], []
+
+    def put_three_at_once_one_failing(store, key, body):
+        if key.startswith(OBJECTS):
+            with lock:
+                arrived.append(key)
+                meeting = len(arrived) <= 3
+            if meeting and together.wait() == 0:  # one of the three, while the others are in flight
+                failed.append(key)
+                raise RemoteFailed("the connection dropped (injected)")
+        real_put(store, key, body)
+
+    lock = threading.Lock()
+    monkeypatch.setattr(S3Store, "put", put_three_at_once_one_failing)
+    with pytest.raises(RemoteFailed, match=r"^the connection dropped \(injected\)$"):
+        sr.push_backups()
+    monkeypatch.setattr(S3Store, "put", real_put)
+
+    assert len(failed) == 1
+    assert not [key for key in _bucket(settings) if "backups/" in key], "no manifest went up"
+    assert sr.list_remote() == [] and _consistent(sr) == []
+    completed = sr.push_backups()
+    assert completed["pushed"] == [made["id"]] and _consistent(sr) == []
+    assert completed["objects_uploaded"] >= 1, "at least the object that failed went up now"
+    sr.delete_backup(made["id"])
+    sr.store.pool.collect_garbage()
+    sr.pull_backup(made["id"])
+    assert sr.verify_backup(made["id"])["ok"]
+
+
+def test_transfers_start_nothing_after_a_failure_and_raise_it_once_those_under_way_are_done():
+    ran, go = [], threading.Event()
+    transfers = Transfers(workers=2, window=4)
+
+    def failing():
+        go.wait(60)
+        raise RemoteFailed("first failure")
+
+    def slow():
+        transfers._failed.wait(60)  # still under way when the other fails
+        ran.append("slow")
+        return "slow"
+
+    with pytest.raises(RemoteFailed, match="first failure"), transfers:
+        transfers.submit(failing)
+        transfers.submit(slow, lambda result: ran.append(f"reported {result}"))
+        transfers.submit(lambda: ran.append("queued"))
+        go.set()
+        transfers.submit(lambda: ran.append("queued later"))
+        transfers.finish()
+    assert ran[0] == "slow", "the job under way ended"
+    assert "queued" not in ran and "queued later" not in ran, "none started after the failure"
+
+
+def test_objects_an_earlier_copy_does_not_name_are_asked_for_and_not_sent_again_when_there(
+        config, database, site, settings, monkeypatch):
+    """The push learns what is there from the newest copy of the scope; what that copy does
+    not name (here: sent by a push cut short before its manifest) is asked for, not resent."""
+    sr = _service(config, database, settings)
+    sr.make_backup()
+    sr.push_backups()
+    (config.working_dir / "one-new-file.txt").write_text("only this is new")
+    made = sr.make_backup()
+    real_put = S3Store.put
+
+    def manifest_fails(store, key, body):
+        if key.startswith("backups/"):
+            raise RemoteFailed("the connection dropped (injected)")
+        real_put(store, key, body)
+
+    monkeypatch.setattr(S3Store, "put", manifest_fails)
+    with pytest.raises(RemoteFailed):
+        sr.push_backups()
+    monkeypatch.setattr(S3Store, "put", real_put)
+    completed = sr.push_backups()
+    assert completed["pushed"] == [made["id"]] and completed["objects_uploaded"] == 0
+    assert _consistent(sr) == []
 
 
 def test_encrypted_copies_show_the_provider_no_name_content_or_record(

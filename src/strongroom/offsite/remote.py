@@ -17,8 +17,12 @@ parts (``parts``), and the hash of every object it needs (``objects``).
 
 Guarantees:
 
-- Content-addressed: a push lists the remote's objects once and sends only the objects
-  it lacks; a backup whose remote manifest is there is not sent again.
+- Content-addressed: a push sends only the objects the remote lacks; a backup whose
+  remote manifest is there is not sent again. What the remote holds, a push learns from
+  the newest copy of the same scope already there (what it names is there: see below),
+  asking for each object it does not name before sending it; with no such copy (a first
+  push) it lists every object instead (one request per thousand).
+- Several objects go up at once (``transfers``); the first failure stops the others.
 - A remote manifest is uploaded only after every object it names: a push cut short
   leaves objects that no manifest names yet, never a manifest that names a missing
   object, and the next push sends what is still missing, then the manifest.
@@ -40,6 +44,7 @@ import io
 import json
 import tempfile
 from collections.abc import Iterable
+from functools import partial
 from pathlib import Path
 
 from strongroom.backup.pruning import RetentionPolicy, backups_to_keep
@@ -51,6 +56,7 @@ from strongroom.ids import backup_id_sort_key, is_mode_name, validate_backup_id
 from strongroom.offsite import remote_lease
 from strongroom.offsite.remote_cipher import Plain, Sealed, cipher_for
 from strongroom.offsite.remote_store import ObjectStore, S3Store
+from strongroom.offsite.transfers import Transfers
 from strongroom.repo.manifest import FILE_LIST, HEX64, iter_entries, summary
 from strongroom.repo.pool import hash_file
 from strongroom.scopes import Scope
@@ -149,19 +155,31 @@ class Remote:
                   "warnings": [] if self.cipher.encrypted else [UNENCRYPTED]}
         with remote_lease.holding(self.store, "push") as lease:
             lease.wait_while("prune")  # then no prune deletes what is listed here, or sent
-            present = set(self.store.list(OBJECTS))
             manifests = set(self.store.list(BACKUPS))
+            present, listed = self._present(sr, scope, manifests)
             for backup_id in sorted(backup_ids, key=backup_id_sort_key):
                 name = self.manifest_name(sr.config.mode, scope, backup_id)
                 if name in manifests:
                     result["already"].append(backup_id)
                     continue
-                self._push_one(sr, scope, backup_id, name, present, result, lease)
+                self._push_one(sr, scope, backup_id, name, present, listed, result, lease)
                 result["pushed"].append(backup_id)
         return result
 
-    def _push_one(self, sr, scope: Scope, backup_id: str, name: str, present: set[str], result: dict,
-                  lease: remote_lease.Lease) -> None:
+    def _present(self, sr, scope: Scope, manifests: set[str]) -> tuple[set[str], bool]:
+        """Objects known to be in the store, and whether they are all there is: those the
+        newest remote copy of the scope names (one request: a remote manifest goes up after
+        every object it names, and no prune deletes an object while this push's lease is
+        there), or, with no such copy, a listing of every object."""
+        for backup_id in sr.store.ids(scope):
+            name = self.manifest_name(sr.config.mode, scope, backup_id)
+            doc = self.read_document(name) if name in manifests else None
+            if doc is not None:
+                return {OBJECTS + self.cipher.object_name(digest) for digest in doc["objects"]}, False
+        return set(self.store.list(OBJECTS)), True
+
+    def _push_one(self, sr, scope: Scope, backup_id: str, name: str, present: set[str], listed: bool,
+                  result: dict, lease: remote_lease.Lease) -> None:
         path, manifest = sr.store.open(scope, backup_id)
         problems = verifying.check_before_restore(path, manifest)
         if problems:
@@ -170,14 +188,21 @@ class Remote:
         files = {e["hash"]: e["path"] for e in iter_entries(path, manifest) if e["type"] == "file"}
         wanted = [(digest, path / rel) for rel, digest in parts.items()]
         wanted += [(digest, path / "files" / rel) for digest, rel in files.items()]
-        for done, (digest, source) in enumerate(wanted, 1):
-            sr.progress("push", done, len(wanted))
-            lease.renew_if_due()
-            object_name = OBJECTS + self.cipher.object_name(digest)
-            if object_name not in present:
-                result["bytes_uploaded"] += self._upload(object_name, source, digest)
+        def landed(size: int | None) -> None:
+            if size is not None:  # None: it was there
+                result["bytes_uploaded"] += size
                 result["objects_uploaded"] += 1
-                present.add(object_name)
+
+        with Transfers() as transfers:
+            for done, (digest, source) in enumerate(wanted, 1):
+                sr.progress("push", done, len(wanted))
+                lease.renew_if_due()
+                object_name = OBJECTS + self.cipher.object_name(digest)
+                if object_name not in present:
+                    present.add(object_name)  # sent once, though two parts may share it
+                    send = self._upload if listed else self._upload_missing
+                    transfers.submit(partial(send, object_name, source, digest), landed)
+            transfers.finish()
         doc = {"format": BACKUP_FORMAT, "version": 1, "mode": sr.config.mode, "scope": scope.kind,
                "project": scope.project_id, "id": backup_id, "manifest": manifest, "parts": parts,
                "objects": sorted({digest for digest, _ in wanted})}
@@ -194,6 +219,9 @@ class Remote:
             sealed.seek(0)
             self.store.put(name, sealed)
         return size
+
+    def _upload_missing(self, name: str, source: Path, digest: str) -> int | None:
+        return None if self.store.has(name) else self._upload(name, source, digest)
 
     def _upload_bytes(self, name: str, data: bytes) -> None:
         sealed = io.BytesIO()

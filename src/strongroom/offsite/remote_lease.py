@@ -8,7 +8,8 @@ object under ``leases/`` before it looks at the objects, and looks for the other
 leases after:
 
 - a push puts ``leases/push-<random>``, waits while any live ``leases/prune-*`` is there,
-  then lists the objects and sends what is missing; it renews its lease as it goes and
+  then looks at the objects (lists them, or reads a copy that names them: ``remote``) and
+  sends what is missing; it renews its lease as it goes and
   removes it once its manifests are up;
 - a prune puts ``leases/prune-<random>``, deletes the manifests its policy drops, then
   lists the leases: while any live push lease is there it deletes no object (they are left
@@ -20,7 +21,7 @@ looks at the objects; the store lists every object put before the listing (S3, a
 S3-compatible stores tested, list consistently after a write). So of a push and a prune,
 either the prune sees the push's lease and deletes no object, or the push's lease came
 after the prune's listing of leases: then the prune's lease was there before the push
-listed the leases, and the push waits for it to go before it lists the objects. A push
+listed the leases, and the push waits for it to go before it looks at the objects. A push
 that ended before the prune listed the leases had put its manifest, which the prune's
 listing of what is named then shows. No push counts on an object a prune deletes, and no
 prune deletes what a push sent before its manifest. (Checking the leases after listing

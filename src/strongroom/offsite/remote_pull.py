@@ -18,19 +18,22 @@ Nothing fetched is trusted before it is checked:
   list is read through the validator (``manifest.iter_file_list``: paths, order,
   folders before what they hold), so no entry reaches outside the staging folder.
 
-Objects this site's pool already holds are linked, not fetched.
+Objects this site's pool already holds are linked, not fetched; the others are fetched
+several at once (``transfers``), and nothing fetched outlives a failed pull.
 """
 
 from __future__ import annotations
 
 import tempfile
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 from strongroom.errors import BadInput, CorruptBackup, NotFound
 from strongroom.fs import mutations
 from strongroom.fs.nofollow import check_no_links
 from strongroom.offsite.remote import OBJECTS, SPOOL, Remote
+from strongroom.offsite.transfers import Transfers
 from strongroom.repo import signing
 from strongroom.repo.manifest import (
     FILE_LIST,
@@ -97,30 +100,47 @@ def _trusted(sr, remote: Remote, backup_id: str, manifest: dict) -> dict:
 
 
 def _fill(sr, remote: Remote, staging: Path, doc: dict, manifest: dict, fetched: dict) -> None:
-    """The backup's parts, then its files tree, as links into the pool."""
-    for rel, digest in doc["parts"].items():
-        dest = staging / rel
-        mutations.makedirs(dest.parent)
-        _fetch(remote, digest, dest, fetched)
-    files = manifest["files"]
-    entries = iter_file_list(staging / FILE_LIST, f"remote backup {doc['id']}",
-                             files.get("list_sha256"), files.get("entries"))
-    files_dir = staging / "files"
-    pool = sr.store.pool
-    pool.make_folder(files_dir)
-    download = staging / ".download"
-    for done, entry in enumerate(entries, 1):
-        dest = files_dir / entry["path"]
-        if entry["type"] == "dir":
-            pool.make_folder(dest)
-        elif entry["type"] == "symlink":
-            mutations.symlink(entry["target"], dest)
-        elif not _link_existing(pool, entry["hash"], dest):
-            _fetch(remote, entry["hash"], download, fetched)
-            pool.store(download, dest)
-            mutations.unlink(download)
-        if done % 100 == 0:
-            sr.progress("pull", done, files.get("entries"))
+    """The backup's parts, then its files tree, as links into the pool; several objects
+    are fetched at once (``transfers``), each written into the pool by its worker."""
+    def landed(size: int) -> None:
+        fetched["objects_fetched"] += 1
+        fetched["bytes_fetched"] += size
+
+    with Transfers() as transfers:
+        for rel, digest in doc["parts"].items():
+            dest = staging / rel
+            mutations.makedirs(dest.parent)
+            transfers.submit(partial(_fetch_into, remote, digest, dest), landed)
+        transfers.finish()
+        files = manifest["files"]
+        entries = iter_file_list(staging / FILE_LIST, f"remote backup {doc['id']}",
+                                 files.get("list_sha256"), files.get("entries"))
+        files_dir = staging / "files"
+        pool = sr.store.pool
+        pool.make_folder(files_dir)
+        waiting: dict[str, list[Path]] = {}  # an object on its way -> the other files that are it
+
+        def stored(digest: str, written: tuple[int, bool]) -> None:
+            landed(written[0])
+            for dest in waiting.pop(digest):
+                pool.link(digest, dest)
+
+        for done, entry in enumerate(entries, 1):
+            dest = files_dir / entry["path"]
+            if entry["type"] == "dir":
+                pool.make_folder(dest)
+            elif entry["type"] == "symlink":
+                mutations.symlink(entry["target"], dest)
+            elif entry["hash"] in waiting:
+                waiting[entry["hash"]].append(dest)
+            elif not _link_existing(pool, entry["hash"], dest):
+                digest = entry["hash"]
+                waiting[digest] = []
+                fetch = partial(pool.store_written, digest, dest, partial(_fetch, remote, digest))
+                transfers.submit(fetch, partial(stored, digest))
+            if done % 100 == 0:
+                sr.progress("pull", done, files.get("entries"))
+        transfers.finish()
 
 
 def _link_existing(pool, digest: str, dest: Path) -> bool:
@@ -133,19 +153,23 @@ def _link_existing(pool, digest: str, dest: Path) -> bool:
     return True
 
 
-def _fetch(remote: Remote, digest: str, dest: Path, fetched: dict) -> None:
-    """Fetch, open and check one object into the new file ``dest``."""
+def _fetch_into(remote: Remote, digest: str, dest: Path) -> int:
+    with mutations.create(dest) as fh:
+        return _fetch(remote, digest, fh)
+
+
+def _fetch(remote: Remote, digest: str, fh) -> int:
+    """Fetch, open and check one object into the file open as ``fh``; its size in the store."""
     name = OBJECTS + remote.cipher.object_name(digest)
     with tempfile.SpooledTemporaryFile(SPOOL) as sealed:
         if not remote.store.get(name, sealed):
             raise CorruptBackup(f"the remote copy lacks the object {name}")
-        fetched["bytes_fetched"] += sealed.tell()
+        size = sealed.tell()
         sealed.seek(0)
-        with mutations.create(dest) as fh:
-            got = remote.cipher.open(name, sealed, _Writer(fh))
-    fetched["objects_fetched"] += 1
+        got = remote.cipher.open(name, sealed, _Writer(fh))
     if got != digest:
         raise CorruptBackup(f"the remote object {name} does not match its hash: it was changed")
+    return size
 
 
 class _Writer:

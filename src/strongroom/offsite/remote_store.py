@@ -1,10 +1,13 @@
-"""Talking to the object storage that holds offsite copies: list, put, get, delete.
+"""Talking to the object storage that holds offsite copies: list, has, put, get, delete.
 
 ``ObjectStore`` is the whole interface ``remote`` needs, with keys relative to the
 configured prefix; ``S3Store`` speaks it to S3 or any S3-compatible service through
 boto3 (endpoint, region and bucket from ``config.RemoteSettings``; credentials as boto3
 finds them: ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``, ``AWS_PROFILE``, a role).
 A listing is one paginated request per thousand keys, never one request per object.
+An object below boto3's multipart threshold goes up in one request; a larger one in
+parts, several at once (boto3's transfer manager), and one such object at a time: with
+the several transfers of a push (``transfers``) under way, memory stays bounded.
 
 Every failure of the service becomes one typed error with one line of text: a bucket
 that is not configured is ``BadInput``, missing credentials too; a service that cannot
@@ -14,12 +17,17 @@ timeouts short, so a storage that is down is reported in seconds, not minutes.
 
 from __future__ import annotations
 
+import io
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import BinaryIO, Protocol
 
 from strongroom.config import ENV_S3_BUCKET, RemoteSettings
 from strongroom.errors import BadInput, RemoteFailed
+
+MULTIPART = 8 << 20  # boto3's threshold: larger objects go up in parts, one such object at a time
 
 
 class ObjectStore(Protocol):
@@ -28,6 +36,7 @@ class ObjectStore(Protocol):
     def describe(self) -> str: ...
     def list(self, prefix: str) -> dict[str, int]: ...
     def stamps(self, prefix: str) -> dict[str, float]: ...
+    def has(self, key: str) -> bool: ...
     def put(self, key: str, body: BinaryIO) -> None: ...
     def get(self, key: str, out: BinaryIO) -> bool: ...
     def delete(self, keys: list[str]) -> None: ...
@@ -40,14 +49,20 @@ class S3Store:
         if not settings.bucket:
             raise BadInput(f"no remote storage is configured: set {ENV_S3_BUCKET} "
                            "(and STRONGROOM_S3_ENDPOINT for a service other than AWS)")
-        import boto3  # only commands that use the remote pay for importing boto3
+        import botocore.session  # only commands that use the remote pay for importing botocore
         from botocore.config import Config as BotoConfig
 
         self.bucket, self.prefix, self.endpoint = settings.bucket, settings.prefix, settings.endpoint
-        boto = BotoConfig(connect_timeout=5, read_timeout=60, retries={"max_attempts": 2, "mode": "standard"})
+        self._large = threading.Lock()
+        boto = BotoConfig(connect_timeout=5, read_timeout=60, retries={"max_attempts": 2, "mode": "standard"},
+                          max_pool_connections=32)  # several transfers, each maybe in parts
         with self._talking():
-            self.client = boto3.client("s3", endpoint_url=settings.endpoint, region_name=settings.region,
-                                       config=boto)
+            session = botocore.session.get_session()
+            # botocore reads each listed object's time with dateutil, which cost more than
+            # the listing itself; these times are ISO 8601 (headers' times fall back to it).
+            session.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=_timestamp)
+            self.client = session.create_client("s3", endpoint_url=settings.endpoint, region_name=settings.region,
+                                                config=boto)
 
     def describe(self) -> str:
         where = f" at {self.endpoint}" if self.endpoint else ""
@@ -67,9 +82,34 @@ class S3Store:
                 Bucket=self.bucket, Prefix=self.prefix + prefix)
             return [(item["Key"][len(self.prefix):], item) for page in pages for item in page.get("Contents", [])]
 
-    def put(self, key: str, body: BinaryIO) -> None:
+    def has(self, key: str) -> bool:
         with self._talking():
-            self.client.upload_fileobj(body, self.bucket, self.prefix + key)
+            try:
+                self.client.head_object(Bucket=self.bucket, Key=self.prefix + key)
+            except self.client.exceptions.ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                    return False
+                raise
+        return True
+
+    def put(self, key: str, body: BinaryIO) -> None:
+        """Store ``body`` (read from its position) under ``key``; safe from several threads."""
+        start = body.tell()
+        size = body.seek(0, io.SEEK_END) - start
+        body.seek(start)
+        with self._talking():
+            if size < MULTIPART:  # one request, without boto3's transfer machinery
+                self.client.put_object(Bucket=self.bucket, Key=self.prefix + key, Body=body)
+                return
+            # boto3's transfer manager, imported for objects in parts only
+            from boto3.exceptions import Boto3Error
+            from boto3.s3.inject import upload_fileobj
+
+            with self._large:  # it sends the parts several at once already
+                try:
+                    upload_fileobj(self.client, body, self.bucket, self.prefix + key)
+                except Boto3Error as exc:
+                    raise RemoteFailed(f"the remote storage {self.describe()} failed: {_one_line(exc)}") from None
 
     def get(self, key: str, out: BinaryIO) -> bool:
         """Write the object's content to ``out``; False when there is no such object."""
@@ -96,7 +136,6 @@ class S3Store:
     @contextmanager
     def _talking(self) -> Iterator[None]:
         """Turn boto3's failures into one-line typed errors."""
-        from boto3.exceptions import Boto3Error
         from botocore import exceptions as boto
 
         try:
@@ -112,8 +151,17 @@ class S3Store:
             error = exc.response.get("Error", {})
             raise RemoteFailed(f"the remote storage {self.describe()} refused: {error.get('Code', '?')} "
                                f"{_one_line(error.get('Message', ''))}".rstrip()) from None
-        except (boto.BotoCoreError, Boto3Error) as exc:
+        except boto.BotoCoreError as exc:
             raise RemoteFailed(f"the remote storage {self.describe()} failed: {_one_line(exc)}") from None
+
+
+def _timestamp(text: str) -> datetime:
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        from botocore.utils import parse_timestamp
+
+        return parse_timestamp(text)
 
 
 def _one_line(text: object) -> str:

@@ -23,13 +23,16 @@ system calls for a new small object instead of ten.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import os
 import stat
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from time import perf_counter
+from typing import BinaryIO, TypeVar
 
 from strongroom.fs import mutations
 from strongroom.fs.parallel import PhaseTimes
@@ -41,6 +44,7 @@ FOLDER_MODE = 0o700  # the pool's folders and a backup's (``privacy``: 0750 with
 SMALL_FILE = 1 << 20  # files up to this size are read whole, in one call (``_store_small``)
 
 _local = threading.local()
+T = TypeVar("T")
 
 
 def _buffer() -> bytearray:
@@ -262,19 +266,44 @@ class Pool:
         try:
             digest, size = self._copy_to_tmp(src, tmp, times, sparse)
             copied = True
-            self.seal(tmp)
-            if self._link_existing(digest, dest):
-                return digest, size, False
-            # ``dest`` links the new inode before it is published under its name, so a
-            # collector (another run mode shares the pool) never sees it with one link.
-            mutations.link(tmp, dest)
-            added = self._publish(tmp, digest)
-            if not added:
-                self._share(digest, dest)
-            return digest, size, added
+            return digest, size, self._adopt(tmp, digest, dest)
         finally:
             if copied or os.path.lexists(tmp):
                 mutations.unlink(tmp)
+
+    def store_written(self, digest: str, dest: Path | str, write: Callable[[BinaryIO], T]) -> tuple[T, bool]:
+        """Put in the pool the content of ``digest`` that ``write(fh)`` writes to a new file
+        (the caller checks it is that content, raising otherwise) and link ``dest`` to it:
+        one write where ``store`` of a file written first would take two. (What ``write``
+        returned, added). Safe to call from several threads at once."""
+        tmp = f"{self.tmp}/{os.getpid()}-{os.urandom(6).hex()}"
+        try:
+            try:
+                fh = mutations.create(tmp)
+            except FileNotFoundError:
+                with contextlib.suppress(FileExistsError):  # made meanwhile by another writer
+                    self.make_folder(self.tmp)
+                fh = mutations.create(tmp)
+            with fh:
+                written = write(fh)
+            return written, self._adopt(tmp, digest, dest)
+        finally:
+            if os.path.lexists(tmp):
+                mutations.unlink(tmp)
+
+    def _adopt(self, tmp: str, digest: str, dest: Path | str) -> bool:
+        """The new file ``tmp`` of ``digest``'s content becomes that object (or the one there
+        already), linked as ``dest``; True when it was added."""
+        self.seal(tmp)
+        if self._link_existing(digest, dest):
+            return False
+        # ``dest`` links the new inode before it is published under its name, so a
+        # collector (another run mode shares the pool) never sees it with one link.
+        mutations.link(tmp, dest)
+        added = self._publish(tmp, digest)
+        if not added:
+            self._share(digest, dest)
+        return added
 
     def _store_small(self, fd: int, dest: str, size: int, times: PhaseTimes | None,
                      likely_there: bool) -> tuple[str, int, bool] | None:
