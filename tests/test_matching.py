@@ -17,6 +17,10 @@ from strongroom.restore import matching
 from strongroom.restore.matching import same_records
 from strongroom.scopes import Scope
 
+# A test of one engine's own behaviour runs on that engine alone (not skipped on the other).
+SERVER_ONLY = pytest.mark.parametrize("engine_config", ["ferretdb"], indirect=True)
+EMBEDDED_ONLY = pytest.mark.parametrize("engine_config", ["embedded"], indirect=True)
+
 
 @pytest.fixture
 def config(engine_config):
@@ -205,11 +209,11 @@ def _drop_index(database) -> None:
     database.edition.drop_index("by_title")
 
 
+# The embedded engine keeps no secondary index (test_restore_unchanged: it is no difference).
+@SERVER_ONLY
 @pytest.mark.parametrize("change", [_add_index, _drop_index], ids=lambda change: change.__name__.strip("_"))
 def test_an_index_that_differs_is_a_difference_before_any_count_or_record(change, service, config, database, grown,
                                                                           reads, counted):
-    if config.db_uri is None:
-        pytest.skip("the embedded engine keeps no secondary index (test_restore_unchanged: it is no difference)")
     if change is _drop_index:
         _add_index(database)
     made = service.make_backup()
@@ -246,9 +250,8 @@ def test_a_servers_count_that_is_off_is_asked_again_exactly_before_it_is_believe
     assert service.restore_backup(made["id"])["unchanged"] is True
 
 
+@EMBEDDED_ONLY  # a server's statistics ($collStats) are checked by the tests above
 def test_the_embedded_engines_count_and_bytes_are_those_of_its_dump(config, database, grown, service):
-    if config.db_uri is not None:
-        pytest.skip("a server's statistics: $collStats, checked by the tests above")
     made = service.make_backup()
 
     for name, counts in recorded(service, made).items():
@@ -256,9 +259,8 @@ def test_the_embedded_engines_count_and_bytes_are_those_of_its_dump(config, data
         assert (statistics.count, statistics.bytes, statistics.exact) == (counts["count"], counts["bytes"], True)
 
 
+@EMBEDDED_ONLY
 def test_an_embedded_collection_being_written_gives_no_count(config, database, grown, tmp_path):
-    if config.db_uri is not None:
-        pytest.skip("the embedded engine's file")
     path = engines.embedded_collection_file(database, "edition")
     (path.parent / f"{path.name}-wal").write_bytes(b"")
 
