@@ -103,6 +103,10 @@ def test_a_project_backup_goes_out_and_comes_back_through_the_cli(config, databa
     listed = json.loads(cli("list", "--remote", "--project", project, "--json").output)
     assert [b["id"] for b in listed] == [made["id"]] and listed[0]["project"] == project
     assert json.loads(cli("list", "--remote", "--json").output) == [], "the site has no copies"
+    shown = cli("list", "--remote", "--project", project)  # the text the disaster-recovery drill reads
+    assert shown.exit_code == 0 and made["id"] in shown.output and "copies" in shown.output, shown.output
+    nothing = cli("list", "--remote")
+    assert nothing.exit_code == 0 and "No remote copies of the whole site." in nothing.output, nothing.output
 
     assert cli("delete", made["id"], "--project", project, "--yes").exit_code == 0
     pulled = cli("pull", made["id"], "--project", project)

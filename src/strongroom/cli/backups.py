@@ -65,13 +65,14 @@ def list_(obj, project_id, remote, as_json):
         return
     _warn_of_keys(obj.config, backups)
     name = _text(obj.service.scope_name(project_id, with_id=True))  # asks the database: only where shown
+    what = "remote copies" if remote else "backups"
     if not backups:
-        click.echo(f"No backups of {name}.")
+        click.echo(f"No {what} of {name}.")
         return
     # A heading naming the scope: a project's always (its rows do not say whose they are),
     # the site's on a terminal (down a pipe its rows come alone, as they always did).
     if project_id is not None or sys.stdout.isatty():
-        click.echo(f"Backups of {name}, newest first:")
+        click.echo(f"{what.capitalize()} of {name}, newest first:")
     click.echo("\n".join(map(_row, backups)))  # one write, not one per backup
 
 
@@ -80,7 +81,7 @@ def _row(b: dict) -> str:
     records = sum(b["records"].values())
     note = f"  {_text(b['note'])}" if b["note"] else ""  # user text: never raw to a terminal
     return (f"{b['id']:<22} {b['reason']:<11} {b['files']:>7,} files {_size(b['bytes']):>9} "
-            f"{records:>7,} records  by {_text(b['created_by'])}{note}{UNTRUSTED.get(b['signature'], '')}")
+            f"{records:>7,} records  by {_text(b['created_by'])}{note}{UNTRUSTED.get(b.get('signature'), '')}")
 
 
 UNTRUSTED = {  # what a row says of a backup whose signature this site cannot check
@@ -91,17 +92,23 @@ UNTRUSTED = {  # what a row says of a backup whose signature this site cannot ch
 
 def _warn_of_keys(config, backups: list[dict]) -> None:
     """One line on standard error when some backups' signatures cannot be checked here,
-    naming the keys they name and the site key's own problem if it has one."""
-    others = sorted({str(b["signed_by"]) for b in backups if b["signature"] in UNTRUSTED})
-    if not others:
+    naming the keys they name and the site key's own problem if it has one. (A remote
+    copy's row carries no signature: its manifest is checked when it is pulled.)"""
+    untrusted = [b for b in backups if b.get("signature") in UNTRUSTED]
+    if not untrusted:
         return
     from strongroom.repo.signing import SiteKey  # here: ``--version`` starts without it
 
     state = SiteKey(config).state()
     why = state["problem"] or (f"the site key is {state['id']}" if state["id"] else "there is no site key")
-    count = sum(b["signature"] in UNTRUSTED for b in backups)
-    click.echo(f"warning: {plural(count, 'backup')} {'is' if count == 1 else 'are'} signed by a key this site cannot check them with "
-               f"({', '.join(others)}); {_text(why)}; see `strongroom key status`", err=True)
+    hint = "" if "key status" in why else "; see `strongroom key status`"
+    signers = ", ".join(sorted({str(b["signed_by"]) for b in untrusted}))
+    if any(b["signature"] == "other-key" for b in untrusted):
+        said = f"signed by a key this site cannot check them with ({signers})"
+    else:  # the site key itself is missing or refused: the backups may well be its own
+        said = f"signed by {signers}, which cannot be checked here"
+    are = "is" if len(untrusted) == 1 else "are"
+    click.echo(f"warning: {plural(len(untrusted), 'backup')} {are} {said}; {_text(why)}{hint}", err=True)
 
 
 @click.command()
