@@ -134,6 +134,32 @@ def test_a_second_operation_is_refused_with_409_and_says_what_runs(api):
     wait_for_jobs(app)
 
 
+def test_a_backup_or_restore_without_the_key_is_refused_at_once_and_audited(api):
+    """With the key gone (the backups here are signed by it), a backup could not be signed
+    and no restore could check its backup: both answer 409 at once, start no job, and
+    leave one audit entry each saying so (before, the backup answered 202 and its job failed,
+    and the restore's refusal was in no audit entry)."""
+    from strongroom.repo.audit import AuditLog
+
+    app, call, data = api
+    config = data.config("pilot")
+    config.site_key_path.rename(config.site_key_path.with_name("key-kept-elsewhere"))
+    site_backup = data.backups["pilot"]["site"]
+    before = call("GET", "/site/backups").get_json()["backups"]
+    backup = call("POST", "/site/backups", json={})
+    restore = call("POST", f"/site/backups/{site_backup}/restore", json={"confirm": True})
+    for response, path in ((backup, "/site/backups"), (restore, "/site/backups/{backup_id}/restore")):
+        body = conforms(response, path, "post")
+        assert response.status_code == 409, body
+        assert body["error"]["code"] == "key_refused" and "nothing was saved" in body["error"]["message"], body
+    wait_for_jobs(app)
+    assert call("GET", "/site/backups").get_json()["backups"] == before  # no job made one
+    audited = [e for e in AuditLog(config.backups_dir).entries() if e["outcome"] == "failed"]
+    assert [(e["operation"], e["by"]) for e in audited] == [("backup", "admin"), ("restore", "admin")]
+    assert all("refused" in e["error"] for e in audited)
+    assert audited[1]["backup"] == site_backup
+
+
 def test_a_job_reports_its_step_and_percentage_while_it_runs(api):
     app, call, _data = api
     with paused_job(lambda kind, detail: kind == "link") as (reached, release):

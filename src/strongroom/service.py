@@ -383,11 +383,19 @@ class Strongroom:
             return whole.restore_whole(self, scope, backup_id, by)
 
     @audited("restore", skip=lambda _: True)  # a refusal is the restore's, logged as such; a pass is not yet one
-    def check_restorable(self, backup_id: str, project_id: str | None = None, from_site: bool | None = None) -> None:
+    def check_restorable(self, backup_id: str, project_id: str | None = None, from_site: bool | None = None,
+                         *, by: str | None = None) -> None:
         """What a restore checks before it asks anything: the backup exists (``NotFound``)
         and there is a usable site key to check it with (``KeyRefused``: ``keys.require_key``)."""
         in_part.scopes_of(self, backup_id, project_id, from_site)
         keys.require_key(self, f"restore of {backup_id}")
+
+    @audited("backup", skip=lambda _: True)  # as ``check_restorable``: a refusal is logged, a pass is not
+    def check_backup_possible(self, project_id: str | None = None, *, by: str | None = None) -> None:
+        """What a backup started as a job checks first: the scope exists (``NotFound``) and
+        the backup could be signed (``KeyRefused``: ``keys.require_signing_key``)."""
+        self.scope(project_id)
+        keys.require_signing_key(self, "the backup")
 
     def make_pre_restore(self, scope: Scope, backup_id: str, by: str, restoring: Path | None = None) -> dict:
         """The backup of the current state a restore makes first (reason ``pre-restore``);

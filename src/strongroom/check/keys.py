@@ -10,6 +10,7 @@
   wrong file never becomes a new key that splits the history.
 - ``require_key``: before a restore saves or changes anything, a usable key (there is
   none to check the backup with otherwise); refused in one line saying how to proceed.
+- ``require_signing_key``: before a backup is started as a job, a key it can sign with.
 - ``adopt``: the way through a key lost for good. The backups whose signature names key
   ``from_key`` (which cannot be checked: the key is gone) are verified in full, every
   stored file and record dump re-hashed against their manifest and nothing unlisted in
@@ -60,6 +61,18 @@ def require_key(sr, doing: str) -> None:
                      "checked; nothing was saved or changed. Put the key back (`strongroom key import FILE`) or, if "
                      f"it is lost for good, adopt the backups (`strongroom key adopt --from {signed[0] if signed else 'KEY'}`): "
                      "see docs/keys.md, 'When the key is lost'")
+
+
+def require_signing_key(sr, doing: str) -> None:
+    """``KeyRefused`` (exit 2, HTTP 409) when a backup could not be signed: the key at its
+    place is refused, or there is none and none may be made (backups signed by another
+    key exist: ``signing.refuse_new_key``). Asked before a backup is started as a job, so
+    that the caller hears it at once instead of from a job that failed."""
+    try:
+        if sr.store.site_key.get() is None:
+            signing.refuse_new_key(sr.config, sr.store.site_key.path)
+    except KeyRefused as exc:
+        raise KeyRefused(f"{doing} refused: {exc}; nothing was saved") from None
 
 
 def export_key(sr, to: Path, by: str) -> dict:

@@ -149,9 +149,11 @@ class Face:
         service, by = self.service(), self.user().name
         if kind == "backup":
             note = _clean_note(note)
-            service.scope(project_id)  # NotFound now, not in the job
+            service.check_backup_possible(project_id, by=by)  # NotFound, KeyRefused now, not in the job
             return self._run(service, kind, project_id, None, by, note=note, name=service.scope_name(project_id))
         validate_backup_id(backup_id)
+        if kind == "restore":  # NotFound, KeyRefused now, not in the job, and audited
+            service.check_restorable(backup_id, project_id, by=by)
         service.show_backup(backup_id, project_id)  # NotFound now, not in the job
         # named now: a restore may change the title
         return self._run(service, kind, project_id, backup_id, by, name=service.scope_name(project_id))
