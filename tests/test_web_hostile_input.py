@@ -23,7 +23,7 @@ from web_support import UserTokens, csrf_token, host_app, prepared, wait_for_job
 DOC = json.loads(resources.files("strongroom.web").joinpath("openapi.json").read_text())
 NESTED = "[" * 1000 + "]" * 1000
 HOSTILE_NOTES = ["lone \ud800 x", "del \x7f", "csi \x9b2J", "rtl \u202etxt.exe", "line \u2028 sep", "tab\tx",
-                 "isolate \u2066x\u2069", "mark \u200f"]
+                 "isolate \u2066x\u2069", "mark \u200f", "zero\u200bwidth", "\ufeffbom", "word\u2060joiner"]
 
 
 def documented(status: int, path: str, method: str) -> bool:

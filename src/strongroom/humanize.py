@@ -20,9 +20,11 @@ def size(n: int) -> str:
 
 # Characters refused in text from users (notes, titles): controls (C0, DEL, C1: U+009B is
 # a terminal's CSI), lone surrogates, line and paragraph separators, bidirectional
-# controls (U+202E turns what follows around). The OpenAPI document's pattern for notes
-# says the same; ``web.face`` refuses them with it.
-REFUSED_IN_TEXT = "\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ud800-\udfff"
+# controls (U+202E turns what follows around), invisible spaces that make two notes look
+# alike (U+200B, U+2060, U+FEFF; the joiners U+200C and U+200D shape words and emoji, and
+# stay). The OpenAPI document's pattern for notes says the same; ``web.face`` refuses them with it.
+REFUSED_IN_TEXT = ("\x00-\x1f\x7f-\x9f\u061c\u200b\u200e\u200f\u2028-\u202e\u2060\u2066-\u2069\ufeff"
+                   "\ud800-\udfff")
 _REFUSED = re.compile(f"[{REFUSED_IN_TEXT}]")
 
 
@@ -38,7 +40,7 @@ def validate_note(value: object) -> str:
     """A note from a user, by the one rule every face applies (the CLI's ``--note``, the
     API and the web forms, ``import``): text of at most ``MAX_NOTE`` characters on one
     line, none of ``REFUSED_IN_TEXT`` (controls, line separators, bidirectional
-    controls, lone surrogates); ``BadInput`` otherwise. None is no note; the note is
+    controls, invisible spaces, lone surrogates); ``BadInput`` otherwise. None is no note; the note is
     returned without surrounding spaces."""
     if value is None:
         return ""
@@ -46,7 +48,7 @@ def validate_note(value: object) -> str:
         raise BadInput("the note must be text")
     if len(value) > MAX_NOTE or has_refused_characters(value):
         raise BadInput(f"the note must be one line of at most {MAX_NOTE} printable characters "
-                       "(no control, line-separator or bidirectional-control characters)")
+                       "(no control, line-separator, bidirectional-control or invisible characters)")
     return value.strip()
 
 
