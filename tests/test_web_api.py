@@ -82,6 +82,7 @@ def test_a_round_of_operations_conforms_to_the_document(api):
     made = conforms(call("POST", a, json={"note": "api"}), "/projects/{project_id}/backups", "post")["job"]
     job = follow(call, made["id"])
     assert job["state"] == "done" and job["result"]["note"] == "api" and job["message"].startswith("Backup ")
+    assert made["backup"] is None and job["backup"] == job["result"]["id"]  # the backup it made, once done
     give_the_restore_work(data.folder(data.project_a))  # a restore with work to do, then one with none
     for unchanged in (False, True):
         started = conforms(call("POST", f"{a}/{backup_a}/restore", json={"confirm": True}),

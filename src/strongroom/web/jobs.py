@@ -244,6 +244,8 @@ def run_job(service_factory: Callable, job_id: str, work: Callable, describe: Ca
     try:
         result = work(service)
         ending = {"state": DONE, "outcome": "done", "result": result, "message": describe(result)}
+        if (control.job(job_id) or {}).get("kind") == "backup":
+            ending["backup"] = result.get("id")  # the backup it made, as a restore's job names its source
     except StrongroomError as exc:
         ending["error"] = {"status": exc.http_status, "type": type(exc).__name__, "message": str(exc)}
         ending["outcome"] = outcome_of(exc)
