@@ -43,3 +43,16 @@ def test_run_refuses_an_unknown_command():
     result = subprocess.run([str(ROOT / "run"), "dmeo"], capture_output=True, text=True,
                             stdin=subprocess.DEVNULL, timeout=60, check=False)
     assert result.returncode == 2 and "unknown command 'dmeo'" in result.stderr
+
+
+def test_run_strongroom_reads_relative_paths_from_the_caller_s_folder(tmp_path):
+    """``./run strongroom`` sets up in the project's folder, then runs where it was called:
+    ``STRONGROOM_DATA_DIR=site`` is the caller's ``site`` (it was the project's)."""
+    if not (ROOT / ".venv" / "bin" / "python").exists():
+        pytest.skip("./run's environment is not set up here")
+    (tmp_path / "site" / "working" / "pilot").mkdir(parents=True)
+    env = {**os.environ, "STRONGROOM_DATA_DIR": "site", "STRONGROOM_MODE": "pilot"}
+    result = subprocess.run([str(ROOT / "run"), "strongroom", "status", "--json"], capture_output=True, text=True,
+                            cwd=tmp_path, env=env, stdin=subprocess.DEVNULL, timeout=120, check=False)
+    assert str(tmp_path / "site") in result.stdout, (result.stdout, result.stderr)
+    assert not (ROOT / "site").exists()
