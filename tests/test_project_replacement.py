@@ -144,3 +144,25 @@ def test_few_ids_are_asked_one_by_one_where_the_server_scans_for_a_list(listened
     expected_few = [{"_id": ids[0]}, {"_id": ids[1]}] if scans else [{"_id": {"$in": ids[:2]}}]
     assert filters == [*expected_few, {"_id": {"$in": ids}}]
     assert byids.delete(database.edition, ids[:1]) == 1 and byids.delete(database.edition, ids[1:]) == len(ids) - 1
+
+
+def test_a_record_the_server_stores_altered_is_named_after_a_project_restore(server_config):
+    """A project backup made on the embedded engine holds -0.0; FerretDB stores 0.0: the
+    record written is read back by its ``_id`` and the difference named."""
+    from strongroom.db.engines import open_database
+
+    embedded = Config(data_dir=server_config.data_dir)
+    local = open_database(embedded)
+    mine = create_demo_site(embedded, local, seed=26).project_ids[0]
+    local.edition.insert_one({"_id": "negative zero", "projectId": ObjectId(mine), "value": -0.0})
+    made = Strongroom(embedded, database=local).make_backup(mine)
+    database = open_database(server_config)
+    database.probe.insert_one({"_id": 1, "value": -0.0})
+    if str(database.probe.find_one()["value"]) == "-0.0":
+        pytest.skip("this server keeps -0.0")
+
+    result = Strongroom(server_config, database=database).restore_backup(made["id"], mine)
+
+    assert result["warnings"] == [("edition: 1 document(s) stored by the server not exactly as backed up "
+                                  "(it changed a value it accepted, such as -0.0 into 0.0)")]
+    assert database.edition.find_one({"_id": "negative zero"})["value"] == 0.0

@@ -13,15 +13,15 @@ Site restore (every collection; the database ends up holding exactly the dump):
 
 Project restore (only the records the queries select; nothing else is touched):
 
-- MongoDB: the records the query selects are read (their ``_id`` and the SHA-256 of
-  their bytes) and only the difference is written: a live record the dump does not hold
-  byte for byte is deleted by its ``_id``, a dump's record the server does not hold byte
-  for byte is inserted, a record equal on both sides is left as it is (``byids``: where
-  the server scans the collection for every query, FerretDB 1.x, a project's query is
-  one scan of it, where delete, insert and read-back by query were three). The end is
-  what deleting every selected record and inserting the dump's gives. It runs in one
-  transaction where one can be started (``capabilities.transactions``); elsewhere
-  without.
+- MongoDB: the records the query selects are taken (their ``_id`` and the SHA-256 of
+  their bytes; from the restore's pre-restore dump where it holds them, ``saved``, else
+  read) and only the difference is written: a live record the dump does not hold byte
+  for byte is deleted by its ``_id``, a dump's record the server does not hold byte for
+  byte is inserted, a record equal on both sides is left as it is (``byids``). The end
+  is what deleting every selected record and inserting the dump's gives; on a server
+  that scans the whole collection for any query but one ``_id`` (FerretDB 1.x) it costs
+  no such scan where delete and read-back by query cost two. It runs in one transaction
+  where one can be started (``capabilities.transactions``); elsewhere without.
 - Embedded: delete, then insert; the journal and rollback carry the guarantee.
 
 Nothing the server refuses is dropped silently. A collection option or an index the
@@ -32,8 +32,9 @@ a type it cannot store) fails the restore with ``ServerRefused`` naming it, and 
 restore is rolled back.
 
 On a server, what was inserted is read back (for a project, by the inserted ``_id``s) and
-compared, document by document (SHA-256), with the backup: a server that stores a value other than the one it was given (FerretDB
-1.x turns -0.0 into 0.0) is named in ``warnings`` with how many documents differ.
+compared, document by document (SHA-256), with the backup: a server that stores a value
+other than the one it was given (FerretDB 1.x turns -0.0 into 0.0) is named in
+``warnings`` with how many documents differ.
 
 Documents go back as ``RawBSONDocument``, byte for byte. Every change goes through
 ``strongroom.fs.mutations``. Every needed file is checked before anything changes.
