@@ -49,6 +49,7 @@ from pathlib import Path
 
 import bson
 from bson import json_util
+from bson.raw_bson import RawBSONDocument
 
 from strongroom.db import byids, capabilities, docfilter, engines
 from strongroom.db.dbdump import (
@@ -271,19 +272,38 @@ def _replace_difference(collection, bson_path: Path, stored: Iterable, keep: Cal
     live: dict[bytes, tuple[object, bytes]] = {}  # _id key -> (_id, SHA-256 of the stored bytes)
     for document in stored:
         live[_id_key(document)] = (document["_id"], hashlib.sha256(document.raw).digest())
-    wanted: dict[bytes, tuple[object, bytes]] = {}  # the same of the dump's, in its order
-    count = 0
-    for document in _dump_documents(bson_path, keep):
-        wanted.setdefault(_id_key(document), (document["_id"], hashlib.sha256(document.raw).digest()))
-        count += 1
+    wanted: dict[bytes, tuple[object, bytes]] = {}  # the same of the dump's
+    selected = []  # (_id key, offset in the file) of each document ``keep`` accepts, in order
+    for offset, document in _documents_at(bson_path):
+        if keep is None or keep(document):
+            key = _id_key(document)
+            wanted.setdefault(key, (document["_id"], hashlib.sha256(document.raw).digest()))
+            selected.append((key, offset))
     kept = {key for key, (_, digest) in live.items() if key in wanted and wanted[key][1] == digest}
     byids.delete(collection, [value for key, (value, _) in live.items() if key not in kept], session)
     digests: Counter = Counter()
     _insert_documents(collection, bson_path, session, digests=digests,
-                      keep=lambda document: (keep is None or keep(document)) and _id_key(document) not in kept)
+                      at=[offset for key, offset in selected if key not in kept])
     written = [value for key, (value, _) in wanted.items() if key not in kept]
     warnings += _altered(collection, None, digests, session, ids=written)
-    return count
+    return len(selected)
+
+
+def _documents_at(bson_path: Path) -> Iterator[tuple[int, object]]:
+    """Each document of the file with the offset it starts at."""
+    with open(bson_path, "rb") as fh:
+        offset = 0
+        while header := fh.read(4):
+            raw = header + fh.read(int.from_bytes(header, "little") - 4)
+            yield offset, RawBSONDocument(raw, RAW_OPTIONS)
+            offset += len(raw)
+
+
+def _read_at(fh, offsets: list[int]) -> Iterator:
+    for offset in offsets:
+        fh.seek(offset)
+        header = fh.read(4)
+        yield RawBSONDocument(header + fh.read(int.from_bytes(header, "little") - 4), RAW_OPTIONS)
 
 
 def _dump_documents(bson_path: Path, keep: Callable | None):
@@ -312,17 +332,19 @@ def _check_restorable(bson_dir: Path, names: list[str], queries: dict[str, dict]
 
 
 def _insert_documents(collection, bson_path: Path, session=None, limits: tuple | None = None,
-                      digests: Counter | None = None, keep: Callable | None = None) -> int:
+                      digests: Counter | None = None, keep: Callable | None = None, at: list[int] | None = None) -> int:
     """Insert the file's documents unchanged, in batches of bounded count and size
     (one batch on the embedded engine: see ``dbdump.UNBATCHED``); count each document's
-    SHA-256 into ``digests`` if given. With ``keep``, only the documents it accepts."""
+    SHA-256 into ``digests`` if given. With ``keep``, only the documents it accepts; with
+    ``at``, only those starting at these offsets (in this order)."""
     if limits is None:
         embedded = engines.is_embedded(collection.database)
         limits = UNBATCHED if embedded else (INSERT_BATCH_DOCUMENTS, INSERT_BATCH_BYTES)
     max_documents, max_bytes = limits
     inserted, batch, size = 0, [], 0
     with open(bson_path, "rb") as fh:
-        for document in bson.decode_file_iter(fh, RAW_OPTIONS):
+        documents = bson.decode_file_iter(fh, RAW_OPTIONS) if at is None else _read_at(fh, at)
+        for document in documents:
             if keep is not None and not keep(document):
                 continue
             batch.append(document)
