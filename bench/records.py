@@ -23,6 +23,13 @@ alternating) on the same site and the same backup:
   pre-restore backup, the load and the swap).
 - one plain read of every record (``find_raw_batches`` of every collection): what one
   full comparison cannot go below.
+- a project restore, for a project of ``--project-editions`` editions (50) added to the
+  grown site (``add_small_project``): ``strongroom restore <its backup> --project P --yes``
+  and ``strongroom restore <the site backup> --project P --yes`` (the project taken out
+  of the site backup), each after one of its editions changed in place and one added
+  (with the project's id in hex); and one read of the project's editions by their
+  ``projectId`` (no build): what finding them costs the server. ``--project-only`` runs
+  these rows alone.
 
 Warm cache (the database's files stay in memory; one untimed read of every record first). Prints medians (min-max) per row and
 build, the load average before and after, and writes every run to DIR/records.json.
@@ -57,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--uri", help="a MongoDB server of yours (mongodb://host:port/) instead of FerretDB")
     parser.add_argument("--dir", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "strongroom-bench-records")
     parser.add_argument("--keep", action="store_true", help="keep the data afterwards")
+    parser.add_argument("--project-editions", type=int, default=50, help="editions of the restored project (50)")
+    parser.add_argument("--project-only", action="store_true", help="only the project restore rows")
     parser.add_argument("--probe", nargs=2, metavar=("DATA_DIR", "BACKUP"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.probe:
@@ -99,6 +108,7 @@ def measure(args, uri: str) -> dict:
     started = time.perf_counter()
     grow(database, args.records)
     grown = time.perf_counter() - started
+    project = add_small_project(database, site, args.project_editions)
     started = time.perf_counter()
     w.strongroom(site, "backup")
     backed_up = time.perf_counter() - started
@@ -108,6 +118,12 @@ def measure(args, uri: str) -> dict:
     runs: dict[str, dict[str, list]] = {build: {} for build in builds}
     for run in range(args.runs):
         order = list(builds) if run % 2 == 0 else list(reversed(builds))
+        for build in order:
+            project_restores(database, site, backup, project, builds[build], runs[build])
+        runs.setdefault("find()", {}).setdefault("one read of the project's editions", []).append(
+            read_project(database, project))
+        if args.project_only:
+            continue
         for build in order:
             note = runs[build]
             for change in CHANGES:
@@ -127,6 +143,77 @@ def measure(args, uri: str) -> dict:
               if not name.startswith(("strongroom", "system."))}
     return {"records": sum(counts.values()), "collections": counts, "runs": args.runs, "load": load,
             "grow_seconds": grown, "backup_seconds": backed_up, "builds": builds, "times": runs}
+
+
+def add_small_project(database, site: Path, editions: int) -> str:
+    """A project of ``editions`` editions (a fifth with its id in hex, as apps store either)
+    beside the grown ones: a copy of the first project's record and folder; backed up
+    once. Returns its id."""
+    import shutil
+
+    from bson import ObjectId
+
+    first = database.project.find_one({}, sort=[("_id", 1)])
+    record = {**first, "_id": ObjectId(), "title": f"{editions} editions"}
+    database.project.insert_one(record)
+    projects = next(path for path in (site / "working").iterdir() if path.is_dir()) / "project"
+    shutil.copytree(projects / str(first["_id"]), projects / str(record["_id"]), symlinks=True)
+    rng = random.Random(50)
+    database.edition.insert_many(
+        [{"projectId": record["_id"] if n % 5 else str(record["_id"]), "title": f"Small {n}", "n": n,
+          "description": rng.randbytes(rng.randint(120, 460)).hex()} for n in range(editions)])
+    project = str(record["_id"])
+    w.strongroom(site, "backup", "--project", project)
+    return project
+
+
+def project_restores(database, site: Path, site_backup: str, project: str, command: str, note: dict) -> None:
+    """The two project restore rows, each after one edition of the project changed in
+    place and one added; each must make one pre-restore backup and leave the project's
+    editions exactly as backed up."""
+    own_backup = json.loads(w.strongroom(site, "list", "--project", project, "--json"))[-1]["id"]
+    for row, backup in (("project restore, its own backup", own_backup),
+                        ("project restore, out of the site backup", site_backup)):
+        wanted = _project_editions(database, project)
+        change_project(database, project)
+        note.setdefault(row, []).append(restore_project(site, backup, project, command))
+        if _project_editions(database, project) != wanted:
+            raise RuntimeError(f"{command}: {row} did not leave the project's editions as backed up")
+
+
+def _project_editions(database, project: str) -> list:
+    from bson import ObjectId
+
+    return sorted(database.edition.find({"projectId": {"$in": [ObjectId(project), project]}}),
+                  key=lambda document: str(document["_id"]))
+
+
+def change_project(database, project: str) -> None:
+    """One edition of the project changed in place, one added with the project's id in hex."""
+    from bson import ObjectId
+
+    edition = database.edition.find_one({"projectId": ObjectId(project)})
+    database.edition.update_one({"_id": edition["_id"]}, {"$set": {"title": edition["title"] + "!"}})
+    database.edition.insert_one({"projectId": project, "title": "added since", "n": -1})
+
+
+def restore_project(site: Path, backup: str, project: str, command: str) -> float:
+    """Seconds of ``strongroom restore BACKUP --project P --yes``; it must make one pre-restore backup."""
+    listed = lambda: len(json.loads(w.strongroom(site, "list", "--project", project, "--json")))
+    before = listed()
+    seconds = w.strongroom_timed(site, "restore", backup, "--project", project, "--yes", command=command)
+    if listed() - before != 1:
+        raise RuntimeError(f"{command}: the project restore made {listed() - before} pre-restore backups, not 1")
+    return seconds
+
+
+def read_project(database, project: str) -> float:
+    from bson import ObjectId
+
+    started = time.perf_counter()
+    for _ in database.edition.find_raw_batches({"projectId": {"$in": [ObjectId(project), project]}}):
+        pass
+    return time.perf_counter() - started
 
 
 def grow(database, records: int) -> None:
@@ -227,7 +314,7 @@ def print_report(result: dict) -> None:
 
 
 def _row_order(row: str) -> tuple:
-    return (row.startswith("restore"), row.startswith("one read"), row)
+    return (row.startswith("project"), row.startswith("restore"), row.startswith("one read"), row)
 
 
 if __name__ == "__main__":

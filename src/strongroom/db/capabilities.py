@@ -17,6 +17,12 @@ and kin) as the answer, remembered per server for the life of the process:
 - ``transactions``: a project restore runs in a transaction only where one can be
   started: the deployment is a replica set or sharded cluster (its ``hello`` answer)
   and a probe transaction (one read) commits.
+- ``id_lists_scan``: does selecting records by a list of ``_id``s (``$in``) read the whole
+  collection? Asked of the server's own query plan (``explain``): FerretDB 1.x answers
+  ``filterPushdown: false`` (it decodes and filters every document itself, 10-13 s for
+  200,000 records), and then a few records are better selected one ``_id`` at a time
+  (``by_ids``). A server whose plan says nothing of the kind (MongoDB: an ``_id`` index
+  scan) gets the list.
 
 Every change still goes through ``strongroom.fs.mutations``.
 """
@@ -122,3 +128,24 @@ def _probe_transaction(database) -> bool:
         return True
     except OperationFailure:
         return False
+
+
+def id_lists_scan(database, name: str) -> bool:
+    """Does the server read every record of a collection to select some by a list of
+    ``_id``s? (Asked once per server, of ``explain``; an answer it cannot give is no.)"""
+    known = _server(database)
+    if "id_lists_scan" not in known:
+        known["id_lists_scan"] = _probe_id_lists_scan(database, name)
+    return known["id_lists_scan"]
+
+
+def _probe_id_lists_scan(database, name: str) -> bool:
+    from bson import ObjectId
+    from pymongo.errors import PyMongoError
+
+    try:
+        plan = database.command("explain", {"find": name, "filter": {"_id": {"$in": [ObjectId(), ObjectId()]}}},
+                                verbosity="queryPlanner")
+    except PyMongoError:
+        return False
+    return plan.get("filterPushdown") is False

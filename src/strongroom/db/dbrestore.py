@@ -13,8 +13,15 @@ Site restore (every collection; the database ends up holding exactly the dump):
 
 Project restore (only the records the queries select; nothing else is touched):
 
-- MongoDB: delete and insert run in one transaction where one can be started
-  (``capabilities.transactions``); elsewhere they run without.
+- MongoDB: the records the query selects are taken (their ``_id`` and the SHA-256 of
+  their bytes; from the restore's pre-restore dump where it holds them, ``saved``, else
+  read) and only the difference is written: a live record the dump does not hold byte
+  for byte is deleted by its ``_id``, a dump's record the server does not hold byte for
+  byte is inserted, a record equal on both sides is left as it is (``byids``). The end
+  is what deleting every selected record and inserting the dump's gives; on a server
+  that scans the whole collection for any query but one ``_id`` (FerretDB 1.x) it costs
+  no such scan where delete and read-back by query cost two. It runs in one transaction
+  where one can be started (``capabilities.transactions``); elsewhere without.
 - Embedded: delete, then insert; the journal and rollback carry the guarantee.
 
 Nothing the server refuses is dropped silently. A collection option or an index the
@@ -24,9 +31,10 @@ which keeps none. A document the server refuses (a key with ``.`` or a leading `
 a type it cannot store) fails the restore with ``ServerRefused`` naming it, and the
 restore is rolled back.
 
-On a server, what was inserted is read back and compared, document by document (SHA-256),
-with the backup: a server that stores a value other than the one it was given (FerretDB
-1.x turns -0.0 into 0.0) is named in ``warnings`` with how many documents differ.
+On a server, what was inserted is read back (for a project, by the inserted ``_id``s) and
+compared, document by document (SHA-256), with the backup: a server that stores a value
+other than the one it was given (FerretDB 1.x turns -0.0 into 0.0) is named in
+``warnings`` with how many documents differ.
 
 Documents go back as ``RawBSONDocument``, byte for byte. Every change goes through
 ``strongroom.fs.mutations``. Every needed file is checked before anything changes.
@@ -36,13 +44,14 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import bson
 from bson import json_util
+from bson.raw_bson import RawBSONDocument
 
-from strongroom.db import capabilities, docfilter, engines
+from strongroom.db import byids, capabilities, docfilter, engines
 from strongroom.db.dbdump import (
     INSERT_BATCH_BYTES,
     INSERT_BATCH_DOCUMENTS,
@@ -76,6 +85,7 @@ def restore_collections(
     progress: Progress | None = None,
     *,
     selects: dict[str, dict] | None = None,
+    saved: dict[str, Path] | None = None,
 ) -> Restored:
     """Put the dumped documents of ``names`` back; return the count inserted per collection
     (a ``Restored``, whose ``warnings`` name what the engine refused).
@@ -84,13 +94,16 @@ def restore_collections(
     otherwise, per collection, the documents matching its query are replaced, in the
     order of ``names`` (a collection linked through another after it: ``linking``). With
     ``selects`` the dump may hold more (a site backup restoring one project): only the
-    documents its queries match (``docfilter``) are loaded.
+    documents its queries match (``docfilter``) are loaded. ``saved`` names, per collection,
+    a ``.bson`` file holding the records its query selects as they are now (the restore's
+    pre-restore backup, made moments before while the host app's writes were held): on a
+    server the replacement takes the live records from it instead of reading them again.
     """
     _check_restorable(bson_dir, names, queries, selects)
     names = [name for name in names if not is_control_collection(name)]  # never ours, whatever a dump holds
     fencing.check("replacement of the records")
     if queries is not None:
-        return _restore_project(database, bson_dir, names, queries, progress, selects)
+        return _restore_project(database, bson_dir, names, queries, progress, selects, saved or {})
     restored = Restored()
     if not engines.is_embedded(database):
         capabilities.put_back_aside(database)
@@ -209,7 +222,8 @@ def drop_staging_collections(database) -> None:
             mutations.drop_collection(database, name)
 
 
-def _restore_project(database, bson_dir, names, queries, progress, selects: dict[str, dict] | None) -> Restored:
+def _restore_project(database, bson_dir, names, queries, progress, selects: dict[str, dict] | None,
+                     saved: dict[str, Path]) -> Restored:
     # montydb cannot delete from a collection that was never written (it has no file yet:
     # "unable to open database file"); there is nothing to delete there anyway.
     existing = set(database.list_collection_names()) if engines.is_embedded(database) else None
@@ -218,18 +232,19 @@ def _restore_project(database, bson_dir, names, queries, progress, selects: dict
         inserted = Restored()
         for name in names:
             _report(progress, "loading", sum(inserted.values()), None)
-            if existing is None or name in existing:
-                mutations.delete_many(database[name], queries[name], session=session)
             keep = docfilter.matcher(selects[name]) if selects is not None else None
-            if engines.is_embedded(database):
-                inserted[name] = _insert_documents(database[name], bson_dir / f"{name}.bson", keep=keep)
+            if not engines.is_embedded(database):
+                live = _stored(database[name], queries[name], session, saved.get(name))
+                inserted[name] = _replace_difference(database[name], bson_dir / f"{name}.bson", live, keep,
+                                                     session, inserted.warnings)
                 continue
-            digests: Counter = Counter()
-            inserted[name] = _insert_documents(database[name], bson_dir / f"{name}.bson", session,
-                                               digests=digests, keep=keep)
-            inserted.warnings += _altered(database[name], queries[name], digests, session)
+            if name in existing:
+                mutations.delete_many(database[name], queries[name])
+            inserted[name] = _insert_documents(database[name], bson_dir / f"{name}.bson", keep=keep)
         return inserted
 
+    if not engines.is_embedded(database) and names:
+        capabilities.id_lists_scan(database, names[0])  # asked now: a query plan is no transaction's business
     if engines.is_embedded(database) or not capabilities.transactions(database):
         restored = replace()
     else:
@@ -237,6 +252,70 @@ def _restore_project(database, bson_dir, names, queries, progress, selects: dict
             restored = session.with_transaction(lambda s: replace(s))
     _report(progress, "loading", sum(restored.values()), sum(restored.values()))
     return restored
+
+
+def _stored(collection, query: dict, session, saved: Path | None) -> Iterator:
+    """The records ``query`` selects, as raw documents: from ``saved`` if given (and there),
+    else read from the server."""
+    if saved is not None and saved.is_file():
+        return _dump_documents(saved, None)
+    return (document for batch in collection.find_raw_batches(query, session=session)
+            for document in bson.decode_all(batch, RAW_OPTIONS))
+
+
+def _replace_difference(collection, bson_path: Path, stored: Iterable, keep: Callable | None, session,
+                        warnings: list[str]) -> int:
+    """Server: make the ``stored`` records (those the query selects) the dump's (those
+    ``keep`` accepts), writing only what differs (see the module's description); the count
+    of the dump's records, as a load of them all would give. What was inserted is read back
+    (``_altered``)."""
+    live: dict[bytes, tuple[object, bytes]] = {}  # _id key -> (_id, SHA-256 of the stored bytes)
+    for document in stored:
+        live[_id_key(document)] = (document["_id"], hashlib.sha256(document.raw).digest())
+    wanted: dict[bytes, tuple[object, bytes]] = {}  # the same of the dump's
+    selected = []  # (_id key, offset in the file) of each document ``keep`` accepts, in order
+    for offset, document in _documents_at(bson_path):
+        if keep is None or keep(document):
+            key = _id_key(document)
+            wanted.setdefault(key, (document["_id"], hashlib.sha256(document.raw).digest()))
+            selected.append((key, offset))
+    kept = {key for key, (_, digest) in live.items() if key in wanted and wanted[key][1] == digest}
+    byids.delete(collection, [value for key, (value, _) in live.items() if key not in kept], session)
+    digests: Counter = Counter()
+    _insert_documents(collection, bson_path, session, digests=digests,
+                      at=[offset for key, offset in selected if key not in kept])
+    written = [value for key, (value, _) in wanted.items() if key not in kept]
+    warnings += _altered(collection, None, digests, session, ids=written)
+    return len(selected)
+
+
+def _documents_at(bson_path: Path) -> Iterator[tuple[int, object]]:
+    """Each document of the file with the offset it starts at."""
+    with open(bson_path, "rb") as fh:
+        offset = 0
+        while header := fh.read(4):
+            raw = header + fh.read(int.from_bytes(header, "little") - 4)
+            yield offset, RawBSONDocument(raw, RAW_OPTIONS)
+            offset += len(raw)
+
+
+def _read_at(fh, offsets: list[int]) -> Iterator:
+    for offset in offsets:
+        fh.seek(offset)
+        header = fh.read(4)
+        yield RawBSONDocument(header + fh.read(int.from_bytes(header, "little") - 4), RAW_OPTIONS)
+
+
+def _dump_documents(bson_path: Path, keep: Callable | None):
+    with open(bson_path, "rb") as fh:
+        for document in bson.decode_file_iter(fh, RAW_OPTIONS):
+            if keep is None or keep(document):
+                yield document
+
+
+def _id_key(document) -> bytes:
+    """A type-exact key for the document's ``_id`` (an ObjectId never equals its hex)."""
+    return bson.encode({"_id": document["_id"]})
 
 
 def _check_restorable(bson_dir: Path, names: list[str], queries: dict[str, dict] | None,
@@ -253,17 +332,19 @@ def _check_restorable(bson_dir: Path, names: list[str], queries: dict[str, dict]
 
 
 def _insert_documents(collection, bson_path: Path, session=None, limits: tuple | None = None,
-                      digests: Counter | None = None, keep: Callable | None = None) -> int:
+                      digests: Counter | None = None, keep: Callable | None = None, at: list[int] | None = None) -> int:
     """Insert the file's documents unchanged, in batches of bounded count and size
     (one batch on the embedded engine: see ``dbdump.UNBATCHED``); count each document's
-    SHA-256 into ``digests`` if given. With ``keep``, only the documents it accepts."""
+    SHA-256 into ``digests`` if given. With ``keep``, only the documents it accepts; with
+    ``at``, only those starting at these offsets (in this order)."""
     if limits is None:
         embedded = engines.is_embedded(collection.database)
         limits = UNBATCHED if embedded else (INSERT_BATCH_DOCUMENTS, INSERT_BATCH_BYTES)
     max_documents, max_bytes = limits
     inserted, batch, size = 0, [], 0
     with open(bson_path, "rb") as fh:
-        for document in bson.decode_file_iter(fh, RAW_OPTIONS):
+        documents = bson.decode_file_iter(fh, RAW_OPTIONS) if at is None else _read_at(fh, at)
+        for document in documents:
             if keep is not None and not keep(document):
                 continue
             batch.append(document)
@@ -276,11 +357,14 @@ def _insert_documents(collection, bson_path: Path, session=None, limits: tuple |
     return inserted + _insert_batch(collection, batch, session)
 
 
-def _altered(collection, query: dict, digests: Counter, session=None) -> list[str]:
+def _altered(collection, query: dict | None, digests: Counter, session=None, ids: list | None = None) -> list[str]:
     """A server may take a value and store another (FerretDB 1.x stores -0.0 as 0.0): read
-    back what the query selects and name, as a warning, the documents that differ."""
+    back what the query selects (or the records of ``ids``) and name, as a warning, the
+    documents that differ."""
     found: Counter = Counter()
-    for batch in collection.find_raw_batches(query, session=session):
+    batches = collection.find_raw_batches(query, session=session) if ids is None \
+        else byids.find_raw(collection, ids, session)
+    for batch in batches:
         for document in bson.decode_all(batch, RAW_OPTIONS):
             found[hashlib.sha256(document.raw).digest()] += 1
     if found == digests:

@@ -19,6 +19,12 @@ the query that *replaces* records covers both sides.
   editions its couplings name). That matters for a pre-restore backup, which may hold
   couplings of editions it does not hold (an edition moved to another project since the
   backup being restored): rolling back to it must not fail on records already there.
+- A restore takes the records it replaces from its pre-restore backup, made moments
+  before while the host app's writes were held (``saved_alike``), for the project's own
+  record and the collections linked to the project itself: their queries take no ids,
+  so that dump holds exactly what a read of the live database would give (on FerretDB
+  1.x such a read is a scan of the whole collection). A collection linked through
+  another is read live, by the rule above.
 - A rollback is a restore of the pre-restore backup: the same rule.
 - The preview, the comparison that lets a restore do nothing (``matching``) and the diff
   against live read the live side as a restore would replace it.
@@ -66,3 +72,16 @@ def replaced_queries(config: Config, scope: Scope, database, bson_dir: Path, *,
     if not filtered:
         sources.append(named_ids(config, bson_dir))
     return project_queries(config, scope.project_id, either(*sources))
+
+
+def saved_alike(config: Config, scope: Scope, saved: Path | None) -> dict[str, Path]:
+    """Per collection, the ``.bson`` file of the dump in ``saved`` (a pre-restore backup's)
+    that holds the scope's records exactly as a restore would select them live: the
+    project's record and the collections linked to the project itself. None for the site,
+    or without such a dump."""
+    if scope.is_site or saved is None:
+        return {}
+    model = config.model
+    direct = [model.project_collection, *(link.collection for link in model.linked
+                                          if link.via == model.project_collection)]
+    return {name: saved / f"{name}.bson" for name in direct}

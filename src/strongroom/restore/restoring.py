@@ -130,9 +130,10 @@ def _restore_reserved(sr, scope: Scope, backup_id: str, by: str, make_pre_restor
     entry["pre_restore"] = pre["id"]
     rescuer = _rescuer(sr, scope, entry)
     try:
-        source = plan(*sr.store.open(scope, pre["id"]))
+        pre_path, pre_manifest = sr.store.open(scope, pre["id"])
+        source = plan(pre_path, pre_manifest)
         entry["records"] = source.bson_dir is not None
-        result = build_and_switch(sr, scope, source, entry, rescuer=rescuer)
+        result = build_and_switch(sr, scope, source, entry, rescuer=rescuer, saved=pre_path / "db" / "bson")
     except BaseException as exc:
         if isinstance(exc, LeaseLost):  # another process took over: it recovers; this one touches nothing
             raise
@@ -214,10 +215,11 @@ def records_room(sr, pre: dict) -> int:
 
 
 def build_and_switch(sr, scope: Scope, source: sources.Source, entry: dict,
-                     rescuer: rescue.Rescuer | None = None) -> dict:
+                     rescuer: rescue.Rescuer | None = None, saved: Path | None = None) -> dict:
     """Steps 2-5: build and check the new tree, replace the records (if ``source`` has
     any), swap the tree in; ``rescuer`` keeps what others wrote into the live folder
-    meanwhile (``rescue``)."""
+    meanwhile (``rescue``); ``saved``: the pre-restore backup's record dump, the live
+    records as the replacement finds them (``linking.saved_alike``)."""
     step = lambda name: sr.journal.step(entry, name)
     step("files")
     live = scope_dir(sr.config, scope)
@@ -238,7 +240,7 @@ def build_and_switch(sr, scope: Scope, source: sources.Source, entry: dict,
         if source.bson_dir is not None:
             dbrestore.probe_replacing(sr.database)  # a reader that never lets go: fail now, nothing changed
             step("records")
-            records = _restore_records(sr, scope, source)
+            records = _restore_records(sr, scope, source, saved)
         step("swap")
         fencing.check("swap")
         sr.progress("switching", 0, 1)
@@ -267,15 +269,17 @@ def _no_return(sr, step) -> None:
     step("cleanup")
 
 
-def _restore_records(sr, scope: Scope, source: sources.Source) -> dbrestore.Restored:
+def _restore_records(sr, scope: Scope, source: sources.Source, saved: Path | None) -> dbrestore.Restored:
     """Replace the scope's records by the source's: what the live ids and the dump's select
-    (``linking``), in the model's order; from a dump holding more, what its own ids select."""
+    (``linking``), in the model's order; from a dump holding more, what its own ids select.
+    The live records of the collections the pre-restore dump ``saved`` holds as selected
+    are taken from it (``linking.saved_alike``)."""
     queries = linking.replaced_queries(sr.config, scope, sr.database, source.bson_dir, filtered=source.filtered)
     selects = docfilter.dump_queries(sr.config, scope.project_id, source.bson_dir) if source.filtered else None
     names = in_model_order(sr.config, source.collections)
     sr.progress("loading", 0, source.records)
     return dbrestore.restore_collections(sr.database, source.bson_dir, names, queries, sr.progress,
-                                         selects=selects)
+                                         selects=selects, saved=linking.saved_alike(sr.config, scope, saved))
 
 
 def _hand_over(sr, parent_fd: int, name: str) -> None:
