@@ -10,6 +10,9 @@ Site restore (every collection; the database ends up holding exactly the dump):
   dump lacks are dropped last.
 - Embedded (montydb): it cannot rename collections, so each collection is dropped and
   reloaded; the restore journal and its rollback carry the guarantee there.
+- Either engine: a collection the caller has proven to hold the dump already (``kept``:
+  the restore's pre-restore dump of it has the very bytes, options and indexes:
+  ``matching.proven_unchanged``) is left as it is, not loaded again.
 
 Project restore (only the records the queries select; nothing else is touched):
 
@@ -36,7 +39,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import bson
@@ -61,11 +64,19 @@ STAGING_PREFIX = engines.RESTORE_STAGING_PREFIX
 
 
 class Restored(dict):
-    """The count inserted per collection, and ``warnings``: what the engine did not take."""
+    """The records per collection that now hold the dump's, ``warnings``: what the engine
+    did not take, and ``kept``: the collections among them left as they were (already the
+    dump's: nothing was loaded there), with their counts."""
 
-    def __init__(self, counts: dict[str, int] | None = None, warnings: list[str] | None = None):
+    def __init__(self, counts: dict[str, int] | None = None, warnings: list[str] | None = None,
+                 kept: Mapping[str, int] | None = None):
         super().__init__(counts or {})
         self.warnings = warnings or []
+        self.kept = dict(kept or {})
+
+    def loaded(self) -> int:
+        """The records inserted (the collections kept as they were aside)."""
+        return sum(count for name, count in self.items() if name not in self.kept)
 
 
 def restore_collections(
@@ -76,26 +87,33 @@ def restore_collections(
     progress: Progress | None = None,
     *,
     selects: dict[str, dict] | None = None,
+    kept: Mapping[str, int] | None = None,
 ) -> Restored:
-    """Put the dumped documents of ``names`` back; return the count inserted per collection
-    (a ``Restored``, whose ``warnings`` name what the engine refused).
+    """Put the dumped documents of ``names`` back; return the count per collection (a
+    ``Restored``, whose ``warnings`` name what the engine refused).
 
     ``queries is None`` restores the whole database (see the module's description);
     otherwise, per collection, the documents matching its query are replaced, in the
     order of ``names`` (a collection linked through another after it: ``linking``). With
     ``selects`` the dump may hold more (a site backup restoring one project): only the
-    documents its queries match (``docfilter``) are loaded.
+    documents its queries match (``docfilter``) are loaded. ``kept`` (whole database
+    only): the collections of ``names`` the caller has proven to hold the dump already,
+    byte for byte, with its options and indexes, and their counts: they are left as they
+    are (``matching.proven_unchanged``), neither loaded nor swapped nor dropped.
     """
     _check_restorable(bson_dir, names, queries, selects)
     names = [name for name in names if not is_control_collection(name)]  # never ours, whatever a dump holds
     fencing.check("replacement of the records")
     if queries is not None:
         return _restore_project(database, bson_dir, names, queries, progress, selects)
-    restored = Restored()
+    restored = Restored(kept={name: count for name, count in (kept or {}).items() if name in names})
     if not engines.is_embedded(database):
         capabilities.put_back_aside(database)
     for name in names:
-        _report(progress, "loading", sum(restored.values()), None)
+        if name in restored.kept:
+            restored[name] = restored.kept[name]
+            continue
+        _report(progress, "loading", restored.loaded(), None)
         metadata = _metadata(bson_dir, name)
         if engines.is_embedded(database):
             restored.warnings += _not_kept_by_embedded(name, metadata)
@@ -106,7 +124,7 @@ def restore_collections(
     for stale in sorted(set(engines.list_collections(database)) - set(names)):
         mutations.drop_collection(database, stale)
     drop_staging_collections(database)
-    _report(progress, "loading", sum(restored.values()), sum(restored.values()))
+    _report(progress, "loading", restored.loaded(), restored.loaded())
     return restored
 
 
