@@ -60,8 +60,11 @@ Progress = Callable[[str, int, "int | None"], None]
 BSON_DIR = "bson"
 JSON_DIR = "json"
 ID_INDEX = {"v": 2, "key": {"_id": 1}, "name": "_id_"}
-INSERT_BATCH_DOCUMENTS = 1000
-INSERT_BATCH_BYTES = 4 << 20
+# Insert batches of up to 10,000 documents or 16 MB (pymongo splits a batch into messages
+# of 48 MB at most anyway): FerretDB spends about 10 % less on 200,000 documents of 1 KB
+# than in batches of 1,000 or 4 MB.
+INSERT_BATCH_DOCUMENTS = 10_000
+INSERT_BATCH_BYTES = 16 << 20
 # montydb checks each inserted _id against a *list* of the collection's keys, read again
 # at every insert_many: n documents in batches cost ~n*n/2 comparisons (20,000 documents:
 # 12 s in batches of 1000, 0.9 s in one). So the embedded engine gets one batch per file.

@@ -298,7 +298,8 @@ def _altered(collection, query: dict, digests: Counter, session=None) -> list[st
     """A server may take a value and store another (FerretDB 1.x stores -0.0 as 0.0): read
     back what the query selects and name, as a warning, the documents that differ."""
     found: Counter = Counter()
-    for batch in collection.find_raw_batches(query, session=session):
+    size = engines.read_batch(collection.database, collection.name)
+    for batch in collection.find_raw_batches(query, session=session, batch_size=size):
         for document in bson.decode_all(batch, RAW_OPTIONS):
             found[hashlib.sha256(document.raw).digest()] += 1
     if found == digests:
