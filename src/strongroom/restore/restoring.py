@@ -16,7 +16,9 @@ before it begins:
    before the restore accepted (``Plan``: for a whole restore the caller passes the
    file list it checked, ``checkedlist``; a list above 32 MB is read and checked again). Nothing live has changed yet: a
    damaged object, a full disk or any other failure here only removes the new tree.
-3. ``records``: the scope's records are replaced by the backup's (``dbrestore``).
+3. ``records``: the scope's records are replaced by the backup's (``dbrestore``); for the
+   site, but for the collections the pre-restore backup proved to hold the backup's
+   already (``matching.proven_unchanged``), which are left as they are.
 4. ``swap``: two renames put the new tree in place of the live one, which is kept
    whole beside it (``.<name>.old-<id>``) until the next step; what others wrote into
    the live folder since the pre-restore backup read it is moved aside (``rescue``).
