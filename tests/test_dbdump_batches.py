@@ -1,12 +1,14 @@
 """How a dump reads a server: batches sized by bytes, one batch read ahead on a thread, and
 a batch too large for a message (FerretDB 1.x packs one past it) read again one document
-a batch rather than failing."""
+a batch rather than failing; and how a load reads back what it inserted, in step with
+the dump."""
 
 import threading
 
+import bson
 import pytest
 
-from strongroom.db import dbdump, engines
+from strongroom.db import dbdump, dbrestore, engines
 
 
 @pytest.fixture
@@ -82,3 +84,26 @@ def test_a_caller_that_stops_early_stops_and_closes_the_reading():
 
     assert closed.is_set() and len(read) <= 5  # at most the batches that could wait, not all
     assert not [t for t in threading.enumerate() if t.name == "strongroom-dump-reader"]
+
+
+def _dump_file(tmp_path, documents: list[dict]):
+    path = tmp_path / "some.bson"
+    path.write_bytes(b"".join(bson.encode(document) for document in documents))
+    return path
+
+
+def test_the_read_back_finds_nothing_altered_in_records_stored_in_another_order(mongo_database, tmp_path):
+    documents = [{"_id": n, "text": f"record {n}"} for n in range(50)]
+    mongo_database.some.insert_many(list(reversed(documents)))
+
+    assert dbrestore._altered(mongo_database.some, {}, _dump_file(tmp_path, documents)) == []
+
+
+def test_the_read_back_counts_the_records_the_server_holds_otherwise(mongo_database, tmp_path):
+    documents = [{"_id": n, "text": f"record {n}"} for n in range(50)]
+    mongo_database.some.insert_many([*documents[:10], {"_id": 10, "text": "other"}, *documents[11:]])
+
+    warnings = dbrestore._altered(mongo_database.some, {}, _dump_file(tmp_path, documents))
+
+    assert warnings == [("some: 1 document(s) stored by the server not exactly as backed up "
+                        "(it changed a value it accepted, such as -0.0 into 0.0)")]

@@ -39,11 +39,13 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from itertools import zip_longest
 from pathlib import Path
 
 import bson
 from bson import json_util
+from bson.raw_bson import RawBSONDocument
 
 from strongroom.db import capabilities, docfilter, engines
 from strongroom.db.dbdump import (
@@ -53,6 +55,7 @@ from strongroom.db.dbdump import (
     READ_OPTIONS,
     UNBATCHED,
     check_collection_name,
+    read_ahead,
 )
 from strongroom.errors import BadInput, CorruptBackup, ServerRefused
 from strongroom.fs import mutations
@@ -159,9 +162,8 @@ def _load_and_swap(database, bson_dir: Path, name: str, metadata: dict, warnings
     staging = STAGING_PREFIX + name
     mutations.drop_collection(database, staging)
     _create_with_options(database, staging, name, metadata.get("options") or {}, warnings)
-    digests: Counter = Counter()
-    count = _insert_documents(database[staging], bson_dir / f"{name}.bson", digests=digests)
-    warnings += _altered(database[staging], {}, digests)
+    count = _insert_documents(database[staging], bson_dir / f"{name}.bson")
+    warnings += _altered(database[staging], {}, bson_dir / f"{name}.bson")
     _create_indexes(database[staging], name, metadata, warnings)
     capabilities.rename_into_place(database, staging, name)
     return count
@@ -242,10 +244,8 @@ def _restore_project(database, bson_dir, names, queries, progress, selects: dict
             if engines.is_embedded(database):
                 inserted[name] = _insert_documents(database[name], bson_dir / f"{name}.bson", keep=keep)
                 continue
-            digests: Counter = Counter()
-            inserted[name] = _insert_documents(database[name], bson_dir / f"{name}.bson", session,
-                                               digests=digests, keep=keep)
-            inserted.warnings += _altered(database[name], queries[name], digests, session)
+            inserted[name] = _insert_documents(database[name], bson_dir / f"{name}.bson", session, keep=keep)
+            inserted.warnings += _altered(database[name], queries[name], bson_dir / f"{name}.bson", keep, session)
         return inserted
 
     if engines.is_embedded(database) or not capabilities.transactions(database):
@@ -271,40 +271,65 @@ def _check_restorable(bson_dir: Path, names: list[str], queries: dict[str, dict]
 
 
 def _insert_documents(collection, bson_path: Path, session=None, limits: tuple | None = None,
-                      digests: Counter | None = None, keep: Callable | None = None) -> int:
+                      keep: Callable | None = None) -> int:
     """Insert the file's documents unchanged, in batches of bounded count and size
-    (one batch on the embedded engine: see ``dbdump.UNBATCHED``); count each document's
-    SHA-256 into ``digests`` if given. With ``keep``, only the documents it accepts."""
+    (one batch on the embedded engine: see ``dbdump.UNBATCHED``). With ``keep``, only
+    the documents it accepts."""
     if limits is None:
         embedded = engines.is_embedded(collection.database)
         limits = UNBATCHED if embedded else (INSERT_BATCH_DOCUMENTS, INSERT_BATCH_BYTES)
     max_documents, max_bytes = limits
     inserted, batch, size = 0, [], 0
-    with open(bson_path, "rb") as fh:
-        for document in bson.decode_file_iter(fh, RAW_OPTIONS):
-            if keep is not None and not keep(document):
-                continue
-            batch.append(document)
-            size += len(document.raw)
-            if digests is not None:
-                digests[hashlib.sha256(document.raw).digest()] += 1
-            if len(batch) >= max_documents or size >= max_bytes:
-                inserted += _insert_batch(collection, batch, session)
-                batch, size = [], 0
+    for document in _dumped(bson_path, keep):
+        batch.append(document)
+        size += len(document.raw)
+        if len(batch) >= max_documents or size >= max_bytes:
+            inserted += _insert_batch(collection, batch, session)
+            batch, size = [], 0
     return inserted + _insert_batch(collection, batch, session)
 
 
-def _altered(collection, query: dict, digests: Counter, session=None) -> list[str]:
+def _dumped(bson_path: Path, keep: Callable | None = None) -> Iterator[RawBSONDocument]:
+    """The dump's documents (those ``keep`` accepts), raw, one at a time."""
+    with open(bson_path, "rb") as fh:
+        for document in bson.decode_file_iter(fh, RAW_OPTIONS):
+            if keep is None or keep(document):
+                yield document
+
+
+def _altered(collection, query: dict, bson_path: Path, keep: Callable | None = None, session=None) -> list[str]:
     """A server may take a value and store another (FerretDB 1.x stores -0.0 as 0.0): read
-    back what the query selects and name, as a warning, the documents that differ."""
-    found: Counter = Counter()
+    back what the query selects and name, as a warning, the documents that differ from
+    the dump's (those ``keep`` accepts).
+
+    Read in step with the dump (a thread reads the server's next batch meanwhile, outside
+    a transaction), byte for byte, holding nothing: after an insert the server's order
+    is the dump's. Only where the two part is each side counted by SHA-256, in a second
+    read of both, so documents in another order are no difference and the altered ones
+    are counted."""
     size = engines.read_batch(collection.database, collection.name)
-    for batch in collection.find_raw_batches(query, session=session, batch_size=size):
-        for document in bson.decode_all(batch, RAW_OPTIONS):
-            found[hashlib.sha256(document.raw).digest()] += 1
-    if found == digests:
+
+    def live() -> Iterator[bytes]:
+        batches = collection.find_raw_batches(query, session=session, batch_size=size)
+        for batch in batches if session is not None else read_ahead(iter(batches)):
+            for document in bson.decode_all(batch, RAW_OPTIONS):
+                yield document.raw
+
+    def stored() -> Iterator[bytes]:
+        return (document.raw for document in _dumped(bson_path, keep))
+
+    mine, theirs = stored(), live()
+    try:
+        if all(a == b for a, b in zip_longest(mine, theirs)):
+            return []
+    finally:
+        mine.close()
+        theirs.close()
+    found = Counter(hashlib.sha256(raw).digest() for raw in live())
+    expected = Counter(hashlib.sha256(raw).digest() for raw in stored())
+    if found == expected:
         return []
-    missing = sum((digests - found).values())
+    missing = sum((expected - found).values())
     return [(f"{_live_name(collection)}: {missing} document(s) stored by the server not exactly as backed up "
              "(it changed a value it accepted, such as -0.0 into 0.0)")]
 
