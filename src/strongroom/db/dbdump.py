@@ -229,15 +229,25 @@ def _dump_documents(batches: Iterable[bytes], bson_path: Path, json_path: Path) 
             mutations.write(bson_file, batch)
             digest.update(batch)
             size += len(batch)
-            documents = bson.decode_all(batch, READ_OPTIONS)
-            count += len(documents)
-            lines = "".join(canonical_json(document) + "\n" for document in documents).encode()
+            lines = [canonical_json(document) + "\n" for document in _decoded(batch)]
+            count += len(lines)
+            lines = "".join(lines).encode()
             json_digest.update(lines)
             mutations.write(json_file, lines)
         _sync(bson_file)
         _sync(json_file)
     return {"count": count, "bytes": size, "sha256": digest.hexdigest(), "json_sha256": json_digest.hexdigest(),
             "json": JSON_MODE}
+
+
+def _decoded(batch: bytes) -> Iterator[dict]:
+    """The documents of a batch of concatenated BSON, decoded one at a time (a batch of
+    4 MB decoded at once is some 30 MB of Python objects)."""
+    view, offset = memoryview(batch), 0
+    while offset < len(view):
+        end = offset + int.from_bytes(view[offset:offset + 4], "little")
+        yield bson.decode(view[offset:end], READ_OPTIONS)  # a length that lies: InvalidBSON
+        offset = end
 
 
 def canonical_json(document: dict) -> str:
