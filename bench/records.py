@@ -30,6 +30,15 @@ alternating) on the same site and the same backup:
   (with the project's id in hex); and one read of the project's editions by their
   ``projectId`` (no build): what finding them costs the server. ``--project-only`` runs
   these rows alone.
+- the dump and the load (``measure_load``): ``strongroom backup`` (the site's files
+  unchanged: mostly the records' dump) and a site restore after one ``edition`` record
+  changed (every record loaded again), each with its peak resident memory; and, once a
+  run, the anchors: ``mongodump --db`` and ``mongorestore --drop`` of that dump, when
+  ``mongodump``/``mongorestore`` are on ``PATH`` or in ``STRONGROOM_MONGO_TOOLS`` (else
+  the row says why it is skipped), and the pymongo-only anchor on every machine: a plain
+  ``find()`` of every collection written to ``.bson`` files and an ``insert_many`` of
+  them into a database of its own. Ratios against the anchors close the report.
+  ``--rows load`` runs these and the two restores above, not the "already?" probes.
 
 Warm cache (the database's files stay in memory; one untimed read of every record first). Prints medians (min-max) per row and
 build, the load average before and after, and writes every run to DIR/records.json.
@@ -41,6 +50,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -66,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the data afterwards")
     parser.add_argument("--project-editions", type=int, default=50, help="editions of the restored project (50)")
     parser.add_argument("--project-only", action="store_true", help="only the project restore rows")
+    parser.add_argument("--rows", choices=("all", "load"), default="all",
+                        help="load: the restores, backups and anchors only, not the 'already?' probes")
     parser.add_argument("--probe", nargs=2, metavar=("DATA_DIR", "BACKUP"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.probe:
@@ -126,7 +138,7 @@ def measure(args, uri: str) -> dict:
             continue
         for build in order:
             note = runs[build]
-            for change in CHANGES:
+            for change in CHANGES if args.rows == "all" else ():
                 undo = make_change(database, change)
                 answer = probe_in(builds[build], site, backup)
                 undo()
@@ -137,7 +149,9 @@ def measure(args, uri: str) -> dict:
             note.setdefault("restore, unchanged", []).append(restore(site, backup, builds[build], expect_new=0))
             undo = make_change(database, "project changed")
             note.setdefault("restore, project changed", []).append(restore(site, backup, builds[build], expect_new=1))
+            measure_load(note, database, site, backup, builds[build])
         runs.setdefault("find()", {}).setdefault("one read of every record", []).append(read_all(database))
+        measure_anchors(runs.setdefault("anchors", {}), database, uri, args.dir / "anchor")
     load.append(os.getloadavg())
     counts = {name: database[name].estimated_document_count() for name in sorted(database.list_collection_names())
               if not name.startswith(("strongroom", "system."))}
@@ -291,6 +305,114 @@ def restore(site: Path, backup: str, command: str, expect_new: int) -> float:
     return seconds
 
 
+def measure_load(note: dict, database, site: Path, backup: str, command: str) -> None:
+    """The dump and the load of one build: a site backup, and a restore after one
+    ``edition`` record changed (the whole collection loaded again), with the peak resident
+    memory of each process (MB)."""
+    seconds, peak = timed_with_peak(command, "--data-dir", site, "backup")
+    note.setdefault("backup, site", []).append(seconds)
+    note.setdefault("peak MB, backup", []).append(peak)
+    make_change(database, "edition changed half-way")
+    before = len(json.loads(w.strongroom(site, "list", "--json")))
+    seconds, peak = timed_with_peak(command, "--data-dir", site, "restore", backup, "--yes")
+    if len(json.loads(w.strongroom(site, "list", "--json"))) != before + 1:
+        raise RuntimeError(f"{command}: the restore after an edition changed made no pre-restore backup")
+    note.setdefault("restore, edition changed", []).append(seconds)
+    note.setdefault("peak MB, restore edition changed", []).append(peak)
+
+
+# Peak memory through a small launcher: a child forked from this process would count this
+# process's own memory at the fork as its peak (Linux keeps the high-water mark of the
+# memory an exec replaces); the launcher's children start from its few MB.
+PEAK = ("import resource, subprocess, sys\n"
+        "subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL)\n"
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+
+
+def timed_with_peak(*args: str | Path) -> tuple[float, float]:
+    """Wall seconds of the command and the ``sync`` after it (as ``workloads.timed``; the
+    launcher's start, some 30 ms, included) and its peak resident memory in MB."""
+    w.settle()
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", PEAK, *map(str, args)], capture_output=True, text=True,
+                          check=False)
+    os.sync()
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(map(str, args))} failed: {done.stderr.strip()[-500:]}")
+    return seconds, int(done.stdout.split()[-1]) * 1024 / 1e6
+
+
+def mongo_tools() -> tuple[dict[str, str], str]:
+    """``mongodump`` and ``mongorestore`` from ``STRONGROOM_MONGO_TOOLS`` or ``PATH``, or
+    none and why."""
+    folder = os.environ.get("STRONGROOM_MONGO_TOOLS")
+    found = {}
+    for name in ("mongodump", "mongorestore"):
+        path = Path(folder) / name if folder else None
+        found[name] = str(path) if path and os.access(path, os.X_OK) else shutil.which(name)
+    missing = [name for name, path in found.items() if not path]
+    return ({}, f"{' and '.join(missing)} not found (on PATH or in STRONGROOM_MONGO_TOOLS)") if missing else (found, "")
+
+
+def measure_anchors(note: dict, database, uri: str, folder: Path) -> None:
+    """Once a run: ``mongodump --db`` of the site's database and ``mongorestore --drop`` of
+    that dump (Strongroom's control collections left out of both), with their peak memory;
+    and the pymongo-only anchor, a plain ``find()`` dump and an ``insert_many`` load."""
+    tools, why = mongo_tools()
+    server = uri.rsplit("/", 1)[0] + "/"
+    if tools:
+        w.remove(folder)
+        for row, args in (("mongodump --db", (tools["mongodump"], f"--uri={server}", f"--db={DATABASE}",
+                                              f"--out={folder}", "--excludeCollectionsWithPrefix=strongroom")),
+                          ("mongorestore --drop", (tools["mongorestore"], f"--uri={server}", "--drop",
+                                                   f"--nsInclude={DATABASE}.*", folder))):
+            seconds, peak = timed_with_peak(*args, "--quiet")
+            note.setdefault(row, []).append(seconds)
+            note.setdefault(f"peak MB, {row.split()[0]}", []).append(peak)
+    else:
+        note["skipped: mongodump, mongorestore"] = why
+    dumped, loaded = pymongo_anchor(database, folder / "pymongo")
+    note.setdefault("pymongo find() dump", []).append(dumped)
+    note.setdefault("pymongo insert_many load", []).append(loaded)
+
+
+def pymongo_anchor(database, folder: Path) -> tuple[float, float]:
+    """Seconds of a plain dump (``find_raw_batches`` of each collection into a ``.bson``
+    file, synced) and of a plain load of those files (``insert_many`` of their raw
+    documents in batches of 1,000) into a database of its own, dropped first."""
+    import bson
+    from bson.raw_bson import RawBSONDocument
+
+    w.remove(folder)
+    folder.mkdir(parents=True)
+    names = [name for name in database.list_collection_names() if not name.startswith(("strongroom", "system."))]
+    started = time.perf_counter()
+    for name in names:
+        with open(folder / f"{name}.bson", "wb") as out:
+            out.writelines(database[name].find_raw_batches({}))
+            out.flush()
+            os.fsync(out.fileno())
+    dumped = time.perf_counter() - started
+    target = database.client[f"{DATABASE}_anchor"]
+    database.client.drop_database(target.name)
+    options = bson.CodecOptions(document_class=RawBSONDocument)
+    started = time.perf_counter()
+    for name in names:
+        with open(folder / f"{name}.bson", "rb") as source:
+            batch = []
+            for document in bson.decode_file_iter(source, options):
+                batch.append(document)
+                if len(batch) == 1000:
+                    target[name].insert_many(batch, ordered=True)
+                    batch = []
+            if batch:
+                target[name].insert_many(batch, ordered=True)
+    loaded = time.perf_counter() - started
+    database.client.drop_database(target.name)
+    return dumped, loaded
+
+
 def read_all(database) -> float:
     started = time.perf_counter()
     for name in database.list_collection_names():
@@ -309,12 +431,41 @@ def print_report(result: dict) -> None:
         cells = []
         for build in builds:
             values = result["times"][build].get(row)
+            if isinstance(values, str):  # a row skipped, and why
+                cells.append(values)
+                continue
             cells.append(f"{statistics.median(values):8.2f} ({min(values):.2f}-{max(values):.2f})" if values else "")
         print(f"{row:44}" + "".join(f"{cell:>24}" for cell in cells))
+    print_ratios(result)
+
+
+RATIOS = (("restore, project changed", ("mongorestore --drop",)),
+          ("restore, project changed", ("mongodump --db", "mongorestore --drop")),
+          ("restore, edition changed", ("mongorestore --drop",)),
+          ("restore, edition changed", ("mongodump --db", "mongorestore --drop")),
+          ("backup, site", ("mongodump --db",)),
+          ("restore, project changed", ("pymongo insert_many load",)),
+          ("restore, edition changed", ("pymongo find() dump", "pymongo insert_many load")),
+          ("backup, site", ("pymongo find() dump",)))
+
+
+def print_ratios(result: dict) -> None:
+    """Each build's median against the anchors' medians (a sum where two are named)."""
+    anchors = result["times"].get("anchors", {})
+    builds = [build for build in result["times"] if build not in ("anchors", "find()")]
+    for row, against in RATIOS:
+        if not all(isinstance(anchors.get(name), list) for name in against):
+            continue
+        anchor = sum(statistics.median(anchors[name]) for name in against)
+        cells = [f"{build} {statistics.median(result['times'][build][row]) / anchor:.2f}"
+                 for build in builds if result["times"][build].get(row)]
+        if cells:
+            print(f"{row} / ({' + '.join(against)}): " + ", ".join(cells))
 
 
 def _row_order(row: str) -> tuple:
-    return (row.startswith("project"), row.startswith("restore"), row.startswith("one read"), row)
+    return (row.startswith("project"), row.startswith(("restore", "backup")), row.startswith("peak"),
+            row.startswith("one read"), row)
 
 
 if __name__ == "__main__":

@@ -584,11 +584,11 @@ def test_a_snapshot_the_server_lost_midway_is_read_again_without_it(engine_datab
     def a_snapshot(database, wanted=True):
         yield snapshot
 
-    def raw_documents(database, name, query, session=None):
+    def raw_documents(database, name, query, session=None, batch=None):
         reads.append((name, session is snapshot))
         if session is snapshot and name == "edition":
             raise OperationFailure("Read timestamp is older than the oldest available timestamp", code=239)
-        return plain_reads(database, name, query, None)
+        return plain_reads(database, name, query, None, batch)
 
     monkeypatch.setattr(engines, "snapshot_session", a_snapshot)
     monkeypatch.setattr(engines, "raw_documents", raw_documents)

@@ -368,7 +368,8 @@ class Strongroom:
         When the scope already is exactly the backup's state (``matching``), nothing is
         changed and no pre-restore backup is made: ``unchanged`` is true and
         ``pre_restore`` None. Returns ``{"restored", "pre_restore", "unchanged", "files",
-        "copied", "kept", "hardlinked", "bytes_copied", "records", "rescued": {"count", "bytes", "place", "paths"}}``
+        "copied", "kept", "hardlinked", "bytes_copied", "records", "records_kept", "rescued": {"count", "bytes",
+        "place", "paths"}}`` (``records_kept``: the collections left as they were, already the backup's)
         (``rescued``: what others wrote into the live folder meanwhile, moved to
         ``place``); raises ``RestoreFailed`` (after rolling back) if it fails part-way,
         ``LinkedFolder`` before any change if the scope's folder or a parent is a link.

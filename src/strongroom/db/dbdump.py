@@ -38,6 +38,8 @@ import hashlib
 import json
 import logging
 import os
+import queue
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from uuid import UUID
@@ -58,8 +60,11 @@ Progress = Callable[[str, int, "int | None"], None]
 BSON_DIR = "bson"
 JSON_DIR = "json"
 ID_INDEX = {"v": 2, "key": {"_id": 1}, "name": "_id_"}
-INSERT_BATCH_DOCUMENTS = 1000
-INSERT_BATCH_BYTES = 4 << 20
+# Insert batches of up to 10,000 documents or 16 MB (pymongo splits a batch into messages
+# of 48 MB at most anyway): FerretDB spends about 10 % less on 200,000 documents of 1 KB
+# than in batches of 1,000 or 4 MB.
+INSERT_BATCH_DOCUMENTS = 10_000
+INSERT_BATCH_BYTES = 16 << 20
 # montydb checks each inserted _id against a *list* of the collection's keys, read again
 # at every insert_many: n documents in batches cost ~n*n/2 comparisons (20,000 documents:
 # 12 s in batches of 1000, 0.9 s in one). So the embedded engine gets one batch per file.
@@ -74,6 +79,7 @@ RAW_OPTIONS = CodecOptions(document_class=RawBSONDocument, datetime_conversion=D
 
 
 
+READ_AHEAD = 2  # batches a dump's reader may hold ready (``read_ahead``), about 4 MB each from a server
 JSON_MODE = "canonical"  # what ``json/<coll>.json`` holds, recorded with each collection
 INT32 = range(-(2**31), 2**31)
 
@@ -99,6 +105,12 @@ def dump_collections(
         with engines.snapshot_session(database) as session:
             return _dump_in(database, db_dir, queries, progress, session)
     except Exception as exc:
+        if engines.reply_too_large(exc):
+            log.warning("the server sent a batch larger than a message may hold (%s): reading the dump again "
+                        "one document a batch", exc)
+            _empty(db_dir)
+            with engines.snapshot_session(database) as session:
+                return _dump_in(database, db_dir, queries, progress, session, engines.ONE_BY_ONE)
         if not engines.snapshot_lost(exc):
             raise
         log.warning("the server could not keep one moment for the whole dump (%s): reading it again "
@@ -108,13 +120,66 @@ def dump_collections(
 
 
 def _dump_in(database, db_dir: Path, queries: Mapping[str, dict | Callable[[], dict]],
-             progress: Progress | None, session) -> dict[str, dict]:
+             progress: Progress | None, session, batch: int | None = None) -> dict[str, dict]:
+    ahead = (lambda batches: batches) if engines.is_embedded(database) else read_ahead  # one SQLite read there
     collections = (
-        (name, engines.raw_documents(database, name, query() if callable(query) else query, session),
+        (name, ahead(engines.raw_documents(database, name, query() if callable(query) else query, session, batch)),
          lambda name=name: collection_metadata(database, name))
         for name, query in queries.items()
     )
     return write_collections(db_dir, collections, len(queries), progress)
+
+
+def read_ahead(batches: Iterator[bytes], depth: int = READ_AHEAD) -> Iterator[bytes]:
+    """``batches``, read by a thread of their own up to ``depth`` batches ahead of the
+    caller: the server prepares and sends the next batch (the thread waits on the socket,
+    without the GIL) while the caller writes, hashes and encodes this one. Nothing is read
+    before the caller asks for the first batch (a linked collection's query is only made
+    once the collections before it are written), and no more than ``depth`` batches wait
+    in memory. An error of the reading is raised here, in the caller; the caller stopping
+    early stops and closes the reading."""
+    waiting: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def feed() -> None:
+        try:
+            for batch in batches:
+                waiting.put(batch)
+                if stop.is_set():
+                    return
+            waiting.put(_END)
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller, raised there
+            waiting.put(_Failed(exc))
+        finally:
+            close = getattr(batches, "close", None)
+            close and close()
+
+    reader = threading.Thread(target=feed, name="strongroom-dump-reader", daemon=True)
+    reader.start()
+    try:
+        while True:
+            item = waiting.get()
+            if item is _END:
+                return
+            if isinstance(item, _Failed):
+                raise item.exc
+            yield item
+    finally:
+        stop.set()
+        while reader.is_alive():  # make room for the one batch it may still be putting
+            try:
+                waiting.get(timeout=0.05)
+            except queue.Empty:
+                pass
+        reader.join()
+
+
+class _Failed:
+    def __init__(self, exc: BaseException):
+        self.exc = exc
+
+
+_END = object()
 
 
 def _empty(db_dir: Path) -> None:
@@ -164,15 +229,25 @@ def _dump_documents(batches: Iterable[bytes], bson_path: Path, json_path: Path) 
             mutations.write(bson_file, batch)
             digest.update(batch)
             size += len(batch)
-            documents = bson.decode_all(batch, READ_OPTIONS)
-            count += len(documents)
-            lines = "".join(canonical_json(document) + "\n" for document in documents).encode()
+            lines = [canonical_json(document) + "\n" for document in _decoded(batch)]
+            count += len(lines)
+            lines = "".join(lines).encode()
             json_digest.update(lines)
             mutations.write(json_file, lines)
         _sync(bson_file)
         _sync(json_file)
     return {"count": count, "bytes": size, "sha256": digest.hexdigest(), "json_sha256": json_digest.hexdigest(),
             "json": JSON_MODE}
+
+
+def _decoded(batch: bytes) -> Iterator[dict]:
+    """The documents of a batch of concatenated BSON, decoded one at a time (a batch of
+    4 MB decoded at once is some 30 MB of Python objects)."""
+    view, offset = memoryview(batch), 0
+    while offset < len(view):
+        end = offset + int.from_bytes(view[offset:offset + 4], "little")
+        yield bson.decode(view[offset:end], READ_OPTIONS)  # a length that lies: InvalidBSON
+        offset = end
 
 
 def canonical_json(document: dict) -> str:

@@ -10,6 +10,9 @@ Site restore (every collection; the database ends up holding exactly the dump):
   dump lacks are dropped last.
 - Embedded (montydb): it cannot rename collections, so each collection is dropped and
   reloaded; the restore journal and its rollback carry the guarantee there.
+- Either engine: a collection the caller has proven to hold the dump already (``kept``:
+  the restore's pre-restore dump of it has the very bytes, options and indexes:
+  ``matching.proven_unchanged``) is left as it is, not loaded again.
 
 Project restore (only the records the queries select; nothing else is touched):
 
@@ -44,7 +47,8 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from itertools import zip_longest
 from pathlib import Path
 
 import bson
@@ -59,6 +63,7 @@ from strongroom.db.dbdump import (
     READ_OPTIONS,
     UNBATCHED,
     check_collection_name,
+    read_ahead,
 )
 from strongroom.errors import BadInput, CorruptBackup, ServerRefused
 from strongroom.fs import mutations
@@ -70,11 +75,19 @@ STAGING_PREFIX = engines.RESTORE_STAGING_PREFIX
 
 
 class Restored(dict):
-    """The count inserted per collection, and ``warnings``: what the engine did not take."""
+    """The records per collection that now hold the dump's, ``warnings``: what the engine
+    did not take, and ``kept``: the collections among them left as they were (already the
+    dump's: nothing was loaded there), with their counts."""
 
-    def __init__(self, counts: dict[str, int] | None = None, warnings: list[str] | None = None):
+    def __init__(self, counts: dict[str, int] | None = None, warnings: list[str] | None = None,
+                 kept: Mapping[str, int] | None = None):
         super().__init__(counts or {})
         self.warnings = warnings or []
+        self.kept = dict(kept or {})
+
+    def loaded(self) -> int:
+        """The records inserted (the collections kept as they were aside)."""
+        return sum(count for name, count in self.items() if name not in self.kept)
 
 
 def restore_collections(
@@ -86,9 +99,10 @@ def restore_collections(
     *,
     selects: dict[str, dict] | None = None,
     saved: dict[str, Path] | None = None,
+    kept: Mapping[str, int] | None = None,
 ) -> Restored:
-    """Put the dumped documents of ``names`` back; return the count inserted per collection
-    (a ``Restored``, whose ``warnings`` name what the engine refused).
+    """Put the dumped documents of ``names`` back; return the count per collection (a
+    ``Restored``, whose ``warnings`` name what the engine refused).
 
     ``queries is None`` restores the whole database (see the module's description);
     otherwise, per collection, the documents matching its query are replaced, in the
@@ -98,17 +112,24 @@ def restore_collections(
     a ``.bson`` file holding the records its query selects as they are now (the restore's
     pre-restore backup, made moments before while the host app's writes were held): on a
     server the replacement takes the live records from it instead of reading them again.
+    ``kept`` (whole database
+    only): the collections of ``names`` the caller has proven to hold the dump already,
+    byte for byte, with its options and indexes, and their counts: they are left as they
+    are (``matching.proven_unchanged``), neither loaded nor swapped nor dropped.
     """
     _check_restorable(bson_dir, names, queries, selects)
     names = [name for name in names if not is_control_collection(name)]  # never ours, whatever a dump holds
     fencing.check("replacement of the records")
     if queries is not None:
         return _restore_project(database, bson_dir, names, queries, progress, selects, saved or {})
-    restored = Restored()
+    restored = Restored(kept={name: count for name, count in (kept or {}).items() if name in names})
     if not engines.is_embedded(database):
         capabilities.put_back_aside(database)
     for name in names:
-        _report(progress, "loading", sum(restored.values()), None)
+        if name in restored.kept:
+            restored[name] = restored.kept[name]
+            continue
+        _report(progress, "loading", restored.loaded(), None)
         metadata = _metadata(bson_dir, name)
         if engines.is_embedded(database):
             restored.warnings += _not_kept_by_embedded(name, metadata)
@@ -119,7 +140,7 @@ def restore_collections(
     for stale in sorted(set(engines.list_collections(database)) - set(names)):
         mutations.drop_collection(database, stale)
     drop_staging_collections(database)
-    _report(progress, "loading", sum(restored.values()), sum(restored.values()))
+    _report(progress, "loading", restored.loaded(), restored.loaded())
     return restored
 
 
@@ -154,9 +175,8 @@ def _load_and_swap(database, bson_dir: Path, name: str, metadata: dict, warnings
     staging = STAGING_PREFIX + name
     mutations.drop_collection(database, staging)
     _create_with_options(database, staging, name, metadata.get("options") or {}, warnings)
-    digests: Counter = Counter()
-    count = _insert_documents(database[staging], bson_dir / f"{name}.bson", digests=digests)
-    warnings += _altered(database[staging], {}, digests)
+    count = _insert_documents(database[staging], bson_dir / f"{name}.bson")
+    warnings += _altered(database[staging], {}, bson_dir / f"{name}.bson")
     _create_indexes(database[staging], name, metadata, warnings)
     capabilities.rename_into_place(database, staging, name)
     return count
@@ -258,7 +278,7 @@ def _stored(collection, query: dict, session, saved: Path | None) -> Iterator:
     """The records ``query`` selects, as raw documents: from ``saved`` if given (and there),
     else read from the server."""
     if saved is not None and saved.is_file():
-        return _dump_documents(saved, None)
+        return _dumped(saved, None)
     return (document for batch in collection.find_raw_batches(query, session=session)
             for document in bson.decode_all(batch, RAW_OPTIONS))
 
@@ -268,7 +288,7 @@ def _replace_difference(collection, bson_path: Path, stored: Iterable, keep: Cal
     """Server: make the ``stored`` records (those the query selects) the dump's (those
     ``keep`` accepts), writing only what differs (see the module's description); the count
     of the dump's records, as a load of them all would give. What was inserted is read back
-    (``_altered``)."""
+    (``_altered_written``)."""
     live: dict[bytes, tuple[object, bytes]] = {}  # _id key -> (_id, SHA-256 of the stored bytes)
     for document in stored:
         live[_id_key(document)] = (document["_id"], hashlib.sha256(document.raw).digest())
@@ -285,7 +305,7 @@ def _replace_difference(collection, bson_path: Path, stored: Iterable, keep: Cal
     _insert_documents(collection, bson_path, session, digests=digests,
                       at=[offset for key, offset in selected if key not in kept])
     written = [value for key, (value, _) in wanted.items() if key not in kept]
-    warnings += _altered(collection, None, digests, session, ids=written)
+    warnings += _altered_written(collection, written, digests, session)
     return len(selected)
 
 
@@ -304,13 +324,6 @@ def _read_at(fh, offsets: list[int]) -> Iterator:
         fh.seek(offset)
         header = fh.read(4)
         yield RawBSONDocument(header + fh.read(int.from_bytes(header, "little") - 4), RAW_OPTIONS)
-
-
-def _dump_documents(bson_path: Path, keep: Callable | None):
-    with open(bson_path, "rb") as fh:
-        for document in bson.decode_file_iter(fh, RAW_OPTIONS):
-            if keep is None or keep(document):
-                yield document
 
 
 def _id_key(document) -> bytes:
@@ -342,34 +355,73 @@ def _insert_documents(collection, bson_path: Path, session=None, limits: tuple |
         limits = UNBATCHED if embedded else (INSERT_BATCH_DOCUMENTS, INSERT_BATCH_BYTES)
     max_documents, max_bytes = limits
     inserted, batch, size = 0, [], 0
-    with open(bson_path, "rb") as fh:
-        documents = bson.decode_file_iter(fh, RAW_OPTIONS) if at is None else _read_at(fh, at)
-        for document in documents:
-            if keep is not None and not keep(document):
-                continue
-            batch.append(document)
-            size += len(document.raw)
-            if digests is not None:
-                digests[hashlib.sha256(document.raw).digest()] += 1
-            if len(batch) >= max_documents or size >= max_bytes:
-                inserted += _insert_batch(collection, batch, session)
-                batch, size = [], 0
+    for document in _dumped(bson_path, keep, at):
+        batch.append(document)
+        size += len(document.raw)
+        if digests is not None:
+            digests[hashlib.sha256(document.raw).digest()] += 1
+        if len(batch) >= max_documents or size >= max_bytes:
+            inserted += _insert_batch(collection, batch, session)
+            batch, size = [], 0
     return inserted + _insert_batch(collection, batch, session)
 
 
-def _altered(collection, query: dict | None, digests: Counter, session=None, ids: list | None = None) -> list[str]:
-    """A server may take a value and store another (FerretDB 1.x stores -0.0 as 0.0): read
-    back what the query selects (or the records of ``ids``) and name, as a warning, the
-    documents that differ."""
+def _dumped(bson_path: Path, keep: Callable | None = None, at: list[int] | None = None) -> Iterator[RawBSONDocument]:
+    """The dump's documents (those ``keep`` accepts; with ``at``, only those starting at
+    these offsets, in this order), raw, one at a time."""
+    with open(bson_path, "rb") as fh:
+        for document in bson.decode_file_iter(fh, RAW_OPTIONS) if at is None else _read_at(fh, at):
+            if keep is None or keep(document):
+                yield document
+
+
+def _altered_written(collection, ids: list, digests: Counter, session=None) -> list[str]:
+    """``_altered`` for the few records a project restore wrote: read back those of
+    ``ids`` and name, as a warning, the documents whose SHA-256 is not among ``digests``."""
     found: Counter = Counter()
-    batches = collection.find_raw_batches(query, session=session) if ids is None \
-        else byids.find_raw(collection, ids, session)
-    for batch in batches:
+    for batch in byids.find_raw(collection, ids, session):
         for document in bson.decode_all(batch, RAW_OPTIONS):
             found[hashlib.sha256(document.raw).digest()] += 1
-    if found == digests:
+    return _altered_warning(collection, digests, found)
+
+
+def _altered(collection, query: dict, bson_path: Path, keep: Callable | None = None, session=None) -> list[str]:
+    """A server may take a value and store another (FerretDB 1.x stores -0.0 as 0.0): read
+    back what the query selects and name, as a warning, the documents that differ from
+    the dump's (those ``keep`` accepts).
+
+    Read in step with the dump (a thread reads the server's next batch meanwhile, outside
+    a transaction), byte for byte, holding nothing: after an insert the server's order
+    is the dump's. Only where the two part is each side counted by SHA-256, in a second
+    read of both, so documents in another order are no difference and the altered ones
+    are counted."""
+    size = engines.read_batch(collection.database, collection.name)
+
+    def live() -> Iterator[bytes]:
+        batches = collection.find_raw_batches(query, session=session, batch_size=size)
+        for batch in batches if session is not None else read_ahead(iter(batches)):
+            for document in bson.decode_all(batch, RAW_OPTIONS):
+                yield document.raw
+
+    def stored() -> Iterator[bytes]:
+        return (document.raw for document in _dumped(bson_path, keep))
+
+    mine, theirs = stored(), live()
+    try:
+        if all(a == b for a, b in zip_longest(mine, theirs)):
+            return []
+    finally:
+        mine.close()
+        theirs.close()
+    found = Counter(hashlib.sha256(raw).digest() for raw in live())
+    expected = Counter(hashlib.sha256(raw).digest() for raw in stored())
+    return _altered_warning(collection, expected, found)
+
+
+def _altered_warning(collection, expected: Counter, found: Counter) -> list[str]:
+    if found == expected:
         return []
-    missing = sum((digests - found).values())
+    missing = sum((expected - found).values())
     return [(f"{_live_name(collection)}: {missing} document(s) stored by the server not exactly as backed up "
              "(it changed a value it accepted, such as -0.0 into 0.0)")]
 

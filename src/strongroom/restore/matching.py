@@ -250,10 +250,53 @@ def _meet(key: bytes, raw: bytes, mine: dict, theirs: dict) -> bool:
     return True
 
 
+def proven_unchanged(source: Source, pre_path: Path, pre: dict) -> dict[str, int]:
+    """The collections a whole site restore of ``source`` may leave as they are, with
+    their counts: those whose dump in ``pre``, the pre-restore backup this restore just
+    made, is the backup's byte for byte (the ``.bson``'s SHA-256, count and bytes) with
+    the same options and indexes (``uuid`` aside, as ``records_match`` compares them).
+    The live collection then already holds exactly the backup's documents, in the same
+    order: loading it again would change nothing.
+
+    Only when nothing could have written in between: ``pre`` was made with the host's
+    writes held (``write_hold``), every write under way drained before its dump and no
+    warning of any kind (a hold that expired, a write still going); after that, the
+    restore's journal refuses every write through the guarded host until it ends. A
+    backup made without a hold, a partial or filtered source, or any doubt: none."""
+    if source.bson_dir is None or source.filtered or source.more_files is not None:
+        return {}
+    if pre.get("timings", {}).get("hold") is None or pre.get("warnings"):
+        return {}
+    pre_dir = pre_path / "db" / "bson"
+    kept = {}
+    for name in source.collections:
+        mine, theirs = source.recorded.get(name, {}), pre.get("collections", {}).get(name)
+        if not theirs or any(mine.get(key) is None or mine.get(key) != theirs.get(key)
+                             for key in ("sha256", "count", "bytes")):
+            continue
+        same = mine.get("metadata_sha256") is not None and mine["metadata_sha256"] == theirs.get("metadata_sha256")
+        if not same and not _same_metadata_files(
+                source.bson_dir / f"{name}.metadata.json", pre_dir / f"{name}.metadata.json"):
+            continue
+        kept[name] = mine["count"]
+    return kept
+
+
+def _same_metadata_files(mine: Path, theirs: Path) -> bool:
+    try:
+        return _canonical(_read_metadata(mine)) == _canonical(_read_metadata(theirs))
+    except (OSError, ValueError):
+        return False
+
+
+def _read_metadata(path: Path) -> dict:
+    return json_util.loads(path.read_text(encoding="utf-8"))
+
+
 def _same_metadata(database, bson_dir: Path, name: str) -> bool:
     """The collection's options and indexes are the dump's (``uuid`` aside)."""
-    stored = json_util.loads((bson_dir / f"{name}.metadata.json").read_text(encoding="utf-8"))
-    return _canonical(stored) == _canonical(collection_metadata(database, name))
+    return _canonical(_read_metadata(bson_dir / f"{name}.metadata.json")) == _canonical(
+        collection_metadata(database, name))
 
 
 def _canonical(metadata: dict) -> str:

@@ -16,7 +16,9 @@ before it begins:
    before the restore accepted (``Plan``: for a whole restore the caller passes the
    file list it checked, ``checkedlist``; a list above 32 MB is read and checked again). Nothing live has changed yet: a
    damaged object, a full disk or any other failure here only removes the new tree.
-3. ``records``: the scope's records are replaced by the backup's (``dbrestore``).
+3. ``records``: the scope's records are replaced by the backup's (``dbrestore``); for the
+   site, but for the collections the pre-restore backup proved to hold the backup's
+   already (``matching.proven_unchanged``), which are left as they are.
 4. ``swap``: two renames put the new tree in place of the live one, which is kept
    whole beside it (``.<name>.old-<id>``) until the next step; what others wrote into
    the live folder since the pre-restore backup read it is moved aside (``rescue``).
@@ -61,7 +63,7 @@ from strongroom.fs.nofollow import check_no_links, open_below
 from strongroom.progress_model import marked, nested, past_no_return
 from strongroom.repo import fencing, liveindex
 from strongroom.repo.manifest import iter_entries
-from strongroom.restore import rebuild, rescue, sources
+from strongroom.restore import matching, rebuild, rescue, sources
 from strongroom.restore.recovering import CHANGED_STEPS, tree_paths, undo
 from strongroom.restore.recovering import quietly as _quietly
 from strongroom.restore.recovering import reason_of as _reason
@@ -130,10 +132,10 @@ def _restore_reserved(sr, scope: Scope, backup_id: str, by: str, make_pre_restor
     entry["pre_restore"] = pre["id"]
     rescuer = _rescuer(sr, scope, entry)
     try:
-        pre_path, pre_manifest = sr.store.open(scope, pre["id"])
-        source = plan(pre_path, pre_manifest)
+        saved = sr.store.open(scope, pre["id"])
+        source = plan(*saved)
         entry["records"] = source.bson_dir is not None
-        result = build_and_switch(sr, scope, source, entry, rescuer=rescuer, saved=pre_path / "db" / "bson")
+        result = build_and_switch(sr, scope, source, entry, rescuer=rescuer, pre=saved)
     except BaseException as exc:
         if isinstance(exc, LeaseLost):  # another process took over: it recovers; this one touches nothing
             raise
@@ -175,6 +177,7 @@ def nothing_to_do(source: sources.Source, manifest: dict) -> dict:
     return {"restored": source.backup_id, "pre_restore": None, "unchanged": True, "files": files["count"],
             "copied": 0, "kept": files["count"] - hardlinked, "hardlinked": hardlinked, "bytes_copied": 0,
             "records": {name: manifest["collections"][name]["count"] for name in source.collections},
+            "records_kept": {name: manifest["collections"][name]["count"] for name in source.collections},
             "warnings": [], "rescued": dict(rescue.NOTHING)}
 
 
@@ -215,11 +218,12 @@ def records_room(sr, pre: dict) -> int:
 
 
 def build_and_switch(sr, scope: Scope, source: sources.Source, entry: dict,
-                     rescuer: rescue.Rescuer | None = None, saved: Path | None = None) -> dict:
+                     rescuer: rescue.Rescuer | None = None, pre: tuple[Path, dict] | None = None) -> dict:
     """Steps 2-5: build and check the new tree, replace the records (if ``source`` has
     any), swap the tree in; ``rescuer`` keeps what others wrote into the live folder
-    meanwhile (``rescue``); ``saved``: the pre-restore backup's record dump, the live
-    records as the replacement finds them (``linking.saved_alike``)."""
+    meanwhile (``rescue``). ``pre``: the folder and manifest of the pre-restore backup
+    this restore made: its dump may prove collections unchanged, and holds the live
+    records as the replacement finds them (``_restore_records``)."""
     step = lambda name: sr.journal.step(entry, name)
     step("files")
     live = scope_dir(sr.config, scope)
@@ -240,7 +244,7 @@ def build_and_switch(sr, scope: Scope, source: sources.Source, entry: dict,
         if source.bson_dir is not None:
             dbrestore.probe_replacing(sr.database)  # a reader that never lets go: fail now, nothing changed
             step("records")
-            records = _restore_records(sr, scope, source, saved)
+            records = _restore_records(sr, scope, source, pre)
         step("swap")
         fencing.check("swap")
         sr.progress("switching", 0, 1)
@@ -256,7 +260,8 @@ def build_and_switch(sr, scope: Scope, source: sources.Source, entry: dict,
                     source.backup_id, old, _reason(exc))
     _publish_index(sr, scope, index)
     return {"files": stats.files, "copied": stats.copied, "kept": stats.kept, "hardlinked": stats.hardlinked,
-            "bytes_copied": stats.bytes_copied, "records": records, "timings": stats.times.rounded(),
+            "bytes_copied": stats.bytes_copied, "records": records,
+            "records_kept": dict(getattr(records, "kept", {})), "timings": stats.times.rounded(),
             "warnings": list(getattr(records, "warnings", [])),
             "rescued": rescuer.outcome() if rescuer else rescue.NOTHING}
 
@@ -269,17 +274,21 @@ def _no_return(sr, step) -> None:
     step("cleanup")
 
 
-def _restore_records(sr, scope: Scope, source: sources.Source, saved: Path | None) -> dbrestore.Restored:
+def _restore_records(sr, scope: Scope, source: sources.Source, pre: tuple[Path, dict] | None) -> dbrestore.Restored:
     """Replace the scope's records by the source's: what the live ids and the dump's select
     (``linking``), in the model's order; from a dump holding more, what its own ids select.
-    The live records of the collections the pre-restore dump ``saved`` holds as selected
-    are taken from it (``linking.saved_alike``)."""
+    For the whole site, a collection the pre-restore backup ``pre`` proved to hold the
+    source's records already is left as it is (``matching.proven_unchanged``); for a
+    project, the live records of the collections that backup holds as selected are taken
+    from it (``linking.saved_alike``)."""
     queries = linking.replaced_queries(sr.config, scope, sr.database, source.bson_dir, filtered=source.filtered)
     selects = docfilter.dump_queries(sr.config, scope.project_id, source.bson_dir) if source.filtered else None
     names = in_model_order(sr.config, source.collections)
-    sr.progress("loading", 0, source.records)
+    kept = matching.proven_unchanged(source, *pre) if pre is not None and queries is None else {}
+    sr.progress("loading", 0, source.records - sum(kept.values()))
     return dbrestore.restore_collections(sr.database, source.bson_dir, names, queries, sr.progress,
-                                         selects=selects, saved=linking.saved_alike(sr.config, scope, saved))
+                                         selects=selects, kept=kept,
+                                         saved=linking.saved_alike(sr.config, scope, pre and pre[0] / "db" / "bson"))
 
 
 def _hand_over(sr, parent_fd: int, name: str) -> None:
