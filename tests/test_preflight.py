@@ -49,3 +49,20 @@ def test_on_a_roomy_disk_the_check_walks_nothing(tmpfs, monkeypatch):
     made = service.make_backup()
     give_the_restore_work(config.working_dir)  # onto the very same state a restore checks nothing
     assert service.restore_backup(made["id"])["pre_restore"]
+
+
+def test_a_restore_is_estimated_in_one_walk_at_both_counts(service, config, site, monkeypatch):
+    scope = Scope.site()
+    made = service.make_backup()
+    path, manifest = service.store.open(scope, made["id"])
+    victim = next(p for p in config.working_dir.rglob("*.json") if p.is_file())
+    victim.write_bytes(b"changed")  # copied by the restore and by the pre-restore backup
+    (config.working_dir / "zzz-after-every-entry.bin").write_bytes(b"z" * 30_000)  # by the backup alone
+    latest = service.store.latest(scope)
+    apart = (preflight.backup_needs(service, scope, latest) + preflight.restore_copies(service, scope, path, manifest)
+             + preflight._records_here(service, manifest) + preflight.space.RESERVE_BASE)
+    walks = []
+    walk = preflight._walk
+    monkeypatch.setattr(preflight, "_walk", lambda folder: walks.append(folder) or walk(folder))
+    assert preflight.restore_needs(service, scope, path, manifest, latest) == apart
+    assert len(walks) == 1

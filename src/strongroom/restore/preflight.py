@@ -17,7 +17,10 @@ A file is counted at the room its copy takes: a sparse file by its allocated blo
 folder, so it is skipped when even a generous upper bound fits, twice over: everything
 in use on the file systems holding the scope (``live_bound``; never an earlier backup's
 size, which says nothing of how the live data grew since), the dumps, and for a restore
-the backup's whole size: a disk that is not nearly full costs nothing. The check is an estimate, not a promise: a refused operation changed
+the backup's whole size: a disk that is not nearly full costs nothing. A restore's
+count walks the live folder once for both of its parts, and takes the backup's entries
+as the check before the restore accepted them (``checkedlist``) rather than reading and
+checking the list again. The check is an estimate, not a promise: a refused operation changed
 nothing (``NoSpace``, exit 6); an accepted one that still runs out is undone.
 """
 
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 from strongroom.backup.backing_up import known_entries
@@ -47,42 +51,66 @@ def check_backup(sr, scope: Scope) -> None:
         raise space.refuse(f"a backup of the {scope}", needed, sr.config.backups_dir, free)
 
 
-def check_restore(sr, scope: Scope, path: Path, manifest: dict) -> None:
+def check_restore(sr, scope: Scope, path: Path, manifest: dict, entries: Iterator[dict] | None = None) -> None:
     """``NoSpace`` if restoring ``manifest``'s backup clearly does not fit (pre-restore
-    backup, files to copy, records, the rollback's reserve)."""
+    backup, files to copy, records, the rollback's reserve). ``entries``: the backup's
+    file list as the check before the restore accepted it (``checkedlist``), if at hand."""
     free = space.free_bytes(sr.config.backups_dir)
     latest = sr.store.latest(scope)
     records = _records_here(sr, manifest)
     bound = _scope_bytes(manifest) + records + space.RESERVE_BASE
     if free > 2 * (bound + live_bound(sr, scope) + _dumps(sr, scope, latest[1] if latest else None)):
         return
-    needed = restore_needs(sr, scope, path, manifest, latest)
+    needed = restore_needs(sr, scope, path, manifest, latest, entries)
     if needed > free:
         raise space.refuse(f"restoring {manifest['id']}", needed, sr.config.backups_dir, free)
 
 
-def restore_needs(sr, scope: Scope, path: Path, manifest: dict, latest: tuple[Path, dict] | None) -> int:
+def restore_needs(sr, scope: Scope, path: Path, manifest: dict, latest: tuple[Path, dict] | None,
+                  entries: Iterator[dict] | None = None) -> int:
     """Bytes a restore would write: its pre-restore backup, the files it copies, the
-    records, and the reserve it holds for a rollback."""
-    return (backup_needs(sr, scope, latest) + restore_copies(sr, scope, path, manifest)
+    records, and the reserve it holds for a rollback. One walk of the live folder serves
+    both counts: the pre-restore backup's tally is taken as the restore's comparison
+    draws each live item (``_tallied``), and then of the items after the backup's last."""
+    saved = [0]
+    walked = _tallied(_walk(scope_dir(sr.config, scope)), known_entries(sr, scope, latest), saved)
+    copied = _copies(path, entries if entries is not None else iter_entries(path, manifest), walked)
+    for _ in walked:
+        pass
+    return (saved[0] + _dumps(sr, scope, latest[1] if latest else None) + copied
             + _records_here(sr, manifest) + space.RESERVE_BASE)
 
 
 def backup_needs(sr, scope: Scope, latest: tuple[Path, dict] | None) -> int:
     """Bytes a backup would write: the dumps and the files not known unchanged."""
-    known = Cursor(known_entries(sr, scope, latest))
-    copied = 0
-    for rel, _path, st in _walk(scope_dir(sr.config, scope)):
-        if stat.S_ISREG(st.st_mode) and not _known_unchanged(known.find(rel), st):
-            copied += space.stored_size(st)  # the pool keeps a sparse file's holes
-    return copied + _dumps(sr, scope, latest[1] if latest else None)
+    copied = [0]
+    for _ in _tallied(_walk(scope_dir(sr.config, scope)), known_entries(sr, scope, latest), copied):
+        pass
+    return copied[0] + _dumps(sr, scope, latest[1] if latest else None)
 
 
 def restore_copies(sr, scope: Scope, path: Path, manifest: dict) -> int:
     """Bytes of the backup's files that a restore copies (the others are hard-linked)."""
-    live = Cursor(_walk(scope_dir(sr.config, scope)), path_of=lambda item: item[0])
+    return _copies(path, iter_entries(path, manifest), _walk(scope_dir(sr.config, scope)))
+
+
+def _tallied(walked: Iterator, known: Iterator[dict] | None, tally: list[int]) -> Iterator:
+    """``walked``'s items, passed on as they are; ``tally[0]`` grows by the room of each
+    regular file a backup would copy (not known unchanged from ``known``)."""
+    known_at = Cursor(known)
+    for item in walked:
+        rel, _path, st = item
+        if stat.S_ISREG(st.st_mode) and not _known_unchanged(known_at.find(rel), st):
+            tally[0] += space.stored_size(st)  # the pool keeps a sparse file's holes
+        yield item
+
+
+def _copies(path: Path, entries: Iterator[dict], walked: Iterator) -> int:
+    """Bytes of the backup's files (``entries``) that differ from the live ones in
+    ``walked`` (both in walk order) and so would be copied."""
+    live = Cursor(walked, path_of=lambda item: item[0])
     copied = 0
-    for entry in iter_entries(path, manifest):
+    for entry in entries:
         if entry["type"] == "file":
             found = live.find(entry["path"])
             if found is None or not same_file(entry, found[2]):

@@ -41,7 +41,7 @@ def restore_whole(sr, scope: Scope, backup_id: str, by: str) -> dict:
     source = sources.whole(path, manifest, listing)
     unchanged = check_or_match(sr, scope, path, manifest, listing, source)
     if not unchanged:
-        preflight.check_restore(sr, scope, path, manifest)
+        preflight.check_restore(sr, scope, path, manifest, listing.entries())
     sr.progress("checking", manifest["files"]["entries"], manifest["files"]["entries"])
     checked = perf_counter() - started
     if unchanged:
