@@ -368,8 +368,9 @@ class Strongroom:
         When the scope already is exactly the backup's state (``matching``), nothing is
         changed and no pre-restore backup is made: ``unchanged`` is true and
         ``pre_restore`` None. Returns ``{"restored", "pre_restore", "unchanged", "files",
-        "copied", "kept", "hardlinked", "bytes_copied", "records", "rescued": {"count", "bytes", "place", "paths"}}``
-        (``rescued``: what others wrote into the live folder meanwhile, moved to
+        "copied", "kept", "hardlinked", "bytes_copied", "records", "records_unchanged", "rescued": {"count", "bytes", "place", "paths"}}``
+        (``records_unchanged``: the records already were the backup's, so they were not loaded again;
+        ``rescued``: what others wrote into the live folder meanwhile, moved to
         ``place``); raises ``RestoreFailed`` (after rolling back) if it fails part-way,
         ``LinkedFolder`` before any change if the scope's folder or a parent is a link.
         """

@@ -5,12 +5,16 @@ signed manifest in one pass over its file list, and in that same pass the live f
 compared with it (``matching``); a scope that already is the backup's state is left
 alone, with no pre-restore backup. Otherwise the room is checked (``preflight``), then
 ``restoring.restore`` saves the current state, builds the backup's tree beside the live
-one, swaps it in and loads the records, rolling back on any failure. The caller holds
+one, swaps it in and loads the records, rolling back on any failure. Records the
+pre-restore backup of the site found to be exactly the backup's (``same_records``: the
+same dumps, byte for byte) are not loaded again: the restore puts back the files alone,
+and its journal says so, so that a rollback leaves the records alone too. The caller holds
 the operation lock and has recovered any interrupted restore first (``service``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 from time import perf_counter
@@ -45,15 +49,40 @@ def restore_whole(sr, scope: Scope, backup_id: str, by: str) -> dict:
     sr.progress("checking", manifest["files"]["entries"], manifest["files"]["entries"])
     checked = perf_counter() - started
     if unchanged:
-        result = restoring.nothing_to_do(source, manifest)  # nothing to change, nothing to save first
+        result = {**restoring.nothing_to_do(source, manifest), "records_unchanged": True}  # nothing to save first
     else:
         make_pre_restore = lambda: sr.make_pre_restore(scope, backup_id, by, path)
-        result = restoring.restore(sr, scope, path, manifest, by, make_pre_restore, lambda pre_path, pre: source)
+        kept = []
+        result = restoring.restore(sr, scope, path, manifest, by, make_pre_restore,
+                                   lambda pre_path, pre: _files_alone(source, kept) if scope.is_site
+                                   and same_records(pre, manifest) else source)
+        if kept:  # the records already were the backup's: they stay, and count as put back
+            result["records"] = {name: manifest["collections"][name]["count"] for name in source.collections}
+        result["records_unchanged"] = bool(kept)
     result["timings"] = {"check": round(checked, 4), **result.get("timings", {}),
                          "total": round(perf_counter() - started, 4)}
     log.info("restore of %s of the %s: %d files, %d copied, %d kept; %s", backup_id, scope,
              result["files"], result["copied"], result["kept"], phases(result["timings"]))
     return result
+
+
+def same_records(pre: dict, manifest: dict) -> bool:
+    """Did the pre-restore backup ``pre`` of the site dump exactly the backup's records:
+    the same collections, each with the same SHA-256 of its documents (in order) and of
+    its options and indexes? Then loading the backup's would leave the very same records.
+    (A server's metadata names each collection's uuid, which a restore renews: there the
+    answer is mostly no, and the records are loaded as before.)"""
+    mine, theirs = pre.get("collections", {}), manifest.get("collections", {})
+    return bool(theirs) and mine.keys() == theirs.keys() and all(
+        mine[name].get(key) is not None and mine[name].get(key) == theirs[name].get(key)
+        for name in theirs for key in ("sha256", "metadata_sha256", "count"))
+
+
+def _files_alone(source: sources.Source, kept: list) -> sources.Source:
+    """``source`` without its records (the journal then says the records are not
+    touched, and a rollback leaves them too); ``kept`` notes that it was asked."""
+    kept.append(True)
+    return dataclasses.replace(source, bson_dir=None, collections=(), records=0)
 
 
 def check_or_match(sr, scope: Scope, path: Path, manifest: dict, listing: CheckedList,
