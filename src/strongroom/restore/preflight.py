@@ -20,7 +20,9 @@ size, which says nothing of how the live data grew since), the dumps, and for a 
 the backup's whole size: a disk that is not nearly full costs nothing. A restore's
 count walks the live folder once for both of its parts, and takes the backup's entries
 as the check before the restore accepted them (``checkedlist``) rather than reading and
-checking the list again. The check is an estimate, not a promise: a refused operation changed
+checking the list again; a whole restore takes it in the check before the restore,
+whose comparison already walks the live folder in the list's order
+(``RestoreCount``, ``matching.FilesMatcher``), so that it walks nothing of its own. The check is an estimate, not a promise: a refused operation changed
 nothing (``NoSpace``, exit 6); an accepted one that still runs out is undone.
 """
 
@@ -28,7 +30,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from strongroom.backup.backing_up import known_entries
@@ -51,19 +53,61 @@ def check_backup(sr, scope: Scope) -> None:
         raise space.refuse(f"a backup of the {scope}", needed, sr.config.backups_dir, free)
 
 
-def check_restore(sr, scope: Scope, path: Path, manifest: dict, entries: Iterator[dict] | None = None) -> None:
+def check_restore(sr, scope: Scope, path: Path, manifest: dict, entries: Callable[[], Iterator[dict]] | None = None,
+                  counted: RestoreCount | None = None) -> None:
     """``NoSpace`` if restoring ``manifest``'s backup clearly does not fit (pre-restore
     backup, files to copy, records, the rollback's reserve). ``entries``: the backup's
-    file list as the check before the restore accepted it (``checkedlist``), if at hand."""
+    file list as the check before the restore accepted it (``checkedlist``), if at hand;
+    ``counted``: the files' count already taken in the check's pass, if it was."""
     free = space.free_bytes(sr.config.backups_dir)
     latest = sr.store.latest(scope)
-    records = _records_here(sr, manifest)
-    bound = _scope_bytes(manifest) + records + space.RESERVE_BASE
-    if free > 2 * (bound + live_bound(sr, scope) + _dumps(sr, scope, latest[1] if latest else None)):
+    if _roomy(sr, scope, manifest, free, latest):
         return
-    needed = restore_needs(sr, scope, path, manifest, latest, entries)
+    files = counted.files() if counted is not None else None
+    needed = (restore_needs(sr, scope, path, manifest, latest, entries and entries()) if files is None else
+              files + _dumps(sr, scope, latest[1] if latest else None) + _records_here(sr, manifest)
+              + space.RESERVE_BASE)
     if needed > free:
         raise space.refuse(f"restoring {manifest['id']}", needed, sr.config.backups_dir, free)
+
+
+def counts_files(sr, scope: Scope, manifest: dict) -> bool:
+    """Will ``check_restore`` count the files (the disk is not clearly roomy)?"""
+    latest = sr.store.latest(scope)
+    return not _roomy(sr, scope, manifest, space.free_bytes(sr.config.backups_dir), latest)
+
+
+def _roomy(sr, scope: Scope, manifest: dict, free: int, latest: tuple[Path, dict] | None) -> bool:
+    """Does even the generous upper bound fit twice over (see the module's description)?"""
+    bound = _scope_bytes(manifest) + _records_here(sr, manifest) + space.RESERVE_BASE
+    return free > 2 * (bound + live_bound(sr, scope) + _dumps(sr, scope, latest[1] if latest else None))
+
+
+class RestoreCount:
+    """``restore_needs``'s count of the files (what the pre-restore backup and the
+    restore would copy), taken in another pass: the comparison's walk of the live folder
+    passes through ``through``, and ``see`` is given each of the backup's entries with
+    the live item of its path (None if there is none), both in walk order
+    (``matching.FilesMatcher``). ``files()`` is None if the pass failed part-way."""
+
+    def __init__(self, sr, scope: Scope, path: Path):
+        self._path = path
+        self._known = known_entries(sr, scope, sr.store.latest(scope))
+        self._saved = [0]
+        self._copied = 0
+        self._failed = False
+
+    def through(self, walked: Iterator) -> Iterator:
+        return _tallied(walked, self._known, self._saved)
+
+    def see(self, entry: dict, found) -> None:
+        self._copied += _copy_bytes(self._path, entry, found)
+
+    def fail(self) -> None:
+        self._failed = True
+
+    def files(self) -> int | None:
+        return None if self._failed else self._saved[0] + self._copied
 
 
 def restore_needs(sr, scope: Scope, path: Path, manifest: dict, latest: tuple[Path, dict] | None,
@@ -109,13 +153,14 @@ def _copies(path: Path, entries: Iterator[dict], walked: Iterator) -> int:
     """Bytes of the backup's files (``entries``) that differ from the live ones in
     ``walked`` (both in walk order) and so would be copied."""
     live = Cursor(walked, path_of=lambda item: item[0])
-    copied = 0
-    for entry in entries:
-        if entry["type"] == "file":
-            found = live.find(entry["path"])
-            if found is None or not same_file(entry, found[2]):
-                copied += _stored(path, entry)
-    return copied
+    return sum(_copy_bytes(path, entry, live.find(entry["path"])) for entry in entries if entry["type"] == "file")
+
+
+def _copy_bytes(path: Path, entry: dict, found) -> int:
+    """Room the restore's copy of ``entry`` takes, 0 if it keeps the live item ``found``."""
+    if entry["type"] != "file" or (found is not None and same_file(entry, found[2])):
+        return 0
+    return _stored(path, entry)
 
 
 def _stored(path: Path, entry: dict) -> int:
