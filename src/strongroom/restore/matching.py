@@ -44,7 +44,9 @@ So a restore that has work to do pays at most one walk of the live folder and on
 of the records up to the first difference before it starts, and none of the records
 when a count or an index already tells. What others write meanwhile is what they would
 have written just after the restore: a path they change before the walk reaches it is a
-difference, and the restore proper runs.
+difference, and the restore proper runs. On a disk that is not clearly roomy the walk
+goes on to the end all the same: the restore's pre-flight count (``preflight.RestoreCount``)
+is taken in it, instead of in a walk of its own.
 
 Nothing extra is kept with the backup for this: the manifest's per-collection count and
 bytes (``Source.recorded``: signed with the manifest, and checked against the dump by the
