@@ -198,6 +198,8 @@ def test_during_a_site_restore_pages_know_who_is_signed_in_and_the_job_page_foll
     expect = sync_api.expect
     admin, other = signed_in(browser, base, "admin"), signed_in(browser, base, "org1")
     admin.goto(base + f"backups/site/{site['site_backup']}/preview")
+    database = site["service"].database  # a record changed: records that already are the backup's are not loaded
+    database.project.update_one({"_id": database.project.find_one({})["_id"]}, {"$set": {"title": "changed"}})
     with paused_job(lambda kind, detail: kind == "drop") as (reached, release):
         admin.click("#sr-confirm-restore")
         wait_until(reached.is_set, what="the restore's first drop")

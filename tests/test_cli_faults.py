@@ -130,7 +130,9 @@ def test_a_signal_during_a_restore_rolls_it_back_and_says_so_in_one_line(config,
     from strongroom.db.engines import open_database
 
     at = "insert after rename .staging-"  # the records' load, once the pre-restore backup is published
-    before = tree_fingerprint(config.working_dir), records_fingerprint(open_database(config))
+    database = open_database(config)  # a record changed too: records that already are the backup's are not loaded
+    database.project.update_one({"_id": database.project.find_one({})["_id"]}, {"$set": {"title": "changed"}})
+    before = tree_fingerprint(config.working_dir), records_fingerprint(database)
     result = run_with_fault(config, ["restore", prepared["site"], "--yes"], stop, at, tmp_path / "log")
     assert result.returncode == 128 + getattr(signal, stop), result.stderr  # stopped, as docs/cli.md says ("Exit status")
     lines = result.stderr.strip().splitlines()

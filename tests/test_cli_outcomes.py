@@ -6,6 +6,8 @@ import json
 
 from bson import ObjectId
 
+from strongroom.db.engines import open_database
+
 
 def test_one_project_out_of_a_site_backup_counts_its_records_and_a_no_op_says_nothing_to_restore(
         cli, config, database, site):
@@ -40,6 +42,8 @@ def test_status_tells_a_restore_running_now_from_one_that_was_interrupted(cli, c
 
     backup = cli("backup").output.strip()
     (config.working_dir / "site.json").write_text("changed")
+    database = open_database(config)  # a record changed too: records that already are the backup's are not loaded
+    database.project.update_one({"_id": database.project.find_one({})["_id"]}, {"$set": {"title": "changed"}})
     env = {**os.environ, "FAULT": "SIGSTOP", "FAULT_AT": "insert after rename .staging-"}
     child = subprocess.Popen([sys.executable, "-c", RUNNER, "--data-dir", str(config.data_dir), "--mode", config.mode,
                               "restore", backup, "--yes"], env=env, stdin=subprocess.DEVNULL,

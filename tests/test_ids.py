@@ -67,3 +67,21 @@ def test_ordinary_relative_paths_are_accepted():
 ])
 def test_any_name_a_file_system_allows_is_a_valid_relative_path(name):
     assert str(validate_relative_path(name)) == name
+
+
+def test_a_path_is_refused_exactly_when_one_of_its_parts_is_empty_dot_or_dot_dot():
+    # the check finds the parts by substring; every path of up to five characters over
+    # this alphabet gets the verdict that splitting it into its parts gives
+    import itertools
+
+    for length in range(1, 6):
+        for letters in itertools.product("a./", repeat=length):
+            path = "".join(letters)
+            parts = path.split("/")
+            bad = path.startswith("/") or any(part in ("", ".", "..") for part in parts)
+            try:
+                validate_relative_path(path)
+                refused = False
+            except InvalidName:
+                refused = True
+            assert refused == bad, path

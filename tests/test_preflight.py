@@ -1,9 +1,14 @@
 """The pre-flight estimate counts what an operation will write, not what exists."""
 
+import os
+
+import pytest
+
 from conftest import give_the_restore_work
 from strongroom.config import Config
 from strongroom.db.engines import open_database
 from strongroom.demo import create_demo_site
+from strongroom.errors import NoSpace
 from strongroom.restore import preflight
 from strongroom.scopes import Scope
 from strongroom.service import Strongroom
@@ -49,3 +54,53 @@ def test_on_a_roomy_disk_the_check_walks_nothing(tmpfs, monkeypatch):
     made = service.make_backup()
     give_the_restore_work(config.working_dir)  # onto the very same state a restore checks nothing
     assert service.restore_backup(made["id"])["pre_restore"]
+
+
+def test_a_restore_is_estimated_in_one_walk_at_both_counts(service, config, site, monkeypatch):
+    scope = Scope.site()
+    made = service.make_backup()
+    path, manifest = service.store.open(scope, made["id"])
+    victim = next(p for p in config.working_dir.rglob("*.json") if p.is_file())
+    victim.write_bytes(b"changed")  # copied by the restore and by the pre-restore backup
+    (config.working_dir / "zzz-after-every-entry.bin").write_bytes(b"z" * 30_000)  # by the backup alone
+    latest = service.store.latest(scope)
+    apart = (preflight.backup_needs(service, scope, latest) + preflight.restore_copies(service, scope, path, manifest)
+             + preflight._records_here(service, manifest) + preflight.space.RESERVE_BASE)
+    walks = []
+    walk = preflight._walk
+    monkeypatch.setattr(preflight, "_walk", lambda folder: walks.append(folder) or walk(folder))
+    assert preflight.restore_needs(service, scope, path, manifest, latest) == apart
+    assert len(walks) == 1
+
+
+@pytest.mark.parametrize("top_changed", [False, True], ids=["in step", "scope folder changed"])
+def test_a_restore_on_a_disk_not_clearly_roomy_counts_in_the_checks_pass_what_a_walk_would(
+        service, config, site, monkeypatch, top_changed):
+    scope = Scope.site()
+    made = service.make_backup()
+    live = config.working_dir
+    give_the_restore_work(live)  # changed: copied back
+    extra = next(p for p in live.rglob("*") if p.is_dir()) / "extra-in-the-middle.bin"
+    extra.write_bytes(b"e" * 20_000)  # only live: saved by the pre-restore backup
+    next(p for p in sorted(live.rglob("*.json")) if p.is_file() and p != extra).unlink()  # copied back
+    (live / "zzz-after-every-entry.bin").write_bytes(b"z" * 30_000)
+    if not top_changed:
+        os.utime(live, ns=(made_time := service.store.open(scope, made["id"])[1]["files"]["root"]["mtime_ns"],
+                           made_time))  # the scope's folder as the backup has it: compared in step
+    path, manifest = service.store.open(scope, made["id"])
+    needed = preflight.restore_needs(service, scope, path, manifest, service.store.latest(scope))
+    walks, refused = [], []
+    walk = preflight._walk
+    monkeypatch.setattr(preflight, "_walk", lambda folder: walks.append(folder) or walk(folder))
+    refuse = preflight.space.refuse
+    monkeypatch.setattr(preflight.space, "refuse", lambda what, need, *args: refused.append(need) or refuse(
+        what, need, *args))
+    monkeypatch.setattr(preflight.space, "free_bytes", lambda folder: needed - 1)  # not roomy, one byte short
+
+    with pytest.raises(NoSpace):
+        service.restore_backup(made["id"])
+    assert refused == [needed] and walks == []  # the same count, without a walk of its own
+
+    monkeypatch.setattr(preflight.space, "free_bytes", lambda folder: needed)
+    assert service.restore_backup(made["id"])["pre_restore"]
+    assert walks == [] and not extra.exists()

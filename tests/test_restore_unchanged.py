@@ -291,7 +291,7 @@ def test_a_file_list_too_large_to_keep_in_memory_is_compared_as_it_streams(servi
     result = service.restore_backup(made["id"])
 
     assert result["unchanged"] is False and not (live / "zz-new.txt").exists()
-    assert len(reads) == 3  # then read and checked again for the build
+    assert len(reads) == 3  # then read and checked again for the build (the pre-flight counts in the check's pass)
 
 
 def test_records_that_cannot_be_compared_are_restored_as_before(service, config, database, site, monkeypatch):

@@ -10,6 +10,7 @@ import pytest
 from flask import abort
 
 from conftest import give_the_restore_work
+from strongroom.db.engines import open_database
 from strongroom.errors import NotAllowed
 from strongroom.service import Strongroom
 from strongroom.web import create_app
@@ -40,10 +41,19 @@ def host(web_data):
     return app, call, web_data
 
 
+def change_a_record(data) -> None:
+    """A site restore whose records already are the backup's does not load them: with a
+    record changed, there is a load to hold the job in."""
+    database = open_database(data.config("pilot"))
+    database.project.update_one({"_id": database.project.find_one({})["_id"]}, {"$set": {"title": "changed"}})
+
+
 def start_restore(call, data, scope: str):
     where = "site" if scope == "site" else f"projects/{data.project_a}"
     backup = data.backups["pilot"]["site" if scope == "site" else "A"]
     give_the_restore_work(data.folder(None if scope == "site" else data.project_a))
+    if scope == "site":
+        change_a_record(data)
     started = call("POST", f"/api/v1/{where}/backups/{backup}/restore", json={"confirm": True})
     assert started.status_code == 202, started.get_json()
     return started.get_json()["job"]["id"]
@@ -133,6 +143,7 @@ def test_during_a_site_restore_the_signed_in_admin_gets_the_notice_not_sign_in_f
     app, client, data = demo
     token = signed_in(client, "admin")
     give_the_restore_work(data.folder())
+    change_a_record(data)
     with paused_job(lambda kind, detail: kind == "drop" and detail == "user") as (reached, release):
         client.post(f"/backups/site/{data.backups['pilot']['site']}/restore", data={"csrf_token": token})
         assert reached.wait(10)

@@ -9,6 +9,7 @@ import pytest
 
 from conftest import give_the_restore_work
 from pure3d_host import create_app
+from strongroom.db.engines import open_database
 from strongroom.web import mount
 from web_support import paused_job, prepared, state_of, web_data  # noqa: F401
 
@@ -132,6 +133,8 @@ def test_during_a_site_restore_the_host_answers_503_without_running_its_code(hos
     sign_in(client, "admin")
     identified = app.extensions["pure3d_host"]["identified"]
     give_the_restore_work(data.folder())
+    database = open_database(data.config())  # a record changed: records that already are the backup's are not loaded
+    database.project.update_one({"_id": database.project.find_one({})["_id"]}, {"$set": {"title": "changed"}})
     with paused_job(lambda kind, detail: kind == "drop") as (reached, release):
         started = client.post(f"/backups/site/{data.backups['pilot']['site']}/restore",
                               data={"csrf_token": token(client)})

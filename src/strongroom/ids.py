@@ -130,11 +130,16 @@ def check_relative_path(value: object) -> None:
         raise InvalidName(f"not a path: {_shown(value)}")
     if value.startswith("/"):
         raise InvalidName(f"refusing the absolute path {_shown(value)}: paths are relative to the scope's folder")
-    parts = value.split("/")
-    if ".." in parts:
+    # Each part, found by substring rather than by splitting (a file list checks every
+    # entry): a part is '..', '.' or empty exactly when '/../', '/./' or '//' occurs
+    # in the path between slashes.
+    wrapped = f"/{value}/"
+    if "/../" in wrapped:
         raise InvalidName(f"refusing the path {_shown(value)}: '..' could lead out of the scope's folder")
-    if any(part in ("", ".") for part in parts):
+    if "//" in wrapped or "/./" in wrapped:
         raise InvalidName(f"refusing the path {_shown(value)}: an empty or '.' part (write it without)")
+    if value.isascii():
+        return  # ASCII always encodes
     try:
         os.fsencode(value)  # bytes that are not UTF-8 come as surrogate escapes; no other surrogate
     except UnicodeEncodeError:

@@ -44,7 +44,9 @@ So a restore that has work to do pays at most one walk of the live folder and on
 of the records up to the first difference before it starts, and none of the records
 when a count or an index already tells. What others write meanwhile is what they would
 have written just after the restore: a path they change before the walk reaches it is a
-difference, and the restore proper runs.
+difference, and the restore proper runs. On a disk that is not clearly roomy the walk
+goes on to the end all the same: the restore's pre-flight count (``preflight.RestoreCount``)
+is taken in it, instead of in a walk of its own.
 
 Nothing extra is kept with the backup for this: the manifest's per-collection count and
 bytes (``Source.recorded``: signed with the manifest, and checked against the dump by the
@@ -69,7 +71,7 @@ from bson import json_util
 
 from strongroom.db.dbdump import collection_metadata
 from strongroom.db.engines import collection_statistics, list_collections, raw_documents
-from strongroom.fs.walking import walk
+from strongroom.fs.walking import Cursor, walk
 from strongroom.inspect.diffing import dump_documents, id_key, split_documents
 from strongroom.inspect.preview import same_as_restore
 from strongroom.restore.rebuild import folder_mode
@@ -93,32 +95,60 @@ class FilesMatcher:
     """Is everything below ``live`` what the backup's file list says, in the same order?
     ``see`` is given every entry of the list in turn (as the check before the restore
     reads it); ``matched`` answers at the end. After the first difference the walk
-    stops and every later entry is ignored."""
+    stops and every later entry is ignored, unless ``count`` (``preflight.RestoreCount``)
+    also takes the restore's pre-flight count in this walk: then the walk goes on to the
+    end and every entry is handed to the count with the live item of its path, if any.
+    ``compare=False``: only the count is wanted (the answer is no from the start)."""
 
-    def __init__(self, live: Path):
+    def __init__(self, live: Path, count=None, compare: bool = True):
         self._walked = walk(live)
+        self._source = self._drawing(count.through(self._walked) if count is not None else self._walked)
+        self._live: Cursor | None = None  # made at the first entry: it reads the walk's first item
+        self._drawn = self._seen = 0  # items drawn from the walk, entries seen: equal while in step
         self._inodes: dict[str, int] = {}  # files with other names, for entries recorded as hard links
-        self.same = True
+        self._count = count
+        self.same = compare
+
+    def _drawing(self, items: Iterator) -> Iterator:
+        for item in items:
+            self._drawn += 1
+            yield item
 
     def see(self, entry: dict) -> None:
-        if not self.same:
+        if not self.same and self._count is None:
             return
         try:
-            item = next(self._walked, None)
-            self.same = item is not None and item[0] == entry["path"] and _same(entry, item[1], item[2], self._inodes)
+            if self._live is None:
+                self._live = Cursor(self._source, path_of=lambda item: item[0])
+            item = self._live.find(entry["path"])
         except OSError:  # a folder that cannot be read: the restore proper will say what it is
-            self.same = False
-        if not self.same:
+            self._count is not None and self._count.fail()
+            self.same, self._count = False, None
             self.close()
-        elif entry["type"] == "file" and item[2].st_nlink > 1:
+            return
+        self._seen += 1
+        if self._count is not None:
+            self._count.see(entry, item)
+        if not self.same:
+            return
+        # in step: this entry's path is the next item of the walk, none skipped before it
+        self.same = item is not None and self._drawn == self._seen and _same(entry, item[1], item[2], self._inodes)
+        if not self.same and self._count is None:
+            self.close()
+        elif self.same and entry["type"] == "file" and item[2].st_nlink > 1:
             self._inodes[entry["path"]] = item[2].st_ino
 
     def matched(self) -> bool:
-        """Every entry was seen as it is live, and nothing else is there."""
+        """Every entry was seen as it is live, and nothing else is there. The count, if
+        any, is then taken over the rest of the walk."""
         try:
-            self.same = self.same and next(self._walked, None) is None
+            self.same = self.same and next(self._source, None) is None
+            if self._count is not None:
+                for _ in self._source:
+                    pass
         except OSError:
             self.same = False
+            self._count is not None and self._count.fail()
         self.close()
         return self.same
 

@@ -17,7 +17,12 @@ A file is counted at the room its copy takes: a sparse file by its allocated blo
 folder, so it is skipped when even a generous upper bound fits, twice over: everything
 in use on the file systems holding the scope (``live_bound``; never an earlier backup's
 size, which says nothing of how the live data grew since), the dumps, and for a restore
-the backup's whole size: a disk that is not nearly full costs nothing. The check is an estimate, not a promise: a refused operation changed
+the backup's whole size: a disk that is not nearly full costs nothing. A restore's
+count walks the live folder once for both of its parts, and takes the backup's entries
+as the check before the restore accepted them (``checkedlist``) rather than reading and
+checking the list again; a whole restore takes it in the check before the restore,
+whose comparison already walks the live folder in the list's order
+(``RestoreCount``, ``matching.FilesMatcher``), so that it walks nothing of its own. The check is an estimate, not a promise: a refused operation changed
 nothing (``NoSpace``, exit 6); an accepted one that still runs out is undone.
 """
 
@@ -25,6 +30,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from strongroom.backup.backing_up import known_entries
@@ -47,47 +53,114 @@ def check_backup(sr, scope: Scope) -> None:
         raise space.refuse(f"a backup of the {scope}", needed, sr.config.backups_dir, free)
 
 
-def check_restore(sr, scope: Scope, path: Path, manifest: dict) -> None:
+def check_restore(sr, scope: Scope, path: Path, manifest: dict, entries: Callable[[], Iterator[dict]] | None = None,
+                  counted: RestoreCount | None = None) -> None:
     """``NoSpace`` if restoring ``manifest``'s backup clearly does not fit (pre-restore
-    backup, files to copy, records, the rollback's reserve)."""
+    backup, files to copy, records, the rollback's reserve). ``entries``: the backup's
+    file list as the check before the restore accepted it (``checkedlist``), if at hand;
+    ``counted``: the files' count already taken in the check's pass, if it was."""
     free = space.free_bytes(sr.config.backups_dir)
     latest = sr.store.latest(scope)
-    records = _records_here(sr, manifest)
-    bound = _scope_bytes(manifest) + records + space.RESERVE_BASE
-    if free > 2 * (bound + live_bound(sr, scope) + _dumps(sr, scope, latest[1] if latest else None)):
+    if _roomy(sr, scope, manifest, free, latest):
         return
-    needed = restore_needs(sr, scope, path, manifest, latest)
+    files = counted.files() if counted is not None else None
+    needed = (restore_needs(sr, scope, path, manifest, latest, entries and entries()) if files is None else
+              files + _dumps(sr, scope, latest[1] if latest else None) + _records_here(sr, manifest)
+              + space.RESERVE_BASE)
     if needed > free:
         raise space.refuse(f"restoring {manifest['id']}", needed, sr.config.backups_dir, free)
 
 
-def restore_needs(sr, scope: Scope, path: Path, manifest: dict, latest: tuple[Path, dict] | None) -> int:
+def counts_files(sr, scope: Scope, manifest: dict) -> bool:
+    """Will ``check_restore`` count the files (the disk is not clearly roomy)?"""
+    latest = sr.store.latest(scope)
+    return not _roomy(sr, scope, manifest, space.free_bytes(sr.config.backups_dir), latest)
+
+
+def _roomy(sr, scope: Scope, manifest: dict, free: int, latest: tuple[Path, dict] | None) -> bool:
+    """Does even the generous upper bound fit twice over (see the module's description)?"""
+    bound = _scope_bytes(manifest) + _records_here(sr, manifest) + space.RESERVE_BASE
+    return free > 2 * (bound + live_bound(sr, scope) + _dumps(sr, scope, latest[1] if latest else None))
+
+
+class RestoreCount:
+    """``restore_needs``'s count of the files (what the pre-restore backup and the
+    restore would copy), taken in another pass: the comparison's walk of the live folder
+    passes through ``through``, and ``see`` is given each of the backup's entries with
+    the live item of its path (None if there is none), both in walk order
+    (``matching.FilesMatcher``). ``files()`` is None if the pass failed part-way."""
+
+    def __init__(self, sr, scope: Scope, path: Path):
+        self._path = path
+        self._known = known_entries(sr, scope, sr.store.latest(scope))
+        self._saved = [0]
+        self._copied = 0
+        self._failed = False
+
+    def through(self, walked: Iterator) -> Iterator:
+        return _tallied(walked, self._known, self._saved)
+
+    def see(self, entry: dict, found) -> None:
+        self._copied += _copy_bytes(self._path, entry, found)
+
+    def fail(self) -> None:
+        self._failed = True
+
+    def files(self) -> int | None:
+        return None if self._failed else self._saved[0] + self._copied
+
+
+def restore_needs(sr, scope: Scope, path: Path, manifest: dict, latest: tuple[Path, dict] | None,
+                  entries: Iterator[dict] | None = None) -> int:
     """Bytes a restore would write: its pre-restore backup, the files it copies, the
-    records, and the reserve it holds for a rollback."""
-    return (backup_needs(sr, scope, latest) + restore_copies(sr, scope, path, manifest)
+    records, and the reserve it holds for a rollback. One walk of the live folder serves
+    both counts: the pre-restore backup's tally is taken as the restore's comparison
+    draws each live item (``_tallied``), and then of the items after the backup's last."""
+    saved = [0]
+    walked = _tallied(_walk(scope_dir(sr.config, scope)), known_entries(sr, scope, latest), saved)
+    copied = _copies(path, entries if entries is not None else iter_entries(path, manifest), walked)
+    for _ in walked:
+        pass
+    return (saved[0] + _dumps(sr, scope, latest[1] if latest else None) + copied
             + _records_here(sr, manifest) + space.RESERVE_BASE)
 
 
 def backup_needs(sr, scope: Scope, latest: tuple[Path, dict] | None) -> int:
     """Bytes a backup would write: the dumps and the files not known unchanged."""
-    known = Cursor(known_entries(sr, scope, latest))
-    copied = 0
-    for rel, _path, st in _walk(scope_dir(sr.config, scope)):
-        if stat.S_ISREG(st.st_mode) and not _known_unchanged(known.find(rel), st):
-            copied += space.stored_size(st)  # the pool keeps a sparse file's holes
-    return copied + _dumps(sr, scope, latest[1] if latest else None)
+    copied = [0]
+    for _ in _tallied(_walk(scope_dir(sr.config, scope)), known_entries(sr, scope, latest), copied):
+        pass
+    return copied[0] + _dumps(sr, scope, latest[1] if latest else None)
 
 
 def restore_copies(sr, scope: Scope, path: Path, manifest: dict) -> int:
     """Bytes of the backup's files that a restore copies (the others are hard-linked)."""
-    live = Cursor(_walk(scope_dir(sr.config, scope)), path_of=lambda item: item[0])
-    copied = 0
-    for entry in iter_entries(path, manifest):
-        if entry["type"] == "file":
-            found = live.find(entry["path"])
-            if found is None or not same_file(entry, found[2]):
-                copied += _stored(path, entry)
-    return copied
+    return _copies(path, iter_entries(path, manifest), _walk(scope_dir(sr.config, scope)))
+
+
+def _tallied(walked: Iterator, known: Iterator[dict] | None, tally: list[int]) -> Iterator:
+    """``walked``'s items, passed on as they are; ``tally[0]`` grows by the room of each
+    regular file a backup would copy (not known unchanged from ``known``)."""
+    known_at = Cursor(known)
+    for item in walked:
+        rel, _path, st = item
+        if stat.S_ISREG(st.st_mode) and not _known_unchanged(known_at.find(rel), st):
+            tally[0] += space.stored_size(st)  # the pool keeps a sparse file's holes
+        yield item
+
+
+def _copies(path: Path, entries: Iterator[dict], walked: Iterator) -> int:
+    """Bytes of the backup's files (``entries``) that differ from the live ones in
+    ``walked`` (both in walk order) and so would be copied."""
+    live = Cursor(walked, path_of=lambda item: item[0])
+    return sum(_copy_bytes(path, entry, live.find(entry["path"])) for entry in entries if entry["type"] == "file")
+
+
+def _copy_bytes(path: Path, entry: dict, found) -> int:
+    """Room the restore's copy of ``entry`` takes, 0 if it keeps the live item ``found``."""
+    if entry["type"] != "file" or (found is not None and same_file(entry, found[2])):
+        return 0
+    return _stored(path, entry)
 
 
 def _stored(path: Path, entry: dict) -> int:

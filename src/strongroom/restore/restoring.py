@@ -225,6 +225,11 @@ def build_and_switch(sr, scope: Scope, source: sources.Source, entry: dict,
     this restore made: its dump may prove collections unchanged, and holds the live
     records as the replacement finds them (``_restore_records``)."""
     step = lambda name: sr.journal.step(entry, name)
+    kept = matching.proven_unchanged(source, *pre) if pre is not None and scope.is_site else {}
+    untouched = None
+    if source.bson_dir is not None and kept and set(kept) == set(source.collections) == set(pre[1]["collections"]):
+        entry["records"] = False  # every collection already is the backup's: the journal says no
+        untouched = dbrestore.Restored(kept, kept=kept)  # record changes, and a rollback leaves them
     step("files")
     live = scope_dir(sr.config, scope)
     staging, old = tree_paths(live, source.backup_id)
@@ -240,11 +245,11 @@ def build_and_switch(sr, scope: Scope, source: sources.Source, entry: dict,
         sr.progress("flushing", 0, stats.bytes_copied)
         mutations.sync_filesystem(staging)
         sr.progress("flushing", stats.bytes_copied, stats.bytes_copied)
-        records = dbrestore.Restored()
-        if source.bson_dir is not None:
+        records = untouched or dbrestore.Restored()
+        if source.bson_dir is not None and untouched is None:
             dbrestore.probe_replacing(sr.database)  # a reader that never lets go: fail now, nothing changed
             step("records")
-            records = _restore_records(sr, scope, source, pre)
+            records = _restore_records(sr, scope, source, kept, pre)
         step("swap")
         fencing.check("swap")
         sr.progress("switching", 0, 1)
@@ -274,17 +279,17 @@ def _no_return(sr, step) -> None:
     step("cleanup")
 
 
-def _restore_records(sr, scope: Scope, source: sources.Source, pre: tuple[Path, dict] | None) -> dbrestore.Restored:
+def _restore_records(sr, scope: Scope, source: sources.Source, kept: dict[str, int],
+                     pre: tuple[Path, dict] | None) -> dbrestore.Restored:
     """Replace the scope's records by the source's: what the live ids and the dump's select
     (``linking``), in the model's order; from a dump holding more, what its own ids select.
-    For the whole site, a collection the pre-restore backup ``pre`` proved to hold the
-    source's records already is left as it is (``matching.proven_unchanged``); for a
-    project, the live records of the collections that backup holds as selected are taken
-    from it (``linking.saved_alike``)."""
+    For the whole site, the collections ``kept``, which the pre-restore backup ``pre``
+    proved to hold the source's records already, are left as they are
+    (``matching.proven_unchanged``); for a project, the live records of the collections
+    that backup holds as selected are taken from it (``linking.saved_alike``)."""
     queries = linking.replaced_queries(sr.config, scope, sr.database, source.bson_dir, filtered=source.filtered)
     selects = docfilter.dump_queries(sr.config, scope.project_id, source.bson_dir) if source.filtered else None
     names = in_model_order(sr.config, source.collections)
-    kept = matching.proven_unchanged(source, *pre) if pre is not None and queries is None else {}
     sr.progress("loading", 0, source.records - sum(kept.values()))
     return dbrestore.restore_collections(sr.database, source.bson_dir, names, queries, sr.progress,
                                          selects=selects, kept=kept,

@@ -39,9 +39,11 @@ def restore_whole(sr, scope: Scope, backup_id: str, by: str) -> dict:
     sr.progress("checking", 0, manifest["files"]["entries"])
     listing = CheckedList(path, manifest)  # read and checked once, for the check and the build
     source = sources.whole(path, manifest, listing)
-    unchanged = check_or_match(sr, scope, path, manifest, listing, source)
+    # On a disk not clearly roomy, the pre-flight counts the files in the check's own pass
+    count = preflight.RestoreCount(sr, scope, path) if preflight.counts_files(sr, scope, manifest) else None
+    unchanged = check_or_match(sr, scope, path, manifest, listing, source, count)
     if not unchanged:
-        preflight.check_restore(sr, scope, path, manifest)
+        preflight.check_restore(sr, scope, path, manifest, listing.entries, count)
     sr.progress("checking", manifest["files"]["entries"], manifest["files"]["entries"])
     checked = perf_counter() - started
     if unchanged:
@@ -57,13 +59,14 @@ def restore_whole(sr, scope: Scope, backup_id: str, by: str) -> dict:
 
 
 def check_or_match(sr, scope: Scope, path: Path, manifest: dict, listing: CheckedList,
-                   source: sources.Source) -> bool:
+                   source: sources.Source, count: preflight.RestoreCount | None = None) -> bool:
     """The check before a restore (``verifying.check_before_restore``; ``CorruptBackup``
     if it fails) and, in the same pass over the file list, whether the scope already
-    is the backup's state (``matching``)."""
+    is the backup's state (``matching``), and the pre-flight's ``count`` if given."""
     live = scope_dir(sr.config, scope)
     check_no_links(sr.config.data_dir, live)
-    matcher = matching.FilesMatcher(live) if matching.may_match(live, source) else None
+    compare = matching.may_match(live, source)
+    matcher = matching.FilesMatcher(live, count, compare) if compare or count is not None else None
     try:
         problems = verifying.check_before_restore(path, manifest, listing, each=matcher and matcher.see)
         files_match = matcher is not None and matcher.matched()
