@@ -144,6 +144,8 @@ def test_during_a_site_restore_the_signed_in_admin_gets_the_notice_not_sign_in_f
     token = signed_in(client, "admin")
     give_the_restore_work(data.folder())
     change_a_record(data)
+    users = open_database(data.config("pilot")).user  # the users are loaded again only if they changed
+    users.update_one({"_id": users.find_one({})["_id"]}, {"$set": {"changed since the backup": True}})
     with paused_job(lambda kind, detail: kind == "drop" and detail == "user") as (reached, release):
         client.post(f"/backups/site/{data.backups['pilot']['site']}/restore", data={"csrf_token": token})
         assert reached.wait(10)
