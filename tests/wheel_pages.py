@@ -92,7 +92,7 @@ def demo_pages(data_dir: Path) -> dict:
     wait_for_job(client, job_id)
     pages.ask("job page", f"/backups/jobs/{job_id}", "sr-job-page")
     pages.ask("job status", f"/api/v1/jobs/{job_id}", "\"done\"")
-    with HeldRestore(client, site, token, config.data_dir / "working" / "pilot"):
+    with HeldRestore(client, site, token, config.data_dir / "working" / "pilot", database):
         pages.ask("maintenance", "/", "Maintenance: a restore of the whole site", 503)
     return pages.found | mounted_pages(config, database, backup)
 
@@ -114,8 +114,8 @@ def mounted_pages(config: Config, database, backup: str) -> dict:
 class HeldRestore:
     """A site restore started from the panel and held at its first drop of a collection."""
 
-    def __init__(self, client, site: str, token: str, working: Path):
-        self.client, self.site, self.token, self.working = client, site, token, working
+    def __init__(self, client, site: str, token: str, working: Path, database):
+        self.client, self.site, self.token, self.working, self.database = client, site, token, working, database
         self.reached, self.release = threading.Event(), threading.Event()
 
     def __enter__(self):
@@ -128,6 +128,8 @@ class HeldRestore:
         self.previous = mutations.set_hook(hook)
         changed = min(p for p in self.working.rglob("*") if p.is_file())
         changed.write_bytes(changed.read_bytes() + b" changed")  # so that the restore has work to do
+        project = self.database.project  # and a collection to load: records already the backup's are not
+        project.update_one({"_id": project.find_one({})["_id"]}, {"$set": {"title": "changed"}})
         started = self.client.post(f"{self.site}/restore", data={"csrf_token": self.token})
         self.job = started.headers["Location"].rsplit("/", 1)[-1]
         if not self.reached.wait(WAIT):

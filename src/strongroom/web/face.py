@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from flask import g, session
 
-from strongroom.errors import BadInput, NotAllowed, StrongroomError
+from strongroom.errors import BadInput, KeyMissing, KeyRefused, NotAllowed, StrongroomError
 from strongroom.humanize import validate_note
 from strongroom.ids import validate_backup_id
 from strongroom.policy import BACKUP, DELETE, RESTORE, VIEW, User, can
@@ -152,9 +152,14 @@ class Face:
             service.check_backup_possible(project_id, by=by)  # NotFound, KeyRefused now, not in the job
             return self._run(service, kind, project_id, None, by, note=note, name=service.scope_name(project_id))
         validate_backup_id(backup_id)
-        if kind == "restore":  # NotFound, KeyRefused now, not in the job, and audited
-            service.check_restorable(backup_id, project_id, by=by)
-        service.show_backup(backup_id, project_id)  # NotFound now, not in the job
+        try:
+            service.show_backup(backup_id, project_id)  # NotFound now, not in the job
+        except (KeyMissing, KeyRefused):
+            if kind == "restore":
+                service.check_restorable(backup_id, project_id, by=by)  # refused again, and audited
+            raise
+        if kind == "restore":
+            service.check_restorable(backup_id, project_id, by=by)  # KeyRefused now, and audited
         # named now: a restore may change the title
         return self._run(service, kind, project_id, backup_id, by, name=service.scope_name(project_id))
 
