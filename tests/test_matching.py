@@ -11,25 +11,12 @@ import pytest
 from bson import ObjectId
 
 from conftest import records_fingerprint
+from on_both_engines import EMBEDDED_ONLY, SERVER_ONLY, config, database  # noqa: F401 - fixtures
 from strongroom.db import engines
 from strongroom.inspect import diffing
 from strongroom.restore import matching
 from strongroom.restore.matching import same_records
 from strongroom.scopes import Scope
-
-# A test of one engine's own behaviour runs on that engine alone (not skipped on the other).
-SERVER_ONLY = pytest.mark.parametrize("engine_config", ["ferretdb"], indirect=True)
-EMBEDDED_ONLY = pytest.mark.parametrize("engine_config", ["embedded"], indirect=True)
-
-
-@pytest.fixture
-def config(engine_config):
-    return engine_config
-
-
-@pytest.fixture
-def database(engine_database):
-    return engine_database
 
 
 @pytest.fixture

@@ -9,20 +9,11 @@ import dataclasses
 import pytest
 
 from conftest import records_fingerprint
+from on_both_engines import SERVER_ONLY, config, database  # noqa: F401 - fixtures
 from strongroom.db import dbrestore
-from strongroom.db.engines import is_embedded, raw_documents
+from strongroom.db.engines import raw_documents
 from strongroom.errors import RestoreFailed
 from strongroom.service import Strongroom
-
-
-@pytest.fixture
-def config(engine_config):
-    return engine_config
-
-
-@pytest.fixture
-def database(engine_database):
-    return engine_database
 
 
 @pytest.fixture
@@ -63,9 +54,8 @@ def test_a_site_restore_loads_only_the_collection_that_differs(service, config, 
     assert records_fingerprint(database) == records and _raw(database, "edition") == editions
 
 
+@SERVER_ONLY  # the embedded engine gives collections no uuid
 def test_an_unchanged_collection_keeps_its_identity_on_a_server(service, config, database, site):
-    if is_embedded(database):
-        pytest.skip("the embedded engine gives collections no uuid")
     made = service.make_backup()
     uuids = {info["name"]: info["info"]["uuid"] for info in database.list_collections()}
     _change_project(database)
@@ -93,9 +83,8 @@ def test_equal_records_in_another_order_are_loaded_again_in_the_backups_order(se
     assert records_fingerprint(database) == records and _raw(database, "edition") == editions
 
 
+@SERVER_ONLY  # the embedded engine keeps no secondary index
 def test_an_index_added_since_the_backup_has_the_collection_loaded_again(service, config, database, site, loaded):
-    if is_embedded(database):
-        pytest.skip("the embedded engine keeps no secondary index")
     made = service.make_backup()
     database.edition.create_index("title", name="by_title")
     _change_project(database)

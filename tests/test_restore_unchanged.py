@@ -10,6 +10,7 @@ import pytest
 from bson import ObjectId
 
 from conftest import records_fingerprint, tree_fingerprint
+from on_both_engines import config, database  # noqa: F401 - fixtures
 from strongroom.config import DataModel
 from strongroom.db.dbdump import collection_metadata
 from strongroom.errors import CorruptBackup, RestoreFailed
@@ -17,16 +18,6 @@ from strongroom.repo import checkedlist
 from strongroom.restore import matching
 from strongroom.scopes import Scope, backups_root, project_queries, scope_dir
 from strongroom.service import Strongroom
-
-
-@pytest.fixture
-def config(engine_config):
-    return engine_config
-
-
-@pytest.fixture
-def database(engine_database):
-    return engine_database
 
 
 def inodes(root: Path) -> dict[str, int]:
