@@ -28,7 +28,8 @@ def missing_tools() -> list[str]:
 def run(*args: str | Path, cwd: Path | None = None) -> str:
     """Run a command, fail loudly, return its standard output."""
     env = {**os.environ, **SECRETS}
-    done = subprocess.run([str(a) for a in args], cwd=cwd, env=env, capture_output=True, text=True)
+    done = subprocess.run([str(a) for a in args], cwd=cwd, env=env, capture_output=True, text=True,
+                          check=False)
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(map(str, args))} failed ({done.returncode}): {done.stderr.strip()[-500:]}")
     return done.stdout
