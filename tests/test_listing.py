@@ -128,3 +128,20 @@ def test_version_still_starts_without_what_list_reads_with():
     assert "strongroom, version" in done.stdout
     loaded = set(done.stderr.split())
     assert not loaded & {"strongroom.inspect.listing", "strongroom.repo.store", "strongroom.repo.journal", "concurrent.futures"}
+
+
+def test_each_command_starts_without_the_other_commands_modules():
+    """The group imports a command's module when it is looked up: ``--version`` loads
+    none of them, ``list --help`` only its own (not the archive formats of ``export`` and
+    ``import``, nor the object store of ``push``)."""
+    probe = ("import sys; from strongroom.cli import main\n"
+             "try:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+             "print('\\n'.join(sys.modules), file=sys.stderr)")
+    commands = {"strongroom.cli.archives", "strongroom.cli.imports", "strongroom.cli.remote",
+                "strongroom.cli.browsing", "strongroom.cli.backups", "strongroom.exchange.archive_format"}
+    loaded = {}
+    for args in (["--version"], ["list", "--help"]):
+        done = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True, check=True)
+        assert done.stdout.strip(), args
+        loaded[args[0]] = set(done.stderr.split()) & commands
+    assert loaded == {"--version": set(), "list": {"strongroom.cli.backups"}}

@@ -1,9 +1,10 @@
 """The ``strongroom`` command: parse, call the service, print. Nothing else lives here.
 
 One module per group of commands (``backups``, ``changes``, ``checks``, ``imports``,
-``keys``, ``ops``, ``site``); this one holds the group itself, its global options and the
-recovery every command but ``recover``, ``demo``, ``status``, ``log`` and ``key`` runs first. The group's
-``--ping-url`` is ``monitoring``'s.
+``keys``, ``ops``, ``site``), imported when its command is looked up (``COMMANDS``); this one
+holds the group itself, its global options and the recovery every command but
+``recover``, ``demo``, ``status``, ``log`` and ``key`` runs first. The group's ``--ping-url``
+is ``monitoring``'s.
 
 Exit status: 0 success, 2 bad input, 3 not found, 4 busy (another operation holds the
 lock), 5 verification failed, 6 not enough disk space, 130 interrupted, 143 / 129
@@ -18,16 +19,12 @@ from __future__ import annotations
 
 import logging
 import signal
+from importlib import import_module
 from typing import TYPE_CHECKING
 
 import click
 
 from strongroom import __version__
-from strongroom.cli.archives import export
-from strongroom.cli.backups import backup, list_, show
-from strongroom.cli.browsing import cat, diff, get, ls
-from strongroom.cli.changes import delete, prune, restore
-from strongroom.cli.checks import recover, verify
 from strongroom.cli.clierrors import (
     STOP_SIGNALS,
     describe_error,
@@ -35,14 +32,9 @@ from strongroom.cli.clierrors import (
     on_stop_signal,
     set_up_logging,
 )
-from strongroom.cli.imports import import_
-from strongroom.cli.keys import key
 from strongroom.cli.monitoring import PingingGroup, ping_url_option
-from strongroom.cli.ops import log_, migrate_layout, status
 from strongroom.cli.preconditions import asks_for_help, check_data_dir
 from strongroom.cli.progress import TerminalProgress
-from strongroom.cli.remote import pull, push
-from strongroom.cli.site import demo, serve
 from strongroom.config import (
     ENV_BACKUPS_DIR,
     ENV_DATA_DIR,
@@ -85,7 +77,33 @@ class Context:
         return self._service
 
 
-@click.group(cls=PingingGroup, context_settings={"help_option_names": ["-h", "--help"]})
+# Each command's module is imported when that command is looked up (to run it, or by
+# ``--help`` to list them all): a command starts without the others' imports (the archive
+# formats, the object store, browsing), and ``--version`` without any.
+COMMANDS = {
+    "backup": "backups:backup", "cat": "browsing:cat", "delete": "changes:delete", "demo": "site:demo",
+    "diff": "browsing:diff", "export": "archives:export", "get": "browsing:get", "import": "imports:import_",
+    "key": "keys:key", "list": "backups:list_", "log": "ops:log_", "ls": "browsing:ls",
+    "migrate-layout": "ops:migrate_layout", "prune": "changes:prune", "pull": "remote:pull", "push": "remote:push",
+    "recover": "checks:recover", "restore": "changes:restore", "serve": "site:serve", "show": "backups:show",
+    "status": "ops:status", "verify": "checks:verify",
+}
+
+
+class Commands(PingingGroup):
+    """The group whose commands are imported on first lookup (``COMMANDS``)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*COMMANDS, *self.commands})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in self.commands and name in COMMANDS:
+            module, attribute = COMMANDS[name].split(":")
+            self.add_command(getattr(import_module(f"strongroom.cli.{module}"), attribute), name)
+        return self.commands.get(name)
+
+
+@click.group(cls=Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--data-dir", envvar=ENV_DATA_DIR, type=click.Path(file_okay=False),
               help=f"The data dir: working/<mode>/ and backups/ (env {ENV_DATA_DIR}; default ./data).")
 @click.option("--mode", envvar=ENV_MODE, default="pilot", show_default=True, metavar="MODE",
@@ -152,16 +170,3 @@ def _recover_first(service: Strongroom, reading: bool) -> None:
         return
     if recovered:
         click.echo(f"strongroom: recovered an interrupted restore: {recovered['outcome']}", err=True)
-
-
-for command in (recover, backup, list_, show, restore, delete, prune, verify, import_, serve, demo):
-    main.add_command(command)
-main.add_command(push)
-main.add_command(pull)
-for command in (ls, cat, get, diff):
-    main.add_command(command)
-main.add_command(export)
-main.add_command(status)
-main.add_command(log_)
-main.add_command(migrate_layout)
-main.add_command(key)
