@@ -102,6 +102,13 @@ class Commands(PingingGroup):
             self.add_command(getattr(import_module(f"strongroom.cli.{module}"), attribute), name)
         return self.commands.get(name)
 
+    def resolve_command(self, ctx: click.Context, args: list[str]):
+        try:
+            return super().resolve_command(ctx, args)
+        except click.exceptions.NoSuchCommand as exc:  # its "Did you mean" drew on the commands loaded
+            raise click.exceptions.NoSuchCommand(exc.command_name, possibilities=self.list_commands(ctx),
+                                                 ctx=ctx) from None
+
 
 @click.group(cls=Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--data-dir", envvar=ENV_DATA_DIR, type=click.Path(file_okay=False),
