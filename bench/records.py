@@ -184,13 +184,13 @@ def add_small_project(database, site: Path, editions: int) -> str:
 def project_restores(database, site: Path, site_backup: str, project: str, command: str, note: dict) -> None:
     """The two project restore rows, each after one edition of the project changed in
     place and one added; each must make one pre-restore backup and leave the project's
-    editions exactly as backed up. The folder of the projects' folders gets its time back
-    afterwards: a project restore swaps the project's folder in it, which sets that
-    folder's time, and the rows after these want the site exactly as the site backup has
-    it (else "already the backup's state?" rightly answers no: a folder's time differs)."""
+    editions exactly as backed up. Then the site backup is restored, untimed: a project
+    restore writes the records that differ by ``_id``, which moves them in the
+    collection's natural order, and swaps the project's folder, which sets its parent's
+    time; the rows after these want the site exactly as the site backup has it (a site
+    restore leaves a collection as it is only when its dump is the backup's byte for
+    byte, in the same order, and "already the backup's state?" counts folder times)."""
     own_backup = json.loads(w.strongroom(site, "list", "--project", project, "--json"))[-1]["id"]
-    projects = next(path for path in (site / "working").iterdir() if path.is_dir()) / "project"
-    before = projects.stat()
     for row, backup in (("project restore, its own backup", own_backup),
                         ("project restore, out of the site backup", site_backup)):
         wanted = _project_editions(database, project)
@@ -198,7 +198,7 @@ def project_restores(database, site: Path, site_backup: str, project: str, comma
         note.setdefault(row, []).append(restore_project(site, backup, project, command))
         if _project_editions(database, project) != wanted:
             raise RuntimeError(f"{command}: {row} did not leave the project's editions as backed up")
-    os.utime(projects, ns=(before.st_atime_ns, before.st_mtime_ns))
+    w.strongroom(site, "restore", site_backup, "--yes", command=command)
 
 
 def _project_editions(database, project: str) -> list:
