@@ -169,6 +169,11 @@ class Deployment:
     def close(self) -> None:
         for instance in self.instances:
             instance.stop()
+        # A job's process a test left stopped at its point would outlive the test (stopped,
+        # holding its memory) once its server is gone: it ends with the deployment.
+        pid = self.stop_file.is_file() and self.stop_file.read_text()
+        if pid and stopped(int(pid)):
+            os.kill(int(pid), signal.SIGKILL)
 
 
 @pytest.fixture(params=ENGINES)
